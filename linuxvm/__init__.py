@@ -1,0 +1,19 @@
+"""linuxvm: an executable model of the Linux 4.6 memory manager (x86-64, one node, 4 KiB pages).
+
+>>> import linuxvm as lv
+>>> m = lv.Machine(ram="1G", cpus=2, seed=0)
+>>> print(m.proc.read("/proc/buddyinfo"))
+"""
+
+from .errors import (KernelBug, SyscallError, Signal, SegmentationFault, BusError,
+                     OutOfMemory)
+from .machine import Machine, Kernel
+from .mm.gfp import parse_gfp, format_gfp
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Machine", "Kernel",
+    "KernelBug", "SyscallError", "Signal", "SegmentationFault", "BusError", "OutOfMemory",
+    "parse_gfp", "format_gfp",
+]

@@ -1,0 +1,1 @@
+"""Architecture code (x86-64 only)."""

@@ -1,0 +1,51 @@
+"""Exceptions the model raises: kernel errors, signals and the model's BUG()."""
+
+import errno as _errno
+import os as _os
+
+
+class KernelBug(Exception):
+    """An inconsistency inside the model: the model's BUG(). Always a defect."""
+
+
+class SyscallError(OSError):
+    """A system call failed with the kernel's errno (the -E… return value)."""
+
+    def __init__(self, err: int, syscall: str = "", detail: str = ""):
+        msg = _os.strerror(err)
+        if syscall:
+            msg = f"{syscall}: {msg}"
+        if detail:
+            msg = f"{msg} ({detail})"
+        super().__init__(err, msg)
+        self.syscall = syscall
+
+
+class Signal(Exception):
+    """A signal the kernel delivers for a memory access (force_sig_info)."""
+
+    signo = 0
+    name = "SIG?"
+
+    def __init__(self, code: int, addr: int, detail: str = ""):
+        self.code = code
+        self.addr = addr
+        super().__init__(f"{self.name} code={code} addr={addr:#x}" + (f": {detail}" if detail else ""))
+
+
+class SegmentationFault(Signal):
+    signo = 11
+    name = "SIGSEGV"
+
+
+class BusError(Signal):
+    signo = 7
+    name = "SIGBUS"
+
+
+class OutOfMemory(Exception):
+    """The kernel would call the OOM killer here; the OOM killer is not modelled yet."""
+
+
+def errno_name(err: int) -> str:
+    return _errno.errorcode.get(err, str(err))

@@ -1,0 +1,1 @@
+"""Filesystems the model exposes: /proc, /sys and debugfs renderers."""

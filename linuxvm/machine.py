@@ -1,0 +1,295 @@
+"""The façade: ``Machine`` boots the model; ``m.kernel`` offers kernel entry points.
+
+Boot follows start_kernel's order for memory: setup_arch (e820, memblock
+reservations), free_area_init_nodes, mem_init (free_all_bootmem), the per-CPU
+pagesets, init_per_zone_wmark_min, the THP min_free_kbytes raise, the late
+initcalls of other subsystems, and finally free_initmem.
+"""
+
+import random
+
+from .arch.x86 import setup as x86_setup
+from .arch.x86.page_types import PAGE_SHIFT, PAGE_SIZE
+from .errors import KernelBug
+from .kernel.printk import LogBuffer
+from .kernel.sysctl import Sysctl
+from .mm import bootmem, page_alloc
+from .mm import gfp as G
+from .mm.memblock import Memblock
+from .mm.mmzone import PglistData, MAX_ORDER
+from .mm.page import NULL, PG_reserved
+from .mm.vmstat_items import NR_VM_EVENT_ITEMS, NR_FREE_PAGES
+from .units import parse_size
+
+# double-underscore kernel names cannot be spelled inside a class body (name mangling)
+_alloc_pages_nodemask = page_alloc.__alloc_pages_nodemask
+_free_pages = page_alloc.__free_pages
+_setup_per_zone_wmarks = page_alloc.__setup_per_zone_wmarks
+
+MIN_RAM = 64 << 20
+MAX_RAM = 4 << 40
+THP_MODES = ("always", "madvise", "never")
+
+
+class Machine:
+    """A booted model of one x86-64 machine running Linux 4.6.
+
+    >>> m = Machine(ram="1G", cpus=2, seed=0)
+    >>> m.proc.read("/proc/buddyinfo")
+
+    :param ram: bytes of RAM, an int or a size string ("512M", "4G", "64G")
+    :param cpus: number of CPUs (1..256)
+    :param swap: swap size; only "0" until swap is modelled
+    :param seed: seed for every random choice the model makes
+    :param thp: transparent hugepage mode, "always", "madvise" or "never"
+    :param aslr: address-space randomisation (False is like ``setarch -R``)
+    :param sysctl: initial ``vm.*`` sysctl values, applied after boot
+    :param cmdline: kernel command line (e.g. "slub_debug=FZPU")
+    :raises ValueError: a bad size, CPU count or option
+    """
+
+    # subsystems append callables here to join the boot at the matching point
+    setup_arch_hooks_default = []
+    late_init_hooks_default = []
+
+    def __init__(self, ram="1G", cpus=1, swap="0", seed=0, thp="always", aslr=True,
+                 sysctl=None, cmdline=""):
+        ram_bytes = parse_size(ram)
+        if ram_bytes < MIN_RAM:
+            raise ValueError(f"ram {ram!r} is too small to boot (at least 64M)")
+        if ram_bytes > MAX_RAM:
+            raise ValueError(f"ram {ram!r} is larger than the model supports (4T)")
+        if isinstance(cpus, bool) or not isinstance(cpus, int) or not 1 <= cpus <= 256:
+            raise ValueError(f"cpus must be an integer from 1 to 256, not {cpus!r}")
+        if parse_size(swap) != 0:
+            raise NotImplementedError("swap is not modelled yet: use swap='0'")
+        if thp not in THP_MODES:
+            raise ValueError(f"thp must be one of {', '.join(THP_MODES)}, not {thp!r}")
+        if not isinstance(seed, int):
+            raise ValueError(f"seed must be an integer, not {seed!r}")
+        self.ram = ram_bytes & ~(PAGE_SIZE - 1)
+        self.nr_cpus = cpus
+        self.seed = seed
+        self.rng = random.Random(seed)
+        self.thp = thp
+        self.aslr = bool(aslr)
+        self.cmdline = cmdline
+        self.clock_ns = 0
+        self.taint = ""
+        self.current_cpu = 0
+        self.current = None              # the running task on current_cpu, if any
+        self.page_contents = {}          # pfn -> bytearray, only for frames with data
+        self.extfrag_events = 0
+        self._ac_cache = {}
+        self.setup_arch_hooks = list(self.setup_arch_hooks_default)
+        self.late_init_hooks = list(self.late_init_hooks_default)
+        self.log = LogBuffer(lambda: self.clock_ns)
+        self.memblock = Memblock()
+        self.pgdat = PglistData()
+        self.pgdat.machine = self
+        self.pgdat.log = self.log
+        self.pgdat.nr_cpus = cpus
+        self.pgdat.vm_events = [0] * NR_VM_EVENT_ITEMS
+        self.sysctl = Sysctl(self)
+        self._boot()
+        from .fs.proc import ProcFS
+        self.proc = ProcFS(self)
+        self.kernel = Kernel(self)
+        for name, value in (sysctl or {}).items():
+            self.sysctl[name] = value
+
+    # -- boot ------------------------------------------------------------------
+    def _boot(self):
+        log = self.log
+        log.pr_info("Linux version 4.6.0 (linuxvm) #1 SMP")
+        log.pr_info(f"Command line: {self.cmdline}")
+        x86_setup.setup_arch(self, self.ram, self.nr_cpus)
+        bootmem.free_area_init_nodes(self)
+        x86_setup.vfs_caches_init_early(self, self.nr_kernel_pages)
+        # mem_init
+        bootmem.free_all_bootmem(self)
+        self.mem_init_print_info()
+        bootmem.setup_per_cpu_pageset(self)
+        page_alloc.init_per_zone_wmark_min(self.pgdat, self.sysctl)
+        if self.thp != "never":
+            page_alloc.set_recommended_min_free_kbytes(self.pgdat, self.sysctl)
+        for hook in self.late_init_hooks:
+            hook(self)
+        self.free_initmem()
+        self.boot_free_pages = self.nr_free_pages()
+
+    def mem_init_print_info(self):
+        s = self.kernel_sections
+        size = {k: (e - b) >> 10 for k, (b, e) in s.items()}
+        physpages = self.pgdat.node_present_pages
+        reserved = physpages - self.totalram_pages()
+        self.log.pr_info(
+            f"Memory: {self.nr_free_pages() * 4}K/{physpages * 4}K available "
+            f"({size['text']}K kernel code, {size['rwdata']}K rwdata, {size['rodata']}K "
+            f"rodata, {size['init']}K init, {size['bss']}K bss, {reserved * 4}K reserved, "
+            f"0K cma-reserved)")
+
+    def free_initmem(self):
+        """free_initmem: the __init sections go back to the page allocator."""
+        b, e = self.kernel_sections["init"]
+        for pfn in range(b >> PAGE_SHIFT, e >> PAGE_SHIFT):
+            page_alloc.free_reserved_page(self.pgdat, pfn, 0)
+        self.memblock.memblock_free(b, e - b)
+        self.log.pr_info(f"Freeing unused kernel memory: {(e - b) >> 10}K "
+                         f"({0xffff880000000000 + b:x} - {0xffff880000000000 + e:x})")
+
+    # -- zone-wide recomputation (sysctl handlers) ---------------------------------
+    def setup_per_zone_wmarks(self):
+        _setup_per_zone_wmarks(self.pgdat, self.sysctl.min_free_kbytes,
+                                           self.sysctl.watermark_scale_factor)
+
+    def setup_per_zone_lowmem_reserve(self):
+        page_alloc.setup_per_zone_lowmem_reserve(self.pgdat, self.sysctl.lowmem_reserve_ratio)
+
+    def update_pageset_high_and_batch(self):
+        for zone in self.pgdat.node_zones:
+            for ps in zone.pageset:
+                page_alloc.pageset_set_high_and_batch(zone, ps.pcp,
+                                                      self.sysctl.percpu_pagelist_fraction)
+
+    # -- small queries used across the model -------------------------------------
+    @property
+    def mem_map(self):
+        return self.pgdat.mem_map
+
+    @property
+    def zones(self):
+        return self.pgdat.node_zones
+
+    def nr_free_pages(self) -> int:
+        return sum(z.vm_stat[NR_FREE_PAGES] for z in self.pgdat.node_zones)
+
+    def totalram_pages(self) -> int:
+        return sum(z.managed_pages for z in self.pgdat.node_zones)
+
+    def global_page_state(self, item: int) -> int:
+        return sum(z.vm_stat[item] for z in self.pgdat.node_zones)
+
+    def total_pagecache_pages(self) -> int:
+        from .mm.vmstat_items import NR_FILE_PAGES
+        return self.global_page_state(NR_FILE_PAGES)
+
+    def pfn_valid(self, pfn: int) -> bool:
+        return bootmem.pfn_valid(self, pfn)
+
+    def page_zone(self, pfn: int):
+        return self.pgdat.node_zones[int(self.mem_map.flags[pfn]) >> 62]
+
+    def current_comm(self) -> str:
+        return self.current.comm if self.current is not None else "swapper/0"
+
+    def current_pid(self) -> int:
+        return self.current.pid if self.current is not None else 0
+
+    def add_taint(self, flag: str) -> None:
+        if flag not in self.taint:
+            self.taint += flag
+
+    def taint_string(self) -> str:
+        return f"Tainted: {self.taint}" if self.taint else "Not tainted"
+
+    def drop_contents(self, pfn: int, nr: int) -> None:
+        pc = self.page_contents
+        for p in range(pfn, pfn + nr):
+            pc.pop(p, None)
+
+    def _alloc_context(self, gfp_mask: int):
+        ac = self._ac_cache.get(gfp_mask)
+        if ac is None:
+            ac = page_alloc.AllocContext(self.pgdat, gfp_mask)
+            self._ac_cache[gfp_mask] = ac
+        return ac
+
+    def dmesg(self) -> list:
+        """The kernel log, one line per entry, formatted as ``dmesg`` prints it."""
+        return self.log.lines()
+
+    # -- invariants ------------------------------------------------------------
+    def check(self) -> None:
+        """Check the model's invariants (like CONFIG_DEBUG_VM); raise KernelBug on the first
+        one broken."""
+        from .mm.debug import check_machine
+        check_machine(self)
+
+
+class Kernel:
+    """Kernel entry points for experiments (``m.kernel``)."""
+
+    def __init__(self, machine: Machine):
+        self.m = machine
+
+    def _gfp(self, gfp):
+        return G.parse_gfp(gfp)
+
+    def _order(self, order):
+        if isinstance(order, bool) or not isinstance(order, int) or order < 0:
+            raise ValueError(f"order must be a non-negative integer, not {order!r}")
+        return order
+
+    def _cpu(self, cpu):
+        if cpu is None:
+            return self.m.current_cpu
+        if not isinstance(cpu, int) or not 0 <= cpu < self.m.nr_cpus:
+            raise ValueError(f"no CPU {cpu!r} (the machine has {self.m.nr_cpus})")
+        return cpu
+
+    def alloc_pages(self, gfp="GFP_KERNEL", order: int = 0, cpu=None):
+        """Allocate 2^order contiguous frames; the first PFN, or None on failure.
+
+        >>> m.kernel.alloc_pages("GFP_KERNEL|__GFP_ZERO", 0)
+        262143
+
+        :param gfp: a gfp_t value or an expression of flag names
+        :raises ValueError: an unknown gfp flag name (named in the message)
+        """
+        gfp_mask = self._gfp(gfp)
+        order = self._order(order)
+        pfn = _alloc_pages_nodemask(self.m.pgdat, gfp_mask, order, self._cpu(cpu))
+        return None if pfn == NULL else pfn
+
+    def __get_free_pages(self, gfp="GFP_KERNEL", order: int = 0, cpu=None):
+        """Like alloc_pages but returns the kernel virtual address (direct map), or 0."""
+        gfp_mask = self._gfp(gfp)
+        if gfp_mask & G.__GFP_HIGHMEM:
+            raise ValueError("__get_free_pages cannot return highmem pages (__GFP_HIGHMEM)")
+        pfn = self.alloc_pages(gfp_mask, order, cpu)
+        return 0 if pfn is None else 0xFFFF880000000000 + (pfn << PAGE_SHIFT)
+
+    def free_pages(self, pfn: int, order: int = 0, cpu=None) -> None:
+        """Drop the allocation reference on a block from alloc_pages (``__free_pages``).
+
+        :raises ValueError: ``pfn`` is not an allocated block head of that order
+        """
+        m = self.m
+        order = self._order(order)
+        mm = m.mem_map
+        if isinstance(pfn, bool) or not isinstance(pfn, int) or not m.pfn_valid(pfn):
+            raise ValueError(f"pfn {pfn!r} is not a valid frame")
+        if pfn & ((1 << order) - 1) or order >= MAX_ORDER:
+            raise ValueError(f"pfn {pfn:#x} is not the start of an order-{order} block")
+        if mm.rc[pfn] <= 0 or mm.test(pfn, PG_reserved) or mm.PageTail(pfn):
+            raise ValueError(f"pfn {pfn:#x} is not an allocated page (refcount "
+                             f"{mm.rc[pfn]}): double free?")
+        _free_pages(m.pgdat, pfn, order, self._cpu(cpu))
+
+    def free_page(self, addr: int, cpu=None) -> None:
+        self.free_pages_addr(addr, 0, cpu)
+
+    def free_pages_addr(self, addr: int, order: int = 0, cpu=None) -> None:
+        """``free_pages(addr, order)`` with a direct-map address from __get_free_pages."""
+        if not 0xFFFF880000000000 <= addr < 0xFFFFC80000000000:
+            raise ValueError(f"{addr:#x} is not a direct-map address")
+        self.free_pages((addr - 0xFFFF880000000000) >> PAGE_SHIFT, order, cpu)
+
+    def drain_all_pages(self) -> None:
+        """Empty every CPU's pcp lists back into the buddy lists."""
+        page_alloc.drain_all_pages(self.m.pgdat)
+
+
+# __get_free_pages has a leading double underscore: keep it callable by that name
+setattr(Kernel, "__get_free_pages", Kernel._Kernel__get_free_pages)

@@ -1,0 +1,1 @@
+"""The memory manager, one module per kernel file in mm/."""

@@ -1,0 +1,124 @@
+"""Invariant checks over the whole model, the model's CONFIG_DEBUG_VM (mm/debug.c)."""
+
+import numpy as np
+
+from ..errors import KernelBug
+from .mmzone import MAX_ORDER, MIGRATE_TYPES, MIGRATE_PCPTYPES, migratetype_names
+from .page import PAGE_BUDDY_MAPCOUNT_VALUE, PG_reserved, NULL
+from .vmstat_items import NR_FREE_PAGES
+
+# Frame states for the check
+FREE, PCP, ALLOCATED, RESERVED = 1, 2, 3, 4
+
+# Other subsystems add checks here: callables taking the machine.
+extra_checks = []
+
+
+def check_page_alloc(m) -> np.ndarray:
+    """Every frame is free in exactly one buddy list, on one pcp list, allocated or
+    reserved; counts match lists. Returns the per-frame state array."""
+    pgdat = m.pgdat
+    mm = pgdat.mem_map
+    n = mm.nr_frames
+    state = np.zeros(n, dtype=np.int8)
+    for zone in pgdat.node_zones:
+        lo, hi = zone.zone_start_pfn, zone.zone_end_pfn
+        free = 0
+        for order in range(MAX_ORDER):
+            area = zone.free_area[order]
+            count = 0
+            for mt in range(MIGRATE_TYPES):
+                head = area.free_list[mt]
+                name = f"{zone.name} free_area[{order}].free_list[{migratetype_names[mt]}]"
+                prev = head
+                for pfn in mm.list_entries(head, n):
+                    if mm.prv[pfn] != prev:
+                        raise KernelBug(f"{name}: broken prev link at pfn {pfn:#x}")
+                    prev = pfn
+                    if not lo <= pfn < hi or pfn + (1 << order) > hi:
+                        raise KernelBug(f"{name}: pfn {pfn:#x} outside the zone")
+                    if pfn & ((1 << order) - 1):
+                        raise KernelBug(f"{name}: pfn {pfn:#x} not aligned to order {order}")
+                    if mm.mc[pfn] != PAGE_BUDDY_MAPCOUNT_VALUE:
+                        raise KernelBug(f"{name}: pfn {pfn:#x} on a free list without PageBuddy")
+                    if mm.priv[pfn] != order:
+                        raise KernelBug(f"{name}: pfn {pfn:#x} has order {mm.priv[pfn]}")
+                    blk = state[pfn:pfn + (1 << order)]
+                    if blk.any():
+                        raise KernelBug(f"{name}: block at pfn {pfn:#x} overlaps another "
+                                        f"free block")
+                    blk[:] = FREE
+                    count += 1
+                if mm.prv[head] != prev:
+                    raise KernelBug(f"{name}: list tail link broken")
+            if count != area.nr_free:
+                raise KernelBug(f"{zone.name} free_area[{order}].nr_free is {area.nr_free} "
+                                f"but the lists hold {count} blocks")
+            free += count << order
+        # pcp lists
+        for cpu, ps in enumerate(zone.pageset):
+            pcp = ps.pcp
+            count = 0
+            for mt in range(MIGRATE_PCPTYPES):
+                for pfn in mm.list_entries(pcp.lists[mt], n):
+                    if state[pfn]:
+                        raise KernelBug(f"pfn {pfn:#x} is on {zone.name} cpu{cpu} pcp list "
+                                        f"{mt} and also free or on another list")
+                    if not lo <= pfn < hi:
+                        raise KernelBug(f"pfn {pfn:#x} on {zone.name} pcp list but outside "
+                                        f"the zone")
+                    if mm.rc[pfn] != 0 or mm.mc[pfn] != -1:
+                        raise KernelBug(f"pcp page {pfn:#x} has refcount {mm.rc[pfn]} "
+                                        f"mapcount {mm.mc[pfn]}")
+                    state[pfn] = PCP
+                    count += 1
+            if count != pcp.count:
+                raise KernelBug(f"{zone.name} cpu{cpu} pcp count is {pcp.count} but the lists "
+                                f"hold {count}")
+            if pcp.count < 0 or (pcp.high and pcp.count >= pcp.high + pcp.batch):
+                raise KernelBug(f"{zone.name} cpu{cpu} pcp count {pcp.count} out of range")
+        if free != zone.vm_stat[NR_FREE_PAGES]:
+            raise KernelBug(f"{zone.name} NR_FREE_PAGES is {zone.vm_stat[NR_FREE_PAGES]} but "
+                            f"the free lists hold {free} pages")
+    # buddy markers only on free heads
+    buddy = mm._mapcount == PAGE_BUDDY_MAPCOUNT_VALUE
+    heads = np.zeros(n, dtype=bool)
+    for zone in pgdat.node_zones:
+        for order in range(MAX_ORDER):
+            for mt in range(MIGRATE_TYPES):
+                for pfn in mm.list_entries(zone.free_area[order].free_list[mt], n):
+                    heads[pfn] = True
+    stray = np.flatnonzero(buddy & ~heads)
+    if stray.size:
+        raise KernelBug(f"pfn {int(stray[0]):#x} is PageBuddy but on no free list")
+    rest = state == 0
+    reserved = (mm.flags & np.uint64(1 << PG_reserved)) != 0
+    free_or_pcp = ~rest
+    bad = np.flatnonzero(free_or_pcp & reserved)
+    if bad.size:
+        raise KernelBug(f"pfn {int(bad[0]):#x} is free but PG_reserved")
+    state[rest & reserved] = RESERVED
+    tails = mm.compound_head != NULL
+    alloc = rest & ~reserved & ((mm._refcount > 0) | tails)
+    state[alloc] = ALLOCATED
+    lost = np.flatnonzero(state == 0)
+    if lost.size:
+        p = int(lost[0])
+        raise KernelBug(f"pfn {p:#x} is neither free, on a pcp list, allocated nor reserved "
+                        f"(refcount {mm.rc[p]}, mapcount {mm.mc[p]})")
+    neg = np.flatnonzero(mm._refcount < 0)
+    if neg.size:
+        raise KernelBug(f"pfn {int(neg[0]):#x} has negative refcount")
+    # tails point at a head that is allocated
+    tail_pfns = np.flatnonzero(tails)
+    if tail_pfns.size:
+        hd = mm.compound_head[tail_pfns]
+        if (state[hd] != ALLOCATED).any():
+            raise KernelBug("a compound tail's head is not allocated")
+    return state
+
+
+def check_machine(m) -> None:
+    check_page_alloc(m)
+    for fn in extra_checks:
+        fn(m)

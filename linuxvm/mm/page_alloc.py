@@ -1,0 +1,834 @@
+"""The buddy allocator: free lists, per-CPU lists, watermarks and the allocation fast path
+(mm/page_alloc.c).
+
+Functions take the zone (or the node) they work on, as in the kernel. Every
+``page`` argument is a frame number. Reclaim, compaction and the OOM killer are
+later issues: an allocation that 4.6 would pass to them fails here, with the
+"page allocation failure" warning unless ``__GFP_NOWARN`` is given.
+"""
+
+from math import isqrt
+
+import numpy as np
+
+from ..errors import KernelBug
+from . import gfp as G
+from .gfp import ZONE_NORMAL, MAX_NR_ZONES
+from .mmzone import (MAX_ORDER, pageblock_order, pageblock_nr_pages, MIGRATE_UNMOVABLE,
+                     MIGRATE_MOVABLE, MIGRATE_RECLAIMABLE, MIGRATE_PCPTYPES,
+                     MIGRATE_HIGHATOMIC, MIGRATE_ISOLATE, MIGRATE_TYPES, fallbacks,
+                     WMARK_MIN, WMARK_LOW, WMARK_HIGH, ZONE_FAIR_DEPLETED,
+                     migratetype_letters, PAGE_ALLOC_COSTLY_ORDER)
+from .page import (PAGE_BUDDY_MAPCOUNT_VALUE, PAGE_FLAGS_CHECK_AT_FREE,
+                   PAGE_FLAGS_CHECK_AT_PREP, PG_reserved, NULL, decode_page_flags)
+from .vmstat_items import NR_FREE_PAGES, NR_ALLOC_BATCH, PGALLOC, PGFREE, NR_PAGES_SCANNED
+
+# alloc_flags (mm/internal.h)
+ALLOC_WMARK_MIN = WMARK_MIN
+ALLOC_WMARK_LOW = WMARK_LOW
+ALLOC_WMARK_HIGH = WMARK_HIGH
+ALLOC_NO_WATERMARKS = 0x04
+ALLOC_WMARK_MASK = ALLOC_NO_WATERMARKS - 1
+ALLOC_HARDER = 0x10
+ALLOC_HIGH = 0x20
+ALLOC_CPUSET = 0x40
+ALLOC_CMA = 0x80
+ALLOC_FAIR = 0x100
+
+_BUDDY = PAGE_BUDDY_MAPCOUNT_VALUE
+_NOT_RESERVED = np.uint64(0xFFFFFFFFFFFFFFFF & ~(1 << PG_reserved))
+
+
+# --- buddy bookkeeping ------------------------------------------------------
+
+def set_page_order(mm, pfn: int, order: int) -> None:
+    mm.priv[pfn] = order
+    mm.mc[pfn] = _BUDDY
+
+
+def rmv_page_order(mm, pfn: int) -> None:
+    mm.mc[pfn] = -1
+    mm.priv[pfn] = 0
+
+
+def page_is_buddy(zone, buddy: int, order: int) -> bool:
+    """Whether ``buddy`` is a free block of ``order`` in ``zone`` we may merge with."""
+    mm = zone.mem_map
+    if buddy >= mm.nr_frames:
+        return False
+    return (mm.mc[buddy] == _BUDDY and mm.priv[buddy] == order
+            and zone.zone_start_pfn <= buddy < zone.zone_start_pfn + zone.spanned_pages)
+
+
+def __mod_zone_freepage_state(zone, nr_pages: int, migratetype: int) -> None:
+    if migratetype != MIGRATE_ISOLATE:
+        zone.vm_stat[NR_FREE_PAGES] += nr_pages
+
+
+def __free_one_page(page: int, pfn: int, zone, order: int, migratetype: int) -> None:
+    """Merge a block with its free buddies and put it on a free list (mm/page_alloc.c)."""
+    mm = zone.mem_map
+    __mod_zone_freepage_state(zone, 1 << order, migratetype)
+    page_idx = pfn & ((1 << MAX_ORDER) - 1)
+    if page_idx & ((1 << order) - 1):
+        raise KernelBug(f"__free_one_page: pfn {pfn:#x} not aligned to order {order}")
+    base = pfn - page_idx
+    area = zone.free_area
+    buddy_idx = page_idx
+    while order < MAX_ORDER - 1:
+        buddy_idx = page_idx ^ (1 << order)
+        buddy = base + buddy_idx
+        if not page_is_buddy(zone, buddy, order):
+            break
+        mm.list_del(buddy)
+        area[order].nr_free -= 1
+        rmv_page_order(mm, buddy)
+        page_idx &= buddy_idx
+        order += 1
+    page = base + page_idx
+    set_page_order(mm, page, order)
+    head = area[order].free_list[migratetype]
+    # If the buddy of the next-higher block is free, this block may soon merge
+    # further: queue it at the tail so it is not handed out first.
+    if order < MAX_ORDER - 2:
+        buddy_idx = page_idx ^ (1 << order)
+        combined_idx = buddy_idx & page_idx
+        higher_buddy = base + (combined_idx ^ (1 << (order + 1)))
+        if page_is_buddy(zone, higher_buddy, order + 1):
+            mm.list_add_tail(page, head)
+            area[order].nr_free += 1
+            return
+    mm.list_add(page, head)
+    area[order].nr_free += 1
+
+
+def expand(zone, page: int, low: int, high: int, migratetype: int) -> None:
+    """Split an order-``high`` block down to ``low``, freeing the upper halves."""
+    mm = zone.mem_map
+    area = zone.free_area
+    size = 1 << high
+    while high > low:
+        high -= 1
+        size >>= 1
+        mm.list_add(page + size, area[high].free_list[migratetype])
+        area[high].nr_free += 1
+        set_page_order(mm, page + size, high)
+
+
+def __rmqueue_smallest(zone, order: int, migratetype: int) -> int:
+    """Take the smallest free block of ``migratetype`` that fits; NULL if none."""
+    mm = zone.mem_map
+    nxt = mm.nxt
+    for current_order in range(order, MAX_ORDER):
+        area = zone.free_area[current_order]
+        head = area.free_list[migratetype]
+        page = nxt[head]
+        if page == head:
+            continue
+        mm.list_del(page)
+        rmv_page_order(mm, page)
+        area.nr_free -= 1
+        expand(zone, page, order, current_order, migratetype)
+        mm.idx[page] = migratetype       # set_pcppage_migratetype
+        return page
+    return NULL
+
+
+def move_freepages(zone, start_pfn: int, end_pfn: int, migratetype: int) -> int:
+    """Move every free block in [start, end] to ``migratetype``'s lists; pages moved."""
+    mm = zone.mem_map
+    pfn = start_pfn
+    moved = 0
+    while pfn <= end_pfn:
+        if mm.mc[pfn] != _BUDDY:
+            pfn += 1
+            continue
+        order = mm.priv[pfn]
+        mm.list_move(pfn, zone.free_area[order].free_list[migratetype])
+        pfn += 1 << order
+        moved += 1 << order
+    return moved
+
+
+def move_freepages_block(zone, page: int, migratetype: int) -> int:
+    start_pfn = page & ~(pageblock_nr_pages - 1)
+    end_pfn = start_pfn + pageblock_nr_pages - 1
+    if not zone.zone_spans_pfn(start_pfn):
+        start_pfn = page
+    if not zone.zone_spans_pfn(end_pfn):
+        return 0
+    return move_freepages(zone, start_pfn, end_pfn, migratetype)
+
+
+def can_steal_fallback(order: int, start_mt: int) -> bool:
+    return (order >= pageblock_order or order >= pageblock_order // 2
+            or start_mt == MIGRATE_RECLAIMABLE or start_mt == MIGRATE_UNMOVABLE)
+
+
+def steal_suitable_fallback(zone, page: int, start_type: int) -> None:
+    """Take over the pageblock(s) of a fallback block when it is large or mostly free."""
+    pb = zone.pb
+    current_order = zone.mem_map.priv[page]
+    if current_order >= pageblock_order:
+        for i in range(1 << (current_order - pageblock_order)):
+            pb.set_pageblock_migratetype(page + i * pageblock_nr_pages, start_type)
+        return
+    pages = move_freepages_block(zone, page, start_type)
+    if pages >= (1 << (pageblock_order - 1)):
+        pb.set_pageblock_migratetype(page, start_type)
+
+
+def find_suitable_fallback(zone, order: int, migratetype: int, only_stealable: bool):
+    """(fallback migratetype or -1, can_steal) for free_area[order]."""
+    area = zone.free_area[order]
+    if area.nr_free == 0:
+        return -1, False
+    mm = zone.mem_map
+    can_steal = False
+    for fallback_mt in fallbacks[migratetype]:
+        if mm.list_empty(area.free_list[fallback_mt]):
+            continue
+        if can_steal_fallback(order, migratetype):
+            can_steal = True
+        if not only_stealable or can_steal:
+            return fallback_mt, can_steal
+    return -1, can_steal
+
+
+def __rmqueue_fallback(zone, order: int, start_migratetype: int) -> int:
+    """Take the largest block of another migratetype, stealing its pageblock if allowed."""
+    mm = zone.mem_map
+    for current_order in range(MAX_ORDER - 1, order - 1, -1):
+        fallback_mt, can_steal = find_suitable_fallback(zone, current_order,
+                                                        start_migratetype, False)
+        if fallback_mt == -1:
+            continue
+        area = zone.free_area[current_order]
+        page = mm.list_first(area.free_list[fallback_mt])
+        if can_steal:
+            steal_suitable_fallback(zone, page, start_migratetype)
+        area.nr_free -= 1
+        mm.list_del(page)
+        rmv_page_order(mm, page)
+        expand(zone, page, order, current_order, start_migratetype)
+        mm.idx[page] = start_migratetype
+        zone.zone_pgdat.machine.extfrag_events += 1
+        return page
+    return NULL
+
+
+def __rmqueue(zone, order: int, migratetype: int) -> int:
+    page = __rmqueue_smallest(zone, order, migratetype)
+    if page == NULL:
+        page = __rmqueue_fallback(zone, order, migratetype)
+    return page
+
+
+def rmqueue_bulk(zone, order: int, count: int, head: int, migratetype: int,
+                 cold: bool) -> int:
+    """Move ``count`` blocks from the buddy lists to a pcp list, in ascending PFN order."""
+    mm = zone.mem_map
+    i = 0
+    prev = head
+    for i in range(count):
+        page = __rmqueue(zone, order, migratetype)
+        if page == NULL:
+            break
+        if not cold:
+            mm.list_add(page, prev)
+        else:
+            mm.list_add_tail(page, prev)
+        prev = page
+    else:
+        i = count
+    zone.vm_stat[NR_FREE_PAGES] -= i << order
+    return i
+
+
+def free_pcppages_bulk(zone, count: int, pcp) -> None:
+    """Return ``count`` pages from a pcp's lists to buddy, round-robin from each tail."""
+    mm = zone.mem_map
+    migratetype = 0
+    batch_free = 0
+    to_free = count
+    zone.vm_stat[NR_PAGES_SCANNED] = 0
+    lists = pcp.lists
+    while to_free:
+        while True:
+            batch_free += 1
+            migratetype += 1
+            if migratetype == MIGRATE_PCPTYPES:
+                migratetype = 0
+            head = lists[migratetype]
+            if not mm.list_empty(head):
+                break
+        if batch_free == MIGRATE_PCPTYPES:
+            batch_free = to_free
+        while True:
+            page = mm.list_last(head)
+            mm.list_del(page)
+            mt = mm.idx[page]
+            __free_one_page(page, page, zone, 0, mt)
+            to_free -= 1
+            batch_free -= 1
+            if not to_free or not batch_free or mm.list_empty(head):
+                break
+
+
+def free_one_page(zone, page: int, pfn: int, order: int, migratetype: int) -> None:
+    zone.vm_stat[NR_PAGES_SCANNED] = 0
+    if migratetype == MIGRATE_ISOLATE:
+        migratetype = zone.pb.get_pageblock_migratetype(pfn)
+    __free_one_page(page, pfn, zone, order, migratetype)
+
+
+# --- checks on the way in and out --------------------------------------------
+
+def bad_page(zone, page: int, reason: str, bad_flags: int = 0) -> None:
+    """Report a page in a state it must not be in (mm/page_alloc.c bad_page)."""
+    mm = zone.mem_map
+    pgdat = zone.zone_pgdat
+    log = pgdat.log
+    comm = pgdat.machine.current_comm()
+    log.printk(1, f"BUG: Bad page state in process {comm}  pfn:{page:05x}")
+    log.printk(1, f"page:{0xffffea0000000000 + page * 64:016x} count:{mm.rc[page]} "
+                  f"mapcount:{mm.mc[page] + 1} mapping:{mm.mapping[page]:016x} "
+                  f"index:{mm.idx[page]:#x}")
+    log.printk(1, f"flags: {decode_page_flags(int(mm.f[page]))}")
+    log.printk(1, f"page dumped because: {reason}")
+    if bad_flags:
+        log.printk(1, f"bad because of flags: {decode_page_flags(bad_flags)}")
+    log.printk(4, "Disabling lock debugging due to kernel taint")
+    pgdat.machine.add_taint("B")
+    # the kernel leaks the page rather than reuse it: so do we
+    rmv_page_order(mm, page) if mm.mc[page] == _BUDDY else None
+
+
+def free_pages_check(zone, page: int) -> bool:
+    """True (and a bad_page report) when ``page`` may not be freed."""
+    mm = zone.mem_map
+    reason = None
+    bad_flags = 0
+    if mm.mc[page] != -1:
+        reason = "nonzero mapcount"
+    if mm.mapping[page] != 0:
+        reason = "non-NULL mapping"
+    if mm.rc[page] != 0:
+        reason = "nonzero _count"
+    if mm.f[page] & PAGE_FLAGS_CHECK_AT_FREE:
+        reason = "PAGE_FLAGS_CHECK_AT_FREE flag(s) set"
+        bad_flags = PAGE_FLAGS_CHECK_AT_FREE
+    if reason:
+        bad_page(zone, page, reason, bad_flags)
+        return True
+    if mm.f[page] & PAGE_FLAGS_CHECK_AT_PREP:
+        mm.f[page] = mm.f[page] & ~PAGE_FLAGS_CHECK_AT_PREP & 0xFFFFFFFFFFFFFFFF
+    return False
+
+
+def free_pages_prepare(zone, page: int, order: int) -> bool:
+    mm = zone.mem_map
+    bad = 0
+    if order and mm.PageHead(page):
+        mm.destroy_compound_page(page, order)
+    for i in range(1 << order):
+        bad += free_pages_check(zone, page + i)
+    if bad:
+        return False
+    mm.priv[page] = 0
+    machine = zone.zone_pgdat.machine
+    if machine.page_contents:
+        machine.drop_contents(page, 1 << order)
+    return True
+
+
+def check_new_page(zone, page: int) -> bool:
+    mm = zone.mem_map
+    reason = None
+    bad_flags = 0
+    if mm.mc[page] != -1:
+        reason = "nonzero mapcount"
+    if mm.mapping[page] != 0:
+        reason = "non-NULL mapping"
+    if mm.rc[page] != 0:
+        reason = "nonzero _count"
+    if mm.f[page] & PAGE_FLAGS_CHECK_AT_PREP:
+        reason = "PAGE_FLAGS_CHECK_AT_PREP flag set"
+        bad_flags = PAGE_FLAGS_CHECK_AT_PREP
+    if reason:
+        bad_page(zone, page, reason, bad_flags)
+        return True
+    return False
+
+
+def prep_new_page(zone, page: int, order: int, gfp_flags: int) -> bool:
+    """Make a freshly taken block usable: refcount 1, zeroed, compound if asked."""
+    mm = zone.mem_map
+    for i in range(1 << order):
+        if check_new_page(zone, page + i):
+            return True
+    mm.priv[page] = 0
+    mm.rc[page] = 1                      # set_page_refcounted
+    if gfp_flags & G.__GFP_ZERO:
+        machine = zone.zone_pgdat.machine
+        if machine.page_contents:
+            machine.drop_contents(page, 1 << order)
+        mm.content[page:page + (1 << order)] = 0
+    if order and (gfp_flags & G.__GFP_COMP):
+        mm.prep_compound_page(page, order)
+    return False
+
+
+# --- freeing -----------------------------------------------------------------
+
+def free_hot_cold_page(zone, page: int, cold: bool, cpu: int) -> None:
+    """Free an order-0 page onto this CPU's pcp list (mm/page_alloc.c)."""
+    if not free_pages_prepare(zone, page, 0):
+        return
+    mm = zone.mem_map
+    migratetype = zone.pb.b[page >> pageblock_order] & 7
+    mm.idx[page] = migratetype           # set_pcppage_migratetype
+    zone.zone_pgdat.vm_events[PGFREE] += 1
+    if migratetype >= MIGRATE_PCPTYPES:
+        if migratetype == MIGRATE_ISOLATE:
+            free_one_page(zone, page, page, 0, migratetype)
+            return
+        migratetype = MIGRATE_MOVABLE
+    pcp = zone.pageset[cpu].pcp
+    if not cold:
+        mm.list_add(page, pcp.lists[migratetype])
+    else:
+        mm.list_add_tail(page, pcp.lists[migratetype])
+    pcp.count += 1
+    if pcp.count >= pcp.high:
+        batch = pcp.batch
+        free_pcppages_bulk(zone, batch, pcp)
+        pcp.count -= batch
+
+
+def __free_pages_ok(zone, page: int, order: int) -> None:
+    if not free_pages_prepare(zone, page, order):
+        return
+    migratetype = zone.pb.get_pageblock_migratetype(page)
+    zone.zone_pgdat.vm_events[PGFREE] += 1 << order
+    free_one_page(zone, page, page, order, migratetype)
+
+
+def __free_pages(pgdat, page: int, order: int, cpu: int = 0) -> None:
+    """Drop a reference; free the block when it was the last (put_page_testzero)."""
+    mm = pgdat.mem_map
+    rc = mm.rc[page] - 1
+    mm.rc[page] = rc
+    if rc == 0:
+        zone = pgdat.node_zones[mm.f[page] >> 62]
+        if order == 0:
+            free_hot_cold_page(zone, page, False, cpu)
+        else:
+            __free_pages_ok(zone, page, order)
+
+
+def drain_pages_zone(zone, cpu: int) -> None:
+    pcp = zone.pageset[cpu].pcp
+    if pcp.count:
+        free_pcppages_bulk(zone, pcp.count, pcp)
+        pcp.count = 0
+
+
+def drain_all_pages(pgdat, zone=None) -> None:
+    """Empty every CPU's pcp lists back into the buddy lists."""
+    for cpu in range(pgdat.nr_cpus):
+        for z in ([zone] if zone else pgdat.node_zones):
+            if z.pageset:
+                drain_pages_zone(z, cpu)
+
+
+# --- allocation ----------------------------------------------------------------
+
+def buffered_rmqueue(preferred_zone, zone, order: int, gfp_flags: int, alloc_flags: int,
+                     migratetype: int, cpu: int) -> int:
+    """Take a block from the pcp list (order 0) or the buddy lists."""
+    mm = zone.mem_map
+    cold = bool(gfp_flags & G.__GFP_COLD)
+    if order == 0:
+        pcp = zone.pageset[cpu].pcp
+        head = pcp.lists[migratetype]
+        if mm.nxt[head] == head:
+            pcp.count += rmqueue_bulk(zone, 0, pcp.batch, head, migratetype, cold)
+            if mm.nxt[head] == head:
+                return NULL
+        page = mm.prv[head] if cold else mm.nxt[head]
+        mm.list_del(page)
+        pcp.count -= 1
+    else:
+        page = NULL
+        if alloc_flags & ALLOC_HARDER:
+            page = __rmqueue_smallest(zone, order, MIGRATE_HIGHATOMIC)
+        if page == NULL:
+            page = __rmqueue(zone, order, migratetype)
+        if page == NULL:
+            return NULL
+        __mod_zone_freepage_state(zone, -(1 << order), mm.idx[page])
+    vm_stat = zone.vm_stat
+    vm_stat[NR_ALLOC_BATCH] -= 1 << order
+    if vm_stat[NR_ALLOC_BATCH] <= 0 and not zone.flags & (1 << ZONE_FAIR_DEPLETED):
+        zone.flags |= 1 << ZONE_FAIR_DEPLETED
+    zone.zone_pgdat.vm_events[PGALLOC + zone.idx] += 1 << order
+    return page
+
+
+def __zone_watermark_ok(z, order: int, mark: int, classzone_idx: int, alloc_flags: int,
+                        free_pages: int) -> bool:
+    """Whether ``z`` has ``mark`` pages free above its reserves for this order."""
+    min_ = mark
+    alloc_harder = alloc_flags & ALLOC_HARDER
+    free_pages -= (1 << order) - 1
+    if alloc_flags & ALLOC_HIGH:
+        min_ -= min_ // 2
+    if not alloc_harder:
+        free_pages -= z.nr_reserved_highatomic
+    else:
+        min_ -= min_ // 4
+    if free_pages <= min_ + z.lowmem_reserve[classzone_idx]:
+        return False
+    if not order:
+        return True
+    mm = z.mem_map
+    for o in range(order, MAX_ORDER):
+        area = z.free_area[o]
+        if not area.nr_free:
+            continue
+        if alloc_harder:
+            return True
+        for mt in range(MIGRATE_PCPTYPES):
+            if not mm.list_empty(area.free_list[mt]):
+                return True
+    return False
+
+
+def zone_watermark_ok(z, order, mark, classzone_idx, alloc_flags) -> bool:
+    return __zone_watermark_ok(z, order, mark, classzone_idx, alloc_flags,
+                               z.vm_stat[NR_FREE_PAGES])
+
+
+def reserve_highatomic_pageblock(page: int, zone, order: int) -> None:
+    """Set aside the pageblock of a high-order atomic allocation for later ones."""
+    max_managed = (zone.managed_pages // 100) + pageblock_nr_pages
+    if zone.nr_reserved_highatomic >= max_managed:
+        return
+    mt = zone.pb.get_pageblock_migratetype(page)
+    if mt != MIGRATE_HIGHATOMIC and mt != MIGRATE_ISOLATE:
+        zone.nr_reserved_highatomic += pageblock_nr_pages
+        zone.pb.set_pageblock_migratetype(page, MIGRATE_HIGHATOMIC)
+        move_freepages_block(zone, page, MIGRATE_HIGHATOMIC)
+
+
+def reset_alloc_batches(preferred_zone) -> None:
+    for zone in preferred_zone.zone_pgdat.node_zones:
+        zone.vm_stat[NR_ALLOC_BATCH] = zone.high_wmark_pages() - zone.low_wmark_pages()
+        zone.flags &= ~(1 << ZONE_FAIR_DEPLETED)
+
+
+class AllocContext:
+    """struct alloc_context: the zonelist walk a gfp mask implies."""
+
+    __slots__ = ("zones", "high_zoneidx", "preferred_zone", "classzone_idx", "migratetype")
+
+    def __init__(self, pgdat, gfp_mask: int):
+        self.high_zoneidx = G.gfp_zone(gfp_mask)
+        self.zones = [z for z in pgdat.zonelist if z.idx <= self.high_zoneidx]
+        self.preferred_zone = self.zones[0] if self.zones else None
+        self.classzone_idx = self.preferred_zone.idx if self.zones else 0
+        self.migratetype = G.gfpflags_to_migratetype(gfp_mask)
+
+
+def get_page_from_freelist(pgdat, gfp_mask: int, order: int, alloc_flags: int, ac,
+                           cpu: int) -> int:
+    """Walk the zonelist for a zone that passes its watermark and take a block there."""
+    while True:
+        nr_fair_skipped = 0
+        for zone in ac.zones:
+            if alloc_flags & ALLOC_FAIR:
+                if zone.flags & (1 << ZONE_FAIR_DEPLETED):
+                    nr_fair_skipped += 1
+                    continue
+            mark = zone.watermark[alloc_flags & ALLOC_WMARK_MASK]
+            if not (alloc_flags & ALLOC_NO_WATERMARKS):
+                if not __zone_watermark_ok(zone, order, mark, ac.classzone_idx, alloc_flags,
+                                           zone.vm_stat[NR_FREE_PAGES]):
+                    continue    # zone_reclaim_mode is 0 on UMA
+            while True:
+                page = buffered_rmqueue(ac.preferred_zone, zone, order, gfp_mask,
+                                        alloc_flags, ac.migratetype, cpu)
+                if page == NULL:
+                    break
+                if prep_new_page(zone, page, order, gfp_mask):
+                    continue
+                if order and (alloc_flags & ALLOC_HARDER):
+                    reserve_highatomic_pageblock(page, zone, order)
+                return page
+        if alloc_flags & ALLOC_FAIR:
+            alloc_flags &= ~ALLOC_FAIR
+            if nr_fair_skipped:
+                reset_alloc_batches(ac.preferred_zone)
+                continue
+        return NULL
+
+
+def gfp_to_alloc_flags(gfp_mask: int) -> int:
+    alloc_flags = ALLOC_WMARK_MIN | ALLOC_CPUSET
+    alloc_flags |= gfp_mask & G.__GFP_HIGH        # ALLOC_HIGH == __GFP_HIGH
+    if gfp_mask & G.__GFP_ATOMIC:
+        if not (gfp_mask & G.__GFP_NOMEMALLOC):
+            alloc_flags |= ALLOC_HARDER
+        alloc_flags &= ~ALLOC_CPUSET
+    if not (gfp_mask & G.__GFP_NOMEMALLOC) and (gfp_mask & G.__GFP_MEMALLOC):
+        alloc_flags |= ALLOC_NO_WATERMARKS
+    return alloc_flags
+
+
+def __alloc_pages_nodemask(pgdat, gfp_mask: int, order: int, cpu: int = 0) -> int:
+    """Allocate 2^order pages: fast path at the low mark, then the slow path's first
+    attempt at the min mark. Reclaim, compaction and OOM are not modelled yet, so a
+    request that needs them fails (with 4.6's warning unless __GFP_NOWARN)."""
+    gfp_mask &= G.__GFP_BITS_MASK
+    if order >= MAX_ORDER:
+        if not gfp_mask & G.__GFP_NOWARN:
+            pgdat.log.pr_warn(f"WARNING: CPU: {cpu} PID: {pgdat.machine.current_pid()} at "
+                              f"mm/page_alloc.c:3038 __alloc_pages_slowpath+0x{0:x}")
+        return NULL
+    ac = pgdat.machine._alloc_context(gfp_mask)
+    if ac.preferred_zone is None:
+        return NULL
+    page = get_page_from_freelist(pgdat, gfp_mask | G.__GFP_HARDWALL, order,
+                                  ALLOC_WMARK_LOW | ALLOC_CPUSET | ALLOC_FAIR, ac, cpu)
+    if page != NULL:
+        return page
+    # __alloc_pages_slowpath: kswapd would be woken here (not modelled), then one
+    # attempt at the min watermark with the caller's privileges.
+    alloc_flags = gfp_to_alloc_flags(gfp_mask)
+    page = get_page_from_freelist(pgdat, gfp_mask, order, alloc_flags & ~ALLOC_NO_WATERMARKS,
+                                  ac, cpu)
+    if page == NULL and alloc_flags & ALLOC_NO_WATERMARKS:
+        page = get_page_from_freelist(pgdat, gfp_mask, order, ALLOC_NO_WATERMARKS, ac, cpu)
+    if page != NULL:
+        return page
+    warn_alloc_failed(pgdat, gfp_mask, order)
+    return NULL
+
+
+def warn_alloc_failed(pgdat, gfp_mask: int, order: int) -> None:
+    """The "page allocation failure" report (mm/page_alloc.c warn_alloc_failed)."""
+    if gfp_mask & G.__GFP_NOWARN:
+        return
+    m = pgdat.machine
+    pgdat.log.pr_warn(f"{m.current_comm()}: page allocation failure: order:{order}, "
+                      f"mode:{gfp_mask:#x}({G.format_gfp(gfp_mask)})")
+    pgdat.log.pr_warn(f"CPU: {m.current_cpu} PID: {m.current_pid()} Comm: {m.current_comm()} "
+                      f"{m.taint_string()} 4.6.0 #1")
+    for line in show_free_areas(pgdat):
+        pgdat.log.pr_warn(line)
+
+
+def show_free_areas(pgdat) -> list:
+    """The per-zone free-area summary of show_mem (e.g. ``Node 0 DMA: 1*4kB (U) …``)."""
+    mm = pgdat.mem_map
+    out = []
+    m = pgdat.machine
+    for zone in pgdat.node_zones:
+        if not zone.populated_zone():
+            continue
+        free_pcp = sum(ps.pcp.count for ps in zone.pageset)
+        out.append(
+            f"Node 0 {zone.name} free:{zone.vm_stat[NR_FREE_PAGES] * 4}kB "
+            f"min:{zone.watermark[WMARK_MIN] * 4}kB low:{zone.watermark[WMARK_LOW] * 4}kB "
+            f"high:{zone.watermark[WMARK_HIGH] * 4}kB present:{zone.present_pages * 4}kB "
+            f"managed:{zone.managed_pages * 4}kB free_pcp:{free_pcp * 4}kB")
+        out.append("lowmem_reserve[]: " + " ".join(str(x) for x in zone.lowmem_reserve))
+    for zone in pgdat.node_zones:
+        if not zone.populated_zone():
+            continue
+        parts = []
+        total = 0
+        for order in range(MAX_ORDER):
+            area = zone.free_area[order]
+            nr = area.nr_free
+            total += nr << order
+            types = "".join(migratetype_letters[t] for t in range(MIGRATE_TYPES)
+                            if not mm.list_empty(area.free_list[t]))
+            parts.append(f"{nr}*{4 << order}kB " + (f"({types}) " if nr else ""))
+        out.append(f"Node 0 {zone.name}: " + "".join(parts) + f"= {total * 4}kB")
+    out.append(f"{m.total_pagecache_pages()} total pagecache pages")
+    return out
+
+
+# --- boot: freeing memblock memory, pcp set-up, watermarks ------------------------
+
+def __free_pages_boot_core(pgdat, page: int, order: int) -> None:
+    """Hand a block of boot memory to the buddy allocator (mm/page_alloc.c)."""
+    mm = pgdat.mem_map
+    nr = 1 << order
+    mm.flags[page:page + nr] &= _NOT_RESERVED
+    mm._refcount[page:page + nr] = 0
+    zone = pgdat.node_zones[int(mm.flags[page]) >> 62]
+    zone.managed_pages += nr
+    # boot_pageset has high 0 / batch 1 at this point: order-0 frees reach buddy at once
+    pgdat.vm_events[PGFREE] += nr
+    free_one_page(zone, page, page, order, zone.pb.get_pageblock_migratetype(page))
+
+
+def __free_pages_memory(pgdat, start: int, end: int) -> None:
+    """Free [start, end) in the largest naturally aligned blocks (mm/nobootmem.c)."""
+    while start < end:
+        order = min(MAX_ORDER - 1, (start & -start).bit_length() - 1 if start else MAX_ORDER - 1)
+        while start + (1 << order) > end:
+            order -= 1
+        __free_pages_boot_core(pgdat, start, order)
+        start += 1 << order
+
+
+def free_reserved_page(pgdat, page: int, cpu: int = 0) -> None:
+    """Give a reserved page (e.g. __init memory) to the allocator (free_reserved_page)."""
+    mm = pgdat.mem_map
+    mm.clear(page, PG_reserved)
+    mm.rc[page] = 1
+    zone = pgdat.node_zones[mm.f[page] >> 62]
+    zone.managed_pages += 1
+    __free_pages(pgdat, page, 0, cpu)
+
+
+def zone_batchsize(zone) -> int:
+    batch = zone.managed_pages // 1024
+    if batch * 4096 > 512 * 1024:
+        batch = (512 * 1024) // 4096
+    batch //= 4
+    if batch < 1:
+        batch = 1
+    b = batch + batch // 2
+    return (1 << (b.bit_length() - 1)) - 1
+
+
+def pageset_set_high_and_batch(zone, pcp, percpu_pagelist_fraction: int) -> None:
+    if percpu_pagelist_fraction:
+        high = zone.managed_pages // percpu_pagelist_fraction
+        pcp.high = high
+        batch = max(1, high // 4)
+        if high // 4 > 12 * 8:
+            batch = 12 * 8
+        pcp.batch = batch
+    else:
+        batch = zone_batchsize(zone)
+        pcp.high = 6 * batch
+        pcp.batch = max(1, batch)
+
+
+def nr_free_zone_pages(pgdat, offset: int) -> int:
+    total = 0
+    for zone in pgdat.zonelist:
+        if zone.idx > offset:
+            continue
+        size, high = zone.managed_pages, zone.watermark[WMARK_HIGH]
+        if size > high:
+            total += size - high
+    return total
+
+
+def nr_free_buffer_pages(pgdat) -> int:
+    return nr_free_zone_pages(pgdat, G.gfp_zone(G.GFP_USER))
+
+
+def nr_free_pagecache_pages(pgdat) -> int:
+    return nr_free_zone_pages(pgdat, G.gfp_zone(G.GFP_HIGHUSER_MOVABLE))
+
+
+def calculate_totalreserve_pages(pgdat) -> None:
+    reserve_pages = 0
+    for zone in pgdat.node_zones:
+        max_ = max(zone.lowmem_reserve)
+        max_ += zone.watermark[WMARK_HIGH]
+        if max_ > zone.managed_pages:
+            max_ = zone.managed_pages
+        reserve_pages += max_
+    pgdat.totalreserve_pages = reserve_pages
+
+
+def setup_per_zone_lowmem_reserve(pgdat, ratio: list) -> None:
+    zones = pgdat.node_zones
+    for j in range(MAX_NR_ZONES):
+        zone = zones[j]
+        managed_pages = zone.managed_pages
+        zone.lowmem_reserve[j] = 0
+        idx = j
+        while idx:
+            idx -= 1
+            if ratio[idx] < 1:
+                ratio[idx] = 1
+            lower = zones[idx]
+            lower.lowmem_reserve[j] = managed_pages // ratio[idx]
+            managed_pages += lower.managed_pages
+    calculate_totalreserve_pages(pgdat)
+
+
+def __setup_per_zone_wmarks(pgdat, min_free_kbytes: int, watermark_scale_factor: int) -> None:
+    pages_min = min_free_kbytes >> 2
+    lowmem_pages = sum(z.managed_pages for z in pgdat.node_zones)
+    for zone in pgdat.node_zones:
+        tmp = pages_min * zone.managed_pages // lowmem_pages if lowmem_pages else 0
+        zone.watermark[WMARK_MIN] = tmp
+        tmp = max(tmp >> 2, zone.managed_pages * watermark_scale_factor // 10000)
+        zone.watermark[WMARK_LOW] = zone.watermark[WMARK_MIN] + tmp
+        zone.watermark[WMARK_HIGH] = zone.watermark[WMARK_MIN] + tmp * 2
+        zone.vm_stat[NR_ALLOC_BATCH] = zone.watermark[WMARK_HIGH] - zone.watermark[WMARK_LOW]
+    calculate_totalreserve_pages(pgdat)
+
+
+def calculate_zone_inactive_ratio(zone) -> None:
+    gb = zone.managed_pages >> (30 - 12)
+    zone.inactive_ratio = isqrt(10 * gb) if gb else 1
+
+
+def calculate_normal_threshold(zone, nr_cpus: int) -> int:
+    """vmstat per-cpu threshold (mm/vmstat.c), shown as ``vm stats threshold``."""
+    mem = zone.managed_pages >> (27 - 12)
+    threshold = 2 * nr_cpus.bit_length() * (1 + mem.bit_length())
+    return min(125, threshold)
+
+
+def init_per_zone_wmark_min(pgdat, sysctl) -> None:
+    lowmem_kbytes = nr_free_buffer_pages(pgdat) * 4
+    new = isqrt(lowmem_kbytes * 16)
+    if new > sysctl.user_min_free_kbytes:
+        sysctl.min_free_kbytes = min(max(new, 128), 65536)
+    else:
+        pgdat.log.pr_warn(f"min_free_kbytes is not updated to {new} because user defined "
+                          f"value {sysctl.user_min_free_kbytes} is preferred")
+    __setup_per_zone_wmarks(pgdat, sysctl.min_free_kbytes, sysctl.watermark_scale_factor)
+    setup_per_zone_lowmem_reserve(pgdat, sysctl.lowmem_reserve_ratio)
+    for zone in pgdat.node_zones:
+        calculate_zone_inactive_ratio(zone)
+
+
+def set_recommended_min_free_kbytes(pgdat, sysctl) -> None:
+    """Raise min_free_kbytes so THP allocations can find free pageblocks (mm/huge_memory.c)."""
+    nr_zones = sum(1 for z in pgdat.node_zones if z.populated_zone())
+    recommended_min = pageblock_nr_pages * nr_zones * 2
+    recommended_min += pageblock_nr_pages * nr_zones * MIGRATE_PCPTYPES * MIGRATE_PCPTYPES
+    recommended_min = min(recommended_min, nr_free_buffer_pages(pgdat) // 20)
+    recommended_min <<= 2
+    if recommended_min > sysctl.min_free_kbytes:
+        if sysctl.user_min_free_kbytes >= 0:
+            pgdat.log.pr_info(f"raising min_free_kbytes from {sysctl.min_free_kbytes} to "
+                              f"{recommended_min} to help transparent hugepage allocations")
+        sysctl.min_free_kbytes = recommended_min
+    __setup_per_zone_wmarks(pgdat, sysctl.min_free_kbytes, sysctl.watermark_scale_factor)
+
+
+def zone_free_pcp(zone) -> int:
+    return sum(ps.pcp.count for ps in zone.pageset)
+
+
+__all__ = [n for n in dir() if not n.startswith("_") or n.startswith("__rmqueue")
+           or n in ("__free_one_page", "__free_pages", "__free_pages_ok",
+                    "__alloc_pages_nodemask", "__zone_watermark_ok", "__setup_per_zone_wmarks",
+                    "__free_pages_boot_core", "__free_pages_memory",
+                    "__mod_zone_freepage_state")]
+del ZONE_NORMAL

@@ -1,0 +1,1 @@
+"""(grows as features land)"""
