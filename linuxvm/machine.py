@@ -80,6 +80,10 @@ class Machine:
         self.current = None              # the running task on current_cpu, if any
         self.page_contents = {}          # pfn -> bytearray, only for frames with data
         self.extfrag_events = 0
+        # counters that later subsystems maintain (0 until they exist)
+        self.vm_committed_as = 0          # pages, mm/util.c vm_committed_as
+        self.total_swap_pages = 0
+        self.direct_pages_count = [0, 0, 0, 0]   # PG_LEVEL_NONE/4K/2M/1G (pageattr.c)
         self._ac_cache = {}
         self.setup_arch_hooks = list(self.setup_arch_hooks_default)
         self.late_init_hooks = list(self.late_init_hooks_default)
@@ -115,6 +119,8 @@ class Machine:
             page_alloc.set_recommended_min_free_kbytes(self.pgdat, self.sysctl)
         for hook in self.late_init_hooks:
             hook(self)
+        from .mm import util
+        util.register_sysctls(self)          # init_user_reserve / init_admin_reserve
         self.free_initmem()
         self.boot_free_pages = self.nr_free_pages()
 
@@ -173,6 +179,9 @@ class Machine:
     def total_pagecache_pages(self) -> int:
         from .mm.vmstat_items import NR_FILE_PAGES
         return self.global_page_state(NR_FILE_PAGES)
+
+    def hugetlb_total_pages(self) -> int:
+        return 0                             # no hugetlbfs pages are reserved
 
     def pfn_valid(self, pfn: int) -> bool:
         return bootmem.pfn_valid(self, pfn)

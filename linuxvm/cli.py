@@ -1,0 +1,198 @@
+"""The ``linuxvm`` command.
+
+Each subcommand is a function ``cmd_<name>(args) -> int`` registered in
+``build_parser``. Bad input (an unknown size, a RAM size too small to boot, an
+unknown gfp flag or file) prints one error line and exits with status 2.
+"""
+
+import argparse
+import sys
+
+EXAMPLES = """\
+examples:
+  linuxvm demo                              boot a 4 GiB machine and show its memory
+  linuxvm demo --ram 64G --cpus 8           the same for a bigger machine
+  linuxvm cat /proc/buddyinfo --ram 4G      print any file of the model
+  linuxvm cat /proc/zoneinfo --ram 512M --sysctl vm.min_free_kbytes=16384
+  linuxvm ls /proc/sys/vm                   list a directory of the model
+  linuxvm dmesg --ram 16G                   the boot log
+  linuxvm alloc --order 3 --gfp 'GFP_KERNEL|__GFP_ZERO' --count 4
+                                            allocate blocks and show where they came from
+"""
+
+
+class CliError(Exception):
+    """Bad input: reported as one line, exit status 2."""
+
+
+def add_machine_args(p):
+    p.add_argument("--ram", default="4G", help="RAM size, e.g. 512M, 4G, 64G (default 4G)")
+    p.add_argument("--cpus", type=int, default=2, help="number of CPUs (default 2)")
+    p.add_argument("--seed", type=int, default=0, help="seed for every random choice (default 0)")
+    p.add_argument("--thp", default="always", choices=["always", "madvise", "never"],
+                   help="transparent hugepage mode (default always)")
+    p.add_argument("--sysctl", action="append", default=[], metavar="NAME=VALUE",
+                   help="set a sysctl after boot, e.g. vm.min_free_kbytes=16384")
+    p.add_argument("--cmdline", default="", help="kernel command line, e.g. slub_debug=FZPU")
+
+
+def boot(args):
+    from .machine import Machine
+    sysctl = {}
+    for item in args.sysctl:
+        if "=" not in item:
+            raise CliError(f"--sysctl wants NAME=VALUE, not {item!r}")
+        k, v = item.split("=", 1)
+        sysctl[k.strip()] = v.strip()
+    try:
+        m = Machine(ram=args.ram, cpus=args.cpus, seed=args.seed, thp=args.thp,
+                    cmdline=args.cmdline)
+    except ValueError as e:
+        raise CliError(str(e)) from None
+    for k, v in sysctl.items():
+        try:
+            m.sysctl[k] = v
+        except KeyError:
+            raise CliError(f"unknown sysctl {k!r}") from None
+        except OSError as e:
+            raise CliError(f"cannot set {k}={v}: {e.strerror}") from None
+    return m
+
+
+def machine_line(args, m) -> str:
+    return (f"# linuxvm: ram={args.ram} cpus={args.cpus} seed={args.seed} thp={args.thp}"
+            + (f" cmdline={args.cmdline!r}" if args.cmdline else "")
+            + "".join(f" --sysctl {s}" for s in args.sysctl))
+
+
+def cmd_cat(args) -> int:
+    m = boot(args)
+    try:
+        node = m.proc._follow(args.path)
+        if node.kind == "binary":
+            data = m.proc.read_bytes(args.path, 0, args.bytes)
+            sys.stdout.write(data.hex(" ", 8) + "\n")
+        else:
+            sys.stdout.write(m.proc.read(args.path))
+    except FileNotFoundError:
+        raise CliError(f"{args.path}: no such file in the model") from None
+    except IsADirectoryError:
+        raise CliError(f"{args.path}: is a directory (use 'linuxvm ls')") from None
+    return 0
+
+
+def cmd_ls(args) -> int:
+    m = boot(args)
+    try:
+        for name in m.proc.listdir(args.path):
+            print(name)
+    except (FileNotFoundError, NotADirectoryError) as e:
+        raise CliError(f"{args.path}: {e.strerror}") from None
+    return 0
+
+
+def cmd_dmesg(args) -> int:
+    m = boot(args)
+    print("\n".join(m.dmesg()))
+    return 0
+
+
+def cmd_alloc(args) -> int:
+    from .mm.gfp import parse_gfp, format_gfp
+    m = boot(args)
+    try:
+        gfp = parse_gfp(args.gfp)
+    except ValueError as e:
+        raise CliError(str(e)) from None
+    print(machine_line(args, m))
+    for _ in range(args.count):
+        pfn = m.kernel.alloc_pages(gfp, args.order)
+        if pfn is None:
+            print(f"order-{args.order} {format_gfp(gfp)}: allocation failed")
+            break
+        zone = m.page_zone(pfn)
+        print(f"order-{args.order} {format_gfp(gfp)}: pfn {pfn:#x} "
+              f"(phys {pfn << 12:#x}, zone {zone.name})")
+    print(m.proc.read("/proc/buddyinfo"), end="")
+    tail = [l for l in m.dmesg() if "allocation failure" in l]
+    if tail:
+        print("\n".join(tail))
+    return 0
+
+
+def cmd_demo(args) -> int:
+    from .workloads.demo import run_demo
+    m = boot(args)
+    print(machine_line(args, m))
+    run_demo(m, sys.stdout)
+    return 0
+
+
+def build_parser():
+    p = argparse.ArgumentParser(
+        prog="linuxvm",
+        description="An executable model of the Linux 4.6 memory manager (x86-64).",
+        epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="cmd", metavar="COMMAND")
+
+    s = sub.add_parser("demo", help="boot a machine and show its physical memory")
+    add_machine_args(s)
+    s.set_defaults(fn=cmd_demo)
+
+    s = sub.add_parser("cat", help="print a /proc, /sys or debugfs file of the model")
+    s.add_argument("path")
+    s.add_argument("--bytes", type=int, default=64, help="bytes to show of a binary file")
+    add_machine_args(s)
+    s.set_defaults(fn=cmd_cat)
+
+    s = sub.add_parser("ls", help="list a directory of the model's /proc or /sys")
+    s.add_argument("path")
+    add_machine_args(s)
+    s.set_defaults(fn=cmd_ls)
+
+    s = sub.add_parser("dmesg", help="print the kernel log after boot")
+    add_machine_args(s)
+    s.set_defaults(fn=cmd_dmesg)
+
+    s = sub.add_parser("alloc", help="allocate pages with alloc_pages and show the result")
+    s.add_argument("--order", type=int, default=0)
+    s.add_argument("--gfp", default="GFP_KERNEL")
+    s.add_argument("--count", type=int, default=1)
+    add_machine_args(s)
+    s.set_defaults(fn=cmd_alloc)
+
+    for register in EXTRA_COMMANDS:
+        register(sub, add_machine_args)
+    return p
+
+
+# other modules add subcommands: callables (subparsers, add_machine_args) -> None,
+# appended to EXTRA_COMMANDS when the module listed in CLI_MODULES is imported
+EXTRA_COMMANDS = []
+CLI_MODULES = []
+
+
+def _load_extra_commands():
+    import importlib
+    for mod in CLI_MODULES:
+        importlib.import_module(mod)
+
+
+def main(argv=None) -> int:
+    _load_extra_commands()
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "fn", None):
+        parser.print_help()
+        return 2
+    try:
+        return args.fn(args)
+    except CliError as e:
+        print(f"linuxvm: error: {e}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
