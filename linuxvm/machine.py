@@ -109,6 +109,10 @@ class Machine:
         log.pr_info(f"Command line: {self.cmdline}")
         x86_setup.setup_arch(self, self.ram, self.nr_cpus)
         bootmem.free_area_init_nodes(self)
+        from .mm import swap as _swap
+        _swap.lru_init(self)                 # the zones' lruvecs (free_area_init_core)
+        from .mm import rmap as _rmap
+        _rmap.rmap_init(self)
         x86_setup.vfs_caches_init_early(self, self.nr_kernel_pages)
         # mem_init
         bootmem.free_all_bootmem(self)

@@ -119,6 +119,8 @@ def check_page_alloc(m) -> np.ndarray:
 
 
 def check_machine(m) -> None:
+    from .swap import check_lru
     check_page_alloc(m)
+    check_lru(m)
     for fn in extra_checks:
         fn(m)

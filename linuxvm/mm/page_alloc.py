@@ -19,7 +19,7 @@ from .mmzone import (MAX_ORDER, pageblock_order, pageblock_nr_pages, MIGRATE_UNM
                      MIGRATE_HIGHATOMIC, MIGRATE_ISOLATE, MIGRATE_TYPES, fallbacks,
                      WMARK_MIN, WMARK_LOW, WMARK_HIGH, ZONE_FAIR_DEPLETED,
                      migratetype_letters, PAGE_ALLOC_COSTLY_ORDER)
-from .page import (PAGE_BUDDY_MAPCOUNT_VALUE, PAGE_FLAGS_CHECK_AT_FREE,
+from .page import (PAGE_BUDDY_MAPCOUNT_VALUE, PAGE_MAPPING_ANON, PAGE_FLAGS_CHECK_AT_FREE,
                    PAGE_FLAGS_CHECK_AT_PREP, PG_reserved, NULL, decode_page_flags)
 from .vmstat_items import NR_FREE_PAGES, NR_ALLOC_BATCH, PGALLOC, PGFREE, NR_PAGES_SCANNED
 
@@ -329,6 +329,8 @@ def free_pages_check(zone, page: int) -> bool:
 def free_pages_prepare(zone, page: int, order: int) -> bool:
     mm = zone.mem_map
     bad = 0
+    if mm.mapping[page] & PAGE_MAPPING_ANON:
+        mm.mapping[page] = 0             # PageAnon pages keep mapping until the free
     if order and mm.PageHead(page):
         mm.destroy_compound_page(page, order)
     for i in range(1 << order):
