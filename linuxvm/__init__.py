@@ -9,11 +9,15 @@ from .errors import (KernelBug, SyscallError, Signal, SegmentationFault, BusErro
                      OutOfMemory)
 from .machine import Machine, Kernel
 from .mm.gfp import parse_gfp, format_gfp
+from .mm.mman import *  # noqa: F401,F403  PROT_*, MAP_*, MADV_*, MREMAP_*, MCL_*, MS_*, O_*
+from .mm import mman as _mman
+from .process import Process
+from . import helpers
 
 __version__ = "0.1.0"
 
 __all__ = [
     "Machine", "Kernel",
     "KernelBug", "SyscallError", "Signal", "SegmentationFault", "BusError", "OutOfMemory",
-    "parse_gfp", "format_gfp",
-]
+    "parse_gfp", "format_gfp", "Process",
+] + _mman.__all__

@@ -106,7 +106,10 @@ def cmd_alloc(args) -> int:
         raise CliError(str(e)) from None
     print(machine_line(args, m))
     for _ in range(args.count):
-        pfn = m.kernel.alloc_pages(gfp, args.order)
+        try:
+            pfn = m.kernel.alloc_pages(gfp, args.order)
+        except ValueError as e:
+            raise CliError(str(e)) from None
         if pfn is None:
             print(f"order-{args.order} {format_gfp(gfp)}: allocation failed")
             break
@@ -169,7 +172,7 @@ def build_parser():
 # other modules add subcommands: callables (subparsers, add_machine_args) -> None,
 # appended to EXTRA_COMMANDS when the module listed in CLI_MODULES is imported
 EXTRA_COMMANDS = []
-CLI_MODULES = []
+CLI_MODULES = ["linuxvm.helpers.cli_paging"]
 
 
 def _load_extra_commands():

@@ -9,6 +9,7 @@ initcalls of other subsystems, and finally free_initmem.
 import random
 
 from .arch.x86 import setup as x86_setup
+from .arch.x86.cpu import setup_cpus
 from .arch.x86.page_types import PAGE_SHIFT, PAGE_SIZE
 from .errors import KernelBug
 from .kernel.printk import LogBuffer
@@ -79,12 +80,14 @@ class Machine:
         self.current_cpu = 0
         self.current = None              # the running task on current_cpu, if any
         self.page_contents = {}          # pfn -> bytearray, only for frames with data
+        self.content_seq = 0             # last content tag handed out (mm/fault.py)
         self.extfrag_events = 0
         # counters that later subsystems maintain (0 until they exist)
         self.vm_committed_as = 0          # pages, mm/util.c vm_committed_as
         self.total_swap_pages = 0
         self.direct_pages_count = [0, 0, 0, 0]   # PG_LEVEL_NONE/4K/2M/1G (pageattr.c)
         self._ac_cache = {}
+        self.page_owner_order = {}       # head pfn -> order of non-compound high-order blocks
         self.setup_arch_hooks = list(self.setup_arch_hooks_default)
         self.late_init_hooks = list(self.late_init_hooks_default)
         self.log = LogBuffer(lambda: self.clock_ns)
@@ -108,6 +111,9 @@ class Machine:
         log.pr_info("Linux version 4.6.0 (linuxvm) #1 SMP")
         log.pr_info(f"Command line: {self.cmdline}")
         x86_setup.setup_arch(self, self.ram, self.nr_cpus)
+        # empty_zero_page lives in the kernel's .bss (page aligned, its first page)
+        self.zero_pfn = self.kernel_sections["bss"][0] >> PAGE_SHIFT
+        self.cpus = setup_cpus(self)         # m.cpus[i]: control registers, TLB, current task
         bootmem.free_area_init_nodes(self)
         from .mm import swap as _swap
         _swap.lru_init(self)                 # the zones' lruvecs (free_area_init_core)
@@ -221,6 +227,12 @@ class Machine:
     def dmesg(self) -> list:
         """The kernel log, one line per entry, formatted as ``dmesg`` prints it."""
         return self.log.lines()
+
+    # -- processes -------------------------------------------------------------
+    def spawn(self, comm="prog", uid=1000, rlimits=None, **kw):
+        """A process with an empty address space (linuxvm.process.spawn)."""
+        from .process import spawn
+        return spawn(self, comm, uid, rlimits, **kw)
 
     # -- invariants ------------------------------------------------------------
     def check(self) -> None:

@@ -1,1 +1,2 @@
 """(grows as features land)"""
+from .vtop import vtop  # noqa: F401

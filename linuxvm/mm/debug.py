@@ -99,7 +99,12 @@ def check_page_alloc(m) -> np.ndarray:
         raise KernelBug(f"pfn {int(bad[0]):#x} is free but PG_reserved")
     state[rest & reserved] = RESERVED
     tails = mm.compound_head != NULL
-    alloc = rest & ~reserved & ((mm._refcount > 0) | tails)
+    # the refcount-0 pages after the head of a non-compound high-order allocation
+    # (page_alloc records those blocks in m.page_owner_order, like CONFIG_PAGE_OWNER)
+    in_block = tails.copy()
+    for head, order in getattr(m, "page_owner_order", {}).items():
+        in_block[head + 1:head + (1 << order)] = True
+    alloc = rest & ~reserved & ((mm._refcount > 0) | in_block)
     state[alloc] = ALLOCATED
     lost = np.flatnonzero(state == 0)
     if lost.size:

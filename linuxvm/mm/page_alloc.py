@@ -14,14 +14,21 @@ import numpy as np
 from ..errors import KernelBug
 from . import gfp as G
 from .gfp import ZONE_NORMAL, MAX_NR_ZONES
+from .util import get_nr_swap_pages
 from .mmzone import (MAX_ORDER, pageblock_order, pageblock_nr_pages, MIGRATE_UNMOVABLE,
                      MIGRATE_MOVABLE, MIGRATE_RECLAIMABLE, MIGRATE_PCPTYPES,
                      MIGRATE_HIGHATOMIC, MIGRATE_ISOLATE, MIGRATE_TYPES, fallbacks,
                      WMARK_MIN, WMARK_LOW, WMARK_HIGH, ZONE_FAIR_DEPLETED,
                      migratetype_letters, PAGE_ALLOC_COSTLY_ORDER)
 from .page import (PAGE_BUDDY_MAPCOUNT_VALUE, PAGE_MAPPING_ANON, PAGE_FLAGS_CHECK_AT_FREE,
-                   PAGE_FLAGS_CHECK_AT_PREP, PG_reserved, NULL, decode_page_flags)
-from .vmstat_items import NR_FREE_PAGES, NR_ALLOC_BATCH, PGALLOC, PGFREE, NR_PAGES_SCANNED
+                   PAGE_FLAGS_CHECK_AT_PREP, PG_reserved, PG_slab, NULL, decode_page_flags)
+from .vmstat_items import (NR_FREE_PAGES, NR_ALLOC_BATCH, PGALLOC, PGFREE, NR_PAGES_SCANNED,
+                           NR_ACTIVE_ANON, NR_INACTIVE_ANON, NR_ISOLATED_ANON, NR_ACTIVE_FILE,
+                           NR_INACTIVE_FILE, NR_ISOLATED_FILE, NR_UNEVICTABLE, NR_FILE_DIRTY,
+                           NR_WRITEBACK, NR_UNSTABLE_NFS, NR_SLAB_RECLAIMABLE,
+                           NR_SLAB_UNRECLAIMABLE, NR_FILE_MAPPED, NR_SHMEM, NR_PAGETABLE,
+                           NR_BOUNCE, NR_FREE_CMA_PAGES, NR_MLOCK, NR_KERNEL_STACK,
+                           NR_WRITEBACK_TEMP, NR_FILE_PAGES)
 
 # alloc_flags (mm/internal.h)
 ALLOC_WMARK_MIN = WMARK_MIN
@@ -284,24 +291,66 @@ def free_one_page(zone, page: int, pfn: int, order: int, migratetype: int) -> No
 
 # --- checks on the way in and out --------------------------------------------
 
+class BadPageState:
+    """bad_page()'s static report limiter: 60 reports, then quiet for the rest of the
+    minute, and whether lock debugging has been switched off yet (debug_locks)."""
+
+    __slots__ = ("resume_ns", "nr_shown", "nr_unshown", "debug_locks")
+
+    def __init__(self):
+        self.resume_ns = 0
+        self.nr_shown = 0
+        self.nr_unshown = 0
+        self.debug_locks = True
+
+
+def _pflags(flags: int) -> str:
+    """``%#lx(%pGp)``: the whole flags word, then the names of the page-flag bits."""
+    return f"{flags:#x}(" + decode_page_flags(flags).split("(", 1)[1]
+
+
 def bad_page(zone, page: int, reason: str, bad_flags: int = 0) -> None:
-    """Report a page in a state it must not be in (mm/page_alloc.c bad_page)."""
+    """Report a page in a state it must not be in (mm/page_alloc.c bad_page, with
+    mm/debug.c __dump_page)."""
     mm = zone.mem_map
     pgdat = zone.zone_pgdat
+    m = pgdat.machine
     log = pgdat.log
-    comm = pgdat.machine.current_comm()
-    log.printk(1, f"BUG: Bad page state in process {comm}  pfn:{page:05x}")
-    log.printk(1, f"page:{0xffffea0000000000 + page * 64:016x} count:{mm.rc[page]} "
-                  f"mapcount:{mm.mc[page] + 1} mapping:{mm.mapping[page]:016x} "
-                  f"index:{mm.idx[page]:#x}")
-    log.printk(1, f"flags: {decode_page_flags(int(mm.f[page]))}")
-    log.printk(1, f"page dumped because: {reason}")
-    if bad_flags:
-        log.printk(1, f"bad because of flags: {decode_page_flags(bad_flags)}")
-    log.printk(4, "Disabling lock debugging due to kernel taint")
-    pgdat.machine.add_taint("B")
-    # the kernel leaks the page rather than reuse it: so do we
-    rmv_page_order(mm, page) if mm.mc[page] == _BUDDY else None
+    st = m.__dict__.setdefault("bad_page_state", BadPageState())
+    quiet = False
+    if st.nr_shown == 60:
+        if m.clock_ns < st.resume_ns:
+            st.nr_unshown += 1
+            quiet = True
+        else:
+            if st.nr_unshown:
+                log.printk(1, f"BUG: Bad page state: {st.nr_unshown} messages suppressed")
+                st.nr_unshown = 0
+            st.nr_shown = 0
+    if not quiet:
+        if st.nr_shown == 0:
+            st.resume_ns = m.clock_ns + 60 * 10 ** 9
+        st.nr_shown += 1
+        flags = int(mm.f[page])
+        mapping = int(mm.mapping[page])
+        mapcount = 0 if flags & (1 << PG_slab) else mm.mc[page] + 1
+        log.printk(1, f"BUG: Bad page state in process {m.current_comm()}  pfn:{page:05x}")
+        log.printk(0, f"page:{0xffffea0000000000 + page * 64:016x} count:{mm.rc[page]} "
+                      f"mapcount:{mapcount} "
+                      f"mapping:{f'{mapping & 0xFFFFFFFFFFFFFFFF:016x}' if mapping else '(null)'}"
+                      f" index:{mm.idx[page] & 0xFFFFFFFFFFFFFFFF:#x}")
+        log.printk(0, f"flags: {_pflags(flags)}")
+        log.printk(1, f"page dumped because: {reason}")
+        bad_flags &= flags
+        if bad_flags:
+            log.printk(1, f"bad because of flags: {_pflags(bad_flags)}")
+    # add_taint(TAINT_BAD_PAGE, LOCKDEP_NOW_UNRELIABLE): lock debugging goes off once
+    if st.debug_locks:
+        st.debug_locks = False
+        log.printk(4, "Disabling lock debugging due to kernel taint")
+    m.add_taint("B")
+    # page_mapcount_reset: the rest is left for debugging, and the page is leaked
+    mm.mc[page] = -1
 
 
 def free_pages_check(zone, page: int) -> bool:
@@ -363,7 +412,7 @@ def check_new_page(zone, page: int) -> bool:
     return False
 
 
-def prep_new_page(zone, page: int, order: int, gfp_flags: int) -> bool:
+def prep_new_page(zone, page: int, order: int, gfp_flags: int, alloc_flags: int = 0) -> bool:
     """Make a freshly taken block usable: refcount 1, zeroed, compound if asked."""
     mm = zone.mem_map
     for i in range(1 << order):
@@ -371,13 +420,19 @@ def prep_new_page(zone, page: int, order: int, gfp_flags: int) -> bool:
             return True
     mm.priv[page] = 0
     mm.rc[page] = 1                      # set_page_refcounted
+    # set/clear_page_pfmemalloc: index -1 marks a page taken from the reserves
+    mm.idx[page] = -1 if alloc_flags & ALLOC_NO_WATERMARKS else 0
     if gfp_flags & G.__GFP_ZERO:
         machine = zone.zone_pgdat.machine
         if machine.page_contents:
             machine.drop_contents(page, 1 << order)
         mm.content[page:page + (1 << order)] = 0
-    if order and (gfp_flags & G.__GFP_COMP):
-        mm.prep_compound_page(page, order)
+    if order:
+        if gfp_flags & G.__GFP_COMP:
+            mm.prep_compound_page(page, order)
+        else:
+            # remember the extent of a non-compound block for m.check() (page_owner)
+            zone.zone_pgdat.machine.page_owner_order[page] = order
     return False
 
 
@@ -409,6 +464,8 @@ def free_hot_cold_page(zone, page: int, cold: bool, cpu: int) -> None:
 
 
 def __free_pages_ok(zone, page: int, order: int) -> None:
+    """Free a block of order > 0 straight to the buddy lists (mm/page_alloc.c)."""
+    zone.zone_pgdat.machine.page_owner_order.pop(page, None)
     if not free_pages_prepare(zone, page, order):
         return
     migratetype = zone.pb.get_pageblock_migratetype(page)
@@ -424,9 +481,135 @@ def __free_pages(pgdat, page: int, order: int, cpu: int = 0) -> None:
     if rc == 0:
         zone = pgdat.node_zones[mm.f[page] >> 62]
         if order == 0:
-            free_hot_cold_page(zone, page, False, cpu)
+            if not (fast_paths and _free_order0_fast(zone, page, cpu)):
+                free_hot_cold_page(zone, page, False, cpu)
         else:
             __free_pages_ok(zone, page, order)
+
+
+# --- fused order-0 fast paths -------------------------------------------------------
+#
+# The common order-0 cases of get_page_from_freelist and free_hot_cold_page, with the
+# helper calls inlined. Each either does exactly what the general path would do, or
+# returns before changing anything so the general path runs instead (the state after is
+# the same either way: tests/test_pcp.py compares whole machines with fast_paths off).
+fast_paths = True
+
+_FAIR_DEPLETED = 1 << ZONE_FAIR_DEPLETED
+_NOT_CHECK_AT_PREP = 0xFFFFFFFFFFFFFFFF & ~PAGE_FLAGS_CHECK_AT_PREP
+
+
+_GFP_COLD = G.__GFP_COLD
+_GFP_WRITE = G.__GFP_WRITE
+_GFP_BITS_MASK = G.__GFP_BITS_MASK
+_GFP_ZERO = G.__GFP_ZERO
+
+
+def _mapping_view(m):
+    """A memoryview of mem_map.mapping, made once per machine (memoryview reads are ~3x
+    faster than NumPy scalar reads)."""
+    try:
+        return m._mapping_view
+    except AttributeError:
+        v = m._mapping_view = memoryview(m.pgdat.mem_map.mapping)
+        return v
+
+
+def _alloc_order0_fast(ac, gfp_mask: int, cpu: int) -> int:
+    """Order 0 from the preferred zone's pcp list when that zone passes the fair-batch and
+    low-watermark tests and the list has a page; NULL (nothing changed) otherwise."""
+    zone = ac.preferred_zone
+    if zone.flags & _FAIR_DEPLETED:
+        return NULL
+    vm_stat = zone.vm_stat
+    # __zone_watermark_ok for order 0 without ALLOC_HIGH/ALLOC_HARDER
+    if (vm_stat[NR_FREE_PAGES] - zone.nr_reserved_highatomic
+            <= zone.watermark[WMARK_LOW] + zone.lowmem_reserve[ac.classzone_idx]):
+        return NULL
+    mm = zone.mem_map
+    pcp = zone.pageset[cpu].pcp
+    head = pcp.lists[ac.migratetype]
+    nxt = mm.nxt
+    prv = mm.prv
+    if gfp_mask & _GFP_WRITE:
+        return NULL                              # zone_dirty_ok: the general path
+    page = prv[head] if gfp_mask & _GFP_COLD else nxt[head]
+    if page == head:
+        return NULL                              # the general path refills the list
+    m = zone.zone_pgdat.machine
+    rc = mm.rc
+    # check_new_page: anything odd goes the general way, which reports it
+    try:
+        mapv = m._mapping_view
+    except AttributeError:
+        mapv = _mapping_view(m)
+    if mm.mc[page] != -1 or rc[page] or mm.f[page] & PAGE_FLAGS_CHECK_AT_PREP or mapv[page]:
+        return NULL
+    n = nxt[page]                                # list_del
+    p = prv[page]
+    nxt[p] = n
+    prv[n] = p
+    nxt[page] = NULL
+    prv[page] = NULL
+    pcp.count -= 1
+    batch = vm_stat[NR_ALLOC_BATCH] - 1
+    vm_stat[NR_ALLOC_BATCH] = batch
+    if batch <= 0:
+        zone.flags |= _FAIR_DEPLETED
+    zone.zone_pgdat.vm_events[PGALLOC + zone.idx] += 1
+    # prep_new_page
+    mm.priv[page] = 0
+    rc[page] = 1
+    mm.idx[page] = 0
+    if gfp_mask & _GFP_ZERO:
+        if m.page_contents:
+            m.page_contents.pop(page, None)
+        mm.content[page] = 0
+    return page
+
+
+def _free_order0_fast(zone, page: int, cpu: int) -> bool:
+    """free_hot_cold_page (hot) for a clean page of a MOVABLE, UNMOVABLE or RECLAIMABLE
+    pageblock; False (nothing changed) for anything else."""
+    mm = zone.mem_map
+    f = mm.f[page]
+    if mm.mc[page] != -1 or mm.rc[page] or f & PAGE_FLAGS_CHECK_AT_FREE:
+        return False
+    migratetype = zone.pb.b[page >> pageblock_order] & 7
+    if migratetype >= MIGRATE_PCPTYPES:
+        return False
+    pgdat = zone.zone_pgdat
+    m = pgdat.machine
+    try:
+        mapv = m._mapping_view
+    except AttributeError:
+        mapv = _mapping_view(m)
+    mapping = mapv[page]
+    if mapping:
+        if not mapping & PAGE_MAPPING_ANON:
+            return False
+        mapv[page] = 0                           # free_pages_prepare: PageAnon
+    if f & PAGE_FLAGS_CHECK_AT_PREP:
+        mm.f[page] = f & _NOT_CHECK_AT_PREP
+    mm.priv[page] = 0
+    if m.page_contents:
+        m.page_contents.pop(page, None)
+    mm.idx[page] = migratetype                   # set_pcppage_migratetype
+    pgdat.vm_events[PGFREE] += 1
+    pcp = zone.pageset[cpu].pcp
+    head = pcp.lists[migratetype]
+    nxt = mm.nxt                                 # list_add
+    first = nxt[head]
+    nxt[page] = first
+    mm.prv[page] = head
+    mm.prv[first] = page
+    nxt[head] = page
+    pcp.count += 1
+    if pcp.count >= pcp.high:
+        batch = pcp.batch
+        free_pcppages_bulk(zone, batch, pcp)
+        pcp.count -= batch
+    return True
 
 
 def drain_pages_zone(zone, cpu: int) -> None:
@@ -525,7 +708,8 @@ def reserve_highatomic_pageblock(page: int, zone, order: int) -> None:
 
 
 def reset_alloc_batches(preferred_zone) -> None:
-    for zone in preferred_zone.zone_pgdat.node_zones:
+    """Refill NR_ALLOC_BATCH of the zones from DMA up to the preferred one (4.6 stops there)."""
+    for zone in preferred_zone.zone_pgdat.node_zones[:preferred_zone.idx + 1]:
         zone.vm_stat[NR_ALLOC_BATCH] = zone.high_wmark_pages() - zone.low_wmark_pages()
         zone.flags &= ~(1 << ZONE_FAIR_DEPLETED)
 
@@ -543,9 +727,20 @@ class AllocContext:
         self.migratetype = G.gfpflags_to_migratetype(gfp_mask)
 
 
+def _zone_dirty_ok_fn():
+    """page-writeback.c's zone_dirty_ok(zone), or None while that module has none: with no
+    dirty page cache modelled every zone is within its dirty limit anyway."""
+    from . import page_writeback
+    return getattr(page_writeback, "zone_dirty_ok", None)
+
+
 def get_page_from_freelist(pgdat, gfp_mask: int, order: int, alloc_flags: int, ac,
                            cpu: int) -> int:
     """Walk the zonelist for a zone that passes its watermark and take a block there."""
+    # ac->spread_dirty_pages: only the first attempt (the one with ALLOC_FAIR) spreads
+    # __GFP_WRITE page-cache pages over the zones by their dirty limits
+    dirty_ok = _zone_dirty_ok_fn() if gfp_mask & G.__GFP_WRITE and alloc_flags & ALLOC_FAIR \
+        else None
     while True:
         nr_fair_skipped = 0
         for zone in ac.zones:
@@ -553,6 +748,8 @@ def get_page_from_freelist(pgdat, gfp_mask: int, order: int, alloc_flags: int, a
                 if zone.flags & (1 << ZONE_FAIR_DEPLETED):
                     nr_fair_skipped += 1
                     continue
+            if dirty_ok is not None and not dirty_ok(zone):
+                continue
             mark = zone.watermark[alloc_flags & ALLOC_WMARK_MASK]
             if not (alloc_flags & ALLOC_NO_WATERMARKS):
                 if not __zone_watermark_ok(zone, order, mark, ac.classzone_idx, alloc_flags,
@@ -563,7 +760,7 @@ def get_page_from_freelist(pgdat, gfp_mask: int, order: int, alloc_flags: int, a
                                         alloc_flags, ac.migratetype, cpu)
                 if page == NULL:
                     break
-                if prep_new_page(zone, page, order, gfp_mask):
+                if prep_new_page(zone, page, order, gfp_mask, alloc_flags):
                     continue
                 if order and (alloc_flags & ALLOC_HARDER):
                     reserve_highatomic_pageblock(page, zone, order)
@@ -576,46 +773,134 @@ def get_page_from_freelist(pgdat, gfp_mask: int, order: int, alloc_flags: int, a
         return NULL
 
 
-def gfp_to_alloc_flags(gfp_mask: int) -> int:
+# task flags gfp_to_alloc_flags looks at (include/linux/sched.h)
+PF_MEMALLOC = 0x00000800
+# source lines of the WARN_ON_ONCE()s in 4.6.2 __alloc_pages_slowpath, printed by the warning
+_WARN_ORDER_LINE = 3133
+_WARN_ATOMIC_LINE = 3141
+
+
+def _current_may_dip(m) -> tuple:
+    """(rt_task(current), PF_MEMALLOC or TIF_MEMDIE set) for the running task, if any."""
+    cur = m.current
+    if cur is None:
+        return False, False
+    rt = getattr(cur, "rt_priority", 0) > 0
+    memalloc = bool(getattr(cur, "flags", 0) & PF_MEMALLOC) or bool(getattr(cur, "memdie", False))
+    return rt, memalloc
+
+
+def gfp_to_alloc_flags(gfp_mask: int, m=None) -> int:
+    """The slow path's alloc_flags for ``gfp_mask`` (mm/page_alloc.c gfp_to_alloc_flags)."""
+    rt, memalloc = _current_may_dip(m) if m is not None else (False, False)
     alloc_flags = ALLOC_WMARK_MIN | ALLOC_CPUSET
     alloc_flags |= gfp_mask & G.__GFP_HIGH        # ALLOC_HIGH == __GFP_HIGH
     if gfp_mask & G.__GFP_ATOMIC:
         if not (gfp_mask & G.__GFP_NOMEMALLOC):
             alloc_flags |= ALLOC_HARDER
         alloc_flags &= ~ALLOC_CPUSET
-    if not (gfp_mask & G.__GFP_NOMEMALLOC) and (gfp_mask & G.__GFP_MEMALLOC):
-        alloc_flags |= ALLOC_NO_WATERMARKS
+    elif rt:
+        alloc_flags |= ALLOC_HARDER
+    if not (gfp_mask & G.__GFP_NOMEMALLOC):
+        if gfp_mask & G.__GFP_MEMALLOC or memalloc:
+            alloc_flags |= ALLOC_NO_WATERMARKS
     return alloc_flags
 
 
-def __alloc_pages_nodemask(pgdat, gfp_mask: int, order: int, cpu: int = 0) -> int:
-    """Allocate 2^order pages: fast path at the low mark, then the slow path's first
-    attempt at the min mark. Reclaim, compaction and OOM are not modelled yet, so a
-    request that needs them fails (with 4.6's warning unless __GFP_NOWARN)."""
-    gfp_mask &= G.__GFP_BITS_MASK
+def dump_stack_header(m, cpu: int) -> str:
+    """The first line dump_stack prints (lib/dump_stack.c dump_stack_print_info)."""
+    return (f"CPU: {cpu} PID: {m.current_pid()} Comm: {m.current_comm()} "
+            f"{m.taint_string()} 4.6.0 #1")
+
+
+def warn_on_once(pgdat, line: int, func: str, cpu: int) -> None:
+    """WARN_ON_ONCE() at mm/page_alloc.c:``line``: the warning lines, once per boot."""
+    m = pgdat.machine
+    done = m.__dict__.setdefault("page_alloc_warned", set())
+    if line in done:
+        return
+    done.add(line)
+    pgdat.log.pr_warn("------------[ cut here ]------------")
+    pgdat.log.pr_warn(f"WARNING: CPU: {cpu} PID: {m.current_pid()} at mm/page_alloc.c:{line} "
+                      f"{func}")
+    pgdat.log.pr_warn("Modules linked in:")            # print_modules: none are loaded
+    pgdat.log.pr_warn(dump_stack_header(m, cpu))
+    m.add_taint("W")                 # warn_slowpath_common taints after dump_stack
+
+
+def __alloc_pages_slowpath(pgdat, gfp_mask: int, order: int, ac, cpu: int) -> int:
+    """The slow path up to the point where 4.6 would reclaim: one attempt at the min mark
+    with the caller's privileges, then one without watermarks if allowed. Reclaim,
+    compaction and OOM are not modelled yet, so what is left fails with the warning."""
     if order >= MAX_ORDER:
         if not gfp_mask & G.__GFP_NOWARN:
-            pgdat.log.pr_warn(f"WARNING: CPU: {cpu} PID: {pgdat.machine.current_pid()} at "
-                              f"mm/page_alloc.c:3038 __alloc_pages_slowpath+0x{0:x}")
+            warn_on_once(pgdat, _WARN_ORDER_LINE, "__alloc_pages_slowpath", cpu)
         return NULL
-    ac = pgdat.machine._alloc_context(gfp_mask)
-    if ac.preferred_zone is None:
-        return NULL
-    page = get_page_from_freelist(pgdat, gfp_mask | G.__GFP_HARDWALL, order,
-                                  ALLOC_WMARK_LOW | ALLOC_CPUSET | ALLOC_FAIR, ac, cpu)
-    if page != NULL:
-        return page
-    # __alloc_pages_slowpath: kswapd would be woken here (not modelled), then one
-    # attempt at the min watermark with the caller's privileges.
-    alloc_flags = gfp_to_alloc_flags(gfp_mask)
+    if gfp_mask & (G.__GFP_ATOMIC | G.__GFP_DIRECT_RECLAIM) == (G.__GFP_ATOMIC
+                                                                 | G.__GFP_DIRECT_RECLAIM):
+        warn_on_once(pgdat, _WARN_ATOMIC_LINE, "__alloc_pages_slowpath", cpu)
+        gfp_mask &= ~G.__GFP_ATOMIC
+    # kswapd would be woken here for __GFP_KSWAPD_RECLAIM (not modelled yet)
+    alloc_flags = gfp_to_alloc_flags(gfp_mask, pgdat.machine)
     page = get_page_from_freelist(pgdat, gfp_mask, order, alloc_flags & ~ALLOC_NO_WATERMARKS,
                                   ac, cpu)
     if page == NULL and alloc_flags & ALLOC_NO_WATERMARKS:
         page = get_page_from_freelist(pgdat, gfp_mask, order, ALLOC_NO_WATERMARKS, ac, cpu)
+    if page == NULL:
+        warn_alloc_failed(pgdat, gfp_mask, order)
+    return page
+
+
+def __alloc_pages_nodemask(pgdat, gfp_mask: int, order: int, cpu: int = 0) -> int:
+    """Allocate 2^order pages: the fast path at the low mark with zone fairness, then the
+    slow path (mm/page_alloc.c __alloc_pages_nodemask)."""
+    gfp_mask &= _GFP_BITS_MASK                     # gfp_allowed_mask after boot
+    m = pgdat.machine
+    ac = m._ac_cache.get(gfp_mask)
+    if ac is None:
+        ac = m._alloc_context(gfp_mask)
+    if ac.preferred_zone is None:
+        return NULL
+    if not order and fast_paths:
+        page = _alloc_order0_fast(ac, gfp_mask, cpu)
+        if page != NULL:
+            return page
+    page = get_page_from_freelist(pgdat, gfp_mask | G.__GFP_HARDWALL, order,
+                                  ALLOC_WMARK_LOW | ALLOC_CPUSET | ALLOC_FAIR, ac, cpu)
     if page != NULL:
         return page
-    warn_alloc_failed(pgdat, gfp_mask, order)
-    return NULL
+    return __alloc_pages_slowpath(pgdat, gfp_mask, order, ac, cpu)
+
+
+class RatelimitState:
+    """struct ratelimit_state with DEFAULT_RATELIMIT_INTERVAL (5 s) and _BURST (10)."""
+
+    __slots__ = ("interval_ns", "burst", "printed", "missed", "begin")
+
+    def __init__(self, interval_ns: int = 5_000_000_000, burst: int = 10):
+        self.interval_ns = interval_ns
+        self.burst = burst
+        self.printed = 0
+        self.missed = 0
+        self.begin = None
+
+
+def __ratelimit(rs, m, func: str) -> bool:
+    """Whether a rate-limited message may print now (lib/ratelimit.c ___ratelimit)."""
+    now = m.clock_ns
+    if rs.begin is None:
+        rs.begin = now
+    if now > rs.begin + rs.interval_ns:
+        if rs.missed:
+            m.log.pr_warn(f"{func}: {rs.missed} callbacks suppressed")
+        rs.begin = now
+        rs.printed = 0
+        rs.missed = 0
+    if rs.burst > rs.printed:
+        rs.printed += 1
+        return True
+    rs.missed += 1
+    return False
 
 
 def warn_alloc_failed(pgdat, gfp_mask: int, order: int) -> None:
@@ -623,32 +908,75 @@ def warn_alloc_failed(pgdat, gfp_mask: int, order: int) -> None:
     if gfp_mask & G.__GFP_NOWARN:
         return
     m = pgdat.machine
+    rs = m.__dict__.setdefault("nopage_rs", RatelimitState())
+    if not __ratelimit(rs, m, "warn_alloc_failed"):
+        return
     pgdat.log.pr_warn(f"{m.current_comm()}: page allocation failure: order:{order}, "
                       f"mode:{gfp_mask:#x}({G.format_gfp(gfp_mask)})")
-    pgdat.log.pr_warn(f"CPU: {m.current_cpu} PID: {m.current_pid()} Comm: {m.current_comm()} "
-                      f"{m.taint_string()} 4.6.0 #1")
-    for line in show_free_areas(pgdat):
+    pgdat.log.pr_warn(dump_stack_header(m, m.current_cpu))
+    for line in show_mem(pgdat):
         pgdat.log.pr_warn(line)
 
 
+THREAD_SIZE = 16384          # x86-64 kernel stacks (4 pages in 4.6)
+
+
+def zone_reclaimable(zone, m) -> bool:
+    """Whether reclaim may still make progress in ``zone`` (mm/vmscan.c)."""
+    v = zone.vm_stat
+    nr = v[NR_ACTIVE_FILE] + v[NR_INACTIVE_FILE]
+    if get_nr_swap_pages(m) > 0:
+        nr += v[NR_ACTIVE_ANON] + v[NR_INACTIVE_ANON]
+    return v[NR_PAGES_SCANNED] < nr * 6
+
+
 def show_free_areas(pgdat) -> list:
-    """The per-zone free-area summary of show_mem (e.g. ``Node 0 DMA: 1*4kB (U) …``)."""
+    """The lines of show_free_areas: global counters, one summary and one lowmem_reserve
+    line per zone, the free blocks per order (``Node 0 DMA: 1*4kB (U) … = 15644kB``),
+    hugepages, page cache and swap cache (mm/page_alloc.c)."""
     mm = pgdat.mem_map
-    out = []
     m = pgdat.machine
-    for zone in pgdat.node_zones:
-        if not zone.populated_zone():
-            continue
-        free_pcp = sum(ps.pcp.count for ps in zone.pageset)
+    zones = [z for z in pgdat.node_zones if z.populated_zone()]
+
+    def gps(item):
+        return sum(z.vm_stat[item] for z in pgdat.node_zones)
+
+    free_pcp = sum(zone_free_pcp(z) for z in zones)
+    out = [f"active_anon:{gps(NR_ACTIVE_ANON)} inactive_anon:{gps(NR_INACTIVE_ANON)} "
+           f"isolated_anon:{gps(NR_ISOLATED_ANON)}",
+           f" active_file:{gps(NR_ACTIVE_FILE)} inactive_file:{gps(NR_INACTIVE_FILE)} "
+           f"isolated_file:{gps(NR_ISOLATED_FILE)}",
+           f" unevictable:{gps(NR_UNEVICTABLE)} dirty:{gps(NR_FILE_DIRTY)} "
+           f"writeback:{gps(NR_WRITEBACK)} unstable:{gps(NR_UNSTABLE_NFS)}",
+           f" slab_reclaimable:{gps(NR_SLAB_RECLAIMABLE)} "
+           f"slab_unreclaimable:{gps(NR_SLAB_UNRECLAIMABLE)}",
+           f" mapped:{gps(NR_FILE_MAPPED)} shmem:{gps(NR_SHMEM)} "
+           f"pagetables:{gps(NR_PAGETABLE)} bounce:{gps(NR_BOUNCE)}",
+           f" free:{gps(NR_FREE_PAGES)} free_pcp:{free_pcp} free_cma:{gps(NR_FREE_CMA_PAGES)}"]
+    for zone in zones:
+        v = zone.vm_stat
         out.append(
-            f"Node 0 {zone.name} free:{zone.vm_stat[NR_FREE_PAGES] * 4}kB "
+            f"Node 0 {zone.name} free:{v[NR_FREE_PAGES] * 4}kB "
             f"min:{zone.watermark[WMARK_MIN] * 4}kB low:{zone.watermark[WMARK_LOW] * 4}kB "
-            f"high:{zone.watermark[WMARK_HIGH] * 4}kB present:{zone.present_pages * 4}kB "
-            f"managed:{zone.managed_pages * 4}kB free_pcp:{free_pcp * 4}kB")
-        out.append("lowmem_reserve[]: " + " ".join(str(x) for x in zone.lowmem_reserve))
-    for zone in pgdat.node_zones:
-        if not zone.populated_zone():
-            continue
+            f"high:{zone.watermark[WMARK_HIGH] * 4}kB active_anon:{v[NR_ACTIVE_ANON] * 4}kB "
+            f"inactive_anon:{v[NR_INACTIVE_ANON] * 4}kB active_file:{v[NR_ACTIVE_FILE] * 4}kB "
+            f"inactive_file:{v[NR_INACTIVE_FILE] * 4}kB unevictable:{v[NR_UNEVICTABLE] * 4}kB "
+            f"isolated(anon):{v[NR_ISOLATED_ANON] * 4}kB "
+            f"isolated(file):{v[NR_ISOLATED_FILE] * 4}kB present:{zone.present_pages * 4}kB "
+            f"managed:{zone.managed_pages * 4}kB mlocked:{v[NR_MLOCK] * 4}kB "
+            f"dirty:{v[NR_FILE_DIRTY] * 4}kB writeback:{v[NR_WRITEBACK] * 4}kB "
+            f"mapped:{v[NR_FILE_MAPPED] * 4}kB shmem:{v[NR_SHMEM] * 4}kB "
+            f"slab_reclaimable:{v[NR_SLAB_RECLAIMABLE] * 4}kB "
+            f"slab_unreclaimable:{v[NR_SLAB_UNRECLAIMABLE] * 4}kB "
+            f"kernel_stack:{v[NR_KERNEL_STACK] * THREAD_SIZE // 1024}kB "
+            f"pagetables:{v[NR_PAGETABLE] * 4}kB unstable:{v[NR_UNSTABLE_NFS] * 4}kB "
+            f"bounce:{v[NR_BOUNCE] * 4}kB free_pcp:{zone_free_pcp(zone) * 4}kB "
+            f"local_pcp:{zone.pageset[m.current_cpu].pcp.count * 4}kB "
+            f"free_cma:{v[NR_FREE_CMA_PAGES] * 4}kB writeback_tmp:{v[NR_WRITEBACK_TEMP] * 4}kB "
+            f"pages_scanned:{v[NR_PAGES_SCANNED] * 4} "
+            f"all_unreclaimable? {'no' if zone_reclaimable(zone, m) else 'yes'}")
+        out.append("lowmem_reserve[]:" + "".join(f" {x}" for x in zone.lowmem_reserve))
+    for zone in zones:
         parts = []
         total = 0
         for order in range(MAX_ORDER):
@@ -659,8 +987,29 @@ def show_free_areas(pgdat) -> list:
                             if not mm.list_empty(area.free_list[t]))
             parts.append(f"{nr}*{4 << order}kB " + (f"({types}) " if nr else ""))
         out.append(f"Node 0 {zone.name}: " + "".join(parts) + f"= {total * 4}kB")
-    out.append(f"{m.total_pagecache_pages()} total pagecache pages")
+    # hugetlb_show_meminfo: the default 2 MiB hstate, no pages reserved
+    out.append(f"Node 0 hugepages_total={m.hugetlb_total_pages()} hugepages_free=0 "
+               f"hugepages_surp=0 hugepages_size=2048kB")
+    out.append(f"{gps(NR_FILE_PAGES)} total pagecache pages")
+    # show_swap_cache_info
+    out.append(f"{getattr(m, 'total_swapcache_pages', 0)} pages in swap cache")
+    st = getattr(m, "swap_cache_info", (0, 0, 0, 0))
+    out.append(f"Swap cache stats: add {st[0]}, delete {st[1]}, find {st[2]}/{st[3]}")
+    out.append(f"Free swap  = {get_nr_swap_pages(m) * 4}kB")
+    out.append(f"Total swap = {m.total_swap_pages * 4}kB")
     return out
+
+
+def show_mem(pgdat) -> list:
+    """The lines of show_mem: ``Mem-Info:``, show_free_areas and page totals
+    (lib/show_mem.c; CONFIG_MEMORY_FAILURE, no CONFIG_CMA)."""
+    zones = [z for z in pgdat.node_zones if z.populated_zone()]
+    total = sum(z.present_pages for z in zones)
+    reserved = sum(z.present_pages - z.managed_pages for z in zones)
+    return (["Mem-Info:"] + show_free_areas(pgdat)
+            + [f"{total} pages RAM", "0 pages HighMem/MovableOnly",
+               f"{reserved} pages reserved",
+               f"{getattr(pgdat.machine, 'num_poisoned_pages', 0)} pages hwpoisoned"])
 
 
 # --- boot: freeing memblock memory, pcp set-up, watermarks ------------------------
@@ -830,7 +1179,8 @@ def zone_free_pcp(zone) -> int:
 
 __all__ = [n for n in dir() if not n.startswith("_") or n.startswith("__rmqueue")
            or n in ("__free_one_page", "__free_pages", "__free_pages_ok",
-                    "__alloc_pages_nodemask", "__zone_watermark_ok", "__setup_per_zone_wmarks",
+                    "__alloc_pages_nodemask", "__alloc_pages_slowpath", "__ratelimit",
+                    "__zone_watermark_ok", "__setup_per_zone_wmarks",
                     "__free_pages_boot_core", "__free_pages_memory",
                     "__mod_zone_freepage_state")]
 del ZONE_NORMAL

@@ -52,3 +52,62 @@ def vm_commit_limit(m) -> int:
     else:
         allowed = (m.totalram_pages() - m.hugetlb_total_pages()) * s["vm.overcommit_ratio"] // 100
     return allowed + m.total_swap_pages
+
+
+# -- commit accounting (mm/util.c, security/commoncap.c) ----------------------------------
+
+def vm_acct_memory(m, pages: int) -> None:
+    m.vm_committed_as += pages
+
+
+def vm_unacct_memory(m, pages: int) -> None:
+    m.vm_committed_as -= pages
+
+
+def get_nr_swap_pages(m) -> int:
+    # free swap pages: swap is not modelled yet, so all of it (0) is free
+    return getattr(m, "nr_swap_pages", m.total_swap_pages)
+
+
+def vm_memory_committed(m) -> int:
+    """Committed_AS in pages (the percpu counter's sum)."""
+    return m.vm_committed_as
+
+
+def __vm_enough_memory(m, mm, pages: int, cap_sys_admin: bool) -> int:
+    """Charge ``pages`` to Committed_AS if the overcommit policy allows: 0 or -ENOMEM."""
+    from .vmstat_items import NR_FREE_PAGES, NR_FILE_PAGES, NR_SHMEM, NR_SLAB_RECLAIMABLE
+    vm_acct_memory(m, pages)
+    s = m.sysctl
+    mode = s["vm.overcommit_memory"]
+    if mode == OVERCOMMIT_ALWAYS:
+        return 0
+    if mode == OVERCOMMIT_GUESS:
+        free = m.global_page_state(NR_FREE_PAGES) + m.global_page_state(NR_FILE_PAGES)
+        free -= m.global_page_state(NR_SHMEM)
+        free += get_nr_swap_pages(m)
+        free += m.global_page_state(NR_SLAB_RECLAIMABLE)
+        reserve = m.pgdat.totalreserve_pages
+        if free > reserve:
+            free -= reserve
+            if not cap_sys_admin:
+                free -= s["vm.admin_reserve_kbytes"] >> 2
+            if free > pages:
+                return 0
+    else:
+        allowed = vm_commit_limit(m)
+        if not cap_sys_admin:
+            allowed -= s["vm.admin_reserve_kbytes"] >> 2
+        if mm is not None:
+            allowed -= min(mm.total_vm // 32, s["vm.user_reserve_kbytes"] >> 2)
+        if max(m.vm_committed_as, 0) < allowed:
+            return 0
+    vm_unacct_memory(m, pages)
+    return -errno.ENOMEM
+
+
+def security_vm_enough_memory_mm(m, mm, pages: int) -> int:
+    """cap_vm_enough_memory: CAP_SYS_ADMIN decides the admin reserve, then __vm_enough_memory."""
+    task = m.current
+    cap_sys_admin = task is not None and task.capable("CAP_SYS_ADMIN")
+    return __vm_enough_memory(m, mm, pages, cap_sys_admin)

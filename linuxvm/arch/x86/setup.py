@@ -151,7 +151,10 @@ def setup_arch(m, ram: int, nr_cpus: int) -> None:
     m.nr_present_sections = len(sections)
     memmap_bytes = len(sections) * PAGES_PER_SECTION * STRUCT_PAGE_SIZE
     mb.memblock_alloc(memmap_bytes, PMD_SIZE, "mem_map", min_addr=16 << 20)
-    # the early hooks of other subsystems (page tables of the direct map, …)
+    # init_mem_mapping, the kernel text mapping and vmemmap: the kernel page tables
+    from .init_64 import paging_init_early
+    paging_init_early(m)
+    # the early hooks of other subsystems
     for hook in m.setup_arch_hooks:
         hook(m)
     # setup_per_cpu_areas: pcpu_embed_first_chunk keeps 33 pages per CPU

@@ -13,7 +13,7 @@ import importlib
 from ...errors import SyscallError
 
 # Modules (under linuxvm.fs.proc) that contribute files; each has register(procfs).
-PROC_MODULES = ["meminfo", "vmstat", "page", "sysctl_files"]
+PROC_MODULES = ["meminfo", "vmstat", "page", "sysctl_files", "base", "pagetables"]
 
 
 class Node:

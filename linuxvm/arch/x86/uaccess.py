@@ -1,0 +1,104 @@
+"""User-mode memory accesses as the CPU performs them: TLB, page walk, #PF, the fault
+handler, and the retried instruction.
+
+``user_access(m, task, va, access)`` runs the task on its CPU, translates ``va``
+for a user read, write or instruction fetch, and on a page fault calls
+``__do_page_fault`` and retries, as re-executing the faulting instruction does.
+Data written through ``write_user`` lands in the frame's bytes
+(``m.page_contents``); every write also gives the frame a fresh content tag.
+"""
+
+from ...arch.x86.page_types import PAGE_SHIFT, PAGE_SIZE
+from ...errors import KernelBug
+from .mmu import translate, PageFault, GeneralProtection, PF_WRITE, PF_USER, PF_INSTR
+from .fault import __do_page_fault, bad_area, SEGV_MAPERR
+
+ACCESS = {"r": PF_USER, "w": PF_USER | PF_WRITE, "x": PF_USER | PF_INSTR}
+MAX_RETRIES = 8
+
+
+def run_on_cpu(m, task) -> object:
+    """Make ``task`` the running task of its CPU (a context switch when needed)."""
+    from .cpu import context_switch
+    cpu = m.cpus[getattr(task, "cpu", 0)]
+    m.current_cpu = cpu.cpu
+    if cpu.current is not task:
+        context_switch(m, cpu, cpu.current, task)
+    m.current = task
+    return cpu
+
+
+def user_access(m, task, va: int, access: int) -> int:
+    """Physical address of a user access to ``va``, faulting pages in as needed.
+
+    :raises SegmentationFault: the kernel answers the access with SIGSEGV
+    :raises BusError: … with SIGBUS
+    """
+    cpu = run_on_cpu(m, task)
+    for _ in range(MAX_RETRIES):
+        try:
+            return translate(cpu, va, access)
+        except PageFault as pf:
+            __do_page_fault(m, task, getattr(task, "sp", 0), pf.error_code, pf.cr2)
+        except GeneralProtection:
+            # a non-canonical address: #GP, which the kernel turns into SIGSEGV
+            bad_area(m, task, 0, va, 0)
+    raise KernelBug(f"access to {va:#x} still faults after {MAX_RETRIES} retries")
+
+
+def _tag(m, pfn: int) -> None:
+    from ...mm.fault import next_content_tag
+    m.mem_map.content[pfn] = next_content_tag(m)
+
+
+def touch(m, task, addr: int, length: int, write: bool = False) -> None:
+    """One access per page of [addr, addr+length), as a loop touching each page would."""
+    access = ACCESS["w" if write else "r"]
+    end = addr + length
+    va = addr
+    while va < end:
+        phys = user_access(m, task, va, access)
+        if write:
+            _tag(m, phys >> PAGE_SHIFT)
+        va = (va & ~(PAGE_SIZE - 1)) + PAGE_SIZE
+
+
+def read_user(m, task, addr: int, n: int) -> bytes:
+    out = bytearray()
+    va = addr
+    end = addr + n
+    while va < end:
+        chunk = min(end, (va & ~(PAGE_SIZE - 1)) + PAGE_SIZE) - va
+        phys = user_access(m, task, va, ACCESS["r"])
+        pfn, off = phys >> PAGE_SHIFT, phys & (PAGE_SIZE - 1)
+        data = m.page_contents.get(pfn)
+        out += data[off:off + chunk] if data is not None else bytes(chunk)
+        va += chunk
+    return bytes(out)
+
+
+def write_user(m, task, addr: int, data: bytes) -> None:
+    va = addr
+    pos = 0
+    n = len(data)
+    while pos < n:
+        chunk = min(n - pos, (va & ~(PAGE_SIZE - 1)) + PAGE_SIZE - va)
+        phys = user_access(m, task, va, ACCESS["w"])
+        pfn, off = phys >> PAGE_SHIFT, phys & (PAGE_SIZE - 1)
+        buf = m.page_contents.get(pfn)
+        if buf is None:
+            buf = m.page_contents[pfn] = bytearray(PAGE_SIZE)
+        buf[off:off + chunk] = data[pos:pos + chunk]
+        _tag(m, pfn)
+        pos += chunk
+        va += chunk
+
+
+def access(m, task, addr: int, kind: str) -> int:
+    """One access of kind "r", "w" or "x"; returns the physical address."""
+    if kind not in ACCESS:
+        raise ValueError(f"access kind must be 'r', 'w' or 'x', not {kind!r}")
+    phys = user_access(m, task, addr, ACCESS[kind])
+    if kind == "w":
+        _tag(m, phys >> PAGE_SHIFT)
+    return phys

@@ -1,0 +1,108 @@
+"""/proc/<pid>/: the per-process directory and oom_score_adj / oom_adj (fs/proc/base.c)."""
+
+import errno
+
+from ...errors import SyscallError
+from ...kernel.sched import OOM_SCORE_ADJ_MAX, OOM_SCORE_ADJ_MIN
+from . import Node
+from .array import render_status, render_stat
+from .task_mmu import render_maps, render_smaps, render_statm
+
+OOM_DISABLE = -17
+OOM_ADJUST_MIN = -17
+OOM_ADJUST_MAX = 15
+
+
+def _parse_int(text: str) -> int:
+    try:
+        return int(text.strip(), 10)
+    except ValueError:
+        raise SyscallError(errno.EINVAL, "write") from None
+
+
+def __set_oom_adj(m, task, oom_adj: int, legacy: bool) -> None:
+    writer = m.current if m.current is not None else task
+    sig = task.signal
+    if legacy:
+        if oom_adj < sig.oom_score_adj and not writer.capable("CAP_SYS_RESOURCE"):
+            raise SyscallError(errno.EACCES, "write")
+        if not getattr(m, "_oom_adj_warned", False):
+            m._oom_adj_warned = True
+            m.log.pr_warn(f"{writer.comm} ({writer.pid}): /proc/{task.pid}/oom_adj is "
+                          f"deprecated, please use /proc/{task.pid}/oom_score_adj instead.")
+    elif oom_adj < sig.oom_score_adj_min and not writer.capable("CAP_SYS_RESOURCE"):
+        raise SyscallError(errno.EACCES, "write")
+    sig.oom_score_adj = oom_adj
+    if not legacy and writer.capable("CAP_SYS_RESOURCE"):
+        sig.oom_score_adj_min = oom_adj
+
+
+def oom_score_adj_write(m, task, text: str) -> None:
+    v = _parse_int(text)
+    if not OOM_SCORE_ADJ_MIN <= v <= OOM_SCORE_ADJ_MAX:
+        raise SyscallError(errno.EINVAL, "write")
+    __set_oom_adj(m, task, v, False)
+
+
+def oom_adj_read(task) -> str:
+    adj = task.signal.oom_score_adj
+    if adj == OOM_SCORE_ADJ_MAX:
+        return f"{OOM_ADJUST_MAX}\n"
+    return f"{int(adj * -OOM_DISABLE / OOM_SCORE_ADJ_MAX)}\n"
+
+
+def oom_adj_write(m, task, text: str) -> None:
+    v = _parse_int(text)
+    if not OOM_ADJUST_MIN <= v <= OOM_ADJUST_MAX:
+        raise SyscallError(errno.EINVAL, "write")
+    if v == OOM_ADJUST_MAX:
+        v = OOM_SCORE_ADJ_MAX
+    else:
+        v = int(v * OOM_SCORE_ADJ_MAX / -OOM_DISABLE)
+    __set_oom_adj(m, task, v, True)
+
+
+PID_FILES = {
+    "maps": (render_maps, None),
+    "smaps": (render_smaps, None),
+    "statm": (render_statm, None),
+    "status": (render_status, None),
+    "stat": (render_stat, None),
+    "oom_score_adj": (lambda m, t: f"{t.signal.oom_score_adj}\n", oom_score_adj_write),
+    "oom_adj": (lambda m, t: oom_adj_read(t), oom_adj_write),
+}
+
+
+def register(procfs) -> None:
+    m = procfs.m
+
+    def task_of(part):
+        if not part.isdigit():
+            return None
+        return getattr(m, "tasks", {}).get(int(part))
+
+    def resolve(path):
+        parts = path.split("/")[2:]           # "", "proc", pid, file
+        if not parts or len(parts) > 2:
+            return None
+        task = task_of(parts[0])
+        if task is None:
+            return None
+        if len(parts) == 1:
+            return Node("dir")
+        entry = PID_FILES.get(parts[1])
+        if entry is None:
+            return None
+        render, write = entry
+        return Node("text", lambda: render(m, task),
+                    (lambda text: write(m, task, text)) if write else None)
+
+    def lister(path):
+        parts = path.split("/")[2:]
+        if not parts:
+            return [str(pid) for pid in sorted(getattr(m, "tasks", {}))]
+        if len(parts) == 1 and task_of(parts[0]) is not None:
+            return sorted(PID_FILES)
+        return None
+
+    procfs.add_provider("/proc", resolve, lister)

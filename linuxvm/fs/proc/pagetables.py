@@ -1,0 +1,7 @@
+"""debugfs files of the x86 paging code: kernel_page_tables and x86/tlb_single_page_flush_ceiling."""
+
+
+def register(procfs):
+    from ...arch.x86 import dump_pagetables, tlb
+    dump_pagetables.register(procfs)
+    tlb.register(procfs)

@@ -1,0 +1,50 @@
+"""Process exit, the memory part (kernel/exit.c exit_mm, do_exit, release_task)."""
+
+
+def exit_mm(m, task) -> None:
+    """Fold the task's RSS cache, give up its address space and keep it lazily loaded
+    until the CPU switches away (kernel/exit.c exit_mm)."""
+    from ..arch.x86.cpu import enter_lazy_tlb
+    from ..mm.fault import sync_mm_rss
+    from .fork import mmput
+    mm = task.mm
+    if mm is None:
+        return
+    sync_mm_rss(mm, task)
+    mm.mm_count += 1               # the task keeps it as active_mm
+    task.mm = None
+    cpu = _running_on(m, task)
+    if cpu is not None:
+        enter_lazy_tlb(m, cpu, mm, task)
+    mmput(m, mm)
+
+
+def _running_on(m, task):
+    for cpu in getattr(m, "cpus", ()):
+        if cpu.current is task:
+            return cpu
+    return None
+
+
+def do_exit(m, task) -> None:
+    """Exit ``task``: close files, exit_mm, switch its CPU to idle, release the task."""
+    from ..arch.x86.cpu import context_switch
+    from .fork import _free_thread_stack
+    from .sched import slab_free_obj
+    for fd in sorted(task.files):
+        task.files.pop(fd).fput()
+    exit_mm(m, task)
+    cpu = _running_on(m, task)
+    if cpu is not None:
+        context_switch(m, cpu, task, None)
+    elif task.active_mm is not None:
+        # never ran on a CPU: finish_task_switch's mmdrop of its active_mm happens now
+        from .fork import mmdrop
+        mm = task.active_mm
+        task.active_mm = None
+        mmdrop(m, mm)
+    _free_thread_stack(m, task)
+    m.tasks.pop(task.pid, None)
+    slab_free_obj(m, "task_struct", task)
+    if m.current is task:
+        m.current = None

@@ -1,0 +1,490 @@
+"""The page half of mm/memory.c: handle_mm_fault, anonymous faults, copy-on-write, the
+page side of zapping, and copy_page_range for fork.
+
+The page-table half (allocating tables, walking, free_pgtables, the zap walk and
+mmu_gather) is in mm/memory.py; this module plugs into its ``zap_present_pte`` hook
+and ``MmuGather.page_free``.
+
+Transparent huge pages are not modelled yet: an anonymous fault always takes the
+4 KiB path, as 4.6 does when ``transparent_hugepage_enabled(vma)`` is false (e.g. under
+MADV_NOHUGEPAGE or thp=never). docs/deviations.md records this.
+"""
+
+from ..arch.x86 import tlb as x86_tlb
+from ..arch.x86.page_types import PAGE_SHIFT, PAGE_SIZE, PMD_SIZE, PUD_SIZE, PGDIR_SIZE
+from ..arch.x86.pgtable import (pt_entries, pgd_offset, pud_offset, pmd_offset, pte_present,
+                                pte_offset_map,
+                                pte_none, pte_write, pte_special, pte_pfn, pfn_pte, mk_pte,
+                                pte_mkspecial, pte_mkwrite, pte_mkdirty, pte_mkyoung,
+                                pte_wrprotect, pte_mkold, pte_mkclean, pte_same, pte_protnone,
+                                pte_dirty, pte_young, pmd_none, pmd_trans_huge, pmd_devmap, U64)
+from ..arch.x86.pgtable_types import PTE_PFN_MASK, _PAGE_RW
+from ..errors import KernelBug
+from . import gfp as G
+from . import memory
+from .mm_flags import (VM_SHARED, VM_WRITE, VM_MAYWRITE, VM_LOCKED, VM_HUGETLB, VM_PFNMAP,
+                       VM_MIXEDMAP, VM_SEQ_READ, VM_GROWSDOWN)
+from .mm_types import MM_FILEPAGES, MM_ANONPAGES, MM_SWAPENTS, MM_SHMEMPAGES
+from .page import NULL, PAGE_MAPPING_ANON, PG_uptodate, PG_dirty, PG_mlocked
+from .page_alloc import __alloc_pages_nodemask
+from .rmap import (anon_vma_prepare, page_add_new_anon_rmap, page_remove_rmap)
+from .swap import (lru_cache_add_active_or_unevictable, put_page, get_page, release_pages,
+                   lru_add_drain, mark_page_accessed)
+from .vmstat_items import PGFAULT
+
+# include/linux/mm.h VM_FAULT_* and FAULT_FLAG_*
+VM_FAULT_OOM = 0x0001
+VM_FAULT_SIGBUS = 0x0002
+VM_FAULT_MAJOR = 0x0004
+VM_FAULT_WRITE = 0x0008
+VM_FAULT_HWPOISON = 0x0010
+VM_FAULT_HWPOISON_LARGE = 0x0020
+VM_FAULT_SIGSEGV = 0x0040
+VM_FAULT_NOPAGE = 0x0100
+VM_FAULT_LOCKED = 0x0200
+VM_FAULT_RETRY = 0x0400
+VM_FAULT_FALLBACK = 0x0800
+VM_FAULT_ERROR = (VM_FAULT_OOM | VM_FAULT_SIGBUS | VM_FAULT_SIGSEGV | VM_FAULT_HWPOISON
+                  | VM_FAULT_HWPOISON_LARGE | VM_FAULT_FALLBACK)
+
+FAULT_FLAG_WRITE = 0x01
+FAULT_FLAG_MKWRITE = 0x02
+FAULT_FLAG_ALLOW_RETRY = 0x04
+FAULT_FLAG_RETRY_NOWAIT = 0x08
+FAULT_FLAG_KILLABLE = 0x10
+FAULT_FLAG_TRIED = 0x20
+FAULT_FLAG_USER = 0x40
+
+GFP_HIGHUSER_MOVABLE_ZERO = G.GFP_HIGHUSER_MOVABLE | G.__GFP_ZERO
+TASK_RSS_EVENTS_THRESH = 64
+_U64 = U64
+
+
+# --- RSS counters (SPLIT_RSS_COUNTING) ----------------------------------------------
+
+def inc_mm_counter_fast(m, mm, member: int, value: int = 1) -> None:
+    """Count in the current task's cache when it owns ``mm``, else in the mm itself."""
+    task = m.current
+    if task is not None and task.mm is mm:
+        task.rss_stat.count[member] += value
+    else:
+        mm.rss_stat[member] += value
+
+
+def dec_mm_counter_fast(m, mm, member: int) -> None:
+    inc_mm_counter_fast(m, mm, member, -1)
+
+
+def sync_mm_rss(mm, task) -> None:
+    """Fold a task's cached RSS deltas into its mm (mm/memory.c)."""
+    c = task.rss_stat.count
+    for i in range(len(c)):
+        if c[i]:
+            mm.rss_stat[i] += c[i]
+            c[i] = 0
+    task.rss_stat.events = 0
+
+
+def check_sync_rss_stat(m, task) -> None:
+    if task is None or task is not m.current:
+        return
+    ev = task.rss_stat.events
+    task.rss_stat.events = ev + 1
+    if ev > TASK_RSS_EVENTS_THRESH:
+        sync_mm_rss(task.mm, task)
+
+
+def get_mm_counter(mm, member: int) -> int:
+    v = mm.rss_stat[member]
+    return v if v > 0 else 0       # a lagging cache can drive the mm's value negative
+
+
+def get_mm_rss(mm) -> int:
+    return (get_mm_counter(mm, MM_FILEPAGES) + get_mm_counter(mm, MM_ANONPAGES)
+            + get_mm_counter(mm, MM_SHMEMPAGES))
+
+
+def update_hiwater_rss(mm) -> None:
+    rss = get_mm_rss(mm)
+    if mm.hiwater_rss < rss:
+        mm.hiwater_rss = rss
+
+
+def mm_counter(m, pfn: int) -> int:
+    mm_ = m.mem_map
+    if mm_.mapping[pfn] & PAGE_MAPPING_ANON:
+        return MM_ANONPAGES
+    return MM_FILEPAGES
+
+
+# --- contents -------------------------------------------------------------------------
+
+def next_content_tag(m) -> int:
+    m.content_seq = (m.content_seq % 0xFFFFFFFF) + 1
+    return m.content_seq
+
+
+def copy_user_highpage(m, dst: int, src: int) -> None:
+    """Copy a page's bytes (if it holds any) and its content tag (cow_user_page)."""
+    data = m.page_contents.get(src)
+    if data is not None:
+        m.page_contents[dst] = bytearray(data)
+    else:
+        m.page_contents.pop(dst, None)
+    m.mem_map.content[dst] = m.mem_map.content[src]
+
+
+# --- helpers --------------------------------------------------------------------------
+
+def is_zero_pfn(m, pfn: int) -> bool:
+    return pfn == m.zero_pfn
+
+
+def vm_normal_page(m, vma, addr: int, pte: int) -> int:
+    """The frame behind a present PTE, or NULL for special mappings and the zero page."""
+    pfn = (pte & PTE_PFN_MASK) >> PAGE_SHIFT
+    if pte_special(pte):
+        if vma.vm_flags & (VM_PFNMAP | VM_MIXEDMAP):
+            return NULL
+        if pfn == m.zero_pfn:
+            return NULL
+        print_bad_pte(m, vma, addr, pte, NULL)
+        return NULL
+    if pfn >= m.max_pfn:
+        print_bad_pte(m, vma, addr, pte, NULL)
+        return NULL
+    return pfn
+
+
+def print_bad_pte(m, vma, addr: int, pte: int, page: int) -> None:
+    m.log.printk(1, f"BUG: Bad page map in process {m.current_comm()}  pte:{pte:016x} "
+                    f"pmd:00000000")
+    m.add_taint("B")
+
+
+def is_cow_mapping(flags: int) -> bool:
+    return (flags & (VM_SHARED | VM_MAYWRITE)) == VM_MAYWRITE
+
+
+def maybe_mkwrite(pte: int, vma) -> int:
+    if vma.vm_flags & VM_WRITE:
+        pte = pte_mkwrite(pte)
+    return pte
+
+
+def ptep_set_access_flags(m, vma, address: int, ptr, entry: int, dirty: bool) -> bool:
+    """Write back more-permissive flags; flush the stale TLB entry when changed (x86)."""
+    table = pt_entries(m, ptr[0])
+    changed = table[ptr[1]] != entry
+    if changed and dirty:
+        table[ptr[1]] = entry
+        x86_tlb.flush_tlb_page(m, vma, address)
+    return changed
+
+
+def ptep_clear_flush(m, vma, address: int, ptr) -> int:
+    table = pt_entries(m, ptr[0])
+    old = table[ptr[1]]
+    table[ptr[1]] = 0
+    if pte_present(old):
+        x86_tlb.flush_tlb_page(m, vma, address)
+    return old
+
+
+def alloc_page_vma(m, gfp: int) -> int:
+    return __alloc_pages_nodemask(m.pgdat, gfp, 0, m.current_cpu)
+
+
+# --- the fault path -------------------------------------------------------------------
+
+def check_stack_guard_page(m, vma, address: int) -> int:
+    """4.6 keeps one unmapped guard page below a stack VMA: faulting its lowest page
+    first tries to grow the stack by one page (mm/memory.c)."""
+    if not vma.vm_flags & VM_GROWSDOWN:
+        return 0
+    address &= ~(PAGE_SIZE - 1)
+    if address == vma.vm_start:
+        prev = vma.vm_prev
+        if prev is not None and prev.vm_end == address:
+            return 0 if prev.vm_flags & VM_GROWSDOWN else -12
+        from .mmap_stack import expand_downwards
+        return expand_downwards(m, vma, address - PAGE_SIZE)
+    return 0
+
+
+def do_anonymous_page(m, mm, vma, address: int, ptr, flags: int) -> int:
+    """First touch of an anonymous page: the zero page for a read, a new zeroed page for
+    a write (mm/memory.c do_anonymous_page)."""
+    if vma.vm_flags & VM_SHARED:
+        return VM_FAULT_SIGBUS
+    if check_stack_guard_page(m, vma, address) < 0:
+        return VM_FAULT_SIGSEGV
+    table = pt_entries(m, ptr[0])
+    i = ptr[1]
+    if not flags & FAULT_FLAG_WRITE:
+        entry = pte_mkspecial(pfn_pte(m.zero_pfn, vma.vm_page_prot))
+        if table[i]:
+            return 0
+        table[i] = entry
+        return 0
+    anon_vma_prepare(m, vma)
+    page = alloc_page_vma(m, GFP_HIGHUSER_MOVABLE_ZERO)
+    if page == NULL:
+        return VM_FAULT_OOM
+    mem_map = m.mem_map
+    mem_map.f[page] = mem_map.f[page] | (1 << PG_uptodate)
+    entry = mk_pte(page, vma.vm_page_prot)
+    if vma.vm_flags & VM_WRITE:
+        entry = pte_mkwrite(pte_mkdirty(entry))
+    if table[i]:
+        put_page(m, page)
+        return 0
+    inc_mm_counter_fast(m, mm, MM_ANONPAGES)
+    page_add_new_anon_rmap(m, page, vma, address)
+    lru_cache_add_active_or_unevictable(m, page, vma)
+    table[i] = entry
+    return 0
+
+
+def wp_page_reuse(m, vma, address: int, ptr, orig_pte: int) -> int:
+    entry = pte_mkyoung(orig_pte)
+    entry = maybe_mkwrite(pte_mkdirty(entry), vma)
+    ptep_set_access_flags(m, vma, address, ptr, entry, True)
+    return VM_FAULT_WRITE
+
+
+def wp_page_copy(m, mm, vma, address: int, ptr, orig_pte: int, old_page: int) -> int:
+    """Break COW: copy (or zero-fill, for the zero page) into a new private page."""
+    anon_vma_prepare(m, vma)
+    if is_zero_pfn(m, pte_pfn(orig_pte)):
+        new_page = alloc_page_vma(m, GFP_HIGHUSER_MOVABLE_ZERO)
+        if new_page == NULL:
+            if old_page != NULL:
+                put_page(m, old_page)
+            return VM_FAULT_OOM
+    else:
+        new_page = alloc_page_vma(m, G.GFP_HIGHUSER_MOVABLE)
+        if new_page == NULL:
+            if old_page != NULL:
+                put_page(m, old_page)
+            return VM_FAULT_OOM
+        copy_user_highpage(m, new_page, old_page)
+    mem_map = m.mem_map
+    mem_map.f[new_page] = mem_map.f[new_page] | (1 << PG_uptodate)
+    table = pt_entries(m, ptr[0])
+    page_copied = False
+    if table[ptr[1]] == orig_pte:
+        if old_page != NULL:
+            if not mem_map.mapping[old_page] & PAGE_MAPPING_ANON:
+                dec_mm_counter_fast(m, mm, mm_counter(m, old_page))
+                inc_mm_counter_fast(m, mm, MM_ANONPAGES)
+        else:
+            inc_mm_counter_fast(m, mm, MM_ANONPAGES)
+        entry = mk_pte(new_page, vma.vm_page_prot)
+        entry = maybe_mkwrite(pte_mkdirty(entry), vma)
+        ptep_clear_flush(m, vma, address, ptr)
+        page_add_new_anon_rmap(m, new_page, vma, address)
+        lru_cache_add_active_or_unevictable(m, new_page, vma)
+        table[ptr[1]] = entry
+        if old_page != NULL:
+            page_remove_rmap(m, old_page)
+        new_page, page_copied = old_page, True
+    if new_page != NULL:
+        put_page(m, new_page)
+    if old_page != NULL:
+        if page_copied and vma.vm_flags & VM_LOCKED and mem_map.f[old_page] & (1 << PG_mlocked):
+            from .mlock import munlock_vma_page
+            munlock_vma_page(m, old_page)
+        put_page(m, old_page)
+    return VM_FAULT_WRITE if page_copied else 0
+
+
+def reuse_swap_page(m, page: int) -> bool:
+    """4.6 reuses an anon page on a write fault when only one PTE maps it."""
+    return m.mem_map.mc[page] + 1 <= 1
+
+
+def do_wp_page(m, mm, vma, address: int, ptr, orig_pte: int) -> int:
+    """Write to a present, write-protected PTE (mm/memory.c do_wp_page)."""
+    old_page = vm_normal_page(m, vma, address, orig_pte)
+    if old_page == NULL:
+        if (vma.vm_flags & (VM_WRITE | VM_SHARED)) == (VM_WRITE | VM_SHARED):
+            return wp_page_reuse(m, vma, address, ptr, orig_pte)
+        return wp_page_copy(m, mm, vma, address, ptr, orig_pte, NULL)
+    mem_map = m.mem_map
+    if mem_map.mapping[old_page] & PAGE_MAPPING_ANON:
+        if reuse_swap_page(m, old_page):
+            page_move_anon_rmap(m, old_page, vma, address)
+            return wp_page_reuse(m, vma, address, ptr, orig_pte)
+    elif (vma.vm_flags & (VM_WRITE | VM_SHARED)) == (VM_WRITE | VM_SHARED):
+        raise NotImplementedError("write fault on a shared file page (wp_page_shared): "
+                                  "file-backed memory is not modelled yet")
+    get_page(m, old_page)
+    return wp_page_copy(m, mm, vma, address, ptr, orig_pte, old_page)
+
+
+def page_move_anon_rmap(m, page: int, vma, address: int) -> None:
+    """The page is exclusively ours: point it at our own anon_vma (mm/rmap.c)."""
+    av = vma.anon_vma
+    m.mem_map.mapping[page] = (av.handle << 2) | PAGE_MAPPING_ANON
+
+
+def handle_pte_fault(m, mm, vma, address: int, ptr, flags: int) -> int:
+    table = pt_entries(m, ptr[0])
+    entry = table[ptr[1]]
+    if not pte_present(entry):
+        if entry == 0:
+            if vma.vm_ops is None:
+                return do_anonymous_page(m, mm, vma, address, ptr, flags)
+            raise NotImplementedError("do_fault: faults on file-backed mappings are not "
+                                      "modelled yet")
+        raise NotImplementedError("do_swap_page: swap is not modelled yet")
+    if pte_protnone(entry):
+        raise NotImplementedError("do_numa_page: NUMA balancing is not modelled")
+    if flags & FAULT_FLAG_WRITE:
+        if not pte_write(entry):
+            return do_wp_page(m, mm, vma, address, ptr, entry)
+        entry = pte_mkdirty(entry)
+    entry = pte_mkyoung(entry)
+    if not ptep_set_access_flags(m, vma, address, ptr, entry, bool(flags & FAULT_FLAG_WRITE)):
+        if flags & FAULT_FLAG_WRITE:
+            # flush_tlb_fix_spurious_fault: a stale read-only TLB entry
+            x86_tlb.flush_tlb_page(m, vma, address)
+    return 0
+
+
+def __handle_mm_fault(m, mm, vma, address: int, flags: int) -> int:
+    if vma.vm_flags & VM_HUGETLB:
+        raise NotImplementedError("hugetlb_fault: hugetlbfs is not modelled")
+    pgd = pgd_offset(mm, address)
+    pud = memory.pud_alloc(m, mm, pgd, address)
+    if pud is None:
+        return VM_FAULT_OOM
+    pmd = memory.pmd_alloc(m, mm, pud, address)
+    if pmd is None:
+        return VM_FAULT_OOM
+    pmdv = pt_entries(m, pmd[0])[pmd[1]]
+    if pmdv and (pmd_trans_huge(pmdv) or pmd_devmap(pmdv)):
+        raise NotImplementedError("huge PMD faults: transparent huge pages are not modelled")
+    if memory.pte_alloc(m, mm, pmd, address):
+        return VM_FAULT_OOM
+    ptr = pte_offset_map(pt_entries(m, pmd[0])[pmd[1]], address)
+    return handle_pte_fault(m, mm, vma, address, ptr, flags)
+
+
+def handle_mm_fault(m, mm, vma, address: int, flags: int) -> int:
+    """Resolve a fault at ``address`` in ``vma`` (mm/memory.c); returns VM_FAULT_* bits."""
+    m.pgdat.vm_events[PGFAULT] += 1
+    check_sync_rss_stat(m, m.current)
+    return __handle_mm_fault(m, mm, vma, address, flags)
+
+
+# --- zapping: the page side ----------------------------------------------------------------
+
+def zap_present_pte(tlb, vma, addr: int, ptent: int, details) -> bool:
+    """Drop the page behind a cleared PTE: RSS, rmap, dirty/accessed, gather for freeing."""
+    m = tlb.m
+    page = vm_normal_page(m, vma, addr, ptent)
+    if page == NULL:
+        return False
+    mem_map = m.mem_map
+    if not mem_map.mapping[page] & PAGE_MAPPING_ANON:
+        if pte_dirty(ptent):
+            mem_map.f[page] = mem_map.f[page] | (1 << PG_dirty)
+        if pte_young(ptent) and not vma.vm_flags & VM_SEQ_READ:
+            mark_page_accessed(m, page)
+    vma.vm_mm.rss_stat[mm_counter(m, page)] -= 1
+    page_remove_rmap(m, page)
+    if mem_map.mc[page] < -1:
+        print_bad_pte(m, vma, addr, ptent, page)
+    tlb.page_free = free_gathered_page
+    return not memory.__tlb_remove_page(tlb, page)
+
+
+def free_gathered_page(m, pfn: int) -> None:
+    """free_pages_and_swap_cache for one page: the pagevecs are drained first by the
+    caller (tlb_flush_mmu_free → lru_add_drain), then the reference is dropped."""
+    put_page(m, pfn)
+
+
+def _tlb_flush_mmu_free(tlb) -> None:
+    """free_pages_and_swap_cache: drain this CPU's pagevecs, then release the batch."""
+    if any(not t for _, t in tlb.pages):
+        lru_add_drain(tlb.m)
+    _orig_tlb_flush_mmu_free(tlb)
+
+
+_orig_tlb_flush_mmu_free = memory.tlb_flush_mmu_free
+memory.tlb_flush_mmu_free = _tlb_flush_mmu_free
+memory.zap_present_pte = zap_present_pte
+
+
+# --- fork: copy_page_range ---------------------------------------------------------------------
+
+def copy_one_pte(m, dst_mm, src_mm, src_table, si: int, dst_table, di: int, vma, addr: int,
+                 rss: list) -> None:
+    pte = src_table[si]
+    vm_flags = vma.vm_flags
+    if not pte_present(pte):
+        raise NotImplementedError("copy_one_pte: swap entries are not modelled yet")
+    if is_cow_mapping(vm_flags):
+        src_table[si] = pte_wrprotect(pte)
+        pte = pte_wrprotect(pte)
+    if vm_flags & VM_SHARED:
+        pte = pte_mkclean(pte)
+    pte = pte_mkold(pte)
+    page = vm_normal_page(m, vma, addr, pte)
+    if page != NULL:
+        mem_map = m.mem_map
+        mem_map.rc[page] += 1                      # get_page
+        mem_map.mc[page] += 1                      # page_dup_rmap
+        rss[mm_counter(m, page)] += 1
+    dst_table[di] = pte
+
+
+def copy_page_range(m, dst_mm, src_mm, vma) -> int:
+    """Copy the PTEs of ``vma`` into the child, write-protecting COW pages in both
+    (mm/memory.c copy_page_range); 0 or -ENOMEM."""
+    if not vma.vm_flags & (VM_HUGETLB | VM_PFNMAP | VM_MIXEDMAP) and vma.anon_vma is None:
+        return 0            # a fault will fill these in correctly
+    if vma.vm_flags & VM_HUGETLB:
+        raise NotImplementedError("copy_hugetlb_page_range: hugetlbfs is not modelled")
+    rss = [0, 0, 0, 0]
+    addr = vma.vm_start
+    end = vma.vm_end
+    get = lambda ptr: pt_entries(m, ptr[0])[ptr[1]]   # noqa: E731
+    while addr < end:
+        pgd = pgd_offset(src_mm, addr)
+        if not get(pgd):
+            addr = min((addr + PGDIR_SIZE) & ~(PGDIR_SIZE - 1), end)
+            continue
+        pud = pud_offset(get(pgd), addr)
+        if not get(pud):
+            addr = min((addr + PUD_SIZE) & ~(PUD_SIZE - 1), end)
+            continue
+        pmd = pmd_offset(get(pud), addr)
+        pmdv = get(pmd)
+        next_pmd = min((addr + PMD_SIZE) & ~(PMD_SIZE - 1), end)
+        if not pmdv:
+            addr = next_pmd
+            continue
+        if pmd_trans_huge(pmdv):
+            raise NotImplementedError("copy_huge_pmd: transparent huge pages are not modelled")
+        src_table = pt_entries(m, (pmdv & PTE_PFN_MASK) >> PAGE_SHIFT)
+        dst_ptr = memory.pte_alloc_map(m, dst_mm, addr)
+        if dst_ptr is None:
+            _add_rss(dst_mm, rss)
+            return -12
+        dst_table = pt_entries(m, dst_ptr[0])
+        while addr < next_pmd:
+            i = (addr >> PAGE_SHIFT) & 511
+            if src_table[i]:
+                copy_one_pte(m, dst_mm, src_mm, src_table, i, dst_table, i, vma, addr, rss)
+            addr += PAGE_SIZE
+    _add_rss(dst_mm, rss)
+    return 0
+
+
+def _add_rss(mm, rss) -> None:
+    for i, v in enumerate(rss):
+        mm.rss_stat[i] += v

@@ -1,0 +1,731 @@
+"""Page-table parts of mm/memory.c: building the path on demand, walking it, freeing
+page tables (free_pgtables) and zapping ranges through an mmu_gather
+(include/asm-generic/tlb.h, arch/x86/include/asm/tlb.h).
+
+Interface (stable; ``m`` is the machine, ``mm`` an MmStruct, pointers are
+``(table_pfn, index)`` pairs as in arch/x86/pgtable.py):
+
+* ``__pud_alloc / __pmd_alloc / __pte_alloc`` -> 0 or -ENOMEM, and the wrappers
+  ``pud_alloc(m, mm, pgd_ptr, addr)``, ``pmd_alloc(m, mm, pud_ptr, addr)``,
+  ``pte_alloc(m, mm, pmd_ptr, addr)`` returning the next pointer or None.
+* ``pte_alloc_map(m, mm, addr) -> (pte_table_pfn, index) | None``: the whole path.
+* ``walk(mm, va) -> (level, entry)`` with level "pgd"/"pud"/"pmd"/"pte" (the level
+  where the walk stopped: a none/non-present entry or a leaf; 2M/1G are leaves).
+* ``follow_pte(mm, addr) -> (table_pfn, index)``, raising SyscallError(EINVAL)
+  as __follow_pte returns -EINVAL.
+* ``tlb_gather_mmu(m, mm, start, end) -> MmuGather``; ``tlb_finish_mmu(tlb, start, end)``.
+* ``unmap_page_range(tlb, vma, addr, end, details=None)``, ``unmap_vmas``,
+  ``free_pgtables(tlb, vma, floor, ceiling)`` (``vma`` is the first VMA of a
+  ``vm_next`` chain, or a list of VMAs in address order).
+* Hooks the demand-paging and THP work fill in: ``zap_present_pte`` (the page
+  side of zapping one present PTE), ``zap_swap_pte`` and ``zap_huge_pmd``.
+"""
+
+import errno
+
+from ..arch.x86 import pgalloc
+from ..arch.x86 import tlb as x86_tlb
+from ..arch.x86.page_types import PAGE_SIZE, PMD_SIZE, PUD_SIZE, PGDIR_SIZE, PAGE_SHIFT
+from ..arch.x86.pgtable import (pt_entries, pgd_offset, pud_offset, pmd_offset, pte_offset_map,
+                                pgd_none, pud_none, pmd_none, pgd_bad, pud_bad, pmd_bad,
+                                pgd_present, pud_present, pmd_present, pte_present,
+                                pmd_trans_huge, pmd_devmap, pmd_huge, pud_large, pmd_large,
+                                U64)
+from ..arch.x86.pgtable_types import _PAGE_TABLE, PTE_PFN_MASK
+from ..errors import KernelBug, SyscallError
+
+PMD_MASK = ~(PMD_SIZE - 1) & U64
+PUD_MASK = ~(PUD_SIZE - 1) & U64
+PGDIR_MASK = ~(PGDIR_SIZE - 1) & U64
+VM_HUGETLB = 0x00400000
+
+
+def _machine(mm):
+    return mm.machine
+
+
+def _get(m, ptr):
+    return pt_entries(m, ptr[0])[ptr[1]]
+
+
+def _set(m, ptr, v):
+    pt_entries(m, ptr[0])[ptr[1]] = v
+
+
+def _addr_end(addr: int, end: int, size: int) -> int:
+    """pXX_addr_end: the next boundary, or ``end`` (compared as unsigned - 1)."""
+    boundary = ((addr + size) & ~(size - 1)) & U64
+    return boundary if ((boundary - 1) & U64) < ((end - 1) & U64) else end
+
+
+# -- building the path -----------------------------------------------------------
+
+def __pud_alloc(m, mm, pgd, address: int) -> int:
+    new = pgalloc.pud_alloc_one(m, mm, address)
+    if new is None:
+        return -errno.ENOMEM
+    if pgd_present(_get(m, pgd)):               # another thread populated it first
+        pgalloc.pud_free(m, mm, new)
+    else:
+        _set(m, pgd, (new << PAGE_SHIFT) | _PAGE_TABLE)      # pgd_populate
+    return 0
+
+
+def __pmd_alloc(m, mm, pud, address: int) -> int:
+    new = pgalloc.pmd_alloc_one(m, mm, address)
+    if new is None:
+        return -errno.ENOMEM
+    if not pud_present(_get(m, pud)):
+        mm.nr_pmds += 1                          # mm_inc_nr_pmds
+        _set(m, pud, (new << PAGE_SHIFT) | _PAGE_TABLE)      # pud_populate
+    else:
+        pgalloc.pmd_free(m, mm, new)
+    return 0
+
+
+def __pte_alloc(m, mm, pmd, address: int) -> int:
+    new = pgalloc.pte_alloc_one(m, mm, address)
+    if new is None:
+        return -errno.ENOMEM
+    if pmd_none(_get(m, pmd)):
+        mm.nr_ptes += 1
+        _set(m, pmd, (new << PAGE_SHIFT) | _PAGE_TABLE)      # pmd_populate
+        new = None
+    if new is not None:
+        pgalloc.pte_free(m, mm, new)
+    return 0
+
+
+def __pte_alloc_kernel(m, pmd, address: int) -> int:
+    new = pgalloc.pte_alloc_one_kernel(m, m.init_mm, address)
+    if new is None:
+        return -errno.ENOMEM
+    if pmd_none(_get(m, pmd)):
+        _set(m, pmd, (new << PAGE_SHIFT) | _PAGE_TABLE)
+    else:
+        pgalloc.pte_free_kernel(m, m.init_mm, new)
+    return 0
+
+
+def pud_alloc(m, mm, pgd, address: int):
+    if pgd_none(_get(m, pgd)) and __pud_alloc(m, mm, pgd, address):
+        return None
+    return pud_offset(_get(m, pgd), address)
+
+
+def pmd_alloc(m, mm, pud, address: int):
+    if pud_none(_get(m, pud)) and __pmd_alloc(m, mm, pud, address):
+        return None
+    return pmd_offset(_get(m, pud), address)
+
+
+def pte_alloc(m, mm, pmd, address: int) -> int:
+    """0, or -ENOMEM (the 4.6 ``pte_alloc`` macro's truth value)."""
+    if pmd_none(_get(m, pmd)):
+        return __pte_alloc(m, mm, pmd, address)
+    return 0
+
+
+def pte_alloc_map(m, mm, address: int):
+    """Allocate whatever is missing down to the PTE for ``address``; the PTE pointer
+    ``(table_pfn, index)``, or None when an allocation failed (levels already
+    allocated stay, as in __handle_mm_fault)."""
+    pud = pud_alloc(m, mm, pgd_offset(mm, address), address)
+    if pud is None:
+        return None
+    pmd = pmd_alloc(m, mm, pud, address)
+    if pmd is None:
+        return None
+    v = _get(m, pmd)
+    if pmd_large(v):
+        raise KernelBug(f"pte_alloc_map: PMD for {address:#x} is a huge page")
+    if pte_alloc(m, mm, pmd, address):
+        return None
+    return pte_offset_map(_get(m, pmd), address)
+
+
+# -- walking -------------------------------------------------------------------------
+
+def walk(mm, va: int):
+    """(level, entry): where a software walk of ``mm`` for ``va`` ends."""
+    m = _machine(mm)
+    e = _get(m, pgd_offset(mm, va))
+    if not pgd_present(e):
+        return "pgd", e
+    e2 = _get(m, pud_offset(e, va))
+    if not pud_present(e2) or pud_large(e2):
+        return "pud", e2
+    e3 = _get(m, pmd_offset(e2, va))
+    if not pmd_present(e3) or pmd_large(e3):
+        return "pmd", e3
+    return "pte", _get(m, pte_offset_map(e3, va))
+
+
+def follow_pte(mm, address: int):
+    """The PTE pointer mapping ``address`` (__follow_pte).
+
+    :raises SyscallError: EINVAL when a level is none/bad, the PMD is huge or the
+        PTE is not present
+    """
+    m = _machine(mm)
+    e = _get(m, pgd_offset(mm, address))
+    if pgd_none(e) or pgd_bad(e):
+        raise SyscallError(errno.EINVAL, "follow_pte")
+    e = _get(m, pud_offset(e, address))
+    if pud_none(e) or pud_bad(e):
+        raise SyscallError(errno.EINVAL, "follow_pte")
+    e = _get(m, pmd_offset(e, address))
+    if pmd_huge(e) or pmd_none(e) or pmd_bad(e):
+        raise SyscallError(errno.EINVAL, "follow_pte")
+    ptr = pte_offset_map(e, address)
+    if not pte_present(_get(m, ptr)):
+        raise SyscallError(errno.EINVAL, "follow_pte")
+    return ptr
+
+
+# -- mmu_gather ------------------------------------------------------------------------
+MMU_GATHER_BUNDLE = 8
+MAX_GATHER_BATCH = (PAGE_SIZE - 16) // 8          # pointers in one batch page
+MAX_GATHER_BATCH_COUNT = 10000 // MAX_GATHER_BATCH
+
+
+class MmuGather:
+    """struct mmu_gather: the range to flush and the pages to free after the flush."""
+
+    __slots__ = ("m", "mm", "start", "end", "fullmm", "need_flush_all", "pages", "batch_max",
+                 "batch_pages", "batch_count", "page_free")
+
+    def __init__(self, m, mm, start: int, end: int):
+        self.m = m
+        self.mm = mm
+        self.fullmm = not (start | ((end + 1) & U64))
+        self.need_flush_all = False
+        self.pages = []               # (pfn, is_table) awaiting the flush
+        self.batch_max = MMU_GATHER_BUNDLE
+        self.batch_pages = []         # pages allocated to hold more batches
+        self.batch_count = 0
+        self.page_free = None         # how to free a data page (filled by demand paging)
+        _tlb_reset_range(self)
+
+
+def _tlb_reset_range(tlb) -> None:
+    if tlb.fullmm:
+        tlb.start = tlb.end = U64
+    else:
+        tlb.start = (1 << 47) - PAGE_SIZE       # TASK_SIZE
+        tlb.end = 0
+
+
+def tlb_gather_mmu(m, mm, start: int, end: int) -> MmuGather:
+    """Start a gather for unmapping [start, end) of ``mm`` (start=0, end=-1: whole mm)."""
+    return MmuGather(m, mm, start & U64, end & U64)
+
+
+def __tlb_adjust_range(tlb, address: int) -> None:
+    tlb.start = min(tlb.start, address)
+    tlb.end = max(tlb.end, address + PAGE_SIZE)
+
+
+def tlb_remove_tlb_entry(tlb, ptr, address: int) -> None:
+    __tlb_adjust_range(tlb, address)
+
+
+def _tlb_next_batch(tlb) -> bool:
+    from . import gfp as G
+    if tlb.batch_count == MAX_GATHER_BATCH_COUNT:
+        return False
+    pfn = tlb.m.kernel.alloc_pages(G.GFP_NOWAIT | G.__GFP_NOWARN, 0)
+    if pfn is None:
+        return False
+    tlb.batch_count += 1
+    tlb.batch_pages.append(pfn)
+    tlb.batch_max += MAX_GATHER_BATCH
+    return True
+
+
+def __tlb_remove_page(tlb, pfn: int, is_table: bool = False) -> int:
+    """Queue a page to free after the flush; the room left (0 means flush now)."""
+    tlb.pages.append((pfn, is_table))
+    if len(tlb.pages) == tlb.batch_max and not _tlb_next_batch(tlb):
+        return 0
+    return tlb.batch_max - len(tlb.pages)
+
+
+def tlb_remove_page(tlb, pfn: int, is_table: bool = False) -> None:
+    if not __tlb_remove_page(tlb, pfn, is_table):
+        tlb_flush_mmu(tlb)
+
+
+def tlb_flush(tlb) -> None:
+    """x86 tlb_flush: the gathered range, or the whole mm."""
+    if not tlb.fullmm and not tlb.need_flush_all:
+        x86_tlb.flush_tlb_mm_range(tlb.m, tlb.mm, tlb.start, tlb.end, 0)
+    else:
+        x86_tlb.flush_tlb_mm_range(tlb.m, tlb.mm, 0, x86_tlb.TLB_FLUSH_ALL, 0)
+
+
+def tlb_flush_mmu_tlbonly(tlb) -> None:
+    if not tlb.end:
+        return
+    tlb_flush(tlb)
+    _tlb_reset_range(tlb)
+
+
+def tlb_flush_mmu_free(tlb) -> None:
+    m = tlb.m
+    for pfn, is_table in tlb.pages:
+        if is_table:
+            pgalloc.free_pgtable_page(m, pfn)
+        elif tlb.page_free is not None:
+            tlb.page_free(m, pfn)
+        else:
+            raise NotImplementedError("freeing gathered user pages: demand paging sets "
+                                      "MmuGather.page_free")
+    tlb.pages = []
+
+
+def tlb_flush_mmu(tlb) -> None:
+    tlb_flush_mmu_tlbonly(tlb)
+    tlb_flush_mmu_free(tlb)
+
+
+def tlb_finish_mmu(tlb, start: int = 0, end: int = 0) -> None:
+    """Flush what was gathered, free the pages, and give back the batch pages."""
+    tlb_flush_mmu(tlb)
+    for pfn in tlb.batch_pages:
+        tlb.m.kernel.free_pages(pfn, 0)
+    tlb.batch_pages = []
+    tlb.batch_max = MMU_GATHER_BUNDLE
+    tlb.batch_count = 0
+
+
+def pte_free_tlb(tlb, pfn: int, address: int) -> None:
+    __tlb_adjust_range(tlb, address)
+    pgalloc.pgtable_page_dtor(tlb.m, pfn)
+    tlb_remove_page(tlb, pfn, True)
+
+
+def pmd_free_tlb(tlb, pfn: int, address: int) -> None:
+    __tlb_adjust_range(tlb, address)
+    tlb_remove_page(tlb, pfn, True)
+
+
+pud_free_tlb = pmd_free_tlb
+
+
+# -- free_pgtables ------------------------------------------------------------------------
+
+def _clear_bad(m, ptr, what: str) -> None:
+    m.log.pr_err(f"mm/pgtable-generic.c: bad {what} ({_get(m, ptr):016x})")
+    _set(m, ptr, 0)
+
+
+_LEVEL = {"pgd": (PGDIR_SIZE, pgd_bad), "pud": (PUD_SIZE, pud_bad), "pmd": (PMD_SIZE, pmd_bad)}
+
+
+def _populated(m, table: int, addr: int, end: int, what: str, check_bad: bool = True):
+    """(ptr, value, addr, next) for each non-none entry of one table over [addr, end);
+    a bad one is reported and cleared instead (pXX_none_or_clear_bad)."""
+    size, bad = _LEVEL[what]
+    shift = size.bit_length() - 1
+    while True:
+        nxt = _addr_end(addr, end, size)
+        ptr = (table, (addr >> shift) & 511)
+        v = _get(m, ptr)
+        if v:
+            if check_bad and bad(v):
+                _clear_bad(m, ptr, what)
+            else:
+                yield ptr, v, addr, nxt
+        addr = nxt
+        if addr == end:
+            return
+
+
+def _table_of(v: int) -> int:
+    return (v & PTE_PFN_MASK) >> PAGE_SHIFT
+
+
+def _wholly_inside(start: int, end: int, floor: int, ceiling: int, mask: int) -> bool:
+    """The table covering ``start`` (rounded down by ``mask``) lies inside [floor, ceiling)."""
+    start &= mask
+    if start < floor:
+        return False
+    if ceiling:
+        ceiling &= mask
+        if not ceiling:
+            return False
+    return ((end - 1) & U64) <= ((ceiling - 1) & U64)
+
+
+def free_pte_range(tlb, pmd, addr: int) -> None:
+    m = tlb.m
+    token = _table_of(_get(m, pmd))
+    _set(m, pmd, 0)
+    pte_free_tlb(tlb, token, addr)
+    tlb.mm.nr_ptes -= 1
+
+
+def free_pmd_range(tlb, pud, addr: int, end: int, floor: int, ceiling: int) -> None:
+    m = tlb.m
+    pudv = _get(m, pud)
+    for pmd, _, a, _ in _populated(m, _table_of(pudv), addr, end, "pmd"):
+        free_pte_range(tlb, pmd, a)
+    if _wholly_inside(addr, end, floor, ceiling, PUD_MASK):
+        _set(m, pud, 0)
+        pmd_free_tlb(tlb, _table_of(pudv), addr & PUD_MASK)
+        tlb.mm.nr_pmds -= 1
+
+
+def free_pud_range(tlb, pgd, addr: int, end: int, floor: int, ceiling: int) -> None:
+    m = tlb.m
+    pgdv = _get(m, pgd)
+    for pud, _, a, nxt in _populated(m, _table_of(pgdv), addr, end, "pud"):
+        free_pmd_range(tlb, pud, a, nxt, floor, ceiling)
+    if _wholly_inside(addr, end, floor, ceiling, PGDIR_MASK):
+        _set(m, pgd, 0)
+        pud_free_tlb(tlb, _table_of(pgdv), addr & PGDIR_MASK)
+
+
+def free_pgd_range(tlb, addr: int, end: int, floor: int, ceiling: int) -> None:
+    """Free the page tables that lie wholly inside [floor, ceiling) rounded inward."""
+    addr &= PMD_MASK
+    if addr < floor:
+        addr += PMD_SIZE
+        if not addr:
+            return
+    if ceiling:
+        ceiling &= PMD_MASK
+        if not ceiling:
+            return
+    if ((end - 1) & U64) > ((ceiling - 1) & U64):
+        end -= PMD_SIZE
+    if addr > ((end - 1) & U64):
+        return
+    for pgd, _, a, nxt in _populated(tlb.m, tlb.mm.pgd, addr, end, "pgd"):
+        free_pud_range(tlb, pgd, a, nxt, floor, ceiling)
+
+
+def _vma_chain(vma):
+    """(vma, next) pairs for a vm_next chain or a list in address order."""
+    if isinstance(vma, (list, tuple)):
+        seq = list(vma)
+        return [(v, seq[i + 1] if i + 1 < len(seq) else None) for i, v in enumerate(seq)]
+    out = []
+    while vma is not None:
+        out.append((vma, vma.vm_next))
+        vma = vma.vm_next
+    return out
+
+
+def _unlink(m, vma) -> None:
+    """unlink_anon_vmas + unlink_file_vma, when those subsystems are present."""
+    if getattr(vma, "anon_vma_chain", None):
+        from . import rmap
+        rmap.unlink_anon_vmas(m, vma)
+    if getattr(vma, "vm_file", None) is not None:
+        from . import mmap as _mmap
+        fn = getattr(_mmap, "unlink_file_vma", None)
+        if fn is not None:
+            fn(m, vma)
+
+
+def free_pgtables(tlb, vma, floor: int, ceiling: int, *rest) -> None:
+    """Free the page tables under a run of VMAs (mm/memory.c free_pgtables).
+
+    Neighbouring VMAs closer than PMD_SIZE are freed as one range; ``floor`` is the
+    end of the VMA before the run (0 if none) and ``ceiling`` the start of the one
+    after (0 = the top).
+
+    Also callable as ``free_pgtables(m, mm, vmas, floor, ceiling)`` (mm/mmap.py's
+    wiring): it then finishes the gather ``unmap_vmas(m, mm, …)`` left open, as
+    unmap_region's single tlb_finish_mmu does.
+    """
+    if not isinstance(tlb, MmuGather):
+        m, mm, vmas, floor, ceiling = tlb, vma, floor, ceiling, rest[0]
+        g = mm.__dict__.pop("unmap_gather", None) or tlb_gather_mmu(m, mm, 0, 0)
+        free_pgtables(g, vmas, floor, ceiling)
+        tlb_finish_mmu(g)
+        return
+    chain = _vma_chain(vma)
+    i = 0
+    while i < len(chain):
+        v, nxt = chain[i]
+        addr = v.vm_start
+        _unlink(tlb.m, v)
+        if v.vm_flags & VM_HUGETLB:
+            raise NotImplementedError("hugetlb_free_pgd_range: hugetlbfs is not modelled")
+        while nxt is not None and nxt.vm_start <= v.vm_end + PMD_SIZE \
+                and not nxt.vm_flags & VM_HUGETLB:
+            i += 1
+            v, nxt = chain[i]
+            _unlink(tlb.m, v)
+        free_pgd_range(tlb, addr, v.vm_end, floor, nxt.vm_start if nxt is not None else ceiling)
+        i += 1
+
+
+# -- zap -------------------------------------------------------------------------------------
+
+def zap_present_pte(tlb, vma, addr: int, ptent: int, details) -> bool:
+    """The page side of zapping one present PTE: rmap, RSS, dirty/accessed to the page,
+    gathering the page (zap_pte_range's body). Returns True to force a flush.
+
+    With no user pages mapped yet nothing is to be done; the demand-paging work
+    replaces this hook (``linuxvm.mm.memory.zap_present_pte = …``)."""
+    return False
+
+
+def zap_swap_pte(tlb, vma, addr: int, ptent: int, details) -> None:
+    """A non-present, non-none PTE: a swap or migration entry."""
+    raise NotImplementedError("zapping swap/migration entries: swap is not modelled yet")
+
+
+def zap_huge_pmd(tlb, vma, pmd, addr: int) -> bool:
+    raise NotImplementedError("zap_huge_pmd: transparent huge pages are not modelled yet")
+
+
+def zap_pte_range(tlb, vma, pmd, addr: int, end: int, details) -> int:
+    """Clear the PTEs of [addr, end) under one PMD; when the gather fills up, flush,
+    free and carry on (the ``goto again`` of 4.6)."""
+    m = tlb.m
+    table = pt_entries(m, _table_of(_get(m, pmd)))
+    while True:
+        force_flush = False
+        while addr != end:
+            i = (addr >> PAGE_SHIFT) & 511
+            ptent = table[i]
+            if ptent:
+                if pte_present(ptent):
+                    table[i] = 0                         # ptep_get_and_clear_full
+                    tlb_remove_tlb_entry(tlb, None, addr)
+                    if zap_present_pte(tlb, vma, addr, ptent, details):
+                        force_flush = True               # the gather is full
+                        addr += PAGE_SIZE
+                        break
+                elif details is None or getattr(details, "check_swap_entries", False):
+                    zap_swap_pte(tlb, vma, addr, ptent, details)
+                    table[i] = 0                         # pte_clear_not_present_full
+            addr += PAGE_SIZE
+        if not force_flush:
+            return addr
+        tlb_flush_mmu_tlbonly(tlb)
+        tlb_flush_mmu_free(tlb)
+        if addr == end:
+            return addr
+
+
+def zap_pmd_range(tlb, vma, pud, addr: int, end: int, details) -> int:
+    m = tlb.m
+    for pmd, v, a, nxt in _populated(m, _table_of(_get(m, pud)), addr, end, "pmd", False):
+        if pmd_trans_huge(v) or pmd_devmap(v):
+            if zap_huge_pmd(tlb, vma, pmd, a):
+                continue
+            v = _get(m, pmd)
+        if pmd_bad(v):
+            _clear_bad(m, pmd, "pmd")
+        elif v:
+            zap_pte_range(tlb, vma, pmd, a, nxt, details)
+    return end
+
+
+def zap_pud_range(tlb, vma, pgd, addr: int, end: int, details) -> int:
+    m = tlb.m
+    for pud, _, a, nxt in _populated(m, _table_of(_get(m, pgd)), addr, end, "pud"):
+        zap_pmd_range(tlb, vma, pud, a, nxt, details)
+    return end
+
+
+def unmap_page_range(tlb, vma, addr: int, end: int, details=None) -> None:
+    """Clear the PTEs of [addr, end) in ``vma``, gathering the range to flush."""
+    if addr >= end:
+        raise KernelBug(f"unmap_page_range: empty range {addr:#x}-{end:#x}")
+    for pgd, _, a, nxt in _populated(tlb.m, vma.vm_mm.pgd, addr, end, "pgd"):
+        zap_pud_range(tlb, vma, pgd, a, nxt, details)
+
+
+def unmap_single_vma(tlb, vma, start_addr: int, end_addr: int, details=None) -> None:
+    start = max(vma.vm_start, start_addr)
+    if start >= vma.vm_end:
+        return
+    end = min(vma.vm_end, end_addr)
+    if end <= vma.vm_start:
+        return
+    if start != end:
+        if vma.vm_flags & VM_HUGETLB:
+            raise NotImplementedError("__unmap_hugepage_range: hugetlbfs is not modelled")
+        unmap_page_range(tlb, vma, start, end, details)
+
+
+def unmap_vmas(tlb, vma, start_addr: int, end_addr: int, *rest) -> None:
+    """Zap [start_addr, end_addr) in every VMA of the chain (mm/memory.c unmap_vmas).
+
+    Also callable as ``unmap_vmas(m, mm, vmas, start, end)`` (mm/mmap.py's wiring):
+    it then opens the gather (tlb_gather_mmu; start 0 and end TASK_SIZE or more mean
+    the whole mm) and leaves it on ``mm.unmap_gather`` for ``free_pgtables``."""
+    if not isinstance(tlb, MmuGather):
+        m, mm, vmas, start, end = tlb, vma, start_addr, end_addr, rest[0]
+        full = start == 0 and end >= (1 << 47) - PAGE_SIZE
+        g = tlb_gather_mmu(m, mm, 0, -1) if full else tlb_gather_mmu(m, mm, start, end)
+        mm.unmap_gather = g
+        unmap_vmas(g, vmas, start, end)
+        return
+    for v, _ in _vma_chain(vma):
+        if v.vm_start >= end_addr:
+            break
+        unmap_single_vma(tlb, v, start_addr, end_addr, None)
+
+
+def zap_page_range(m, vma, start: int, size: int, details=None) -> None:
+    """Remove the user pages of [start, start+size) in ``vma`` and the VMAs after it
+    (mm/memory.c zap_page_range, used by MADV_DONTNEED)."""
+    mm = vma.vm_mm
+    end = start + size
+    tlb = tlb_gather_mmu(m, mm, start, end)
+    v = vma
+    while v is not None and v.vm_start < end:
+        unmap_single_vma(tlb, v, start, end, details)
+        v = v.vm_next
+    tlb_finish_mmu(tlb, start, end)
+
+
+# -- change_protection (mm/mprotect.c) --------------------------------------------------------
+
+def change_pte_range(m, vma, pmd, addr: int, end: int, newprot: int,
+                     dirty_accountable: int) -> int:
+    from ..arch.x86.pgtable import (pte_modify, pte_mkwrite, pte_dirty, pte_soft_dirty,
+                                    pte_to_swp_entry, swp_entry, swp_type, swp_offset,
+                                    swp_entry_to_pte, pte_swp_soft_dirty, pte_swp_mksoft_dirty,
+                                    SWP_MIGRATION_WRITE, SWP_MIGRATION_READ)
+    VM_SOFTDIRTY = 0x08000000
+    table = pt_entries(m, (_get(m, pmd) & PTE_PFN_MASK) >> PAGE_SHIFT)
+    pages = 0
+    while addr != end:
+        i = (addr >> PAGE_SHIFT) & 511
+        old = table[i]
+        if pte_present(old):
+            ptent = pte_modify(old, newprot)
+            # known-dirty pages need not take a write fault
+            if dirty_accountable and pte_dirty(ptent) and (
+                    pte_soft_dirty(ptent) or not vma.vm_flags & VM_SOFTDIRTY):
+                ptent = pte_mkwrite(ptent)
+            table[i] = ptent
+            pages += 1
+        elif old:
+            entry = pte_to_swp_entry(old)
+            if swp_type(entry) == SWP_MIGRATION_WRITE:
+                new = swp_entry_to_pte(swp_entry(SWP_MIGRATION_READ, swp_offset(entry)))
+                if pte_swp_soft_dirty(old):
+                    new = pte_swp_mksoft_dirty(new)
+                table[i] = new
+                pages += 1
+        addr += PAGE_SIZE
+    return pages
+
+
+def change_protection(m, vma, start: int, end: int, newprot: int,
+                      dirty_accountable: int = 0, prot_numa: int = 0) -> int:
+    """Apply ``newprot`` to the present PTEs of [start, end) and flush the TLB if any
+    changed (mm/mprotect.c change_protection); the number of entries changed."""
+    if vma.vm_flags & VM_HUGETLB:
+        raise NotImplementedError("hugetlb_change_protection: hugetlbfs is not modelled")
+    if prot_numa:
+        raise NotImplementedError("change_protection(prot_numa): NUMA balancing is not modelled")
+    if start >= end:
+        raise KernelBug(f"change_protection: empty range {start:#x}-{end:#x}")
+    pages = 0
+    for pgd, _, a, pn in _populated(m, vma.vm_mm.pgd, start, end, "pgd"):
+        for pud, uv, b, mn in _populated(m, _table_of(_get(m, pgd)), a, pn, "pud"):
+            for pmd, v, c, nxt in _populated(m, _table_of(uv), b, mn, "pmd", False):
+                if pmd_trans_huge(v) or pmd_devmap(v):
+                    raise NotImplementedError("change_huge_pmd: transparent huge pages are "
+                                              "not modelled yet")
+                if pmd_bad(v):
+                    _clear_bad(m, pmd, "pmd")
+                else:
+                    pages += change_pte_range(m, vma, pmd, c, nxt, newprot, dirty_accountable)
+    if pages:
+        x86_tlb.flush_tlb_range(m, vma, start, end)
+    return pages
+
+
+# -- move_page_tables (mm/mremap.c) ---------------------------------------------------------
+LATENCY_LIMIT = 64 * PAGE_SIZE
+
+
+def get_old_pmd(m, mm, addr: int):
+    e = _get(m, pgd_offset(mm, addr))
+    if not e or pgd_bad(e):
+        if e:
+            _clear_bad(m, pgd_offset(mm, addr), "pgd")
+        return None
+    pud = pud_offset(e, addr)
+    e = _get(m, pud)
+    if not e or pud_bad(e):
+        if e:
+            _clear_bad(m, pud, "pud")
+        return None
+    pmd = pmd_offset(e, addr)
+    return None if pmd_none(_get(m, pmd)) else pmd
+
+
+def alloc_new_pmd(m, mm, vma, addr: int):
+    pud = pud_alloc(m, mm, pgd_offset(mm, addr), addr)
+    if pud is None:
+        return None
+    pmd = pmd_alloc(m, mm, pud, addr)
+    if pmd is not None and pmd_trans_huge(_get(m, pmd)):
+        raise KernelBug(f"alloc_new_pmd: huge PMD at {addr:#x}")
+    return pmd
+
+
+def move_ptes(m, vma, old_pmd, old_addr: int, old_end: int, new_vma, new_pmd,
+              new_addr: int) -> None:
+    """Move PTEs one by one, marking them soft-dirty (move_soft_dirty_pte)."""
+    from ..arch.x86.pgtable import pte_mksoft_dirty, pte_swp_mksoft_dirty, is_swap_pte
+    old = pt_entries(m, (_get(m, old_pmd) & PTE_PFN_MASK) >> PAGE_SHIFT)
+    new = pt_entries(m, (_get(m, new_pmd) & PTE_PFN_MASK) >> PAGE_SHIFT)
+    while old_addr < old_end:
+        i = (old_addr >> PAGE_SHIFT) & 511
+        pte = old[i]
+        if pte:
+            old[i] = 0
+            if pte_present(pte):
+                pte = pte_mksoft_dirty(pte)
+            elif is_swap_pte(pte):
+                pte = pte_swp_mksoft_dirty(pte)
+            new[(new_addr >> PAGE_SHIFT) & 511] = pte
+        old_addr += PAGE_SIZE
+        new_addr += PAGE_SIZE
+
+
+def move_page_tables(m, vma, old_addr: int, new_vma, new_addr: int, length: int,
+                     need_rmap_locks: bool = False) -> int:
+    """Move the PTEs of [old_addr, old_addr+len) to new_addr (mm/mremap.c); bytes moved."""
+    mm = vma.vm_mm
+    old_end = old_addr + length
+    need_flush = False
+    while old_addr < old_end:
+        nxt = (old_addr + PMD_SIZE) & PMD_MASK
+        extent = min(nxt - old_addr, old_end - old_addr)
+        old_pmd = get_old_pmd(m, mm, old_addr)
+        if old_pmd is None:
+            old_addr += extent
+            new_addr += extent
+            continue
+        new_pmd = alloc_new_pmd(m, mm, vma, new_addr)
+        if new_pmd is None:
+            break
+        if pmd_trans_huge(_get(m, old_pmd)):
+            raise NotImplementedError("move_huge_pmd: transparent huge pages are not "
+                                      "modelled yet")
+        if pte_alloc(m, new_vma.vm_mm, new_pmd, new_addr):
+            break
+        nxt = (new_addr + PMD_SIZE) & PMD_MASK
+        extent = min(extent, nxt - new_addr, LATENCY_LIMIT)
+        move_ptes(m, vma, old_pmd, old_addr, old_addr + extent, new_vma, new_pmd, new_addr)
+        need_flush = True
+        old_addr += extent
+        new_addr += extent
+    if need_flush:
+        x86_tlb.flush_tlb_range(m, vma, old_end - length, old_addr)
+    return length + old_addr - old_end

@@ -1,0 +1,151 @@
+"""mlock, mlock2, munlock, mlockall, munlockall (mm/mlock.c)."""
+
+import errno
+
+from ..arch.x86.page_types import PAGE_SHIFT, PAGE_SIZE
+from ..kernel.sched import RLIMIT_MEMLOCK
+from .mm_flags import (VM_LOCKED, VM_LOCKONFAULT, VM_SPECIAL, VM_HUGETLB,
+                       VM_LOCKED_CLEAR_MASK)
+from .mman import MLOCK_ONFAULT, MCL_CURRENT, MCL_FUTURE, MCL_ONFAULT
+from .mmap import can_do_mlock, vma_modify_flags, mm_populate, page_align
+from ..arch.x86.page_types import TASK_SIZE
+from .vma import find_vma
+
+
+def munlock_vma_pages_range(m, vma, start, end) -> None:
+    """Clear PG_mlocked on the mapped pages. Wiring point for the page-level work:
+    ``linuxvm.mm.memory.munlock_vma_pages_range`` when it exists."""
+    try:
+        from .memory import munlock_vma_pages_range as fn
+    except ImportError:
+        return
+    fn(m, vma, start, end)
+
+
+def mlock_fixup(m, vma, prev, start, end, newflags):
+    """Lock or unlock [start, end) of ``vma``; ``(prev, err)``."""
+    mm = vma.vm_mm
+    if newflags == vma.vm_flags or vma.vm_flags & (VM_SPECIAL | VM_HUGETLB):
+        return vma, 0             # special mappings are never locked nor counted
+    vma, prev, err = vma_modify_flags(m, mm, vma, prev, start, end, newflags)
+    if err:
+        return vma, err
+    lock = bool(newflags & VM_LOCKED)
+    nr_pages = (end - start) >> PAGE_SHIFT
+    mm.locked_vm += nr_pages if lock else -nr_pages
+    if lock:
+        vma.vm_flags = newflags
+    else:
+        vma.vm_flags = newflags
+        munlock_vma_pages_range(m, vma, start, end)
+    return vma, 0
+
+
+def apply_vma_lock_flags(m, start, length, flags) -> int:
+    end = start + length
+    if end < start:
+        return -errno.EINVAL
+    if end == start:
+        return 0
+    mm = m.current.mm
+    vma = find_vma(mm, start)
+    if vma is None or vma.vm_start > start:
+        return -errno.ENOMEM
+    prev = vma.vm_prev
+    if start > vma.vm_start:
+        prev = vma
+    nstart = start
+    while True:
+        newflags = (vma.vm_flags & VM_LOCKED_CLEAR_MASK) | flags
+        tmp = min(vma.vm_end, end)
+        prev, err = mlock_fixup(m, vma, prev, nstart, tmp, newflags)
+        if err:
+            return err
+        nstart = tmp
+        if nstart < prev.vm_end:
+            nstart = prev.vm_end
+        if nstart >= end:
+            return 0
+        vma = prev.vm_next
+        if vma is None or vma.vm_start != nstart:
+            return -errno.ENOMEM
+
+
+def do_mlock(m, start, length, flags) -> int:
+    task = m.current
+    if not can_do_mlock(m):
+        return -errno.EPERM
+    length = page_align(length + (start & (PAGE_SIZE - 1)))
+    start &= ~(PAGE_SIZE - 1)
+    lock_limit = task.rlimit(RLIMIT_MEMLOCK) >> PAGE_SHIFT
+    locked = (length >> PAGE_SHIFT) + task.mm.locked_vm
+    if locked <= lock_limit or task.capable("CAP_IPC_LOCK"):
+        err = apply_vma_lock_flags(m, start, length, flags)
+    else:
+        err = -errno.ENOMEM
+    if err:
+        return err
+    if not flags & VM_LOCKONFAULT:
+        mm_populate(m, start, length)
+    return 0
+
+
+def sys_mlock(m, start, length) -> int:
+    return do_mlock(m, start, length, VM_LOCKED)
+
+
+def sys_mlock2(m, start, length, flags) -> int:
+    vm_flags = VM_LOCKED
+    if flags & ~MLOCK_ONFAULT:
+        return -errno.EINVAL
+    if flags & MLOCK_ONFAULT:
+        vm_flags |= VM_LOCKONFAULT
+    return do_mlock(m, start, length, vm_flags)
+
+
+def sys_munlock(m, start, length) -> int:
+    length = page_align(length + (start & (PAGE_SIZE - 1)))
+    start &= ~(PAGE_SIZE - 1)
+    return apply_vma_lock_flags(m, start, length, 0)
+
+
+def apply_mlockall_flags(m, flags) -> int:
+    mm = m.current.mm
+    mm.def_flags &= VM_LOCKED_CLEAR_MASK
+    if flags & MCL_FUTURE:
+        mm.def_flags |= VM_LOCKED
+        if flags & MCL_ONFAULT:
+            mm.def_flags |= VM_LOCKONFAULT
+        if not flags & MCL_CURRENT:
+            return 0
+    to_add = 0
+    if flags & MCL_CURRENT:
+        to_add |= VM_LOCKED
+        if flags & MCL_ONFAULT:
+            to_add |= VM_LOCKONFAULT
+    vma, prev = mm.mmap, None
+    while vma is not None:
+        newflags = (vma.vm_flags & VM_LOCKED_CLEAR_MASK) | to_add
+        prev, _ = mlock_fixup(m, vma, prev, vma.vm_start, vma.vm_end, newflags)  # errors ignored
+        vma = prev.vm_next
+    return 0
+
+
+def sys_mlockall(m, flags) -> int:
+    task = m.current
+    if not flags or flags & ~(MCL_CURRENT | MCL_FUTURE | MCL_ONFAULT):
+        return -errno.EINVAL
+    if not can_do_mlock(m):
+        return -errno.EPERM
+    lock_limit = task.rlimit(RLIMIT_MEMLOCK) >> PAGE_SHIFT
+    err = -errno.ENOMEM
+    if not flags & MCL_CURRENT or task.mm.total_vm <= lock_limit or \
+            task.capable("CAP_IPC_LOCK"):
+        err = apply_mlockall_flags(m, flags)
+    if not err and flags & MCL_CURRENT and not flags & MCL_ONFAULT:
+        mm_populate(m, 0, TASK_SIZE)
+    return err
+
+
+def sys_munlockall(m) -> int:
+    return apply_mlockall_flags(m, 0)

@@ -1,0 +1,888 @@
+"""Mapping, unmapping, merging and splitting VMAs; brk; the address-space sysctls
+(mm/mmap.c).
+
+Functions return the kernel's value: an address, 0, or a negative errno. The
+``Process`` façade turns negative values into ``SyscallError``.
+"""
+
+import errno
+
+from ..arch.x86.page_types import PAGE_SHIFT, PAGE_SIZE, TASK_SIZE
+from ..arch.x86.pgtable_types import vm_get_page_prot
+from ..kernel.sched import (RLIMIT_AS, RLIMIT_DATA, RLIMIT_MEMLOCK, READ_IMPLIES_EXEC,
+                            slab_alloc_obj, slab_free_obj)
+from .mm_flags import (VM_READ, VM_WRITE, VM_EXEC, VM_SHARED, VM_MAYREAD, VM_MAYWRITE,
+                       VM_MAYEXEC, VM_MAYSHARE, VM_GROWSDOWN, VM_GROWSUP, VM_DENYWRITE,
+                       VM_LOCKED, VM_ACCOUNT, VM_NORESERVE, VM_SOFTDIRTY, VM_SPECIAL,
+                       VM_HUGETLB, VM_PFNMAP, VM_DATA_DEFAULT_FLAGS, VM_LOCKED_CLEAR_MASK,
+                       is_exec_mapping, is_stack_mapping, is_data_mapping)
+from .mman import (PROT_READ, PROT_WRITE, PROT_EXEC, MAP_SHARED, MAP_PRIVATE, MAP_TYPE,
+                   MAP_FIXED, MAP_GROWSDOWN, MAP_DENYWRITE, MAP_LOCKED, MAP_NORESERVE,
+                   MAP_POPULATE, MAP_NONBLOCK)
+from .util import OVERCOMMIT_NEVER, security_vm_enough_memory_mm, vm_unacct_memory
+from .vma import (VmAreaStruct, vma_pages, vma_gap_update, find_vma, find_vma_prev,
+                  find_vma_intersection, find_vma_links, __vma_link_list, __vma_link_rb,
+                  __vma_unlink)
+
+DEFAULT_MAX_MAP_COUNT = 65530          # USHRT_MAX - MAPCOUNT_ELF_CORE_MARGIN
+CONFIG_DEFAULT_MMAP_MIN_ADDR = 65536
+FIRST_USER_ADDRESS = 0
+USER_PGTABLES_CEILING = 0              # 0 means "to the top of the address space"
+
+__all__ = ["find_vma", "find_vma_prev", "find_vma_intersection"]
+
+
+def page_align(x: int) -> int:
+    return (x + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1)
+
+
+def offset_in_page(x: int) -> int:
+    return x & (PAGE_SIZE - 1)
+
+
+def register_sysctls(m) -> None:
+    """vm.max_map_count, vm.mmap_min_addr, vm.legacy_va_layout (kernel/sysctl.c)."""
+    s = m.sysctl
+    if "vm.max_map_count" in s:
+        return
+    s.register_int("vm.max_map_count", DEFAULT_MAX_MAP_COUNT, 0)
+    s.register_int("vm.mmap_min_addr", CONFIG_DEFAULT_MMAP_MIN_ADDR, 0)
+    s.register_int("vm.legacy_va_layout", 0, 0)
+
+
+def sysctl_max_map_count(m) -> int:
+    return m.sysctl["vm.max_map_count"]
+
+
+# -- accounting ---------------------------------------------------------------------------
+
+def vm_stat_account(mm, flags: int, npages: int) -> None:
+    """total_vm and the exec/stack/data class of the mapping (mm/mmap.c)."""
+    mm.total_vm += npages
+    if is_exec_mapping(flags):
+        mm.exec_vm += npages
+    elif is_stack_mapping(flags):
+        mm.stack_vm += npages
+    elif is_data_mapping(flags):
+        mm.data_vm += npages
+
+
+def may_expand_vm(m, mm, flags: int, npages: int) -> bool:
+    """RLIMIT_AS, and RLIMIT_DATA as 4.6 counts it (ignore_rlimit_data: warn once)."""
+    task = m.current
+    if mm.total_vm + npages > task.rlimit(RLIMIT_AS) >> PAGE_SHIFT:
+        return False
+    limit = task.rlimit(RLIMIT_DATA)
+    if is_data_mapping(flags) and mm.data_vm + npages > limit >> PAGE_SHIFT:
+        # ignore_rlimit_data defaults to true in 4.6: only a pr_warn_once
+        if not getattr(m, "_rlimit_data_warned", False):
+            m._rlimit_data_warned = True
+            m.log.pr_warn(f"{task.comm} ({task.pid}): VmData {(mm.data_vm + npages) << PAGE_SHIFT}"
+                          f" exceed data ulimit {limit}. Will be forbidden soon.")
+    return True
+
+
+def update_hiwater_vm(mm) -> None:
+    if mm.hiwater_vm < mm.total_vm:
+        mm.hiwater_vm = mm.total_vm
+
+
+def mlock_future_check(m, mm, flags: int, length: int) -> int:
+    if flags & VM_LOCKED:
+        locked = (length >> PAGE_SHIFT) + mm.locked_vm
+        if locked > m.current.rlimit(RLIMIT_MEMLOCK) >> PAGE_SHIFT and \
+                not m.current.capable("CAP_IPC_LOCK"):
+            return -errno.EAGAIN
+    return 0
+
+
+def can_do_mlock(m) -> bool:
+    return m.current.rlimit(RLIMIT_MEMLOCK) != 0 or m.current.capable("CAP_IPC_LOCK")
+
+
+def vma_wants_writenotify(vma) -> bool:
+    flags = vma.vm_flags
+    if (flags & (VM_WRITE | VM_SHARED)) != (VM_WRITE | VM_SHARED):
+        return False
+    if vma.vm_ops is not None and vma.vm_ops.page_mkwrite:
+        return True
+    if not flags & VM_SOFTDIRTY:
+        return True
+    if flags & VM_PFNMAP:
+        return False
+    return vma.vm_file is not None and vma.vm_file.inode.cap_account_dirty
+
+
+def vma_set_page_prot(vma) -> None:
+    flags = vma.vm_flags
+    if vma_wants_writenotify(vma):
+        flags &= ~VM_SHARED
+    vma.vm_page_prot = vm_get_page_prot(flags)
+
+
+# -- object lifetime ----------------------------------------------------------------------
+
+def vm_area_alloc(m, mm, start, end, flags, pgoff=0, file=None) -> VmAreaStruct:
+    vma = VmAreaStruct(mm, start, end, flags, pgoff, file)
+    slab_alloc_obj(m, "vm_area_struct", vma)
+    return vma
+
+
+def vma_copy(m, vma) -> VmAreaStruct:
+    new = vma.copy()
+    slab_alloc_obj(m, "vm_area_struct", new)
+    return new
+
+
+def remove_vma(m, vma):
+    """Release a VMA that is off the tree: close, drop the file, free (mm/mmap.c)."""
+    nxt = vma.vm_next
+    if vma.vm_ops is not None and vma.vm_ops.close is not None:
+        vma.vm_ops.close(vma)
+    if vma.vm_file is not None:
+        vma.vm_file.fput()
+    _unlink_anon(m, vma)
+    slab_free_obj(m, "vm_area_struct", vma)
+    return nxt
+
+
+def _unlink_anon(m, vma) -> None:
+    if vma.anon_vma_chain:
+        from .rmap import unlink_anon_vmas
+        unlink_anon_vmas(m, vma)
+    vma.anon_vma = None
+
+
+def _clone_anon(m, dst, src) -> None:
+    if src.anon_vma_chain:
+        from .rmap import anon_vma_clone
+        anon_vma_clone(m, dst, src)
+
+
+def vma_link(m, mm, vma, prev) -> None:
+    __vma_link_list(mm, vma, prev)
+    __vma_link_rb(mm, vma)
+    if vma.vm_file is not None:
+        vma.vm_file.inode.i_mmap.add(vma)
+    mm.map_count += 1
+    mm.vmacache_seqnum += 1
+
+
+def _unlink(m, mm, vma) -> None:
+    __vma_unlink(mm, vma)
+    if vma.vm_file is not None:
+        vma.vm_file.inode.i_mmap.discard(vma)
+    mm.map_count -= 1
+
+
+def insert_vm_struct(m, mm, vma) -> int:
+    """Link a VMA built by the caller (exec's stack, special mappings); 0 or -ENOMEM."""
+    overlaps, prev = find_vma_links(mm, vma.vm_start, vma.vm_end)
+    if overlaps:
+        return -errno.ENOMEM
+    if vma.vm_flags & VM_ACCOUNT and security_vm_enough_memory_mm(m, mm, vma_pages(vma)):
+        return -errno.ENOMEM
+    vma_link(m, mm, vma, prev)
+    return 0
+
+
+# -- merge / adjust / split ---------------------------------------------------------------
+
+def vma_adjust(m, vma, start, end, pgoff, insert=None) -> int:
+    """Change a VMA's range and offset, shrinking, growing into or removing the VMAs that
+    follow, and optionally link ``insert`` (mm/mmap.c vma_adjust); 0."""
+    mm = vma.vm_mm
+    nxt = vma.vm_next
+    removed = []
+    adjust_next = 0
+    if nxt is not None and insert is None:
+        exporter = importer = None
+        if end >= nxt.vm_end:
+            n = nxt
+            while n is not None and end >= n.vm_end:
+                removed.append(n)
+                n = n.vm_next
+            exporter, importer = nxt, vma
+        elif end > nxt.vm_start:
+            adjust_next = (end - nxt.vm_start) >> PAGE_SHIFT
+            exporter, importer = nxt, vma
+        elif end < vma.vm_end:
+            adjust_next = -((vma.vm_end - end) >> PAGE_SHIFT)
+            exporter, importer = vma, nxt
+        if exporter is not None and exporter.anon_vma is not None and importer.anon_vma is None:
+            importer.anon_vma = exporter.anon_vma
+            _clone_anon(m, importer, exporter)
+    vma.vm_start = start
+    vma.vm_end = end
+    vma.vm_pgoff = pgoff
+    if adjust_next:
+        nxt.vm_start += adjust_next << PAGE_SHIFT
+        nxt.vm_pgoff += adjust_next
+    for r in removed:
+        _unlink(m, mm, r)
+        remove_vma(m, r)
+    if insert is not None:
+        _, prev = find_vma_links(mm, insert.vm_start, insert.vm_end)
+        vma_link(m, mm, insert, prev)
+    vma_gap_update(mm, vma)
+    if vma.vm_next is not None:
+        vma_gap_update(mm, vma.vm_next)
+    else:
+        mm.highest_vm_end = vma.vm_end
+    mm.vmacache_seqnum += 1
+    return 0
+
+
+def is_mergeable_vma(vma, file, vm_flags, ctx) -> bool:
+    if (vma.vm_flags ^ vm_flags) & ~VM_SOFTDIRTY:
+        return False
+    if vma.vm_file is not file:
+        return False
+    if vma.vm_ops is not None and vma.vm_ops.close is not None:
+        return False
+    return vma.vm_userfaultfd_ctx == ctx
+
+
+def is_mergeable_anon_vma(anon_vma1, anon_vma2, vma) -> bool:
+    if (anon_vma1 is None or anon_vma2 is None) and \
+            (vma is None or len(vma.anon_vma_chain) == 1):
+        return True
+    return anon_vma1 is anon_vma2
+
+
+def can_vma_merge_before(vma, vm_flags, anon_vma, file, vm_pgoff, ctx) -> bool:
+    return (is_mergeable_vma(vma, file, vm_flags, ctx)
+            and is_mergeable_anon_vma(anon_vma, vma.anon_vma, vma)
+            and vma.vm_pgoff == vm_pgoff)
+
+
+def can_vma_merge_after(vma, vm_flags, anon_vma, file, vm_pgoff, ctx) -> bool:
+    return (is_mergeable_vma(vma, file, vm_flags, ctx)
+            and is_mergeable_anon_vma(anon_vma, vma.anon_vma, vma)
+            and vma.vm_pgoff + vma_pages(vma) == vm_pgoff)
+
+
+def vma_merge(m, mm, prev, addr, end, vm_flags, anon_vma, file, pgoff, ctx=None):
+    """Merge the range [addr, end) with ``prev`` and/or the VMA after it; the merged VMA
+    or None (mm/mmap.c vma_merge, cases 1-8 of its comment)."""
+    if vm_flags & VM_SPECIAL:
+        return None
+    pglen = (end - addr) >> PAGE_SHIFT
+    nxt = prev.vm_next if prev is not None else mm.mmap
+    area = nxt
+    if area is not None and area.vm_end == end:          # cases 6, 7, 8
+        nxt = nxt.vm_next
+    if prev is not None and prev.vm_end == addr and \
+            can_vma_merge_after(prev, vm_flags, anon_vma, file, pgoff, ctx):
+        if nxt is not None and end == nxt.vm_start and \
+                can_vma_merge_before(nxt, vm_flags, anon_vma, file, pgoff + pglen, ctx) and \
+                is_mergeable_anon_vma(prev.anon_vma, nxt.anon_vma, None):
+            vma_adjust(m, prev, prev.vm_start, nxt.vm_end, prev.vm_pgoff)    # cases 1, 6
+        else:
+            vma_adjust(m, prev, prev.vm_start, end, prev.vm_pgoff)           # cases 2, 5, 7
+        khugepaged_enter_vma_merge(m, prev, vm_flags)
+        return prev
+    if nxt is not None and end == nxt.vm_start and \
+            can_vma_merge_before(nxt, vm_flags, anon_vma, file, pgoff + pglen, ctx):
+        if prev is not None and addr < prev.vm_end:                          # case 4
+            vma_adjust(m, prev, prev.vm_start, addr, prev.vm_pgoff)
+        else:                                                                # cases 3, 8
+            vma_adjust(m, area, addr, nxt.vm_end, nxt.vm_pgoff - pglen)
+        khugepaged_enter_vma_merge(m, area, vm_flags)
+        return area
+    return None
+
+
+def khugepaged_enter_vma_merge(m, vma, vm_flags) -> None:
+    hook = getattr(m, "khugepaged_enter_vma_merge", None)
+    if hook is not None:
+        hook(vma, vm_flags)
+
+
+def __split_vma(m, mm, vma, addr, new_below) -> int:
+    """Split ``vma`` at ``addr``; the new VMA takes the part below (new_below) or above."""
+    if vma.vm_flags & VM_HUGETLB and addr & ((2 << 20) - 1):
+        return -errno.EINVAL
+    new = vma_copy(m, vma)
+    if new_below:
+        new.vm_end = addr
+    else:
+        new.vm_start = addr
+        new.vm_pgoff += (addr - vma.vm_start) >> PAGE_SHIFT
+    _clone_anon(m, new, vma)
+    if new.vm_file is not None:
+        new.vm_file.get_file()
+    if new.vm_ops is not None and new.vm_ops.open is not None:
+        new.vm_ops.open(new)
+    if new_below:
+        vma_adjust(m, vma, addr, vma.vm_end,
+                   vma.vm_pgoff + ((addr - new.vm_start) >> PAGE_SHIFT), new)
+    else:
+        vma_adjust(m, vma, vma.vm_start, addr, vma.vm_pgoff, new)
+    return 0
+
+
+def split_vma(m, mm, vma, addr, new_below) -> int:
+    if mm.map_count >= sysctl_max_map_count(m):
+        return -errno.ENOMEM
+    return __split_vma(m, mm, vma, addr, new_below)
+
+
+def vma_modify_flags(m, mm, vma, prev, start, end, newflags):
+    """The merge-or-split step of mprotect/mlock/madvise fixups: ``(vma, prev, err)`` with
+    ``vma`` covering exactly [start, end) and not yet given ``newflags``."""
+    pgoff = vma.vm_pgoff + ((start - vma.vm_start) >> PAGE_SHIFT)
+    merged = vma_merge(m, mm, prev, start, end, newflags, vma.anon_vma, vma.vm_file, pgoff,
+                       vma.vm_userfaultfd_ctx)
+    if merged is not None:
+        return merged, merged, 0
+    if start != vma.vm_start:
+        err = split_vma(m, mm, vma, start, 1)
+        if err:
+            return vma, vma, err
+    if end != vma.vm_end:
+        err = split_vma(m, mm, vma, end, 0)
+        if err:
+            return vma, vma, err
+    return vma, vma, 0
+
+
+# -- get_unmapped_area / mmap -------------------------------------------------------------
+
+def get_unmapped_area(m, file, addr, length, pgoff, flags) -> int:
+    """Pick (or check) the address for a new mapping; address or -errno."""
+    if length > TASK_SIZE:
+        return -errno.ENOMEM
+    mm = m.current.mm
+    addr = mm.get_unmapped_area(m, mm, file, addr, length, pgoff, flags)
+    if addr < 0:
+        return addr
+    if addr > TASK_SIZE - length:
+        return -errno.ENOMEM
+    if offset_in_page(addr):
+        return -errno.EINVAL
+    # security_mmap_addr → cap_mmap_addr: below mmap_min_addr needs CAP_SYS_RAWIO
+    if addr < m.sysctl["vm.mmap_min_addr"] and not m.current.capable("CAP_SYS_RAWIO"):
+        return -errno.EPERM
+    return addr
+
+
+def round_hint_to_min(m, hint: int) -> int:
+    hint &= ~(PAGE_SIZE - 1)
+    lo = m.sysctl["vm.mmap_min_addr"]
+    if hint and hint < lo:
+        return page_align(lo)
+    return hint
+
+
+def calc_vm_prot_bits(prot: int) -> int:
+    return prot & (PROT_READ | PROT_WRITE | PROT_EXEC)          # same bit values as VM_*
+
+
+def calc_vm_flag_bits(flags: int) -> int:
+    out = 0
+    if flags & MAP_GROWSDOWN:
+        out |= VM_GROWSDOWN
+    if flags & MAP_DENYWRITE:
+        out |= VM_DENYWRITE
+    if flags & MAP_LOCKED:
+        out |= VM_LOCKED
+    return out
+
+
+def do_mmap(m, file, addr, length, prot, flags, vm_flags, pgoff):
+    """Validate and place a mapping: ``(addr or -errno, populate_len)`` (mm/mmap.c do_mmap)."""
+    task = m.current
+    mm = task.mm
+    if not length:
+        return -errno.EINVAL, 0
+    if prot & PROT_READ and task.personality & READ_IMPLIES_EXEC:
+        prot |= PROT_EXEC
+    if not flags & MAP_FIXED:
+        addr = round_hint_to_min(m, addr)
+    length = page_align(length)
+    if not length or length >= 1 << 64:
+        return -errno.ENOMEM, 0
+    if pgoff + (length >> PAGE_SHIFT) >= 1 << 64:
+        return -errno.EOVERFLOW, 0
+    if mm.map_count > sysctl_max_map_count(m):
+        return -errno.ENOMEM, 0
+    addr = get_unmapped_area(m, file, addr, length, pgoff, flags)
+    if addr < 0 or offset_in_page(addr):
+        return addr, 0
+    vm_flags |= (calc_vm_prot_bits(prot) | calc_vm_flag_bits(flags) | mm.def_flags
+                 | VM_MAYREAD | VM_MAYWRITE | VM_MAYEXEC)
+    if flags & MAP_LOCKED and not can_do_mlock(m):
+        return -errno.EPERM, 0
+    if mlock_future_check(m, mm, vm_flags, length):
+        return -errno.EAGAIN, 0
+    if file is not None:
+        ftype = flags & MAP_TYPE
+        if ftype == MAP_SHARED:
+            if prot & PROT_WRITE and not file.f_mode_write:
+                return -errno.EACCES, 0
+            if file.inode.is_append and file.f_mode_write:
+                return -errno.EACCES, 0
+            vm_flags |= VM_SHARED | VM_MAYSHARE
+            if not file.f_mode_write:
+                vm_flags &= ~(VM_MAYWRITE | VM_SHARED)
+        if ftype in (MAP_SHARED, MAP_PRIVATE):
+            if not file.f_mode_read:
+                return -errno.EACCES, 0
+            if file.f_op_mmap is None:
+                return -errno.ENODEV, 0
+            if vm_flags & (VM_GROWSDOWN | VM_GROWSUP):
+                return -errno.EINVAL, 0
+        else:
+            return -errno.EINVAL, 0
+    else:
+        ftype = flags & MAP_TYPE
+        if ftype == MAP_SHARED:
+            if vm_flags & (VM_GROWSDOWN | VM_GROWSUP):
+                return -errno.EINVAL, 0
+            pgoff = 0
+            vm_flags |= VM_SHARED | VM_MAYSHARE
+        elif ftype == MAP_PRIVATE:
+            pgoff = addr >> PAGE_SHIFT
+        else:
+            return -errno.EINVAL, 0
+    if flags & MAP_NORESERVE and m.sysctl["vm.overcommit_memory"] != OVERCOMMIT_NEVER:
+        vm_flags |= VM_NORESERVE
+    addr = mmap_region(m, file, addr, length, vm_flags, pgoff)
+    populate = 0
+    if addr >= 0 and (vm_flags & VM_LOCKED or
+                      (flags & (MAP_POPULATE | MAP_NONBLOCK)) == MAP_POPULATE):
+        populate = length
+    return addr, populate
+
+
+def count_vma_pages_range(mm, addr, end) -> int:
+    vma = find_vma_intersection(mm, addr, end)
+    n = 0
+    while vma is not None and vma.vm_start < end:
+        n += (min(end, vma.vm_end) - max(addr, vma.vm_start)) >> PAGE_SHIFT
+        vma = vma.vm_next
+    return n
+
+
+def accountable_mapping(file, vm_flags) -> bool:
+    if file is not None and file.inode.is_hugetlbfs:
+        return False
+    return (vm_flags & (VM_NORESERVE | VM_SHARED | VM_WRITE)) == VM_WRITE
+
+
+def mmap_region(m, file, addr, length, vm_flags, pgoff) -> int:
+    """Create (or extend by merging) the VMA for a validated mapping; address or -errno."""
+    mm = m.current.mm
+    npages = length >> PAGE_SHIFT
+    if not may_expand_vm(m, mm, vm_flags, npages):
+        if not may_expand_vm(m, mm, vm_flags, npages - count_vma_pages_range(mm, addr,
+                                                                             addr + length)):
+            return -errno.ENOMEM
+    while find_vma_links(mm, addr, addr + length)[0]:
+        if do_munmap(m, mm, addr, length):
+            return -errno.ENOMEM
+    prev = find_vma_links(mm, addr, addr + length)[1]
+    charged = 0
+    if accountable_mapping(file, vm_flags):
+        charged = npages
+        if security_vm_enough_memory_mm(m, mm, charged):
+            return -errno.ENOMEM
+        vm_flags |= VM_ACCOUNT
+    vma = vma_merge(m, mm, prev, addr, addr + length, vm_flags, None, file, pgoff, None)
+    if vma is None:
+        vma = vm_area_alloc(m, mm, addr, addr + length, vm_flags, pgoff)
+        vma.vm_page_prot = vm_get_page_prot(vm_flags)
+        if file is not None:
+            vma.vm_file = file.get_file()
+            err = file.f_op_mmap(file, vma)
+            if err:
+                vma.vm_file = None
+                file.fput()
+                slab_free_obj(m, "vm_area_struct", vma)
+                if charged:
+                    vm_unacct_memory(m, charged)
+                return err
+            vm_flags = vma.vm_flags
+        elif vm_flags & VM_SHARED:
+            from ..fs.file import shmem_zero_setup
+            err = shmem_zero_setup(m, vma)
+            if err:
+                slab_free_obj(m, "vm_area_struct", vma)
+                if charged:
+                    vm_unacct_memory(m, charged)
+                return err
+        vma_link(m, mm, vma, prev)
+    vm_stat_account(mm, vm_flags, npages)
+    if vm_flags & VM_LOCKED:
+        if not (vm_flags & VM_SPECIAL or vma.vm_flags & VM_HUGETLB):
+            mm.locked_vm += npages
+        else:
+            vma.vm_flags &= VM_LOCKED_CLEAR_MASK
+    vma.vm_flags |= VM_SOFTDIRTY
+    vma_set_page_prot(vma)
+    return addr
+
+
+# -- munmap -------------------------------------------------------------------------------
+
+def unmap_region(m, mm, vmas, prev, nxt, start, end) -> None:
+    """Zap the pages of the detached ``vmas`` in [start, end) and free the page tables
+    between the neighbours (mm/mmap.c unmap_region)."""
+    floor = prev.vm_end if prev is not None else FIRST_USER_ADDRESS
+    ceiling = nxt.vm_start if nxt is not None else USER_PGTABLES_CEILING
+    zap_and_free_pgtables(m, mm, vmas, start, end, floor, ceiling)
+
+
+def zap_and_free_pgtables(m, mm, vmas, start, end, floor, ceiling) -> None:
+    """The single call site into mm/memory.py: unmap_vmas, then free_pgtables.
+
+    Wiring point for the paging/fault work: until ``linuxvm.mm.memory`` provides
+    ``unmap_vmas(m, mm, vmas, start, end)`` and ``free_pgtables(m, mm, vmas, floor,
+    ceiling)`` no user page or page table can exist below a VMA, so there is nothing to do.
+    """
+    try:
+        from . import memory
+    except ImportError:
+        return
+    unmap_vmas = getattr(memory, "unmap_vmas", None)
+    free_pgtables = getattr(memory, "free_pgtables", None)
+    if unmap_vmas is not None:
+        unmap_vmas(m, mm, vmas, start, end)
+    if free_pgtables is not None:
+        free_pgtables(m, mm, vmas, floor, ceiling)
+
+
+def remove_vma_list(m, mm, vmas) -> None:
+    update_hiwater_vm(mm)
+    nr_accounted = 0
+    for vma in vmas:
+        n = vma_pages(vma)
+        if vma.vm_flags & VM_ACCOUNT:
+            nr_accounted += n
+        vm_stat_account(mm, vma.vm_flags, -n)
+        remove_vma(m, vma)
+    vm_unacct_memory(m, nr_accounted)
+
+
+def do_munmap(m, mm, start, length) -> int:
+    """Remove [start, start+len) from ``mm``, splitting VMAs at the edges; 0 or -errno."""
+    if offset_in_page(start) or start > TASK_SIZE or length > TASK_SIZE - start:
+        return -errno.EINVAL
+    length = page_align(length)
+    if length == 0:
+        return -errno.EINVAL
+    vma = find_vma(mm, start)
+    if vma is None:
+        return 0
+    prev = vma.vm_prev
+    end = start + length
+    if vma.vm_start >= end:
+        return 0
+    if start > vma.vm_start:
+        if end < vma.vm_end and mm.map_count >= sysctl_max_map_count(m):
+            return -errno.ENOMEM
+        err = __split_vma(m, mm, vma, start, 0)
+        if err:
+            return err
+        prev = vma
+    last = find_vma(mm, end)
+    if last is not None and end > last.vm_start:
+        err = __split_vma(m, mm, last, end, 1)
+        if err:
+            return err
+    vma = prev.vm_next if prev is not None else mm.mmap
+    doomed = []
+    while vma is not None and vma.vm_start < end:
+        doomed.append(vma)
+        vma = vma.vm_next
+    if mm.locked_vm:
+        for v in doomed:
+            if v.vm_flags & VM_LOCKED:
+                mm.locked_vm -= vma_pages(v)
+                munlock_vma_pages_all(m, v)
+    for v in doomed:
+        _unlink(m, mm, v)
+    unmap_region(m, mm, doomed, prev, prev.vm_next if prev is not None else mm.mmap,
+                 start, end)
+    remove_vma_list(m, mm, doomed)
+    return 0
+
+
+def munlock_vma_pages_all(m, vma) -> None:
+    from .mlock import munlock_vma_pages_range
+    vma.vm_flags &= VM_LOCKED_CLEAR_MASK
+    munlock_vma_pages_range(m, vma, vma.vm_start, vma.vm_end)
+
+
+def vm_munmap(m, start, length) -> int:
+    return do_munmap(m, m.current.mm, start, length)
+
+
+# -- brk ----------------------------------------------------------------------------------
+
+def check_data_rlimit(rlim, new, start, end_data, start_data) -> bool:
+    if rlim < (1 << 64) - 1:
+        if (new - start) + (end_data - start_data) > rlim:
+            return True
+    return False
+
+
+def do_brk(m, addr, length) -> int:
+    """Map anonymous heap memory at [addr, addr+len), merging into the heap VMA."""
+    mm = m.current.mm
+    length = page_align(length)
+    if not length:
+        return addr
+    flags = VM_DATA_DEFAULT_FLAGS | VM_ACCOUNT | mm.def_flags
+    err = get_unmapped_area(m, None, addr, length, 0, MAP_FIXED)
+    if offset_in_page(err):
+        return err
+    err = mlock_future_check(m, mm, mm.def_flags, length)
+    if err:
+        return err
+    while find_vma_links(mm, addr, addr + length)[0]:
+        if do_munmap(m, mm, addr, length):
+            return -errno.ENOMEM
+    prev = find_vma_links(mm, addr, addr + length)[1]
+    npages = length >> PAGE_SHIFT
+    if not may_expand_vm(m, mm, flags, npages):
+        return -errno.ENOMEM
+    if mm.map_count > sysctl_max_map_count(m):
+        return -errno.ENOMEM
+    if security_vm_enough_memory_mm(m, mm, npages):
+        return -errno.ENOMEM
+    vma = vma_merge(m, mm, prev, addr, addr + length, flags, None, None, addr >> PAGE_SHIFT)
+    if vma is None:
+        vma = vm_area_alloc(m, mm, addr, addr + length, flags, addr >> PAGE_SHIFT)
+        vma.vm_page_prot = vm_get_page_prot(flags)
+        vma_link(m, mm, vma, prev)
+    mm.total_vm += npages
+    mm.data_vm += npages
+    if flags & VM_LOCKED:
+        mm.locked_vm += npages
+    vma.vm_flags |= VM_SOFTDIRTY
+    return addr
+
+
+def sys_brk(m, brk: int) -> int:
+    """The brk system call: the new break on success, the old one on failure."""
+    task = m.current
+    mm = task.mm
+    min_brk = mm.start_brk              # CONFIG_COMPAT_BRK is off
+    if brk < min_brk:
+        return mm.brk
+    if check_data_rlimit(task.rlimit(RLIMIT_DATA), brk, mm.start_brk, mm.end_data,
+                         mm.start_data):
+        return mm.brk
+    newbrk = page_align(brk)
+    oldbrk = page_align(mm.brk)
+    if oldbrk != newbrk:
+        if brk <= mm.brk:
+            if do_munmap(m, mm, newbrk, oldbrk - newbrk):
+                return mm.brk
+        else:
+            if find_vma_intersection(mm, oldbrk, newbrk + PAGE_SIZE) is not None:
+                return mm.brk
+            if do_brk(m, oldbrk, newbrk - oldbrk) != oldbrk:
+                return mm.brk
+    mm.brk = brk
+    if newbrk > oldbrk and mm.def_flags & VM_LOCKED:
+        mm_populate(m, oldbrk, newbrk - oldbrk)
+    return brk
+
+
+# -- moving a VMA (for mremap) -------------------------------------------------------------
+
+def copy_vma(m, vma, addr, length, pgoff):
+    """A VMA for [addr, addr+len) like ``vma`` (merged with neighbours when possible);
+    ``(new_vma, vma)`` where ``vma`` may have been replaced by the merge (mm/mmap.c)."""
+    mm = vma.vm_mm
+    if vma.vm_ops is None and vma.anon_vma is None:
+        pgoff = addr >> PAGE_SHIFT
+    overlaps, prev = find_vma_links(mm, addr, addr + length)
+    if overlaps:
+        return None, vma
+    vma_start = vma.vm_start
+    new = vma_merge(m, mm, prev, addr, addr + length, vma.vm_flags, vma.anon_vma, vma.vm_file,
+                    pgoff, vma.vm_userfaultfd_ctx)
+    if new is not None:
+        if new.vm_start <= vma_start < new.vm_end:
+            vma = new
+        return new, vma
+    new = vma_copy(m, vma)
+    new.vm_start = addr
+    new.vm_end = addr + length
+    new.vm_pgoff = pgoff
+    _clone_anon(m, new, vma)
+    if new.vm_file is not None:
+        new.vm_file.get_file()
+    if new.vm_ops is not None and new.vm_ops.open is not None:
+        new.vm_ops.open(new)
+    vma_link(m, mm, new, prev)
+    return new, vma
+
+
+# -- population and teardown ---------------------------------------------------------------
+
+def mm_populate(m, start, length) -> None:
+    """__mm_populate: fault in [start, start+len) of the current mm.
+
+    Wiring point for demand paging: the VMA-level state (VM_LOCKED, locked_vm) is already
+    final here; the pages arrive when ``linuxvm.mm.gup.populate_vma_page_range`` exists.
+    """
+    try:
+        from .gup import populate_vma_page_range
+    except ImportError:
+        return                      # TODO(fault issue): populate once faults exist
+    mm = m.current.mm
+    end = start + length
+    vma = find_vma(mm, start)
+    while vma is not None and vma.vm_start < end:
+        lo, hi = max(start, vma.vm_start), min(end, vma.vm_end)
+        if not vma.vm_flags & (VM_SPECIAL):
+            populate_vma_page_range(m, vma, lo, hi)
+        vma = vma.vm_next
+
+
+def exit_mmap(m, mm) -> None:
+    """Tear down every VMA of a dying address space (mm/mmap.c exit_mmap)."""
+    if mm.locked_vm:
+        v = mm.mmap
+        while v is not None:
+            if v.vm_flags & VM_LOCKED:
+                munlock_vma_pages_all(m, v)
+            v = v.vm_next
+    vmas = []
+    v = mm.mmap
+    while v is not None:
+        vmas.append(v)
+        v = v.vm_next
+    if vmas:
+        zap_and_free_pgtables(m, mm, vmas, 0, TASK_SIZE, FIRST_USER_ADDRESS,
+                              USER_PGTABLES_CEILING)
+    nr_accounted = 0
+    for v in vmas:
+        if v.vm_flags & VM_ACCOUNT:
+            nr_accounted += vma_pages(v)
+        _unlink(m, mm, v)
+        remove_vma(m, v)
+    vm_unacct_memory(m, nr_accounted)
+
+
+# -- invariants (mm/mmap.c validate_mm, plus the accounting the model can recompute) -------
+
+def vmas_would_merge(a, b) -> bool:
+    """Whether 4.6 merges adjacent ``a`` and ``b`` when either is created or changed."""
+    if a.vm_end != b.vm_start or a.vm_flags & VM_SPECIAL:
+        return False
+    if not can_vma_merge_after(a, b.vm_flags, b.anon_vma, b.vm_file, b.vm_pgoff,
+                               b.vm_userfaultfd_ctx):
+        return False
+    return can_vma_merge_before(b, a.vm_flags, a.anon_vma, a.vm_file,
+                                a.vm_pgoff + vma_pages(a), a.vm_userfaultfd_ctx)
+
+
+def note_unmerged_boundary(mm, vma) -> None:
+    """Record that 4.6 leaves ``vma`` and its successor unmerged (mremap's in-place growth
+    and stack expansion adjust a VMA without trying to merge it)."""
+    nxt = vma.vm_next
+    if nxt is not None and nxt.vm_start == vma.vm_end:
+        mm.__dict__.setdefault("unmerged_boundaries", set()).add(vma.vm_end)
+
+
+def check_mm(m, mm, label="") -> None:
+    from ..errors import KernelBug
+    from .vma import vma_compute_subtree_gap
+
+    def bug(msg):
+        raise KernelBug(f"{label}: {msg}")
+    allowed = mm.__dict__.get("unmerged_boundaries", set())
+    count = total = data = exec_ = stack = locked = committed = 0
+    prev = None
+    v = mm.mmap
+    while v is not None:
+        if v.vm_prev is not prev:
+            bug(f"{v} has vm_prev {v.vm_prev}, expected {prev}")
+        if v.vm_start >= v.vm_end or (v.vm_start | v.vm_end) & (PAGE_SIZE - 1):
+            bug(f"{v} is empty or not page aligned")
+        if v.vm_end > mm.task_size:
+            bug(f"{v} ends above TASK_SIZE")
+        if prev is not None:
+            if prev.vm_end > v.vm_start:
+                bug(f"{prev} overlaps {v}")
+            if vmas_would_merge(prev, v) and v.vm_start not in allowed:
+                bug(f"{prev} and {v} are mergeable neighbours left unmerged")
+        n = vma_pages(v)
+        count += 1
+        total += n
+        if is_exec_mapping(v.vm_flags):
+            exec_ += n
+        elif is_stack_mapping(v.vm_flags):
+            stack += n
+        elif is_data_mapping(v.vm_flags):
+            data += n
+        if v.vm_flags & VM_LOCKED:
+            locked += n
+        if v.vm_flags & VM_ACCOUNT:
+            committed += n
+        prev = v
+        v = v.vm_next
+    if count != mm.map_count:
+        bug(f"map_count {mm.map_count} but {count} VMAs")
+    if mm.highest_vm_end != (prev.vm_end if prev is not None else 0):
+        bug(f"highest_vm_end {mm.highest_vm_end:#x} is stale")
+    for name, want in (("total_vm", total), ("data_vm", data), ("exec_vm", exec_),
+                       ("stack_vm", stack), ("locked_vm", locked)):
+        if getattr(mm, name) != want:
+            bug(f"{name} is {getattr(mm, name)} but the VMAs add up to {want}")
+    # the tree: in order, balanced, gaps exact
+    seen = []
+
+    def walk(node):
+        if node is None:
+            return 0
+        hl = walk(node.rb_left)
+        seen.append(node)
+        hr = walk(node.rb_right)
+        if abs(hl - hr) > 1 or node.rb_height != 1 + max(hl, hr):
+            bug(f"tree unbalanced at {node}")
+        gap = node.rb_subtree_gap
+        if vma_compute_subtree_gap(node) != gap:
+            bug(f"rb_subtree_gap of {node} is {gap:#x}, should be {node.rb_subtree_gap:#x}")
+        return node.rb_height
+    walk(mm.mm_rb)
+    v = mm.mmap
+    for node in seen:
+        if node is not v:
+            bug("tree order differs from the vm_next list")
+        v = v.vm_next
+    if v is not None:
+        bug("VMA on the list but not in the tree")
+    return committed
+
+
+def check_address_spaces(m) -> None:
+    """m.check(): every task's VMAs, and Committed_AS against all VM_ACCOUNT VMAs."""
+    from ..errors import KernelBug
+    committed = 0
+    seen = set()
+    for pid, task in sorted(getattr(m, "tasks", {}).items()):
+        mm = task.mm
+        if mm is None or id(mm) in seen:
+            continue
+        seen.add(id(mm))
+        committed += check_mm(m, mm, f"pid {pid}")
+    extra = getattr(m, "committed_outside_vmas", 0)
+    if committed + extra != m.vm_committed_as:
+        raise KernelBug(f"Committed_AS is {m.vm_committed_as} pages but the VM_ACCOUNT VMAs "
+                        f"hold {committed} (+{extra} charged elsewhere)")
+
+
+def _register_hooks():
+    from . import debug
+    if check_address_spaces not in debug.extra_checks:
+        debug.extra_checks.append(check_address_spaces)
+
+
+_register_hooks()

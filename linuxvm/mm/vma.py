@@ -1,0 +1,365 @@
+"""struct vm_area_struct and the per-mm VMA tree with 4.6's gap tracking (mm/mmap.c).
+
+The kernel keeps VMAs in a red-black tree augmented with ``rb_subtree_gap``: the
+largest free gap ``vm_start - vm_prev.vm_end`` anywhere in a node's subtree. We
+keep the same augmentation on an AVL tree (the VMAs are the nodes, as ``vm_rb``
+is embedded in the kernel's struct). Both trees are balanced, so ``find_vma`` and
+the gap searches visit O(log n) nodes; AVL only changes how rebalancing rotates,
+which no user can observe. The address-sorted ``vm_next``/``vm_prev`` list is kept
+alongside, as in 4.6.
+"""
+
+from ..arch.x86.page_types import PAGE_SHIFT
+
+
+class VmAreaStruct:
+    """struct vm_area_struct."""
+
+    __slots__ = (
+        "vm_start", "vm_end", "vm_next", "vm_prev",
+        "rb_left", "rb_right", "rb_height", "rb_subtree_gap",
+        "vm_mm", "vm_page_prot", "vm_flags", "anon_vma_chain", "anon_vma", "vm_ops",
+        "vm_pgoff", "vm_file", "vm_private_data", "vm_policy", "vm_userfaultfd_ctx",
+        "slab_obj", "__dict__",
+    )
+
+    def __init__(self, mm, start, end, flags, pgoff=0, file=None):
+        self.vm_start = start
+        self.vm_end = end
+        self.vm_next = self.vm_prev = None
+        self.rb_left = self.rb_right = None
+        self.rb_height = 1
+        self.rb_subtree_gap = 0
+        self.vm_mm = mm
+        self.vm_page_prot = 0
+        self.vm_flags = flags
+        self.anon_vma_chain = []
+        self.anon_vma = None
+        self.vm_ops = None
+        self.vm_pgoff = pgoff
+        self.vm_file = file
+        self.vm_private_data = None
+        self.vm_policy = None
+        self.vm_userfaultfd_ctx = None
+        self.slab_obj = 0
+
+    def __repr__(self):
+        return (f"<vma {self.vm_start:#x}-{self.vm_end:#x} flags={self.vm_flags:#x} "
+                f"pgoff={self.vm_pgoff:#x}>")
+
+    def copy(self):
+        """``*new = *vma`` (tree and list links are not copied)."""
+        new = VmAreaStruct(self.vm_mm, self.vm_start, self.vm_end, self.vm_flags,
+                           self.vm_pgoff, self.vm_file)
+        new.vm_page_prot = self.vm_page_prot
+        new.vm_ops = self.vm_ops
+        new.anon_vma = self.anon_vma
+        new.vm_private_data = self.vm_private_data
+        new.vm_policy = self.vm_policy
+        new.vm_userfaultfd_ctx = self.vm_userfaultfd_ctx
+        return new
+
+
+def vma_pages(vma) -> int:
+    return (vma.vm_end - vma.vm_start) >> PAGE_SHIFT
+
+
+def vma_is_anonymous(vma) -> bool:
+    return vma.vm_ops is None
+
+
+# -- the augmented tree ----------------------------------------------------------------
+
+def vma_compute_subtree_gap(v) -> int:
+    """Largest gap in ``v``'s subtree; also refreshes the AVL height (mm/mmap.c)."""
+    prev = v.vm_prev
+    g = v.vm_start - prev.vm_end if prev is not None else v.vm_start
+    h = 0
+    left, right = v.rb_left, v.rb_right
+    if left is not None:
+        h = left.rb_height
+        if left.rb_subtree_gap > g:
+            g = left.rb_subtree_gap
+    if right is not None:
+        if right.rb_height > h:
+            h = right.rb_height
+        if right.rb_subtree_gap > g:
+            g = right.rb_subtree_gap
+    v.rb_height = h + 1
+    v.rb_subtree_gap = g
+    return g
+
+
+def _h(n):
+    return n.rb_height if n is not None else 0
+
+
+def _rot_right(n):
+    top = n.rb_left
+    n.rb_left = top.rb_right
+    top.rb_right = n
+    vma_compute_subtree_gap(n)
+    vma_compute_subtree_gap(top)
+    return top
+
+
+def _rot_left(n):
+    top = n.rb_right
+    n.rb_right = top.rb_left
+    top.rb_left = n
+    vma_compute_subtree_gap(n)
+    vma_compute_subtree_gap(top)
+    return top
+
+
+def _balance(n):
+    vma_compute_subtree_gap(n)
+    b = _h(n.rb_left) - _h(n.rb_right)
+    if b > 1:
+        if _h(n.rb_left.rb_left) < _h(n.rb_left.rb_right):
+            n.rb_left = _rot_left(n.rb_left)
+        return _rot_right(n)
+    if b < -1:
+        if _h(n.rb_right.rb_right) < _h(n.rb_right.rb_left):
+            n.rb_right = _rot_right(n.rb_right)
+        return _rot_left(n)
+    return n
+
+
+def _insert(n, v):
+    if n is None:
+        v.rb_left = v.rb_right = None
+        vma_compute_subtree_gap(v)
+        return v
+    if v.vm_start < n.vm_start:
+        n.rb_left = _insert(n.rb_left, v)
+    else:
+        n.rb_right = _insert(n.rb_right, v)
+    return _balance(n)
+
+
+def _pop_min(n):
+    if n.rb_left is None:
+        return n.rb_right, n
+    rest, low = _pop_min(n.rb_left)
+    n.rb_left = rest
+    return _balance(n), low
+
+
+def _erase(n, v):
+    if n is None:
+        raise KeyError(v)
+    if n is v:
+        if n.rb_left is None:
+            return n.rb_right
+        if n.rb_right is None:
+            return n.rb_left
+        rest, low = _pop_min(n.rb_right)
+        low.rb_left = n.rb_left
+        low.rb_right = rest
+        return _balance(low)
+    if v.vm_start < n.vm_start:
+        n.rb_left = _erase(n.rb_left, v)
+    else:
+        n.rb_right = _erase(n.rb_right, v)
+    return _balance(n)
+
+
+def vma_gap_update(mm, v) -> None:
+    """Refresh the gaps on the path from the root to ``v`` after its gap changed."""
+    path = []
+    n = mm.mm_rb
+    while n is not None and n is not v:
+        path.append(n)
+        n = n.rb_left if v.vm_start < n.vm_start else n.rb_right
+    if n is None:
+        return
+    vma_compute_subtree_gap(v)
+    for n in reversed(path):
+        vma_compute_subtree_gap(n)
+
+
+def vma_rb_insert(mm, v) -> None:
+    mm.mm_rb = _insert(mm.mm_rb, v)
+
+
+def vma_rb_erase(mm, v) -> None:
+    mm.mm_rb = _erase(mm.mm_rb, v)
+    v.rb_left = v.rb_right = None
+
+
+def __vma_link_list(mm, vma, prev) -> None:
+    """Put ``vma`` on the sorted list after ``prev`` (None: first)."""
+    vma.vm_prev = prev
+    if prev is not None:
+        nxt = prev.vm_next
+        prev.vm_next = vma
+    else:
+        nxt = mm.mmap
+        mm.mmap = vma
+    vma.vm_next = nxt
+    if nxt is not None:
+        nxt.vm_prev = vma
+
+
+def __vma_link_rb(mm, vma) -> None:
+    """Insert into the tree and fix the gap of the VMA after it (mm/mmap.c)."""
+    if vma.vm_next is not None:
+        vma_gap_update(mm, vma.vm_next)
+    else:
+        mm.highest_vm_end = vma.vm_end
+    vma_rb_insert(mm, vma)
+
+
+def __vma_unlink(mm, vma) -> None:
+    """Take ``vma`` off the tree and the list (mm/mmap.c __vma_unlink)."""
+    vma_rb_erase(mm, vma)
+    prev, nxt = vma.vm_prev, vma.vm_next
+    if nxt is not None:
+        nxt.vm_prev = prev
+    if prev is not None:
+        prev.vm_next = nxt
+    else:
+        mm.mmap = nxt
+    if nxt is not None:
+        vma_gap_update(mm, nxt)
+    elif prev is not None:
+        mm.highest_vm_end = prev.vm_end
+    else:
+        mm.highest_vm_end = 0
+    vma.vm_next = vma.vm_prev = None
+    mm.vmacache_seqnum += 1
+
+
+def find_vma(mm, addr: int):
+    """The first VMA with ``vm_end > addr`` (it may start above ``addr``), or None.
+
+    >>> find_vma(p.mm, 0x7ffff7ff0000)
+    <vma 0x7ffff7fe0000-0x7ffff7fff000 flags=0x8100073 pgoff=0x7ffff7fe0>
+
+    :param mm: ``struct mm_struct *``
+    """
+    n = mm.mm_rb
+    best = None
+    while n is not None:
+        if n.vm_end > addr:
+            best = n
+            if n.vm_start <= addr:
+                break
+            n = n.rb_left
+        else:
+            n = n.rb_right
+    return best
+
+
+def find_vma_prev(mm, addr: int):
+    """``(vma, prev)``: find_vma and the VMA before it (the last VMA when none follows)."""
+    vma = find_vma(mm, addr)
+    if vma is not None:
+        return vma, vma.vm_prev
+    n = mm.mm_rb
+    while n is not None and n.rb_right is not None:
+        n = n.rb_right
+    return None, n
+
+
+def find_vma_intersection(mm, start: int, end: int):
+    vma = find_vma(mm, start)
+    if vma is not None and end <= vma.vm_start:
+        return None
+    return vma
+
+
+def find_vma_links(mm, addr: int, end: int):
+    """``(overlaps, prev)``: whether ``[addr, end)`` meets a VMA, and the VMA before it."""
+    vma = find_vma(mm, addr)
+    if vma is not None and vma.vm_start < end:
+        return True, vma.vm_prev
+    if vma is not None:
+        return False, vma.vm_prev
+    return False, find_vma_prev(mm, addr)[1]
+
+
+# -- gap searches (mm/mmap.c unmapped_area / unmapped_area_topdown) ---------------------
+
+_STOP = object()
+
+
+def _search_up(n, length, low_limit, high_limit):
+    if n is None or n.rb_subtree_gap < length:
+        return None
+    gap_end = n.vm_start
+    if gap_end >= low_limit:
+        r = _search_up(n.rb_left, length, low_limit, high_limit)
+        if r is not None:
+            return r
+    gap_start = n.vm_prev.vm_end if n.vm_prev is not None else 0
+    if gap_start > high_limit:
+        return _STOP
+    if gap_end >= low_limit and gap_end - gap_start >= length:
+        return n
+    return _search_up(n.rb_right, length, low_limit, high_limit)
+
+
+def _search_down(n, length, low_limit, high_limit):
+    if n is None or n.rb_subtree_gap < length:
+        return None
+    gap_start = n.vm_prev.vm_end if n.vm_prev is not None else 0
+    if gap_start <= high_limit:
+        r = _search_down(n.rb_right, length, low_limit, high_limit)
+        if r is not None:
+            return r
+    if n.vm_start < low_limit:
+        return _STOP
+    if gap_start <= high_limit and n.vm_start - gap_start >= length:
+        return n
+    return _search_down(n.rb_left, length, low_limit, high_limit)
+
+
+def unmapped_area(mm, length, low_limit, high_limit, align_mask=0, align_offset=0):
+    """Lowest free range of ``length`` in [low_limit, high_limit); an address or None
+    (the kernel's -ENOMEM)."""
+    need = length + align_mask
+    if high_limit < need:
+        return None
+    hi = high_limit - need
+    if low_limit > hi:
+        return None
+    found = _search_up(mm.mm_rb, need, low_limit + need, hi)
+    if found is _STOP:
+        return None
+    if found is None:
+        gap_start = mm.highest_vm_end
+        if gap_start > hi:
+            return None
+    else:
+        gap_start = found.vm_prev.vm_end if found.vm_prev is not None else 0
+    if gap_start < low_limit:
+        gap_start = low_limit
+    return gap_start + ((align_offset - gap_start) & align_mask)
+
+
+def unmapped_area_topdown(mm, length, low_limit, high_limit, align_mask=0, align_offset=0):
+    """Highest free range of ``length`` below ``high_limit``; an address or None."""
+    need = length + align_mask
+    if high_limit < need:
+        return None
+    hi = high_limit - need
+    if low_limit > hi:
+        return None
+    if mm.highest_vm_end <= hi:
+        gap_end = high_limit
+    else:
+        found = _search_down(mm.mm_rb, need, low_limit + need, hi)
+        if found is None or found is _STOP:
+            return None
+        gap_end = min(found.vm_start, high_limit)
+    gap_end -= length
+    return gap_end - ((gap_end - align_offset) & align_mask)
+
+
+def for_each_vma(mm):
+    v = mm.mmap
+    while v is not None:
+        yield v
+        v = v.vm_next

@@ -1,0 +1,292 @@
+"""The ``Process`` façade: a task and the C-like system calls of the mmap family.
+
+>>> p = m.spawn("prog", uid=1000)
+>>> a = p.mmap(None, 1 << 20, lv.PROT_READ | lv.PROT_WRITE, lv.MAP_PRIVATE | lv.MAP_ANONYMOUS)
+
+Each call runs with ``m.current`` set to the task, returns what the system call
+returns, and raises ``SyscallError`` with the kernel's errno where the kernel fails.
+"""
+
+import errno
+
+from .arch.x86 import mmap as x86_mmap
+from .arch.x86.page_types import PAGE_SHIFT, PAGE_SIZE, TASK_SIZE
+from .errors import SyscallError
+from .kernel import fork
+from .kernel.sched import TaskStruct, Cred, PF_RANDOMIZE, parse_rlimits, slab_alloc_obj, \
+    slab_free_obj
+from .mm import mmap as mmap_mod
+from .mm import mlock as mlock_mod
+from .mm.madvise import sys_madvise
+from .mm.mman import MAP_ANONYMOUS, MAP_HUGETLB, MAP_HUGE_SHIFT, MAP_HUGE_MASK, MAP_NORESERVE
+from .mm.mprotect import sys_mprotect
+from .mm.mremap import sys_mremap
+from .mm.msync import sys_msync
+
+ELF_ET_DYN_BASE = TASK_SIZE // 3 * 2
+U64 = (1 << 64) - 1
+
+
+def _u64(name, value, allow_none=False):
+    if value is None and allow_none:
+        return 0
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} must be an int, not {value!r}")
+    return value & U64                  # the C ABI passes unsigned long
+
+
+def spawn(m, comm="prog", uid=1000, rlimits=None, gid=None, caps=None):
+    """Create a task with an empty address space laid out by arch_pick_mmap_layout.
+
+    :param comm: the task name (truncated to 15 bytes as TASK_COMM_LEN does)
+    :param uid: 0 gives CAP_SYS_ADMIN, CAP_IPC_LOCK, CAP_SYS_RESOURCE, CAP_SYS_RAWIO
+    :param rlimits: ``{"RLIMIT_STACK": soft | (soft, hard), …}`` for DATA, STACK, MEMLOCK, AS
+    :param caps: explicit capability names, overriding the uid rule
+    :raises ValueError: a bad comm, uid or rlimit
+    :raises OutOfMemory: no memory for the PGD
+    """
+    if not isinstance(comm, str) or not comm:
+        raise ValueError(f"comm must be a non-empty string, not {comm!r}")
+    if isinstance(uid, bool) or not isinstance(uid, int) or not 0 <= uid < 1 << 32:
+        raise ValueError(f"uid must be an integer in [0, 2^32), not {uid!r}")
+    limits = parse_rlimits(rlimits)
+    mmap_mod.register_sysctls(m)
+    if not hasattr(m, "tasks"):
+        m.tasks = {}
+        m.next_pid = 1
+    if not hasattr(m, "vfs"):
+        from .fs.file import VFS
+        m.vfs = VFS(m)
+    pid = m.next_pid
+    task = TaskStruct(pid, comm, Cred(uid, gid, caps))
+    task.signal.rlim.update(limits)
+    if m.aslr:                                  # randomize_va_space = 2
+        task.flags |= PF_RANDOMIZE
+    mm = fork.mm_alloc(m, task)
+    if mm is None:
+        from .errors import OutOfMemory
+        raise OutOfMemory("no memory for the page global directory")
+    m.next_pid += 1
+    slab_alloc_obj(m, "task_struct", task)
+    task.mm = task.active_mm = mm
+    x86_mmap.arch_pick_mmap_layout(m, task, mm)
+    # an empty ET_DYN image at the 4.6 PIE base: the heap starts where its bss would end
+    base = ELF_ET_DYN_BASE & ~(PAGE_SIZE - 1)
+    if task.flags & PF_RANDOMIZE:
+        base += x86_mmap.arch_mmap_rnd(m)
+    mm.start_code = mm.end_code = mm.start_data = mm.end_data = base
+    mm.start_brk = mm.brk = base
+    if task.flags & PF_RANDOMIZE:
+        mm.start_brk = mm.brk = x86_mmap.arch_randomize_brk(m, mm)
+        task.brk_randomized = True
+    m.tasks[pid] = task
+    return Process(m, task)
+
+
+class Process:
+    """A task and its system calls (DESIGN §4)."""
+
+    __slots__ = ("m", "task")
+
+    def __init__(self, m, task):
+        self.m = m
+        self.task = task
+
+    def __repr__(self):
+        return f"<Process {self.task.pid} {self.task.comm}>"
+
+    @property
+    def pid(self) -> int:
+        return self.task.pid
+
+    @property
+    def mm(self):
+        return self.task.mm
+
+    # -- plumbing -------------------------------------------------------------------
+    def _call(self, name, fn, *args):
+        m = self.m
+        if self.task.mm is None:
+            raise ValueError(f"process {self.task.pid} has exited")
+        saved = m.current
+        m.current = self.task
+        try:
+            ret = fn(m, *args)
+        finally:
+            m.current = saved
+        if isinstance(ret, int) and ret < 0:
+            raise SyscallError(-ret, name)
+        return ret
+
+    # -- the mmap family ------------------------------------------------------------
+    def mmap(self, addr, length, prot, flags, fd=-1, offset=0) -> int:
+        """mmap(2): the mapped address."""
+        args = (_u64("addr", addr, True), _u64("length", length), _u64("prot", prot),
+                _u64("flags", flags), _u64("fd", fd) & 0xFFFFFFFF, _u64("offset", offset))
+        return self._call("mmap", self._sys_mmap, *args)
+
+    def _sys_mmap(self, m, addr, length, prot, flags, fd, off):
+        if off & (PAGE_SIZE - 1):
+            return -errno.EINVAL
+        pgoff = off >> PAGE_SHIFT
+        file = None
+        if not flags & MAP_ANONYMOUS:
+            file = self.task.files.get(fd)
+            if file is None:
+                return -errno.EBADF
+            if flags & MAP_HUGETLB and not file.inode.is_hugetlbfs:
+                return -errno.EINVAL
+        elif flags & MAP_HUGETLB:
+            sizelog = (flags >> MAP_HUGE_SHIFT) & MAP_HUGE_MASK
+            if sizelog not in (0, 21):          # only the 2 MiB hstate exists
+                return -errno.EINVAL
+            if not flags & MAP_NORESERVE:
+                return -errno.ENOMEM             # hugetlb_reserve_pages: no huge pages
+            raise NotImplementedError("MAP_HUGETLB|MAP_NORESERVE needs hugetlbfs VMAs")
+        ret, populate = mmap_mod.do_mmap(m, file, addr, length, prot, flags, 0, pgoff)
+        if ret >= 0 and populate:
+            mmap_mod.mm_populate(m, ret, populate)
+        return ret
+
+    def munmap(self, addr, length) -> int:
+        return self._call("munmap", mmap_mod.vm_munmap, _u64("addr", addr),
+                          _u64("length", length))
+
+    def mprotect(self, addr, length, prot) -> int:
+        return self._call("mprotect", sys_mprotect, _u64("addr", addr), _u64("length", length),
+                          _u64("prot", prot))
+
+    def mremap(self, old_address, old_size, new_size, flags=0, new_address=None) -> int:
+        return self._call("mremap", sys_mremap, _u64("old_address", old_address),
+                          _u64("old_size", old_size), _u64("new_size", new_size),
+                          _u64("flags", flags), _u64("new_address", new_address, True))
+
+    def brk(self, addr=0) -> int:
+        """brk(2) as the system call returns it: the new break, or the old one on failure
+        (brk(0) returns the current break)."""
+        return self._call("brk", mmap_mod.sys_brk, _u64("addr", addr, True))
+
+    def madvise(self, addr, length, advice) -> int:
+        return self._call("madvise", sys_madvise, _u64("addr", addr), _u64("length", length),
+                          _u64("advice", advice) & 0xFFFFFFFF)
+
+    def mlock(self, addr, length) -> int:
+        return self._call("mlock", mlock_mod.sys_mlock, _u64("addr", addr),
+                          _u64("length", length))
+
+    def mlock2(self, addr, length, flags=0) -> int:
+        return self._call("mlock2", mlock_mod.sys_mlock2, _u64("addr", addr),
+                          _u64("length", length), _u64("flags", flags))
+
+    def munlock(self, addr, length) -> int:
+        return self._call("munlock", mlock_mod.sys_munlock, _u64("addr", addr),
+                          _u64("length", length))
+
+    def mlockall(self, flags) -> int:
+        return self._call("mlockall", mlock_mod.sys_mlockall, _u64("flags", flags) & 0xFFFFFFFF)
+
+    def munlockall(self) -> int:
+        return self._call("munlockall", mlock_mod.sys_munlockall)
+
+    def msync(self, addr, length, flags) -> int:
+        return self._call("msync", sys_msync, _u64("addr", addr), _u64("length", length),
+                          _u64("flags", flags) & 0xFFFFFFFF)
+
+    # -- files ----------------------------------------------------------------------
+    def open(self, path, flags=0) -> int:
+        """open(2) on the model's VFS: the lowest free fd from 3 (0-2 are stdio)."""
+        if not isinstance(path, str):
+            raise TypeError(f"path must be a str, not {path!r}")
+        files = self.task.files
+
+        def do_open(m, path, flags):
+            f = m.vfs.open(path, flags)
+            if isinstance(f, int):
+                return f
+            fd = 3
+            while fd in files:
+                fd += 1
+            files[fd] = f
+            return fd
+        return self._call("open", do_open, path, _u64("flags", flags))
+
+    def close(self, fd) -> int:
+        def do_close(m, fd):
+            f = self.task.files.pop(fd, None)
+            if f is None:
+                return -errno.EBADF
+            f.fput()
+            return 0
+        return self._call("close", do_close, _u64("fd", fd) & 0xFFFFFFFF)
+
+    # -- lifetime -------------------------------------------------------------------
+    def exit(self, code: int = 0) -> None:
+        """exit(2): close files, exit_mm (mmput tears the address space down), reap."""
+        from .kernel.exit import do_exit
+        m = self.m
+        task = self.task
+        if task.mm is None:
+            raise ValueError(f"process {task.pid} has already exited")
+        saved = m.current
+        m.current = task
+        try:
+            do_exit(m, task)
+        finally:
+            m.current = saved if saved is not task else None
+
+    def fork(self) -> "Process":
+        """fork(2): a child with a copy-on-write copy of the address space.
+
+        :raises SyscallError: ENOMEM when the child's mm cannot be built
+        """
+        from .kernel.fork import copy_process
+        m = self.m
+        if self.task.mm is None:
+            raise ValueError(f"process {self.task.pid} has exited")
+        saved = m.current
+        m.current = self.task
+        try:
+            child = copy_process(m, self.task)
+        finally:
+            m.current = saved
+        if child is None:
+            raise SyscallError(errno.ENOMEM, "fork")
+        return Process(m, child)
+
+    # -- memory accesses (the CPU, not a system call) ---------------------------------
+    @property
+    def sp(self) -> int:
+        """The user stack pointer the fault handler compares stack accesses with."""
+        return getattr(self.task, "sp", 0)
+
+    @sp.setter
+    def sp(self, value: int) -> None:
+        self.task.sp = _u64("sp", value)
+
+    def _live(self):
+        if self.task.mm is None:
+            raise ValueError(f"process {self.task.pid} has exited")
+        return self.m
+
+    def read(self, addr: int, n: int) -> bytes:
+        """Read ``n`` bytes at ``addr`` as the process would (faulting pages in).
+
+        :raises SegmentationFault: the kernel answers with SIGSEGV
+        """
+        from .arch.x86 import uaccess
+        return uaccess.read_user(self._live(), self.task, _u64("addr", addr), n)
+
+    def write(self, addr: int, data: bytes) -> None:
+        """Write ``data`` at ``addr`` (faulting and COW-breaking pages as needed)."""
+        from .arch.x86 import uaccess
+        uaccess.write_user(self._live(), self.task, _u64("addr", addr), bytes(data))
+
+    def touch(self, addr: int, length: int, write: bool = False) -> None:
+        """Access every page of [addr, addr+length) once, reading or writing."""
+        from .arch.x86 import uaccess
+        uaccess.touch(self._live(), self.task, _u64("addr", addr), length, write)
+
+    def access(self, addr: int, kind: str = "r") -> int:
+        """One access of kind "r", "w" or "x"; returns the physical address used."""
+        from .arch.x86 import uaccess
+        return uaccess.access(self._live(), self.task, _u64("addr", addr), kind)
