@@ -69,15 +69,20 @@ def main(argv):
         prof.runcall(direct_runs(m), n)
         pstats.Stats(prof).sort_stats("tottime").print_stats(15)
         return
+    pa.fast_paths = False
+    general = best_of(direct_pairs(m), n)
+    pa.fast_paths = True
     rows = [
         ("m.kernel.alloc_pages/free_pages, order 0", best_of(kernel_pairs(m), n)),
         ("__alloc_pages_nodemask/__free_pages, order 0", best_of(direct_pairs(m), n)),
+        ("  the same with fast_paths off (general path)", general),
         ("direct, runs of 64 allocs then 64 frees", best_of(direct_runs(m), n)),
         ("m.kernel order 3 (buddy lists, no pcp)", best_of(kernel_pairs(m, order=3), n // 4)),
     ]
     m.check()
     for name, rate in rows:
         print(f"{name:<48} {rate:12,.0f} pairs/s")
+    print(f"fused fast path / general path: {rows[1][1] / general:.2f}x")
     print("goal: 1,000,000 order-0 pairs/s")
 
 

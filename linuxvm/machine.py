@@ -123,6 +123,8 @@ class Machine:
         # mem_init
         bootmem.free_all_bootmem(self)
         self.mem_init_print_info()
+        from .mm.slub import kmem_cache_init
+        kmem_cache_init(self)                # m.slab: boot and kmalloc caches (mm_init)
         bootmem.setup_per_cpu_pageset(self)
         page_alloc.init_per_zone_wmark_min(self.pgdat, self.sysctl)
         if self.thp != "never":
@@ -314,6 +316,62 @@ class Kernel:
     def drain_all_pages(self) -> None:
         """Empty every CPU's pcp lists back into the buddy lists."""
         page_alloc.drain_all_pages(self.m.pgdat)
+
+    # -- the slab allocator (mm/slab_api.py checks the arguments, m.slab does the work) --
+    def kmem_cache_create(self, name, size, align=0, flags=0, ctor=None):
+        """Create (or alias) a slab cache; flags by value or name ("SLAB_HWCACHE_ALIGN|…")."""
+        from .mm import slab_api
+        return slab_api.kmem_cache_create(self.m, name, size, align, flags, ctor)
+
+    def kmem_cache_alloc(self, cache, gfp="GFP_KERNEL", cpu=None) -> int:
+        """An object from ``cache`` (a kmem_cache or its name): its direct-map address, or 0."""
+        from .mm import slab_api
+        return slab_api.kmem_cache_alloc(self.m, cache, gfp, self._cpu(cpu))
+
+    def kmem_cache_free(self, cache, address: int, cpu=None) -> None:
+        from .mm import slab_api
+        slab_api.kmem_cache_free(self.m, cache, address, self._cpu(cpu))
+
+    def kmem_cache_destroy(self, cache) -> None:
+        from .mm import slab_api
+        self.m.slab.kmem_cache_destroy(slab_api._cache(self.m, cache))
+
+    def kmem_cache_shrink(self, cache) -> int:
+        from .mm import slab_api
+        return self.m.slab.kmem_cache_shrink(slab_api._cache(self.m, cache))
+
+    def kmalloc(self, size: int, gfp="GFP_KERNEL", cpu=None) -> int:
+        from .mm import slab_api
+        return slab_api.kmalloc(self.m, size, gfp, self._cpu(cpu))
+
+    def kzalloc(self, size: int, gfp="GFP_KERNEL", cpu=None) -> int:
+        from .mm import slab_api
+        return slab_api.kzalloc(self.m, size, gfp, self._cpu(cpu))
+
+    def krealloc(self, address: int, new_size: int, gfp="GFP_KERNEL", cpu=None) -> int:
+        from .mm import slab_api
+        return slab_api.krealloc(self.m, address, new_size, gfp, self._cpu(cpu))
+
+    def kfree(self, address: int, cpu=None) -> None:
+        from .mm import slab_api
+        slab_api.kfree(self.m, address, self._cpu(cpu))
+
+    def ksize(self, address: int) -> int:
+        from .mm import slab_api
+        return slab_api.ksize(self.m, address)
+
+    def write_kernel(self, address: int, data) -> None:
+        """Write bytes at a kernel address whose frame holds bytes (slab/kmalloc memory)."""
+        from .mm import slab_api
+        slab_api.write_kernel(self.m, address, data)
+
+    def read_kernel(self, address: int, n: int) -> bytes:
+        from .mm import slab_api
+        return slab_api.read_kernel(self.m, address, n)
+
+    def memset(self, address: int, value: int, n: int) -> None:
+        from .mm import slab_api
+        slab_api.memset(self.m, address, value, n)
 
 
 # __get_free_pages has a leading double underscore: keep it callable by that name

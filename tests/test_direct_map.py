@@ -115,3 +115,16 @@ def test_no_6x_page_tables_dir(m):
     # 6.x: /sys/kernel/debug/page_tables/kernel; 4.6 has only kernel_page_tables
     with pytest.raises(FileNotFoundError):
         m.proc.read("/sys/kernel/debug/page_tables/kernel")
+
+
+def test_cli_vtop_and_ptdump(capsys):
+    from linuxvm.cli import main
+    assert main(["vtop", "0xffff880000001000", "--ram", "256M", "--cpus", "1"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("# linuxvm: ram=256M cpus=1 seed=0")
+    assert "ffff880000001000  1000\n" in out and "  PTE: " in out
+    assert main(["ptdump", "--ram", "256M", "--cpus", "1", "--user", "64K"]) == 0
+    out = capsys.readouterr().out
+    assert "          64K USR RW                     NX pte\n" in out
+    assert main(["vtop", "nonsense", "--ram", "256M"]) == 2
+    assert "not an address" in capsys.readouterr().err

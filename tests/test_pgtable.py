@@ -20,6 +20,14 @@ class Vma:
         self.vm_next = None
 
 
+@pytest.fixture(autouse=True)
+def paging_only(monkeypatch):
+    """These tests put frames of their choice into PTEs, with no struct page state behind
+    them: zap only the entries (the hook's paging-only default), whatever the
+    demand-paging code has plugged in."""
+    monkeypatch.setattr(memory, "zap_present_pte", lambda tlb, vma, addr, ptent, d: False)
+
+
 def new_mm(m):
     mm = MmStruct()
     assert mm_alloc_pgd(m, mm) == 0
@@ -272,4 +280,31 @@ def test_mmap_wiring_convention(m):
     memory.unmap_vmas(m, mm, vmas, 0x400000, 0x401000)
     memory.free_pgtables(m, mm, vmas, 0, 0)
     assert (mm.nr_ptes, mm.nr_pmds) == (0, 0) and "unmap_gather" not in mm.__dict__
+    m.check()
+
+
+def test_pagetables_in_meminfo_and_vmstat(m):
+    mm = new_mm(m)
+    for addr, _ in ACCOUNTING:
+        map_page(m, mm, addr)
+    n = m.global_page_state(NR_PAGETABLE)
+    assert n >= 5
+    assert f"PageTables:     {n * 4:8d} kB" in m.proc.read("/proc/meminfo")
+    assert f"nr_page_table_pages {n}\n" in m.proc.read("/proc/vmstat")
+    m.check()
+
+
+def test_sync_global_pgds_reaches_every_mm(m):
+    from linuxvm.arch.x86.init_64 import sync_global_pgds
+    from linuxvm.arch.x86.page_types import VMALLOC_START
+    a, b = new_mm(m), new_mm(m)
+    i = P.pgd_index(VMALLOC_START)
+    # a vmalloc area gets its first PUD page in swapper_pg_dir …
+    pud = m.kernel.alloc_pages("GFP_KERNEL|__GFP_ZERO", 0)
+    P.pt_entries(m, pud)
+    P.set_entry(m, (m.init_mm.pgd, i), (pud << 12) | P._PAGE_TABLE)
+    assert P.get_entry(m, (a.pgd, i)) == 0
+    sync_global_pgds(m, VMALLOC_START, VMALLOC_START)
+    # … and every mm sees it
+    assert P.get_entry(m, (a.pgd, i)) == P.get_entry(m, (b.pgd, i)) == (pud << 12) | 0x67
     m.check()

@@ -312,3 +312,23 @@ def test_gfp_write_spreads_by_zone_dirty_limits(monkeypatch):
     pfn = m.kernel.alloc_pages("GFP_HIGHUSER_MOVABLE|__GFP_WRITE", 0)
     assert m.page_zone(pfn).name == "DMA32"          # slow path: no dirty spreading
     m.check()
+
+
+def test_atomic_with_direct_reclaim_warns_once_and_drops_atomic():
+    m = lv.Machine(ram="128M", cpus=1)
+    assert m.kernel.alloc_pages("GFP_KERNEL|__GFP_ATOMIC", 0) is not None   # fast path
+    assert not any("cut here" in l for l in m.dmesg())
+    # at the low marks the slow path runs: WARN_ON_ONCE, then __GFP_ATOMIC is cleared, so
+    # the request gets no ALLOC_HARDER and stops at the min mark like GFP_KERNEL
+    while any(z.vm_stat[NR_FREE_PAGES] > z.watermark[WMARK_LOW] + z.lowmem_reserve[1] + 1
+              for z in m.zones[:2]):
+        m.kernel.alloc_pages("GFP_KERNEL", 0)
+    got = exhaust(m, "GFP_KERNEL|__GFP_ATOMIC")
+    warns = [l for l in m.dmesg() if "WARNING:" in l]
+    assert len(warns) == 1 and warns[0].endswith("at mm/page_alloc.c:3141 "
+                                                 "__alloc_pages_slowpath")
+    assert m.kernel.alloc_pages("GFP_KERNEL|__GFP_NOWARN", 0) is None
+    for z in m.zones[:2]:
+        # stopped at min (less one pcp batch), not at min - min/4 as ALLOC_HARDER would
+        assert z.vm_stat[NR_FREE_PAGES] >= z.watermark[WMARK_MIN] + z.lowmem_reserve[1] - 4
+    m.check()

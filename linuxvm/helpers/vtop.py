@@ -2,7 +2,7 @@
 every level's entry, the frame and its struct page flags."""
 
 from ..arch.x86.page_types import PAGE_OFFSET
-from ..arch.x86.pgtable import (pt_entries, decode_entry, pgd_index, pud_index, pmd_index,
+from ..arch.x86.pgtable import (read_table, decode_entry, pgd_index, pud_index, pmd_index,
                                 pte_index, pte_present, pte_none)
 from ..arch.x86.pgtable_types import (_PAGE_PRESENT, _PAGE_PSE, PTE_PFN_MASK,
                                       PHYSICAL_PMD_PAGE_MASK, PHYSICAL_PUD_PAGE_MASK)
@@ -61,7 +61,7 @@ def vtop(mm, addr: int) -> VtopResult:
             r.reason = f"{lvl} table frame {pfn:#x} holds no table"
             return r
         i = index(addr)
-        e = pt_entries(m, pfn)[i]
+        e = read_table(m, pfn)[i]
         r.steps.append((lvl, pfn, i, e))
         if lvl == "PTE":
             if not e & _PAGE_PRESENT:

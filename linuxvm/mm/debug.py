@@ -129,3 +129,91 @@ def check_machine(m) -> None:
     check_lru(m)
     for fn in extra_checks:
         fn(m)
+
+
+def _user_ptes(m, mm):
+    """(pte_values, vaddrs) of every present 4 KiB PTE in ``mm``'s user half, via NumPy."""
+    from ..arch.x86.pgtable import pt_array
+    from ..arch.x86.pgtable_types import _PAGE_PRESENT, _PAGE_PSE, PTE_PFN_MASK
+    from ..arch.x86.page_types import KERNEL_PGD_BOUNDARY
+    vals, addrs = [], []
+    pgd = pt_array(m, mm.pgd)
+    for i in np.flatnonzero(pgd[:256] & _PAGE_PRESENT):
+        pud = pt_array(m, int(pgd[i] & PTE_PFN_MASK) >> 12)
+        for j in np.flatnonzero(pud & _PAGE_PRESENT):
+            if pud[j] & _PAGE_PSE:
+                continue
+            pmd = pt_array(m, int(pud[j] & PTE_PFN_MASK) >> 12)
+            for k in np.flatnonzero(pmd & _PAGE_PRESENT):
+                if pmd[k] & _PAGE_PSE:
+                    continue
+                pte = pt_array(m, int(pmd[k] & PTE_PFN_MASK) >> 12)
+                idx = np.flatnonzero(pte & (_PAGE_PRESENT | (1 << 8)))
+                if idx.size:
+                    vals.append(pte[idx])
+                    addrs.append((int(i) << 39) | (int(j) << 30) | (int(k) << 21)
+                                 | (idx.astype(np.int64) << 12))
+    if not vals:
+        return np.zeros(0, np.uint64), np.zeros(0, np.int64)
+    return np.concatenate(vals), np.concatenate(addrs)
+
+
+def check_user_pages(m) -> None:
+    """Each user page's _mapcount and _refcount equal the PTEs and pagevecs holding it;
+    each mm's RSS counters (plus its tasks' caches) equal what its page tables map."""
+    from ..arch.x86.pgtable_types import PTE_PFN_MASK, _PAGE_SPECIAL
+    from .mm_types import MM_ANONPAGES, MM_FILEPAGES
+    from .page import PAGE_MAPPING_ANON
+    tasks = getattr(m, "tasks", None)
+    if not tasks:
+        return
+    mem_map = m.mem_map
+    mms = {}
+    for t in tasks.values():
+        if t.mm is not None:
+            mms.setdefault(id(t.mm), (t.mm, []))[1].append(t)
+    counts = np.zeros(mem_map.nr_frames, dtype=np.int64)
+    for mm, owners in mms.values():
+        vals, addrs = _user_ptes(m, mm)
+        present = vals[(vals & np.uint64(1)) != 0]
+        special = (present & np.uint64(_PAGE_SPECIAL)) != 0
+        pfns = ((present & np.uint64(PTE_PFN_MASK)) >> np.uint64(12)).astype(np.int64)
+        if special.any() and (pfns[special] != m.zero_pfn).any():
+            raise KernelBug(f"a special PTE maps something other than the zero page")
+        normal = pfns[~special]
+        np.add.at(counts, normal, 1)
+        anon = (mem_map.mapping[normal] & PAGE_MAPPING_ANON) != 0
+        cached = sum(t.rss_stat.count[MM_ANONPAGES] for t in owners)
+        if int(anon.sum()) != mm.rss_stat[MM_ANONPAGES] + cached:
+            raise KernelBug(f"mm of pid {owners[0].pid}: page tables map {int(anon.sum())} "
+                            f"anon pages but MM_ANONPAGES is {mm.rss_stat[MM_ANONPAGES]} + "
+                            f"{cached} cached")
+        if int((~anon).sum()) != mm.rss_stat[MM_FILEPAGES] + sum(
+                t.rss_stat.count[MM_FILEPAGES] for t in owners):
+            raise KernelBug(f"mm of pid {owners[0].pid}: MM_FILEPAGES does not match")
+    mapped = np.flatnonzero(counts)
+    mc = mem_map._mapcount[mapped].astype(np.int64) + 1
+    bad = mapped[mc != counts[mapped]]
+    if bad.size:
+        p = int(bad[0])
+        raise KernelBug(f"pfn {p:#x}: _mapcount+1 is {mem_map.mc[p] + 1} but {counts[p]} "
+                        f"PTEs map it")
+    holders = counts.copy()
+    lru = getattr(m, "lru", None)
+    if lru is not None:
+        for pvec in list(lru.lru_add_pvec) + list(lru.lru_deactivate_pvecs):
+            for p in pvec:
+                holders[p] += 1
+    anon_pages = np.flatnonzero((mem_map.mapping & PAGE_MAPPING_ANON) != 0)
+    live = anon_pages[mem_map._refcount[anon_pages] > 0]
+    badrc = live[mem_map._refcount[live].astype(np.int64) != holders[live]]
+    if badrc.size:
+        p = int(badrc[0])
+        raise KernelBug(f"anon pfn {p:#x}: _refcount {mem_map.rc[p]} but {holders[p]} "
+                        f"holders (PTEs and pagevecs)")
+    unmapped = live[counts[live] == 0]
+    if unmapped.size and (mem_map._mapcount[unmapped] != -1).any():
+        raise KernelBug("an unmapped anon page has a mapcount")
+
+
+extra_checks.append(check_user_pages)

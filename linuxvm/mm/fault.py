@@ -381,7 +381,7 @@ def handle_mm_fault(m, mm, vma, address: int, flags: int) -> int:
 
 # --- zapping: the page side ----------------------------------------------------------------
 
-def zap_present_pte(tlb, vma, addr: int, ptent: int, details) -> bool:
+def zap_present_page(tlb, vma, addr: int, ptent: int, details) -> bool:
     """Drop the page behind a cleared PTE: RSS, rmap, dirty/accessed, gather for freeing."""
     m = tlb.m
     page = vm_normal_page(m, vma, addr, ptent)
@@ -397,26 +397,13 @@ def zap_present_pte(tlb, vma, addr: int, ptent: int, details) -> bool:
     page_remove_rmap(m, page)
     if mem_map.mc[page] < -1:
         print_bad_pte(m, vma, addr, ptent, page)
-    tlb.page_free = free_gathered_page
     return not memory.__tlb_remove_page(tlb, page)
 
 
-def free_gathered_page(m, pfn: int) -> None:
-    """free_pages_and_swap_cache for one page: the pagevecs are drained first by the
-    caller (tlb_flush_mmu_free → lru_add_drain), then the reference is dropped."""
-    put_page(m, pfn)
-
-
-def _tlb_flush_mmu_free(tlb) -> None:
-    """free_pages_and_swap_cache: drain this CPU's pagevecs, then release the batch."""
-    if any(not t for _, t in tlb.pages):
-        lru_add_drain(tlb.m)
-    _orig_tlb_flush_mmu_free(tlb)
-
-
-_orig_tlb_flush_mmu_free = memory.tlb_flush_mmu_free
-memory.tlb_flush_mmu_free = _tlb_flush_mmu_free
-memory.zap_present_pte = zap_present_pte
+def free_pages_and_swap_cache(m, pfns) -> None:
+    """Drain this CPU's pagevecs, then drop the gathered references (mm/swap_state.c)."""
+    lru_add_drain(m)
+    release_pages(m, pfns)
 
 
 # --- fork: copy_page_range ---------------------------------------------------------------------

@@ -273,14 +273,13 @@ def tlb_flush_mmu_tlbonly(tlb) -> None:
 
 def tlb_flush_mmu_free(tlb) -> None:
     m = tlb.m
+    data = [pfn for pfn, is_table in tlb.pages if not is_table]
+    if data:
+        from .fault import free_pages_and_swap_cache
+        free_pages_and_swap_cache(m, data)
     for pfn, is_table in tlb.pages:
         if is_table:
             pgalloc.free_pgtable_page(m, pfn)
-        elif tlb.page_free is not None:
-            tlb.page_free(m, pfn)
-        else:
-            raise NotImplementedError("freeing gathered user pages: demand paging sets "
-                                      "MmuGather.page_free")
     tlb.pages = []
 
 
@@ -468,11 +467,9 @@ def free_pgtables(tlb, vma, floor: int, ceiling: int, *rest) -> None:
 
 def zap_present_pte(tlb, vma, addr: int, ptent: int, details) -> bool:
     """The page side of zapping one present PTE: rmap, RSS, dirty/accessed to the page,
-    gathering the page (zap_pte_range's body). Returns True to force a flush.
-
-    With no user pages mapped yet nothing is to be done; the demand-paging work
-    replaces this hook (``linuxvm.mm.memory.zap_present_pte = …``)."""
-    return False
+    gathering the page (zap_pte_range's body, in mm/fault.py). True forces a flush."""
+    from .fault import zap_present_page
+    return zap_present_page(tlb, vma, addr, ptent, details)
 
 
 def zap_swap_pte(tlb, vma, addr: int, ptent: int, details) -> None:

@@ -13,13 +13,64 @@ from .vma import find_vma
 
 
 def munlock_vma_pages_range(m, vma, start, end) -> None:
-    """Clear PG_mlocked on the mapped pages. Wiring point for the page-level work:
-    ``linuxvm.mm.memory.munlock_vma_pages_range`` when it exists."""
-    try:
-        from .memory import munlock_vma_pages_range as fn
-    except ImportError:
-        return
-    fn(m, vma, start, end)
+    """Clear VM_LOCKED and munlock every page mapped in [start, end) (mm/mlock.c)."""
+    from .gup import follow_page_pte, FOLL_DUMP
+    from ..arch.x86.page_types import PAGE_SIZE
+    from .mm_flags import VM_LOCKED_CLEAR_MASK
+    vma.vm_flags &= VM_LOCKED_CLEAR_MASK
+    addr = start
+    while addr < end:
+        page = follow_page_pte(m, vma, addr, FOLL_DUMP)
+        if page is not None and page != m.zero_pfn:
+            munlock_vma_page(m, page)
+        addr += PAGE_SIZE
+
+
+def mlock_vma_page(m, page: int) -> None:
+    """Mark a page mlocked and move it to the unevictable list (mm/mlock.c)."""
+    from .page import PG_mlocked
+    from .vmscan import isolate_lru_page, putback_lru_page
+    from .vmstat_items import NR_MLOCK, VM_EVENT
+    mem_map = m.mem_map
+    if not mem_map.f[page] & (1 << PG_mlocked):
+        mem_map.f[page] = mem_map.f[page] | (1 << PG_mlocked)
+        m.page_zone(page).vm_stat[NR_MLOCK] += 1
+        m.pgdat.vm_events[VM_EVENT["unevictable_pgs_mlocked"]] += 1
+        if not isolate_lru_page(m, page):
+            putback_lru_page(m, page)
+
+
+def munlock_vma_page(m, page: int) -> int:
+    """Clear PG_mlocked unless another VM_LOCKED mapping keeps it (try_to_munlock), and put
+    the page back on an evictable list (mm/mlock.c)."""
+    from .page import PG_mlocked
+    from .rmap import rmap_walk_anon
+    from .vmscan import isolate_lru_page, putback_lru_page
+    from .vmstat_items import NR_MLOCK, VM_EVENT
+    from .mm_flags import VM_LOCKED
+    mem_map = m.mem_map
+    if not mem_map.f[page] & (1 << PG_mlocked):
+        return 0
+    mem_map.f[page] = mem_map.f[page] & ~(1 << PG_mlocked) & 0xFFFFFFFFFFFFFFFF
+    m.page_zone(page).vm_stat[NR_MLOCK] -= 1
+    if isolate_lru_page(m, page):
+        m.pgdat.vm_events[VM_EVENT["unevictable_pgs_stranded"]] += 1
+        return 0
+    still_locked = []
+    if mem_map.mc[page] + 1 > 1:
+        def check(pfn, vma, address):
+            if vma.vm_flags & VM_LOCKED:
+                still_locked.append(vma)
+                return False
+            return True
+        rmap_walk_anon(m, page, check)
+    if still_locked:
+        mem_map.f[page] = mem_map.f[page] | (1 << PG_mlocked)
+        m.page_zone(page).vm_stat[NR_MLOCK] += 1
+    else:
+        m.pgdat.vm_events[VM_EVENT["unevictable_pgs_munlocked"]] += 1
+    putback_lru_page(m, page)
+    return 0
 
 
 def mlock_fixup(m, vma, prev, start, end, newflags):
@@ -149,3 +200,4 @@ def sys_mlockall(m, flags) -> int:
 
 def sys_munlockall(m) -> int:
     return apply_mlockall_flags(m, 0)
+

@@ -14,7 +14,7 @@ from ..kernel.sched import (RLIMIT_AS, RLIMIT_DATA, RLIMIT_MEMLOCK, READ_IMPLIES
 from .mm_flags import (VM_READ, VM_WRITE, VM_EXEC, VM_SHARED, VM_MAYREAD, VM_MAYWRITE,
                        VM_MAYEXEC, VM_MAYSHARE, VM_GROWSDOWN, VM_GROWSUP, VM_DENYWRITE,
                        VM_LOCKED, VM_ACCOUNT, VM_NORESERVE, VM_SOFTDIRTY, VM_SPECIAL,
-                       VM_HUGETLB, VM_PFNMAP, VM_DATA_DEFAULT_FLAGS, VM_LOCKED_CLEAR_MASK,
+                       VM_HUGETLB, VM_PFNMAP, VM_IO, VM_DATA_DEFAULT_FLAGS, VM_LOCKED_CLEAR_MASK,
                        is_exec_mapping, is_stack_mapping, is_data_mapping)
 from .mman import (PROT_READ, PROT_WRITE, PROT_EXEC, MAP_SHARED, MAP_PRIVATE, MAP_TYPE,
                    MAP_FIXED, MAP_GROWSDOWN, MAP_DENYWRITE, MAP_LOCKED, MAP_NORESERVE,
@@ -740,7 +740,9 @@ def mm_populate(m, start, length) -> None:
     vma = find_vma(mm, start)
     while vma is not None and vma.vm_start < end:
         lo, hi = max(start, vma.vm_start), min(end, vma.vm_end)
-        if not vma.vm_flags & (VM_SPECIAL):
+        # __mm_populate skips IO/PFNMAP; gup's check_vma_flags fails (ignored) on PROT_NONE
+        if not vma.vm_flags & (VM_IO | VM_PFNMAP) and \
+                vma.vm_flags & (VM_READ | VM_WRITE | VM_EXEC):
             populate_vma_page_range(m, vma, lo, hi)
         vma = vma.vm_next
 

@@ -75,6 +75,16 @@ def order_objects(order: int, size: int, reserved: int) -> int:
     return ((PAGE_SIZE << order) - reserved) // size
 
 
+def page_freelist(mm, page: int) -> int:
+    """page->freelist: kept in the signed 64-bit ``index`` slot (0 = NULL)."""
+    v = mm.idx[page]
+    return v + (1 << 64) if v < 0 else v
+
+
+def set_page_freelist(mm, page: int, addr: int) -> None:
+    mm.idx[page] = addr - (1 << 64) if addr >= 1 << 63 else addr
+
+
 def pack_counters(inuse: int, objects: int, frozen: int) -> int:
     """page->counters as the signed 32-bit _mapcount slot holds it."""
     v = inuse | objects << 16
@@ -291,7 +301,6 @@ def kmem_cache_open(sl, s, flags: int) -> bool:
         s.offset = 0
         if not calculate_sizes(s, -1):
             return False
-    s.flags |= C.__CMPXCHG_DOUBLE if not s.flags & SLAB_DEBUG_FLAGS else 0
     set_min_partial(s, (s.size.bit_length() - 1) // 2)
     set_cpu_partial(s)
     heads = sl.mm.reserve_list_heads([f"slab {s.name} partial", f"slab {s.name} full"])
@@ -343,7 +352,7 @@ def allocate_slab(s, flags: int, cpu: int) -> int:
             s.ctor(p)
         a = p + off - base
         _pack_q(pc[a >> PAGE_SHIFT], a & 4095, p + size if idx < objects - 1 else 0)
-    mm.idx[page] = start
+    set_page_freelist(mm, page, start)
     mm.mc[page] = pack_counters(objects, objects, 1)
     zone = sl.m.page_zone(page)
     zone.vm_stat[NR_SLAB_RECLAIMABLE if s.flags & SLAB_RECLAIM_ACCOUNT
@@ -376,7 +385,7 @@ def __free_slab(s, page: int) -> None:
                  else NR_SLAB_UNRECLAIMABLE] -= 1 << order
     mm.f[page] = mm.f[page] & ~(1 << PG_slab) & 0xFFFFFFFFFFFFFFFF
     mm.mc[page] = -1                       # page_mapcount_reset
-    mm.idx[page] = 0
+    set_page_freelist(mm, page, 0)
     mm.priv[page] = 0
     mm.nxt[page] = NULL
     mm.prv[page] = NULL
@@ -420,12 +429,12 @@ def remove_full(s, n, page: int) -> None:
 def acquire_slab(s, n, page: int, mode: bool):
     """Freeze a node-partial slab for this CPU; (freelist, free objects) (mm/slub.c)."""
     mm = s.sl.mm
-    freelist = mm.idx[page]
+    freelist = page_freelist(mm, page)
     inuse, objects, frozen = unpack_counters(mm.mc[page])
     available = objects - inuse
     if mode:
         inuse = objects
-        mm.idx[page] = 0
+        set_page_freelist(mm, page, 0)
     mm.mc[page] = pack_counters(inuse, objects, 1)
     remove_partial(s, n, page)
     return freelist, available
@@ -455,9 +464,9 @@ def get_partial_node(s, n, c, cpu: int) -> int:
 def get_freelist(s, page: int) -> int:
     """Take the slab's whole freelist for the CPU; unfreeze it if it is empty."""
     mm = s.sl.mm
-    freelist = mm.idx[page]
+    freelist = page_freelist(mm, page)
     inuse, objects, frozen = unpack_counters(mm.mc[page])
-    mm.idx[page] = 0
+    set_page_freelist(mm, page, 0)
     mm.mc[page] = pack_counters(objects, objects, 1 if freelist else 0)
     return freelist
 
@@ -479,8 +488,8 @@ def new_slab_objects(s, flags: int, c, cpu: int) -> int:
     if c.page != NULL:
         flush_slab(s, c)
     mm = s.sl.mm
-    freelist = mm.idx[page]
-    mm.idx[page] = 0
+    freelist = page_freelist(mm, page)
+    set_page_freelist(mm, page, 0)
     c.page = page
     return freelist
 
@@ -567,7 +576,7 @@ def deactivate_slab(s, page: int, freelist: int) -> None:
     mm = s.sl.mm
     n = s.node[0]
     tail = DEACTIVATE_TO_HEAD
-    if mm.idx[page]:
+    if page_freelist(mm, page):
         tail = DEACTIVATE_TO_TAIL                      # DEACTIVATE_REMOTE_FREES
     inuse, objects, frozen = unpack_counters(mm.mc[page])
     # stage one: all but the last CPU-freelist object go onto the page freelist
@@ -575,19 +584,19 @@ def deactivate_slab(s, page: int, freelist: int) -> None:
         nextfree = get_freepointer(s, freelist)
         if not nextfree:
             break
-        set_freepointer(s, freelist, mm.idx[page])
-        mm.idx[page] = freelist
+        set_freepointer(s, freelist, page_freelist(mm, page))
+        set_page_freelist(mm, page, freelist)
         inuse -= 1
         freelist = nextfree
     # stage two: the last one, then unfreeze
     if freelist:
         inuse -= 1
-        set_freepointer(s, freelist, mm.idx[page])
-        mm.idx[page] = freelist
+        set_freepointer(s, freelist, page_freelist(mm, page))
+        set_page_freelist(mm, page, freelist)
     mm.mc[page] = pack_counters(inuse, objects, 0)
     if not inuse and n.nr_partial >= s.min_partial:
         discard_slab(s, page)                          # DEACTIVATE_EMPTY, FREE_SLAB
-    elif mm.idx[page]:
+    elif page_freelist(mm, page):
         add_partial(s, n, page, tail)
     else:
         add_full(s, n, page)                           # DEACTIVATE_FULL
@@ -652,7 +661,7 @@ def __slab_free(s, page: int, head: int, tail: int, cnt: int, cpu: int, caller: 
         if not free_debug_processing(s, page, head, tail, cnt, caller, cpu):
             return
     mm = s.sl.mm
-    prior = mm.idx[page]
+    prior = page_freelist(mm, page)
     inuse, objects, was_frozen = unpack_counters(mm.mc[page])
     set_freepointer(s, tail, prior)
     inuse -= cnt
@@ -663,7 +672,7 @@ def __slab_free(s, page: int, head: int, tail: int, cnt: int, cpu: int, caller: 
             frozen = 1
         else:
             n = s.node[0]
-    mm.idx[page] = head
+    set_page_freelist(mm, page, head)
     mm.mc[page] = pack_counters(inuse, objects, frozen)
     if n is None:
         if frozen and not was_frozen:

@@ -208,7 +208,7 @@ static int map_result(int i, void *v, size_t len, uintptr_t base)
 	return 1;
 }
 
-/* One access per page: a pure load or a pure store of 0 (contents unchanged). */
+/* One access per page: a load, or a write access that leaves the contents as they are. */
 static void touch(uintptr_t a, size_t len, int w)
 {
 
@@ -217,32 +217,32 @@ static void touch(uintptr_t a, size_t len, int w)
 		return;
 	}
 	for (off = 0; off < len; off += PG) {
-		if (w)
-			*(volatile char *)(a + off) = 0;
+		if (w)      /* a locked read-modify-write: one write fault, contents kept */
+			__asm__ volatile("lock orb $0, %0" : "+m"(*(char *)(a + off)));
 		else
 			(void)*(volatile char *)(a + off);
 	}
 	ret(0);
 }
 
+/* fill/verify pattern: (seed << 32) | the page's index in its region (cur_base) */
 static void fill(uintptr_t a, size_t len, uint64_t seed)
 {
-	size_t off;
-	for (off = 0; off < len; off += PG)
-		*(volatile uint64_t *)(a + off) = (seed << 32) | (off / PG);
+	size_t o;
+	for (o = 0; o < len; o += PG)
+		*(volatile uint64_t *)(a + o) = (seed << 32) | ((a + o - cur_base) / PG);
 	ret(0);
 }
 
 static void verify(uintptr_t a, size_t len, uint64_t seed)
 {
-
 	bad = 0;
 	if (sigsetjmp(jb, 1)) {
 		out("@sig %d %d %d %lx\n", cur_step, sig_no, sig_code, sig_addr - cur_base);
 		return;
 	}
 	for (off = 0; off < len; off += PG) {
-		uint64_t want = seed ? (seed << 32) | (off / PG) : 0;
+		uint64_t want = seed ? (seed << 32) | ((a + off - cur_base) / PG) : 0;
 		if (*(volatile uint64_t *)(a + off) != want)
 			bad++;
 	}

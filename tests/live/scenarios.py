@@ -5,7 +5,7 @@ layout top-down the way mmap places it: the anchor page ``^`` is highest, each
 new region lands directly below the previous one; one letter per page.
 """
 
-from .harness import (PG, Dev, Scenario, alias, brk, child, exit_, fill, fork, forget,
+from .scenario import (PG, Dev, Scenario, alias, brk, child, exit_, fill, fork, forget,
                       madvise, mlock, mmap, mprotect, mremap, munlock, munmap, snapshot,
                       touch, touch_sp, verify)
 
@@ -136,6 +136,17 @@ MAPS = [
                      [("anon", -1073152, -1064960, "rw-p"), ("gd", -16384, 0, "rw-p")])),
             Dev("stack_guard_gap", ("result", len(Scenario.prologue("maps")) + 3),
                 swap(("ok", 0), ("ok", -(1 << 20))))]),
+    M("mmap_2mib_multiple_alignment",
+      #   4.6: b (4 MiB) directly below a, merged with it, then c below both: one VMA.
+      #   6.x: an anonymous mapping whose length is a multiple of 2 MiB starts on a
+      #   2 MiB boundary; c then fills the hole just below a.
+      mmap("a", PG), mmap("b", 4 * MiB), snapshot("aligned"), mmap("c", PG), snapshot("filled"),
+      devs=[Dev("thp_aligned_anon_mmap", ("maps", "aligned"),
+                swap([("anon", -4198400, 0, "rw-p")],
+                     [("anon", -6250496, -2056192, "rw-p"), ("anon", -4096, 0, "rw-p")])),
+            Dev("thp_aligned_anon_mmap", ("maps", "filled"),
+                swap([("anon", -4202496, 0, "rw-p")],
+                     [("anon", -6250496, -2056192, "rw-p"), ("anon", -8192, 0, "rw-p")]))]),
     M("mremap_shrink_then_regrow_merges",
       mmap("a", 8 * PG), mremap("a", 0, 8 * PG, 2 * PG, ""), snapshot("small"),
       mremap("a", 0, 2 * PG, 8 * PG, ""), snapshot("big")),
@@ -310,13 +321,14 @@ FAULTS = [
       snapshot("touched"),
       expect=[("touched", E(minflt=4, RssAnon=16, VmPTE=16))]),
     S("pagetables_1gib_apart",
-      mmap("big", 2 * GiB, "none", "private|anon|noreserve"),
+      # lengths are not multiples of 2 MiB: 6.x would align them (thp_aligned_anon_mmap)
+      mmap("big", 2 * GiB + PG, "none", "private|anon|noreserve"),
       mmap("p0", PG, "rw", "private|anon|fixed", at=("big", 0)),
       mmap("p1", PG, "rw", "private|anon|fixed", at=("big", GiB)), snapshot("mapped"),
       touch("p0", 0, PG), snapshot("first"), touch("p1", 0, PG), snapshot("second"),
       expect=[("first", E(minflt=1, RssAnon=4)), ("second", E(minflt=1, RssAnon=4))]),
     S("pagetables_512gib_apart",
-      mmap("big", 513 * GiB, "none", "private|anon|noreserve"),
+      mmap("big", 513 * GiB + PG, "none", "private|anon|noreserve"),
       mmap("p0", PG, "rw", "private|anon|fixed", at=("big", 0)),
       mmap("p1", PG, "rw", "private|anon|fixed", at=("big", 512 * GiB)), snapshot("mapped"),
       touch("p0", 0, PG), snapshot("first"), touch("p1", 0, PG), snapshot("second"),

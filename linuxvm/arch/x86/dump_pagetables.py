@@ -9,7 +9,7 @@ markers as ``---[ … ]---`` headers. ESPfix shows at most 16 lines.
 from .page_types import (PAGE_OFFSET, VMALLOC_START, VMEMMAP_START, ESPFIX_BASE_ADDR,
                          EFI_VA_END, __START_KERNEL_map, MODULES_VADDR, MODULES_END,
                          KERNEL_PGD_BOUNDARY)
-from .pgtable import pt_entries
+from .pgtable import read_table
 from .pgtable_types import (_PAGE_USER, _PAGE_RW, _PAGE_PWT, _PAGE_PCD, _PAGE_PSE, _PAGE_PAT,
                             _PAGE_PAT_LARGE, _PAGE_GLOBAL, _PAGE_NX, _PAGE_PRESENT,
                             _PAGE_PROTNONE, PTE_PFN_MASK, PHYSICAL_PMD_PAGE_MASK,
@@ -100,14 +100,14 @@ def note_page(st: _State, prot: int, level: int) -> None:
 
 
 def _walk_pte(m, st, pmd: int, base: int) -> None:
-    tab = pt_entries(m, (pmd & PTE_PFN_MASK) >> 12)
+    tab = read_table(m, (pmd & PTE_PFN_MASK) >> 12)
     for i in range(512):
         st.cur = normalize_addr(base + (i << 12))
         note_page(st, tab[i] & PTE_FLAGS_MASK, 4)
 
 
 def _walk_pmd(m, st, pud: int, base: int) -> None:
-    tab = pt_entries(m, (pud & PTE_PFN_MASK) >> 12)
+    tab = read_table(m, (pud & PTE_PFN_MASK) >> 12)
     for i in range(512):
         e = tab[i]
         st.cur = normalize_addr(base + (i << 21))
@@ -122,7 +122,7 @@ def _walk_pmd(m, st, pud: int, base: int) -> None:
 
 
 def _walk_pud(m, st, pgd: int, base: int) -> None:
-    tab = pt_entries(m, (pgd & PTE_PFN_MASK) >> 12)
+    tab = read_table(m, (pgd & PTE_PFN_MASK) >> 12)
     for i in range(512):
         e = tab[i]
         st.cur = normalize_addr(base + (i << 30))
@@ -139,7 +139,7 @@ def _walk_pud(m, st, pgd: int, base: int) -> None:
 
 def ptdump_walk_pgd_level(m, pgd_pfn: int = None) -> str:
     """The dump text for the PGD page ``pgd_pfn`` (default: init_level4_pgt)."""
-    tab = pt_entries(m, m.init_mm.pgd if pgd_pfn is None else pgd_pfn)
+    tab = read_table(m, m.init_mm.pgd if pgd_pfn is None else pgd_pfn)
     st = _State()
     for i in range(512):
         e = tab[i]

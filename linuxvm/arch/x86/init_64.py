@@ -441,3 +441,25 @@ def paging_init_early(m) -> None:
     init_mem_mapping(m, st)
     vmemmap_populate(m, st)
     m.boot_pgtables = list(t.values()) + st.tables
+
+
+def sync_global_pgds(m, start: int, end: int, removed: bool = False) -> None:
+    """Copy new kernel PGD entries of [start, end] from swapper_pg_dir into every pgd on
+    pgd_list (each mm has its own copy of the kernel half: SHARED_KERNEL_PMD = 0)."""
+    from ...errors import KernelBug
+    ref = pt_entries(m, m.init_mm.pgd)
+    addr = start
+    while addr <= end:
+        i = (addr >> 39) & 511
+        r = ref[i]
+        if r:
+            for pgd_pfn in m.pgd_list:
+                tab = pt_entries(m, pgd_pfn)
+                if tab[i] and (tab[i] & PTE_PFN_MASK) != (r & PTE_PFN_MASK):
+                    raise KernelBug(f"sync_global_pgds: pgd {pgd_pfn:#x} entry {i} points "
+                                    f"elsewhere than swapper_pg_dir")
+                if removed:
+                    continue
+                if not tab[i]:
+                    tab[i] = r
+        addr += PGDIR_SIZE

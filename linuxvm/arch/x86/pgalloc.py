@@ -23,7 +23,7 @@ from ...mm import page_alloc
 from ...mm.page import NULL, PG_reserved
 from ...mm.vmstat_items import NR_PAGETABLE
 from .page_types import KERNEL_PGD_BOUNDARY, PAGE_SHIFT
-from .pgtable import pt_entries, pt_array, pt_release
+from .pgtable import pt_entries, pt_array, pt_release, read_array
 from .pgtable_types import _PAGE_PRESENT, _PAGE_PSE, PTE_PFN_MASK
 
 # pgtable.c: PGALLOC_GFP; x86-64 has no CONFIG_HIGHPTE so user PTEs use the same flags
@@ -116,7 +116,9 @@ def pgd_ctor(m, mm, pfn: int) -> None:
     src = pt_array(m, m.init_mm.pgd)
     dst = pt_array(m, pfn)
     dst[KERNEL_PGD_BOUNDARY:] = src[KERNEL_PGD_BOUNDARY:]
-    m.mem_map.index[pfn] = mm.slab_obj or 0       # pgd_set_mm: page->index = mm
+    # pgd_set_mm: page->index = mm (the mm_struct's address, stored as a signed 64-bit value)
+    obj = mm.slab_obj or 0
+    m.mem_map.index[pfn] = obj - (1 << 64) if obj >= 1 << 63 else obj
     m.pgd_list[pfn] = mm
 
 
@@ -162,7 +164,7 @@ def count_user_tables(m, pgd_pfn: int) -> tuple:
     """(PUD, PMD, PTE) table pages below the user half of a PGD, and their frames."""
     frames = []
     counts = [0, 0, 0]
-    pgd = pt_array(m, pgd_pfn)[:KERNEL_PGD_BOUNDARY]
+    pgd = read_array(m, pgd_pfn)[:KERNEL_PGD_BOUNDARY]
     level_tables = [pgd]
     for lvl in range(3):
         nxt = []
@@ -175,7 +177,7 @@ def count_user_tables(m, pgd_pfn: int) -> tuple:
                 counts[lvl] += 1
                 frames.append(pfn)
                 if lvl < 2:
-                    nxt.append(pt_array(m, pfn))
+                    nxt.append(read_array(m, pfn))
         level_tables = nxt
     return counts, frames
 
@@ -192,11 +194,11 @@ def check_pgtables(m) -> None:
             raise KernelBug(f"page table {pfn:#x} is a free frame (refcount {mem.rc[pfn]})")
     ptes = 0
     seen = set()
-    kernel = pt_array(m, m.init_mm.pgd)[KERNEL_PGD_BOUNDARY:]
+    kernel = read_array(m, m.init_mm.pgd)[KERNEL_PGD_BOUNDARY:]
     for pgd, mm in m.pgd_list.items():
         if mm.pgd != pgd:
             raise KernelBug(f"pgd_list page {pgd:#x} belongs to an mm whose pgd is {mm.pgd:#x}")
-        k = pt_array(m, pgd)[KERNEL_PGD_BOUNDARY:]
+        k = read_array(m, pgd)[KERNEL_PGD_BOUNDARY:]
         bad = np.flatnonzero((k != kernel) & (k != 0))
         if bad.size:
             raise KernelBug(f"pgd {pgd:#x} entry {KERNEL_PGD_BOUNDARY + int(bad[0])} differs "

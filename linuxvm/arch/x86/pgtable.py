@@ -54,6 +54,28 @@ def pt_array(m, pfn: int) -> np.ndarray:
     return np.frombuffer(pt_entries(m, pfn), dtype=np.uint64)
 
 
+_EMPTY = np.zeros(512, dtype=np.uint64)
+_EMPTY.flags.writeable = False
+
+
+def read_table(m, pfn: int):
+    """Entries of frame ``pfn`` for reading only: the table's view, the frame's bytes seen
+    as entries, or 512 zeros. Never creates anything (for renderers and checks)."""
+    v = m.pgtables.get(pfn)
+    if v is not None:
+        return v
+    buf = m.page_contents.get(pfn)
+    if buf is not None and len(buf) == PAGE_SIZE:
+        return memoryview(bytes(buf)).cast("Q")
+    return _EMPTY
+
+
+def read_array(m, pfn: int) -> np.ndarray:
+    """``read_table`` as a read-only NumPy uint64 array."""
+    t = read_table(m, pfn)
+    return t if isinstance(t, np.ndarray) else np.frombuffer(t, dtype=np.uint64)
+
+
 def pt_release(m, pfn: int) -> None:
     """Forget table ``pfn``'s entries (its frame is about to be freed)."""
     v = m.pgtables.pop(pfn, None)

@@ -13,7 +13,8 @@ import importlib
 from ...errors import SyscallError
 
 # Modules (under linuxvm.fs.proc) that contribute files; each has register(procfs).
-PROC_MODULES = ["meminfo", "vmstat", "page", "sysctl_files", "base", "pagetables"]
+PROC_MODULES = ["meminfo", "vmstat", "page", "sysctl_files", "base", "pagetables",
+                "slabinfo"]
 
 
 class Node:
@@ -31,6 +32,8 @@ class ProcFS:
 
     def __init__(self, machine):
         self.m = machine
+        # whether the reader has CAP_SYS_ADMIN (pagemap shows PFNs only to such readers)
+        self.privileged = True
         self._files = {}
         self._providers = []        # (prefix, resolve(path) -> Node|None, list(path) -> names|None)
         for name in PROC_MODULES:

@@ -49,7 +49,7 @@ def render_stat(m, task) -> str:
         f += [mm.start_code, mm.end_code, mm.start_stack]
     else:
         f += [0, 0, 0]
-    f += [0, 0, 0, 0, 0, 0, 0, 0, 0, 17, 0, 0, 0, 0, 0]
+    f += [0, 0, 0, 0, 0, 0, 0, 0, 0, 17, 0, 0, 0, 0, 0, 0]
     if mm is not None:
         f += [mm.start_data, mm.end_data, mm.start_brk, mm.arg_start, mm.arg_end,
               mm.env_start, mm.env_end]

@@ -90,6 +90,10 @@ def register(procfs) -> None:
             return None
         if len(parts) == 1:
             return Node("dir")
+        if parts[1] == "pagemap":
+            from ...mm.pagewalk import pagemap_read
+            return Node("binary", lambda off, n: pagemap_read(m, task, off, n,
+                                                              procfs.privileged))
         entry = PID_FILES.get(parts[1])
         if entry is None:
             return None
@@ -102,7 +106,7 @@ def register(procfs) -> None:
         if not parts:
             return [str(pid) for pid in sorted(getattr(m, "tasks", {}))]
         if len(parts) == 1 and task_of(parts[0]) is not None:
-            return sorted(PID_FILES)
+            return sorted(list(PID_FILES) + ["pagemap"])
         return None
 
     procfs.add_provider("/proc", resolve, lister)

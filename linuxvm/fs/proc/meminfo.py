@@ -12,6 +12,8 @@ import numpy as np
 
 from ...arch.x86.page_types import VMALLOC_START, VMALLOC_END, THREAD_SIZE
 from ...mm.page import PG_swapcache, PG_hwpoison
+from ...mm.swap import (LRU_INACTIVE_ANON, LRU_ACTIVE_ANON, LRU_INACTIVE_FILE,
+                        LRU_ACTIVE_FILE, LRU_UNEVICTABLE, NR_LRU_LISTS)
 from ...mm.vmstat import global_page_state
 from ...mm.util import vm_commit_limit, get_nr_swap_pages
 from ...mm.vmstat_items import (NR_FREE_PAGES, NR_FILE_PAGES, NR_LRU_BASE, NR_MLOCK,
@@ -20,7 +22,6 @@ from ...mm.vmstat_items import (NR_FREE_PAGES, NR_FILE_PAGES, NR_LRU_BASE, NR_ML
                                 NR_KERNEL_STACK, NR_PAGETABLE, NR_UNSTABLE_NFS, NR_BOUNCE,
                                 NR_WRITEBACK_TEMP, NR_ANON_TRANSPARENT_HUGEPAGES)
 
-LRU_INACTIVE_ANON, LRU_ACTIVE_ANON, LRU_INACTIVE_FILE, LRU_ACTIVE_FILE, LRU_UNEVICTABLE = range(5)
 HPAGE_PMD_NR = 512
 HUGETLB_PAGE_ORDER = 9
 VMALLOC_TOTAL = VMALLOC_END - VMALLOC_START
@@ -52,7 +53,7 @@ def nr_blockdev_pages(m) -> int:
 
 def si_mem_available(m) -> int:
     """Pages a new workload could get without swapping (mm/page_alloc.c)."""
-    pages = [global_page_state(m, NR_LRU_BASE + lru) for lru in range(5)]
+    pages = [global_page_state(m, NR_LRU_BASE + lru) for lru in range(NR_LRU_LISTS)]
     wmark_low = sum(z.watermark[1] for z in m.pgdat.node_zones)
     available = global_page_state(m, NR_FREE_PAGES) - m.pgdat.totalreserve_pages
     pagecache = pages[LRU_ACTIVE_FILE] + pages[LRU_INACTIVE_FILE]
@@ -73,7 +74,7 @@ def meminfo_proc_show(m) -> str:
     bufferram = nr_blockdev_pages(m)
     swapcache = total_swapcache_pages(m)
     cached = max(g(NR_FILE_PAGES) - swapcache - bufferram, 0)
-    pages = [g(NR_LRU_BASE + lru) for lru in range(5)]
+    pages = [g(NR_LRU_BASE + lru) for lru in range(NR_LRU_LISTS)]
     committed = max(m.vm_committed_as, 0)       # percpu_counter_read_positive
     rows = [
         ("MemTotal", K(m.totalram_pages())),

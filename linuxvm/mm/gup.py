@@ -1,0 +1,143 @@
+"""Faulting in a range for the kernel: populate_vma_page_range and __get_user_pages
+(mm/gup.c), used by MAP_POPULATE, mlock and MAP_LOCKED."""
+
+from ..arch.x86.page_types import PAGE_SHIFT, PAGE_SIZE
+from ..arch.x86.pgtable import pt_entries, pgd_offset, pud_offset, pmd_offset, pte_present, \
+    pte_write, pte_dirty, pte_pfn, pmd_trans_huge
+from ..arch.x86.pgtable_types import PTE_PFN_MASK
+from ..errors import KernelBug
+from .fault import (handle_mm_fault, vm_normal_page, is_zero_pfn, VM_FAULT_ERROR,
+                    VM_FAULT_MAJOR, VM_FAULT_WRITE, FAULT_FLAG_WRITE)
+from .mm_flags import (VM_LOCKONFAULT, VM_WRITE, VM_SHARED, VM_READ, VM_EXEC, VM_LOCKED,
+                       VM_IO, VM_PFNMAP)
+from .page import NULL, PG_dirty, PAGE_MAPPING_ANON
+from .swap import mark_page_accessed, lru_add_drain
+
+FOLL_WRITE = 0x01
+FOLL_TOUCH = 0x02
+FOLL_GET = 0x04
+FOLL_DUMP = 0x08
+FOLL_FORCE = 0x10
+FOLL_NOWAIT = 0x20
+FOLL_POPULATE = 0x40
+FOLL_SPLIT = 0x80
+FOLL_HWPOISON = 0x100
+FOLL_NUMA = 0x200
+FOLL_MIGRATION = 0x400
+FOLL_TRIED = 0x800
+FOLL_MLOCK = 0x1000
+FOLL_REMOTE = 0x2000
+
+
+def _pte_ptr(m, mm, address: int):
+    get = lambda p: pt_entries(m, p[0])[p[1]]   # noqa: E731
+    pgd = pgd_offset(mm, address)
+    if not get(pgd):
+        return None
+    pud = pud_offset(get(pgd), address)
+    if not get(pud):
+        return None
+    pmd = pmd_offset(get(pud), address)
+    v = get(pmd)
+    if not v:
+        return None
+    if pmd_trans_huge(v):
+        raise NotImplementedError("follow_trans_huge_pmd: transparent huge pages are not "
+                                  "modelled")
+    return ((v & PTE_PFN_MASK) >> PAGE_SHIFT, (address >> PAGE_SHIFT) & 511)
+
+
+def follow_page_pte(m, vma, address: int, flags: int):
+    """The page mapped at ``address`` if the access ``flags`` needs no fault; else None."""
+    ptr = _pte_ptr(m, vma.vm_mm, address)
+    if ptr is None:
+        return None
+    pte = pt_entries(m, ptr[0])[ptr[1]]
+    if not pte_present(pte):
+        return None
+    if flags & FOLL_WRITE and not pte_write(pte):
+        return None
+    page = vm_normal_page(m, vma, address, pte)
+    if page == NULL:
+        if is_zero_pfn(m, pte_pfn(pte)):
+            return pte_pfn(pte)
+        raise KernelBug(f"follow_page_pte: bad page at {address:#x}")
+    mem_map = m.mem_map
+    if flags & FOLL_TOUCH:
+        if flags & FOLL_WRITE and not pte_dirty(pte) and not mem_map.f[page] & (1 << PG_dirty):
+            mem_map.f[page] = mem_map.f[page] | (1 << PG_dirty)
+        mark_page_accessed(m, page)
+    if flags & FOLL_MLOCK and vma.vm_flags & VM_LOCKED:
+        if mem_map.mapping[page]:
+            lru_add_drain(m)
+            from .mlock import mlock_vma_page
+            mlock_vma_page(m, page)
+    return page
+
+
+def faultin_page(m, task, vma, address: int, flags: list) -> int:
+    """Fault the page in for the kernel; 0, or a negative errno (mm/gup.c)."""
+    fault_flags = FAULT_FLAG_WRITE if flags[0] & FOLL_WRITE else 0
+    ret = handle_mm_fault(m, vma.vm_mm, vma, address, fault_flags)
+    if ret & VM_FAULT_ERROR:
+        from .fault import VM_FAULT_OOM, VM_FAULT_SIGBUS
+        if ret & VM_FAULT_OOM:
+            return -12
+        if ret & VM_FAULT_SIGBUS:
+            return -14
+        return -14
+    if task is not None:
+        if ret & VM_FAULT_MAJOR:
+            task.maj_flt += 1
+        else:
+            task.min_flt += 1
+    if ret & VM_FAULT_WRITE and not vma.vm_flags & VM_WRITE:
+        flags[0] &= ~FOLL_WRITE      # a FOLL_FORCE COW broke: a read will do now
+    return 0
+
+
+def __get_user_pages(m, task, mm, vma, start: int, nr_pages: int, gup_flags: int) -> int:
+    """Fault in ``nr_pages`` from ``start`` within ``vma``; pages done or -errno."""
+    done = 0
+    flags = [gup_flags]
+    while nr_pages:
+        if vma.vm_flags & (VM_IO | VM_PFNMAP):
+            return done or -14
+        page = follow_page_pte(m, vma, start, flags[0])
+        if page is None:
+            ret = faultin_page(m, task, vma, start, flags)
+            if ret:
+                return done or ret
+            continue
+        done += 1
+        start += PAGE_SIZE
+        nr_pages -= 1
+    return done
+
+
+def populate_vma_page_range(m, vma, start: int, end: int) -> int:
+    """Fault in [start, end) of ``vma`` as MAP_POPULATE / mlock do (mm/gup.c)."""
+    if start & (PAGE_SIZE - 1) or end & (PAGE_SIZE - 1):
+        raise KernelBug("populate_vma_page_range: unaligned range")
+    if not vma.vm_start <= start <= end <= vma.vm_end:
+        raise KernelBug("populate_vma_page_range: range outside the VMA")
+    gup_flags = FOLL_TOUCH | FOLL_POPULATE | FOLL_MLOCK
+    if vma.vm_flags & VM_LOCKONFAULT:
+        gup_flags &= ~FOLL_POPULATE
+    if (vma.vm_flags & (VM_WRITE | VM_SHARED)) == VM_WRITE:
+        gup_flags |= FOLL_WRITE
+    if vma.vm_flags & (VM_READ | VM_WRITE | VM_EXEC):
+        gup_flags |= FOLL_FORCE
+    if not gup_flags & FOLL_POPULATE:
+        # MLOCK_ONFAULT: lock what is present, fault nothing new in
+        return _mlock_present(m, vma, start, end)
+    return __get_user_pages(m, m.current, vma.vm_mm, vma, start, (end - start) >> PAGE_SHIFT,
+                            gup_flags)
+
+
+def _mlock_present(m, vma, start: int, end: int) -> int:
+    done = 0
+    for addr in range(start, end, PAGE_SIZE):
+        if follow_page_pte(m, vma, addr, FOLL_MLOCK) is not None:
+            done += 1
+    return done

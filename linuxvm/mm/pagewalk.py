@@ -1,0 +1,170 @@
+"""Page-table walks behind /proc/PID/smaps and /proc/PID/pagemap (fs/proc/task_mmu.c
+smaps_pte_range / smaps_account and pagemap_pmd_range / pte_to_pagemap_entry, over the
+walker of mm/pagewalk.c)."""
+
+import errno
+
+import numpy as np
+
+from ..arch.x86.page_types import PAGE_SHIFT, PAGE_SIZE, TASK_SIZE
+from ..arch.x86.pgtable import pt_array, pt_entries
+from ..arch.x86.pgtable_types import (PTE_PFN_MASK, _PAGE_PRESENT, _PAGE_PROTNONE, _PAGE_PSE,
+                                      _PAGE_SPECIAL, _PAGE_ACCESSED, _PAGE_DIRTY,
+                                      _PAGE_SOFT_DIRTY)
+from ..errors import SyscallError
+from .mm_flags import VM_SOFTDIRTY
+from .page import PAGE_MAPPING_ANON, PG_dirty, PG_referenced, PG_young
+
+PM_ENTRY_BYTES = 8
+PM_PFRAME_BITS = 55
+PM_PFRAME_MASK = (1 << PM_PFRAME_BITS) - 1
+PM_SOFT_DIRTY = 1 << 55
+PM_MMAP_EXCLUSIVE = 1 << 56
+PM_FILE = 1 << 61
+PM_SWAP = 1 << 62
+PM_PRESENT = 1 << 63
+PSS_SHIFT = 12
+
+_PRESENT = np.uint64(_PAGE_PRESENT | _PAGE_PROTNONE)
+
+
+def vma_ptes(m, vma, start: int = None, end: int = None):
+    """(addresses, pte values) of the non-empty PTEs in [start, end) of ``vma``, ascending.
+
+    :raises NotImplementedError: a huge PMD (THP is not modelled yet)
+    """
+    start = vma.vm_start if start is None else start
+    end = vma.vm_end if end is None else end
+    addrs, vals = [], []
+    pgd = pt_array(m, vma.vm_mm.pgd)
+    a = start
+    while a < end:
+        e = int(pgd[(a >> 39) & 511])
+        nxt = ((a >> 39) + 1) << 39
+        if not e & _PAGE_PRESENT:
+            a = nxt
+            continue
+        pud = pt_array(m, (e & PTE_PFN_MASK) >> PAGE_SHIFT)
+        b = a
+        lim = min(end, nxt)
+        while b < lim:
+            e2 = int(pud[(b >> 30) & 511])
+            nxt2 = ((b >> 30) + 1) << 30
+            if not e2 & _PAGE_PRESENT:
+                b = nxt2
+                continue
+            pmd = pt_array(m, (e2 & PTE_PFN_MASK) >> PAGE_SHIFT)
+            c = b
+            lim2 = min(lim, nxt2)
+            while c < lim2:
+                e3 = int(pmd[(c >> 21) & 511])
+                nxt3 = ((c >> 21) + 1) << 21
+                if e3 & _PAGE_PRESENT:
+                    if e3 & _PAGE_PSE:
+                        raise NotImplementedError("huge PMD in a page walk: transparent huge "
+                                                  "pages are not modelled yet")
+                    pte = pt_array(m, (e3 & PTE_PFN_MASK) >> PAGE_SHIFT)
+                    lo = (c >> PAGE_SHIFT) & 511
+                    hi = lo + ((min(lim2, nxt3) - c) >> PAGE_SHIFT)
+                    seg = pte[lo:hi]
+                    nz = np.flatnonzero(seg)
+                    if nz.size:
+                        vals.append(seg[nz].copy())
+                        addrs.append(c + (nz.astype(np.int64) << PAGE_SHIFT))
+                c = nxt3
+            b = nxt2
+        a = nxt
+    if not vals:
+        return np.zeros(0, np.int64), np.zeros(0, np.uint64)
+    return np.concatenate(addrs), np.concatenate(vals)
+
+
+def smaps_account(m, vma, mss) -> None:
+    """Add the pages mapped in ``vma`` to a MemSizeStats (smaps_pte_range/smaps_account)."""
+    mem_map = m.mem_map
+    _, vals = vma_ptes(m, vma)
+    present = vals[(vals & _PRESENT) != 0]
+    if (vals & _PRESENT).sum() != len(vals) and len(vals):
+        raise NotImplementedError("smaps of swap entries: swap is not modelled yet")
+    normal = present[(present & np.uint64(_PAGE_SPECIAL)) == 0]
+    for pte in normal.tolist():
+        page = (pte & PTE_PFN_MASK) >> PAGE_SHIFT
+        young = bool(pte & _PAGE_ACCESSED)
+        dirty = bool(pte & _PAGE_DIRTY)
+        flags = int(mem_map.f[page])
+        if mem_map.mapping[page] & PAGE_MAPPING_ANON:
+            mss.anonymous += PAGE_SIZE
+        mss.resident += PAGE_SIZE
+        if young or flags & ((1 << PG_young) | (1 << PG_referenced)):
+            mss.referenced += PAGE_SIZE
+        pdirty = dirty or flags & (1 << PG_dirty)
+        mapcount = mem_map.mc[page] + 1
+        if mem_map.rc[page] == 1 or mapcount < 2:
+            if pdirty:
+                mss.private_dirty += PAGE_SIZE
+            else:
+                mss.private_clean += PAGE_SIZE
+            mss.pss += PAGE_SIZE << PSS_SHIFT
+        else:
+            if pdirty:
+                mss.shared_dirty += PAGE_SIZE
+            else:
+                mss.shared_clean += PAGE_SIZE
+            mss.pss += (PAGE_SIZE << PSS_SHIFT) // mapcount
+
+
+def pagemap_read(m, task, offset: int, count, show_pfn: bool = True) -> bytes:
+    """Bytes of /proc/PID/pagemap: one u64 per virtual page (fs/proc/task_mmu.c).
+
+    :param show_pfn: whether the reader has CAP_SYS_ADMIN (else PFNs read as 0, as since 4.0)
+    :raises SyscallError: EINVAL for an offset or length that is not a multiple of 8
+    """
+    mm = task.mm
+    if mm is None:
+        return b""
+    if count is None:
+        count = (TASK_SIZE >> PAGE_SHIFT) * PM_ENTRY_BYTES - offset
+    if offset % PM_ENTRY_BYTES or count % PM_ENTRY_BYTES:
+        raise SyscallError(errno.EINVAL, "read")
+    start_vaddr = (offset // PM_ENTRY_BYTES) << PAGE_SHIFT
+    end_vaddr = TASK_SIZE
+    if start_vaddr > end_vaddr:
+        start_vaddr = end_vaddr
+    n = min(count // PM_ENTRY_BYTES, (end_vaddr - start_vaddr) >> PAGE_SHIFT)
+    if n <= 0:
+        return b""
+    out = np.zeros(n, dtype=np.uint64)
+    end = start_vaddr + (n << PAGE_SHIFT)
+    from .vma import find_vma
+    vma = find_vma(mm, start_vaddr)
+    mem_map = m.mem_map
+    while vma is not None and vma.vm_start < end:
+        lo, hi = max(vma.vm_start, start_vaddr), min(vma.vm_end, end)
+        i0, i1 = (lo - start_vaddr) >> PAGE_SHIFT, (hi - start_vaddr) >> PAGE_SHIFT
+        if vma.vm_flags & VM_SOFTDIRTY:
+            out[i0:i1] = PM_SOFT_DIRTY           # holes inside a soft-dirty VMA
+        addrs, vals = vma_ptes(m, vma, lo, hi)
+        for a, pte in zip(addrs.tolist(), vals.tolist()):
+            i = (a - start_vaddr) >> PAGE_SHIFT
+            flags = 0
+            frame = 0
+            if pte & (_PAGE_PRESENT | _PAGE_PROTNONE):
+                pfn = (pte & PTE_PFN_MASK) >> PAGE_SHIFT
+                if show_pfn:
+                    frame = pfn
+                flags |= PM_PRESENT
+                if pte & _PAGE_SOFT_DIRTY:
+                    flags |= PM_SOFT_DIRTY
+                page = None if pte & _PAGE_SPECIAL else pfn
+                if page is not None:
+                    if not mem_map.mapping[page] & PAGE_MAPPING_ANON:
+                        flags |= PM_FILE
+                    if mem_map.mc[page] + 1 == 1:
+                        flags |= PM_MMAP_EXCLUSIVE
+            else:
+                raise NotImplementedError("pagemap of swap entries: swap is not modelled yet")
+            if vma.vm_flags & VM_SOFTDIRTY:
+                flags |= PM_SOFT_DIRTY
+            out[i] = (frame & PM_PFRAME_MASK) | flags
+        vma = vma.vm_next
+    return out.tobytes()
