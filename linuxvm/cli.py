@@ -172,7 +172,7 @@ def build_parser():
 # other modules add subcommands: callables (subparsers, add_machine_args) -> None,
 # appended to EXTRA_COMMANDS when the module listed in CLI_MODULES is imported
 EXTRA_COMMANDS = []
-CLI_MODULES = ["linuxvm.helpers.cli_paging"]
+CLI_MODULES = ["linuxvm.helpers.cli_paging", "linuxvm.helpers.cli_slab"]
 
 
 def _load_extra_commands():

@@ -307,6 +307,7 @@ def test_fresh_page_index_is_cleared():
 
 def test_high_order_atomic_reserves_a_highatomic_pageblock():
     m = lv.Machine(ram="128M", cpus=1, seed=0)
+    pa.reset_alloc_batches(m.pgdat.zonelist[0])      # fresh fair batches (see test_pcp)
     zone = m.zones[1]
     assert zone.nr_reserved_highatomic == 0
     pfn = m.kernel.alloc_pages("GFP_ATOMIC", 2)

@@ -93,3 +93,16 @@ def test_populated_locked_middle_keeps_its_anon_vma_apart():
     p.munlock(BASE + 2 * P, 4 * P)
     m.check()
     assert p.mm.map_count == 3 and p.mm.locked_vm == 0
+
+
+def test_relocking_an_onfault_range_counts_twice_as_in_46():
+    # mlock2(MLOCK_ONFAULT) then mlock(): 4.6's mlock_fixup adds the pages to locked_vm
+    # again (fixed in 5.4 by b155b4fde5bd); docs/deviations.md records the difference
+    m = machine()
+    p = proc(m)
+    fixed(p, 0, 4)
+    p.mlock2(BASE, 4 * P, lv.MLOCK_ONFAULT)
+    p.mlock(BASE, 4 * P)
+    m.check()
+    assert p.mm.locked_vm == 8
+    assert "VmLck:\t      32 kB" in m.proc.read(f"/proc/{p.pid}/status")

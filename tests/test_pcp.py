@@ -16,6 +16,9 @@ def m():
     """512 MiB: DMA and a DMA32 zone whose pcp batch is 31 and high 186; pcp lists empty."""
     m = lv.Machine(ram="512M", cpus=2, seed=0)
     m.kernel.drain_all_pages()
+    # boot-time allocations may have spent DMA32's fair batch (ZONE_FAIR_DEPLETED stays
+    # set until a reset): start from fresh batches so the first pages come from DMA32
+    pa.reset_alloc_batches(m.pgdat.zonelist[0])
     m.check()
     return m
 

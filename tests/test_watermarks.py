@@ -254,6 +254,7 @@ def test_allocation_failure_warning_is_ratelimited():
 
 def test_fair_zone_policy_interleaves_and_resets_batches():
     m = lv.Machine(ram="6G", cpus=1)
+    pa.reset_alloc_batches(m.pgdat.zonelist[0])      # fresh fair batches (see test_pcp)
     dma32, normal = m.zones[1], m.zones[2]
     batch = normal.vm_stat[NR_ALLOC_BATCH]
     assert batch == normal.watermark[WMARK_HIGH] - normal.watermark[WMARK_LOW]
@@ -303,6 +304,7 @@ def test_gfp_write_spreads_by_zone_dirty_limits(monkeypatch):
     the first attempt: the slow path may use them."""
     from linuxvm.mm import page_writeback
     m = lv.Machine(ram="128M", cpus=1)
+    pa.reset_alloc_batches(m.pgdat.zonelist[0])      # fresh fair batches (see test_pcp)
     monkeypatch.setattr(page_writeback, "zone_dirty_ok", lambda z: z.name != "DMA32",
                         raising=False)
     pfn = m.kernel.alloc_pages("GFP_HIGHUSER_MOVABLE|__GFP_WRITE", 0)
@@ -331,4 +333,20 @@ def test_atomic_with_direct_reclaim_warns_once_and_drops_atomic():
     for z in m.zones[:2]:
         # stopped at min (less one pcp batch), not at min - min/4 as ALLOC_HARDER would
         assert z.vm_stat[NR_FREE_PAGES] >= z.watermark[WMARK_MIN] + z.lowmem_reserve[1] - 4
+    m.check()
+
+
+def test_watermark_setup_refills_batches_but_keeps_fair_depleted():
+    # __setup_per_zone_wmarks resets NR_ALLOC_BATCH to high - low and leaves the
+    # ZONE_FAIR_DEPLETED bit alone: the next fair pass still skips the zone
+    m = lv.Machine(ram="512M", cpus=1)
+    pa.reset_alloc_batches(m.pgdat.zonelist[0])
+    dma, dma32 = m.zones[:2]
+    dma32.vm_stat[NR_ALLOC_BATCH] = 0
+    dma32.flags |= 1 << lv.mm.mmzone.ZONE_FAIR_DEPLETED
+    m.sysctl["vm.min_free_kbytes"] = m.sysctl["vm.min_free_kbytes"]
+    assert dma32.vm_stat[NR_ALLOC_BATCH] == dma32.watermark[WMARK_HIGH] - \
+        dma32.watermark[WMARK_LOW]
+    assert dma32.flags & (1 << lv.mm.mmzone.ZONE_FAIR_DEPLETED)
+    assert m.page_zone(m.kernel.alloc_pages("GFP_KERNEL", 0)) is dma
     m.check()

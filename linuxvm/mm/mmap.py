@@ -51,7 +51,7 @@ def register_sysctls(m) -> None:
 
 
 def sysctl_max_map_count(m) -> int:
-    return m.sysctl["vm.max_map_count"]
+    return m.sysctl.values["vm.max_map_count"]     # register_int keeps it in .values
 
 
 # -- accounting ---------------------------------------------------------------------------
@@ -362,14 +362,14 @@ def get_unmapped_area(m, file, addr, length, pgoff, flags) -> int:
     if offset_in_page(addr):
         return -errno.EINVAL
     # security_mmap_addr → cap_mmap_addr: below mmap_min_addr needs CAP_SYS_RAWIO
-    if addr < m.sysctl["vm.mmap_min_addr"] and not m.current.capable("CAP_SYS_RAWIO"):
+    if addr < m.sysctl.values["vm.mmap_min_addr"] and not m.current.capable("CAP_SYS_RAWIO"):
         return -errno.EPERM
     return addr
 
 
 def round_hint_to_min(m, hint: int) -> int:
     hint &= ~(PAGE_SIZE - 1)
-    lo = m.sysctl["vm.mmap_min_addr"]
+    lo = m.sysctl.values["vm.mmap_min_addr"]
     if hint and hint < lo:
         return page_align(lo)
     return hint
@@ -446,7 +446,7 @@ def do_mmap(m, file, addr, length, prot, flags, vm_flags, pgoff):
             pgoff = addr >> PAGE_SHIFT
         else:
             return -errno.EINVAL, 0
-    if flags & MAP_NORESERVE and m.sysctl["vm.overcommit_memory"] != OVERCOMMIT_NEVER:
+    if flags & MAP_NORESERVE and m.sysctl.values["vm.overcommit_memory"] != OVERCOMMIT_NEVER:
         vm_flags |= VM_NORESERVE
     addr = mmap_region(m, file, addr, length, vm_flags, pgoff)
     populate = 0
@@ -834,6 +834,7 @@ def check_mm(m, mm, label="") -> None:
         bug(f"map_count {mm.map_count} but {count} VMAs")
     if mm.highest_vm_end != (prev.vm_end if prev is not None else 0):
         bug(f"highest_vm_end {mm.highest_vm_end:#x} is stale")
+    locked += mm.__dict__.get("locked_vm_drift", 0)
     for name, want in (("total_vm", total), ("data_vm", data), ("exec_vm", exec_),
                        ("stack_vm", stack), ("locked_vm", locked)):
         if getattr(mm, name) != want:

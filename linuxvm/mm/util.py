@@ -78,7 +78,7 @@ def __vm_enough_memory(m, mm, pages: int, cap_sys_admin: bool) -> int:
     """Charge ``pages`` to Committed_AS if the overcommit policy allows: 0 or -ENOMEM."""
     from .vmstat_items import NR_FREE_PAGES, NR_FILE_PAGES, NR_SHMEM, NR_SLAB_RECLAIMABLE
     vm_acct_memory(m, pages)
-    s = m.sysctl
+    s = m.sysctl.values
     mode = s["vm.overcommit_memory"]
     if mode == OVERCOMMIT_ALWAYS:
         return 0

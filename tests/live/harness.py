@@ -208,7 +208,7 @@ def build(sc: Scenario) -> str:
 
 
 def parse_output(text) -> Run:
-    snaps, results, cur, status, brk0 = [], {}, None, [], 0
+    snaps, results, cur, status, brk0, exits = [], {}, None, [], 0, []
     for line in text.splitlines():
         if not line.startswith("@"):
             continue
@@ -247,9 +247,11 @@ def parse_output(text) -> Run:
             results[int(i)] = ("verify", int(bad))
         elif tag == "@brk0":
             brk0 = int(rest, 16)
+        elif tag == "@exit":
+            exits.append((len(snaps), int(rest)))
         elif tag == "@error":
             raise AssertionError(f"live program error: {rest}")
-    return Run(snaps, results, brk0, text)
+    return Run(snaps, results, brk0, text, exits)
 
 
 _live_runs = {}
@@ -319,29 +321,37 @@ def maps_shape(snap: Snap, run: Run, sc: Scenario):
 def page_states(run: Run):
     """{label: {region: [(present, exclusive, file, swapped, frame)]}} with frames as tokens:
     'zero' for the zero page, '-' when not present, else an integer numbered by first
-    appearance over the whole run (so 'same frame' and 'new frame' compare across runs)."""
+    appearance, so "same frame as before" and "a new frame" compare across runs. A frame
+    keeps its token while the latest snapshot of a live process still shows it; one that
+    reappears after that (freed and reallocated: which frame comes back is the allocator's
+    choice) gets a new token."""
     zero = run.snap("_zero").pm["_z"][0] & PFN_MASK
-    tokens, out = {}, {}
-    for s in run.snaps:
-        if s.hidden:
-            continue
-        per = {}
+    tokens, out, alive, exits, next_token = {}, {}, {}, sorted(run.exits), 0
+    for k, s in enumerate(run.snaps):
+        while exits and exits[0][0] <= k:
+            alive.pop(exits.pop(0)[1], None)
+        shown = set().union(*alive.values()) if alive else set()
+        per, present_now = {}, set()
         for n in sorted(s.pm):
             if n in PROLOGUE_NAMES:
                 continue
             row = []
             for e in s.pm[n]:
-                present = bool(e >> 63 & 1)
                 pfn = e & PFN_MASK
-                if not present:
+                if not e >> 63 & 1:
                     tok = "-"
                 elif pfn == zero:
                     tok = "zero"
                 else:
-                    tok = tokens.setdefault(pfn, len(tokens))
-                row.append((int(present), e >> 56 & 1, e >> 61 & 1, e >> 62 & 1, tok))
+                    if pfn not in shown and pfn not in present_now:
+                        tokens[pfn], next_token = next_token, next_token + 1
+                    tok = tokens[pfn]
+                    present_now.add(pfn)
+                row.append((e >> 63 & 1, e >> 56 & 1, e >> 61 & 1, e >> 62 & 1, tok))
             per[n] = row
-        out[s.label] = per
+        alive[s.pid] = present_now
+        if not s.hidden:
+            out[s.label] = per
     return out
 
 

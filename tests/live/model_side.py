@@ -51,7 +51,7 @@ class ModelRunner:
             raise ModelAPIMissing(f"model: {e}") from None
         self.procs = {None: self.p}
         self.regions = {}
-        self.snaps, self.results = [], {}
+        self.snaps, self.results, self.exits = [], {}, []
 
     def run(self) -> Run:
         try:
@@ -80,7 +80,7 @@ class ModelRunner:
             if i + 1 == pro:
                 self.snapshot(p, None, "start", False)
         self.snapshot(p, None, "_end", True)
-        return Run(self.snaps, self.results, self.brk0)
+        return Run(self.snaps, self.results, self.brk0, exits=self.exits)
 
     def _addr(self, name):
         if name not in self.regions or not self.regions[name][0]:
@@ -185,7 +185,9 @@ class ModelRunner:
             # the live parent re-bases here (its post-fork "_warm" snapshot)
             self.snapshot(p, None, "_warm", True)
         elif op == "exit":
-            _need(self.procs[st[1]], "exit", "Process.exit")()
+            c = self.procs[st[1]]
+            _need(c, "exit", "Process.exit")()
+            self.exits.append((len(self.snaps), c.pid))
             self.results[i] = ("ok", 0)
         else:
             raise ValueError(f"unknown step {st!r}")

@@ -309,6 +309,7 @@ static void parent_exit(struct child *c)
 	if (write(c->to[1], "x", 1) != 1)
 		_exit(7);
 	waitpid(c->pid, &st, 0);
+	out("@exit %d\n", c->pid);
 	ret(st);
 }
 

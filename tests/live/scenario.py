@@ -198,6 +198,7 @@ class Run:
     results: dict          # step -> ("ok", v) | ("err", errno) | ("sig", signo, code, off) | ("verify", bad)
     brk0: int = 0
     raw: str = ""
+    exits: list = dataclasses.field(default_factory=list)   # (snapshots before it, pid)
 
     def snap(self, label):
         for s in self.snaps:
