@@ -115,6 +115,8 @@ class Machine:
         self.zero_pfn = self.kernel_sections["bss"][0] >> PAGE_SHIFT
         self.cpus = setup_cpus(self)         # m.cpus[i]: control registers, TLB, current task
         bootmem.free_area_init_nodes(self)
+        self.mem_map = self.pgdat.mem_map      # struct page array (vmemmap)
+        self.zones = self.pgdat.node_zones
         from .mm import swap as _swap
         _swap.lru_init(self)                 # the zones' lruvecs (free_area_init_core)
         from .mm import rmap as _rmap
@@ -171,13 +173,6 @@ class Machine:
                                                       self.sysctl.percpu_pagelist_fraction)
 
     # -- small queries used across the model -------------------------------------
-    @property
-    def mem_map(self):
-        return self.pgdat.mem_map
-
-    @property
-    def zones(self):
-        return self.pgdat.node_zones
 
     def nr_free_pages(self) -> int:
         return sum(z.vm_stat[NR_FREE_PAGES] for z in self.pgdat.node_zones)

@@ -11,7 +11,7 @@ SYS = "/sys/kernel/slab"
 
 
 def store_size(value: int, show_bytes: bool = False) -> str:
-    """1234567 -> "1.2M" like slabinfo's store_size."""
+    """12288 -> "12.2K" like slabinfo's store_size (one decimal before the unit)."""
     divisor, trailer = 1, ""
     if not show_bytes:
         if value > 1000000000:
@@ -22,7 +22,7 @@ def store_size(value: int, show_bytes: bool = False) -> str:
             divisor, trailer = 100, "K"
     text = f"{value // divisor}{trailer}"
     if divisor != 1:
-        text = text[:-3] + "." + text[-3:]
+        text = text[:-2] + "." + text[-2:]
     return text
 
 
@@ -94,7 +94,7 @@ def cmd_slabinfo(args) -> int:
     caches = read_caches(m)
     if args.aliases:
         for c in sorted(caches, key=lambda c: c["name"]):
-            if c["alias_names"]:
+            if c["aliases"]:
                 print(f"{c['name']:<20} -> {' '.join(c['alias_names'])}")
         return 0
     print("\n".join(format_table(caches, show_empty=args.empty, show_bytes=args.bytes,

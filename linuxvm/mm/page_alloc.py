@@ -382,15 +382,34 @@ def free_pages_prepare(zone, page: int, order: int) -> bool:
         mm.mapping[page] = 0             # PageAnon pages keep mapping until the free
     if order and mm.PageHead(page):
         mm.destroy_compound_page(page, order)
-    for i in range(1 << order):
-        bad += free_pages_check(zone, page + i)
-    if bad:
-        return False
+    if order >= _VECTOR_ORDER and fast_paths and _block_clean(mm, page, order,
+                                                              PAGE_FLAGS_CHECK_AT_FREE):
+        # every free_pages_check passes: all that is left of it is clearing the prep flags
+        mm.flags[page:page + (1 << order)] &= _NOT_CHECK_AT_PREP_U64
+    else:
+        for i in range(1 << order):
+            bad += free_pages_check(zone, page + i)
+        if bad:
+            return False
     mm.priv[page] = 0
     machine = zone.zone_pgdat.machine
     if machine.page_contents:
         machine.drop_contents(page, 1 << order)
     return True
+
+
+# From this order up, whole blocks are checked with NumPy (cheaper than a call per page)
+_VECTOR_ORDER = 4
+_NOT_CHECK_AT_PREP_U64 = np.uint64(0xFFFFFFFFFFFFFFFF & ~PAGE_FLAGS_CHECK_AT_PREP)
+
+
+def _block_clean(mm, page: int, order: int, flag_mask: int) -> bool:
+    """Whether every page of the block passes check_new_page / free_pages_check: mapcount
+    -1, no mapping, refcount 0 and none of ``flag_mask``; the per-page check reports the
+    first offender otherwise."""
+    sl = slice(page, page + (1 << order))
+    return not ((mm._mapcount[sl] != -1).any() or mm.mapping[sl].any()
+                or mm._refcount[sl].any() or (mm.flags[sl] & np.uint64(flag_mask)).any())
 
 
 def check_new_page(zone, page: int) -> bool:
@@ -415,9 +434,11 @@ def check_new_page(zone, page: int) -> bool:
 def prep_new_page(zone, page: int, order: int, gfp_flags: int, alloc_flags: int = 0) -> bool:
     """Make a freshly taken block usable: refcount 1, zeroed, compound if asked."""
     mm = zone.mem_map
-    for i in range(1 << order):
-        if check_new_page(zone, page + i):
-            return True
+    if not (order >= _VECTOR_ORDER and fast_paths
+            and _block_clean(mm, page, order, PAGE_FLAGS_CHECK_AT_PREP)):
+        for i in range(1 << order):
+            if check_new_page(zone, page + i):
+                return True
     mm.priv[page] = 0
     mm.rc[page] = 1                      # set_page_refcounted
     # set/clear_page_pfmemalloc: index -1 marks a page taken from the reserves

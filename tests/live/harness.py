@@ -1,8 +1,9 @@
 """Live-kernel comparison harness: one scenario, run on this machine's kernel and in the model.
 
-A scenario is data: a tuple of steps built by the constructors below
-(``mmap("a", 4 * PG)``, ``touch("a", 0, PG, "w")``, ``snapshot("after")`` …),
-with names standing for addresses. From that one description the harness
+A scenario is data: a tuple of steps built by the constructors in scenario.py
+(``mmap("a", 4 * PG)``, ``touch("a", 0, PG, "w")``, ``snapshot("after")``, ``fork("c")``,
+``child("c", …)`` …), with names standing for addresses. From that one description the
+harness
 
 1. generates a C program (``prelude.c`` + a ``main`` with one block per step),
    compiles it statically with ``gcc -O1`` into a cache directory keyed by the
@@ -13,12 +14,13 @@ with names standing for addresses. From that one description the harness
    entries of every named region; step results (return value or errno,
    signal number, ``si_code`` and ``si_addr``, content checks);
 2. runs the same steps in the model through the façade (``lv.Machine``,
-   ``m.spawn``, ``p.mmap`` …) and reads the same files from ``m.proc``;
+   ``m.spawn``, ``p.mmap`` …; model_side.py) and reads the same files from ``m.proc``;
+   a façade piece or /proc file the model lacks raises ``ModelAPIMissing`` (a failure);
 3. compares the two runs with the rules of :func:`compare`.
 
 Both runs start with the same prologue so that page-table sharing lines up:
 the live program's top of the mmap area holds ``[vvar]``/``[vdso]``; the model
-maps a read-only pad of the same size there, then both map and write one
+maps a PROT_NONE pad of the same size there, then both map and write one
 ``_anchor`` page (so both have the PUD/PMD/PTE tables for the top 2 MiB), then
 both read-touch a scratch page ``_z`` to learn the zero page's PFN and unmap it.
 When a fault scenario uses brk, the model also maps and writes the page just below

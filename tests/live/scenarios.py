@@ -1,8 +1,16 @@
 """Scenarios compared with the live kernel: address-space shapes (issue 4) and faults (issue 5).
 
-Each scenario is data (see harness.py for the step vocabulary). Pictures show the
+Each scenario is data (the step vocabulary is in scenario.py). Pictures show the
 layout top-down the way mmap places it: the anchor page ``^`` is highest, each
 new region lands directly below the previous one; one letter per page.
+
+Adding one: append ``M(name, steps…)`` (shapes, VM sizes and results only: needs just
+the address-space calls) or ``S(name, steps…, expect=[(label, {field: delta})])`` (also
+faults, RSS, page tables and pagemap) to a list below, or make a new list and pass it to
+``harness.scenario_tests`` in a test module. Run the live half first
+(``-m "not live"``); where the live kernel is not 4.6, declare the difference with
+``Dev(name, key, live_value_from_model_value)`` and describe ``name`` in
+docs/deviations.md under "Live kernel comparison".
 """
 
 from .scenario import (PG, Dev, Scenario, alias, brk, child, exit_, fill, fork, forget,

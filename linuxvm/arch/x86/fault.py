@@ -8,6 +8,11 @@ from ...errors import SegmentationFault, BusError, OutOfMemory, KernelBug
 from ...mm.mm_flags import VM_GROWSDOWN, VM_READ, VM_WRITE, VM_EXEC
 from .mmu import PF_PROT, PF_WRITE, PF_USER, PF_RSVD, PF_INSTR
 from .page_types import TASK_SIZE_MAX
+from ...mm.fault import (handle_mm_fault, VM_FAULT_ERROR, VM_FAULT_MAJOR, VM_FAULT_OOM,
+                         VM_FAULT_SIGSEGV, VM_FAULT_SIGBUS, FAULT_FLAG_ALLOW_RETRY,
+                         FAULT_FLAG_KILLABLE, FAULT_FLAG_USER, FAULT_FLAG_WRITE)
+from ...mm.vma import find_vma
+from ...mm.mmap_stack import expand_stack
 
 # si_code values (include/uapi/asm-generic/siginfo.h)
 SEGV_MAPERR = 1
@@ -34,7 +39,6 @@ def bad_area(m, task, error_code: int, address: int, si_code: int) -> None:
 
 
 def mm_fault_error(m, task, error_code: int, address: int, fault: int) -> None:
-    from ...mm.fault import VM_FAULT_OOM, VM_FAULT_SIGSEGV, VM_FAULT_SIGBUS
     if fault & VM_FAULT_OOM:
         pagefault_out_of_memory(m, task, address)
     if fault & VM_FAULT_SIGSEGV:
@@ -55,11 +59,6 @@ def pagefault_out_of_memory(m, task, address: int) -> None:
 def __do_page_fault(m, task, regs_sp: int, error_code: int, address: int) -> None:
     """Handle a #PF taken by ``task`` in user mode; returns when the access can be retried,
     raises SegmentationFault / BusError / OutOfMemory otherwise."""
-    from ...mm.fault import (handle_mm_fault, VM_FAULT_ERROR, VM_FAULT_MAJOR,
-                             FAULT_FLAG_ALLOW_RETRY, FAULT_FLAG_KILLABLE, FAULT_FLAG_USER,
-                             FAULT_FLAG_WRITE)
-    from ...mm.vma import find_vma
-    from ...mm.mmap_stack import expand_stack
     mm = task.mm
     if address >= TASK_SIZE_MAX:
         # a user access to a kernel address: no VMA can cover it

@@ -12,6 +12,8 @@ from ...arch.x86.page_types import PAGE_SHIFT, PAGE_SIZE
 from ...errors import KernelBug
 from .mmu import translate, PageFault, GeneralProtection, PF_WRITE, PF_USER, PF_INSTR
 from .fault import __do_page_fault, bad_area, SEGV_MAPERR
+from .cpu import context_switch
+from ...mm.fault import next_content_tag
 
 ACCESS = {"r": PF_USER, "w": PF_USER | PF_WRITE, "x": PF_USER | PF_INSTR}
 MAX_RETRIES = 8
@@ -19,8 +21,7 @@ MAX_RETRIES = 8
 
 def run_on_cpu(m, task) -> object:
     """Make ``task`` the running task of its CPU (a context switch when needed)."""
-    from .cpu import context_switch
-    cpu = m.cpus[getattr(task, "cpu", 0)]
+    cpu = m.cpus[task.__dict__.get("cpu", 0)]
     m.current_cpu = cpu.cpu
     if cpu.current is not task:
         context_switch(m, cpu, cpu.current, task)
@@ -39,7 +40,7 @@ def user_access(m, task, va: int, access: int) -> int:
         try:
             return translate(cpu, va, access)
         except PageFault as pf:
-            __do_page_fault(m, task, getattr(task, "sp", 0), pf.error_code, pf.cr2)
+            __do_page_fault(m, task, task.__dict__.get("sp", 0), pf.error_code, pf.cr2)
         except GeneralProtection:
             # a non-canonical address: #GP, which the kernel turns into SIGSEGV
             bad_area(m, task, 0, va, 0)
@@ -47,7 +48,6 @@ def user_access(m, task, va: int, access: int) -> int:
 
 
 def _tag(m, pfn: int) -> None:
-    from ...mm.fault import next_content_tag
     m.mem_map.content[pfn] = next_content_tag(m)
 
 
