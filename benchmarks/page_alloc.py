@@ -2,7 +2,9 @@
 through ``__alloc_pages_nodemask/__free_pages`` directly. Goal: 1,000,000 pairs/s.
 
 Also a mixed pattern (runs of 64 allocations then 64 frees) that exercises the pcp
-refill and free_pcppages_bulk, and order-3 pairs that go to the buddy lists.
+refill and free_pcppages_bulk, order-3 pairs that go to the buddy lists, and order-9
+compound pairs (the page checks are vectorised from order 4 up). The general path
+(``page_alloc.fast_paths = False``) is measured in the same run for the ratio.
 
     python benchmarks/page_alloc.py [--profile]
 """
@@ -78,6 +80,8 @@ def main(argv):
         ("  the same with fast_paths off (general path)", general),
         ("direct, runs of 64 allocs then 64 frees", best_of(direct_runs(m), n)),
         ("m.kernel order 3 (buddy lists, no pcp)", best_of(kernel_pairs(m, order=3), n // 4)),
+        ("m.kernel order 9, __GFP_COMP (a THP's block)",
+         best_of(kernel_pairs(m, "GFP_HIGHUSER_MOVABLE|__GFP_COMP", 9), n // 20)),
     ]
     m.check()
     for name, rate in rows:

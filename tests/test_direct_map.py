@@ -50,6 +50,7 @@ def test_directmap_lines(ram, cmdline, want):
     m = lv.Machine(ram=ram, cpus=1, cmdline=cmdline)
     m.check()
     text = arch_report_meminfo(m)
+    assert text in m.proc.read("/proc/meminfo")            # /proc/meminfo ends with these lines
     k4, m2, g1 = want
     assert f"DirectMap4k:    {k4:8d} kB\n" in text
     assert f"DirectMap2M:    {m2:8d} kB\n" in text

@@ -75,6 +75,8 @@ def test_deviations_are_documented():
     for sc in FAULTS + __import__("live.scenarios", fromlist=["MAPS"]).MAPS:
         for d in sc.devs:
             names.update(d.name.split("+"))
+        if sc.differs:
+            names.add(sc.differs)
     for n in names:
         assert f"`{n}`" in section, f"deviation {n} is not described in docs/deviations.md"
 

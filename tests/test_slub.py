@@ -35,6 +35,10 @@ def pfn_of(addr):
     return (addr - 0xFFFF880000000000) >> 12
 
 
+def slab_of(m, addr):
+    return m.slab.object_state(addr)[1]
+
+
 def test_slabinfo_header_and_format(m):
     lines = m.proc.read("/proc/slabinfo").splitlines()
     assert lines[0] == "slabinfo - version: 2.1"
@@ -96,8 +100,8 @@ def test_slab_moves_cpu_slab_cpu_partial_node_partial_freed(m):
                                           "min_partial")] == ["16", "2", "13", "5"]
     # 1. the first 16 objects fill slab A, the 17th opens slab B; A is full and on no list
     objs = [m.kernel.kmem_cache_alloc(s, cpu=0) for _ in range(17)]
-    a_pfn, b_pfn = pfn_of(objs[0]), pfn_of(objs[16])
-    assert {pfn_of(o) for o in objs[:16]} == {a_pfn} and a_pfn != b_pfn
+    a_pfn, b_pfn = slab_of(m, objs[0]), slab_of(m, objs[16])
+    assert {slab_of(m, o) for o in objs[:16]} == {a_pfn} and a_pfn != b_pfn
     assert row(m, "demo") == [32, 32, 1000, 16, 4, 2, 2]
     assert sysfs(m, "demo", "partial") == "0" and sysfs(m, "demo", "cpu_slabs") == "1"
     m.check()
@@ -144,11 +148,12 @@ def test_cpu_partial_drain_and_node_partial_refill(m):
     assert sysfs(m, "drain", "slabs_cpu_partial") == "1(1) C0=1(1)"
     assert sysfs(m, "drain", "partial") == "2"
     m.check()
-    # CPU 1 has no slab: it takes A from the node partial list (1 free object > 1/2)
+    # CPU 1 has no slab: it takes the first node partial slab (1 free object > 1/2). The
+    # drain walked CPU 0's chain newest first (B, A) adding each at the tail: B comes first
     got = m.kernel.kmem_cache_alloc(s, cpu=1)
-    assert got == slabs[0]
+    assert got == slabs[1]
     assert sysfs(m, "drain", "partial") == "1"
-    assert sysfs(m, "drain", "cpu_slabs") == "3"        # D on cpu0, C cpu0 partial, A on cpu1
+    assert sysfs(m, "drain", "cpu_slabs") == "3"        # D on cpu0, C cpu0 partial, B on cpu1
     m.check()
 
 

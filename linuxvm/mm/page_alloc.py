@@ -5,30 +5,23 @@ Functions take the zone (or the node) they work on, as in the kernel. Every
 ``page`` argument is a frame number. Reclaim, compaction and the OOM killer are
 later issues: an allocation that 4.6 would pass to them fails here, with the
 "page allocation failure" warning unless ``__GFP_NOWARN`` is given.
-"""
 
-from math import isqrt
+Order-0 allocation and freeing have fused fast paths (``fast_paths``) that leave
+exactly the state of the general path (tests/test_pcp.py compares whole machines).
+Boot and sysctl set-up is in ``page_alloc_init``, the show_mem report in ``show_mem``.
+"""
 
 import numpy as np
 
 from ..errors import KernelBug
 from . import gfp as G
-from .gfp import ZONE_NORMAL, MAX_NR_ZONES
-from .util import get_nr_swap_pages
 from .mmzone import (MAX_ORDER, pageblock_order, pageblock_nr_pages, MIGRATE_UNMOVABLE,
                      MIGRATE_MOVABLE, MIGRATE_RECLAIMABLE, MIGRATE_PCPTYPES,
-                     MIGRATE_HIGHATOMIC, MIGRATE_ISOLATE, MIGRATE_TYPES, fallbacks,
-                     WMARK_MIN, WMARK_LOW, WMARK_HIGH, ZONE_FAIR_DEPLETED,
-                     migratetype_letters, PAGE_ALLOC_COSTLY_ORDER)
+                     MIGRATE_HIGHATOMIC, MIGRATE_ISOLATE, fallbacks, WMARK_MIN, WMARK_LOW,
+                     WMARK_HIGH, ZONE_FAIR_DEPLETED)
 from .page import (PAGE_BUDDY_MAPCOUNT_VALUE, PAGE_MAPPING_ANON, PAGE_FLAGS_CHECK_AT_FREE,
-                   PAGE_FLAGS_CHECK_AT_PREP, PG_reserved, PG_slab, NULL, decode_page_flags)
-from .vmstat_items import (NR_FREE_PAGES, NR_ALLOC_BATCH, PGALLOC, PGFREE, NR_PAGES_SCANNED,
-                           NR_ACTIVE_ANON, NR_INACTIVE_ANON, NR_ISOLATED_ANON, NR_ACTIVE_FILE,
-                           NR_INACTIVE_FILE, NR_ISOLATED_FILE, NR_UNEVICTABLE, NR_FILE_DIRTY,
-                           NR_WRITEBACK, NR_UNSTABLE_NFS, NR_SLAB_RECLAIMABLE,
-                           NR_SLAB_UNRECLAIMABLE, NR_FILE_MAPPED, NR_SHMEM, NR_PAGETABLE,
-                           NR_BOUNCE, NR_FREE_CMA_PAGES, NR_MLOCK, NR_KERNEL_STACK,
-                           NR_WRITEBACK_TEMP, NR_FILE_PAGES)
+                   PAGE_FLAGS_CHECK_AT_PREP, PG_slab, NULL, decode_page_flags)
+from .vmstat_items import NR_FREE_PAGES, NR_ALLOC_BATCH, PGALLOC, PGFREE, NR_PAGES_SCANNED
 
 # alloc_flags (mm/internal.h)
 ALLOC_WMARK_MIN = WMARK_MIN
@@ -43,7 +36,6 @@ ALLOC_CMA = 0x80
 ALLOC_FAIR = 0x100
 
 _BUDDY = PAGE_BUDDY_MAPCOUNT_VALUE
-_NOT_RESERVED = np.uint64(0xFFFFFFFFFFFFFFFF & ~(1 << PG_reserved))
 
 
 # --- buddy bookkeeping ------------------------------------------------------
@@ -935,273 +927,39 @@ def warn_alloc_failed(pgdat, gfp_mask: int, order: int) -> None:
     pgdat.log.pr_warn(f"{m.current_comm()}: page allocation failure: order:{order}, "
                       f"mode:{gfp_mask:#x}({G.format_gfp(gfp_mask)})")
     pgdat.log.pr_warn(dump_stack_header(m, m.current_cpu))
+    from .show_mem import show_mem
     for line in show_mem(pgdat):
         pgdat.log.pr_warn(line)
-
-
-THREAD_SIZE = 16384          # x86-64 kernel stacks (4 pages in 4.6)
-
-
-def zone_reclaimable(zone, m) -> bool:
-    """Whether reclaim may still make progress in ``zone`` (mm/vmscan.c)."""
-    v = zone.vm_stat
-    nr = v[NR_ACTIVE_FILE] + v[NR_INACTIVE_FILE]
-    if get_nr_swap_pages(m) > 0:
-        nr += v[NR_ACTIVE_ANON] + v[NR_INACTIVE_ANON]
-    return v[NR_PAGES_SCANNED] < nr * 6
-
-
-def show_free_areas(pgdat) -> list:
-    """The lines of show_free_areas: global counters, one summary and one lowmem_reserve
-    line per zone, the free blocks per order (``Node 0 DMA: 1*4kB (U) … = 15644kB``),
-    hugepages, page cache and swap cache (mm/page_alloc.c)."""
-    mm = pgdat.mem_map
-    m = pgdat.machine
-    zones = [z for z in pgdat.node_zones if z.populated_zone()]
-
-    def gps(item):
-        return sum(z.vm_stat[item] for z in pgdat.node_zones)
-
-    free_pcp = sum(zone_free_pcp(z) for z in zones)
-    out = [f"active_anon:{gps(NR_ACTIVE_ANON)} inactive_anon:{gps(NR_INACTIVE_ANON)} "
-           f"isolated_anon:{gps(NR_ISOLATED_ANON)}",
-           f" active_file:{gps(NR_ACTIVE_FILE)} inactive_file:{gps(NR_INACTIVE_FILE)} "
-           f"isolated_file:{gps(NR_ISOLATED_FILE)}",
-           f" unevictable:{gps(NR_UNEVICTABLE)} dirty:{gps(NR_FILE_DIRTY)} "
-           f"writeback:{gps(NR_WRITEBACK)} unstable:{gps(NR_UNSTABLE_NFS)}",
-           f" slab_reclaimable:{gps(NR_SLAB_RECLAIMABLE)} "
-           f"slab_unreclaimable:{gps(NR_SLAB_UNRECLAIMABLE)}",
-           f" mapped:{gps(NR_FILE_MAPPED)} shmem:{gps(NR_SHMEM)} "
-           f"pagetables:{gps(NR_PAGETABLE)} bounce:{gps(NR_BOUNCE)}",
-           f" free:{gps(NR_FREE_PAGES)} free_pcp:{free_pcp} free_cma:{gps(NR_FREE_CMA_PAGES)}"]
-    for zone in zones:
-        v = zone.vm_stat
-        out.append(
-            f"Node 0 {zone.name} free:{v[NR_FREE_PAGES] * 4}kB "
-            f"min:{zone.watermark[WMARK_MIN] * 4}kB low:{zone.watermark[WMARK_LOW] * 4}kB "
-            f"high:{zone.watermark[WMARK_HIGH] * 4}kB active_anon:{v[NR_ACTIVE_ANON] * 4}kB "
-            f"inactive_anon:{v[NR_INACTIVE_ANON] * 4}kB active_file:{v[NR_ACTIVE_FILE] * 4}kB "
-            f"inactive_file:{v[NR_INACTIVE_FILE] * 4}kB unevictable:{v[NR_UNEVICTABLE] * 4}kB "
-            f"isolated(anon):{v[NR_ISOLATED_ANON] * 4}kB "
-            f"isolated(file):{v[NR_ISOLATED_FILE] * 4}kB present:{zone.present_pages * 4}kB "
-            f"managed:{zone.managed_pages * 4}kB mlocked:{v[NR_MLOCK] * 4}kB "
-            f"dirty:{v[NR_FILE_DIRTY] * 4}kB writeback:{v[NR_WRITEBACK] * 4}kB "
-            f"mapped:{v[NR_FILE_MAPPED] * 4}kB shmem:{v[NR_SHMEM] * 4}kB "
-            f"slab_reclaimable:{v[NR_SLAB_RECLAIMABLE] * 4}kB "
-            f"slab_unreclaimable:{v[NR_SLAB_UNRECLAIMABLE] * 4}kB "
-            f"kernel_stack:{v[NR_KERNEL_STACK] * THREAD_SIZE // 1024}kB "
-            f"pagetables:{v[NR_PAGETABLE] * 4}kB unstable:{v[NR_UNSTABLE_NFS] * 4}kB "
-            f"bounce:{v[NR_BOUNCE] * 4}kB free_pcp:{zone_free_pcp(zone) * 4}kB "
-            f"local_pcp:{zone.pageset[m.current_cpu].pcp.count * 4}kB "
-            f"free_cma:{v[NR_FREE_CMA_PAGES] * 4}kB writeback_tmp:{v[NR_WRITEBACK_TEMP] * 4}kB "
-            f"pages_scanned:{v[NR_PAGES_SCANNED] * 4} "
-            f"all_unreclaimable? {'no' if zone_reclaimable(zone, m) else 'yes'}")
-        out.append("lowmem_reserve[]:" + "".join(f" {x}" for x in zone.lowmem_reserve))
-    for zone in zones:
-        parts = []
-        total = 0
-        for order in range(MAX_ORDER):
-            area = zone.free_area[order]
-            nr = area.nr_free
-            total += nr << order
-            types = "".join(migratetype_letters[t] for t in range(MIGRATE_TYPES)
-                            if not mm.list_empty(area.free_list[t]))
-            parts.append(f"{nr}*{4 << order}kB " + (f"({types}) " if nr else ""))
-        out.append(f"Node 0 {zone.name}: " + "".join(parts) + f"= {total * 4}kB")
-    # hugetlb_show_meminfo: the default 2 MiB hstate, no pages reserved
-    out.append(f"Node 0 hugepages_total={m.hugetlb_total_pages()} hugepages_free=0 "
-               f"hugepages_surp=0 hugepages_size=2048kB")
-    out.append(f"{gps(NR_FILE_PAGES)} total pagecache pages")
-    # show_swap_cache_info
-    out.append(f"{getattr(m, 'total_swapcache_pages', 0)} pages in swap cache")
-    st = getattr(m, "swap_cache_info", (0, 0, 0, 0))
-    out.append(f"Swap cache stats: add {st[0]}, delete {st[1]}, find {st[2]}/{st[3]}")
-    out.append(f"Free swap  = {get_nr_swap_pages(m) * 4}kB")
-    out.append(f"Total swap = {m.total_swap_pages * 4}kB")
-    return out
-
-
-def show_mem(pgdat) -> list:
-    """The lines of show_mem: ``Mem-Info:``, show_free_areas and page totals
-    (lib/show_mem.c; CONFIG_MEMORY_FAILURE, no CONFIG_CMA)."""
-    zones = [z for z in pgdat.node_zones if z.populated_zone()]
-    total = sum(z.present_pages for z in zones)
-    reserved = sum(z.present_pages - z.managed_pages for z in zones)
-    return (["Mem-Info:"] + show_free_areas(pgdat)
-            + [f"{total} pages RAM", "0 pages HighMem/MovableOnly",
-               f"{reserved} pages reserved",
-               f"{getattr(pgdat.machine, 'num_poisoned_pages', 0)} pages hwpoisoned"])
-
-
-# --- boot: freeing memblock memory, pcp set-up, watermarks ------------------------
-
-def __free_pages_boot_core(pgdat, page: int, order: int) -> None:
-    """Hand a block of boot memory to the buddy allocator (mm/page_alloc.c)."""
-    mm = pgdat.mem_map
-    nr = 1 << order
-    mm.flags[page:page + nr] &= _NOT_RESERVED
-    mm._refcount[page:page + nr] = 0
-    zone = pgdat.node_zones[int(mm.flags[page]) >> 62]
-    zone.managed_pages += nr
-    # boot_pageset has high 0 / batch 1 at this point: order-0 frees reach buddy at once
-    pgdat.vm_events[PGFREE] += nr
-    free_one_page(zone, page, page, order, zone.pb.get_pageblock_migratetype(page))
-
-
-def __free_pages_memory(pgdat, start: int, end: int) -> None:
-    """Free [start, end) in the largest naturally aligned blocks (mm/nobootmem.c)."""
-    while start < end:
-        order = min(MAX_ORDER - 1, (start & -start).bit_length() - 1 if start else MAX_ORDER - 1)
-        while start + (1 << order) > end:
-            order -= 1
-        __free_pages_boot_core(pgdat, start, order)
-        start += 1 << order
-
-
-def free_reserved_page(pgdat, page: int, cpu: int = 0) -> None:
-    """Give a reserved page (e.g. __init memory) to the allocator (free_reserved_page)."""
-    mm = pgdat.mem_map
-    mm.clear(page, PG_reserved)
-    mm.rc[page] = 1
-    zone = pgdat.node_zones[mm.f[page] >> 62]
-    zone.managed_pages += 1
-    __free_pages(pgdat, page, 0, cpu)
-
-
-def zone_batchsize(zone) -> int:
-    batch = zone.managed_pages // 1024
-    if batch * 4096 > 512 * 1024:
-        batch = (512 * 1024) // 4096
-    batch //= 4
-    if batch < 1:
-        batch = 1
-    b = batch + batch // 2
-    return (1 << (b.bit_length() - 1)) - 1
-
-
-def pageset_set_high_and_batch(zone, pcp, percpu_pagelist_fraction: int) -> None:
-    if percpu_pagelist_fraction:
-        high = zone.managed_pages // percpu_pagelist_fraction
-        pcp.high = high
-        batch = max(1, high // 4)
-        if high // 4 > 12 * 8:
-            batch = 12 * 8
-        pcp.batch = batch
-    else:
-        batch = zone_batchsize(zone)
-        pcp.high = 6 * batch
-        pcp.batch = max(1, batch)
-
-
-def nr_free_zone_pages(pgdat, offset: int) -> int:
-    total = 0
-    for zone in pgdat.zonelist:
-        if zone.idx > offset:
-            continue
-        size, high = zone.managed_pages, zone.watermark[WMARK_HIGH]
-        if size > high:
-            total += size - high
-    return total
-
-
-def nr_free_buffer_pages(pgdat) -> int:
-    return nr_free_zone_pages(pgdat, G.gfp_zone(G.GFP_USER))
-
-
-def nr_free_pagecache_pages(pgdat) -> int:
-    return nr_free_zone_pages(pgdat, G.gfp_zone(G.GFP_HIGHUSER_MOVABLE))
-
-
-def calculate_totalreserve_pages(pgdat) -> None:
-    reserve_pages = 0
-    for zone in pgdat.node_zones:
-        max_ = max(zone.lowmem_reserve)
-        max_ += zone.watermark[WMARK_HIGH]
-        if max_ > zone.managed_pages:
-            max_ = zone.managed_pages
-        reserve_pages += max_
-    pgdat.totalreserve_pages = reserve_pages
-
-
-def setup_per_zone_lowmem_reserve(pgdat, ratio: list) -> None:
-    zones = pgdat.node_zones
-    for j in range(MAX_NR_ZONES):
-        zone = zones[j]
-        managed_pages = zone.managed_pages
-        zone.lowmem_reserve[j] = 0
-        idx = j
-        while idx:
-            idx -= 1
-            if ratio[idx] < 1:
-                ratio[idx] = 1
-            lower = zones[idx]
-            lower.lowmem_reserve[j] = managed_pages // ratio[idx]
-            managed_pages += lower.managed_pages
-    calculate_totalreserve_pages(pgdat)
-
-
-def __setup_per_zone_wmarks(pgdat, min_free_kbytes: int, watermark_scale_factor: int) -> None:
-    pages_min = min_free_kbytes >> 2
-    lowmem_pages = sum(z.managed_pages for z in pgdat.node_zones)
-    for zone in pgdat.node_zones:
-        tmp = pages_min * zone.managed_pages // lowmem_pages if lowmem_pages else 0
-        zone.watermark[WMARK_MIN] = tmp
-        tmp = max(tmp >> 2, zone.managed_pages * watermark_scale_factor // 10000)
-        zone.watermark[WMARK_LOW] = zone.watermark[WMARK_MIN] + tmp
-        zone.watermark[WMARK_HIGH] = zone.watermark[WMARK_MIN] + tmp * 2
-        zone.vm_stat[NR_ALLOC_BATCH] = zone.watermark[WMARK_HIGH] - zone.watermark[WMARK_LOW]
-    calculate_totalreserve_pages(pgdat)
-
-
-def calculate_zone_inactive_ratio(zone) -> None:
-    gb = zone.managed_pages >> (30 - 12)
-    zone.inactive_ratio = isqrt(10 * gb) if gb else 1
-
-
-def calculate_normal_threshold(zone, nr_cpus: int) -> int:
-    """vmstat per-cpu threshold (mm/vmstat.c), shown as ``vm stats threshold``."""
-    mem = zone.managed_pages >> (27 - 12)
-    threshold = 2 * nr_cpus.bit_length() * (1 + mem.bit_length())
-    return min(125, threshold)
-
-
-def init_per_zone_wmark_min(pgdat, sysctl) -> None:
-    lowmem_kbytes = nr_free_buffer_pages(pgdat) * 4
-    new = isqrt(lowmem_kbytes * 16)
-    if new > sysctl.user_min_free_kbytes:
-        sysctl.min_free_kbytes = min(max(new, 128), 65536)
-    else:
-        pgdat.log.pr_warn(f"min_free_kbytes is not updated to {new} because user defined "
-                          f"value {sysctl.user_min_free_kbytes} is preferred")
-    __setup_per_zone_wmarks(pgdat, sysctl.min_free_kbytes, sysctl.watermark_scale_factor)
-    setup_per_zone_lowmem_reserve(pgdat, sysctl.lowmem_reserve_ratio)
-    for zone in pgdat.node_zones:
-        calculate_zone_inactive_ratio(zone)
-
-
-def set_recommended_min_free_kbytes(pgdat, sysctl) -> None:
-    """Raise min_free_kbytes so THP allocations can find free pageblocks (mm/huge_memory.c)."""
-    nr_zones = sum(1 for z in pgdat.node_zones if z.populated_zone())
-    recommended_min = pageblock_nr_pages * nr_zones * 2
-    recommended_min += pageblock_nr_pages * nr_zones * MIGRATE_PCPTYPES * MIGRATE_PCPTYPES
-    recommended_min = min(recommended_min, nr_free_buffer_pages(pgdat) // 20)
-    recommended_min <<= 2
-    if recommended_min > sysctl.min_free_kbytes:
-        if sysctl.user_min_free_kbytes >= 0:
-            pgdat.log.pr_info(f"raising min_free_kbytes from {sysctl.min_free_kbytes} to "
-                              f"{recommended_min} to help transparent hugepage allocations")
-        sysctl.min_free_kbytes = recommended_min
-    __setup_per_zone_wmarks(pgdat, sysctl.min_free_kbytes, sysctl.watermark_scale_factor)
 
 
 def zone_free_pcp(zone) -> int:
     return sum(ps.pcp.count for ps in zone.pageset)
 
 
+# Boot/sysctl set-up (page_alloc_init) and the memory report (show_mem) live in their own
+# modules; their names stay reachable as page_alloc.<name> for existing callers.
+_MOVED = {"page_alloc_init": ("__free_pages_boot_core", "__free_pages_memory",
+                              "free_reserved_page", "zone_batchsize",
+                              "pageset_set_high_and_batch", "nr_free_zone_pages",
+                              "nr_free_buffer_pages", "nr_free_pagecache_pages",
+                              "calculate_totalreserve_pages", "setup_per_zone_lowmem_reserve",
+                              "__setup_per_zone_wmarks", "calculate_zone_inactive_ratio",
+                              "calculate_normal_threshold", "init_per_zone_wmark_min",
+                              "set_recommended_min_free_kbytes"),
+          "show_mem": ("show_free_areas", "show_mem", "zone_reclaimable", "THREAD_SIZE")}
+_MOVED_TO = {name: mod for mod, names in _MOVED.items() for name in names}
+
+
+def __getattr__(name):
+    """page_alloc.<name> for what moved to page_alloc_init and show_mem (PEP 562)."""
+    mod = _MOVED_TO.get(name)
+    if mod is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+    return getattr(importlib.import_module(f"{__package__}.{mod}"), name)
+
+
 __all__ = [n for n in dir() if not n.startswith("_") or n.startswith("__rmqueue")
            or n in ("__free_one_page", "__free_pages", "__free_pages_ok",
                     "__alloc_pages_nodemask", "__alloc_pages_slowpath", "__ratelimit",
-                    "__zone_watermark_ok", "__setup_per_zone_wmarks",
-                    "__free_pages_boot_core", "__free_pages_memory",
-                    "__mod_zone_freepage_state")]
-del ZONE_NORMAL
+                    "__zone_watermark_ok", "__mod_zone_freepage_state")]

@@ -16,7 +16,7 @@ from ..mm.vmstat_items import NR_SLAB_RECLAIMABLE, NR_SLAB_UNRECLAIMABLE
 from . import slab_common as C
 from . import slub as S
 from .slab_common import (KMALLOC_MAX_CACHE_SIZE, ZERO_SIZE_PTR, SLAB_HWCACHE_ALIGN,
-                          SLAB_CACHE_DMA, SLAB_RECLAIM_ACCOUNT, size_index)
+                          SLAB_CACHE_DMA, SLAB_RECLAIM_ACCOUNT)
 from .slub import PAGE_OFFSET as _PO, _unpack_q, _pack_q, slab_alloc, slab_free
 
 # double-underscore kernel names cannot be spelled inside a class body (name mangling)
@@ -65,6 +65,7 @@ class SlabState:
         self.by_name = {}                # cache and alias names -> cache
         self.kmalloc_caches = [None] * (C.KMALLOC_SHIFT_HIGH + 1)
         self.kmalloc_dma_caches = [None] * (C.KMALLOC_SHIFT_HIGH + 1)
+        self.kmalloc_by_size = self.kmalloc_dma_by_size = None   # filled by kmalloc init
         self.kmem_cache = None
         self.kmem_cache_node = None
         self.oom_rs = page_alloc.RatelimitState()
@@ -182,6 +183,10 @@ class SlabState:
             if s is not None:
                 self.kmalloc_dma_caches[i] = self.create_kmalloc_cache(
                     f"dma-kmalloc-{info[i][1]}", info[i][1], SLAB_CACHE_DMA | flags)
+        self.kmalloc_by_size = [None] + [self.kmalloc_caches[C.kmalloc_index(n)]
+                                         for n in range(1, KMALLOC_MAX_CACHE_SIZE + 1)]
+        self.kmalloc_dma_by_size = [None] + [self.kmalloc_dma_caches[C.kmalloc_index(n)]
+                                             for n in range(1, KMALLOC_MAX_CACHE_SIZE + 1)]
 
     def create_kernel_caches(self) -> None:
         """The caches start_kernel creates after mm_init (radix_tree_init … vfs_caches_init)."""
@@ -298,21 +303,17 @@ class SlabState:
         above KMALLOC_MAX_CACHE_SIZE); 0 on failure, ZERO_SIZE_PTR (16) for size 0."""
         if cpu is None:
             cpu = self.m.current_cpu
-        if size > 192:
-            if size > KMALLOC_MAX_CACHE_SIZE:
-                return self.kmalloc_large(size, gfp, cpu)
-            idx = (size - 1).bit_length()
-        elif size:
-            idx = size_index[(size - 1) >> 3]
-        else:
+        if size > KMALLOC_MAX_CACHE_SIZE:
+            return self.kmalloc_large(size, gfp, cpu)
+        # kmalloc_slab's size_index / fls(size - 1) lookup, precomputed per size
+        s = (self.kmalloc_dma_by_size if gfp & 1 else self.kmalloc_by_size)[size]
+        if s is None:
             return ZERO_SIZE_PTR
-        s = (self.kmalloc_dma_caches if gfp & 1 else self.kmalloc_caches)[idx]
         c = s.cpu_slab[cpu]
         obj = c.freelist
         if obj and not gfp & _GFP_ZERO:
             a = obj + s.offset - _PO
             c.freelist = _unpack_q(self.pc[a >> 12], a & 4095)[0]
-            c.tid += self.nr_cpu_ids
             return obj
         return slab_alloc(s, gfp, cpu, "__kmalloc")
 
@@ -347,7 +348,6 @@ class SlabState:
             a = addr + s.offset - _PO
             _pack_q(self.pc[a >> 12], a & 4095, c.freelist)
             c.freelist = addr
-            c.tid += self.nr_cpu_ids
             return
         slab_free(s, pfn, addr, cpu, "kfree")
 

@@ -98,13 +98,16 @@ def unpack_counters(v: int):
 
 
 class KmemCacheCpu:
-    """struct kmem_cache_cpu: the CPU's lockless freelist, its slab and partial slabs."""
+    """struct kmem_cache_cpu: the CPU's lockless freelist, its slab and partial slabs.
 
-    __slots__ = ("freelist", "tid", "page", "partial")
+    There is no ``tid``: it only serves this_cpu_cmpxchg_double against preemption and
+    interrupts, which the single-threaded model does not have.
+    """
 
-    def __init__(self, cpu: int, nr_cpus: int):
+    __slots__ = ("freelist", "page", "partial")
+
+    def __init__(self):
         self.freelist = 0
-        self.tid = cpu                      # init_tid(cpu)
         self.page = NULL
         self.partial = NULL
 
@@ -305,7 +308,7 @@ def kmem_cache_open(sl, s, flags: int) -> bool:
     set_cpu_partial(s)
     heads = sl.mm.reserve_list_heads([f"slab {s.name} partial", f"slab {s.name} full"])
     s.node = [KmemCacheNode(heads)]
-    s.cpu_slab = [KmemCacheCpu(cpu, sl.nr_cpu_ids) for cpu in range(sl.nr_cpu_ids)]
+    s.cpu_slab = [KmemCacheCpu() for _ in range(sl.nr_cpu_ids)]
     return True
 
 
@@ -473,7 +476,6 @@ def get_freelist(s, page: int) -> int:
 
 def flush_slab(s, c) -> None:
     deactivate_slab(s, c.page, c.freelist)
-    c.tid += s.sl.nr_cpu_ids
     c.page = NULL
     c.freelist = 0
 
@@ -506,7 +508,6 @@ def ___slab_alloc(s, gfpflags: int, cpu: int, c, caller: str) -> int:
                     c.page = NULL            # DEACTIVATE_BYPASS
             if freelist:
                 c.freelist = get_freepointer(s, freelist)
-                c.tid += s.sl.nr_cpu_ids
                 return freelist
         # new_slab:
         if c.partial != NULL:
@@ -521,7 +522,6 @@ def ___slab_alloc(s, gfpflags: int, cpu: int, c, caller: str) -> int:
         page = c.page
         if not s.debug:
             c.freelist = get_freepointer(s, freelist)
-            c.tid += s.sl.nr_cpu_ids
             return freelist
         from .slub_debug import alloc_debug_processing
         if not alloc_debug_processing(s, page, freelist, caller, cpu):
@@ -560,7 +560,6 @@ def slab_alloc(s, gfpflags: int, cpu: int, caller: str = "kmem_cache_alloc") -> 
     if obj:
         a = obj + s.offset - PAGE_OFFSET
         c.freelist = _unpack_q(s.sl.pc[a >> PAGE_SHIFT], a & 4095)[0]
-        c.tid += s.sl.nr_cpu_ids
     else:
         obj = ___slab_alloc(s, gfpflags, cpu, c, caller)
     if obj and gfpflags & G.__GFP_ZERO:
@@ -697,7 +696,6 @@ def slab_free(s, page: int, obj: int, cpu: int, caller: str = "kmem_cache_free")
         a = obj + s.offset - PAGE_OFFSET
         _pack_q(s.sl.pc[a >> PAGE_SHIFT], a & 4095, c.freelist)
         c.freelist = obj
-        c.tid += s.sl.nr_cpu_ids
         return
     __slab_free(s, page, obj, obj, 1, cpu, caller)
 

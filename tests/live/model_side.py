@@ -119,7 +119,7 @@ class ModelRunner:
             self._call(i, _need(p, op, "Process.mprotect"), self._addr(n) + off, length,
                        _prot(lv, prot))
         elif op == "madvise":
-            _, n, off, length, adv = st
+            _, n, off, length, adv, _live_adv = st
             self._call(i, _need(p, op, "Process.madvise"), self._addr(n) + off, length,
                        _const(lv, "MADV_", adv))
         elif op == "mremap":

@@ -52,8 +52,10 @@ def munlock(name, off, length):
     return ("munlock", name, off, length)
 
 
-def madvise(name, off, length, advice):
-    return ("madvise", name, off, length, advice)
+def madvise(name, off, length, advice, live=None):
+    """madvise(2); ``live`` names another advice the C program uses instead, for a declared
+    deviation where 4.6's ``advice`` behaves as 6.x's ``live`` (e.g. MADV_FREE without swap)."""
+    return ("madvise", name, off, length, advice, live)
 
 
 def touch(name, off, length, rw="w"):
@@ -134,6 +136,9 @@ class Scenario:
     # live self-consistency: label -> {field: delta} the live kernel must show
     live_expect: tuple = ()
     kind: str = "faults"   # "maps" compares shapes/results/VM sizes; "faults" everything
+    # a deviation name: the model must *differ* from the live kernel here (6.x semantics
+    # that 4.6 does not have); the difference is asserted, not hidden
+    differs: str = ""
 
     def flat(self):
         """Steps with global indices, child blocks flattened: [(index, child or None, step)]."""

@@ -106,35 +106,33 @@ def _walk_pte(m, st, pmd: int, base: int) -> None:
         note_page(st, tab[i] & PTE_FLAGS_MASK, 4)
 
 
-def _walk_pmd(m, st, pud: int, base: int) -> None:
-    tab = read_table(m, (pud & PTE_PFN_MASK) >> 12)
-    for i in range(512):
-        e = tab[i]
-        st.cur = normalize_addr(base + (i << 21))
-        if e:
-            if e & _PAGE_PSE or not e & (_PAGE_PRESENT | _PAGE_PROTNONE | _PAGE_PSE):
-                note_page(st, e & ~PHYSICAL_PMD_PAGE_MASK & U64 if e & _PAGE_PSE
-                          else e & PTE_FLAGS_MASK, 3)
-            else:
-                _walk_pte(m, st, e, base + (i << 21))
-        else:
-            note_page(st, 0, 3)
+# level -> (shift, frame mask of a leaf, is a leaf, is not present) for the PUD and PMD levels
+_LEVELS = {
+    2: (30, PHYSICAL_PUD_PAGE_MASK,
+        lambda e: (e & (_PAGE_PSE | _PAGE_PRESENT)) == (_PAGE_PSE | _PAGE_PRESENT),   # pud_large
+        lambda e: not e & _PAGE_PRESENT),                                              # !pud_present
+    3: (21, PHYSICAL_PMD_PAGE_MASK,
+        lambda e: bool(e & _PAGE_PSE),                                                 # pmd_large
+        lambda e: not e & (_PAGE_PRESENT | _PAGE_PROTNONE | _PAGE_PSE)),               # !pmd_present
+}
 
 
-def _walk_pud(m, st, pgd: int, base: int) -> None:
-    tab = read_table(m, (pgd & PTE_PFN_MASK) >> 12)
+def _walk_level(m, st, parent: int, base: int, level: int) -> None:
+    """walk_pud_level / walk_pmd_level: leaves and holes are noted, tables descended."""
+    shift, mask, large, not_present = _LEVELS[level]
+    tab = read_table(m, (parent & PTE_PFN_MASK) >> 12)
     for i in range(512):
         e = tab[i]
-        st.cur = normalize_addr(base + (i << 30))
-        if e:
-            if (e & (_PAGE_PSE | _PAGE_PRESENT)) == (_PAGE_PSE | _PAGE_PRESENT) \
-                    or not e & _PAGE_PRESENT:
-                note_page(st, e & ~PHYSICAL_PUD_PAGE_MASK & U64 if e & _PAGE_PSE
-                          else e & PTE_FLAGS_MASK, 2)
-            else:
-                _walk_pmd(m, st, e, base + (i << 30))
+        addr = base + (i << shift)
+        st.cur = normalize_addr(addr)
+        if not e:
+            note_page(st, 0, level)
+        elif large(e) or not_present(e):
+            note_page(st, e & ~mask & U64 if e & _PAGE_PSE else e & PTE_FLAGS_MASK, level)
+        elif level == 3:
+            _walk_pte(m, st, e, addr)
         else:
-            note_page(st, 0, 2)
+            _walk_level(m, st, e, addr, 3)
 
 
 def ptdump_walk_pgd_level(m, pgd_pfn: int = None) -> str:
@@ -149,7 +147,7 @@ def ptdump_walk_pgd_level(m, pgd_pfn: int = None) -> str:
             if not e & _PAGE_PRESENT:
                 note_page(st, e & PTE_FLAGS_MASK, 1)
             else:
-                _walk_pud(m, st, e, i << 39)
+                _walk_level(m, st, e, i << 39, 2)
         else:
             note_page(st, 0, 1)
     st.cur = normalize_addr(512 << 39)

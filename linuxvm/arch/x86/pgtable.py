@@ -93,6 +93,25 @@ def set_entry(m, ptr, val: int) -> None:
     pt_entries(m, ptr[0])[ptr[1]] = val & U64
 
 
+def pte_clear(m, mm, addr: int, ptr) -> None:
+    set_entry(m, ptr, 0)
+
+
+def pmd_clear(m, ptr) -> None:
+    set_entry(m, ptr, 0)
+
+
+pud_clear = pgd_clear = pmd_clear
+
+
+def ptep_get_and_clear(m, mm, addr: int, ptr) -> int:
+    """Read and zero a PTE in one step (native_ptep_get_and_clear's xchg)."""
+    t = pt_entries(m, ptr[0])
+    v = t[ptr[1]]
+    t[ptr[1]] = 0
+    return v
+
+
 # -- indices and offsets -----------------------------------------------------------
 
 def pgd_index(addr: int) -> int:
