@@ -65,7 +65,9 @@ def bench_misses(cpu, base, n=200_000):
 
 
 def main():
+    import os
     m, cpu, base = setup()
+    print(f"host load average {os.getloadavg()[0]:.2f} (figures drop when other work shares the CPUs)")
     hit = bench_hits(cpu, base)
     large = bench_large_hits(cpu)
     miss, rate = bench_misses(cpu, base)

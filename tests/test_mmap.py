@@ -208,13 +208,15 @@ def test_file_mapping_checks_and_maps_line():
 
 def test_exit_releases_everything():
     m = machine()
-    m.kernel.drain_all_pages()
-    free0 = m.nr_free_pages()
     p = proc(m)
     p.mmap(0, 1 << 20, RW, ANON)
+    mm, task = p.mm, p.task
+    pgd = mm.pgd
     p.exit()
     m.check()
     assert m.vm_committed_as == 0
     assert str(p.pid) not in m.proc.listdir("/proc")
-    m.kernel.drain_all_pages()
-    assert m.nr_free_pages() == free0
+    assert mm.pgd == -1 and m.mem_map.rc[pgd] == 0            # the PGD page is free
+    assert mm.slab_obj == 0 and task.slab_obj == 0            # objects back in SLUB
+    with pytest.raises(ValueError):
+        p.mmap(0, P, RW, ANON)

@@ -97,7 +97,6 @@ def test_freed_page_waits_on_pcp_list(m):
 
 
 def test_free_at_high_returns_batch(m):
-    zone = dma32(m)
     pages = [m.kernel.alloc_pages("GFP_KERNEL", 0) for _ in range(200)]
     m.check()
     counts = []

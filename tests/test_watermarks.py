@@ -325,7 +325,7 @@ def test_atomic_with_direct_reclaim_warns_once_and_drops_atomic():
     while any(z.vm_stat[NR_FREE_PAGES] > z.watermark[WMARK_LOW] + z.lowmem_reserve[1] + 1
               for z in m.zones[:2]):
         m.kernel.alloc_pages("GFP_KERNEL", 0)
-    got = exhaust(m, "GFP_KERNEL|__GFP_ATOMIC")
+    assert exhaust(m, "GFP_KERNEL|__GFP_ATOMIC")
     warns = [l for l in m.dmesg() if "WARNING:" in l]
     assert len(warns) == 1 and warns[0].endswith("at mm/page_alloc.c:3141 "
                                                  "__alloc_pages_slowpath")

@@ -575,9 +575,13 @@ def unmap_vmas(tlb, vma, start_addr: int, end_addr: int, *rest) -> None:
 def zap_page_range(m, vma, start: int, size: int, details=None) -> None:
     """Remove the user pages of [start, start+size) in ``vma`` and the VMAs after it
     (mm/memory.c zap_page_range, used by MADV_DONTNEED)."""
+    from .fault import update_hiwater_rss
+    from .swap import lru_add_drain
     mm = vma.vm_mm
     end = start + size
+    lru_add_drain(m)
     tlb = tlb_gather_mmu(m, mm, start, end)
+    update_hiwater_rss(mm)
     v = vma
     while v is not None and v.vm_start < end:
         unmap_single_vma(tlb, v, start, end, details)

@@ -531,6 +531,8 @@ def unmap_region(m, mm, vmas, prev, nxt, start, end) -> None:
     between the neighbours (mm/mmap.c unmap_region)."""
     floor = prev.vm_end if prev is not None else FIRST_USER_ADDRESS
     ceiling = nxt.vm_start if nxt is not None else USER_PGTABLES_CEILING
+    from .fault import update_hiwater_rss
+    update_hiwater_rss(mm)
     zap_and_free_pgtables(m, mm, vmas, start, end, floor, ceiling)
 
 

@@ -3,7 +3,7 @@
 import errno
 
 from ..arch.x86.page_types import PAGE_SHIFT, PAGE_SIZE, PAGE_MASK
-from .mm_flags import VM_GROWSDOWN, VM_LOCKED
+from .mm_flags import VM_GROWSDOWN, VM_LOCKED, VM_ACCOUNT
 
 RLIMIT_STACK = 3
 RLIMIT_MEMLOCK = 8
@@ -51,6 +51,9 @@ def expand_downwards(m, vma, address: int) -> int:
         if grow <= vma.vm_pgoff:
             error = acct_stack_growth(m, vma, size, grow)
             if not error:
+                if not vma.vm_flags & VM_ACCOUNT:
+                    # 4.6 charges the growth even without VM_ACCOUNT and never returns it
+                    m.committed_outside_vmas = getattr(m, "committed_outside_vmas", 0) + grow
                 if vma.vm_flags & VM_LOCKED:
                     mm.locked_vm += grow
                 vm_stat_account(mm, vma.vm_flags, grow)
