@@ -329,7 +329,7 @@ class Kernel:
 
     def kmem_cache_destroy(self, cache) -> None:
         from .mm import slab_api
-        self.m.slab.kmem_cache_destroy(slab_api._cache(self.m, cache))
+        slab_api.kmem_cache_destroy(self.m, cache)
 
     def kmem_cache_shrink(self, cache) -> int:
         from .mm import slab_api

@@ -18,7 +18,8 @@ from .kernel.sched import TaskStruct, Cred, PF_RANDOMIZE, parse_rlimits, slab_al
 from .mm import mmap as mmap_mod
 from .mm import mlock as mlock_mod
 from .mm.madvise import sys_madvise
-from .mm.mman import MAP_ANONYMOUS, MAP_HUGETLB, MAP_HUGE_SHIFT, MAP_HUGE_MASK, MAP_NORESERVE
+from .mm.mman import (MAP_ANONYMOUS, MAP_HUGETLB, MAP_EXECUTABLE, MAP_DENYWRITE,
+                      MAP_HUGE_SHIFT, MAP_HUGE_MASK, MAP_NORESERVE)
 from .mm.mprotect import sys_mprotect
 from .mm.mremap import sys_mremap
 from .mm.msync import sys_msync
@@ -104,16 +105,21 @@ class Process:
         return self.task.mm
 
     # -- plumbing -------------------------------------------------------------------
-    def _call(self, name, fn, *args):
+    def _as_current(self, fn, *args):
+        """Run ``fn(m, *args)`` with this task as ``m.current`` (it is the running task
+        during its own system calls); a dead task is never left current."""
         m = self.m
-        if self.task.mm is None:
-            raise ValueError(f"process {self.task.pid} has exited")
         saved = m.current
         m.current = self.task
         try:
-            ret = fn(m, *args)
+            return fn(m, *args)
         finally:
-            m.current = saved
+            m.current = saved if saved is not self.task or self.task.mm is not None else None
+
+    def _call(self, name, fn, *args):
+        if self.task.mm is None:
+            raise ValueError(f"process {self.task.pid} has exited")
+        ret = self._as_current(fn, *args)
         if isinstance(ret, int) and ret < 0:
             raise SyscallError(-ret, name)
         return ret
@@ -143,6 +149,7 @@ class Process:
             if not flags & MAP_NORESERVE:
                 return -errno.ENOMEM             # hugetlb_reserve_pages: no huge pages
             raise NotImplementedError("MAP_HUGETLB|MAP_NORESERVE needs hugetlbfs VMAs")
+        flags &= ~(MAP_EXECUTABLE | MAP_DENYWRITE)    # ignored from user space
         ret, populate = mmap_mod.do_mmap(m, file, addr, length, prot, flags, 0, pgoff)
         if ret >= 0 and populate:
             mmap_mod.mm_populate(m, ret, populate)
@@ -227,12 +234,7 @@ class Process:
         task = self.task
         if task.mm is None:
             raise ValueError(f"process {task.pid} has already exited")
-        saved = m.current
-        m.current = task
-        try:
-            do_exit(m, task)
-        finally:
-            m.current = saved if saved is not task else None
+        self._as_current(do_exit, task)
 
     def fork(self) -> "Process":
         """fork(2): a child with a copy-on-write copy of the address space.
@@ -243,12 +245,7 @@ class Process:
         m = self.m
         if self.task.mm is None:
             raise ValueError(f"process {self.task.pid} has exited")
-        saved = m.current
-        m.current = self.task
-        try:
-            child = copy_process(m, self.task)
-        finally:
-            m.current = saved
+        child = self._as_current(copy_process, self.task)
         if child is None:
             raise SyscallError(errno.ENOMEM, "fork")
         return Process(m, child)
@@ -281,10 +278,14 @@ class Process:
         from .arch.x86 import uaccess
         uaccess.write_user(self._live(), self.task, _u64("addr", addr), bytes(data))
 
-    def touch(self, addr: int, length: int, write: bool = False) -> None:
-        """Access every page of [addr, addr+length) once, reading or writing."""
+    def touch(self, addr: int, length: int, write: bool = False, bulk: bool = True) -> None:
+        """Access every page of [addr, addr+length) once, reading or writing.
+
+        ``bulk`` handles runs of never-touched pages a 2 MiB chunk at a time; it leaves
+        exactly the state the one-access-at-a-time path (``bulk=False``) leaves."""
         from .arch.x86 import uaccess
-        uaccess.touch(self._live(), self.task, _u64("addr", addr), length, write)
+        fn = uaccess.touch_bulk if bulk else uaccess.touch
+        fn(self._live(), self.task, _u64("addr", addr), length, write)
 
     def access(self, addr: int, kind: str = "r") -> int:
         """One access of kind "r", "w" or "x"; returns the physical address used."""

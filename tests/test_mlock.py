@@ -106,3 +106,16 @@ def test_relocking_an_onfault_range_counts_twice_as_in_46():
     m.check()
     assert p.mm.locked_vm == 8
     assert "VmLck:\t      32 kB" in m.proc.read(f"/proc/{p.pid}/status")
+
+
+def test_mlockall_onfault_alone_unlocks_everything_in_46():
+    # 4.6 accepts MCL_ONFAULT without MCL_CURRENT/MCL_FUTURE and, adding nothing, acts
+    # like munlockall; later kernels answer EINVAL (see docs/deviations.md)
+    m = machine()
+    p = proc(m)
+    fixed(p, 0, 4)
+    p.mlockall(lv.MCL_CURRENT | lv.MCL_FUTURE)
+    assert p.mm.locked_vm == 4
+    assert p.mlockall(lv.MCL_ONFAULT) == 0
+    assert p.mm.locked_vm == 0 and p.mm.def_flags == 0
+    m.check()

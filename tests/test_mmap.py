@@ -220,3 +220,35 @@ def test_exit_releases_everything():
     assert mm.slab_obj == 0 and task.slab_obj == 0            # objects back in SLUB
     with pytest.raises(ValueError):
         p.mmap(0, P, RW, ANON)
+
+
+def test_growsdown_without_account_leaks_its_growth_charge():
+    # a read-only MAP_GROWSDOWN VMA is not VM_ACCOUNT, but 4.6's acct_stack_growth
+    # charges its expansion (here: the guard-page expansion when mlockall faults the
+    # lowest page) and munmap returns only VM_ACCOUNT pages
+    m = machine()
+    p = proc(m, uid=0)
+    a = p.mmap(BASE + 8 * P, P, R, FIXED | lv.MAP_GROWSDOWN)
+    p.mlockall(lv.MCL_CURRENT)
+    m.check()
+    assert p.mm.mmap.vm_start == a - P and m.vm_committed_as == 1
+    p.munmap(a - P, 2 * P)
+    m.check()
+    assert m.vm_committed_as == 1
+
+
+def test_map_32bit_lands_in_the_low_2g_window():
+    m = machine(aslr=False)
+    p = proc(m)
+    a = p.mmap(0, P, RW, ANON | lv.MAP_32BIT)
+    b = p.mmap(0, P, RW, ANON | lv.MAP_32BIT)
+    assert (a, b) == (0x40000000, 0x40001000)
+    m.check()
+
+
+def test_map_denywrite_from_user_space_is_ignored():
+    from linuxvm.mm.mm_flags import VM_DENYWRITE
+    m = machine()
+    p = proc(m)
+    p.mmap(0, P, RW, ANON | lv.MAP_DENYWRITE)
+    assert not p.mm.mmap.vm_flags & VM_DENYWRITE

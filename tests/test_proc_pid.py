@@ -103,3 +103,24 @@ def test_proc_lists_pids():
     assert "maps" in m.proc.listdir("/proc/1")
     b.exit()
     assert not m.proc.exists("/proc/2/maps")
+
+
+def test_smaps_counts_pages_from_the_page_tables():
+    #   16 pages mapped; 5 written (private dirty anonymous), 1 read (the zero page:
+    #   vm_normal_page skips it, so it is not in Rss)
+    m = machine()
+    p = proc(m)
+    a = p.mmap(0, 16 * P, RW, lv.MAP_PRIVATE | lv.MAP_ANONYMOUS)
+    p.touch(a, 5 * P, write=True)
+    p.touch(a + 8 * P, P)
+    m.check()
+    lines = dict(l.split(":", 1) for l in m.proc.read(f"/proc/{p.pid}/smaps").splitlines()
+                 if not l.startswith(("VmFlags", f"{a:x}")))
+    kb = {k: int(v.split()[0]) for k, v in lines.items()}
+    assert kb["Size"] == 64 and kb["Rss"] == 20 and kb["Pss"] == 20
+    assert kb["Private_Dirty"] == 20 and kb["Anonymous"] == 20 and kb["Referenced"] == 20
+    assert kb["Shared_Clean"] == kb["Shared_Dirty"] == kb["Private_Clean"] == 0
+    p.mlock(a, 16 * P)
+    kb = {l.split(":")[0]: l.split()[1] for l in m.proc.read(f"/proc/{p.pid}/smaps")
+          .splitlines() if l.startswith("Locked")}
+    assert kb["Locked"] == "64"                 # mlock faulted the rest in

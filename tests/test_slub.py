@@ -291,3 +291,98 @@ def test_object_api_workload_moves_slabinfo_up_and_back(m):
     m.slab.shrink_all()
     m.check()
     assert {n: row(m, n) for n in base} == base
+
+
+def test_sysfs_order_store_and_existing_slabs(m):
+    s = m.kernel.kmem_cache_create("reorder", 1000)
+    a = m.kernel.kmem_cache_alloc(s)
+    m.proc.write("/sys/kernel/slab/reorder/order", "3")
+    assert sysfs(m, "reorder", "order") == "3" and sysfs(m, "reorder", "objs_per_slab") == "32"
+    objs = [m.kernel.kmem_cache_alloc(s) for _ in range(40)]
+    m.check()                                   # order-2 and order-3 slabs side by side
+    with pytest.raises(OSError):
+        m.proc.write("/sys/kernel/slab/reorder/order", "4")       # above slub_max_order
+    for o in objs + [a]:
+        m.kernel.kmem_cache_free(s, o)
+    m.kernel.kmem_cache_shrink(s)
+    assert row(m, "reorder")[:2] == [0, 0]
+    m.check()
+
+
+def test_cli_slabinfo(capsys):
+    from linuxvm import cli
+    assert cli.main(["slabinfo", "--ram", "256M", "--alloc", "vm_area_struct=45"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[1].startswith("Name                   Objects Objsize           Space")
+    vma = [l for l in out if l.startswith("vm_area_struct ")][0].split()
+    # 45 objects need 3 slabs: 2 full, one on the CPU (2/0/1), order 0, 20 per slab; the
+    # CPU slab's free objects count as objects in use (total - free on node partials)
+    assert vma[1:7] == ["60", "200", "12.2K", "2/0/1", "20", "0"]
+    assert cli.main(["slabinfo", "--ram", "256M", "--alloc", "nope=1"]) == 2
+    assert cli.main(["slabinfo", "--ram", "256M", "-a"]) == 0
+    assert ":tA-0000064          -> anon_vma_chain fs_cache" in capsys.readouterr().out
+
+
+def test_kernel_accessors_reach_only_slab_and_kmalloc_memory(m):
+    big = m.kernel.kmalloc(20000)                       # kmalloc_large, order 3
+    m.kernel.write_kernel(big + 16380, b"abcdefgh")     # across a frame boundary
+    assert m.kernel.read_kernel(big + 16380, 8) == b"abcdefgh"
+    pfn = m.kernel.alloc_pages("GFP_KERNEL", 0)
+    with pytest.raises(ValueError, match="neither slab nor kmalloc"):
+        m.kernel.memset(0xFFFF880000000000 + (pfn << 12), 0, 8)
+    with pytest.raises(ValueError, match="neither a slab object nor a kmalloc_large"):
+        m.kernel.kfree(0xFFFF880000000000 + (pfn << 12))
+    m.kernel.kfree(big)
+    with pytest.raises(ValueError):
+        m.kernel.read_kernel(big, 8)
+    m.check()
+
+
+def test_shrink_sorts_partial_slabs_fullest_first(m):
+    s = m.kernel.kmem_cache_create("sorted", 1000)          # 16 objects per slab
+    objs = [m.kernel.kmem_cache_alloc(s) for _ in range(16 * 4)]
+    by_slab = {}
+    for o in objs:
+        by_slab.setdefault(slab_of(m, o), []).append(o)
+    # leave 5, 2, 9 free objects in three slabs; the fourth stays full
+    slabs = list(by_slab)
+    for pfn, nfree in zip(slabs[:3], (5, 2, 9)):
+        for o in by_slab[pfn][:nfree]:
+            m.kernel.kmem_cache_free(s, o)
+    m.kernel.kmem_cache_shrink(s)
+    mm = m.mem_map
+    partial = mm.list_entries(s.node[0].partial)
+    free = [16 - (int(mm.mc[p]) & 0xFFFF) for p in partial]
+    assert free == [2, 5, 9]
+    m.check()
+
+
+def test_out_of_memory_warning():
+    m = lv.Machine(ram="64M", cpus=1)
+    got = []
+    while True:
+        a = m.kernel.kmalloc(8192)
+        if not a:
+            break
+        got.append(a)
+    log = [l.split("] ", 1)[1] for l in m.dmesg()]
+    i = log.index("SLUB: Unable to allocate memory on node -1, gfp=0x24000c0(GFP_KERNEL)")
+    assert log[i + 1] == ("  cache: kmalloc-8192, object size: 8192, buffer size: 8192, "
+                          "default order: 3, min order: 1")
+    assert log[i + 2] == f"  node 0: slabs: {len(got) // 4}, objs: {len(got)}, free: 0"
+    m.check()
+    for a in got:
+        m.kernel.kfree(a)
+    m.check()
+
+
+def test_kernel_caches_cannot_be_destroyed(m):
+    for name in ("kmalloc-64", "kmem_cache", "vm_area_struct"):
+        with pytest.raises(ValueError, match="kernel's own caches"):
+            m.kernel.kmem_cache_destroy(name)
+    alias = m.kernel.kmem_cache_create("mine64", 64)        # an extra reference: droppable
+    m.kernel.kmem_cache_destroy(alias)
+    with pytest.raises(ValueError):
+        m.kernel.kmem_cache_destroy(alias)
+    assert m.kernel.kmalloc(64)
+    m.check()

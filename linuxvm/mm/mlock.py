@@ -7,7 +7,7 @@ from ..kernel.sched import RLIMIT_MEMLOCK
 from .mm_flags import (VM_LOCKED, VM_LOCKONFAULT, VM_SPECIAL, VM_HUGETLB,
                        VM_LOCKED_CLEAR_MASK)
 from .mman import MLOCK_ONFAULT, MCL_CURRENT, MCL_FUTURE, MCL_ONFAULT
-from .mmap import can_do_mlock, vma_modify_flags, mm_populate, page_align
+from .mmap import can_do_mlock, vma_modify_flags, mm_populate, page_align, fixup_vma_range
 from ..arch.x86.page_types import TASK_SIZE
 from .vma import find_vma
 
@@ -110,21 +110,10 @@ def apply_vma_lock_flags(m, start, length, flags) -> int:
     prev = vma.vm_prev
     if start > vma.vm_start:
         prev = vma
-    nstart = start
-    while True:
-        newflags = (vma.vm_flags & VM_LOCKED_CLEAR_MASK) | flags
-        tmp = min(vma.vm_end, end)
-        prev, err = mlock_fixup(m, vma, prev, nstart, tmp, newflags)
-        if err:
-            return err
-        nstart = tmp
-        if nstart < prev.vm_end:
-            nstart = prev.vm_end
-        if nstart >= end:
-            return 0
-        vma = prev.vm_next
-        if vma is None or vma.vm_start != nstart:
-            return -errno.ENOMEM
+
+    def fixup(vma, prev, lo, hi):
+        return mlock_fixup(m, vma, prev, lo, hi, (vma.vm_flags & VM_LOCKED_CLEAR_MASK) | flags)
+    return fixup_vma_range(vma, prev, start, end, fixup)
 
 
 def do_mlock(m, start, length, flags) -> int:

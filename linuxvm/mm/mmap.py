@@ -347,6 +347,25 @@ def vma_modify_flags(m, mm, vma, prev, start, end, newflags):
     return vma, vma, 0
 
 
+def fixup_vma_range(vma, prev, start, end, fixup) -> int:
+    """Run ``fixup(vma, prev, start, end) -> (prev, err)`` on each VMA piece of [start, end)
+    in turn, as the loops of mprotect and mlock do; -ENOMEM at a hole."""
+    nstart = start
+    while True:
+        tmp = min(vma.vm_end, end)
+        prev, err = fixup(vma, prev, nstart, tmp)
+        if err:
+            return err
+        nstart = tmp
+        if nstart < prev.vm_end:
+            nstart = prev.vm_end
+        if nstart >= end:
+            return 0
+        vma = prev.vm_next
+        if vma is None or vma.vm_start != nstart:
+            return -errno.ENOMEM
+
+
 # -- get_unmapped_area / mmap -------------------------------------------------------------
 
 def get_unmapped_area(m, file, addr, length, pgoff, flags) -> int:

@@ -8,7 +8,7 @@ from .mm_flags import (VM_READ, VM_WRITE, VM_EXEC, VM_SHARED, VM_ACCOUNT, VM_HUG
                        VM_NORESERVE, VM_LOCKED, VM_GROWSDOWN, VM_GROWSUP)
 from .mman import PROT_READ, PROT_WRITE, PROT_EXEC, PROT_SEM, PROT_GROWSDOWN, PROT_GROWSUP
 from .mmap import (may_expand_vm, vma_modify_flags, vma_set_page_prot, vm_stat_account,
-                   vma_wants_writenotify, calc_vm_prot_bits, page_align)
+                   vma_wants_writenotify, calc_vm_prot_bits, page_align, fixup_vma_range)
 from .util import security_vm_enough_memory_mm, vm_unacct_memory
 from .vma import find_vma
 
@@ -94,20 +94,10 @@ def sys_mprotect(m, start, length, prot) -> int:
                 return -errno.EINVAL
     if start > vma.vm_start:
         prev = vma
-    nstart = start
-    while True:
+
+    def fixup(vma, prev, lo, hi):
         newflags = calc_vm_prot_bits(prot) | (vma.vm_flags & ~(VM_READ | VM_WRITE | VM_EXEC))
         if (newflags & ~(newflags >> 4)) & (VM_READ | VM_WRITE | VM_EXEC):
-            return -errno.EACCES
-        tmp = min(vma.vm_end, end)
-        prev, err = mprotect_fixup(m, vma, prev, nstart, tmp, newflags)
-        if err:
-            return err
-        nstart = tmp
-        if nstart < prev.vm_end:
-            nstart = prev.vm_end
-        if nstart >= end:
-            return 0
-        vma = prev.vm_next
-        if vma is None or vma.vm_start != nstart:
-            return -errno.ENOMEM
+            return prev, -errno.EACCES
+        return mprotect_fixup(m, vma, prev, lo, hi, newflags)
+    return fixup_vma_range(vma, prev, start, end, fixup)

@@ -42,6 +42,14 @@ def kmem_cache_create(m, name, size, align=0, flags=0, ctor=None):
     return _sl(m).kmem_cache_create(name, size, align, flags, ctor)
 
 
+def kmem_cache_destroy(m, cache):
+    s = _cache(m, cache)
+    if s.refcount <= m.slab.permanent.get(s.id, 0):
+        raise ValueError(f"kmem_cache_destroy: {s.name} is one of the kernel's own caches "
+                         f"(boot, kmalloc or a cache the model allocates from)")
+    m.slab.kmem_cache_destroy(s)
+
+
 def kmem_cache_alloc(m, cache, gfp, cpu):
     s = _cache(m, cache)
     return S.slab_alloc(s, _gfp(gfp), cpu, "kmem_cache_alloc")
@@ -92,8 +100,7 @@ def kfree(m, addr, cpu):
     pfn = _direct_map_pfn(m, addr)
     head = sl.mm.compound_head_pfn(pfn)
     if not sl.mm.test(head, S.PG_slab):
-        if not sl.mm.PageHead(head) or addr != PAGE_OFFSET + (head << PAGE_SHIFT) \
-                or sl.mm.rc[head] <= 0:
+        if head not in sl.large_blocks or addr != PAGE_OFFSET + (head << PAGE_SHIFT):
             raise ValueError(f"kfree: {addr:#x} is neither a slab object nor a kmalloc_large "
                              f"block")
     else:
@@ -108,7 +115,7 @@ def ksize(m, addr):
     head = sl.mm.compound_head_pfn(_direct_map_pfn(m, addr))
     if sl.mm.test(head, S.PG_slab):
         sl.object_state(addr)
-    elif not sl.mm.PageHead(head):
+    elif head not in sl.large_blocks:
         raise ValueError(f"ksize: {addr:#x} is not a kmalloc'd object")
     return sl.ksize(addr)
 
@@ -131,12 +138,14 @@ def _direct_map_pfn(m, addr: int) -> int:
 def _backed(m, addr: int, n: int) -> None:
     if isinstance(n, bool) or not isinstance(n, int) or n < 0:
         raise ValueError(f"length must be a non-negative int, not {n!r}")
+    sl = _sl(m)
     first = _direct_map_pfn(m, addr)
     last = _direct_map_pfn(m, addr + max(n, 1) - 1)
     for pfn in range(first, last + 1):
-        if pfn not in m.page_contents:
-            raise ValueError(f"frame {pfn:#x} holds no bytes in the model (only slab and "
-                             f"kmalloc memory is byte-backed)")
+        head = sl.mm.compound_head_pfn(pfn)
+        if not sl.mm.test(head, S.PG_slab) and head not in sl.large_blocks:
+            raise ValueError(f"frame {pfn:#x} is neither slab nor kmalloc memory (the only "
+                             f"kernel memory these accessors reach)")
 
 
 def write_kernel(m, addr: int, data) -> None:

@@ -19,7 +19,7 @@ SLAB_PANIC = 0x00040000
 SLAB_DESTROY_BY_RCU = 0x00080000
 SLAB_MEM_SPREAD = 0x00100000
 SLAB_TRACE = 0x00200000
-SLAB_DEBUG_OBJECTS = 0x00400000          # CONFIG_DEBUG_OBJECTS is on in distro kernels
+SLAB_DEBUG_OBJECTS = 0                   # no CONFIG_DEBUG_OBJECTS
 SLAB_NOLEAKTRACE = 0x00800000
 SLAB_NOTRACK = 0                         # no CONFIG_KMEMCHECK
 SLAB_FAILSLAB = 0                        # no CONFIG_FAILSLAB
@@ -77,10 +77,14 @@ kmalloc_info = [(None, 0), ("kmalloc-96", 96), ("kmalloc-192", 192)] + [
 
 # The caches start_kernel creates after mm_init, in its order (radix_tree_init, pidmap_init,
 # anon_vma_init, cred_init, fork_init, proc_caches_init, vfs_caches_init), with 4.6's flags
-# and ctor presence. object_size is sizeof() on a 4.6 x86-64 distribution config (NUMA,
-# MEMCG, 64 signals, AVX xsave area of 832 bytes for task_struct); the resulting slabinfo
-# <objsize> values (584, 128, 80, 64, 192, 3392, 2112, 1088, 704, 64, 960, 200, 4096, 256)
-# are those a 4.6 Ubuntu/Fedora kernel shows for these caches.
+# (kernel/fork.c, mm/rmap.c, lib/radix-tree.c, kernel/cred.c, kernel/pid.c, fs/dcache.c,
+# fs/file_table.c) and ctor presence. object_size is sizeof() on a 4.6 x86-64
+# distribution config (NUMA, MEMCG, 64 signals; task_struct includes an AVX xsave area):
+# vm_area_struct 200 and anon_vma 72 / anon_vma_chain 64 are summed from 4.6's struct
+# layouts; the others are the <objsize> values 4.x-era x86-64 distribution kernels show
+# in /proc/slabinfo (radix_tree_node 584 = 576 + the free pointer its ctor moves out,
+# files_cache 704, sighand_cache 2112, signal_cache 1088, mm_struct 960, cred_jar 192,
+# pid 128, filp 256). They were not measured from one 4.6 binary.
 #   (name, object_size, align, flags, has_ctor)
 KERNEL_CACHES = [
     ("radix_tree_node", 576, 0, SLAB_PANIC | SLAB_RECLAIM_ACCOUNT, True),

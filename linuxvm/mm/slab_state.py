@@ -66,6 +66,8 @@ class SlabState:
         self.kmalloc_caches = [None] * (C.KMALLOC_SHIFT_HIGH + 1)
         self.kmalloc_dma_caches = [None] * (C.KMALLOC_SHIFT_HIGH + 1)
         self.kmalloc_by_size = self.kmalloc_dma_by_size = None   # filled by kmalloc init
+        self.large_blocks = {}           # kmalloc_large head pfn -> order
+        self.permanent = {}              # cache id -> references the kernel itself holds
         self.kmem_cache = None
         self.kmem_cache_node = None
         self.oom_rs = page_alloc.RatelimitState()
@@ -193,6 +195,8 @@ class SlabState:
         for name, size, align, flags, has_ctor in C.KERNEL_CACHES:
             ctor = _named_ctor(name.replace("_cache", "") + "_ctor") if has_ctor else None
             self.kmem_cache_create(name, size, align, flags, ctor)
+        # the model's own code holds these (and the boot and kmalloc caches) for good
+        self.permanent = {s.id: s.refcount for s in self.slab_caches}
 
     def kmem_cache_create(self, name, size, align=0, flags=0, ctor=None):
         """Create a cache or alias an existing compatible one (mm/slab_common.c).
@@ -325,6 +329,7 @@ class SlabState:
             return 0
         for i in range(1 << order):
             self.pc[pfn + i] = bytearray(PAGE_SIZE)
+        self.large_blocks[pfn] = order
         return PAGE_OFFSET + (pfn << PAGE_SHIFT)
 
     def kfree(self, addr: int, cpu=None) -> None:
@@ -340,6 +345,7 @@ class SlabState:
             pfn = h
         if not mm.f[pfn] & _SLAB_BIT:
             order = mm.prv[pfn + 1] if mm.f[pfn] & _HEAD_BIT else 0
+            self.large_blocks.pop(pfn, None)
             _free_pages(self.pgdat, pfn, order, cpu)
             return
         s = self.by_id[mm.priv[pfn]]
@@ -464,6 +470,10 @@ def check_slab_state(m) -> None:
     for s in sl.by_id[1:]:
         if s is not None:
             _check_cache(sl, s, seen_pages.get(s.id, []))
+    for pfn, order in sl.large_blocks.items():
+        if mm.rc[pfn] <= 0 or S.slab_page_order(mm, pfn) != order or mm.f[pfn] & _SLAB_BIT:
+            raise KernelBug(f"kmalloc_large block {pfn:#x} (order {order}) is not an allocated "
+                            f"compound page")
 
 
 def _check_cache(sl, s, pages) -> None:
@@ -509,7 +519,8 @@ def _check_cache(sl, s, pages) -> None:
         inuse, objects, frozen = S.unpack_counters(mm.mc[page])
         total += objects
         place = where.get(page, "")
-        if objects != S.oo_objects(s.oo) and objects != S.oo_objects(s.min):
+        if objects != min(S.order_objects(S.slab_page_order(mm, page), s.size, s.reserved),
+                          S.MAX_OBJS_PER_PAGE):
             raise KernelBug(f"{s.name}: slab {page:#x} has {objects} objects")
         if inuse > objects:
             raise KernelBug(f"{s.name}: slab {page:#x} inuse {inuse} > objects {objects}")

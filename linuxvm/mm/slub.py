@@ -346,10 +346,11 @@ def allocate_slab(s, flags: int, cpu: int) -> int:
     debug_setup = s.flags & (SLAB_STORE_USER | SLAB_RED_ZONE | __OBJECT_POISON)
     off = s.offset
     base = PAGE_OFFSET
+    if debug_setup:
+        from .slub_debug import setup_object_debug
     for idx in range(objects):
         p = start + idx * size
         if debug_setup:
-            from .slub_debug import setup_object_debug
             setup_object_debug(s, page, p)
         if s.ctor is not None:
             s.ctor(p)
@@ -743,10 +744,10 @@ def __kmem_cache_shrink(s, deactivate: bool = False) -> int:
             promote[free - 1].append(page)
         else:
             keep.append(page)
-    # list_splice of promote[i] onto the head, from the emptiest bucket down: the slabs
-    # with the fewest free objects end up first, each bucket keeping its order
+    # each bucket was built with list_move (newest first), then spliced onto the head from
+    # the emptiest bucket down: slabs with the fewest free objects end up first
     for i in range(SHRINK_PROMOTE_MAX - 1, -1, -1):
-        for page in reversed(promote[i]):
+        for page in promote[i]:
             mm.list_add(page, n.partial)
     for page in discard:
         discard_slab(s, page)

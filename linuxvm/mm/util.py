@@ -83,10 +83,11 @@ def __vm_enough_memory(m, mm, pages: int, cap_sys_admin: bool) -> int:
     if mode == OVERCOMMIT_ALWAYS:
         return 0
     if mode == OVERCOMMIT_GUESS:
-        free = m.global_page_state(NR_FREE_PAGES) + m.global_page_state(NR_FILE_PAGES)
-        free -= m.global_page_state(NR_SHMEM)
-        free += get_nr_swap_pages(m)
-        free += m.global_page_state(NR_SLAB_RECLAIMABLE)
+        free = get_nr_swap_pages(m)
+        for zone in m.zones:                 # one pass for the four global counters
+            vs = zone.vm_stat
+            free += vs[NR_FREE_PAGES] + vs[NR_FILE_PAGES] - vs[NR_SHMEM] + \
+                vs[NR_SLAB_RECLAIMABLE]
         reserve = m.pgdat.totalreserve_pages
         if free > reserve:
             free -= reserve

@@ -6,7 +6,7 @@ import errno
 
 from ...kernel.sched import (RLIMIT_STACK, RLIM_INFINITY, PF_RANDOMIZE, ADDR_NO_RANDOMIZE,
                              ADDR_COMPAT_LAYOUT)
-from ...mm.mman import MAP_FIXED
+from ...mm.mman import MAP_FIXED, MAP_32BIT
 from ...mm.vma import find_vma, unmapped_area, unmapped_area_topdown
 from .page_types import PAGE_SHIFT, PAGE_SIZE, TASK_SIZE, TASK_UNMAPPED_BASE
 
@@ -78,11 +78,24 @@ def arch_randomize_brk(m, mm) -> int:
     return r if r else mm.brk
 
 
+def find_start_end(m, mm, flags):
+    """The search window: MAP_32BIT maps in [1 GiB, 2 GiB) (randomised start), else from
+    mmap_legacy_base to TASK_SIZE (arch/x86/kernel/sys_x86_64.c)."""
+    if flags & MAP_32BIT:
+        begin, end = 0x40000000, 0x80000000
+        if m.current.flags & PF_RANDOMIZE:
+            new_begin = randomize_range(m, begin, begin + 0x02000000, 0)
+            if new_begin:
+                begin = new_begin
+        return begin, end
+    return mm.mmap_legacy_base, TASK_SIZE
+
+
 def arch_get_unmapped_area(m, mm, file, addr, length, pgoff, flags) -> int:
     """Bottom-up search from mmap_legacy_base (the legacy layout); address or -errno."""
     if flags & MAP_FIXED:
         return addr
-    begin, end = mm.mmap_legacy_base, TASK_SIZE
+    begin, end = find_start_end(m, mm, flags)
     if length > end:
         return -errno.ENOMEM
     if addr:
@@ -102,6 +115,8 @@ def arch_get_unmapped_area_topdown(m, mm, file, addr0, length, pgoff, flags) -> 
         return -errno.ENOMEM
     if flags & MAP_FIXED:
         return addr
+    if flags & MAP_32BIT:                        # the legacy search knows the 2 GiB window
+        return arch_get_unmapped_area(m, mm, file, addr0, length, pgoff, flags)
     if addr:
         addr = page_align(addr)
         vma = find_vma(mm, addr)

@@ -102,3 +102,197 @@ def access(m, task, addr: int, kind: str) -> int:
     if kind == "w":
         _tag(m, phys >> PAGE_SHIFT)
     return phys
+
+
+# --- the bulk path ----------------------------------------------------------------------
+
+def _tlb_has(tlb, va: int) -> bool:
+    """Whether any TLB structure holds a translation for ``va`` (no LRU side effects)."""
+    vpn, n2, n1 = va >> 12, va >> 21, va >> 30
+    return (vpn in tlb.l1_4k.sets[vpn & tlb.l1_4k.mask]
+            or vpn in tlb.stlb.sets[vpn & tlb.stlb.mask]
+            or n2 in tlb.l1_2m.sets[n2 & tlb.l1_2m.mask]
+            or ~n2 in tlb.stlb.sets[n2 & tlb.stlb.mask]
+            or n1 in tlb.l1_1g.sets[n1 & tlb.l1_1g.mask])
+
+
+def _bulk_vma_ok(vma, write: bool) -> bool:
+    from ...mm.mm_flags import (VM_SHARED, VM_WRITE, VM_READ, VM_LOCKED, VM_GROWSDOWN,
+                                VM_HUGETLB, VM_PFNMAP, VM_MIXEDMAP, VM_EXEC)
+    f = vma.vm_flags
+    if vma.vm_ops is not None or f & (VM_SHARED | VM_LOCKED | VM_GROWSDOWN | VM_HUGETLB
+                                      | VM_PFNMAP | VM_MIXEDMAP):
+        return False
+    if write:
+        return bool(f & VM_WRITE)
+    return bool(f & (VM_READ | VM_EXEC | VM_WRITE))
+
+
+def touch_bulk(m, task, addr: int, length: int, write: bool = False) -> None:
+    """The same effect as :func:`touch`, with the faults of runs of never-touched pages in
+    plain anonymous VMAs handled a 2 MiB chunk at a time.
+
+    Every state change of the per-access path is made, in the same order where order
+    matters: the allocator is called page by page (so the same frames come back), the
+    pagevec/LRU and TLB see the same sequence, and the counters (TLB misses and walks,
+    pgfault, min_flt, the SPLIT_RSS sync points, content tags) end the same.
+    ``tests/test_fault_bulk.py`` compares whole machines after both paths.
+    """
+    from ...mm.vma import find_vma
+    end = addr + length
+    va = addr
+    cpu = run_on_cpu(m, task)
+    mm = task.mm
+    while va < end:
+        vma = find_vma(mm, va)
+        if vma is None or vma.vm_start > va or not _bulk_vma_ok(vma, write):
+            touch(m, task, va, 1, write)
+            va = (va & ~(PAGE_SIZE - 1)) + PAGE_SIZE
+            continue
+        chunk_end = min(end, vma.vm_end, ((va >> 21) + 1) << 21)
+        va = _bulk_chunk(m, task, cpu, mm, vma, va, chunk_end, write)
+
+
+def _bulk_chunk(m, task, cpu, mm, vma, va: int, end: int, write: bool) -> int:
+    """Fault in the untouched pages of [va, end) (inside one PMD and one VMA); returns
+    where it stopped (a touched page is left to the per-access path)."""
+    import numpy as np
+    from ...mm import memory
+    from ...mm.fault import (check_sync_rss_stat, GFP_HIGHUSER_MOVABLE_ZERO, alloc_page_vma,
+                             inc_mm_counter_fast, FAULT_FLAG_WRITE)
+    from ...mm.rmap import anon_vma_prepare
+    from ...mm.swap import lru_cache_add_active_or_unevictable
+    from ...mm.page import NULL, PG_uptodate, PG_swapbacked, PG_active, PAGE_MAPPING_ANON
+    from ...mm.vmstat_items import PGFAULT, NR_ANON_PAGES
+    from ...mm.mm_types import MM_ANONPAGES
+    from .pgtable import pt_entries, pgd_offset, pfn_pte, mk_pte, pte_mkwrite, pte_mkdirty, \
+        pte_mkspecial, pte_offset_map
+    from .pgtable_types import _PAGE_ACCESSED, _PAGE_DIRTY
+    from .mmu import walk_tables, okmask
+    from ...mm.mm_flags import VM_WRITE
+    tlb = cpu.tlb
+    ev = m.pgdat.vm_events
+    start = va
+    # the run of pages this chunk can take: PTE none and nothing cached in the TLB
+    ptr = None
+    pgd = pgd_offset(mm, va)
+    table = None
+    pudv = pt_entries(m, pgd[0])[pgd[1]]
+    if pudv:
+        from .pgtable import pud_offset, pmd_offset
+        pud = pud_offset(pudv, va)
+        pmdv_ = pt_entries(m, pud[0])[pud[1]]
+        if pmdv_:
+            pmd = pmd_offset(pmdv_, va)
+            v = pt_entries(m, pmd[0])[pmd[1]]
+            if v:
+                table = pt_entries(m, pte_offset_map(v, va)[0])
+    stop = va
+    while stop < end:
+        if table is not None and table[(stop >> 12) & 511]:
+            break
+        if _tlb_has(tlb, stop):
+            break
+        stop += PAGE_SIZE
+    if stop == va:
+        touch(m, task, va, 1, write)          # a present page: the per-access path
+        return va + PAGE_SIZE
+    n = (stop - va) >> 12
+    access = ACCESS["w" if write else "r"]
+    pfns = []
+    # -- the kernel work that must happen in order: counters, tables, anon_vma, frames
+    for i in range(n):
+        a = va + (i << 12)
+        tlb.misses += 1                       # the access misses, the walk fails
+        tlb.walks += 1
+        cpu.cr2 = a
+        ev[PGFAULT] += 1                      # handle_mm_fault
+        check_sync_rss_stat(m, task)
+        if i == 0:
+            pud = memory.pud_alloc(m, mm, pgd, a)
+            pmd = memory.pmd_alloc(m, mm, pud, a) if pud is not None else None
+            if pmd is None or memory.pte_alloc(m, mm, pmd, a):
+                _bulk_finish(m, task, cpu, mm, vma, va, pfns, write)
+                from .fault import pagefault_out_of_memory
+                pagefault_out_of_memory(m, task, a)
+            ptr = pte_offset_map(pt_entries(m, pmd[0])[pmd[1]], a)
+            table = pt_entries(m, ptr[0])
+        if write:
+            anon_vma_prepare(m, vma)
+            pfn = alloc_page_vma(m, GFP_HIGHUSER_MOVABLE_ZERO)
+            if pfn == NULL:
+                _bulk_finish(m, task, cpu, mm, vma, va, pfns, write)
+                from .fault import pagefault_out_of_memory
+                pagefault_out_of_memory(m, task, a)
+            inc_mm_counter_fast(m, mm, MM_ANONPAGES)
+            pfns.append(pfn)
+        task.min_flt += 1
+    _bulk_finish(m, task, cpu, mm, vma, va, pfns if write else None, write, n)
+    return stop
+
+
+def _bulk_finish(m, task, cpu, mm, vma, va: int, pfns, write: bool, n: int = None) -> None:
+    """The order-free part of a chunk's faults: struct pages, PTEs, LRU, TLB, tags."""
+    import numpy as np
+    from ...mm.swap import lru_cache_add_active_or_unevictable
+    from ...mm.page import PG_uptodate, PG_swapbacked, PG_active, PAGE_MAPPING_ANON
+    from ...mm.vmstat_items import NR_ANON_PAGES
+    from ...mm.mm_flags import VM_WRITE
+    from .pgtable import pt_entries, pgd_offset, pt_array, pfn_pte, mk_pte, pte_mkwrite, \
+        pte_mkdirty, pte_mkspecial
+    from .pgtable_types import _PAGE_ACCESSED, _PAGE_DIRTY
+    from .mmu import walk_tables
+    from ...mm.memory import walk as _walk
+    if n is None:
+        n = len(pfns)
+    if n == 0:
+        return
+    mem_map = m.mem_map
+    from ...mm.memory import follow_pte
+    ptr = _pte_slot(m, mm, va)
+    arr = pt_array(m, ptr[0])
+    i0 = ptr[1]
+    if write:
+        p = np.asarray(pfns, dtype=np.int64)
+        mem_map.flags[p] |= np.uint64((1 << PG_uptodate) | (1 << PG_swapbacked) | (1 << PG_active))
+        mem_map._mapcount[p] = 0
+        mem_map.mapping[p] = (vma.anon_vma.handle << 2) | PAGE_MAPPING_ANON
+        mem_map.index[p] = ((va - vma.vm_start) >> 12) + vma.vm_pgoff + np.arange(n)
+        zones = (mem_map.flags[p] >> np.uint64(62)).astype(np.int64)
+        for z, c in enumerate(np.bincount(zones, minlength=4).tolist()):
+            if c:
+                m.zones[z].vm_stat[NR_ANON_PAGES] += c
+        proto = mk_pte(0, vma.vm_page_prot)
+        if vma.vm_flags & VM_WRITE:
+            proto = pte_mkwrite(pte_mkdirty(proto))
+        proto |= _PAGE_ACCESSED | _PAGE_DIRTY          # what the retried access sets
+        arr[i0:i0 + n] = np.uint64(proto) | (p.astype(np.uint64) << np.uint64(12))
+        for pfn in pfns:
+            lru_cache_add_active_or_unevictable(m, pfn, vma)
+        tags = (np.arange(1, n + 1, dtype=np.int64) + m.content_seq - 1) % 0xFFFFFFFF + 1
+        mem_map.content[p] = tags.astype(np.uint32)
+        m.content_seq = int(tags[-1])
+    else:
+        proto = pte_mkspecial(pfn_pte(m.zero_pfn, vma.vm_page_prot)) | _PAGE_ACCESSED
+        arr[i0:i0 + n] = np.uint64(proto)
+    # the retried accesses: a miss, a successful walk and a TLB fill each
+    tlb = cpu.tlb
+    access = ACCESS["w" if write else "r"]
+    base_entry = walk_tables(cpu, va, access)          # the first page's walk, for rights
+    tlb.walks += n - 1
+    tlb.misses += n
+    _, shift, rights, glob, dirty = base_entry
+    from .mmu import okmask
+    ok = okmask(cpu, rights)
+    fill = tlb.fill
+    for i in range(n):
+        v = int(arr[i0 + i])
+        fill(va + (i << 12), 12, (v & 0x00003FFFFFFFF000, ok, glob, rights, dirty))
+
+
+def _pte_slot(m, mm, va: int):
+    from .pgtable import pt_entries, pgd_offset, pud_offset, pmd_offset, pte_offset_map
+    pgd = pgd_offset(mm, va)
+    pud = pud_offset(pt_entries(m, pgd[0])[pgd[1]], va)
+    pmd = pmd_offset(pt_entries(m, pud[0])[pud[1]], va)
+    return pte_offset_map(pt_entries(m, pmd[0])[pmd[1]], va)

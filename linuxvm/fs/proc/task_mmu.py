@@ -78,13 +78,9 @@ class MemSizeStats:
 
 
 def smaps_walk(m, vma, mss) -> None:
-    """Account the pages mapped in ``vma``. Wiring point: the page-table walk
-    (smaps_pte_range) arrives with demand paging as ``linuxvm.mm.pagewalk.smaps_account``;
-    until then no page can be mapped and every figure is 0 by construction."""
-    try:
-        from ...mm.pagewalk import smaps_account
-    except ImportError:
-        return
+    """Account the pages mapped in ``vma`` (walk_page_vma with smaps_pte_range; the walk
+    lives in mm/pagewalk.py)."""
+    from ...mm.pagewalk import smaps_account
     smaps_account(m, vma, mss)
 
 
@@ -127,11 +123,16 @@ def render_smaps(m, task) -> str:
     return "".join(out)
 
 
+def text_bytes(mm) -> int:
+    """PAGE_ALIGN(end_code) - (start_code & PAGE_MASK): VmExe and statm's text."""
+    return (((mm.end_code + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1))
+            - (mm.start_code & ~(PAGE_SIZE - 1)))
+
+
 def task_statm(task, mm):
     """(size, resident, shared, text, data) in pages (fs/proc/task_mmu.c task_statm)."""
     shared = get_mm_counter(task, mm, MM_FILEPAGES) + get_mm_counter(task, mm, MM_SHMEMPAGES)
-    text = (((mm.end_code + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1))
-            - (mm.start_code & ~(PAGE_SIZE - 1))) >> PAGE_SHIFT
+    text = text_bytes(mm) >> PAGE_SHIFT
     data = mm.data_vm + mm.stack_vm
     resident = shared + get_mm_counter(task, mm, MM_ANONPAGES)
     return mm.total_vm, resident, shared, text, data
@@ -153,8 +154,7 @@ def task_mem(task, mm) -> str:
     hiwater_vm = max(mm.total_vm, mm.hiwater_vm)
     total_rss = anon + file + shmem
     hiwater_rss = max(total_rss, mm.hiwater_rss)
-    text = (((mm.end_code + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1))
-            - (mm.start_code & ~(PAGE_SIZE - 1))) >> 10
+    text = text_bytes(mm) >> 10
     lib = (mm.exec_vm << 2) - text
     swap = get_mm_counter(task, mm, MM_SWAPENTS)
     ptes = 512 * 8 * mm.nr_ptes
