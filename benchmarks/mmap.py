@@ -54,8 +54,22 @@ def model_pairs_per_s(n: int) -> float:
     return n / dt
 
 
+def nodes_visited(mm, addr: int) -> int:
+    """How many tree nodes find_vma's descent looks at for ``addr``."""
+    n, seen = mm.mm_rb, 0
+    while n is not None:
+        seen += 1
+        if n.vm_end > addr:
+            if n.vm_start <= addr:
+                break
+            n = n.rb_left
+        else:
+            n = n.rb_right
+    return seen
+
+
 def find_vma_cost(nvmas: int, lookups: int = 20000) -> tuple:
-    """(ns per find_vma, tree height) with ``nvmas`` unmergeable VMAs."""
+    """(ns per find_vma, tree height, mean nodes visited) with ``nvmas`` unmergeable VMAs."""
     m = lv.Machine(ram="256M", seed=0)
     p = m.spawn("bench")
     m.sysctl["vm.max_map_count"] = nvmas + 10
@@ -69,7 +83,8 @@ def find_vma_cost(nvmas: int, lookups: int = 20000) -> tuple:
     for a in addrs:
         find_vma(mm, a)
     dt = time.perf_counter() - t0
-    return dt / lookups * 1e9, mm.mm_rb.rb_height
+    visits = sum(nodes_visited(mm, a) for a in addrs) / lookups
+    return dt / lookups * 1e9, mm.mm_rb.rb_height, visits
 
 
 def main():
@@ -85,8 +100,8 @@ def main():
         print(f"ratio model/live: {model / live:.3f}")
     print("find_vma with n VMAs (O(log n): cost per lookup grows with the tree height)")
     for nv in (1000, 10000, 60000):
-        ns, h = find_vma_cost(nv)
-        print(f"  n={nv:6d}  height={h:2d}  {ns:7.0f} ns/lookup")
+        ns, h, visits = find_vma_cost(nv)
+        print(f"  n={nv:6d}  height={h:2d}  {visits:5.1f} nodes/lookup  {ns:7.0f} ns/lookup")
 
 
 if __name__ == "__main__":

@@ -110,6 +110,10 @@ class Process:
         during its own system calls); a dead task is never left current."""
         m = self.m
         saved = m.current
+        if self.task.mm is not None and getattr(m, "cpus", None):
+            # a system call runs on the CPU the task is scheduled on
+            from .arch.x86.uaccess import run_on_cpu
+            run_on_cpu(m, self.task)
         m.current = self.task
         try:
             return fn(m, *args)

@@ -96,8 +96,20 @@ def w_many_vmas(m, touch):
     touch(p, addrs[-1], 37 * PAGE, True)
 
 
+def w_cross_cpu_free(m, touch):
+    # pages wait in CPU 0's pagevec; the task moves to CPU 1 and unmaps them (the zap drains
+    # only CPU 1's pagevec), so CPU 0's next drain frees them between two allocations
+    p = m.spawn("x")
+    a = p.mmap(None, 40 * PAGE, 3, 0x22)
+    touch(p, a, 5 * PAGE, True)
+    p.task.cpu = 1
+    p.munmap(a, 5 * PAGE)
+    p.task.cpu = 0
+    touch(p, a + 8 * PAGE, 30 * PAGE, True)
+
+
 @pytest.mark.parametrize("workload", [w_write_range, w_read_then_write, w_holes_and_fork,
-                                      w_many_vmas])
+                                      w_many_vmas, w_cross_cpu_free])
 def test_bulk_touch_equals_per_access(workload):
     assert_same(run(workload, False), run(workload, True))
 

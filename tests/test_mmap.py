@@ -211,13 +211,13 @@ def test_exit_releases_everything():
     p = proc(m)
     p.mmap(0, 1 << 20, RW, ANON)
     mm, task = p.mm, p.task
-    pgd = mm.pgd
     p.exit()
     m.check()
     assert m.vm_committed_as == 0
     assert str(p.pid) not in m.proc.listdir("/proc")
-    assert mm.pgd == -1 and m.mem_map.rc[pgd] == 0            # the PGD page is free
-    assert mm.slab_obj == 0 and task.slab_obj == 0            # objects back in SLUB
+    # the VMAs are gone; the mm itself may live on as a CPU's lazy active_mm
+    assert mm.mmap is None and mm.map_count == 0 and mm.mm_users == 0
+    assert task.slab_obj == 0                                 # task_struct back in SLUB
     with pytest.raises(ValueError):
         p.mmap(0, P, RW, ANON)
 
@@ -252,3 +252,31 @@ def test_map_denywrite_from_user_space_is_ignored():
     p = proc(m)
     p.mmap(0, P, RW, ANON | lv.MAP_DENYWRITE)
     assert not p.mm.mmap.vm_flags & VM_DENYWRITE
+
+
+def test_append_only_file_cannot_be_mapped_shared_writable():
+    m = machine()
+    p = proc(m)
+    m.vfs.create("/log", 4 * P, append=True)
+    assert errno_of(p.open, "/log", lv.O_RDWR) == errno.EPERM     # needs O_APPEND
+    fd = p.open("/log", lv.O_RDWR | lv.O_APPEND)
+    assert errno_of(p.mmap, 0, P, R, lv.MAP_SHARED, fd) == errno.EACCES
+    assert p.mmap(0, P, R, lv.MAP_PRIVATE, fd) > 0
+
+
+def test_shared_anonymous_maps_line():
+    m = machine()
+    p = proc(m)
+    a = p.mmap(0, 2 * P, RW, lv.MAP_SHARED | lv.MAP_ANONYMOUS)
+    ino = p.mm.mmap.vm_file.inode.i_ino
+    assert m.proc.read(f"/proc/{p.pid}/maps") == (
+        f"{a:x}-{a + 2 * P:x} rw-s 00000000 00:05 {ino}".ljust(72) + " /dev/zero (deleted)\n")
+    # not VM_ACCOUNT, but shmem_acct_size charges the whole object until it is freed
+    assert not p.mm.mmap.vm_flags & 0x100000 and m.vm_committed_as == 2
+    p.munmap(a + P, P)                        # a piece still holds the file
+    assert m.vm_committed_as == 2
+    p.munmap(a, P)
+    assert m.vm_committed_as == 0
+    p.mmap(0, 2 * P, RW, lv.MAP_SHARED | lv.MAP_ANONYMOUS | lv.MAP_NORESERVE)
+    assert m.vm_committed_as == 0
+    m.check()

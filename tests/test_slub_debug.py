@@ -131,3 +131,54 @@ def test_unknown_debug_letter_reported():
     m = lv.Machine(ram="256M", cpus=1, cmdline="slub_debug=FQ")
     assert any(l.endswith("slub_debug option 'Q' unknown. skipped") for l in m.dmesg())
     assert m.slab.find_cache("kmalloc-8").flags & 0x100
+
+
+@pytest.mark.parametrize("cmdline,debug64,debug128", [
+    ("slub_debug=-", False, False),
+    ("slub_debug=P,kmalloc-128", False, True),
+    ("slub_debug=,kmalloc-6", True, False),          # no letters: the default FZPU
+])
+def test_slub_debug_selection(cmdline, debug64, debug128):
+    m = lv.Machine(ram="128M", cpus=1, cmdline=cmdline)
+    assert bool(m.slab.find_cache("kmalloc-64").flags & 0x800) == debug64      # SLAB_POISON
+    assert bool(m.slab.find_cache("kmalloc-128").flags & 0x800) == debug128
+
+
+def test_slub_debug_O_keeps_order():
+    # red zone + tracking would push kmalloc-4096 objects past one page (order 1 -> 2):
+    # with O the metadata is dropped for such caches
+    m = lv.Machine(ram="128M", cpus=1, cmdline="slub_debug=FZPUO")
+    assert m.slab.find_cache("kmalloc-4096").size == 4096
+    assert m.slab.find_cache("kmalloc-64").flags & 0x10000                     # still U
+
+
+def test_trace_prints_alloc_and_free(m):
+    m = lv.Machine(ram="128M", cpus=1, cmdline="slub_debug=T,kmalloc-32")
+    n = len(m.dmesg())
+    a = m.kernel.kmalloc(32)
+    m.kernel.kfree(a)
+    log = new_log(m, n)
+    assert log[0] == (f"TRACE kmalloc-32 alloc 0x{a:016x} inuse=128 fp=0x          (null)")
+    assert log[1].startswith(f"TRACE kmalloc-32 free 0x{a:016x} inuse=")
+    assert log[2].startswith(f"Object {a:016x}: ")
+    m.check()
+
+
+def test_alloc_and_free_calls():
+    m = lv.Machine(ram="128M", cpus=2, cmdline="slub_debug=U,vm_area_struct")
+    a = [m.slab.alloc_obj("vm_area_struct", cpu=i % 2, caller="mmap_region")
+         for i in range(30)]
+    b = [m.kernel.kmem_cache_alloc("vm_area_struct") for _ in range(5)]
+    for x in a[:10]:
+        m.slab.free_obj("vm_area_struct", x, caller="remove_vma")
+    assert m.proc.read("/sys/kernel/slab/vm_area_struct/alloc_calls") == (
+        "     20 mmap_region age=0 pid=0 cpus=0-1\n"
+        "      5 kmem_cache_alloc age=0 pid=0 cpus=0\n")
+    # objects never freed have an empty free track
+    assert m.proc.read("/sys/kernel/slab/vm_area_struct/free_calls") == (
+        f"     25 <not-available> age={(-300 * 250) & 0xFFFFFFFF} pid=0 cpus=0\n")
+    with pytest.raises(OSError):
+        m.proc.read("/sys/kernel/slab/kmalloc-64/alloc_calls")
+    for x in a[10:] + b:
+        m.kernel.kmem_cache_free("vm_area_struct", x)
+    m.check()

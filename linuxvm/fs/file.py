@@ -82,6 +82,8 @@ class File:
 
     def fput(self) -> None:
         self.f_count -= 1
+        if self.f_count == 0 and self.inode.__dict__.get("shmem_acct"):
+            shmem_evict_inode(self.inode)
 
 
 class VFS:
@@ -130,11 +132,34 @@ class VFS:
 
 
 def shmem_zero_setup(m, vma) -> int:
-    """Back a shared anonymous mapping with a new unlinked shmem file "dev/zero"."""
+    """Back a shared anonymous mapping with a new unlinked shmem file "dev/zero"; 0 or
+    -ENOMEM when its size cannot be committed (shmem_acct_size)."""
+    from ..mm.mm_flags import VM_NORESERVE
+    from ..mm.util import security_vm_enough_memory_mm
+    size = vma.vm_end - vma.vm_start
+    pages = (size + 4095) >> 12
+    if not vma.vm_flags & VM_NORESERVE:
+        if security_vm_enough_memory_mm(m, vma.vm_mm, pages):
+            return -errno.ENOMEM
     vfs = m.vfs
-    inode = Inode(vfs._ino(SHMEM_DEV), SHMEM_DEV, vma.vm_end - vma.vm_start, b"",
-                  "/dev/zero (deleted)", account_dirty=False)
+    inode = Inode(vfs._ino(SHMEM_DEV), SHMEM_DEV, size, b"", "/dev/zero (deleted)",
+                  account_dirty=False)
+    if not vma.vm_flags & VM_NORESERVE:
+        # charged until the inode is evicted with its last reference
+        inode.shmem_acct = pages
+        inode.machine = m
+        m.committed_outside_vmas = getattr(m, "committed_outside_vmas", 0) + pages
     file = File(inode, O_RDWR, "/dev/zero (deleted)", shmem_mmap)
     vma.vm_file = file
     vma.vm_ops = shmem_vm_ops
     return 0
+
+
+def shmem_evict_inode(inode) -> None:
+    """The last reference to a shmem file is gone: return its commit (shmem_unacct_size)."""
+    from ..mm.util import vm_unacct_memory
+    m = inode.machine
+    pages = inode.shmem_acct
+    inode.shmem_acct = 0
+    vm_unacct_memory(m, pages)
+    m.committed_outside_vmas -= pages

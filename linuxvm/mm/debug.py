@@ -75,8 +75,10 @@ def check_page_alloc(m) -> np.ndarray:
             if count != pcp.count:
                 raise KernelBug(f"{zone.name} cpu{cpu} pcp count is {pcp.count} but the lists "
                                 f"hold {count}")
-            if pcp.count < 0 or (pcp.high and pcp.count >= pcp.high + pcp.batch):
-                raise KernelBug(f"{zone.name} cpu{cpu} pcp count {pcp.count} out of range")
+            # no upper bound: a refill of an empty migratetype list ignores how full
+            # the other lists are, so count can pass high (only frees trim it)
+            if pcp.count < 0:
+                raise KernelBug(f"{zone.name} cpu{cpu} pcp count {pcp.count} is negative")
         if free != zone.vm_stat[NR_FREE_PAGES]:
             raise KernelBug(f"{zone.name} NR_FREE_PAGES is {zone.vm_stat[NR_FREE_PAGES]} but "
                             f"the free lists hold {free} pages")

@@ -5,8 +5,6 @@ The allocator itself is mm/slub.py; this module holds the per-machine state and 
 mm/slab_common.c does around it.
 """
 
-import errno
-
 from ..arch.x86.page_types import PAGE_OFFSET, PAGE_SHIFT, PAGE_SIZE
 from ..errors import KernelBug
 from ..mm import gfp as G
@@ -285,16 +283,18 @@ class SlabState:
         return s
 
     # -- objects ----------------------------------------------------------------------
-    def alloc_obj(self, name: str, cpu=None, gfp: int = G.GFP_KERNEL) -> int:
-        """Allocate one object of the kernel cache ``name``; its address, or 0 on failure."""
+    def alloc_obj(self, name: str, cpu=None, gfp: int = G.GFP_KERNEL,
+                  caller: str = "kmem_cache_alloc") -> int:
+        """Allocate one object of the kernel cache ``name``; its address, or 0 on failure.
+        ``caller`` is the call site slub_debug=U records (e.g. "copy_process")."""
         s = self.by_name[name]
-        return slab_alloc(s, gfp, self.m.current_cpu if cpu is None else cpu, name)
+        return slab_alloc(s, gfp, self.m.current_cpu if cpu is None else cpu, caller)
 
-    def free_obj(self, name: str, addr: int, cpu=None) -> None:
+    def free_obj(self, name: str, addr: int, cpu=None, caller: str = "kmem_cache_free") -> None:
         """Free an object alloc_obj returned."""
         s = self.by_name[name]
         slab_free(s, S.virt_to_head_pfn(self, addr), addr,
-                  self.m.current_cpu if cpu is None else cpu)
+                  self.m.current_cpu if cpu is None else cpu, caller)
 
     def kmem_cache_alloc(self, s, gfp: int, cpu: int) -> int:
         if gfp & (C_GFP_SLAB_BUG_MASK):

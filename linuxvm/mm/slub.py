@@ -4,6 +4,7 @@ API for the rest of the model (``m.slab`` is a ``SlabState``):
 
     addr = m.slab.alloc_obj("vm_area_struct")     # allocate one object of a kernel cache
     m.slab.free_obj("vm_area_struct", addr)       # and free it
+    m.slab.alloc_obj("mm_struct", caller="mm_alloc")   # call site for slub_debug=U
     m.slab.kmalloc(size, gfp) / m.slab.kfree(addr) / m.slab.ksize(addr)
     s = m.slab.find_cache("mm_struct")            # the kmem_cache (aliases resolve)
 
@@ -31,7 +32,7 @@ from ..mm.vmstat_items import NR_SLAB_RECLAIMABLE, NR_SLAB_UNRECLAIMABLE
 from . import slab_common as C
 from .slab_common import (SLAB_POISON, SLAB_RED_ZONE, SLAB_STORE_USER, SLAB_DESTROY_BY_RCU,
                           SLAB_CACHE_DMA, SLAB_RECLAIM_ACCOUNT, SLAB_DEBUG_FLAGS,
-                          SLAB_HWCACHE_ALIGN, __OBJECT_POISON, ALIGN, get_order, fls)
+                          __OBJECT_POISON, ALIGN, get_order, fls)
 
 _alloc_pages_nodemask = page_alloc.__alloc_pages_nodemask
 _free_pages = page_alloc.__free_pages

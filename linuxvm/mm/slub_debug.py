@@ -6,8 +6,8 @@ corruption is reported, repaired as the kernel repairs it, and never raises.
 
 import struct
 
-from ..arch.x86.page_types import PAGE_OFFSET, PAGE_SHIFT, PAGE_SIZE
-from ..mm.page import NULL, PG_slab
+from ..arch.x86.page_types import PAGE_SIZE
+from ..mm.page import PG_slab
 from . import slub as S
 from .slab_common import (SLAB_RED_ZONE, SLAB_POISON, SLAB_STORE_USER, SLAB_TRACE,
                           SLAB_CONSISTENCY_CHECKS, __OBJECT_POISON)
@@ -451,3 +451,63 @@ def validate_slab_cache(s) -> int:
             check_object(s, page, p, SLUB_RED_INACTIVE if p in free else SLUB_RED_ACTIVE)
         count += 1
     return count
+
+
+def _cpulist(cpus) -> str:
+    """%*pbl: "0-2,5"."""
+    out = []
+    cpus = sorted(cpus)
+    i = 0
+    while i < len(cpus):
+        j = i
+        while j + 1 < len(cpus) and cpus[j + 1] == cpus[j] + 1:
+            j += 1
+        out.append(f"{cpus[i]}" if i == j else f"{cpus[i]}-{cpus[j]}")
+        i = j + 1
+    return ",".join(out)
+
+
+def list_locations(s, which: int) -> str:
+    """/sys/kernel/slab/<cache>/alloc_calls and free_calls: the tracked call sites of the
+    objects in use on the node lists, by address (mm/slub.c list_locations)."""
+    sl = s.sl
+    mm = sl.mm
+    S.flush_all(s)
+    n = s.node[0]
+    now = jiffies(sl.m)
+    locs = {}
+    for page in mm.list_entries(n.partial) + mm.list_entries(n.full):
+        free = set()
+        fp = S.page_freelist(mm, page)
+        while fp and len(free) <= S.unpack_counters(mm.mc[page])[1]:
+            free.add(fp)
+            fp = S.get_freepointer(s, fp)
+        for p in for_each_object(s, page):
+            if p in free:
+                continue
+            addr, cpu, pid, when = _TRACK.unpack(_rd(s, get_track_addr(s, p, which),
+                                                     S.TRACK_SIZE))
+            age = now - when
+            loc = locs.get(addr)
+            if loc is None:
+                locs[addr] = [1, age, age, age, pid, pid, {cpu}]
+            else:
+                loc[0] += 1
+                if when:
+                    loc[1] += age
+                    loc[2] = min(loc[2], age)
+                    loc[3] = max(loc[3], age)
+                    loc[4] = min(loc[4], pid)
+                    loc[5] = max(loc[5], pid)
+                    loc[6].add(cpu)
+    lines = []
+    for addr in sorted(locs):
+        count, sum_t, min_t, max_t, min_pid, max_pid, cpus = locs[addr]
+        text = f"{count:7d} " + (ksym_name(sl, addr) if addr else "<not-available>")
+        text += (f" age={min_t}/{sum_t // count}/{max_t}" if sum_t != min_t
+                 else f" age={min_t}")
+        text += f" pid={min_pid}-{max_pid}" if min_pid != max_pid else f" pid={min_pid}"
+        if sl.nr_cpu_ids > 1 and cpus:
+            text += f" cpus={_cpulist(cpus)}"
+        lines.append(text + "\n")
+    return "".join(lines) or "No data\n"

@@ -194,8 +194,10 @@ def _bulk_chunk(m, task, cpu, mm, vma, va: int, end: int, write: bool) -> int:
         if _tlb_has(tlb, stop):
             break
         stop += PAGE_SIZE
-    if stop == va:
-        touch(m, task, va, 1, write)          # a present page: the per-access path
+    if stop == va or (write and not _pagevec_drain_frees_nothing(m)):
+        # a present page, or a pagevec drain that would free a page between two of the
+        # chunk's allocations: the per-access path keeps that interleaving
+        touch(m, task, va, 1, write)
         return va + PAGE_SIZE
     n = (stop - va) >> 12
     access = ACCESS["w" if write else "r"]
@@ -267,8 +269,7 @@ def _bulk_finish(m, task, cpu, mm, vma, va: int, pfns, write: bool, n: int = Non
             proto = pte_mkwrite(pte_mkdirty(proto))
         proto |= _PAGE_ACCESSED | _PAGE_DIRTY          # what the retried access sets
         arr[i0:i0 + n] = np.uint64(proto) | (p.astype(np.uint64) << np.uint64(12))
-        for pfn in pfns:
-            lru_cache_add_active_or_unevictable(m, pfn, vma)
+        _lru_cache_add_bulk(m, pfns, m.current_cpu)
         tags = (np.arange(1, n + 1, dtype=np.int64) + m.content_seq - 1) % 0xFFFFFFFF + 1
         mem_map.content[p] = tags.astype(np.uint32)
         m.content_seq = int(tags[-1])
@@ -296,3 +297,50 @@ def _pte_slot(m, mm, va: int):
     pud = pud_offset(pt_entries(m, pgd[0])[pgd[1]], va)
     pmd = pmd_offset(pt_entries(m, pud[0])[pud[1]], va)
     return pte_offset_map(pt_entries(m, pmd[0])[pmd[1]], va)
+
+
+def _pagevec_drain_frees_nothing(m) -> bool:
+    """Every page waiting in this CPU's add pagevec is still held by someone else, so the
+    drains a chunk triggers only move pages to the LRU and never free one."""
+    rc = m.mem_map.rc
+    return all(rc[p] >= 2 for p in m.lru.lru_add_pvec[m.current_cpu])
+
+
+def _lru_cache_add_bulk(m, pfns, cpu: int) -> None:
+    """lru_cache_add_active_or_unevictable for each new page of a non-mlocked VMA, in order:
+    PG_active, a pagevec reference, and a drain to the LRU whenever the pagevec is full."""
+    import numpy as np
+    from ...mm.page import PG_active, PG_lru
+    from ...mm.swap import PAGEVEC_SIZE, page_lru
+    from ...mm.vmstat_items import NR_LRU_BASE
+    mem_map = m.mem_map
+    p = np.asarray(pfns, dtype=np.int64)
+    mem_map.flags[p] |= np.uint64(1 << PG_active)
+    mem_map._refcount[p] += 1                                   # get_page
+    pvec = m.lru.lru_add_pvec[cpu]
+    seq = pvec + list(pfns)
+    cur = len(pvec)
+    drained = 0
+    for _ in range(len(pfns)):
+        if cur >= PAGEVEC_SIZE:
+            drained += cur
+            cur = 0
+        cur += 1
+    out = seq[:drained]
+    pvec[:] = seq[drained:]
+    if not out:
+        return
+    lruvecs = m.lru.lruvecs
+    f = mem_map.f
+    list_add = mem_map.list_add
+    counts = {}
+    for pfn in out:                    # __pagevec_lru_add_fn, in pagevec order
+        f[pfn] = f[pfn] | (1 << PG_lru)
+        zone = f[pfn] >> 62
+        lru = page_lru(mem_map, pfn)
+        list_add(pfn, lruvecs[zone].lists[lru])
+        counts[(zone, lru)] = counts.get((zone, lru), 0) + 1
+    for (zone, lru), c in counts.items():
+        m.zones[zone].vm_stat[NR_LRU_BASE + lru] += c
+    q = np.asarray(out, dtype=np.int64)
+    mem_map._refcount[q] -= 1                                   # release_pages

@@ -6,23 +6,64 @@ from .task_mmu import task_mem, get_mm_rss
 RLIM_INFINITY = (1 << 64) - 1
 
 
+# capability numbers mm consults (include/uapi/linux/capability.h); CAP_LAST_CAP is 37
+CAP_BITS = {"CAP_IPC_LOCK": 14, "CAP_SYS_RAWIO": 17, "CAP_SYS_ADMIN": 21,
+            "CAP_SYS_RESOURCE": 24}
+CAP_FULL_SET = (1 << 38) - 1
+NR_OPEN_DEFAULT = 64
+THREAD_SIZE = 16384
+
+
+def cap_mask(task) -> int:
+    """The effective set as a bitmask: uid 0 holds every capability."""
+    if task.cred.uid == 0 and task.cred.cap_effective >= set(CAP_BITS):
+        return CAP_FULL_SET
+    return sum(1 << CAP_BITS[c] for c in task.cred.cap_effective if c in CAP_BITS)
+
+
+def fdsize(task) -> int:
+    """files->fdt->max_fds: 64, then alloc_fdtable's power-of-two multiples of 128."""
+    top = max(task.files, default=0)
+    if top < NR_OPEN_DEFAULT:
+        return NR_OPEN_DEFAULT
+    n = top // 128 + 1
+    return 128 * (1 << (n - 1).bit_length())
+
+
+def rlimit_sigpending(m) -> int:
+    """INIT's RLIMIT_SIGPENDING: max_threads / 2, from fork_init's RAM (before the
+    __init sections are freed)."""
+    b, e = m.kernel_sections["init"]
+    totalram = m.totalram_pages() - ((e - b) >> PAGE_SHIFT)
+    max_threads = max(totalram * 4096 // (THREAD_SIZE * 8), 20)
+    return max_threads // 2
+
+
+def bitmap_list(n: int) -> str:
+    return "0" if n == 1 else f"0-{n - 1}"
+
+
 def render_status(m, task) -> str:
-    """The status lines up to the memory block, then Threads (the signal/capability lines
-    that follow are not modelled)."""
+    """/proc/PID/status in 4.6's order (proc_pid_status): state, ids, memory, signals,
+    capabilities, seccomp, CPU and memory-node masks, context switches."""
     cred = task.cred
     name = task.comm.replace("\\", "\\\\").replace("\n", "\\n")
-    state = "R (running)" if task.mm is not None else "X (dead)"
-    fdsize = 64
+    if task.mm is None and not m.tasks.get(task.pid):
+        state = "X (dead)"
+    else:
+        state = "R (running)" if m.current is task else "S (sleeping)"
+    parent = getattr(task, "real_parent", None)
+    ppid = parent.tgid if parent is not None else 0
     out = [f"Name:\t{name}\n",
            f"State:\t{state}\n",
            f"Tgid:\t{task.tgid}\n",
            "Ngid:\t0\n",
            f"Pid:\t{task.pid}\n",
-           "PPid:\t0\n",
+           f"PPid:\t{ppid}\n",
            "TracerPid:\t0\n",
            f"Uid:\t{cred.uid}\t{cred.euid}\t{cred.euid}\t{cred.euid}\n",
            f"Gid:\t{cred.gid}\t{cred.egid}\t{cred.egid}\t{cred.egid}\n",
-           f"FDSize:\t{fdsize}\n",
+           f"FDSize:\t{fdsize(task)}\n",
            "Groups:\t\n",
            f"NStgid:\t{task.tgid}\n",
            f"NSpid:\t{task.pid}\n",
@@ -30,8 +71,38 @@ def render_status(m, task) -> str:
            f"NSsid:\t{task.pid}\n"]
     if task.mm is not None:
         out.append(task_mem(task, task.mm))
-    out.append("Threads:\t1\n")
+    caps = cap_mask(task)
+    ncpus = m.nr_cpus
+    out += ["Threads:\t1\n",
+            f"SigQ:\t0/{rlimit_sigpending(m)}\n",
+            "SigPnd:\t0000000000000000\n",
+            "ShdPnd:\t0000000000000000\n",
+            "SigBlk:\t0000000000000000\n",
+            "SigIgn:\t0000000000000000\n",
+            "SigCgt:\t0000000000000000\n",
+            "CapInh:\t0000000000000000\n",
+            f"CapPrm:\t{caps:016x}\n",
+            f"CapEff:\t{caps:016x}\n",
+            f"CapBnd:\t{CAP_FULL_SET:016x}\n",
+            "CapAmb:\t0000000000000000\n",
+            "Seccomp:\t0\n",
+            f"Cpus_allowed:\t{cpumask_hex(ncpus)}\n",
+            f"Cpus_allowed_list:\t{bitmap_list(ncpus)}\n",
+            "Mems_allowed:\t1\n",                  # !CONFIG_NUMA: MAX_NUMNODES is 1
+            "Mems_allowed_list:\t0\n",
+            f"voluntary_ctxt_switches:\t{getattr(task, 'nvcsw', 0)}\n",
+            f"nonvoluntary_ctxt_switches:\t{getattr(task, 'nivcsw', 0)}\n"]
     return "".join(out)
+
+
+def cpumask_hex(n: int) -> str:
+    """%*pb of a mask with the first ``n`` CPUs set: 32-bit groups, comma separated."""
+    mask = (1 << n) - 1
+    groups = []
+    for i in range((n + 31) // 32):
+        width = min(32, n - 32 * i)
+        groups.append(f"{(mask >> (32 * i)) & 0xFFFFFFFF:0{(width + 3) // 4}x}")
+    return ",".join(reversed(groups))
 
 
 def render_stat(m, task) -> str:

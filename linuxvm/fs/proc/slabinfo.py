@@ -105,9 +105,18 @@ ATTRS = {
     "poison": _flag(SLAB_POISON),
     "store_user": _flag(SLAB_STORE_USER),
     "validate": lambda s: "",
+    "alloc_calls": lambda s: _calls(s, 0),
+    "free_calls": lambda s: _calls(s, 1),
     "cache_dma": _flag(SLAB_CACHE_DMA),
     "remote_node_defrag_ratio": lambda s: "100\n",
 }
+
+
+def _calls(s, which: int) -> str:
+    if not s.flags & SLAB_STORE_USER:
+        raise SyscallError(errno.ENOSYS, "read")
+    from ...mm.slub_debug import list_locations
+    return list_locations(s, which)
 
 
 def _kstrtoul(data: str) -> int:
