@@ -45,8 +45,9 @@ def run_demo(m, out) -> None:
              f"{zone.name} nr_free per order before: {before[zone.name]}",
              f"{zone.name} nr_free per order after:  {after}"]
     m.kernel.free_pages(pfn, 3)
-    lines.append(f"after free_pages:{' ' * (len(zone.name) + 19)}"
-                 f"{[a.nr_free for a in zone.free_area]}")
+    label = "after free_pages:"
+    lines.append(label.ljust(len(f"{zone.name} nr_free per order after:  "))
+                 + f"{[a.nr_free for a in zone.free_area]}")
     lines.append(f"(free pages {zone.vm_stat[NR_FREE_PAGES]}, orders 0..{MAX_ORDER - 1})")
     _show(out, "a buddy split and merge", "\n".join(lines))
     _process_walkthrough(m, out)
