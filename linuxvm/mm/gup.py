@@ -2,14 +2,13 @@
 (mm/gup.c), used by MAP_POPULATE, mlock and MAP_LOCKED."""
 
 from ..arch.x86.page_types import PAGE_SHIFT, PAGE_SIZE
-from ..arch.x86.pgtable import pt_entries, pgd_offset, pud_offset, pmd_offset, pte_present, \
-    pte_write, pte_dirty, pte_pfn, pmd_trans_huge
-from ..arch.x86.pgtable_types import PTE_PFN_MASK
+from ..arch.x86.pgtable import pt_entries, pte_present, pte_write, pte_dirty, pte_pfn
 from ..errors import KernelBug
 from .fault import (handle_mm_fault, vm_normal_page, is_zero_pfn, VM_FAULT_ERROR,
                     VM_FAULT_MAJOR, VM_FAULT_WRITE, FAULT_FLAG_WRITE)
 from .mm_flags import (VM_LOCKONFAULT, VM_WRITE, VM_SHARED, VM_READ, VM_EXEC, VM_LOCKED,
                        VM_IO, VM_PFNMAP)
+from . import memory
 from .page import NULL, PG_dirty, PAGE_MAPPING_ANON
 from .swap import mark_page_accessed, lru_add_drain
 
@@ -29,27 +28,9 @@ FOLL_MLOCK = 0x1000
 FOLL_REMOTE = 0x2000
 
 
-def _pte_ptr(m, mm, address: int):
-    get = lambda p: pt_entries(m, p[0])[p[1]]   # noqa: E731
-    pgd = pgd_offset(mm, address)
-    if not get(pgd):
-        return None
-    pud = pud_offset(get(pgd), address)
-    if not get(pud):
-        return None
-    pmd = pmd_offset(get(pud), address)
-    v = get(pmd)
-    if not v:
-        return None
-    if pmd_trans_huge(v):
-        raise NotImplementedError("follow_trans_huge_pmd: transparent huge pages are not "
-                                  "modelled")
-    return ((v & PTE_PFN_MASK) >> PAGE_SHIFT, (address >> PAGE_SHIFT) & 511)
-
-
 def follow_page_pte(m, vma, address: int, flags: int):
     """The page mapped at ``address`` if the access ``flags`` needs no fault; else None."""
-    ptr = _pte_ptr(m, vma.vm_mm, address)
+    ptr = memory.pte_lookup(m, vma.vm_mm, address)
     if ptr is None:
         return None
     pte = pt_entries(m, ptr[0])[ptr[1]]

@@ -161,6 +161,27 @@ def walk(mm, va: int):
     return "pte", _get(m, pte_offset_map(e3, va))
 
 
+def pte_lookup(m, mm, address: int):
+    """The PTE pointer for ``address`` when a PTE table covers it (the entry itself may be
+    none), else None; no allocation.
+
+    :raises NotImplementedError: a huge PMD covers it (THP is not modelled yet)
+    """
+    e = _get(m, pgd_offset(mm, address))
+    if not pgd_present(e):
+        return None
+    e = _get(m, pud_offset(e, address))
+    if not pud_present(e) or pud_large(e):
+        return None
+    e = _get(m, pmd_offset(e, address))
+    if not pmd_present(e):
+        return None
+    if pmd_large(e):
+        raise NotImplementedError("huge PMD mapping: transparent huge pages are not "
+                                  "modelled yet")
+    return pte_offset_map(e, address)
+
+
 def follow_pte(mm, address: int):
     """The PTE pointer mapping ``address`` (__follow_pte).
 

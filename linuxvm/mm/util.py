@@ -20,22 +20,18 @@ def register_sysctls(m) -> None:
     s.values["vm.overcommit_kbytes"] = 0
 
     # overcommit_ratio_handler / overcommit_kbytes_handler: setting one clears the other
-    def set_ratio(value):
-        from ..kernel.sysctl import _parse_ints
-        (v,) = _parse_ints(value)[:1]
-        if v < 0:
-            raise SyscallError(errno.EINVAL, "write")
-        s.values["vm.overcommit_ratio"] = v
-        s.values["vm.overcommit_kbytes"] = 0
+    def setter(name, other):
+        def set_(value):
+            from ..kernel.sysctl import _parse_ints
+            (v,) = _parse_ints(value)[:1]
+            if v < 0:
+                raise SyscallError(errno.EINVAL, "write")
+            s.values[name] = v
+            s.values[other] = 0
+        return set_
 
-    def set_kbytes(value):
-        from ..kernel.sysctl import _parse_ints
-        (v,) = _parse_ints(value)[:1]
-        if v < 0:
-            raise SyscallError(errno.EINVAL, "write")
-        s.values["vm.overcommit_kbytes"] = v
-        if v:
-            s.values["vm.overcommit_ratio"] = 0
+    set_ratio = setter("vm.overcommit_ratio", "vm.overcommit_kbytes")
+    set_kbytes = setter("vm.overcommit_kbytes", "vm.overcommit_ratio")
 
     s.register("vm.overcommit_ratio", lambda: s.values["vm.overcommit_ratio"], set_ratio)
     s.register("vm.overcommit_kbytes", lambda: s.values["vm.overcommit_kbytes"], set_kbytes)

@@ -174,19 +174,9 @@ def _bulk_chunk(m, task, cpu, mm, vma, va: int, end: int, write: bool) -> int:
     ev = m.pgdat.vm_events
     start = va
     # the run of pages this chunk can take: PTE none and nothing cached in the TLB
-    ptr = None
+    ptr = memory.pte_lookup(m, mm, va)
+    table = pt_entries(m, ptr[0]) if ptr is not None else None
     pgd = pgd_offset(mm, va)
-    table = None
-    pudv = pt_entries(m, pgd[0])[pgd[1]]
-    if pudv:
-        from .pgtable import pud_offset, pmd_offset
-        pud = pud_offset(pudv, va)
-        pmdv_ = pt_entries(m, pud[0])[pud[1]]
-        if pmdv_:
-            pmd = pmd_offset(pmdv_, va)
-            v = pt_entries(m, pmd[0])[pmd[1]]
-            if v:
-                table = pt_entries(m, pte_offset_map(v, va)[0])
     stop = va
     while stop < end:
         if table is not None and table[(stop >> 12) & 511]:
@@ -244,14 +234,13 @@ def _bulk_finish(m, task, cpu, mm, vma, va: int, pfns, write: bool, n: int = Non
         pte_mkdirty, pte_mkspecial
     from .pgtable_types import _PAGE_ACCESSED, _PAGE_DIRTY
     from .mmu import walk_tables
-    from ...mm.memory import walk as _walk
+    from ...mm import memory
     if n is None:
         n = len(pfns)
     if n == 0:
         return
     mem_map = m.mem_map
-    from ...mm.memory import follow_pte
-    ptr = _pte_slot(m, mm, va)
+    ptr = memory.pte_lookup(m, mm, va)
     arr = pt_array(m, ptr[0])
     i0 = ptr[1]
     if write:
@@ -289,14 +278,6 @@ def _bulk_finish(m, task, cpu, mm, vma, va: int, pfns, write: bool, n: int = Non
     for i in range(n):
         v = int(arr[i0 + i])
         fill(va + (i << 12), 12, (v & 0x00003FFFFFFFF000, ok, glob, rights, dirty))
-
-
-def _pte_slot(m, mm, va: int):
-    from .pgtable import pt_entries, pgd_offset, pud_offset, pmd_offset, pte_offset_map
-    pgd = pgd_offset(mm, va)
-    pud = pud_offset(pt_entries(m, pgd[0])[pgd[1]], va)
-    pmd = pmd_offset(pt_entries(m, pud[0])[pud[1]], va)
-    return pte_offset_map(pt_entries(m, pmd[0])[pmd[1]], va)
 
 
 def _pagevec_drain_frees_nothing(m) -> bool:
