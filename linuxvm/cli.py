@@ -29,8 +29,8 @@ def add_machine_args(p):
     p.add_argument("--ram", default="4G", help="RAM size, e.g. 512M, 4G, 64G (default 4G)")
     p.add_argument("--cpus", type=int, default=2, help="number of CPUs (default 2)")
     p.add_argument("--seed", type=int, default=0, help="seed for every random choice (default 0)")
-    p.add_argument("--thp", default="always", choices=["always", "madvise", "never"],
-                   help="transparent hugepage mode (default always)")
+    p.add_argument("--thp", default="madvise", choices=["always", "madvise", "never"],
+                   help="transparent hugepage mode (default madvise)")
     p.add_argument("--sysctl", action="append", default=[], metavar="NAME=VALUE",
                    help="set a sysctl after boot, e.g. vm.min_free_kbytes=16384")
     p.add_argument("--cmdline", default="", help="kernel command line, e.g. slub_debug=FZPU")

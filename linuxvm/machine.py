@@ -42,7 +42,9 @@ class Machine:
     :param cpus: number of CPUs (1..256)
     :param swap: swap size; only "0" until swap is modelled
     :param seed: seed for every random choice the model makes
-    :param thp: transparent hugepage mode, "always", "madvise" or "never"
+    :param thp: transparent hugepage mode, "always", "madvise" (default) or "never"; it sets
+        min_free_kbytes as 4.6 does, but THP faults themselves are not modelled yet (a
+        fault 4.6 would serve with a huge page raises NotImplementedError)
     :param aslr: address-space randomisation (False is like ``setarch -R``)
     :param sysctl: initial ``vm.*`` sysctl values, applied after boot
     :param cmdline: kernel command line (e.g. "slub_debug=FZPU")
@@ -53,7 +55,7 @@ class Machine:
     setup_arch_hooks_default = []
     late_init_hooks_default = []
 
-    def __init__(self, ram="1G", cpus=1, swap="0", seed=0, thp="always", aslr=True,
+    def __init__(self, ram="1G", cpus=1, swap="0", seed=0, thp="madvise", aslr=True,
                  sysctl=None, cmdline=""):
         ram_bytes = parse_size(ram)
         if ram_bytes < MIN_RAM:

@@ -325,3 +325,30 @@ def test_mlocked_pages_are_unevictable_and_counted(m):
     p.munlock(a, 4 * PAGE)
     m.check()
     assert "Mlocked:               0 kB" in m.proc.read("/proc/meminfo")
+
+
+def test_thp_fault_is_reported_not_faked():
+    # 4.6 with thp=always maps a huge page for an aligned 2 MiB range inside the VMA
+    m = lv.Machine(ram="512M", cpus=1, thp="always")
+    p = m.spawn("thp")
+    a = p.mmap(0x200000000, 4 << 20, RW, PRIV_ANON | 0x10)
+    with pytest.raises(NotImplementedError, match="transparent huge page"):
+        p.touch(a, PAGE, write=True)
+    m.check()
+    # MADV_NOHUGEPAGE, or a range whose 2 MiB block leaves the VMA, takes 4 KiB pages
+    p.madvise(a, 4 << 20, 15)                    # MADV_NOHUGEPAGE
+    p.touch(a, PAGE, write=True)
+    b = p.mmap(0x300000000 + PAGE, 8 * PAGE, RW, PRIV_ANON | 0x10)
+    p.touch(b, 8 * PAGE, write=True)
+    m.check()
+    # madvise mode (the default): only MADV_HUGEPAGE VMAs are eligible
+    m2 = lv.Machine(ram="512M", cpus=1)
+    q = m2.spawn("madv")
+    c = q.mmap(0x200000000, 4 << 20, RW, PRIV_ANON | 0x10)
+    q.touch(c, 4 << 20, write=True)
+    q.madvise(c, 4 << 20, 14)                    # MADV_HUGEPAGE: the next new PMD is eligible
+    d = q.mmap(0x400000000, 4 << 20, RW, PRIV_ANON | 0x10)
+    q.madvise(d, 4 << 20, 14)
+    with pytest.raises(NotImplementedError):
+        q.touch(d, PAGE, write=True)
+    m2.check()

@@ -364,12 +364,29 @@ def __handle_mm_fault(m, mm, vma, address: int, flags: int) -> int:
     if pmd is None:
         return VM_FAULT_OOM
     pmdv = pt_entries(m, pmd[0])[pmd[1]]
+    if not pmdv and transparent_hugepage_enabled(m, vma):
+        haddr = address & ~(PMD_SIZE - 1)
+        if vma.vm_ops is None and vma.vm_start <= haddr and haddr + PMD_SIZE <= vma.vm_end:
+            raise NotImplementedError(
+                f"do_huge_pmd_anonymous_page: 4.6 would map a transparent huge page at "
+                f"{haddr:#x} (thp={m.thp!r}); THP faults are not modelled yet -- boot with "
+                f"thp='never' or 'madvise', or use MADV_NOHUGEPAGE")
+        # the 2 MiB range leaves the VMA: 4.6 falls back to 4 KiB pages (VM_FAULT_FALLBACK)
     if pmdv and (pmd_trans_huge(pmdv) or pmd_devmap(pmdv)):
         raise NotImplementedError("huge PMD faults: transparent huge pages are not modelled")
     if memory.pte_alloc(m, mm, pmd, address):
         return VM_FAULT_OOM
     ptr = pte_offset_map(pt_entries(m, pmd[0])[pmd[1]], address)
     return handle_pte_fault(m, mm, vma, address, ptr, flags)
+
+
+def transparent_hugepage_enabled(m, vma) -> bool:
+    """Whether a fault in ``vma`` may take a huge page (include/linux/huge_mm.h)."""
+    from .mm_flags import VM_HUGEPAGE, VM_NOHUGEPAGE, VM_STACK_INCOMPLETE_SETUP
+    f = vma.vm_flags
+    if f & VM_NOHUGEPAGE or (f & VM_STACK_INCOMPLETE_SETUP) == VM_STACK_INCOMPLETE_SETUP:
+        return False
+    return m.thp == "always" or (m.thp == "madvise" and bool(f & VM_HUGEPAGE))
 
 
 def handle_mm_fault(m, mm, vma, address: int, flags: int) -> int:

@@ -77,13 +77,31 @@ def faultin_page(m, task, vma, address: int, flags: list) -> int:
     return 0
 
 
+def check_vma_flags(vma, gup_flags: int) -> int:
+    """Whether this kind of access may fault pages of ``vma`` in (mm/gup.c); 0 or -EFAULT."""
+    from .fault import is_cow_mapping
+    from .mm_flags import VM_MAYREAD
+    f = vma.vm_flags
+    if f & (VM_IO | VM_PFNMAP):
+        return -14
+    if gup_flags & FOLL_WRITE:
+        if not f & VM_WRITE:
+            if not gup_flags & FOLL_FORCE or not is_cow_mapping(f):
+                return -14
+    elif not f & VM_READ:
+        if not gup_flags & FOLL_FORCE or not f & VM_MAYREAD:
+            return -14
+    return 0
+
+
 def __get_user_pages(m, task, mm, vma, start: int, nr_pages: int, gup_flags: int) -> int:
     """Fault in ``nr_pages`` from ``start`` within ``vma``; pages done or -errno."""
     done = 0
     flags = [gup_flags]
+    err = check_vma_flags(vma, gup_flags)
+    if err:
+        return err
     while nr_pages:
-        if vma.vm_flags & (VM_IO | VM_PFNMAP):
-            return done or -14
         page = follow_page_pte(m, vma, start, flags[0])
         if page is None:
             ret = faultin_page(m, task, vma, start, flags)

@@ -13,7 +13,7 @@ from ...errors import KernelBug
 from .mmu import translate, PageFault, GeneralProtection, PF_WRITE, PF_USER, PF_INSTR
 from .fault import __do_page_fault, bad_area, SEGV_MAPERR
 from .cpu import context_switch
-from ...mm.fault import next_content_tag
+from ...mm.fault import next_content_tag, transparent_hugepage_enabled
 
 ACCESS = {"r": PF_USER, "w": PF_USER | PF_WRITE, "x": PF_USER | PF_INSTR}
 MAX_RETRIES = 8
@@ -145,7 +145,8 @@ def touch_bulk(m, task, addr: int, length: int, write: bool = False) -> None:
     mm = task.mm
     while va < end:
         vma = find_vma(mm, va)
-        if vma is None or vma.vm_start > va or not _bulk_vma_ok(vma, write):
+        if vma is None or vma.vm_start > va or not _bulk_vma_ok(vma, write) or \
+                transparent_hugepage_enabled(m, vma):
             touch(m, task, va, 1, write)
             va = (va & ~(PAGE_SIZE - 1)) + PAGE_SIZE
             continue
