@@ -124,3 +124,24 @@ def test_bulk_touch_segfaults_like_per_access():
     assert (e.value.code, e.value.addr) == (1, a + 4 * PAGE)
     m.check()
     assert p.task.min_flt >= 4
+
+
+@pytest.mark.parametrize("workload", [w_holes_and_fork, w_read_then_write])
+def test_vectorised_copy_page_range_equals_per_entry(workload, monkeypatch):
+    from linuxvm.mm import fault
+
+    def with_fork(m, touch):
+        workload(m, touch)
+        p = m.spawn("forker")
+        a = p.mmap(None, 700 * PAGE, 3, 0x22)
+        touch(p, a, 300 * PAGE)
+        touch(p, a + 200 * PAGE, 500 * PAGE, True)
+        p.mprotect(a + 600 * PAGE, 50 * PAGE, 1)
+        c = p.fork()
+        c.fork()
+        touch(c, a, 600 * PAGE, True)
+
+    monkeypatch.setattr(fault, "COPY_PTE_RANGE_VECTORISED", False)
+    slow = run(with_fork, False)
+    monkeypatch.setattr(fault, "COPY_PTE_RANGE_VECTORISED", True)
+    assert_same(slow, run(with_fork, False))

@@ -446,6 +446,12 @@ def copy_one_pte(m, dst_mm, src_mm, src_table, si: int, dst_table, di: int, vma,
     dst_table[di] = pte
 
 
+# copy_page_range copies a whole PTE table with NumPy; the per-entry loop below is the
+# reference it must equal (tests/test_fault_bulk.py compares whole machines). Set False
+# to run the per-entry path.
+COPY_PTE_RANGE_VECTORISED = True
+
+
 def copy_page_range(m, dst_mm, src_mm, vma) -> int:
     """Copy the PTEs of ``vma`` into the child, write-protecting COW pages in both
     (mm/memory.c copy_page_range); 0 or -ENOMEM."""
@@ -474,19 +480,64 @@ def copy_page_range(m, dst_mm, src_mm, vma) -> int:
             continue
         if pmd_trans_huge(pmdv):
             raise NotImplementedError("copy_huge_pmd: transparent huge pages are not modelled")
-        src_table = pt_entries(m, (pmdv & PTE_PFN_MASK) >> PAGE_SHIFT)
+        src_pfn = (pmdv & PTE_PFN_MASK) >> PAGE_SHIFT
         dst_ptr = memory.pte_alloc_map(m, dst_mm, addr)
         if dst_ptr is None:
             _add_rss(dst_mm, rss)
             return -12
-        dst_table = pt_entries(m, dst_ptr[0])
-        while addr < next_pmd:
-            i = (addr >> PAGE_SHIFT) & 511
-            if src_table[i]:
-                copy_one_pte(m, dst_mm, src_mm, src_table, i, dst_table, i, vma, addr, rss)
-            addr += PAGE_SIZE
+        lo = (addr >> PAGE_SHIFT) & 511
+        hi = lo + ((next_pmd - addr) >> PAGE_SHIFT)
+        if not (COPY_PTE_RANGE_VECTORISED
+                and _copy_pte_table(m, src_pfn, dst_ptr[0], lo, hi, vma, rss)):
+            src_table = pt_entries(m, src_pfn)
+            dst_table = pt_entries(m, dst_ptr[0])
+            for i in range(lo, hi):
+                if src_table[i]:
+                    copy_one_pte(m, dst_mm, src_mm, src_table, i, dst_table, i, vma,
+                                 addr + ((i - lo) << PAGE_SHIFT), rss)
+        addr = next_pmd
     _add_rss(dst_mm, rss)
     return 0
+
+
+def _copy_pte_table(m, src_pfn: int, dst_pfn: int, lo: int, hi: int, vma, rss) -> bool:
+    """copy_one_pte for entries [lo, hi) of one table at once; False (nothing done) when
+    an entry needs the per-entry path (a swap entry or a bad special PTE)."""
+    import numpy as np
+    from ..arch.x86.pgtable import pt_array
+    from ..arch.x86.pgtable_types import (_PAGE_PRESENT, _PAGE_PROTNONE, _PAGE_SPECIAL,
+                                          _PAGE_ACCESSED, _PAGE_DIRTY)
+    src = pt_array(m, src_pfn)
+    seg = src[lo:hi]
+    idx = np.flatnonzero(seg)
+    if not idx.size:
+        return True
+    vals = seg[idx]
+    if ((vals & np.uint64(_PAGE_PRESENT | _PAGE_PROTNONE)) == 0).any():
+        return False
+    pfns = ((vals & np.uint64(PTE_PFN_MASK)) >> np.uint64(PAGE_SHIFT)).astype(np.int64)
+    special = (vals & np.uint64(_PAGE_SPECIAL)) != 0
+    if special.any() and ((pfns[special] != m.zero_pfn).any()
+                          and not vma.vm_flags & (VM_PFNMAP | VM_MIXEDMAP)):
+        return False
+    if (pfns[~special] >= m.max_pfn).any():
+        return False
+    vm_flags = vma.vm_flags
+    if is_cow_mapping(vm_flags):
+        vals = vals & np.uint64(~_PAGE_RW & _U64)
+        seg[idx] = vals                                   # ptep_set_wrprotect
+    if vm_flags & VM_SHARED:
+        vals = vals & np.uint64(~_PAGE_DIRTY & _U64)
+    vals = vals & np.uint64(~_PAGE_ACCESSED & _U64)
+    pages = pfns[~special]
+    mem_map = m.mem_map
+    np.add.at(mem_map._refcount, pages, 1)                # get_page
+    np.add.at(mem_map._mapcount, pages, 1)                # page_dup_rmap
+    anon = int(((mem_map.mapping[pages] & PAGE_MAPPING_ANON) != 0).sum())
+    rss[MM_ANONPAGES] += anon
+    rss[MM_FILEPAGES] += len(pages) - anon
+    pt_array(m, dst_pfn)[lo + idx] = vals
+    return True
 
 
 def _add_rss(mm, rss) -> None:
