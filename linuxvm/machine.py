@@ -14,7 +14,7 @@ from .arch.x86.page_types import PAGE_SHIFT, PAGE_SIZE
 from .errors import KernelBug
 from .kernel.printk import LogBuffer
 from .kernel.sysctl import Sysctl
-from .mm import bootmem, page_alloc
+from .mm import bootmem, page_alloc, page_alloc_init
 from .mm import gfp as G
 from .mm.memblock import Memblock
 from .mm.mmzone import PglistData, MAX_ORDER
@@ -25,7 +25,7 @@ from .units import parse_size
 # double-underscore kernel names cannot be spelled inside a class body (name mangling)
 _alloc_pages_nodemask = page_alloc.__alloc_pages_nodemask
 _free_pages = page_alloc.__free_pages
-_setup_per_zone_wmarks = page_alloc.__setup_per_zone_wmarks
+_setup_per_zone_wmarks = page_alloc_init.__setup_per_zone_wmarks
 
 MIN_RAM = 64 << 20
 MAX_RAM = 4 << 40
@@ -130,9 +130,9 @@ class Machine:
         from .mm.slub import kmem_cache_init
         kmem_cache_init(self)                # m.slab: boot and kmalloc caches (mm_init)
         bootmem.setup_per_cpu_pageset(self)
-        page_alloc.init_per_zone_wmark_min(self.pgdat, self.sysctl)
+        page_alloc_init.init_per_zone_wmark_min(self.pgdat, self.sysctl)
         if self.thp != "never":
-            page_alloc.set_recommended_min_free_kbytes(self.pgdat, self.sysctl)
+            page_alloc_init.set_recommended_min_free_kbytes(self.pgdat, self.sysctl)
         for hook in self.late_init_hooks:
             hook(self)
         from .mm import util
@@ -155,7 +155,7 @@ class Machine:
         """free_initmem: the __init sections go back to the page allocator."""
         b, e = self.kernel_sections["init"]
         for pfn in range(b >> PAGE_SHIFT, e >> PAGE_SHIFT):
-            page_alloc.free_reserved_page(self.pgdat, pfn, 0)
+            page_alloc_init.free_reserved_page(self.pgdat, pfn, 0)
         self.memblock.memblock_free(b, e - b)
         self.log.pr_info(f"Freeing unused kernel memory: {(e - b) >> 10}K "
                          f"({0xffff880000000000 + b:x} - {0xffff880000000000 + e:x})")
@@ -166,12 +166,12 @@ class Machine:
                                            self.sysctl.watermark_scale_factor)
 
     def setup_per_zone_lowmem_reserve(self):
-        page_alloc.setup_per_zone_lowmem_reserve(self.pgdat, self.sysctl.lowmem_reserve_ratio)
+        page_alloc_init.setup_per_zone_lowmem_reserve(self.pgdat, self.sysctl.lowmem_reserve_ratio)
 
     def update_pageset_high_and_batch(self):
         for zone in self.pgdat.node_zones:
             for ps in zone.pageset:
-                page_alloc.pageset_set_high_and_batch(zone, ps.pcp,
+                page_alloc_init.pageset_set_high_and_batch(zone, ps.pcp,
                                                       self.sysctl.percpu_pagelist_fraction)
 
     # -- small queries used across the model -------------------------------------

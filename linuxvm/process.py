@@ -160,17 +160,20 @@ class Process:
         return ret
 
     def munmap(self, addr, length) -> int:
+        """munmap(2): 0; unmapping nothing is success."""
         return self._call("munmap", mmap_mod.vm_munmap, _u64("addr", addr),
                           _u64("length", length))
 
     def mprotect(self, addr, length, prot) -> int:
+        """mprotect(2): 0; PROT_GROWSDOWN extends to the VMA start."""
         return self._call("mprotect", sys_mprotect, _u64("addr", addr), _u64("length", length),
                           _u64("prot", prot))
 
-    def mremap(self, old_address, old_size, new_size, flags=0, new_address=None) -> int:
-        return self._call("mremap", sys_mremap, _u64("old_address", old_address),
-                          _u64("old_size", old_size), _u64("new_size", new_size),
-                          _u64("flags", flags), _u64("new_address", new_address, True))
+    def mremap(self, old, old_len, new_len, flags=0, new_addr=None) -> int:
+        """mremap(2): the (possibly new) address; ``new_addr`` only with MREMAP_FIXED."""
+        return self._call("mremap", sys_mremap, _u64("old", old), _u64("old_len", old_len),
+                          _u64("new_len", new_len), _u64("flags", flags),
+                          _u64("new_addr", new_addr, True))
 
     def brk(self, addr=0) -> int:
         """brk(2) as the system call returns it: the new break, or the old one on failure
@@ -178,28 +181,35 @@ class Process:
         return self._call("brk", mmap_mod.sys_brk, _u64("addr", addr, True))
 
     def madvise(self, addr, length, advice) -> int:
+        """madvise(2): 0; ENOMEM after advising what is mapped when the range has holes."""
         return self._call("madvise", sys_madvise, _u64("addr", addr), _u64("length", length),
                           _u64("advice", advice) & 0xFFFFFFFF)
 
     def mlock(self, addr, length) -> int:
+        """mlock(2): 0; the range is locked and populated."""
         return self._call("mlock", mlock_mod.sys_mlock, _u64("addr", addr),
                           _u64("length", length))
 
     def mlock2(self, addr, length, flags=0) -> int:
+        """mlock2(2): 0; MLOCK_ONFAULT locks without populating."""
         return self._call("mlock2", mlock_mod.sys_mlock2, _u64("addr", addr),
                           _u64("length", length), _u64("flags", flags))
 
     def munlock(self, addr, length) -> int:
+        """munlock(2): 0."""
         return self._call("munlock", mlock_mod.sys_munlock, _u64("addr", addr),
                           _u64("length", length))
 
     def mlockall(self, flags) -> int:
+        """mlockall(2): 0; MCL_CURRENT, MCL_FUTURE, MCL_ONFAULT."""
         return self._call("mlockall", mlock_mod.sys_mlockall, _u64("flags", flags) & 0xFFFFFFFF)
 
     def munlockall(self) -> int:
+        """munlockall(2): 0."""
         return self._call("munlockall", mlock_mod.sys_munlockall)
 
     def msync(self, addr, length, flags) -> int:
+        """msync(2): 0; MS_ASYNC, MS_SYNC, MS_INVALIDATE."""
         return self._call("msync", sys_msync, _u64("addr", addr), _u64("length", length),
                           _u64("flags", flags) & 0xFFFFFFFF)
 

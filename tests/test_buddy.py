@@ -9,6 +9,7 @@ import pytest
 
 import linuxvm as lv
 from linuxvm.mm import page_alloc as pa
+from linuxvm.mm import show_mem
 from linuxvm.mm.mmzone import (MAX_ORDER, MIGRATE_MOVABLE, MIGRATE_RECLAIMABLE,
                                MIGRATE_UNMOVABLE, MIGRATE_TYPES, pageblock_nr_pages)
 from linuxvm.mm.vmstat_items import NR_FREE_PAGES
@@ -378,7 +379,7 @@ def test_show_free_areas_reference_sample():
                        (256, 8)]:
         give(zone, B + off, order, MIGRATE_UNMOVABLE)
     m.check()
-    line = next(l for l in pa.show_free_areas(m.pgdat) if l.startswith("Node 0 DMA32: "))
+    line = next(l for l in show_mem.show_free_areas(m.pgdat) if l.startswith("Node 0 DMA32: "))
     assert line == ("Node 0 DMA32: 1*4kB (U) 1*8kB (U) 1*16kB (U) 0*32kB 2*64kB (U) "
                     "1*128kB (U) 0*256kB 0*512kB 1*1024kB (U) 1*2048kB (U) 3*4096kB (U) "
                     "= 15644kB")

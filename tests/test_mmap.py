@@ -280,3 +280,17 @@ def test_shared_anonymous_maps_line():
     p.mmap(0, 2 * P, RW, lv.MAP_SHARED | lv.MAP_ANONYMOUS | lv.MAP_NORESERVE)
     assert m.vm_committed_as == 0
     m.check()
+
+
+def test_mmap_base_gap_follows_the_stack_rlimit():
+    task_size = (1 << 47) - P
+    # no ASLR: the gap is RLIMIT_STACK clamped to [128 MiB, TASK_SIZE/6*5]
+    p = proc(machine(aslr=False), rlimits={"RLIMIT_STACK": (1 << 30, (1 << 64) - 1)})
+    assert p.mm.mmap_base == task_size - (1 << 30)
+    p = proc(machine(aslr=False), rlimits={"RLIMIT_STACK": (120 << 40, (1 << 64) - 1)})
+    assert p.mm.mmap_base == (task_size - task_size // 6 * 5 + P - 1) & ~(P - 1)
+    # ASLR: MIN_GAP also covers the stack's random range, then up to 2^28 pages lower
+    p = proc(machine(seed=5))
+    gap = (128 << 20) + (0x3fffff << 12)
+    assert task_size - gap - (1 << 40) < p.mm.mmap_base <= task_size - gap
+    assert p.mm.mmap_legacy_base - 0x2aaaaaaab000 == task_size - gap - p.mm.mmap_base

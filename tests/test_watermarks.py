@@ -8,11 +8,12 @@ import pytest
 
 import linuxvm as lv
 from linuxvm.mm import page_alloc as pa
+from linuxvm.mm import page_alloc_init as pai
 from linuxvm.mm.mmzone import PglistData, WMARK_MIN, WMARK_LOW, WMARK_HIGH
 from linuxvm.mm.vmstat_items import NR_FREE_PAGES, NR_ALLOC_BATCH
 
 zone_watermark_ok = pa.__zone_watermark_ok
-setup_wmarks = pa.__setup_per_zone_wmarks
+setup_wmarks = pai.__setup_per_zone_wmarks
 
 
 def node(*managed):
@@ -48,7 +49,7 @@ def test_reference_real_sample():
         mn = z.watermark[WMARK_MIN]
         assert mn == 16896 * z.managed_pages // (3975 + 820024 + 1142328)
         assert z.watermark[WMARK_LOW] - mn == mn >> 2 > z.managed_pages * 10 // 10000
-    pa.setup_per_zone_lowmem_reserve(pgdat, [256, 256, 32])
+    pai.setup_per_zone_lowmem_reserve(pgdat, [256, 256, 32])
     # the sample's DMA row [0, 3196, 7658, 7658] was computed before its DMA32 zone grew by
     # ~1800 pages (free_initmem and friends); with the printed sizes the rule gives:
     assert dma.lowmem_reserve == [0, 820024 // 256, (820024 + 1142328) // 256,

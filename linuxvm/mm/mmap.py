@@ -104,7 +104,7 @@ def vma_wants_writenotify(vma) -> bool:
     flags = vma.vm_flags
     if (flags & (VM_WRITE | VM_SHARED)) != (VM_WRITE | VM_SHARED):
         return False
-    if vma.vm_ops is not None and vma.vm_ops.page_mkwrite:
+    if vma.vm_ops is not None and getattr(vma.vm_ops, "page_mkwrite", None):
         return True
     if not flags & VM_SOFTDIRTY:
         return True
@@ -137,7 +137,7 @@ def vma_copy(m, vma) -> VmAreaStruct:
 def remove_vma(m, vma):
     """Release a VMA that is off the tree: close, drop the file, free (mm/mmap.c)."""
     nxt = vma.vm_next
-    if vma.vm_ops is not None and vma.vm_ops.close is not None:
+    if vma.vm_ops is not None and getattr(vma.vm_ops, "close", None) is not None:
         vma.vm_ops.close(vma)
     if vma.vm_file is not None:
         vma.vm_file.fput()
@@ -238,7 +238,7 @@ def is_mergeable_vma(vma, file, vm_flags, ctx) -> bool:
         return False
     if vma.vm_file is not file:
         return False
-    if vma.vm_ops is not None and vma.vm_ops.close is not None:
+    if vma.vm_ops is not None and getattr(vma.vm_ops, "close", None) is not None:
         return False
     return vma.vm_userfaultfd_ctx == ctx
 
@@ -312,7 +312,7 @@ def __split_vma(m, mm, vma, addr, new_below) -> int:
     _clone_anon(m, new, vma)
     if new.vm_file is not None:
         new.vm_file.get_file()
-    if new.vm_ops is not None and new.vm_ops.open is not None:
+    if new.vm_ops is not None and getattr(new.vm_ops, "open", None) is not None:
         new.vm_ops.open(new)
     if new_below:
         vma_adjust(m, vma, addr, vma.vm_end,
@@ -738,7 +738,7 @@ def copy_vma(m, vma, addr, length, pgoff):
     _clone_anon(m, new, vma)
     if new.vm_file is not None:
         new.vm_file.get_file()
-    if new.vm_ops is not None and new.vm_ops.open is not None:
+    if new.vm_ops is not None and getattr(new.vm_ops, "open", None) is not None:
         new.vm_ops.open(new)
     vma_link(m, mm, new, prev)
     return new, vma

@@ -48,11 +48,13 @@ def mprotect_fixup(m, vma, prev, start, end, newflags):
     dirty_accountable = vma_wants_writenotify(vma)
     vma_set_page_prot(vma)
     change_protection(m, vma, start, end, vma.vm_page_prot, dirty_accountable)
-    if (oldflags & (VM_WRITE | VM_SHARED | VM_LOCKED)) == VM_LOCKED and newflags & VM_WRITE:
-        from .mmap import mm_populate
-        mm_populate(m, start, end - start)     # break COW of locked pages now
     vm_stat_account(mm, oldflags, -nrpages)
     vm_stat_account(mm, newflags, nrpages)
+    if (oldflags & (VM_WRITE | VM_SHARED | VM_LOCKED)) == VM_LOCKED and newflags & VM_WRITE:
+        # break COW of the locked pages now (4.6 does this before the stats; nothing here
+        # reads them, and the VMA state is complete if population cannot proceed)
+        from .mmap import mm_populate
+        mm_populate(m, start, end - start)
     return prev, 0
 
 

@@ -938,27 +938,6 @@ def zone_free_pcp(zone) -> int:
 
 # Boot/sysctl set-up (page_alloc_init) and the memory report (show_mem) live in their own
 # modules; their names stay reachable as page_alloc.<name> for existing callers.
-_MOVED = {"page_alloc_init": ("__free_pages_boot_core", "__free_pages_memory",
-                              "free_reserved_page", "zone_batchsize",
-                              "pageset_set_high_and_batch", "nr_free_zone_pages",
-                              "nr_free_buffer_pages", "nr_free_pagecache_pages",
-                              "calculate_totalreserve_pages", "setup_per_zone_lowmem_reserve",
-                              "__setup_per_zone_wmarks", "calculate_zone_inactive_ratio",
-                              "calculate_normal_threshold", "init_per_zone_wmark_min",
-                              "set_recommended_min_free_kbytes"),
-          "show_mem": ("show_free_areas", "show_mem", "zone_reclaimable", "THREAD_SIZE")}
-_MOVED_TO = {name: mod for mod, names in _MOVED.items() for name in names}
-
-
-def __getattr__(name):
-    """page_alloc.<name> for what moved to page_alloc_init and show_mem (PEP 562)."""
-    mod = _MOVED_TO.get(name)
-    if mod is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    import importlib
-    return getattr(importlib.import_module(f"{__package__}.{mod}"), name)
-
-
 __all__ = [n for n in dir() if not n.startswith("_") or n.startswith("__rmqueue")
            or n in ("__free_one_page", "__free_pages", "__free_pages_ok",
                     "__alloc_pages_nodemask", "__alloc_pages_slowpath", "__ratelimit",

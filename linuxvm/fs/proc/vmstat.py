@@ -6,7 +6,7 @@ files walk only populated zones (walk_zones_in_node skips empty ones).
 
 from ...mm.mmzone import MAX_ORDER, MIGRATE_TYPES, migratetype_names, pageblock_order, \
     pageblock_nr_pages
-from ...mm.page_alloc import calculate_normal_threshold
+from ...mm.page_alloc_init import calculate_normal_threshold
 from ...mm.page_writeback import global_dirty_limits, register_sysctls
 from ...mm.util import get_nr_swap_pages
 from ...mm.vmstat import global_page_state, zone_page_state
