@@ -18,6 +18,10 @@ examples:
   linuxvm dmesg --ram 16G                   the boot log
   linuxvm alloc --order 3 --gfp 'GFP_KERNEL|__GFP_ZERO' --count 4
                                             allocate blocks and show where they came from
+  linuxvm vtop 0xffff880000001000           walk the kernel page tables for an address
+  linuxvm ptdump --ram 16G                  /sys/kernel/debug/kernel_page_tables
+  linuxvm slabinfo --cmdline slub_debug=FZPU
+                                            the slab caches, as tools/vm/slabinfo shows them
 """
 
 
