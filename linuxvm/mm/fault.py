@@ -18,7 +18,7 @@ from ..arch.x86.pgtable import (pt_entries, pgd_offset, pud_offset, pmd_offset, 
                                 pte_mkspecial, pte_mkwrite, pte_mkdirty, pte_mkyoung,
                                 pte_wrprotect, pte_mkold, pte_mkclean, pte_same, pte_protnone,
                                 pte_dirty, pte_young, pmd_none, pmd_trans_huge, pmd_devmap, U64)
-from ..arch.x86.pgtable_types import PTE_PFN_MASK, _PAGE_RW
+from ..arch.x86.pgtable_types import PTE_PFN_MASK, _PAGE_RW, _PAGE_PRESENT
 from ..errors import KernelBug
 from . import gfp as G
 from . import memory
@@ -173,12 +173,12 @@ def maybe_mkwrite(pte: int, vma) -> int:
 
 
 def ptep_set_access_flags(m, vma, address: int, ptr, entry: int, dirty: bool) -> bool:
-    """Write back more-permissive flags; flush the stale TLB entry when changed (x86)."""
+    """Write back more-permissive flags (arch/x86/mm/pgtable.c). x86 flushes nothing: the
+    access that faulted dropped its TLB entry, and the retried access walks afresh."""
     table = pt_entries(m, ptr[0])
     changed = table[ptr[1]] != entry
     if changed and dirty:
         table[ptr[1]] = entry
-        x86_tlb.flush_tlb_page(m, vma, address)
     return changed
 
 
@@ -186,7 +186,7 @@ def ptep_clear_flush(m, vma, address: int, ptr) -> int:
     table = pt_entries(m, ptr[0])
     old = table[ptr[1]]
     table[ptr[1]] = 0
-    if pte_present(old):
+    if old & _PAGE_PRESENT:                 # pte_accessible (no flush is ever pending here)
         x86_tlb.flush_tlb_page(m, vma, address)
     return old
 
@@ -346,10 +346,9 @@ def handle_pte_fault(m, mm, vma, address: int, ptr, flags: int) -> int:
             return do_wp_page(m, mm, vma, address, ptr, entry)
         entry = pte_mkdirty(entry)
     entry = pte_mkyoung(entry)
-    if not ptep_set_access_flags(m, vma, address, ptr, entry, bool(flags & FAULT_FLAG_WRITE)):
-        if flags & FAULT_FLAG_WRITE:
-            # flush_tlb_fix_spurious_fault: a stale read-only TLB entry
-            x86_tlb.flush_tlb_page(m, vma, address)
+    # a spurious fault (nothing changed) needs no flush on x86: flush_tlb_fix_spurious_fault
+    # is empty there
+    ptep_set_access_flags(m, vma, address, ptr, entry, bool(flags & FAULT_FLAG_WRITE))
     return 0
 
 
