@@ -145,3 +145,25 @@ def test_vectorised_copy_page_range_equals_per_entry(workload, monkeypatch):
     slow = run(with_fork, False)
     monkeypatch.setattr(fault, "COPY_PTE_RANGE_VECTORISED", True)
     assert_same(slow, run(with_fork, False))
+
+
+def w_exit_and_munmap(m, touch):
+    p = m.spawn("z")
+    a = p.mmap(None, 3000 * PAGE, 3, 0x22)
+    touch(p, a, 1200 * PAGE)
+    touch(p, a + 100 * PAGE, 2800 * PAGE, True)         # > one gather batch (510 pages)
+    c = p.fork()
+    touch(c, a + 500 * PAGE, 300 * PAGE, True)
+    p.munmap(a + 7 * PAGE, 1100 * PAGE)                  # partial tables at both ends
+    p.madvise(a + 2000 * PAGE, 600 * PAGE, 4)            # MADV_DONTNEED
+    c.exit()
+    p.exit()
+
+
+@pytest.mark.parametrize("workload", [w_exit_and_munmap, w_holes_and_fork])
+def test_vectorised_zap_equals_per_entry(workload, monkeypatch):
+    from linuxvm.mm import fault
+    monkeypatch.setattr(fault, "ZAP_PTE_RANGE_VECTORISED", False)
+    slow = run(workload, False)
+    monkeypatch.setattr(fault, "ZAP_PTE_RANGE_VECTORISED", True)
+    assert_same(slow, run(workload, False))

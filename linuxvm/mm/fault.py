@@ -416,6 +416,82 @@ def zap_present_page(tlb, vma, addr: int, ptent: int, details) -> bool:
     return not memory.__tlb_remove_page(tlb, page)
 
 
+# zap_pte_range handles a table of plain anonymous pages with NumPy; the per-entry path in
+# mm/memory.py is the reference it must equal (tests/test_fault_bulk.py). False = per entry.
+ZAP_PTE_RANGE_VECTORISED = True
+
+
+def zap_pte_table(tlb, vma, table_pfn: int, addr: int, end: int):
+    """zap_pte_range for [addr, end) of one table at once when every entry is a present
+    anonymous page (or the zero page); the new ``addr``, or None for the per-entry path.
+
+    The table is cut where the mmu_gather fills, so batch pages are allocated and forced
+    flushes happen after the same entries as on the per-entry path."""
+    import numpy as np
+    from ..arch.x86.pgtable import pt_array
+    from ..arch.x86.pgtable_types import _PAGE_PROTNONE, _PAGE_SPECIAL
+    from .page import PG_mlocked
+    from .vmstat_items import NR_ANON_PAGES
+    m = tlb.m
+    arr = pt_array(m, table_pfn)
+    lo = (addr >> PAGE_SHIFT) & 511
+    hi = lo + ((end - addr) >> PAGE_SHIFT)
+    idx = np.flatnonzero(arr[lo:hi])
+    if not idx.size:
+        return end
+    vals = arr[lo + idx]
+    if ((vals & np.uint64(_PAGE_PRESENT | _PAGE_PROTNONE)) == 0).any():
+        return None
+    pfns = ((vals & np.uint64(PTE_PFN_MASK)) >> np.uint64(PAGE_SHIFT)).astype(np.int64)
+    special = (vals & np.uint64(_PAGE_SPECIAL)) != 0
+    if (pfns[special] != m.zero_pfn).any():
+        return None
+    normal = ~special
+    pages = pfns[normal]
+    mem_map = m.mem_map
+    if pages.size and ((pages >= m.max_pfn).any()
+                       or ((mem_map.mapping[pages] & PAGE_MAPPING_ANON) == 0).any()
+                       or (mem_map.flags[pages] & np.uint64(1 << PG_mlocked)).any()
+                       or (mem_map._mapcount[pages] < 0).any()
+                       or np.unique(pages).size != pages.size):
+        return None
+    # where each gather batch fills: cut after the room-th normal entry
+    normal_pos = np.flatnonzero(normal)
+    mm = vma.vm_mm
+    j0 = 0
+    done = 0                                  # normal entries handled so far
+    while j0 < idx.size:
+        room = tlb.batch_max - len(tlb.pages)
+        if normal_pos.size - done > room:
+            j1 = int(normal_pos[done + room - 1]) + 1
+        else:
+            j1 = idx.size
+        seg = idx[j0:j1]
+        arr[lo + seg] = 0                                      # ptep_get_and_clear_full
+        first = addr + (int(seg[0]) << PAGE_SHIFT)
+        last = addr + (int(seg[-1]) << PAGE_SHIFT) + PAGE_SIZE
+        tlb.start = min(tlb.start, first)                      # tlb_remove_tlb_entry
+        tlb.end = max(tlb.end, last)
+        segpages = pfns[j0:j1][normal[j0:j1]]
+        n = segpages.size
+        if n:
+            mm.rss_stat[MM_ANONPAGES] -= n
+            mem_map._mapcount[segpages] -= 1                   # page_remove_rmap
+            gone = segpages[mem_map._mapcount[segpages] < 0]
+            if gone.size:
+                zones = (mem_map.flags[gone] >> np.uint64(62)).astype(np.int64)
+                for z, c in enumerate(np.bincount(zones, minlength=4).tolist()):
+                    if c:
+                        m.zones[z].vm_stat[NR_ANON_PAGES] -= c
+            tlb.pages.extend((p, False) for p in segpages.tolist())
+            done += n
+            if len(tlb.pages) == tlb.batch_max and not memory._tlb_next_batch(tlb):
+                memory.tlb_flush_mmu_tlbonly(tlb)             # the gather is full: flush
+                memory.tlb_flush_mmu_free(tlb)
+        j0 = j1
+    return end
+
+
 def free_pages_and_swap_cache(m, pfns) -> None:
     """Drain this CPU's pagevecs, then drop the gathered references (mm/swap_state.c)."""
     lru_add_drain(m)

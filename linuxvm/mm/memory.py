@@ -506,7 +506,14 @@ def zap_pte_range(tlb, vma, pmd, addr: int, end: int, details) -> int:
     """Clear the PTEs of [addr, end) under one PMD; when the gather fills up, flush,
     free and carry on (the ``goto again`` of 4.6)."""
     m = tlb.m
-    table = pt_entries(m, _table_of(_get(m, pmd)))
+    table_pfn = _table_of(_get(m, pmd))
+    if details is None:
+        from . import fault
+        if fault.ZAP_PTE_RANGE_VECTORISED:
+            done = fault.zap_pte_table(tlb, vma, table_pfn, addr, end)
+            if done is not None:
+                return done
+    table = pt_entries(m, table_pfn)
     while True:
         force_flush = False
         while addr != end:
