@@ -167,3 +167,12 @@ def test_vectorised_zap_equals_per_entry(workload, monkeypatch):
     slow = run(workload, False)
     monkeypatch.setattr(fault, "ZAP_PTE_RANGE_VECTORISED", True)
     assert_same(slow, run(workload, False))
+
+
+@pytest.mark.parametrize("workload", [w_exit_and_munmap, w_holes_and_fork])
+def test_batched_release_pages_equals_per_page(workload, monkeypatch):
+    from linuxvm.mm import swap
+    monkeypatch.setattr(swap, "RELEASE_PAGES_VECTORISED", False)
+    slow = run(workload, False)
+    monkeypatch.setattr(swap, "RELEASE_PAGES_VECTORISED", True)
+    assert_same(slow, run(workload, False))
