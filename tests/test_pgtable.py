@@ -271,15 +271,15 @@ def test_zap_page_range(m):
     m.check()
 
 
-def test_mmap_wiring_convention(m):
-    """mm/mmap.py calls unmap_vmas(m, mm, vmas, start, end) then free_pgtables(m, mm, vmas,
-    floor, ceiling); the pair behaves as one unmap_region."""
+def test_unmap_region_body_frees_tables_under_one_gather(m):
+    """mm/mmap.py's zap_and_free_pgtables (unmap_region's body): unmap_vmas then
+    free_pgtables under one mmu_gather leaves no page table behind."""
+    from linuxvm.mm.mmap import zap_and_free_pgtables
     mm = new_mm(m)
     map_page(m, mm, 0x400000)
     vmas = [Vma(mm, 0x400000, 0x401000)]
-    memory.unmap_vmas(m, mm, vmas, 0x400000, 0x401000)
-    memory.free_pgtables(m, mm, vmas, 0, 0)
-    assert (mm.nr_ptes, mm.nr_pmds) == (0, 0) and "unmap_gather" not in mm.__dict__
+    zap_and_free_pgtables(m, mm, vmas, 0x400000, 0x401000, 0, 0)
+    assert (mm.nr_ptes, mm.nr_pmds) == (0, 0)
     m.check()
 
 

@@ -14,8 +14,8 @@ Interface (stable; ``m`` is the machine, ``mm`` an MmStruct, pointers are
 * ``follow_pte(mm, addr) -> (table_pfn, index)``, raising SyscallError(EINVAL)
   as __follow_pte returns -EINVAL.
 * ``tlb_gather_mmu(m, mm, start, end) -> MmuGather``; ``tlb_finish_mmu(tlb, start, end)``.
-* ``unmap_page_range(tlb, vma, addr, end, details=None)``, ``unmap_vmas``,
-  ``free_pgtables(tlb, vma, floor, ceiling)`` (``vma`` is the first VMA of a
+* ``unmap_page_range(tlb, vma, addr, end, details=None)``, ``unmap_vmas(tlb, vma, start,
+  end)``, ``free_pgtables(tlb, vma, floor, ceiling)`` (``vma`` is the first VMA of a
   ``vm_next`` chain, or a list of VMAs in address order).
 * Hooks the demand-paging and THP work fill in: ``zap_present_pte`` (the page
   side of zapping one present PTE), ``zap_swap_pte`` and ``zap_huge_pmd``.
@@ -450,23 +450,13 @@ def _unlink(m, vma) -> None:
             fn(m, vma)
 
 
-def free_pgtables(tlb, vma, floor: int, ceiling: int, *rest) -> None:
+def free_pgtables(tlb, vma, floor: int, ceiling: int) -> None:
     """Free the page tables under a run of VMAs (mm/memory.c free_pgtables).
 
     Neighbouring VMAs closer than PMD_SIZE are freed as one range; ``floor`` is the
     end of the VMA before the run (0 if none) and ``ceiling`` the start of the one
-    after (0 = the top).
-
-    Also callable as ``free_pgtables(m, mm, vmas, floor, ceiling)`` (mm/mmap.py's
-    wiring): it then finishes the gather ``unmap_vmas(m, mm, …)`` left open, as
-    unmap_region's single tlb_finish_mmu does.
+    after (0 = the top). ``vma`` is the first of a ``vm_next`` chain or a list.
     """
-    if not isinstance(tlb, MmuGather):
-        m, mm, vmas, floor, ceiling = tlb, vma, floor, ceiling, rest[0]
-        g = mm.__dict__.pop("unmap_gather", None) or tlb_gather_mmu(m, mm, 0, 0)
-        free_pgtables(g, vmas, floor, ceiling)
-        tlb_finish_mmu(g)
-        return
     chain = _vma_chain(vma)
     i = 0
     while i < len(chain):
@@ -581,19 +571,8 @@ def unmap_single_vma(tlb, vma, start_addr: int, end_addr: int, details=None) -> 
         unmap_page_range(tlb, vma, start, end, details)
 
 
-def unmap_vmas(tlb, vma, start_addr: int, end_addr: int, *rest) -> None:
-    """Zap [start_addr, end_addr) in every VMA of the chain (mm/memory.c unmap_vmas).
-
-    Also callable as ``unmap_vmas(m, mm, vmas, start, end)`` (mm/mmap.py's wiring):
-    it then opens the gather (tlb_gather_mmu; start 0 and end TASK_SIZE or more mean
-    the whole mm) and leaves it on ``mm.unmap_gather`` for ``free_pgtables``."""
-    if not isinstance(tlb, MmuGather):
-        m, mm, vmas, start, end = tlb, vma, start_addr, end_addr, rest[0]
-        full = start == 0 and end >= (1 << 47) - PAGE_SIZE
-        g = tlb_gather_mmu(m, mm, 0, -1) if full else tlb_gather_mmu(m, mm, start, end)
-        mm.unmap_gather = g
-        unmap_vmas(g, vmas, start, end)
-        return
+def unmap_vmas(tlb, vma, start_addr: int, end_addr: int) -> None:
+    """Zap [start_addr, end_addr) in every VMA of the chain (mm/memory.c unmap_vmas)."""
     for v, _ in _vma_chain(vma):
         if v.vm_start >= end_addr:
             break

@@ -556,22 +556,17 @@ def unmap_region(m, mm, vmas, prev, nxt, start, end) -> None:
 
 
 def zap_and_free_pgtables(m, mm, vmas, start, end, floor, ceiling) -> None:
-    """The single call site into mm/memory.py: unmap_vmas, then free_pgtables.
-
-    Wiring point for the paging/fault work: until ``linuxvm.mm.memory`` provides
-    ``unmap_vmas(m, mm, vmas, start, end)`` and ``free_pgtables(m, mm, vmas, floor,
-    ceiling)`` no user page or page table can exist below a VMA, so there is nothing to do.
-    """
-    try:
-        from . import memory
-    except ImportError:
-        return
-    unmap_vmas = getattr(memory, "unmap_vmas", None)
-    free_pgtables = getattr(memory, "free_pgtables", None)
-    if unmap_vmas is not None:
-        unmap_vmas(m, mm, vmas, start, end)
-    if free_pgtables is not None:
-        free_pgtables(m, mm, vmas, floor, ceiling)
+    """The body unmap_region and exit_mmap share (mm/mmap.c): drain this CPU's pagevecs,
+    zap the pages of ``vmas`` in [start, end) and free the page tables between ``floor``
+    and ``ceiling``, all under one mmu_gather."""
+    from .memory import tlb_gather_mmu, unmap_vmas, free_pgtables, tlb_finish_mmu
+    from .swap import lru_add_drain
+    lru_add_drain(m)
+    whole = start == 0 and end >= TASK_SIZE          # exit_mmap gathers the whole mm
+    tlb = tlb_gather_mmu(m, mm, 0, -1) if whole else tlb_gather_mmu(m, mm, start, end)
+    unmap_vmas(tlb, vmas, start, end)
+    free_pgtables(tlb, vmas, floor, ceiling)
+    tlb_finish_mmu(tlb, start, end)
 
 
 def remove_vma_list(m, mm, vmas) -> None:
