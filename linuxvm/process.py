@@ -152,9 +152,13 @@ class Process:
                 return -errno.EINVAL
             if not flags & MAP_NORESERVE:
                 return -errno.ENOMEM             # hugetlb_reserve_pages: no huge pages
-            raise NotImplementedError("MAP_HUGETLB|MAP_NORESERVE needs hugetlbfs VMAs")
+            from .fs.hugetlbfs import hugetlb_file_setup, HPAGE_SIZE
+            length = (length + HPAGE_SIZE - 1) & ~(HPAGE_SIZE - 1)
+            file = hugetlb_file_setup(m, length)
         flags &= ~(MAP_EXECUTABLE | MAP_DENYWRITE)    # ignored from user space
         ret, populate = mmap_mod.do_mmap(m, file, addr, length, prot, flags, 0, pgoff)
+        if file is not None and file.inode.is_hugetlbfs and not self.task.files.get(fd) is file:
+            file.fput()                          # mmap_pgoff drops the setup reference
         if ret >= 0 and populate:
             mmap_mod.mm_populate(m, ret, populate)
         return ret

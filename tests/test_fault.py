@@ -352,3 +352,22 @@ def test_thp_fault_is_reported_not_faked():
     with pytest.raises(NotImplementedError):
         q.touch(d, PAGE, write=True)
     m2.check()
+
+
+def test_fork_shares_open_files_and_file_mappings(m):
+    p = m.spawn("files")
+    m.vfs.create("/data", 8 * PAGE)
+    fd = p.open("/data", lv.O_RDWR)
+    a = p.mmap(None, 8 * PAGE, 1, lv.MAP_PRIVATE, fd, 0)
+    f = p.task.files[fd]
+    refs = f.f_count
+    c = p.fork()
+    m.check()
+    assert c.task.files[fd] is f and f.f_count == refs + 2       # the fd and the VMA's file
+    assert any(l.endswith("/data") for l in m.proc.read(f"/proc/{c.pid}/maps").splitlines())
+    c.exit()
+    m.check()
+    assert f.f_count == refs
+    p.munmap(a, 8 * PAGE)
+    p.close(fd)
+    m.check()

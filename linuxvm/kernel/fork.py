@@ -92,7 +92,7 @@ def dup_mmap(m, mm, oldmm) -> int:
         tmp.vm_next = tmp.vm_prev = None
         tmp.vm_userfaultfd_ctx = None
         if tmp.vm_file is not None:
-            tmp.vm_file.get()
+            tmp.vm_file.get_file()
         __vma_link_list(mm, tmp, prev)
         __vma_link_rb(mm, tmp)
         prev = tmp
@@ -161,7 +161,7 @@ def copy_process(m, parent):
         return None
     child.mm = child.active_mm = mm
     for fd, f in parent.files.items():
-        f.get()
+        f.get_file()
         child.files[fd] = f
     m.next_pid += 1
     m.tasks[pid] = child

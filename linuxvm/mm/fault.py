@@ -354,7 +354,8 @@ def handle_pte_fault(m, mm, vma, address: int, ptr, flags: int) -> int:
 
 def __handle_mm_fault(m, mm, vma, address: int, flags: int) -> int:
     if vma.vm_flags & VM_HUGETLB:
-        raise NotImplementedError("hugetlb_fault: hugetlbfs is not modelled")
+        from ..fs.hugetlbfs import hugetlb_fault
+        return hugetlb_fault(m, mm, vma, address, flags)
     pgd = pgd_offset(mm, address)
     pud = memory.pud_alloc(m, mm, pgd, address)
     if pud is None:
@@ -533,7 +534,8 @@ def copy_page_range(m, dst_mm, src_mm, vma) -> int:
     if not vma.vm_flags & (VM_HUGETLB | VM_PFNMAP | VM_MIXEDMAP) and vma.anon_vma is None:
         return 0            # a fault will fill these in correctly
     if vma.vm_flags & VM_HUGETLB:
-        raise NotImplementedError("copy_hugetlb_page_range: hugetlbfs is not modelled")
+        from ..fs.hugetlbfs import copy_hugetlb_page_range
+        return copy_hugetlb_page_range(m, dst_mm, src_mm, vma)
     rss = [0, 0, 0, 0]
     addr = vma.vm_start
     end = vma.vm_end

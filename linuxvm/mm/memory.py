@@ -463,8 +463,7 @@ def free_pgtables(tlb, vma, floor: int, ceiling: int) -> None:
         v, nxt = chain[i]
         addr = v.vm_start
         _unlink(tlb.m, v)
-        if v.vm_flags & VM_HUGETLB:
-            raise NotImplementedError("hugetlb_free_pgd_range: hugetlbfs is not modelled")
+        # x86 has no hugetlb_free_pgd_range of its own: free_pgd_range serves both
         while nxt is not None and nxt.vm_start <= v.vm_end + PMD_SIZE \
                 and not nxt.vm_flags & VM_HUGETLB:
             i += 1
@@ -567,7 +566,11 @@ def unmap_single_vma(tlb, vma, start_addr: int, end_addr: int, details=None) -> 
         return
     if start != end:
         if vma.vm_flags & VM_HUGETLB:
-            raise NotImplementedError("__unmap_hugepage_range: hugetlbfs is not modelled")
+            # __unmap_hugepage_range_final: the model never maps a huge page
+            from ..fs.hugetlbfs import huge_entries_present
+            if huge_entries_present(tlb.m, vma.vm_mm, start, end):
+                raise NotImplementedError("__unmap_hugepage_range with mapped huge pages")
+            return
         unmap_page_range(tlb, vma, start, end, details)
 
 
@@ -635,7 +638,11 @@ def change_protection(m, vma, start: int, end: int, newprot: int,
     """Apply ``newprot`` to the present PTEs of [start, end) and flush the TLB if any
     changed (mm/mprotect.c change_protection); the number of entries changed."""
     if vma.vm_flags & VM_HUGETLB:
-        raise NotImplementedError("hugetlb_change_protection: hugetlbfs is not modelled")
+        # hugetlb_change_protection: no huge PTE is ever set in the model, nothing changes
+        from ..fs.hugetlbfs import huge_entries_present
+        if huge_entries_present(_machine(vma.vm_mm), vma.vm_mm, start, end):
+            raise NotImplementedError("hugetlb_change_protection with mapped huge pages")
+        return 0
     if prot_numa:
         raise NotImplementedError("change_protection(prot_numa): NUMA balancing is not modelled")
     if start >= end:

@@ -373,7 +373,10 @@ def get_unmapped_area(m, file, addr, length, pgoff, flags) -> int:
     if length > TASK_SIZE:
         return -errno.ENOMEM
     mm = m.current.mm
-    addr = mm.get_unmapped_area(m, mm, file, addr, length, pgoff, flags)
+    get_area = mm.get_unmapped_area
+    if file is not None and file.inode.is_hugetlbfs:
+        from ..fs.hugetlbfs import hugetlb_get_unmapped_area as get_area
+    addr = get_area(m, mm, file, addr, length, pgoff, flags)
     if addr < 0:
         return addr
     if addr > TASK_SIZE - length:
@@ -465,8 +468,11 @@ def do_mmap(m, file, addr, length, prot, flags, vm_flags, pgoff):
             pgoff = addr >> PAGE_SHIFT
         else:
             return -errno.EINVAL, 0
-    if flags & MAP_NORESERVE and m.sysctl.values["vm.overcommit_memory"] != OVERCOMMIT_NEVER:
-        vm_flags |= VM_NORESERVE
+    if flags & MAP_NORESERVE:
+        if m.sysctl.values["vm.overcommit_memory"] != OVERCOMMIT_NEVER:
+            vm_flags |= VM_NORESERVE
+        if file is not None and file.inode.is_hugetlbfs:
+            vm_flags |= VM_NORESERVE            # hugetlb pages are never overcommitted
     addr = mmap_region(m, file, addr, length, vm_flags, pgoff)
     populate = 0
     if addr >= 0 and (vm_flags & VM_LOCKED or

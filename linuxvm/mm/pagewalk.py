@@ -12,7 +12,7 @@ from ..arch.x86.pgtable_types import (PTE_PFN_MASK, _PAGE_PRESENT, _PAGE_PROTNON
                                       _PAGE_SPECIAL, _PAGE_ACCESSED, _PAGE_DIRTY,
                                       _PAGE_SOFT_DIRTY)
 from ..errors import SyscallError
-from .mm_flags import VM_SOFTDIRTY
+from .mm_flags import VM_SOFTDIRTY, VM_HUGETLB
 from .page import PAGE_MAPPING_ANON, PG_dirty, PG_referenced, PG_young
 
 PM_ENTRY_BYTES = 8
@@ -139,6 +139,8 @@ def pagemap_read(m, task, offset: int, count, show_pfn: bool = True) -> bytes:
     vma = find_vma(mm, start_vaddr)
     mem_map = m.mem_map
     while vma is not None and vma.vm_start < end:
+        if vma.vm_flags & VM_HUGETLB:
+            raise NotImplementedError("pagemap of a hugetlb VMA (walk_hugetlb_range)")
         lo, hi = max(vma.vm_start, start_vaddr), min(vma.vm_end, end)
         i0, i1 = (lo - start_vaddr) >> PAGE_SHIFT, (hi - start_vaddr) >> PAGE_SHIFT
         if vma.vm_flags & VM_SOFTDIRTY:
