@@ -371,3 +371,37 @@ def test_fork_shares_open_files_and_file_mappings(m):
     p.munmap(a, 8 * PAGE)
     p.close(fd)
     m.check()
+
+
+def test_no_frame_leaks_exact_equation():
+    # free pages + (slab pages - slab pages at the start) + PGDs of mms a CPU still holds
+    # lazily == free pages at the start, after every process exits and pcp lists drain
+    from linuxvm.mm.vmstat_items import NR_SLAB_RECLAIMABLE, NR_SLAB_UNRECLAIMABLE
+    m = lv.Machine(ram="512M", cpus=2, seed=9)
+
+    def slab():
+        return m.global_page_state(NR_SLAB_RECLAIMABLE) + m.global_page_state(
+            NR_SLAB_UNRECLAIMABLE)
+
+    m.kernel.drain_all_pages()
+    free0, slab0 = m.nr_free_pages(), slab()
+    p = m.spawn("a")
+    a = p.mmap(None, 300 * PAGE, RW, PRIV_ANON)
+    p.touch(a, 300 * PAGE, write=True)
+    b = p.mmap(None, 8 * PAGE, RW, PRIV_ANON | 0x2000)              # MAP_LOCKED, 32 KiB
+    c = p.fork()
+    c.touch(a, 120 * PAGE, write=True)
+    c.task.cpu = 1                                                   # runs on the other CPU
+    c.touch(a + 200 * PAGE, 50 * PAGE, write=True)
+    d = c.fork()
+    d.madvise(a, 100 * PAGE, 4)
+    p.munmap(b, 8 * PAGE)
+    for q in (d, c, p):
+        q.exit()
+        m.check()
+    m.kernel.drain_all_pages()
+    m.check()
+    lazy = {id(cpu.active_mm): cpu.active_mm for cpu in m.cpus
+            if cpu.active_mm is not m.init_mm and cpu.active_mm.mm_users == 0}
+    assert all(mm.nr_ptes == 0 and mm.nr_pmds == 0 for mm in lazy.values())
+    assert m.nr_free_pages() + (slab() - slab0) + len(lazy) == free0
