@@ -126,27 +126,6 @@ def test_bulk_touch_segfaults_like_per_access():
     assert p.task.min_flt >= 4
 
 
-@pytest.mark.parametrize("workload", [w_holes_and_fork, w_read_then_write])
-def test_vectorised_copy_page_range_equals_per_entry(workload, monkeypatch):
-    from linuxvm.mm import fault
-
-    def with_fork(m, touch):
-        workload(m, touch)
-        p = m.spawn("forker")
-        a = p.mmap(None, 700 * PAGE, 3, 0x22)
-        touch(p, a, 300 * PAGE)
-        touch(p, a + 200 * PAGE, 500 * PAGE, True)
-        p.mprotect(a + 600 * PAGE, 50 * PAGE, 1)
-        c = p.fork()
-        c.fork()
-        touch(c, a, 600 * PAGE, True)
-
-    monkeypatch.setattr(fault, "COPY_PTE_RANGE_VECTORISED", False)
-    slow = run(with_fork, False)
-    monkeypatch.setattr(fault, "COPY_PTE_RANGE_VECTORISED", True)
-    assert_same(slow, run(with_fork, False))
-
-
 def w_exit_and_munmap(m, touch):
     p = m.spawn("z")
     a = p.mmap(None, 3000 * PAGE, 3, 0x22)
@@ -160,19 +139,29 @@ def w_exit_and_munmap(m, touch):
     p.exit()
 
 
-@pytest.mark.parametrize("workload", [w_exit_and_munmap, w_holes_and_fork])
-def test_vectorised_zap_equals_per_entry(workload, monkeypatch):
-    from linuxvm.mm import fault
-    monkeypatch.setattr(fault, "ZAP_PTE_RANGE_VECTORISED", False)
-    slow = run(workload, False)
-    monkeypatch.setattr(fault, "ZAP_PTE_RANGE_VECTORISED", True)
-    assert_same(slow, run(workload, False))
+def w_fork_copy(m, touch):
+    w_holes_and_fork(m, touch)
+    p = m.spawn("forker")
+    a = p.mmap(None, 700 * PAGE, 3, 0x22)
+    touch(p, a, 300 * PAGE)
+    touch(p, a + 200 * PAGE, 500 * PAGE, True)
+    p.mprotect(a + 600 * PAGE, 50 * PAGE, 1)
+    c = p.fork()
+    c.fork()
+    touch(c, a, 600 * PAGE, True)
 
 
-@pytest.mark.parametrize("workload", [w_exit_and_munmap, w_holes_and_fork])
-def test_batched_release_pages_equals_per_page(workload, monkeypatch):
-    from linuxvm.mm import swap
-    monkeypatch.setattr(swap, "RELEASE_PAGES_VECTORISED", False)
+# each batch path and the one-at-a-time path it must equal: (module, switch)
+FAST_PATHS = [("fault", "COPY_PTE_RANGE_VECTORISED"), ("fault", "ZAP_PTE_RANGE_VECTORISED"),
+              ("swap", "RELEASE_PAGES_VECTORISED")]
+
+
+@pytest.mark.parametrize("module,switch", FAST_PATHS)
+@pytest.mark.parametrize("workload", [w_fork_copy, w_exit_and_munmap])
+def test_batch_path_equals_one_at_a_time(module, switch, workload, monkeypatch):
+    import importlib
+    mod = importlib.import_module(f"linuxvm.mm.{module}")
+    monkeypatch.setattr(mod, switch, False)
     slow = run(workload, False)
-    monkeypatch.setattr(swap, "RELEASE_PAGES_VECTORISED", True)
+    monkeypatch.setattr(mod, switch, True)
     assert_same(slow, run(workload, False))
