@@ -14,6 +14,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <sched.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -179,6 +180,13 @@ static void setup(void)
 	sigaction(SIGSEGV, &sa, NULL);
 	sigaction(SIGBUS, &sa, NULL);
 	prctl(PR_SET_THP_DISABLE, 1, 0, 0, 0);
+	/* Stay on one CPU (children inherit it): 6.x reuses a COW page only when its
+	 * refcount is 1, and before checking it drains just the local CPU's LRU batch; a
+	 * page batched on another CPU would be copied instead, at the scheduler's whim. */
+	{
+		unsigned long mask = 1UL << (sched_getcpu() & 63);
+		syscall(SYS_sched_setaffinity, 0, sizeof(mask), &mask);
+	}
 }
 
 static void ret(long v)
