@@ -8,12 +8,28 @@ Data written through ``write_user`` lands in the frame's bytes
 (``m.page_contents``); every write also gives the frame a fresh content tag.
 """
 
-from ...arch.x86.page_types import PAGE_SHIFT, PAGE_SIZE
+import numpy as np
+
 from ...errors import KernelBug
-from .mmu import translate, PageFault, GeneralProtection, PF_WRITE, PF_USER, PF_INSTR
-from .fault import __do_page_fault, bad_area, SEGV_MAPERR
+from ...mm import memory
+from ...mm.fault import (next_content_tag, transparent_hugepage_enabled, check_sync_rss_stat,
+                         GFP_HIGHUSER_MOVABLE_ZERO, alloc_page_vma, inc_mm_counter_fast)
+from ...mm.mm_flags import (VM_SHARED, VM_WRITE, VM_READ, VM_EXEC, VM_LOCKED, VM_GROWSDOWN,
+                            VM_HUGETLB, VM_PFNMAP, VM_MIXEDMAP)
+from ...mm.mm_types import MM_ANONPAGES
+from ...mm.page import NULL, PG_uptodate, PG_swapbacked, PG_active, PG_lru, PAGE_MAPPING_ANON
+from ...mm.rmap import anon_vma_prepare
+from ...mm.swap import PAGEVEC_SIZE, page_lru
+from ...mm.vma import find_vma
+from ...mm.vmstat_items import PGFAULT, NR_ANON_PAGES, NR_LRU_BASE
 from .cpu import context_switch
-from ...mm.fault import next_content_tag, transparent_hugepage_enabled
+from .fault import __do_page_fault, bad_area, pagefault_out_of_memory
+from .mmu import translate, walk_tables, okmask, PageFault, GeneralProtection, PF_WRITE, \
+    PF_USER, PF_INSTR
+from .page_types import PAGE_SHIFT, PAGE_SIZE
+from .pgtable import pt_entries, pt_array, pfn_pte, mk_pte, pte_mkwrite, pte_mkdirty, \
+    pte_mkspecial
+from .pgtable_types import PTE_PFN_MASK, _PAGE_ACCESSED, _PAGE_DIRTY
 
 ACCESS = {"r": PF_USER, "w": PF_USER | PF_WRITE, "x": PF_USER | PF_INSTR}
 MAX_RETRIES = 8
@@ -117,8 +133,6 @@ def _tlb_has(tlb, va: int) -> bool:
 
 
 def _bulk_vma_ok(vma, write: bool) -> bool:
-    from ...mm.mm_flags import (VM_SHARED, VM_WRITE, VM_READ, VM_LOCKED, VM_GROWSDOWN,
-                                VM_HUGETLB, VM_PFNMAP, VM_MIXEDMAP, VM_EXEC)
     f = vma.vm_flags
     if vma.vm_ops is not None or f & (VM_SHARED | VM_LOCKED | VM_GROWSDOWN | VM_HUGETLB
                                       | VM_PFNMAP | VM_MIXEDMAP):
@@ -138,7 +152,6 @@ def touch_bulk(m, task, addr: int, length: int, write: bool = False) -> None:
     pgfault, min_flt, the SPLIT_RSS sync points, content tags) end the same.
     ``tests/test_fault_bulk.py`` compares whole machines after both paths.
     """
-    from ...mm.vma import find_vma
     end = addr + length
     va = addr
     cpu = run_on_cpu(m, task)
@@ -157,27 +170,11 @@ def touch_bulk(m, task, addr: int, length: int, write: bool = False) -> None:
 def _bulk_chunk(m, task, cpu, mm, vma, va: int, end: int, write: bool) -> int:
     """Fault in the untouched pages of [va, end) (inside one PMD and one VMA); returns
     where it stopped (a touched page is left to the per-access path)."""
-    import numpy as np
-    from ...mm import memory
-    from ...mm.fault import (check_sync_rss_stat, GFP_HIGHUSER_MOVABLE_ZERO, alloc_page_vma,
-                             inc_mm_counter_fast, FAULT_FLAG_WRITE)
-    from ...mm.rmap import anon_vma_prepare
-    from ...mm.swap import lru_cache_add_active_or_unevictable
-    from ...mm.page import NULL, PG_uptodate, PG_swapbacked, PG_active, PAGE_MAPPING_ANON
-    from ...mm.vmstat_items import PGFAULT, NR_ANON_PAGES
-    from ...mm.mm_types import MM_ANONPAGES
-    from .pgtable import pt_entries, pgd_offset, pfn_pte, mk_pte, pte_mkwrite, pte_mkdirty, \
-        pte_mkspecial, pte_offset_map
-    from .pgtable_types import _PAGE_ACCESSED, _PAGE_DIRTY
-    from .mmu import walk_tables, okmask
-    from ...mm.mm_flags import VM_WRITE
     tlb = cpu.tlb
     ev = m.pgdat.vm_events
-    start = va
     # the run of pages this chunk can take: PTE none and nothing cached in the TLB
     ptr = memory.pte_lookup(m, mm, va)
     table = pt_entries(m, ptr[0]) if ptr is not None else None
-    pgd = pgd_offset(mm, va)
     stop = va
     while stop < end:
         if table is not None and table[(stop >> 12) & 511]:
@@ -191,7 +188,6 @@ def _bulk_chunk(m, task, cpu, mm, vma, va: int, end: int, write: bool) -> int:
         touch(m, task, va, 1, write)
         return va + PAGE_SIZE
     n = (stop - va) >> 12
-    access = ACCESS["w" if write else "r"]
     pfns = []
     # -- the kernel work that must happen in order: counters, tables, anon_vma, frames
     for i in range(n):
@@ -202,46 +198,28 @@ def _bulk_chunk(m, task, cpu, mm, vma, va: int, end: int, write: bool) -> int:
         ev[PGFAULT] += 1                      # handle_mm_fault
         check_sync_rss_stat(m, task)
         if i == 0:
-            pud = memory.pud_alloc(m, mm, pgd, a)
-            pmd = memory.pmd_alloc(m, mm, pud, a) if pud is not None else None
-            if pmd is None or memory.pte_alloc(m, mm, pmd, a):
-                _bulk_finish(m, task, cpu, mm, vma, va, pfns, write)
-                from .fault import pagefault_out_of_memory
+            ptr = memory.pte_alloc_map(m, mm, a)
+            if ptr is None:
                 pagefault_out_of_memory(m, task, a)
-            ptr = pte_offset_map(pt_entries(m, pmd[0])[pmd[1]], a)
-            table = pt_entries(m, ptr[0])
         if write:
             anon_vma_prepare(m, vma)
             pfn = alloc_page_vma(m, GFP_HIGHUSER_MOVABLE_ZERO)
             if pfn == NULL:
-                _bulk_finish(m, task, cpu, mm, vma, va, pfns, write)
-                from .fault import pagefault_out_of_memory
+                _bulk_finish(m, cpu, vma, va, ptr, pfns, write, len(pfns))
                 pagefault_out_of_memory(m, task, a)
             inc_mm_counter_fast(m, mm, MM_ANONPAGES)
             pfns.append(pfn)
         task.min_flt += 1
-    _bulk_finish(m, task, cpu, mm, vma, va, pfns if write else None, write, n)
+    _bulk_finish(m, cpu, vma, va, ptr, pfns, write, n)
     return stop
 
 
-def _bulk_finish(m, task, cpu, mm, vma, va: int, pfns, write: bool, n: int = None) -> None:
-    """The order-free part of a chunk's faults: struct pages, PTEs, LRU, TLB, tags."""
-    import numpy as np
-    from ...mm.swap import lru_cache_add_active_or_unevictable
-    from ...mm.page import PG_uptodate, PG_swapbacked, PG_active, PAGE_MAPPING_ANON
-    from ...mm.vmstat_items import NR_ANON_PAGES
-    from ...mm.mm_flags import VM_WRITE
-    from .pgtable import pt_entries, pgd_offset, pt_array, pfn_pte, mk_pte, pte_mkwrite, \
-        pte_mkdirty, pte_mkspecial
-    from .pgtable_types import _PAGE_ACCESSED, _PAGE_DIRTY
-    from .mmu import walk_tables
-    from ...mm import memory
-    if n is None:
-        n = len(pfns)
+def _bulk_finish(m, cpu, vma, va: int, ptr, pfns, write: bool, n: int) -> None:
+    """The order-free part of ``n`` faults from ``va`` (PTE slot ``ptr``): struct pages,
+    PTEs, LRU, TLB, content tags. ``pfns`` are the new frames of a write."""
     if n == 0:
         return
     mem_map = m.mem_map
-    ptr = memory.pte_lookup(m, mm, va)
     arr = pt_array(m, ptr[0])
     i0 = ptr[1]
     if write:
@@ -268,17 +246,14 @@ def _bulk_finish(m, task, cpu, mm, vma, va: int, pfns, write: bool, n: int = Non
         arr[i0:i0 + n] = np.uint64(proto)
     # the retried accesses: a miss, a successful walk and a TLB fill each
     tlb = cpu.tlb
-    access = ACCESS["w" if write else "r"]
-    base_entry = walk_tables(cpu, va, access)          # the first page's walk, for rights
-    tlb.walks += n - 1
+    _, _, rights, glob, dirty = walk_tables(cpu, va, ACCESS["w" if write else "r"])
+    tlb.walks += n - 1                                 # the first page's walk gave the rights
     tlb.misses += n
-    _, shift, rights, glob, dirty = base_entry
-    from .mmu import okmask
     ok = okmask(cpu, rights)
     fill = tlb.fill
     for i in range(n):
         v = int(arr[i0 + i])
-        fill(va + (i << 12), 12, (v & 0x00003FFFFFFFF000, ok, glob, rights, dirty))
+        fill(va + (i << 12), 12, (v & PTE_PFN_MASK, ok, glob, rights, dirty))
 
 
 def _pagevec_drain_frees_nothing(m) -> bool:
@@ -291,10 +266,6 @@ def _pagevec_drain_frees_nothing(m) -> bool:
 def _lru_cache_add_bulk(m, pfns, cpu: int) -> None:
     """lru_cache_add_active_or_unevictable for each new page of a non-mlocked VMA, in order:
     PG_active, a pagevec reference, and a drain to the LRU whenever the pagevec is full."""
-    import numpy as np
-    from ...mm.page import PG_active, PG_lru
-    from ...mm.swap import PAGEVEC_SIZE, page_lru
-    from ...mm.vmstat_items import NR_LRU_BASE
     mem_map = m.mem_map
     p = np.asarray(pfns, dtype=np.int64)
     mem_map.flags[p] |= np.uint64(1 << PG_active)
