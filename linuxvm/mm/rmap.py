@@ -8,6 +8,7 @@ cache when the slab allocator is present.
 """
 
 from ..errors import KernelBug
+from ..kernel.sched import slab_alloc_obj, slab_free_obj
 from ..arch.x86.page_types import PAGE_SHIFT
 from .page import PAGE_MAPPING_ANON, PG_swapbacked, PG_mlocked
 from .vmstat_items import NR_ANON_PAGES, NR_MLOCK
@@ -42,24 +43,11 @@ class AnonVmaChain:
         self.slab_obj = 0
 
 
-def _slab_alloc(m, cache, obj):
-    slab = getattr(m, "slab", None)
-    if slab is not None:
-        obj.slab_obj = slab.alloc_obj(cache)
-
-
-def _slab_free(m, cache, obj):
-    slab = getattr(m, "slab", None)
-    if slab is not None and obj.slab_obj:
-        slab.free_obj(cache, obj.slab_obj)
-        obj.slab_obj = 0
-
-
 def anon_vma_alloc(m) -> AnonVma:
     m.anon_vma_seq += 1
     av = AnonVma(m.anon_vma_seq)
     m.anon_vmas[av.handle] = av
-    _slab_alloc(m, "anon_vma", av)
+    slab_alloc_obj(m, "anon_vma", av)
     return av
 
 
@@ -68,7 +56,7 @@ def put_anon_vma(m, av: AnonVma) -> None:
     if av.refcount == 0:
         root = av.root
         m.anon_vmas.pop(av.handle, None)
-        _slab_free(m, "anon_vma", av)
+        slab_free_obj(m, "anon_vma", av)
         if root is not av:
             put_anon_vma(m, root)
 
@@ -79,7 +67,7 @@ def get_anon_vma(av: AnonVma) -> None:
 
 def anon_vma_chain_alloc(m, vma, av) -> AnonVmaChain:
     avc = AnonVmaChain(vma, av)
-    _slab_alloc(m, "anon_vma_chain", avc)
+    slab_alloc_obj(m, "anon_vma_chain", avc)
     return avc
 
 
@@ -174,7 +162,7 @@ def unlink_anon_vmas(m, vma) -> None:
             empty.append(avc)
             continue
         vma.anon_vma_chain.remove(avc)
-        _slab_free(m, "anon_vma_chain", avc)
+        slab_free_obj(m, "anon_vma_chain", avc)
     if vma.anon_vma is not None:
         vma.anon_vma.degree -= 1
     for avc in empty:
@@ -183,7 +171,7 @@ def unlink_anon_vmas(m, vma) -> None:
             raise KernelBug(f"unlink_anon_vmas: empty {av!r} still has degree {av.degree}")
         put_anon_vma(m, av)
         vma.anon_vma_chain.remove(avc)
-        _slab_free(m, "anon_vma_chain", avc)
+        slab_free_obj(m, "anon_vma_chain", avc)
     vma.anon_vma = None
 
 
