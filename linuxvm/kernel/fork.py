@@ -3,6 +3,7 @@
 import errno
 
 from ..mm.mm_types import MmStruct
+from . import fork_stack
 from .sched import slab_alloc_obj, slab_free_obj
 
 
@@ -149,8 +150,8 @@ def copy_process(m, parent):
     child.cpu = getattr(parent, "cpu", 0)
     child.parent = parent
     slab_alloc_obj(m, "task_struct", child)
-    stack = _alloc_thread_stack(m)
-    if stack is False:
+    stack = fork_stack.alloc_thread_stack(m)
+    if stack is None:
         slab_free_obj(m, "task_struct", child)
         return None
     child.stack = stack
@@ -168,18 +169,7 @@ def copy_process(m, parent):
     return child
 
 
-def _alloc_thread_stack(m):
-    """A THREAD_SIZE kernel stack when the slab code provides the helper; else None."""
-    try:
-        from . import fork_stack
-    except ImportError:
-        return None
-    pfn = fork_stack.alloc_thread_stack(m)
-    return False if pfn is None else pfn
-
-
 def _free_thread_stack(m, task) -> None:
     if getattr(task, "stack", None) is not None:
-        from . import fork_stack
         fork_stack.free_thread_stack(m, task.stack)
         task.stack = None
