@@ -11,7 +11,6 @@ import random
 from .arch.x86 import setup as x86_setup
 from .arch.x86.cpu import setup_cpus
 from .arch.x86.page_types import PAGE_SHIFT, PAGE_SIZE
-from .errors import KernelBug
 from .kernel.printk import LogBuffer
 from .kernel.sysctl import Sysctl
 from .mm import bootmem, page_alloc, page_alloc_init

@@ -13,8 +13,7 @@ from .arch.x86 import mmap as x86_mmap
 from .arch.x86.page_types import PAGE_SHIFT, PAGE_SIZE, TASK_SIZE
 from .errors import SyscallError
 from .kernel import fork
-from .kernel.sched import TaskStruct, Cred, PF_RANDOMIZE, parse_rlimits, slab_alloc_obj, \
-    slab_free_obj
+from .kernel.sched import TaskStruct, Cred, PF_RANDOMIZE, parse_rlimits, slab_alloc_obj
 from .mm import mmap as mmap_mod
 from .mm import mlock as mlock_mod
 from .mm.madvise import sys_madvise
@@ -248,7 +247,6 @@ class Process:
     def exit(self, code: int = 0) -> None:
         """exit(2): close files, exit_mm (mmput tears the address space down), reap."""
         from .kernel.exit import do_exit
-        m = self.m
         task = self.task
         if task.mm is None:
             raise ValueError(f"process {task.pid} has already exited")

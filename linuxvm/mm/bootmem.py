@@ -5,7 +5,7 @@ import numpy as np
 
 from ..arch.x86.page_types import (PAGE_SHIFT, PAGE_SIZE, MAX_DMA_PFN, MAX_DMA32_PFN,
                                    PAGES_PER_SECTION)
-from .gfp import ZONE_DMA, ZONE_DMA32, ZONE_NORMAL, ZONE_MOVABLE, MAX_NR_ZONES
+from .gfp import MAX_NR_ZONES
 from .mmzone import (MAX_ORDER, MIGRATE_TYPES, MIGRATE_PCPTYPES, MIGRATE_MOVABLE,
                      pageblock_nr_pages, pageblock_order, FreeArea, PerCpuPages,
                      PerCpuPageset, PageblockFlags, migratetype_names)

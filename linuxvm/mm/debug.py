@@ -137,7 +137,6 @@ def _user_ptes(m, mm):
     """(pte_values, vaddrs) of every present 4 KiB PTE in ``mm``'s user half, via NumPy."""
     from ..arch.x86.pgtable import pt_array
     from ..arch.x86.pgtable_types import _PAGE_PRESENT, _PAGE_PSE, PTE_PFN_MASK
-    from ..arch.x86.page_types import KERNEL_PGD_BOUNDARY
     vals, addrs = [], []
     pgd = pt_array(m, mm.pgd)
     for i in np.flatnonzero(pgd[:256] & _PAGE_PRESENT):
@@ -181,7 +180,7 @@ def check_user_pages(m) -> None:
         special = (present & np.uint64(_PAGE_SPECIAL)) != 0
         pfns = ((present & np.uint64(PTE_PFN_MASK)) >> np.uint64(12)).astype(np.int64)
         if special.any() and (pfns[special] != m.zero_pfn).any():
-            raise KernelBug(f"a special PTE maps something other than the zero page")
+            raise KernelBug("a special PTE maps something other than the zero page")
         normal = pfns[~special]
         np.add.at(counts, normal, 1)
         anon = (mem_map.mapping[normal] & PAGE_MAPPING_ANON) != 0

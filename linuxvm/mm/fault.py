@@ -14,17 +14,16 @@ from ..arch.x86 import tlb as x86_tlb
 from ..arch.x86.page_types import PAGE_SHIFT, PAGE_SIZE, PMD_SIZE, PUD_SIZE, PGDIR_SIZE
 from ..arch.x86.pgtable import (pt_entries, pgd_offset, pud_offset, pmd_offset, pte_present,
                                 pte_offset_map,
-                                pte_none, pte_write, pte_special, pte_pfn, pfn_pte, mk_pte,
+                                pte_write, pte_special, pte_pfn, pfn_pte, mk_pte,
                                 pte_mkspecial, pte_mkwrite, pte_mkdirty, pte_mkyoung,
-                                pte_wrprotect, pte_mkold, pte_mkclean, pte_same, pte_protnone,
-                                pte_dirty, pte_young, pmd_none, pmd_trans_huge, pmd_devmap, U64)
+                                pte_wrprotect, pte_mkold, pte_mkclean, pte_protnone,
+                                pte_dirty, pte_young, pmd_trans_huge, pmd_devmap, U64)
 from ..arch.x86.pgtable_types import PTE_PFN_MASK, _PAGE_RW, _PAGE_PRESENT
-from ..errors import KernelBug
 from . import gfp as G
 from . import memory
 from .mm_flags import (VM_SHARED, VM_WRITE, VM_MAYWRITE, VM_LOCKED, VM_HUGETLB, VM_PFNMAP,
                        VM_MIXEDMAP, VM_SEQ_READ, VM_GROWSDOWN)
-from .mm_types import MM_FILEPAGES, MM_ANONPAGES, MM_SWAPENTS, MM_SHMEMPAGES
+from .mm_types import MM_FILEPAGES, MM_ANONPAGES, MM_SHMEMPAGES
 from .page import NULL, PAGE_MAPPING_ANON, PG_uptodate, PG_dirty, PG_mlocked
 from .page_alloc import __alloc_pages_nodemask
 from .rmap import (anon_vma_prepare, page_add_new_anon_rmap, page_remove_rmap)

@@ -9,7 +9,7 @@ from .fault import (handle_mm_fault, vm_normal_page, is_zero_pfn, VM_FAULT_ERROR
 from .mm_flags import (VM_LOCKONFAULT, VM_WRITE, VM_SHARED, VM_READ, VM_EXEC, VM_LOCKED,
                        VM_IO, VM_PFNMAP)
 from . import memory
-from .page import NULL, PG_dirty, PAGE_MAPPING_ANON
+from .page import NULL, PG_dirty
 from .swap import mark_page_accessed, lru_add_drain
 
 FOLL_WRITE = 0x01

@@ -7,7 +7,7 @@ import errno
 import numpy as np
 
 from ..arch.x86.page_types import PAGE_SHIFT, PAGE_SIZE, TASK_SIZE
-from ..arch.x86.pgtable import pt_array, pt_entries
+from ..arch.x86.pgtable import pt_array
 from ..arch.x86.pgtable_types import (PTE_PFN_MASK, _PAGE_PRESENT, _PAGE_PROTNONE, _PAGE_PSE,
                                       _PAGE_SPECIAL, _PAGE_ACCESSED, _PAGE_DIRTY,
                                       _PAGE_SOFT_DIRTY)

@@ -1,6 +1,6 @@
 """``linuxvm demo``: boot a machine and walk through its physical memory."""
 
-from ..arch.x86.setup import e820_print, e820_type_names
+from ..arch.x86.setup import e820_print
 from ..mm.mmzone import MAX_ORDER
 from ..mm.vmstat_items import NR_FREE_PAGES
 
