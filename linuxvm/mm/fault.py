@@ -2,12 +2,12 @@
 page side of zapping, and copy_page_range for fork.
 
 The page-table half (allocating tables, walking, free_pgtables, the zap walk and
-mmu_gather) is in mm/memory.py; this module plugs into its ``zap_present_pte`` hook
-and ``MmuGather.page_free``.
+mmu_gather) is in mm/memory.py, whose ``zap_present_pte`` and gather flush call
+``zap_present_page`` and ``free_pages_and_swap_cache`` here.
 
-Transparent huge pages are not modelled yet: an anonymous fault always takes the
-4 KiB path, as 4.6 does when ``transparent_hugepage_enabled(vma)`` is false (e.g. under
-MADV_NOHUGEPAGE or thp=never). docs/deviations.md records this.
+Transparent huge pages are not modelled yet: where 4.6 would take the huge-page fault
+path (``transparent_hugepage_enabled(vma)`` and an aligned 2 MiB range inside the VMA),
+the fault raises NotImplementedError; elsewhere it takes the 4 KiB path, as 4.6 does.
 """
 
 from ..arch.x86 import tlb as x86_tlb

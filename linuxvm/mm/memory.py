@@ -17,8 +17,9 @@ Interface (stable; ``m`` is the machine, ``mm`` an MmStruct, pointers are
 * ``unmap_page_range(tlb, vma, addr, end, details=None)``, ``unmap_vmas(tlb, vma, start,
   end)``, ``free_pgtables(tlb, vma, floor, ceiling)`` (``vma`` is the first VMA of a
   ``vm_next`` chain, or a list of VMAs in address order).
-* Hooks the demand-paging and THP work fill in: ``zap_present_pte`` (the page
-  side of zapping one present PTE), ``zap_swap_pte`` and ``zap_huge_pmd``.
+* ``zap_present_pte`` hands the page side of zapping one present PTE to
+  mm/fault.py; ``zap_swap_pte`` and ``zap_huge_pmd`` raise NotImplementedError until
+  swap and THP are modelled.
 """
 
 import errno
@@ -214,7 +215,7 @@ class MmuGather:
     """struct mmu_gather: the range to flush and the pages to free after the flush."""
 
     __slots__ = ("m", "mm", "start", "end", "fullmm", "need_flush_all", "pages", "batch_max",
-                 "batch_pages", "batch_count", "page_free")
+                 "batch_pages", "batch_count")
 
     def __init__(self, m, mm, start: int, end: int):
         self.m = m
@@ -225,7 +226,6 @@ class MmuGather:
         self.batch_max = MMU_GATHER_BUNDLE
         self.batch_pages = []         # pages allocated to hold more batches
         self.batch_count = 0
-        self.page_free = None         # how to free a data page (filled by demand paging)
         _tlb_reset_range(self)
 
 
