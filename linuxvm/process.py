@@ -270,7 +270,7 @@ class Process:
     @property
     def sp(self) -> int:
         """The user stack pointer the fault handler compares stack accesses with."""
-        return getattr(self.task, "sp", 0)
+        return self.task.sp
 
     @sp.setter
     def sp(self, value: int) -> None:

@@ -78,7 +78,8 @@ def huge_pte_offset(m, mm, addr: int):
     """The PMD entry pointer covering ``addr`` if its PUD is present, else None."""
     from ..arch.x86.pgtable import pt_entries, pgd_offset, pud_offset, pmd_offset
     from ..arch.x86.pgtable_types import _PAGE_PRESENT
-    e = pt_entries(m, pgd_offset(mm, addr)[0])[pgd_offset(mm, addr)[1]]
+    pgd = pgd_offset(mm, addr)
+    e = pt_entries(m, pgd[0])[pgd[1]]
     if not e & _PAGE_PRESENT:
         return None
     pud = pud_offset(e, addr)

@@ -146,8 +146,8 @@ def copy_process(m, parent):
     child.flags = parent.flags
     child.personality = parent.personality
     child.brk_randomized = parent.brk_randomized
-    child.sp = getattr(parent, "sp", 0)
-    child.cpu = getattr(parent, "cpu", 0)
+    child.sp = parent.sp
+    child.cpu = parent.cpu
     child.parent = parent
     slab_alloc_obj(m, "task_struct", child)
     stack = fork_stack.alloc_thread_stack(m)

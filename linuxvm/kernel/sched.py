@@ -77,7 +77,7 @@ class TaskStruct:
 
     __slots__ = ("pid", "tgid", "comm", "mm", "active_mm", "cred", "real_cred", "signal",
                  "flags", "personality", "min_flt", "maj_flt", "rss_stat",
-                 "brk_randomized", "files", "exit_state", "slab_obj", "__dict__")
+                 "brk_randomized", "files", "exit_state", "slab_obj", "cpu", "sp", "__dict__")
 
     def __init__(self, pid: int, comm: str, cred: Cred):
         self.pid = self.tgid = pid
@@ -93,6 +93,8 @@ class TaskStruct:
         self.files = {}                          # fd -> File
         self.exit_state = 0
         self.slab_obj = 0
+        self.cpu = 0                             # task_cpu(): where it is scheduled
+        self.sp = 0                              # user %rsp, for the stack-growth check
 
     def __repr__(self):
         return f"<task {self.pid} {self.comm}>"

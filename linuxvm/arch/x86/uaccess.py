@@ -37,7 +37,7 @@ MAX_RETRIES = 8
 
 def run_on_cpu(m, task) -> object:
     """Make ``task`` the running task of its CPU (a context switch when needed)."""
-    cpu = m.cpus[task.__dict__.get("cpu", 0)]
+    cpu = m.cpus[task.cpu]
     m.current_cpu = cpu.cpu
     if cpu.current is not task:
         context_switch(m, cpu, cpu.current, task)
@@ -56,7 +56,7 @@ def user_access(m, task, va: int, access: int) -> int:
         try:
             return translate(cpu, va, access)
         except PageFault as pf:
-            __do_page_fault(m, task, task.__dict__.get("sp", 0), pf.error_code, pf.cr2)
+            __do_page_fault(m, task, task.sp, pf.error_code, pf.cr2)
         except GeneralProtection:
             # a non-canonical address: #GP, which the kernel turns into SIGSEGV
             bad_area(m, task, 0, va, 0)
