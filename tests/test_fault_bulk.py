@@ -54,7 +54,12 @@ def assert_same(a, b):
 def run(workload, bulk):
     m = lv.Machine(ram="512M", cpus=2, seed=7)
     touch = uaccess.touch_bulk if bulk else uaccess.touch
-    workload(m, lambda p, a, n, w=False: touch(m, p.task, a, n, w))
+
+    def step(p, a, n, w=False):
+        touch(m, p.task, a, n, w)
+        m.check()                       # read-only: both runs stay comparable
+
+    workload(m, step)
     m.check()
     return fingerprint(m)
 
@@ -62,34 +67,46 @@ def run(workload, bulk):
 def w_write_range(m, touch):
     #   one 3 MiB region written end to end: a PTE table per 2 MiB, pagevec drains every 14
     p = m.spawn("a")
+    m.check()
     a = p.mmap(None, 3 << 20, 3, 0x22)
+    m.check()
     touch(p, a + 5 * PAGE, (3 << 20) - 5 * PAGE, True)
 
 
 def w_read_then_write(m, touch):
     p = m.spawn("b")
+    m.check()
     a = p.mmap(None, 600 * PAGE, 3, 0x22)
+    m.check()
     touch(p, a, 300 * PAGE)                     # zero page
     touch(p, a + 100 * PAGE, 400 * PAGE, True)  # COW of zero-page PTEs, then fresh faults
 
 
 def w_holes_and_fork(m, touch):
     p = m.spawn("c")
+    m.check()
     a = p.mmap(None, 256 * PAGE, 3, 0x22)
+    m.check()
     touch(p, a, 10 * PAGE, True)
     touch(p, a + 50 * PAGE, 100 * PAGE, True)
     c = p.fork()
+    m.check()
     touch(c, a, 256 * PAGE, True)               # COW breaks and fresh faults, interleaved
     touch(p, a, 256 * PAGE)
     b = p.mmap(None, 64 * PAGE, 1, 0x22)        # read-only VMA
+    m.check()
     touch(p, b, 64 * PAGE)
     c.exit()
+    m.check()
 
 
 def w_many_vmas(m, touch):
     p = m.spawn("d")
+    m.check()
     addrs = [p.mmap(None, 37 * PAGE, 3, 0x22) for _ in range(5)]
+    m.check()
     p.mprotect(addrs[2], 10 * PAGE, 1)
+    m.check()
     for a in addrs:
         touch(p, a, 37 * PAGE, a != addrs[2])
     # a range spanning several VMAs and a hole
@@ -100,11 +117,16 @@ def w_cross_cpu_free(m, touch):
     # pages wait in CPU 0's pagevec; the task moves to CPU 1 and unmaps them (the zap drains
     # only CPU 1's pagevec), so CPU 0's next drain frees them between two allocations
     p = m.spawn("x")
+    m.check()
     a = p.mmap(None, 40 * PAGE, 3, 0x22)
+    m.check()
     touch(p, a, 5 * PAGE, True)
     p.task.cpu = 1
+    m.check()
     p.munmap(a, 5 * PAGE)
+    m.check()
     p.task.cpu = 0
+    m.check()
     touch(p, a + 8 * PAGE, 30 * PAGE, True)
 
 
@@ -128,26 +150,38 @@ def test_bulk_touch_segfaults_like_per_access():
 
 def w_exit_and_munmap(m, touch):
     p = m.spawn("z")
+    m.check()
     a = p.mmap(None, 3000 * PAGE, 3, 0x22)
+    m.check()
     touch(p, a, 1200 * PAGE)
     touch(p, a + 100 * PAGE, 2800 * PAGE, True)         # > one gather batch (510 pages)
     c = p.fork()
+    m.check()
     touch(c, a + 500 * PAGE, 300 * PAGE, True)
     p.munmap(a + 7 * PAGE, 1100 * PAGE)                  # partial tables at both ends
+    m.check()
     p.madvise(a + 2000 * PAGE, 600 * PAGE, 4)            # MADV_DONTNEED
+    m.check()
     c.exit()
+    m.check()
     p.exit()
+    m.check()
 
 
 def w_fork_copy(m, touch):
     w_holes_and_fork(m, touch)
     p = m.spawn("forker")
+    m.check()
     a = p.mmap(None, 700 * PAGE, 3, 0x22)
+    m.check()
     touch(p, a, 300 * PAGE)
     touch(p, a + 200 * PAGE, 500 * PAGE, True)
     p.mprotect(a + 600 * PAGE, 50 * PAGE, 1)
+    m.check()
     c = p.fork()
+    m.check()
     c.fork()
+    m.check()
     touch(c, a, 600 * PAGE, True)
 
 

@@ -44,6 +44,7 @@ def test_noreserve_maps_an_aligned_hugetlbfs_vma(m):
 def test_first_touch_is_sigbus_after_building_the_pmd_path(m):
     p = m.spawn("h")
     a = p.mmap(0x40000000, MB2, RW, HUGE | lv.MAP_NORESERVE | lv.MAP_FIXED)
+    m.check()
     pmds, ptes = p.mm.nr_pmds, p.mm.nr_ptes
     with pytest.raises(lv.BusError) as e:
         p.write(a + 123, b"x")
@@ -54,6 +55,7 @@ def test_first_touch_is_sigbus_after_building_the_pmd_path(m):
     m.check()
     assert c.mm.nr_pmds == p.mm.nr_pmds
     c.exit()
+    m.check()
     p.munmap(a, MB2)
     m.check()
     assert p.mm.nr_pmds == pmds
@@ -70,6 +72,7 @@ def test_first_touch_is_sigbus_after_building_the_pmd_path(m):
 def test_hugetlb_errno_paths(m, call, err):
     p = m.spawn("h")
     a = p.mmap(0x40000000, MB2, RW, HUGE | lv.MAP_NORESERVE | lv.MAP_FIXED)
+    m.check()
     with pytest.raises(lv.SyscallError) as e:
         call(p, a)
     assert e.value.errno == err
@@ -79,9 +82,11 @@ def test_hugetlb_errno_paths(m, call, err):
 def test_whole_vma_mprotect_and_exit(m):
     p = m.spawn("h")
     a = p.mmap(None, 2 * MB2, RW, HUGE | lv.MAP_NORESERVE)
+    m.check()
     p.mprotect(a, 2 * MB2, lv.PROT_READ)
     m.check()
     with pytest.raises(lv.BusError):
         p.read(a, 1)
+    m.check()
     p.exit()
     m.check()
