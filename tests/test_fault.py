@@ -20,6 +20,28 @@ def m():
     return lv.Machine(ram="512M", cpus=2, seed=1)
 
 
+STEPS = ("mmap", "munmap", "mprotect", "mremap", "madvise", "mlock", "munlock", "brk", "open",
+         "close", "fork", "exit", "read", "write", "touch", "access")
+
+
+@pytest.fixture(autouse=True)
+def check_after_every_step(monkeypatch):
+    """Every system call and access of every process in this module is followed by
+    m.check(), whether it returned or raised."""
+    def checked(name):
+        orig = getattr(lv.Process, name)
+
+        def call(self, *args, **kwargs):
+            try:
+                return orig(self, *args, **kwargs)
+            finally:
+                self.m.check()
+        return call
+
+    for name in STEPS:
+        monkeypatch.setattr(lv.Process, name, checked(name))
+
+
 def pagemap(m, p, addr, n=1):
     raw = m.proc.read_bytes(f"/proc/{p.pid}/pagemap", (addr >> 12) * 8, n * 8)
     return list(struct.unpack(f"{n}Q", raw))
