@@ -185,13 +185,37 @@ def w_fork_copy(m, touch):
     touch(c, a, 600 * PAGE, True)
 
 
+def w_big_exit(m, touch):
+    """More pages than the gather holds (8 + 19 * 510), so flushes are forced mid-zap;
+    zero-page entries, an mlocked stretch (per-entry fallback) and a COW split."""
+    p = m.spawn("big")
+    a = p.mmap(None, 12000 * PAGE, 3, 0x22)
+    m.check()
+    touch(p, a, 12000 * PAGE, True)
+    p.munmap(a + 5000 * PAGE, 40 * PAGE)
+    b = p.mmap(a + 5000 * PAGE, 40 * PAGE, 3, 0x32)     # MAP_FIXED: read faults map zero pages
+    touch(p, b, 40 * PAGE)
+    m.check()
+    p.mlock(a + 7000 * PAGE, 12 * PAGE)
+    m.check()
+    c = p.fork()
+    m.check()
+    touch(c, a + 100 * PAGE, 2000 * PAGE, True)
+    c.exit()                                             # shared pages: references only
+    m.check()
+    p.munmap(a + 1000 * PAGE, 10500 * PAGE)              # frees, several forced flushes
+    m.check()
+    p.exit()
+    m.check()
+
+
 # each batch path and the one-at-a-time path it must equal: (module, switch)
 FAST_PATHS = [("fault", "COPY_PTE_RANGE_VECTORISED"), ("fault", "ZAP_PTE_RANGE_VECTORISED"),
               ("swap", "RELEASE_PAGES_VECTORISED")]
 
 
 @pytest.mark.parametrize("module,switch", FAST_PATHS)
-@pytest.mark.parametrize("workload", [w_fork_copy, w_exit_and_munmap])
+@pytest.mark.parametrize("workload", [w_fork_copy, w_exit_and_munmap, w_big_exit])
 def test_batch_path_equals_one_at_a_time(module, switch, workload, monkeypatch):
     import importlib
     mod = importlib.import_module(f"linuxvm.mm.{module}")

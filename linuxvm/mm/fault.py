@@ -10,6 +10,10 @@ path (``transparent_hugepage_enabled(vma)`` and an aligned 2 MiB range inside th
 the fault raises NotImplementedError; elsewhere it takes the 4 KiB path, as 4.6 does.
 """
 
+from bisect import bisect_right
+
+import numpy as np
+
 from ..arch.x86 import tlb as x86_tlb
 from ..arch.x86.page_types import PAGE_SHIFT, PAGE_SIZE, PMD_SIZE, PUD_SIZE, PGDIR_SIZE
 from ..arch.x86.pgtable import (pt_entries, pgd_offset, pud_offset, pmd_offset, pte_present,
@@ -17,19 +21,20 @@ from ..arch.x86.pgtable import (pt_entries, pgd_offset, pud_offset, pmd_offset, 
                                 pte_write, pte_special, pte_pfn, pfn_pte, mk_pte,
                                 pte_mkspecial, pte_mkwrite, pte_mkdirty, pte_mkyoung,
                                 pte_wrprotect, pte_mkold, pte_mkclean, pte_protnone,
-                                pte_dirty, pte_young, pmd_trans_huge, pmd_devmap, U64)
-from ..arch.x86.pgtable_types import PTE_PFN_MASK, _PAGE_RW, _PAGE_PRESENT
+                                pte_dirty, pte_young, pmd_trans_huge, pmd_devmap, U64, pt_array)
+from ..arch.x86.pgtable_types import (PTE_PFN_MASK, _PAGE_RW, _PAGE_PRESENT, _PAGE_PROTNONE,
+                                      _PAGE_SPECIAL, _PAGE_ACCESSED, _PAGE_DIRTY)
 from . import gfp as G
 from . import memory
 from .mm_flags import (VM_SHARED, VM_WRITE, VM_MAYWRITE, VM_LOCKED, VM_HUGETLB, VM_PFNMAP,
                        VM_MIXEDMAP, VM_SEQ_READ, VM_GROWSDOWN)
 from .mm_types import MM_FILEPAGES, MM_ANONPAGES, MM_SHMEMPAGES
-from .page import NULL, PAGE_MAPPING_ANON, PG_uptodate, PG_dirty, PG_mlocked
+from .page import NULL, PAGE_MAPPING_ANON, PG_uptodate, PG_dirty, PG_mlocked, pfns_distinct
 from .page_alloc import __alloc_pages_nodemask
 from .rmap import (anon_vma_prepare, page_add_new_anon_rmap, page_remove_rmap)
 from .swap import (lru_cache_add_active_or_unevictable, put_page, get_page, release_pages,
                    lru_add_drain, mark_page_accessed)
-from .vmstat_items import PGFAULT
+from .vmstat_items import PGFAULT, NR_ANON_PAGES
 
 # include/linux/mm.h VM_FAULT_* and FAULT_FLAG_*
 VM_FAULT_OOM = 0x0001
@@ -422,30 +427,41 @@ ZAP_PTE_RANGE_VECTORISED = True
 
 
 def zap_pte_table(tlb, vma, table_pfn: int, addr: int, end: int):
-    """zap_pte_range for [addr, end) of one table at once when every entry is a present
-    anonymous page (or the zero page); the new ``addr``, or None for the per-entry path.
+    """zap_pte_range for [addr, end) of one table at once; the new ``addr``, or None for
+    the per-entry path (see zap_pte_tables)."""
+    return end if zap_pte_tables(tlb, vma, [(table_pfn, addr, end)]) else None
 
-    The table is cut where the mmu_gather fills, so batch pages are allocated and forced
-    flushes happen after the same entries as on the per-entry path."""
-    import numpy as np
-    from ..arch.x86.pgtable import pt_array
-    from ..arch.x86.pgtable_types import _PAGE_PROTNONE, _PAGE_SPECIAL
-    from .page import PG_mlocked
-    from .vmstat_items import NR_ANON_PAGES
+
+def zap_pte_tables(tlb, vma, tables) -> bool:
+    """zap_pte_range over the (table_pfn, addr, end) ranges of ``tables``, in order, at
+    once when every entry is a present anonymous page or the zero page; False (nothing
+    done) when some entry needs the per-entry path.
+
+    The gather is cut where it fills, so batch pages are allocated and forced flushes
+    happen after the same entries as on the per-entry path. Clearing the entries, the
+    rmap and the counters all happen first: a flush frees only pages already gathered
+    (the pages are distinct), and neither it nor a batch allocation reads them."""
     m = tlb.m
-    arr = pt_array(m, table_pfn)
-    lo = (addr >> PAGE_SHIFT) & 511
-    hi = lo + ((end - addr) >> PAGE_SHIFT)
-    idx = np.flatnonzero(arr[lo:hi])
+    views = []
+    offs = []                                   # where each table starts in the row
+    n_all = 0
+    for table_pfn, addr, end in tables:
+        lo = (addr >> PAGE_SHIFT) & 511
+        v = pt_array(m, table_pfn)[lo:lo + ((end - addr) >> PAGE_SHIFT)]
+        views.append(v)
+        offs.append(n_all)
+        n_all += v.size
+    allv = np.concatenate(views) if len(views) > 1 else views[0]
+    idx = np.flatnonzero(allv)
     if not idx.size:
-        return end
-    vals = arr[lo + idx]
+        return True
+    vals = allv[idx]
     if ((vals & np.uint64(_PAGE_PRESENT | _PAGE_PROTNONE)) == 0).any():
-        return None
+        return False
     pfns = ((vals & np.uint64(PTE_PFN_MASK)) >> np.uint64(PAGE_SHIFT)).astype(np.int64)
     special = (vals & np.uint64(_PAGE_SPECIAL)) != 0
     if (pfns[special] != m.zero_pfn).any():
-        return None
+        return False
     normal = ~special
     pages = pfns[normal]
     mem_map = m.mem_map
@@ -453,43 +469,46 @@ def zap_pte_table(tlb, vma, table_pfn: int, addr: int, end: int):
                        or ((mem_map.mapping[pages] & PAGE_MAPPING_ANON) == 0).any()
                        or (mem_map.flags[pages] & np.uint64(1 << PG_mlocked)).any()
                        or (mem_map._mapcount[pages] < 0).any()
-                       or np.unique(pages).size != pages.size):
-        return None
-    # where each gather batch fills: cut after the room-th normal entry
+                       or not pfns_distinct(pages)):
+        return False
+    for v in views:
+        v[:] = 0                                               # ptep_get_and_clear_full
+    if pages.size:
+        vma.vm_mm.rss_stat[MM_ANONPAGES] -= pages.size
+        mc = mem_map._mapcount[pages] - 1                      # page_remove_rmap
+        mem_map._mapcount[pages] = mc
+        gone = pages[mc < 0]
+        if gone.size:
+            zones = (mem_map.flags[gone] >> np.uint64(62)).astype(np.int64)
+            for z, c in enumerate(np.bincount(zones, minlength=4).tolist()):
+                if c:
+                    m.zones[z].vm_stat[NR_ANON_PAGES] -= c
+
+    def vaddr(q: int) -> int:                   # the address of row position q
+        k = bisect_right(offs, q) - 1
+        return tables[k][1] + ((q - offs[k]) << PAGE_SHIFT)
+
     normal_pos = np.flatnonzero(normal)
-    mm = vma.vm_mm
     j0 = 0
-    done = 0                                  # normal entries handled so far
+    done = 0                                    # normal entries gathered so far
     while j0 < idx.size:
-        room = tlb.batch_max - len(tlb.pages)
+        room = tlb.batch_max - tlb.nr
         if normal_pos.size - done > room:
             j1 = int(normal_pos[done + room - 1]) + 1
         else:
             j1 = idx.size
-        seg = idx[j0:j1]
-        arr[lo + seg] = 0                                      # ptep_get_and_clear_full
-        first = addr + (int(seg[0]) << PAGE_SHIFT)
-        last = addr + (int(seg[-1]) << PAGE_SHIFT) + PAGE_SIZE
-        tlb.start = min(tlb.start, first)                      # tlb_remove_tlb_entry
-        tlb.end = max(tlb.end, last)
-        segpages = pfns[j0:j1][normal[j0:j1]]
-        n = segpages.size
+        tlb.start = min(tlb.start, vaddr(int(idx[j0])))        # tlb_remove_tlb_entry
+        tlb.end = max(tlb.end, vaddr(int(idx[j1 - 1])) + PAGE_SIZE)
+        n = int(np.count_nonzero(normal[j0:j1]))
         if n:
-            mm.rss_stat[MM_ANONPAGES] -= n
-            mem_map._mapcount[segpages] -= 1                   # page_remove_rmap
-            gone = segpages[mem_map._mapcount[segpages] < 0]
-            if gone.size:
-                zones = (mem_map.flags[gone] >> np.uint64(62)).astype(np.int64)
-                for z, c in enumerate(np.bincount(zones, minlength=4).tolist()):
-                    if c:
-                        m.zones[z].vm_stat[NR_ANON_PAGES] -= c
-            tlb.pages.extend((p, False) for p in segpages.tolist())
+            tlb.pages.append(pages[done:done + n])
+            tlb.nr += n
             done += n
-            if len(tlb.pages) == tlb.batch_max and not memory._tlb_next_batch(tlb):
+            if tlb.nr == tlb.batch_max and not memory._tlb_next_batch(tlb):
                 memory.tlb_flush_mmu_tlbonly(tlb)             # the gather is full: flush
                 memory.tlb_flush_mmu_free(tlb)
         j0 = j1
-    return end
+    return True
 
 
 def free_pages_and_swap_cache(m, pfns) -> None:
@@ -535,7 +554,11 @@ def copy_page_range(m, dst_mm, src_mm, vma) -> int:
     if vma.vm_flags & VM_HUGETLB:
         from ..fs.hugetlbfs import copy_hugetlb_page_range
         return copy_hugetlb_page_range(m, dst_mm, src_mm, vma)
-    rss = [0, 0, 0, 0]
+    # First the walk, allocating the child's tables; then the entries. Copying an entry
+    # touches only the page it maps, never the allocator, so doing the tables first
+    # leaves the state the interleaved order leaves.
+    segs = []                       # (src table, dst table, first index, end index, addr)
+    err = 0
     addr = vma.vm_start
     end = vma.vm_end
     get = lambda ptr: pt_entries(m, ptr[0])[ptr[1]]   # noqa: E731
@@ -556,63 +579,75 @@ def copy_page_range(m, dst_mm, src_mm, vma) -> int:
             continue
         if pmd_trans_huge(pmdv):
             raise NotImplementedError("copy_huge_pmd: transparent huge pages are not modelled")
-        src_pfn = (pmdv & PTE_PFN_MASK) >> PAGE_SHIFT
         dst_ptr = memory.pte_alloc_map(m, dst_mm, addr)
         if dst_ptr is None:
-            _add_rss(dst_mm, rss)
-            return -12
+            err = -12
+            break
         lo = (addr >> PAGE_SHIFT) & 511
-        hi = lo + ((next_pmd - addr) >> PAGE_SHIFT)
-        if not (COPY_PTE_RANGE_VECTORISED
-                and _copy_pte_table(m, src_pfn, dst_ptr[0], lo, hi, vma, rss)):
+        segs.append((int((pmdv & PTE_PFN_MASK) >> PAGE_SHIFT), dst_ptr[0], lo,
+                     lo + ((next_pmd - addr) >> PAGE_SHIFT), addr))
+        addr = next_pmd
+    rss = [0, 0, 0, 0]
+    if not (COPY_PTE_RANGE_VECTORISED and segs and _copy_pte_tables(m, segs, vma, rss)):
+        for src_pfn, dst_pfn, lo, hi, a in segs:
             src_table = pt_entries(m, src_pfn)
-            dst_table = pt_entries(m, dst_ptr[0])
+            dst_table = pt_entries(m, dst_pfn)
             for i in range(lo, hi):
                 if src_table[i]:
                     copy_one_pte(m, dst_mm, src_mm, src_table, i, dst_table, i, vma,
-                                 addr + ((i - lo) << PAGE_SHIFT), rss)
-        addr = next_pmd
+                                 a + ((i - lo) << PAGE_SHIFT), rss)
     _add_rss(dst_mm, rss)
-    return 0
+    return err
 
 
-def _copy_pte_table(m, src_pfn: int, dst_pfn: int, lo: int, hi: int, vma, rss) -> bool:
-    """copy_one_pte for entries [lo, hi) of one table at once; False (nothing done) when
-    an entry needs the per-entry path (a swap entry or a bad special PTE)."""
-    import numpy as np
-    from ..arch.x86.pgtable import pt_array
-    from ..arch.x86.pgtable_types import (_PAGE_PRESENT, _PAGE_PROTNONE, _PAGE_SPECIAL,
-                                          _PAGE_ACCESSED, _PAGE_DIRTY)
-    src = pt_array(m, src_pfn)
-    seg = src[lo:hi]
-    idx = np.flatnonzero(seg)
-    if not idx.size:
+def _copy_pte_tables(m, segs, vma, rss) -> bool:
+    """copy_one_pte for every entry of ``segs`` at once; False (nothing done) when an
+    entry needs the per-entry path (a swap entry or a bad special PTE)."""
+    srcs = [pt_array(m, s)[lo:hi] for s, _, lo, hi, _ in segs]
+    dsts = [pt_array(m, d)[lo:hi] for _, d, lo, hi, _ in segs]
+    allv = np.concatenate(srcs) if len(srcs) > 1 else srcs[0]
+    nz = allv != 0
+    vals = allv[nz]
+    if not vals.size:
         return True
-    vals = seg[idx]
     if ((vals & np.uint64(_PAGE_PRESENT | _PAGE_PROTNONE)) == 0).any():
         return False
+    if any(d.any() for d in dsts):
+        return False                # only a fresh child is copied into
     pfns = ((vals & np.uint64(PTE_PFN_MASK)) >> np.uint64(PAGE_SHIFT)).astype(np.int64)
     special = (vals & np.uint64(_PAGE_SPECIAL)) != 0
-    if special.any() and ((pfns[special] != m.zero_pfn).any()
-                          and not vma.vm_flags & (VM_PFNMAP | VM_MIXEDMAP)):
-        return False
-    if (pfns[~special] >= m.max_pfn).any():
-        return False
     vm_flags = vma.vm_flags
-    if is_cow_mapping(vm_flags):
-        vals = vals & np.uint64(~_PAGE_RW & _U64)
-        seg[idx] = vals                                   # ptep_set_wrprotect
-    if vm_flags & VM_SHARED:
-        vals = vals & np.uint64(~_PAGE_DIRTY & _U64)
-    vals = vals & np.uint64(~_PAGE_ACCESSED & _U64)
+    if special.any() and ((pfns[special] != m.zero_pfn).any()
+                          and not vm_flags & (VM_PFNMAP | VM_MIXEDMAP)):
+        return False
     pages = pfns[~special]
+    if (pages >= m.max_pfn).any():
+        return False
+    if is_cow_mapping(vm_flags):
+        allv = allv & np.uint64(~_PAGE_RW & _U64)              # ptep_set_wrprotect
+        off = 0
+        for v in srcs:
+            n = v.size
+            v[:] = allv[off:off + n]
+            off += n
+    if vm_flags & VM_SHARED:
+        allv = allv & np.uint64(~_PAGE_DIRTY & _U64)
+    allv = allv & np.uint64(~_PAGE_ACCESSED & _U64)
+    off = 0
+    for d in dsts:
+        n = d.size
+        d[:] = allv[off:off + n]
+        off += n
     mem_map = m.mem_map
-    np.add.at(mem_map._refcount, pages, 1)                # get_page
-    np.add.at(mem_map._mapcount, pages, 1)                # page_dup_rmap
-    anon = int(((mem_map.mapping[pages] & PAGE_MAPPING_ANON) != 0).sum())
+    if pfns_distinct(pages):
+        mem_map._refcount[pages] += 1                          # get_page
+        mem_map._mapcount[pages] += 1                          # page_dup_rmap
+    else:
+        np.add.at(mem_map._refcount, pages, 1)
+        np.add.at(mem_map._mapcount, pages, 1)
+    anon = int(np.count_nonzero(mem_map.mapping[pages] & PAGE_MAPPING_ANON))
     rss[MM_ANONPAGES] += anon
-    rss[MM_FILEPAGES] += len(pages) - anon
-    pt_array(m, dst_pfn)[lo + idx] = vals
+    rss[MM_FILEPAGES] += pages.size - anon
     return True
 
 

@@ -24,6 +24,8 @@ Interface (stable; ``m`` is the machine, ``mm`` an MmStruct, pointers are
 
 import errno
 
+import numpy as np
+
 from ..arch.x86 import pgalloc
 from ..arch.x86 import tlb as x86_tlb
 from ..arch.x86.page_types import PAGE_SIZE, PMD_SIZE, PUD_SIZE, PGDIR_SIZE, PAGE_SHIFT
@@ -214,15 +216,19 @@ MAX_GATHER_BATCH_COUNT = 10000 // MAX_GATHER_BATCH
 class MmuGather:
     """struct mmu_gather: the range to flush and the pages to free after the flush."""
 
-    __slots__ = ("m", "mm", "start", "end", "fullmm", "need_flush_all", "pages", "batch_max",
-                 "batch_pages", "batch_count")
+    __slots__ = ("m", "mm", "start", "end", "fullmm", "need_flush_all", "pages", "tables",
+                 "nr", "batch_max", "batch_pages", "batch_count")
 
     def __init__(self, m, mm, start: int, end: int):
         self.m = m
         self.mm = mm
         self.fullmm = not (start | ((end + 1) & U64))
         self.need_flush_all = False
-        self.pages = []               # (pfn, is_table) awaiting the flush
+        # what awaits the flush, in gather order: data pages and page-table pages are kept
+        # apart (the flush frees the data pages first); nr counts both, as the batches do
+        self.pages = []
+        self.tables = []
+        self.nr = 0
         self.batch_max = MMU_GATHER_BUNDLE
         self.batch_pages = []         # pages allocated to hold more batches
         self.batch_count = 0
@@ -266,10 +272,11 @@ def _tlb_next_batch(tlb) -> bool:
 
 def __tlb_remove_page(tlb, pfn: int, is_table: bool = False) -> int:
     """Queue a page to free after the flush; the room left (0 means flush now)."""
-    tlb.pages.append((pfn, is_table))
-    if len(tlb.pages) == tlb.batch_max and not _tlb_next_batch(tlb):
+    (tlb.tables if is_table else tlb.pages).append(pfn)
+    tlb.nr += 1
+    if tlb.nr == tlb.batch_max and not _tlb_next_batch(tlb):
         return 0
-    return tlb.batch_max - len(tlb.pages)
+    return tlb.batch_max - tlb.nr
 
 
 def tlb_remove_page(tlb, pfn: int, is_table: bool = False) -> None:
@@ -292,16 +299,34 @@ def tlb_flush_mmu_tlbonly(tlb) -> None:
     _tlb_reset_range(tlb)
 
 
+def _gathered(pages):
+    """The gathered data pages as one int64 array: the vectorised zap gathers whole
+    arrays, the per-entry path single pfns."""
+    parts = []
+    run = []
+    for x in pages:
+        if isinstance(x, int):
+            run.append(x)
+            continue
+        if run:
+            parts.append(np.array(run, dtype=np.int64))
+            run = []
+        parts.append(x)
+    if run:
+        parts.append(np.array(run, dtype=np.int64))
+    return parts[0] if len(parts) == 1 else np.concatenate(parts)
+
+
 def tlb_flush_mmu_free(tlb) -> None:
     m = tlb.m
-    data = [pfn for pfn, is_table in tlb.pages if not is_table]
-    if data:
+    if tlb.pages:
         from .fault import free_pages_and_swap_cache
-        free_pages_and_swap_cache(m, data)
-    for pfn, is_table in tlb.pages:
-        if is_table:
-            pgalloc.free_pgtable_page(m, pfn)
-    tlb.pages = []
+        free_pages_and_swap_cache(m, _gathered(tlb.pages))
+        tlb.pages = []
+    for pfn in tlb.tables:
+        pgalloc.free_pgtable_page(m, pfn)
+    tlb.tables = []
+    tlb.nr = 0
 
 
 def tlb_flush_mmu(tlb) -> None:
@@ -530,7 +555,16 @@ def zap_pte_range(tlb, vma, pmd, addr: int, end: int, details) -> int:
 
 def zap_pmd_range(tlb, vma, pud, addr: int, end: int, details) -> int:
     m = tlb.m
-    for pmd, v, a, nxt in _populated(m, _table_of(_get(m, pud)), addr, end, "pmd", False):
+    pmds = list(_populated(m, _table_of(_get(m, pud)), addr, end, "pmd", False))
+    if details is None and len(pmds) > 1:
+        from . import fault
+        if (fault.ZAP_PTE_RANGE_VECTORISED
+                and not any(pmd_trans_huge(v) or pmd_devmap(v) or pmd_bad(v)
+                            for _, v, _, _ in pmds)
+                and fault.zap_pte_tables(tlb, vma, [(_table_of(v), a, nxt)
+                                                    for _, v, a, nxt in pmds])):
+            return end
+    for pmd, v, a, nxt in pmds:
         if pmd_trans_huge(v) or pmd_devmap(v):
             if zap_huge_pmd(tlb, vma, pmd, a):
                 continue

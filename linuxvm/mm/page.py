@@ -273,3 +273,18 @@ def decode_page_flags(flags: int) -> str:
     """``flags: 0x…(name|name)`` the way 4.6's dump_page prints them (%pGp)."""
     names = [PAGEFLAG_NAMES[b] for b in range(__NR_PAGEFLAGS) if flags & (1 << b)]
     return f"{int(flags) & __PG_FLAGS_MASK:#x}({'|'.join(names)})"
+
+
+def pfns_distinct(pfns) -> bool:
+    """True when no pfn repeats in the int64 array ``pfns`` (fancy-index updates would
+    drop repeats). Pages come out of the allocator mostly ascending, so the sorted test
+    often settles it; otherwise a count over the span, or a sort when the span is wide."""
+    if pfns.size < 2:
+        return True
+    if (pfns[1:] > pfns[:-1]).all():
+        return True
+    lo = int(pfns.min())
+    if int(pfns.max()) - lo < 64 * pfns.size:
+        return int(np.bincount(pfns - lo).max()) == 1
+    s = np.sort(pfns)
+    return bool((s[1:] != s[:-1]).all())

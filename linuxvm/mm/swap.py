@@ -7,9 +7,11 @@ which holds an extra reference on each page until it is drained, exactly as
 pagevec fills or is drained.
 """
 
+import numpy as np
+
 from ..errors import KernelBug
 from .page import (PG_lru, PG_active, PG_unevictable, PG_swapbacked, PG_mlocked,
-                   PG_referenced, NULL)
+                   PG_referenced, NULL, pfns_distinct)
 from .vmstat_items import NR_LRU_BASE, NR_MLOCK, VM_EVENT
 
 PAGEVEC_SIZE = 14
@@ -157,16 +159,17 @@ def release_pages(m, pfns, cold: bool = False, cpu: int = None) -> None:
     Many distinct order-0 pages: the references drop at once, then the pages that reached
     zero are freed in list order -- the frees are the only order-sensitive step."""
     if len(pfns) < 32 or not RELEASE_PAGES_VECTORISED:
+        if isinstance(pfns, np.ndarray):
+            pfns = pfns.tolist()
         for pfn in pfns:
             put_page(m, pfn, cpu)
         return
-    import numpy as np
     mm = m.mem_map
     p = np.asarray(pfns, dtype=np.int64)
     rc = mm._refcount[p]
-    if (np.unique(p).size != p.size or (mm.compound_head[p] != NULL).any()
+    if (not pfns_distinct(p) or (mm.compound_head[p] != NULL).any()
             or (mm.flags[p] & np.uint64(1 << 14)).any() or (rc <= 0).any()):
-        for pfn in pfns:                     # compound or repeated pages: one at a time
+        for pfn in p.tolist():               # compound or repeated pages: one at a time
             put_page(m, pfn, cpu)
         return
     mm._refcount[p] = rc - 1
