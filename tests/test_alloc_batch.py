@@ -128,6 +128,25 @@ def test_bad_page_on_the_pcp_list_is_reported_in_sequence():
     compare("128M", 300, 6, MOVABLE_ZERO, 200, 0, corrupt, check=False)
 
 
+@pytest.mark.parametrize("headroom", range(0, 9))
+def test_refills_at_the_low_watermark(headroom):
+    # DMA32 brought to a few pages above its low mark with its fair batch fresh, and left
+    # bytes on a pcp page: each refill lowers the free count the next allocations check
+    from linuxvm.mm.vmstat_items import NR_FREE_PAGES, NR_ALLOC_BATCH
+
+    def prepare(m):
+        z = m.zones[1]
+        mark = z.watermark[1] + z.lowmem_reserve[1] + z.nr_reserved_highatomic
+        while z.vm_stat[NR_FREE_PAGES] > mark + headroom:
+            pa.__alloc_pages_nodemask(m.pgdat, G.GFP_KERNEL, 0, 1)
+        pa.reset_alloc_batches(z)
+        assert z.vm_stat[NR_ALLOC_BATCH] > 20
+        first = m.mem_map.list_first(z.pageset[0].pcp.lists[1])
+        if first != NULL:
+            m.page_contents[first] = bytearray(b"y" * 4096)
+    compare("128M", 0, 0, MOVABLE_ZERO, 60, 0, prepare)
+
+
 def test_a_broken_batch_is_caught(monkeypatch):
     # the pages a refill leaves on the pcp list linked in reverse: a state the comparison
     # must see (102 = 47 from DMA, then 55 from DMA32 in refills of 3: two pages left)
@@ -140,7 +159,7 @@ def test_a_broken_batch_is_caught(monkeypatch):
         compare("128M", 0, 0, MOVABLE_ZERO, 102, 0)
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(steps=st.integers(0, 1500), seed=st.integers(0, 10 ** 6), n=st.integers(1, 3000),
        cpu=st.integers(0, 1), movable=st.booleans())
 def test_random_histories(steps, seed, n, cpu, movable):

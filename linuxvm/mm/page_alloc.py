@@ -1044,8 +1044,6 @@ def _order0_plan(z, mm, head: int, mt: int, limit: int, thr: int, batch: int):
             served += 1
             break
         served += take
-    if not groups:
-        return pcp_pages, p, [], 0, 0
     # the buddy pages those refills take: __rmqueue_smallest always takes the head of the
     # lowest non-empty list, and splitting a block only feeds lower (empty) lists, so
     # blocks are used up whole, list by list, each as consecutive frames
@@ -1093,9 +1091,8 @@ def _order0_segment(ac, gfp_mask: int, n: int, cpu: int) -> np.ndarray:
     pcp = z.pageset[cpu].pcp
     head = pcp.lists[mt]
     batch = pcp.batch
+    # _order0_target_zone found z above its mark; refills lower the free count
     thr = z.watermark[WMARK_LOW] + z.lowmem_reserve[ac.classzone_idx] + z.nr_reserved_highatomic
-    if vm_stat[NR_FREE_PAGES] <= thr:
-        return _NO_PAGES
     # the fair batch: once NR_ALLOC_BATCH reaches 0 the zone is skipped
     limit = min(n, max(vm_stat[NR_ALLOC_BATCH], 1))
     plan = _order0_plan(z, mm, head, mt, limit, thr, batch)

@@ -26,7 +26,7 @@ from ...mm.swap import PAGEVEC_SIZE, LRU_UNEVICTABLE, LRU_INACTIVE_ANON, LRU_INA
 from ...mm.vma import find_vma
 from ...mm.vmstat_items import PGFAULT, NR_ANON_PAGES, NR_LRU_BASE
 from .cpu import context_switch
-from .fault import __do_page_fault, bad_area
+from .fault import __do_page_fault, bad_area, pagefault_out_of_memory
 from .mmu import translate, walk_tables, okmask, PageFault, GeneralProtection, PF_WRITE, \
     PF_USER, PF_INSTR
 from .page_types import PAGE_SHIFT, PAGE_SIZE
@@ -125,16 +125,6 @@ def access(m, task, addr: int, kind: str) -> int:
 
 
 # --- the bulk path ----------------------------------------------------------------------
-
-def _tlb_has(tlb, va: int) -> bool:
-    """Whether any TLB structure holds a translation for ``va`` (no LRU side effects)."""
-    vpn, n2, n1 = va >> 12, va >> 21, va >> 30
-    return (vpn in tlb.l1_4k.sets[vpn & tlb.l1_4k.mask]
-            or vpn in tlb.stlb.sets[vpn & tlb.stlb.mask]
-            or n2 in tlb.l1_2m.sets[n2 & tlb.l1_2m.mask]
-            or ~n2 in tlb.stlb.sets[n2 & tlb.stlb.mask]
-            or n1 in tlb.l1_1g.sets[n1 & tlb.l1_1g.mask])
-
 
 class _BulkTlb:
     """The TLB fills of a bulk touch, held back: each fault's retried access fills the STLB
@@ -261,11 +251,19 @@ def _bulk_chunk(m, task, cpu, mm, vma, va: int, end: int, write: bool, held) -> 
         # allocates); a pagevec drain that would free a page between two of the chunk's
         # allocations: the per-access path keeps that interleaving
         return _one_access(m, task, va, write, held)
+    tlb = cpu.tlb
     if ptr is None:
         # the first fault's table allocations come before its page
         ptr = memory.pte_alloc_map(m, mm, va)
         if ptr is None:
-            return _one_access(m, task, va, write, held)
+            # as that fault: its miss, failed walk and counts, then VM_FAULT_OOM
+            held.flush()
+            tlb.misses += 1
+            tlb.walks += 1
+            cpu.cr2 = va
+            m.pgdat.vm_events[PGFAULT] += 1
+            _rss_faults(task, 1, None)
+            pagefault_out_of_memory(m, task, va)
     if write:
         pfns = alloc_pages_order0_batch(m.pgdat, GFP_HIGHUSER_MOVABLE_ZERO, n, cpu.cpu,
                                         fast_only=True)
@@ -277,7 +275,6 @@ def _bulk_chunk(m, task, cpu, mm, vma, va: int, end: int, write: bool, held) -> 
     else:
         pfns = None
     # the faults' counters: a TLB miss and a failing walk each, pgfault, min_flt, RSS
-    tlb = cpu.tlb
     tlb.misses += n
     tlb.walks += n
     cpu.cr2 = pva + ((n - 1) << PAGE_SHIFT) if n > 1 else va
@@ -391,13 +388,10 @@ def _lru_cache_add_bulk(m, pfns, cpu: int) -> None:
     if not drained:
         pvec.extend(pfns.tolist())
         return
-    if drained >= old:
-        q = np.concatenate([np.asarray(pvec, dtype=np.int64), pfns[:drained - old]]) \
-            if old else pfns[:drained]
-        pvec[:] = pfns[drained - old:].tolist()
-    else:
-        q = np.asarray(pvec[:drained], dtype=np.int64)
-        pvec[:] = pvec[drained:] + pfns.tolist()
+    # a drain empties a full pagevec, so every page waiting before goes in the first one
+    q = np.concatenate([np.asarray(pvec, dtype=np.int64), pfns[:drained - old]]) \
+        if old else pfns[:drained]
+    pvec[:] = pfns[drained - old:].tolist()
     # __pagevec_lru_add_fn for each drained page, in pagevec order: PG_lru, then list_add
     # to the head of its zone's list for page_lru()
     f = mem_map.flags[q] | np.uint64(1 << PG_lru)
