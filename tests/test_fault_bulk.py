@@ -37,6 +37,7 @@ def fingerprint(m):
                     for t in m.tasks.values()]
     out["anon_vmas"] = sorted((h, av.degree, av.refcount, len(av.rb_root))
                               for h, av in m.anon_vmas.items())
+    out["extfrag"] = m.extfrag_events
     out["log"] = m.dmesg()
     return out
 
