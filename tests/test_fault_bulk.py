@@ -271,6 +271,20 @@ def w_until_oom(m, touch):
         touch(p, b2, 64 * PAGE, True)
 
 
+def w_three_zones(m, touch):
+    #   above 4 GiB the zonelist is Normal, DMA32, DMA: the fair batches send refills to
+    #   all three in turn
+    p = m.spawn("n")
+    m.check()
+    a = p.mmap(None, 20 << 20, 3, 0x22)
+    m.check()
+    touch(p, a, 20 << 20, True)
+
+
+def test_bulk_touch_equals_per_access_with_three_zones():
+    assert_same(run(w_three_zones, False, "5G"), run(w_three_zones, True, "5G"))
+
+
 def test_bulk_touch_equals_per_access_down_to_oom():
     assert_same(run(w_until_oom, False, "64M"), run(w_until_oom, True, "64M"))
 
