@@ -1211,9 +1211,13 @@ def _link_pcp_tail(mm, head: int, rest) -> None:
 def _drop_contents_of(pc: dict, pfns) -> None:
     """page_contents.pop(pfn) for each of ``pfns`` (the smaller side is iterated)."""
     if len(pc) < len(pfns):
-        keys = np.fromiter(pc.keys(), dtype=np.int64, count=len(pc))
-        for k in keys[np.isin(keys, pfns)].tolist():
-            del pc[k]
+        lo, hi = int(pfns.min()), int(pfns.max())
+        near = [k for k in pc if lo <= k <= hi]
+        if near:
+            want = set(pfns.tolist())
+            for k in near:
+                if k in want:
+                    del pc[k]
     else:
         for p in pfns.tolist():
             pc.pop(p, None)
