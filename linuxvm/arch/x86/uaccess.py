@@ -8,21 +8,18 @@ Data written through ``write_user`` lands in the frame's bytes
 (``m.page_contents``); every write also gives the frame a fresh content tag.
 """
 
-from bisect import bisect_left
-
 import numpy as np
 
 from ...errors import KernelBug
 from ...mm import memory
-from ...mm.fault import (next_content_tag, transparent_hugepage_enabled, sync_mm_rss,
-                         GFP_HIGHUSER_MOVABLE_ZERO, TASK_RSS_EVENTS_THRESH)
+from ...mm.fault import (next_content_tag, transparent_hugepage_enabled, check_sync_rss_stat,
+                         GFP_HIGHUSER_MOVABLE_ZERO, alloc_page_vma, inc_mm_counter_fast)
 from ...mm.mm_flags import (VM_SHARED, VM_WRITE, VM_READ, VM_EXEC, VM_LOCKED, VM_GROWSDOWN,
                             VM_HUGETLB, VM_PFNMAP, VM_MIXEDMAP)
 from ...mm.mm_types import MM_ANONPAGES
-from ...mm.page import PG_uptodate, PG_swapbacked, PG_active, PG_lru, PG_unevictable, \
-    PAGE_MAPPING_ANON
-from ...mm.page_alloc import alloc_pages_order0_batch
-from ...mm.swap import PAGEVEC_SIZE, LRU_UNEVICTABLE, LRU_INACTIVE_ANON, LRU_INACTIVE_FILE
+from ...mm.page import NULL, PG_uptodate, PG_swapbacked, PG_active, PG_lru, PAGE_MAPPING_ANON
+from ...mm.rmap import anon_vma_prepare
+from ...mm.swap import PAGEVEC_SIZE, page_lru
 from ...mm.vma import find_vma
 from ...mm.vmstat_items import PGFAULT, NR_ANON_PAGES, NR_LRU_BASE
 from .cpu import context_switch
@@ -30,10 +27,9 @@ from .fault import __do_page_fault, bad_area, pagefault_out_of_memory
 from .mmu import translate, walk_tables, okmask, PageFault, GeneralProtection, PF_WRITE, \
     PF_USER, PF_INSTR
 from .page_types import PAGE_SHIFT, PAGE_SIZE
-from .pgtable import pt_array, pfn_pte, mk_pte, pte_mkwrite, pte_mkdirty, \
+from .pgtable import pt_entries, pt_array, pfn_pte, mk_pte, pte_mkwrite, pte_mkdirty, \
     pte_mkspecial
 from .pgtable_types import PTE_PFN_MASK, _PAGE_ACCESSED, _PAGE_DIRTY
-from .tlb import fill_new_4k
 
 ACCESS = {"r": PF_USER, "w": PF_USER | PF_WRITE, "x": PF_USER | PF_INSTR}
 MAX_RETRIES = 8
@@ -125,6 +121,16 @@ def access(m, task, addr: int, kind: str) -> int:
 
 
 # --- the bulk path ----------------------------------------------------------------------
+
+# (the bulk path's own imports stay here, apart from the per-access path's above)
+from bisect import bisect_left  # noqa: E402
+
+from ...mm.fault import sync_mm_rss, TASK_RSS_EVENTS_THRESH  # noqa: E402
+from ...mm.page import PG_unevictable  # noqa: E402
+from ...mm.page_alloc import alloc_pages_order0_batch  # noqa: E402
+from ...mm.swap import LRU_UNEVICTABLE, LRU_INACTIVE_ANON, LRU_INACTIVE_FILE  # noqa: E402
+from .tlb import fill_new_4k  # noqa: E402
+
 
 class _BulkTlb:
     """The TLB fills of a bulk touch, held back: each fault's retried access fills the STLB
