@@ -1221,3 +1221,6 @@ def _drop_contents_of(pc: dict, pfns) -> None:
     else:
         for p in pfns.tolist():
             pc.pop(p, None)
+
+
+__all__.append("alloc_pages_order0_batch")
