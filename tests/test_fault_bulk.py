@@ -6,6 +6,7 @@ RSS figure, content tag and log line must then be equal."""
 
 import numpy as np
 import pytest
+from hypothesis import given, settings, strategies as st, HealthCheck
 
 import linuxvm as lv
 from linuxvm.arch.x86 import uaccess
@@ -36,6 +37,7 @@ def fingerprint(m):
                     for t in m.tasks.values()]
     out["anon_vmas"] = sorted((h, av.degree, av.refcount, len(av.rb_root))
                               for h, av in m.anon_vmas.items())
+    out["extfrag"] = m.extfrag_events
     out["log"] = m.dmesg()
     return out
 
@@ -51,8 +53,8 @@ def assert_same(a, b):
             assert x == y, f"{k} differs"
 
 
-def run(workload, bulk):
-    m = lv.Machine(ram="512M", cpus=2, seed=7)
+def run(workload, bulk, ram="512M"):
+    m = lv.Machine(ram=ram, cpus=2, seed=7)
     touch = uaccess.touch_bulk if bulk else uaccess.touch
 
     def step(p, a, n, w=False):
@@ -130,10 +132,177 @@ def w_cross_cpu_free(m, touch):
     touch(p, a + 8 * PAGE, 30 * PAGE, True)
 
 
+def w_fair_zones(m, touch):
+    #   16 MiB written from an unaligned start: the fair-zone batches of DMA32 and DMA run
+    #   out and are reset several times, refills alternate between the zones, and each
+    #   2 MiB takes a PTE table from the unmovable pcp list between data pages; the content
+    #   tags wrap to 1 on the way
+    m.content_seq = 0xFFFFFFFF - 700
+    p = m.spawn("f")
+    m.check()
+    a = p.mmap(None, 16 << 20, 3, 0x22)
+    m.check()
+    touch(p, a + 4 * PAGE + 123, (16 << 20) - 9 * PAGE, True)
+    touch(p, a, 16 << 20)                                 # all present now: TLB hits
+
+
+def w_fragmented(m, touch):
+    #   free memory cut into small blocks first: every other page of 3000 freed, then
+    #   drained, so the movable lists start with many order-0 and order-1 blocks; the pcp
+    #   lists of both CPUs are left non-empty
+    held = [m.kernel.alloc_pages("GFP_HIGHUSER_MOVABLE", 0, cpu=i & 1) for i in range(3000)]
+    for pfn in held[::2]:
+        m.kernel.free_pages(pfn, 0, cpu=0)
+    m.kernel.drain_all_pages()
+    m.check()
+    for pfn in held[1::4]:
+        m.kernel.free_pages(pfn, 0, cpu=1)
+    for pfn in held[3::8]:
+        m.kernel.free_pages(pfn, 0, cpu=0)
+    m.check()
+    p = m.spawn("g")
+    m.check()
+    a = p.mmap(None, 4000 * PAGE, 3, 0x22)
+    m.check()
+    touch(p, a, 1500 * PAGE, True)
+    p.task.cpu = 1
+    m.check()
+    touch(p, a + 1500 * PAGE, 2500 * PAGE, True)
+
+
+def w_pcp_refilled_by_frees(m, touch):
+    #   pages freed by munmap wait on the pcp list and are the next ones handed out, then
+    #   the faults refill from buddy; two processes on the two CPUs
+    p = m.spawn("h")
+    q = m.spawn("i")
+    q.task.cpu = 1
+    m.check()
+    a = p.mmap(None, 1200 * PAGE, 3, 0x22)
+    b = q.mmap(None, 1200 * PAGE, 3, 0x22)
+    m.check()
+    touch(p, a, 600 * PAGE, True)
+    touch(q, b, 600 * PAGE, True)
+    p.munmap(a + 100 * PAGE, 150 * PAGE)
+    m.check()
+    touch(q, b + 600 * PAGE, 300 * PAGE, True)
+    p.mmap(a + 100 * PAGE, 150 * PAGE, 3, 0x32)           # MAP_FIXED back in place
+    m.check()
+    touch(p, a, 1200 * PAGE, True)
+    touch(q, b, 1200 * PAGE)
+
+
+def w_mlocked(m, touch):
+    #   an mlocked VMA between plain ones: its pages go to the unevictable list, one access
+    #   at a time, inside a range the bulk path handles on both sides
+    p = m.spawn("l", uid=0)                              # no RLIMIT_MEMLOCK cap
+    m.check()
+    a = p.mmap(None, 300 * PAGE, 3, 0x22)
+    m.check()
+    p.mlock(a + 100 * PAGE, 50 * PAGE)
+    m.check()
+    touch(p, a, 300 * PAGE, True)
+    b = p.mmap(None, 80 * PAGE, 3, 0x2022)                # MAP_LOCKED
+    m.check()
+    touch(p, b, 80 * PAGE)
+    touch(p, b, 80 * PAGE, True)
+
+
+def w_zero_page_then_write(m, touch):
+    #   read faults map the zero page (no RSS, the SPLIT_RSS events still count), then
+    #   write faults copy it; RSS folds into the mm every 64 events throughout
+    p = m.spawn("z")
+    m.check()
+    a = p.mmap(None, 1100 * PAGE, 3, 0x22)
+    m.check()
+    touch(p, a + 10 * PAGE, 1000 * PAGE)
+    touch(p, a, 1100 * PAGE, True)
+    touch(p, a, 1100 * PAGE)
+
+
+def w_cached_translations(m, touch):
+    #   translations the TLB holds for pages whose PTEs are none (stale entries, put there
+    #   by hand): the accesses use them without faulting, so a run stops before them -- a
+    #   4 KiB entry in the middle of a written range, a 2 MiB entry over a read range
+    p = m.spawn("t")
+    m.check()
+    a = p.mmap(None, 3 << 20, 3, 0x22)
+    m.check()
+    touch(p, a, PAGE, True)
+    tlb = m.cpus[p.task.cpu].tlb
+    e = tlb.stlb.sets[(a >> 12) & tlb.stlb.mask][a >> 12]
+    tlb.fill(a + 20 * PAGE, 12, e)
+    touch(p, a, 600 * PAGE, True)
+    r2 = (a + (2 << 20)) & ~((2 << 20) - 1)
+    tlb.fill(r2, 21, e)
+    touch(p, r2 - 8 * PAGE, a + (3 << 20) - r2 + 8 * PAGE)
+
+
 @pytest.mark.parametrize("workload", [w_write_range, w_read_then_write, w_holes_and_fork,
-                                      w_many_vmas, w_cross_cpu_free])
+                                      w_many_vmas, w_cross_cpu_free, w_fair_zones,
+                                      w_fragmented, w_pcp_refilled_by_frees, w_mlocked,
+                                      w_zero_page_then_write, w_cached_translations])
 def test_bulk_touch_equals_per_access(workload):
     assert_same(run(workload, False), run(workload, True))
+
+
+def w_until_oom(m, touch):
+    #   near the watermarks: kernel allocations take memory down close to the low mark,
+    #   then the faults go through the slow path (min mark), the movable lists run dry and
+    #   refills steal other pageblocks, and the last fault fails
+    m.sysctl["vm.overcommit_memory"] = 1
+    held = []
+    while m.nr_free_pages() > sum(z.watermark[2] for z in m.zones) + 3000:
+        held.append(m.kernel.alloc_pages("GFP_KERNEL", 0, cpu=0))
+    for pfn in held[::3]:
+        m.kernel.free_pages(pfn, 0, cpu=1)
+    m.check()
+    p = m.spawn("o")
+    m.check()
+    a = p.mmap(None, 8000 * PAGE, 3, 0x22)
+    m.check()
+    with pytest.raises(lv.OutOfMemory):
+        touch(p, a, 8000 * PAGE, True)
+    m.check()
+    # a fresh 2 MiB region: the first fault's page-table allocation fails
+    b = p.mmap(None, 4 << 20, 3, 0x22)
+    m.check()
+    b2 = (b + (2 << 20)) & ~((2 << 20) - 1)
+    with pytest.raises(lv.OutOfMemory):
+        touch(p, b2, 64 * PAGE, True)
+
+
+def w_three_zones(m, touch):
+    #   above 4 GiB the zonelist is Normal, DMA32, DMA: the fair batches send refills to
+    #   all three in turn
+    p = m.spawn("n")
+    m.check()
+    a = p.mmap(None, 20 << 20, 3, 0x22)
+    m.check()
+    touch(p, a, 20 << 20, True)
+
+
+def test_bulk_touch_equals_per_access_with_three_zones():
+    assert_same(run(w_three_zones, False, "5G"), run(w_three_zones, True, "5G"))
+
+
+def test_bulk_touch_equals_per_access_down_to_oom():
+    assert_same(run(w_until_oom, False, "64M"), run(w_until_oom, True, "64M"))
+
+
+# deliberately broken variants of the bulk path: the comparison must tell them apart
+_real_rss_faults = uaccess._rss_faults
+
+
+@pytest.mark.parametrize("name,value", [
+    ("PAGEVEC_SIZE", 15),                                       # drains at other points
+    ("_rss_faults", lambda task, n, member: _real_rss_faults(task, n, None)),  # RSS lost
+    ("fill_new_4k", lambda tlb, newest_first: None),            # no TLB fills
+])
+def test_broken_bulk_path_is_caught(name, value, monkeypatch):
+    slow = run(w_write_range, False)
+    monkeypatch.setattr(uaccess, name, value)
+    with pytest.raises((AssertionError, lv.KernelBug)):        # a difference, or m.check()
+        assert_same(slow, run(w_write_range, True))
 
 
 def test_bulk_touch_segfaults_like_per_access():
@@ -241,3 +410,53 @@ def test_fingerprint_catches_a_wrong_free_order(monkeypatch):
     monkeypatch.setattr(fault, "zap_pte_tables", reversed_gather)
     with pytest.raises(AssertionError):
         assert_same(good, run(w_big_exit, False))
+
+
+# random histories: kernel allocations and frees on both CPUs, maps and unmaps, CPU
+# moves, then touches (read or write) of random sub-ranges, per access or in bulk
+_op = st.one_of(
+    st.tuples(st.just("kalloc"), st.integers(1, 400), st.integers(0, 1)),
+    st.tuples(st.just("kfree"), st.integers(1, 400), st.integers(0, 1)),
+    st.tuples(st.just("drain"), st.just(0), st.just(0)),
+    st.tuples(st.just("cpu"), st.integers(0, 1), st.just(0)),
+    st.tuples(st.just("touch"), st.integers(0, 2047), st.integers(1, 1200)),
+    st.tuples(st.just("read"), st.integers(0, 2047), st.integers(1, 1200)),
+    st.tuples(st.just("munmap"), st.integers(0, 2047), st.integers(1, 300)),
+)
+
+
+def _random_workload(ops):
+    def workload(m, touch):
+        p = m.spawn("r")
+        m.check()
+        a = p.mmap(None, 2048 * PAGE, 3, 0x22)
+        m.check()
+        held = []
+        for kind, x, y in ops:
+            if kind == "kalloc":
+                for _ in range(x):
+                    pfn = m.kernel.alloc_pages("GFP_HIGHUSER_MOVABLE|__GFP_NOWARN", 0, cpu=y)
+                    if pfn is not None:
+                        held.append(pfn)
+            elif kind == "kfree":
+                for pfn in held[y::2][:x]:
+                    m.kernel.free_pages(pfn, 0, cpu=y)
+                    held.remove(pfn)
+            elif kind == "drain":
+                m.kernel.drain_all_pages()
+            elif kind == "cpu":
+                p.task.cpu = x
+            elif kind == "munmap":
+                p.munmap(a + x * PAGE, min(y, 2048 - x) * PAGE)
+                p.mmap(a + x * PAGE, min(y, 2048 - x) * PAGE, 3, 0x32)
+            else:
+                touch(p, a + x * PAGE, min(y, 2048 - x) * PAGE, kind == "touch")
+            m.check()
+    return workload
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(ops=st.lists(_op, min_size=1, max_size=8))
+def test_random_histories(ops):
+    w = _random_workload(ops)
+    assert_same(run(w, False, "128M"), run(w, True, "128M"))

@@ -7,7 +7,9 @@ later issues: an allocation that 4.6 would pass to them fails here, with the
 "page allocation failure" warning unless ``__GFP_NOWARN`` is given.
 
 Order-0 allocation and freeing have fused fast paths (``fast_paths``) that leave
-exactly the state of the general path (tests/test_pcp.py compares whole machines).
+exactly the state of the general path (tests/test_pcp.py compares whole machines), and
+``alloc_pages_order0_batch`` makes n order-0 allocations at once with the state n calls
+leave (tests/test_alloc_batch.py).
 Boot and sysctl set-up is in ``page_alloc_init``, the show_mem report in ``show_mem``.
 """
 
@@ -942,3 +944,283 @@ __all__ = [n for n in dir() if not n.startswith("_") or n.startswith("__rmqueue"
            or n in ("__free_one_page", "__free_pages", "__free_pages_ok",
                     "__alloc_pages_nodemask", "__alloc_pages_slowpath", "__ratelimit",
                     "__zone_watermark_ok", "__mod_zone_freepage_state")]
+
+
+# --- batched order-0 allocation -----------------------------------------------------------
+#
+# n successive order-0 allocations on one CPU, done in segments: a segment is a run of
+# allocations from one zone's pcp list and its rmqueue_bulk refills, whose outcome follows
+# from the list and free-list structure alone, so NumPy writes the state the calls would
+# leave. Whatever a segment cannot cover (a bad page, a fallback steal, the slow path) is
+# left to one __alloc_pages_nodemask call. tests/test_alloc_batch.py compares machines.
+
+def alloc_pages_order0_batch(pgdat, gfp_mask: int, n: int, cpu: int = 0,
+                             fast_only: bool = False) -> np.ndarray:
+    """The frames ``n`` successive ``__alloc_pages_nodemask(pgdat, gfp_mask, 0, cpu)`` calls
+    return, leaving the same state; stops after a call that fails (returns NULL), and with
+    ``fast_only`` where a segment cannot continue (the caller makes the next call itself).
+
+    :param gfp_mask: ``gfp_t``
+    :returns: int64 frame numbers, in allocation order
+    """
+    gfp_mask &= _GFP_BITS_MASK
+    m = pgdat.machine
+    ac = m._ac_cache.get(gfp_mask)
+    if ac is None:
+        ac = m._alloc_context(gfp_mask)
+    parts = []
+    got = 0
+    segments = (fast_paths and ac.preferred_zone is not None
+                and not gfp_mask & (_GFP_COLD | _GFP_WRITE))
+    while got < n:
+        seg = _order0_segment(ac, gfp_mask, n - got, cpu) if segments else _NO_PAGES
+        if len(seg):
+            parts.append(seg)
+            got += len(seg)
+            continue
+        if fast_only:
+            break
+        page = __alloc_pages_nodemask(pgdat, gfp_mask, 0, cpu)
+        if page == NULL:
+            break
+        parts.append(np.array([page], dtype=np.int64))
+        got += 1
+    if not parts:
+        return _NO_PAGES
+    return parts[0] if len(parts) == 1 else np.concatenate(parts)
+
+
+_NO_PAGES = np.zeros(0, dtype=np.int64)
+_NO_PAGES.flags.writeable = False
+
+
+def _wmark_ok0(z, classzone_idx: int) -> bool:
+    """__zone_watermark_ok at the low mark for order 0 without ALLOC_HIGH/ALLOC_HARDER."""
+    return (z.vm_stat[NR_FREE_PAGES] - z.nr_reserved_highatomic
+            > z.watermark[WMARK_LOW] + z.lowmem_reserve[classzone_idx])
+
+
+def _order0_target_zone(ac):
+    """The zone get_page_from_freelist's fair pass (or, after it resets the batches, its
+    second pass) takes the next order-0 page from; None when no zone passes."""
+    skipped = False
+    for z in ac.zones:
+        if z.flags & _FAIR_DEPLETED:
+            skipped = True
+            continue
+        if _wmark_ok0(z, ac.classzone_idx):
+            return z
+    if not skipped:
+        return None
+    for z in ac.zones:
+        if _wmark_ok0(z, ac.classzone_idx):
+            reset_alloc_batches(ac.preferred_zone)
+            return z
+    return None
+
+
+def _order0_plan(z, mm, head: int, mt: int, limit: int, thr: int, batch: int):
+    """How a segment of at most ``limit`` allocations from ``z`` would go, changing nothing:
+    (pcp pages popped, the entry after them, buddy blocks taken [(pfn, order, pages)],
+    pages taken from buddy, allocations served by refills)."""
+    nxt = mm.nxt
+    pcp_pages = []
+    p = nxt[head]
+    while p != head and len(pcp_pages) < limit:
+        pcp_pages.append(p)
+        p = nxt[p]
+    need = limit - len(pcp_pages)
+    if not need or p != head:
+        return pcp_pages, p, [], 0, 0
+    # refills: the free count each allocation's watermark check sees drops by ``batch``
+    # at every refill (the refilling allocation checks before it)
+    free = z.vm_stat[NR_FREE_PAGES]
+    groups = 0
+    served = 0
+    while served < need:
+        if free - groups * batch <= thr:
+            break
+        take = min(batch, need - served)
+        groups += 1
+        if take > 1 and free - groups * batch <= thr:
+            served += 1
+            break
+        served += take
+    # the buddy pages those refills take: __rmqueue_smallest always takes the head of the
+    # lowest non-empty list, and splitting a block only feeds lower (empty) lists, so
+    # blocks are used up whole, list by list, each as consecutive frames
+    want = groups * batch
+    blocks = []
+    have = 0
+    area = z.free_area
+    for order in range(MAX_ORDER):
+        lh = area[order].free_list[mt]
+        b = nxt[lh]
+        while b != lh and have < want:
+            size = 1 << order
+            blocks.append((b, order, min(size, want - have)))
+            have += size
+            b = nxt[b]
+        if have >= want:
+            break
+    if have < want:
+        # a refill would fall back to another migratetype: stop before it
+        groups = have // batch
+        if not groups:
+            return pcp_pages, p, [], 0, 0
+        want = groups * batch
+        served = min(served, want)
+        keep = []
+        have = 0
+        for b, order, _ in blocks:
+            if have >= want:
+                break
+            keep.append((b, order, min(1 << order, want - have)))
+            have += 1 << order
+        blocks = keep
+    return pcp_pages, p, blocks, want, served
+
+
+def _order0_segment(ac, gfp_mask: int, n: int, cpu: int) -> np.ndarray:
+    """Up to ``n`` order-0 allocations from one zone with exactly the effect of as many
+    __alloc_pages_nodemask calls; an empty array when the next call needs the general path."""
+    z = _order0_target_zone(ac)
+    if z is None or not z.pageset:
+        return _NO_PAGES
+    mm = z.mem_map
+    vm_stat = z.vm_stat
+    mt = ac.migratetype
+    pcp = z.pageset[cpu].pcp
+    head = pcp.lists[mt]
+    batch = pcp.batch
+    # _order0_target_zone found z above its mark; refills lower the free count
+    thr = z.watermark[WMARK_LOW] + z.lowmem_reserve[ac.classzone_idx] + z.nr_reserved_highatomic
+    # the fair batch: once NR_ALLOC_BATCH reaches 0 the zone is skipped
+    limit = min(n, max(vm_stat[NR_ALLOC_BATCH], 1))
+    plan = _order0_plan(z, mm, head, mt, limit, thr, batch)
+    pcp_pages, after, blocks, taken_n, served = plan
+    if blocks:
+        taken = np.concatenate([np.arange(b, b + t, dtype=np.int64) for b, _, t in blocks])
+    else:
+        taken = _NO_PAGES
+    nalloc = len(pcp_pages) + served
+    if not nalloc:
+        return _NO_PAGES
+    alloc = np.concatenate([np.asarray(pcp_pages, dtype=np.int64), taken[:served]]) \
+        if pcp_pages else taken[:served]
+    # check_new_page on each page to be handed out; a bad one goes the general way (which
+    # reports it), so the segment stops before it. Buddy pages have _mapcount reset by
+    # rmv_page_order before the check, pcp pages keep theirs.
+    bad = (mm._refcount[alloc] != 0) | (mm.mapping[alloc] != 0) | \
+        ((mm.flags[alloc] & np.uint64(PAGE_FLAGS_CHECK_AT_PREP)) != 0)
+    if pcp_pages:
+        bad[:len(pcp_pages)] |= mm._mapcount[alloc[:len(pcp_pages)]] != -1
+    if bad.any():
+        first = int(np.argmax(bad))
+        if not first:
+            return _NO_PAGES
+        return _order0_segment(ac, gfp_mask, first, cpu)
+    _order0_apply(z, mm, pcp, head, mt, pcp_pages, after, blocks, taken, taken_n, served)
+    # buffered_rmqueue's accounting and prep_new_page, for every page handed out
+    lru_next, lru_prev = mm.lru_next, mm.lru_prev
+    lru_next[alloc] = NULL                    # list_del from the pcp list
+    lru_prev[alloc] = NULL
+    if served:
+        _link_pcp_tail(mm, head, taken[served:])
+    elif pcp_pages:
+        mm.nxt[head] = after
+        mm.prv[after] = head
+    pcp.count -= nalloc
+    left = vm_stat[NR_ALLOC_BATCH] - nalloc
+    vm_stat[NR_ALLOC_BATCH] = left
+    if left <= 0:
+        z.flags |= _FAIR_DEPLETED
+    z.zone_pgdat.vm_events[PGALLOC + z.idx] += nalloc
+    mm.private[alloc] = 0
+    mm._refcount[alloc] = 1
+    mm.index[alloc] = 0
+    if gfp_mask & _GFP_ZERO:
+        m = z.zone_pgdat.machine
+        pc = m.page_contents
+        if pc:
+            _drop_contents_of(pc, alloc)
+        mm.content[alloc] = 0
+    return alloc
+
+
+def _order0_apply(z, mm, pcp, head: int, mt: int, pcp_pages, after: int, blocks, taken,
+                  taken_n: int, served: int) -> None:
+    """The buddy side of a segment's refills: blocks off their lists, the remainder of a
+    partly used block back on the (by then empty) lower lists, frames to the pcp."""
+    if not taken_n:
+        return
+    nxt, prv = mm.nxt, mm.prv
+    area = z.free_area
+    # each list's used prefix comes off; the list then starts at the next block
+    by_order = {}
+    for b, order, _ in blocks:
+        by_order[order] = b
+    for order, last in by_order.items():
+        lh = area[order].free_list[mt]
+        nx = nxt[last]
+        nxt[lh] = nx
+        prv[nx] = lh
+    for b, order, _ in blocks:
+        area[order].nr_free -= 1
+    mm._mapcount[taken] = -1                  # rmv_page_order
+    mm.private[taken] = 0
+    mm.index[taken] = mt                      # set_pcppage_migratetype
+    b, order, t = blocks[-1]
+    if t < (1 << order):
+        # expand() left the rest of the last block as one block per set bit of what is
+        # left, lowest address (smallest order) first, each alone on its list
+        r = t
+        while r < (1 << order):
+            o = (r & -r).bit_length() - 1
+            piece = b + r
+            lh = area[o].free_list[mt]
+            nxt[lh] = piece
+            prv[lh] = piece
+            nxt[piece] = lh
+            prv[piece] = lh
+            area[o].nr_free += 1
+            mm.priv[piece] = o                # set_page_order
+            mm.mc[piece] = _BUDDY
+            r += 1 << o
+    z.vm_stat[NR_FREE_PAGES] -= taken_n
+    pcp.count += taken_n
+
+
+def _link_pcp_tail(mm, head: int, rest) -> None:
+    """Leave ``rest`` (in order) as the whole of the pcp list at ``head``."""
+    k = len(rest)
+    if not k:
+        mm.nxt[head] = head
+        mm.prv[head] = head
+        return
+    lru_next, lru_prev = mm.lru_next, mm.lru_prev
+    lru_next[rest[:-1]] = rest[1:]
+    lru_prev[rest[1:]] = rest[:-1]
+    first, last = int(rest[0]), int(rest[-1])
+    mm.prv[first] = head
+    mm.nxt[last] = head
+    mm.nxt[head] = first
+    mm.prv[head] = last
+
+
+def _drop_contents_of(pc: dict, pfns) -> None:
+    """page_contents.pop(pfn) for each of ``pfns`` (the smaller side is iterated)."""
+    if len(pc) < len(pfns):
+        lo, hi = int(pfns.min()), int(pfns.max())
+        near = [k for k in pc if lo <= k <= hi]
+        if near:
+            want = set(pfns.tolist())
+            for k in near:
+                if k in want:
+                    del pc[k]
+    else:
+        for p in pfns.tolist():
+            pc.pop(p, None)
+
+
+__all__.append("alloc_pages_order0_batch")

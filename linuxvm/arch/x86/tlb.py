@@ -376,3 +376,45 @@ def register(procfs) -> None:
         m.tlb_single_page_flush_ceiling = v
 
     procfs.add_text("/sys/kernel/debug/x86/tlb_single_page_flush_ceiling", render, write)
+
+
+# -- batch fills ---------------------------------------------------------------------
+
+def fill_new_4k(tlb, newest_first) -> None:
+    """The state ``tlb.fill(vpn << 12, 12, entry)`` for a sequence of pages leaves, when
+    none of them is cached yet: only the newest ``ways`` of each set survive, so the
+    sequence is read newest first and stops once every set is full.
+
+    :param newest_first: a callable returning an iterator of ``(vpn, entry)``, newest first
+    """
+    for lv in (tlb.stlb, tlb.l1_4k):
+        _insert_new_keys(lv, newest_first())
+
+
+def _insert_new_keys(lv, items) -> None:
+    """TlbLevel.insert for keys not yet in ``lv``, given newest first."""
+    ways, mask, nsets = lv.ways, lv.mask, lv.nsets
+    picked = [None] * nsets
+    full = 0
+    for key, entry in items:
+        si = key & mask
+        lst = picked[si]
+        if lst is None:
+            lst = picked[si] = []
+        if len(lst) < ways:
+            lst.append((key, entry))
+            if len(lst) == ways:
+                full += 1
+                if full == nsets:
+                    break
+    sets = lv.sets
+    for si, lst in enumerate(picked):
+        if lst is None:
+            continue
+        s = sets[si]
+        lst.reverse()
+        keep = ways - len(lst)
+        old = list(s.items())[-keep:] if keep and s else ()
+        s.clear()
+        s.update(old)
+        s.update(lst)

@@ -122,14 +122,78 @@ def access(m, task, addr: int, kind: str) -> int:
 
 # --- the bulk path ----------------------------------------------------------------------
 
-def _tlb_has(tlb, va: int) -> bool:
-    """Whether any TLB structure holds a translation for ``va`` (no LRU side effects)."""
-    vpn, n2, n1 = va >> 12, va >> 21, va >> 30
-    return (vpn in tlb.l1_4k.sets[vpn & tlb.l1_4k.mask]
-            or vpn in tlb.stlb.sets[vpn & tlb.stlb.mask]
-            or n2 in tlb.l1_2m.sets[n2 & tlb.l1_2m.mask]
-            or ~n2 in tlb.stlb.sets[n2 & tlb.stlb.mask]
-            or n1 in tlb.l1_1g.sets[n1 & tlb.l1_1g.mask])
+# (the bulk path's own imports stay here, apart from the per-access path's above)
+from bisect import bisect_left  # noqa: E402
+
+from ...mm.fault import sync_mm_rss, TASK_RSS_EVENTS_THRESH  # noqa: E402
+from ...mm.page import PG_unevictable  # noqa: E402
+from ...mm.page_alloc import alloc_pages_order0_batch  # noqa: E402
+from ...mm.swap import LRU_UNEVICTABLE, LRU_INACTIVE_ANON, LRU_INACTIVE_FILE  # noqa: E402
+from .tlb import fill_new_4k  # noqa: E402
+
+
+class _BulkTlb:
+    """The TLB fills of a bulk touch, held back: each fault's retried access fills the STLB
+    and the 4 KiB L1 with a page no structure held before, so only the newest fills of each
+    set matter, and they are made once (``flush``) before anything else looks at the TLB.
+    ``clear_run`` answers from a sorted snapshot of the keys cached when the run began (an
+    entry the held-back fills would have evicted only makes it stop early)."""
+
+    __slots__ = ("tlb", "runs", "k4", "k2", "k1")
+
+    def __init__(self, tlb):
+        self.tlb = tlb
+        self.runs = []
+        self.k4 = None
+
+    def _snapshot(self) -> None:
+        tlb = self.tlb
+        k4 = [k for s in tlb.l1_4k.sets for k in s]
+        k2 = [k for s in tlb.l1_2m.sets for k in s]
+        for s in tlb.stlb.sets:
+            for k in s:
+                if k >= 0:
+                    k4.append(k)
+                else:
+                    k2.append(~k)
+        self.k4 = sorted(k4)
+        self.k2 = k2
+        self.k1 = [k for s in tlb.l1_1g.sets for k in s]
+
+    def clear_run(self, va: int, n: int) -> int:
+        """How many of the ``n`` pages from ``va`` (inside one PMD) have no translation
+        cached."""
+        if self.k4 is None:
+            self._snapshot()
+        if (va >> 21) in self.k2 or (va >> 30) in self.k1:
+            return 0
+        vpn = va >> 12
+        i = bisect_left(self.k4, vpn)
+        if i < len(self.k4) and self.k4[i] < vpn + n:
+            return self.k4[i] - vpn
+        return n
+
+    def add(self, vpn: int, n: int, phys, entry_tail) -> None:
+        """Hold back the fills of ``n`` pages from ``vpn``: ``phys`` the frames' physical
+        addresses (a list) or one address for all; ``entry_tail`` the rest of the entry."""
+        self.runs.append((vpn, n, phys, entry_tail))
+
+    def _newest_first(self):
+        for vpn, n, phys, tail in reversed(self.runs):
+            if isinstance(phys, int):
+                e = (phys,) + tail
+                for i in range(n - 1, -1, -1):
+                    yield vpn + i, e
+            else:
+                for i in range(n - 1, -1, -1):
+                    yield vpn + i, (phys[i],) + tail
+
+    def flush(self) -> None:
+        """Make the held-back fills; the snapshot is taken afresh when next needed."""
+        if self.runs:
+            fill_new_4k(self.tlb, self._newest_first)
+            self.runs = []
+        self.k4 = None
 
 
 def _bulk_vma_ok(vma, write: bool) -> bool:
@@ -144,116 +208,170 @@ def _bulk_vma_ok(vma, write: bool) -> bool:
 
 def touch_bulk(m, task, addr: int, length: int, write: bool = False) -> None:
     """The same effect as :func:`touch`, with the faults of runs of never-touched pages in
-    plain anonymous VMAs handled a 2 MiB chunk at a time.
+    plain anonymous VMAs handled up to a 2 MiB chunk at a time.
 
     Every state change of the per-access path is made, in the same order where order
-    matters: the allocator is called page by page (so the same frames come back), the
-    pagevec/LRU and TLB see the same sequence, and the counters (TLB misses and walks,
-    pgfault, min_flt, the SPLIT_RSS sync points, content tags) end the same.
-    ``tests/test_fault_bulk.py`` compares whole machines after both paths.
+    matters: the frames come from ``alloc_pages_order0_batch`` (the allocations the faults
+    would make, after the chunk's page-table allocations), and the pagevec/LRU, TLB,
+    counters (TLB misses and walks, pgfault, min_flt, the SPLIT_RSS sync points) and content
+    tags end as the one-at-a-time sequence leaves them. Anything else -- a present page, a
+    cached translation, a first anon_vma, an allocation the batch cannot make -- is one
+    access through :func:`touch`. ``tests/test_fault_bulk.py`` compares whole machines.
     """
     end = addr + length
     va = addr
     cpu = run_on_cpu(m, task)
     mm = task.mm
-    while va < end:
-        vma = find_vma(mm, va)
-        if vma is None or vma.vm_start > va or not _bulk_vma_ok(vma, write) or \
-                transparent_hugepage_enabled(m, vma):
-            touch(m, task, va, 1, write)
-            va = (va & ~(PAGE_SIZE - 1)) + PAGE_SIZE
-            continue
-        chunk_end = min(end, vma.vm_end, ((va >> 21) + 1) << 21)
-        va = _bulk_chunk(m, task, cpu, mm, vma, va, chunk_end, write)
+    held = _BulkTlb(cpu.tlb)
+    try:
+        while va < end:
+            vma = find_vma(mm, va)
+            if vma is None or vma.vm_start > va or not _bulk_vma_ok(vma, write) or \
+                    transparent_hugepage_enabled(m, vma):
+                held.flush()
+                touch(m, task, va, 1, write)
+                va = (va & ~(PAGE_SIZE - 1)) + PAGE_SIZE
+                continue
+            chunk_end = min(end, vma.vm_end, ((va >> 21) + 1) << 21)
+            va = _bulk_chunk(m, task, cpu, mm, vma, va, chunk_end, write, held)
+    finally:
+        held.flush()
 
 
-def _bulk_chunk(m, task, cpu, mm, vma, va: int, end: int, write: bool) -> int:
-    """Fault in the untouched pages of [va, end) (inside one PMD and one VMA); returns
-    where it stopped (a touched page is left to the per-access path)."""
-    tlb = cpu.tlb
-    ev = m.pgdat.vm_events
-    # the run of pages this chunk can take: PTE none and nothing cached in the TLB
+def _bulk_chunk(m, task, cpu, mm, vma, va: int, end: int, write: bool, held) -> int:
+    """Fault in the untouched pages from ``va`` up to ``end`` (inside one PMD and one
+    VMA); returns where it stopped (the next page is left to the next call). The first
+    access is at ``va`` itself, the others at page starts, as :func:`touch` makes them."""
+    pva = va & ~(PAGE_SIZE - 1)
+    n = (end - pva + PAGE_SIZE - 1) >> PAGE_SHIFT
     ptr = memory.pte_lookup(m, mm, va)
-    table = pt_entries(m, ptr[0]) if ptr is not None else None
-    stop = va
-    while stop < end:
-        if table is not None and table[(stop >> 12) & 511]:
-            break
-        if _tlb_has(tlb, stop):
-            break
-        stop += PAGE_SIZE
-    if stop == va or (write and not _pagevec_drain_frees_nothing(m)):
-        # a present page, or a pagevec drain that would free a page between two of the
-        # chunk's allocations: the per-access path keeps that interleaving
-        touch(m, task, va, 1, write)
-        return va + PAGE_SIZE
-    n = (stop - va) >> 12
-    pfns = []
-    # -- the kernel work that must happen in order: counters, tables, anon_vma, frames
-    for i in range(n):
-        a = va + (i << 12)
-        tlb.misses += 1                       # the access misses, the walk fails
-        tlb.walks += 1
-        cpu.cr2 = a
-        ev[PGFAULT] += 1                      # handle_mm_fault
-        check_sync_rss_stat(m, task)
-        if i == 0:
-            ptr = memory.pte_alloc_map(m, mm, a)
-            if ptr is None:
-                pagefault_out_of_memory(m, task, a)
-        if write:
-            anon_vma_prepare(m, vma)
-            pfn = alloc_page_vma(m, GFP_HIGHUSER_MOVABLE_ZERO)
-            if pfn == NULL:
-                _bulk_finish(m, cpu, vma, va, ptr, pfns, write, len(pfns))
-                pagefault_out_of_memory(m, task, a)
-            inc_mm_counter_fast(m, mm, MM_ANONPAGES)
-            pfns.append(pfn)
-        task.min_flt += 1
-    _bulk_finish(m, cpu, vma, va, ptr, pfns, write, n)
-    return stop
+    if ptr is not None:
+        nz = np.flatnonzero(pt_array(m, ptr[0])[ptr[1]:ptr[1] + n])
+        if nz.size:
+            n = int(nz[0])
+    if n:
+        n = held.clear_run(pva, n)
+    if not n or m.current is not task or (write and (vma.anon_vma is None
+                                                     or not _pagevec_drain_frees_nothing(m))):
+        # a present page or a cached translation; the first fault of a VMA (anon_vma_prepare
+        # allocates); a pagevec drain that would free a page between two of the chunk's
+        # allocations: the per-access path keeps that interleaving
+        return _one_access(m, task, va, write, held)
+    tlb = cpu.tlb
+    if ptr is None:
+        # the first fault's table allocations come before its page
+        ptr = memory.pte_alloc_map(m, mm, va)
+        if ptr is None:
+            # as that fault: its miss, failed walk and counts, then VM_FAULT_OOM
+            held.flush()
+            tlb.misses += 1
+            tlb.walks += 1
+            cpu.cr2 = va
+            m.pgdat.vm_events[PGFAULT] += 1
+            _rss_faults(task, 1, None)
+            pagefault_out_of_memory(m, task, va)
+    if write:
+        pfns = alloc_pages_order0_batch(m.pgdat, GFP_HIGHUSER_MOVABLE_ZERO, n, cpu.cpu,
+                                        fast_only=True)
+        n = len(pfns)
+        if not n:
+            # an allocation only the general path makes (or fails): one access, which
+            # finds the tables just allocated as its own fault would have left them
+            return _one_access(m, task, va, write, held)
+    else:
+        pfns = None
+    # the faults' counters: a TLB miss and a failing walk each, pgfault, min_flt, RSS
+    tlb.misses += n
+    tlb.walks += n
+    cpu.cr2 = pva + ((n - 1) << PAGE_SHIFT) if n > 1 else va
+    m.pgdat.vm_events[PGFAULT] += n
+    _rss_faults(task, n, MM_ANONPAGES if write else None)
+    task.min_flt += n
+    _bulk_finish(m, cpu, vma, va, ptr, pfns, write, n, held)
+    return pva + (n << PAGE_SHIFT)
 
 
-def _bulk_finish(m, cpu, vma, va: int, ptr, pfns, write: bool, n: int) -> None:
-    """The order-free part of ``n`` faults from ``va`` (PTE slot ``ptr``): struct pages,
-    PTEs, LRU, TLB, content tags. ``pfns`` are the new frames of a write."""
-    if n == 0:
+def _one_access(m, task, va: int, write: bool, held) -> int:
+    held.flush()
+    touch(m, task, va, 1, write)
+    return (va & ~(PAGE_SIZE - 1)) + PAGE_SIZE
+
+
+def _rss_faults(task, n: int, member) -> None:
+    """check_sync_rss_stat then (for a new page) inc_mm_counter_fast, ``n`` times, for the
+    running task: the cache folds into the mm at the fault that finds more than
+    TASK_RSS_EVENTS_THRESH events counted, then every THRESH + 2 faults."""
+    rs = task.rss_stat
+    ev = rs.events
+    first = max(0, TASK_RSS_EVENTS_THRESH + 1 - ev)
+    if first >= n:
+        rs.events = ev + n
+        if member is not None:
+            rs.count[member] += n
         return
+    if member is not None:
+        rs.count[member] += first
+    sync_mm_rss(task.mm, task)
+    period = TASK_RSS_EVENTS_THRESH + 2
+    more = (n - 1 - first) // period
+    last = first + more * period
+    if member is not None:
+        task.mm.rss_stat[member] += more * period
+        rs.count[member] += n - last
+    rs.events = n - 1 - last
+
+
+def _bulk_finish(m, cpu, vma, va: int, ptr, pfns, write: bool, n: int, held) -> None:
+    """The order-free part of ``n`` faults from ``va`` (PTE slot ``ptr``): struct pages,
+    PTEs, LRU, content tags, and the retried accesses' walks and TLB fills. ``pfns`` are
+    the new frames of a write."""
     mem_map = m.mem_map
     arr = pt_array(m, ptr[0])
     i0 = ptr[1]
     if write:
-        p = np.asarray(pfns, dtype=np.int64)
-        mem_map.flags[p] |= np.uint64((1 << PG_uptodate) | (1 << PG_swapbacked) | (1 << PG_active))
+        p = pfns
+        f = mem_map.flags[p] | np.uint64((1 << PG_uptodate) | (1 << PG_swapbacked)
+                                         | (1 << PG_active))
+        mem_map.flags[p] = f
         mem_map._mapcount[p] = 0
         mem_map.mapping[p] = (vma.anon_vma.handle << 2) | PAGE_MAPPING_ANON
-        mem_map.index[p] = ((va - vma.vm_start) >> 12) + vma.vm_pgoff + np.arange(n)
-        zones = (mem_map.flags[p] >> np.uint64(62)).astype(np.int64)
-        for z, c in enumerate(np.bincount(zones, minlength=4).tolist()):
-            if c:
-                m.zones[z].vm_stat[NR_ANON_PAGES] += c
+        mem_map.index[p] = np.arange(n, dtype=np.int64) + (((va - vma.vm_start) >> 12)
+                                                           + vma.vm_pgoff)
+        zones = f >> np.uint64(62)
+        z0 = int(zones[0])
+        if (zones == z0).all():
+            m.zones[z0].vm_stat[NR_ANON_PAGES] += n
+        else:
+            for z, c in enumerate(np.bincount(zones.astype(np.int64), minlength=4).tolist()):
+                if c:
+                    m.zones[z].vm_stat[NR_ANON_PAGES] += c
         proto = mk_pte(0, vma.vm_page_prot)
         if vma.vm_flags & VM_WRITE:
             proto = pte_mkwrite(pte_mkdirty(proto))
         proto |= _PAGE_ACCESSED | _PAGE_DIRTY          # what the retried access sets
-        arr[i0:i0 + n] = np.uint64(proto) | (p.astype(np.uint64) << np.uint64(12))
-        _lru_cache_add_bulk(m, pfns, m.current_cpu)
-        tags = (np.arange(1, n + 1, dtype=np.int64) + m.content_seq - 1) % 0xFFFFFFFF + 1
-        mem_map.content[p] = tags.astype(np.uint32)
-        m.content_seq = int(tags[-1])
+        phys = p << 12
+        arr[i0:i0 + n] = phys.astype(np.uint64) | np.uint64(proto)
+        _lru_cache_add_bulk(m, p, m.current_cpu)
+        seq = m.content_seq
+        if seq + n <= 0xFFFFFFFF:
+            mem_map.content[p] = np.arange(seq + 1, seq + n + 1, dtype=np.uint32)
+            m.content_seq = seq + n
+        else:
+            tags = (np.arange(1, n + 1, dtype=np.int64) + seq - 1) % 0xFFFFFFFF + 1
+            mem_map.content[p] = tags.astype(np.uint32)
+            m.content_seq = int(tags[-1])
+        phys = phys.tolist() if n > 1 else [int(phys[0])]
     else:
         proto = pte_mkspecial(pfn_pte(m.zero_pfn, vma.vm_page_prot)) | _PAGE_ACCESSED
         arr[i0:i0 + n] = np.uint64(proto)
-    # the retried accesses: a miss, a successful walk and a TLB fill each
+        phys = proto & PTE_PFN_MASK
+    # the retried accesses: a miss, a successful walk and a TLB fill each; the first walk
+    # sets the upper levels' accessed bits and gives the rights for all
     tlb = cpu.tlb
     _, _, rights, glob, dirty = walk_tables(cpu, va, ACCESS["w" if write else "r"])
-    tlb.walks += n - 1                                 # the first page's walk gave the rights
+    tlb.walks += n - 1
     tlb.misses += n
-    ok = okmask(cpu, rights)
-    fill = tlb.fill
-    for i in range(n):
-        v = int(arr[i0 + i])
-        fill(va + (i << 12), 12, (v & PTE_PFN_MASK, ok, glob, rights, dirty))
+    held.add(va >> PAGE_SHIFT, n, phys, (okmask(cpu, rights), glob, rights, dirty))
 
 
 def _pagevec_drain_frees_nothing(m) -> bool:
@@ -264,36 +382,47 @@ def _pagevec_drain_frees_nothing(m) -> bool:
 
 
 def _lru_cache_add_bulk(m, pfns, cpu: int) -> None:
-    """lru_cache_add_active_or_unevictable for each new page of a non-mlocked VMA, in order:
-    PG_active, a pagevec reference, and a drain to the LRU whenever the pagevec is full."""
+    """lru_cache_add for each new page (already PG_active) of a non-mlocked VMA, in order: a
+    pagevec reference each, and a drain to the LRU each time the pagevec is full -- so the
+    pages drain in groups of PAGEVEC_SIZE, and what is left waits in the pagevec."""
     mem_map = m.mem_map
-    p = np.asarray(pfns, dtype=np.int64)
-    mem_map.flags[p] |= np.uint64(1 << PG_active)
-    mem_map._refcount[p] += 1                                   # get_page
+    mem_map._refcount[pfns] += 1                                # get_page
     pvec = m.lru.lru_add_pvec[cpu]
-    seq = pvec + list(pfns)
-    cur = len(pvec)
-    drained = 0
-    for _ in range(len(pfns)):
-        if cur >= PAGEVEC_SIZE:
-            drained += cur
-            cur = 0
-        cur += 1
-    out = seq[:drained]
-    pvec[:] = seq[drained:]
-    if not out:
+    old = len(pvec)
+    total = old + len(pfns)
+    drained = total - ((total - 1) % PAGEVEC_SIZE + 1)
+    if not drained:
+        pvec.extend(pfns.tolist())
         return
+    # a drain empties a full pagevec, so every page waiting before goes in the first one
+    q = np.concatenate([np.asarray(pvec, dtype=np.int64), pfns[:drained - old]]) \
+        if old else pfns[:drained]
+    pvec[:] = pfns[drained - old:].tolist()
+    # __pagevec_lru_add_fn for each drained page, in pagevec order: PG_lru, then list_add
+    # to the head of its zone's list for page_lru()
+    f = mem_map.flags[q] | np.uint64(1 << PG_lru)
+    mem_map.flags[q] = f
+    lru = np.where(f & np.uint64(1 << PG_unevictable), LRU_UNEVICTABLE,
+                   np.where(f & np.uint64(1 << PG_swapbacked), LRU_INACTIVE_ANON,
+                            LRU_INACTIVE_FILE)
+                   + ((f >> np.uint64(PG_active)) & np.uint64(1)).astype(np.int64))
+    key = (f >> np.uint64(62)).astype(np.int64) * 8 + lru
+    k0 = int(key[0])
+    groups = [(k0, q)] if (key == k0).all() else \
+        [(k, q[key == k]) for k in dict.fromkeys(key.tolist())]
     lruvecs = m.lru.lruvecs
-    f = mem_map.f
-    list_add = mem_map.list_add
-    counts = {}
-    for pfn in out:                    # __pagevec_lru_add_fn, in pagevec order
-        f[pfn] = f[pfn] | (1 << PG_lru)
-        zone = f[pfn] >> 62
-        lru = page_lru(mem_map, pfn)
-        list_add(pfn, lruvecs[zone].lists[lru])
-        counts[(zone, lru)] = counts.get((zone, lru), 0) + 1
-    for (zone, lru), c in counts.items():
-        m.zones[zone].vm_stat[NR_LRU_BASE + lru] += c
-    q = np.asarray(out, dtype=np.int64)
+    nxt, prv = mem_map.nxt, mem_map.prv
+    lru_next, lru_prev = mem_map.lru_next, mem_map.lru_prev
+    for k, g in groups:
+        zone, lru_ = k >> 3, k & 7
+        h = lruvecs[zone].lists[lru_]
+        first = nxt[h]
+        lru_next[g[1:]] = g[:-1]
+        lru_prev[g[:-1]] = g[1:]
+        head_new, tail_new = int(g[-1]), int(g[0])
+        nxt[tail_new] = first
+        prv[first] = tail_new
+        prv[head_new] = h
+        nxt[h] = head_new
+        m.zones[zone].vm_stat[NR_LRU_BASE + lru_] += len(g)
     mem_map._refcount[q] -= 1                                   # release_pages
