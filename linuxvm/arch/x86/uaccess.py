@@ -24,8 +24,8 @@ from ...mm.vma import find_vma
 from ...mm.vmstat_items import PGFAULT, NR_ANON_PAGES, NR_LRU_BASE
 from .cpu import context_switch
 from .fault import __do_page_fault, bad_area, pagefault_out_of_memory
-from .mmu import translate, walk_tables, okmask, PageFault, GeneralProtection, PF_WRITE, \
-    PF_USER, PF_INSTR
+from .mmu import translate_user, walk_tables, okmask, GeneralProtection, PF_WRITE, PF_USER, \
+    PF_INSTR
 from .page_types import PAGE_SHIFT, PAGE_SIZE
 from .pgtable import pt_entries, pt_array, pfn_pte, mk_pte, pte_mkwrite, pte_mkdirty, \
     pte_mkspecial
@@ -54,12 +54,13 @@ def user_access(m, task, va: int, access: int) -> int:
     cpu = run_on_cpu(m, task)
     for _ in range(MAX_RETRIES):
         try:
-            return translate(cpu, va, access)
-        except PageFault as pf:
-            __do_page_fault(m, task, task.sp, pf.error_code, pf.cr2)
+            phys = translate_user(cpu, va, access)
         except GeneralProtection:
             # a non-canonical address: #GP, which the kernel turns into SIGSEGV
             bad_area(m, task, 0, va, 0)
+        if phys >= 0:
+            return phys
+        __do_page_fault(m, task, task.sp, ~phys, va)
     raise KernelBug(f"access to {va:#x} still faults after {MAX_RETRIES} retries")
 
 

@@ -1,0 +1,120 @@
+"""The per-access fast paths leave exactly the state of the reference paths (DESIGN §3).
+
+Each switch below selects a fused fast path of the one-access-at-a-time route (CPU → TLB →
+walk → #PF → handle_mm_fault → retry); turned off, the route takes the reference code.
+Two machines run the same workload, one with every switch off and one with every switch
+on, and the whole-machine fingerprints of tests/test_fault_bulk.py must be equal — also
+for the signals each step raised."""
+
+import importlib
+
+import pytest
+
+import linuxvm as lv
+from linuxvm.arch.x86 import uaccess
+
+from test_fault_bulk import (fingerprint, assert_same, w_write_range, w_read_then_write,
+                             w_holes_and_fork, w_many_vmas, w_cross_cpu_free, w_exit_and_munmap,
+                             w_fork_copy)
+
+PAGE = 4096
+
+# (module, switch) of each per-access fast path
+SWITCHES = [("linuxvm.arch.x86.mmu", "TRANSLATE_USER_FAST")]
+
+
+def _set_all(monkeypatch, value: bool) -> None:
+    for module, name in SWITCHES:
+        monkeypatch.setattr(importlib.import_module(module), name, value)
+
+
+def run(workload, fast, monkeypatch):
+    _set_all(monkeypatch, fast)
+    m = lv.Machine(ram="512M", cpus=2, seed=11)
+    signals = []
+
+    def step(p, a, n, w=False):
+        try:
+            uaccess.touch(m, p.task, a, n, w)
+        except lv.Signal as s:
+            signals.append((type(s).__name__, s.signo, s.code, s.addr))
+        m.check()
+
+    def act(p, a, kind):
+        try:
+            signals.append(p.access(a, kind))
+        except lv.Signal as s:
+            signals.append((type(s).__name__, s.signo, s.code, s.addr))
+        m.check()
+
+    workload(m, step, act)
+    m.check()
+    fp = fingerprint(m)
+    fp["signals"] = signals
+    return fp
+
+
+def w_bulk_workloads(m, step, act):
+    # the bulk tests' workloads, all through the per-access path
+    for w in (w_write_range, w_read_then_write, w_holes_and_fork, w_many_vmas,
+              w_cross_cpu_free, w_exit_and_munmap, w_fork_copy):
+        w(m, step)
+
+
+def w_signals_and_odd_walks(m, step, act):
+    p = m.spawn("odd")
+    a = p.mmap(None, 64 * PAGE, 3, 0x22)
+    step(p, a, 16 * PAGE, True)
+    p.mprotect(a, 8 * PAGE, 1)                      # read-only: a write is SEGV_ACCERR
+    act(p, a + PAGE, "w")
+    act(p, a + PAGE, "r")
+    act(p, a + PAGE, "x")                           # NX: ACCERR
+    # PROT_NONE over untouched pages (m.check does not count protnone PTEs as mapped)
+    p.mprotect(a + 56 * PAGE, 4 * PAGE, 0)
+    act(p, a + 57 * PAGE, "r")
+    p.mprotect(a + 56 * PAGE, 4 * PAGE, 7)
+    act(p, a + 57 * PAGE, "x")
+    act(p, a + 57 * PAGE, "w")
+    p.munmap(a + 32 * PAGE, 8 * PAGE)
+    step(p, a + 30 * PAGE, 4 * PAGE, True)          # SEGV_MAPERR half way
+    act(p, 0xffff880000001000, "r")                 # the direct map: large pages, not user
+    act(p, 0xffffffff81000000, "x")
+    act(p, 0x0000800000000000, "r")                 # non-canonical: #GP
+    act(p, 0x1000, "r")                             # nothing mapped: no PUD at all
+    p.write(a + 20 * PAGE + 100, b"hello" * 2000)   # crosses pages
+    assert p.read(a + 20 * PAGE + 100, 10) == b"hellohello"
+    c = p.fork()
+    step(c, a, 16 * PAGE)                           # fork left old PTEs: the walk sets A
+    act(c, a + 20 * PAGE, "w")                      # COW
+    act(p, a + 21 * PAGE, "w")
+    c.task.cpu = 1
+    step(c, a + 12 * PAGE, 20 * PAGE, True)
+    p.mlock(a + 40 * PAGE, 8 * PAGE)
+    step(p, a + 40 * PAGE, 24 * PAGE, True)
+    p.munlock(a + 40 * PAGE, 8 * PAGE)
+    p.madvise(a + 40 * PAGE, 16 * PAGE, 4)          # MADV_DONTNEED
+    step(p, a + 36 * PAGE, 28 * PAGE)
+    step(p, a + 36 * PAGE, 28 * PAGE, True)
+    # a MAP_GROWSDOWN mapping grows below its start within the window under sp
+    g = p.mmap(None, 16 * PAGE, 3, 0x22 | 0x100)
+    p.sp = g + 2 * PAGE
+    step(p, g - 4 * PAGE, 8 * PAGE, True)
+    act(p, g - 40 * PAGE, "w")                       # more than 64 KiB below sp
+
+
+@pytest.mark.parametrize("workload", [w_bulk_workloads, w_signals_and_odd_walks])
+def test_fast_paths_equal_reference(workload, monkeypatch):
+    slow = run(workload, False, monkeypatch)
+    fast = run(workload, True, monkeypatch)
+    assert_same(slow, fast)
+    assert slow["signals"] == fast["signals"]
+
+
+def test_comparison_catches_a_broken_fast_path(monkeypatch):
+    # a fast walk that forgets the accessed bit must show up in the page-table bytes
+    slow = run(w_signals_and_odd_walks, False, monkeypatch)
+    from linuxvm.arch.x86 import mmu
+    monkeypatch.setattr(mmu, "_A", 0)
+    broken = run(w_signals_and_odd_walks, True, monkeypatch)
+    with pytest.raises(AssertionError):
+        assert_same(slow, broken)
