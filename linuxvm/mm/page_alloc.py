@@ -227,16 +227,40 @@ def rmqueue_bulk(zone, order: int, count: int, head: int, migratetype: int,
                  cold: bool) -> int:
     """Move ``count`` blocks from the buddy lists to a pcp list, in ascending PFN order."""
     mm = zone.mem_map
+    nxt = mm.nxt
+    prv = mm.prv
+    area = zone.free_area[order]
+    fl = area.free_list[migratetype]
     i = 0
     prev = head
     for i in range(count):
-        page = __rmqueue(zone, order, migratetype)
-        if page == NULL:
-            break
-        if not cold:
-            mm.list_add(page, prev)
+        page = nxt[fl]
+        if page != fl:
+            # __rmqueue_smallest finds a block of the very order asked for: no split
+            n = nxt[page]                        # list_del
+            p = prv[page]
+            nxt[p] = n
+            prv[n] = p
+            mm.mc[page] = -1                     # rmv_page_order
+            mm.priv[page] = 0
+            area.nr_free -= 1
+            mm.idx[page] = migratetype           # set_pcppage_migratetype
         else:
-            mm.list_add_tail(page, prev)
+            page = __rmqueue(zone, order, migratetype)
+            if page == NULL:
+                break
+        if not cold:                             # list_add(page, prev)
+            n = nxt[prev]
+            nxt[page] = n
+            prv[page] = prev
+            prv[n] = page
+            nxt[prev] = page
+        else:                                    # list_add_tail(page, prev)
+            p = prv[prev]
+            nxt[page] = prev
+            prv[page] = p
+            nxt[p] = page
+            prv[prev] = page
         prev = page
     else:
         i = count
