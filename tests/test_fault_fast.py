@@ -20,7 +20,8 @@ from test_fault_bulk import (fingerprint, assert_same, w_write_range, w_read_the
 PAGE = 4096
 
 # (module, switch) of each per-access fast path
-SWITCHES = [("linuxvm.arch.x86.mmu", "TRANSLATE_USER_FAST")]
+SWITCHES = [("linuxvm.arch.x86.mmu", "TRANSLATE_USER_FAST"),
+            ("linuxvm.mm.fault", "HANDLE_MM_FAULT_FAST")]
 
 
 def _set_all(monkeypatch, value: bool) -> None:
