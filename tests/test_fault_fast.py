@@ -21,7 +21,8 @@ PAGE = 4096
 
 # (module, switch) of each per-access fast path
 SWITCHES = [("linuxvm.arch.x86.mmu", "TRANSLATE_USER_FAST"),
-            ("linuxvm.mm.fault", "HANDLE_MM_FAULT_FAST")]
+            ("linuxvm.mm.fault", "HANDLE_MM_FAULT_FAST"),
+            ("linuxvm.arch.x86.uaccess", "TOUCH_WRITE_FAST")]
 
 
 def _set_all(monkeypatch, value: bool) -> None:
@@ -111,11 +112,13 @@ def test_fast_paths_equal_reference(workload, monkeypatch):
     assert slow["signals"] == fast["signals"]
 
 
-def test_comparison_catches_a_broken_fast_path(monkeypatch):
-    # a fast walk that forgets the accessed bit must show up in the page-table bytes
+@pytest.mark.parametrize("module,name,value", [
+    ("linuxvm.arch.x86.mmu", "_A", 0),                  # a walk that forgets accessed bits
+    ("linuxvm.arch.x86.uaccess", "_PG_NEW_ANON", 1 << 3),   # a new page missing PG_active
+])
+def test_comparison_catches_a_broken_fast_path(module, name, value, monkeypatch):
     slow = run(w_signals_and_odd_walks, False, monkeypatch)
-    from linuxvm.arch.x86 import mmu
-    monkeypatch.setattr(mmu, "_A", 0)
+    monkeypatch.setattr(importlib.import_module(module), name, value)
     broken = run(w_signals_and_odd_walks, True, monkeypatch)
     with pytest.raises(AssertionError):
         assert_same(slow, broken)

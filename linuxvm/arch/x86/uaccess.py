@@ -13,23 +13,28 @@ import numpy as np
 from ...errors import KernelBug
 from ...mm import memory
 from ...mm.fault import (next_content_tag, transparent_hugepage_enabled, check_sync_rss_stat,
-                         GFP_HIGHUSER_MOVABLE_ZERO, alloc_page_vma, inc_mm_counter_fast)
+                         GFP_HIGHUSER_MOVABLE_ZERO, alloc_page_vma, inc_mm_counter_fast,
+                         sync_mm_rss, TASK_RSS_EVENTS_THRESH)
 from ...mm.mm_flags import (VM_SHARED, VM_WRITE, VM_READ, VM_EXEC, VM_LOCKED, VM_GROWSDOWN,
                             VM_HUGETLB, VM_PFNMAP, VM_MIXEDMAP)
 from ...mm.mm_types import MM_ANONPAGES
 from ...mm.page import NULL, PG_uptodate, PG_swapbacked, PG_active, PG_lru, PAGE_MAPPING_ANON
 from ...mm.rmap import anon_vma_prepare
-from ...mm.swap import PAGEVEC_SIZE, page_lru
+from ...mm.page_alloc import (_alloc_order0_fast, __alloc_pages_nodemask, _mapping_view,
+                              _GFP_BITS_MASK)
+from ...mm.swap import PAGEVEC_SIZE, page_lru, __pagevec_lru_add
 from ...mm.vma import find_vma
 from ...mm.vmstat_items import PGFAULT, NR_ANON_PAGES, NR_LRU_BASE
 from .cpu import context_switch
 from .fault import __do_page_fault, bad_area, pagefault_out_of_memory
 from .mmu import translate_user, walk_tables, okmask, GeneralProtection, PF_WRITE, PF_USER, \
-    PF_INSTR
+    PF_INSTR, R_RW, R_USER, R_NX, R_DIRTY, _ADDR_RSVD, _FRAME
 from .page_types import PAGE_SHIFT, PAGE_SIZE
 from .pgtable import pt_entries, pt_array, pfn_pte, mk_pte, pte_mkwrite, pte_mkdirty, \
     pte_mkspecial
-from .pgtable_types import PTE_PFN_MASK, _PAGE_ACCESSED, _PAGE_DIRTY
+from .pgtable_types import (PTE_PFN_MASK, _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_SOFT_DIRTY,
+                            _PAGE_RW, _PAGE_USER, _PAGE_PRESENT, _PAGE_PSE, _PAGE_DEVMAP,
+                            _PAGE_NX, _PAGE_GLOBAL)
 
 ACCESS = {"r": PF_USER, "w": PF_USER | PF_WRITE, "x": PF_USER | PF_INSTR}
 MAX_RETRIES = 8
@@ -70,6 +75,9 @@ def _tag(m, pfn: int) -> None:
 
 def touch(m, task, addr: int, length: int, write: bool = False) -> None:
     """One access per page of [addr, addr+length), as a loop touching each page would."""
+    if write and TOUCH_WRITE_FAST:
+        _touch_write_fast(m, task, addr, addr + length)
+        return
     access = ACCESS["w" if write else "r"]
     end = addr + length
     va = addr
@@ -78,6 +86,211 @@ def touch(m, task, addr: int, length: int, write: bool = False) -> None:
         if write:
             _tag(m, phys >> PAGE_SHIFT)
         va = (va & ~(PAGE_SIZE - 1)) + PAGE_SIZE
+
+
+# A write touch takes the commonest access inline: a full TLB miss on a never-touched page
+# (PTE none, its PTE table built) of a plain private writable anonymous VMA. It makes the
+# same state changes as the per-access path in the same order -- the failing walk, the
+# #PF, handle_mm_fault's counters, do_anonymous_page with the same allocator calls, the
+# retried walk and TLB fill, the content tag -- and hands every other page to user_access.
+# False runs every page through user_access (tests/test_fault_fast.py compares the two).
+TOUCH_WRITE_FAST = True
+
+_WRITE_FAULT_CODE = PF_USER | PF_WRITE
+_NEW_PTE_FLAGS = _PAGE_RW | _PAGE_DIRTY | _PAGE_SOFT_DIRTY       # pte_mkwrite(pte_mkdirty())
+_PLAIN_VMA_EXCLUDES = (VM_SHARED | VM_GROWSDOWN | VM_HUGETLB | VM_PFNMAP | VM_MIXEDMAP
+                       | VM_LOCKED)
+_PG_NEW_ANON = (1 << PG_uptodate) | (1 << PG_swapbacked) | (1 << PG_active)
+
+
+def _touch_write_fast(m, task, va: int, end: int) -> None:
+    """touch(write=True) over [va, end) with never-touched pages faulted in inline."""
+    cpu = run_on_cpu(m, task)
+    mm = task.mm
+    if mm is None:
+        while va < end:
+            phys = user_access(m, task, va, _WRITE_FAULT_CODE)
+            _tag(m, phys >> PAGE_SHIFT)
+            va = (va & ~(PAGE_SIZE - 1)) + PAGE_SIZE
+        return
+    tlb = cpu.tlb
+    l1sets, l1mask, l1ways = tlb.l1sets, tlb.l1mask, tlb.l1ways
+    l2msets, l2mmask = tlb.l2msets, tlb.l2mmask
+    l1gsets, l1gmask = tlb.l1gsets, tlb.l1gmask
+    stlbsets, stlbmask, stlbways = tlb.stlbsets, tlb.stlbmask, tlb.stlbways
+    pgdat = m.pgdat
+    zones = pgdat.node_zones
+    vm_events = pgdat.vm_events
+    pgt = m.pgtables
+    mem_map = m.mem_map
+    f, rc, mc, idx, ch = mem_map.f, mem_map.rc, mem_map.mc, mem_map.idx, mem_map.ch
+    content = mem_map.content
+    mapv = _mapping_view(m)
+    gfp = GFP_HIGHUSER_MOVABLE_ZERO & _GFP_BITS_MASK
+    ac = m._ac_cache.get(gfp)
+    if ac is None:
+        ac = m._alloc_context(gfp)
+    vs = ve = 0              # the VMA whose pages may go inline, and what they need
+    n2c = -1                 # the 2 MiB region whose PGD/PUD/PMD entries are cached
+    while va < end:
+        vpn = va >> 12
+        n2 = va >> 21
+        n1 = va >> 30
+        s = l1sets[vpn & l1mask]
+        if (vpn in s or n2 in l2msets[n2 & l2mmask] or n1 in l1gsets[n1 & l1gmask]
+                or vpn in stlbsets[vpn & stlbmask] or ~n2 in stlbsets[n2 & stlbmask]):
+            t3 = None                            # a TLB entry: the per-access path
+        else:
+            if not vs <= va < ve:
+                vma = find_vma(mm, va)
+                vs = ve = 0
+                if (vma is not None and vma.vm_start <= va and cpu.cr3 == mm.pgd << 12
+                        and cpu.nxe and _plain_anon_vma(vma)):
+                    vs, ve = vma.vm_start, vma.vm_end
+                    proto = mk_pte(0, vma.vm_page_prot) | _NEW_PTE_FLAGS
+                    n2c = -1
+                    if proto & (PTE_PFN_MASK | _ADDR_RSVD) or not proto & _PAGE_PRESENT:
+                        vs = ve = 0
+                    pgoff = vma.vm_pgoff - (vs >> 12)
+                    anon_mapping = (vma.anon_vma.handle << 2) | PAGE_MAPPING_ANON
+            t3 = None
+            if vs <= va < ve:
+                if n2 != n2c:
+                    n2c = -1
+                    walk = _upper_walk(cpu, pgt, va, proto)
+                    if walk is not None:
+                        n2c = n2
+                        t0, i0, t1, i1, t2, i2, t3, ok, glob, rights, young = walk
+                else:
+                    t3 = t3c
+                if t3 is not None:
+                    i3 = vpn & 511
+                    if t3[i3]:
+                        t3 = None                # a PTE already: the per-access path
+        if t3 is None:
+            phys = user_access(m, task, va, _WRITE_FAULT_CODE)
+            content[phys >> PAGE_SHIFT] = next_content_tag(m)
+            vs = ve = 0                          # anything may have changed: look again
+            n2c = -1
+            cpu = run_on_cpu(m, task)
+            va = (va & ~(PAGE_SIZE - 1)) + PAGE_SIZE
+            continue
+        t3c = t3
+        # the access: a TLB miss and a walk that finds the PTE none -- #PF
+        tlb.misses += 1
+        tlb.walks += 1
+        cpu.cr2 = va
+        # handle_mm_fault: the pgfault event, check_sync_rss_stat(current)
+        vm_events[PGFAULT] += 1
+        rss = task.rss_stat
+        ev = rss.events
+        rss.events = ev + 1
+        if ev > TASK_RSS_EVENTS_THRESH:
+            sync_mm_rss(mm, task)
+        # do_anonymous_page
+        page = _alloc_order0_fast(ac, gfp, cpu.cpu)
+        if page == NULL:
+            page = __alloc_pages_nodemask(pgdat, GFP_HIGHUSER_MOVABLE_ZERO, 0, cpu.cpu)
+            if page == NULL:
+                pagefault_out_of_memory(m, task, va)
+        # PG_uptodate, then page_add_new_anon_rmap's PG_swapbacked and the LRU's PG_active
+        fl = f[page] | _PG_NEW_ANON
+        f[page] = fl
+        rss.count[MM_ANONPAGES] += 1                         # inc_mm_counter_fast
+        # page_add_new_anon_rmap (a new page has no mapping yet)
+        mc[page] = 0
+        zones[fl >> 62].vm_stat[NR_ANON_PAGES] += 1
+        mapv[page] = anon_mapping
+        idx[page] = vpn + pgoff
+        # lru_cache_add_active_or_unevictable: get_page and the pagevec
+        head = ch[page]
+        if head == NULL:
+            head = page
+        if rc[head] <= 0:
+            raise KernelBug(f"get_page on a free page {head:#x}")
+        rc[head] += 1
+        pvec = m.lru.lru_add_pvec[cpu.cpu]
+        if len(pvec) >= PAGEVEC_SIZE:
+            __pagevec_lru_add(m, cpu.cpu)
+        pvec.append(page)
+        # the retried access walks again: A on the path (once), A and D on the new PTE
+        if not young:
+            _mkyoung_upper(t0, i0, t1, i1, t2, i2)
+            young = True
+        t3[i3] = proto | (page << 12) | _PAGE_ACCESSED | _PAGE_DIRTY
+        task.min_flt += 1
+        tlb.misses += 1
+        tlb.walks += 1
+        base = page << 12
+        e = (base, ok, glob, rights, True)
+        t = stlbsets[vpn & stlbmask]
+        if len(t) >= stlbways:
+            del t[next(iter(t))]
+        t[vpn] = e
+        if len(s) >= l1ways:
+            del s[next(iter(s))]
+        s[vpn] = e
+        # the store
+        seq = m.content_seq % 0xFFFFFFFF + 1
+        m.content_seq = seq
+        content[page] = seq
+        va = (va & ~(PAGE_SIZE - 1)) + PAGE_SIZE
+
+
+def _plain_anon_vma(vma) -> bool:
+    """A private writable anonymous VMA that do_anonymous_page serves the plain way: no
+    stack guard page, no mlock, an anon_vma already."""
+    f = vma.vm_flags
+    return (f & VM_WRITE and not f & _PLAIN_VMA_EXCLUDES and vma.vm_ops is None
+            and vma.anon_vma is not None)
+
+
+def _upper_walk(cpu, pgt, va: int, proto: int):
+    """The PGD, PUD and PMD steps of the walk for ``va`` when each is a plain present table
+    entry, with what a write through a new PTE ``proto`` gets: ``(t0, i0, t1, i1, t2, i2,
+    t3, okmask, global, rights, young)``, or None."""
+    t0 = pgt.get(cpu.cr3 >> 12)
+    if t0 is None:
+        return None
+    i0 = (va >> 39) & 511
+    e0 = t0[i0]
+    if not e0 & _PAGE_PRESENT or e0 & (_ADDR_RSVD | _PAGE_PSE):
+        return None
+    t1 = pgt.get((e0 & _FRAME) >> 12)
+    if t1 is None:
+        return None
+    i1 = (va >> 30) & 511
+    e1 = t1[i1]
+    if not e1 & _PAGE_PRESENT or e1 & (_ADDR_RSVD | _PAGE_PSE):
+        return None
+    t2 = pgt.get((e1 & _FRAME) >> 12)
+    if t2 is None:
+        return None
+    i2 = (va >> 21) & 511
+    e2 = t2[i2]
+    if not e2 & _PAGE_PRESENT or e2 & (_ADDR_RSVD | _PAGE_PSE | _PAGE_DEVMAP):
+        return None
+    t3 = pgt.get((e2 & PTE_PFN_MASK) >> 12)
+    if t3 is None:
+        return None
+    leaf = proto | _PAGE_ACCESSED | _PAGE_DIRTY
+    rights = ((e0 & e1 & e2 & leaf) >> 1) & (R_RW | R_USER) | R_DIRTY
+    if (e0 | e1 | e2 | leaf) & _PAGE_NX:
+        rights |= R_NX
+    ok = okmask(cpu, rights)
+    if not (ok >> _WRITE_FAULT_CODE) & 1:
+        return None
+    glob = bool(leaf & _PAGE_GLOBAL) and cpu.pge
+    young = bool(e0 & e1 & e2 & _PAGE_ACCESSED)
+    return t0, i0, t1, i1, t2, i2, t3, ok, glob, rights, young
+
+
+def _mkyoung_upper(t0, i0, t1, i1, t2, i2) -> None:
+    """The walk's accessed bits on the PGD, PUD and PMD entries."""
+    for t, i in ((t0, i0), (t1, i1), (t2, i2)):
+        e = t[i]
+        if not e & _PAGE_ACCESSED:
+            t[i] = e | _PAGE_ACCESSED
 
 
 def read_user(m, task, addr: int, n: int) -> bytes:
