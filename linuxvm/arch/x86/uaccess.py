@@ -11,7 +11,7 @@ Data written through ``write_user`` lands in the frame's bytes
 import numpy as np
 
 from ...errors import KernelBug
-from ...mm import memory
+from ...mm import memory, page_alloc
 from ...mm.fault import (next_content_tag, transparent_hugepage_enabled, check_sync_rss_stat,
                          GFP_HIGHUSER_MOVABLE_ZERO, alloc_page_vma, inc_mm_counter_fast,
                          sync_mm_rss, TASK_RSS_EVENTS_THRESH)
@@ -130,6 +130,8 @@ def _touch_write_fast(m, task, va: int, end: int) -> None:
     ac = m._ac_cache.get(gfp)
     if ac is None:
         ac = m._alloc_context(gfp)
+    # __alloc_pages_nodemask tries its order-0 fast path first, when it has one
+    order0_fast = page_alloc.fast_paths and ac.preferred_zone is not None
     vs = ve = 0              # the VMA whose pages may go inline, and what they need
     n2c = -1                 # the 2 MiB region whose PGD/PUD/PMD entries are cached
     while va < end:
@@ -188,7 +190,7 @@ def _touch_write_fast(m, task, va: int, end: int) -> None:
         if ev > TASK_RSS_EVENTS_THRESH:
             sync_mm_rss(mm, task)
         # do_anonymous_page
-        page = _alloc_order0_fast(ac, gfp, cpu.cpu)
+        page = _alloc_order0_fast(ac, gfp, cpu.cpu) if order0_fast else NULL
         if page == NULL:
             page = __alloc_pages_nodemask(pgdat, GFP_HIGHUSER_MOVABLE_ZERO, 0, cpu.cpu)
             if page == NULL:
