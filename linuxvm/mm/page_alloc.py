@@ -248,21 +248,43 @@ def rmqueue_bulk(zone, order: int, count: int, head: int, migratetype: int,
     mm = zone.mem_map
     nxt = mm.nxt
     prv = mm.prv
-    area = zone.free_area[order]
-    fl = area.free_list[migratetype]
+    mc = mm.mc
+    priv = mm.priv
+    free_area = zone.free_area
+    lists = [a.free_list[migratetype] for a in free_area]
     i = 0
     prev = head
     for i in range(count):
-        page = nxt[fl]
-        if page != fl:
-            # __rmqueue_smallest finds a block of the very order asked for: no split
-            n = nxt[page]                        # list_del
-            p = prv[page]
+        # __rmqueue_smallest, inline: the first order from ``order`` up with a block
+        o = order
+        while o < MAX_ORDER:
+            fl = lists[o]
+            page = nxt[fl]
+            if page != fl:
+                break
+            o += 1
+        if o < MAX_ORDER:
+            n = nxt[page]                        # list_del (the pcp list_add below
+            p = prv[page]                        # rewrites the page's own links)
             nxt[p] = n
             prv[n] = p
-            mm.mc[page] = -1                     # rmv_page_order
-            mm.priv[page] = 0
-            area.nr_free -= 1
+            mc[page] = -1                        # rmv_page_order
+            priv[page] = 0
+            free_area[o].nr_free -= 1
+            size = 1 << o                        # expand: the upper halves go back
+            while o > order:
+                o -= 1
+                size >>= 1
+                q = page + size
+                h = lists[o]
+                first = nxt[h]                   # list_add
+                nxt[q] = first
+                prv[q] = h
+                prv[first] = q
+                nxt[h] = q
+                free_area[o].nr_free += 1
+                priv[q] = o                      # set_page_order
+                mc[q] = _BUDDY
             mm.idx[page] = migratetype           # set_pcppage_migratetype
         else:
             page = __rmqueue(zone, order, migratetype)
@@ -571,6 +593,15 @@ def _mapping_view(m):
         return v
 
 
+def _content_view(m):
+    """A memoryview of mem_map.content, made once per machine (as ``_mapping_view``)."""
+    try:
+        return m._content_view
+    except AttributeError:
+        v = m._content_view = memoryview(m.pgdat.mem_map.content)
+        return v
+
+
 def _alloc_order0_fast(ac, gfp_mask: int, cpu: int) -> int:
     """Order 0 from the preferred zone's pcp list when that zone passes the fair-batch and
     low-watermark tests and the list has a page; NULL (nothing changed) otherwise."""
@@ -620,7 +651,10 @@ def _alloc_order0_fast(ac, gfp_mask: int, cpu: int) -> int:
     if gfp_mask & _GFP_ZERO:
         if m.page_contents:
             m.page_contents.pop(page, None)
-        mm.content[page] = 0
+        try:
+            m._content_view[page] = 0
+        except AttributeError:
+            _content_view(m)[page] = 0
     return page
 
 

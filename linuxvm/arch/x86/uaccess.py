@@ -124,7 +124,7 @@ def _touch_write_fast(m, task, va: int, end: int) -> None:
     pgt = m.pgtables
     mem_map = m.mem_map
     f, rc, mc, idx, ch = mem_map.f, mem_map.rc, mem_map.mc, mem_map.idx, mem_map.ch
-    content = mem_map.content
+    content = memoryview(mem_map.content)
     mapv = _mapping_view(m)
     gfp = GFP_HIGHUSER_MOVABLE_ZERO & _GFP_BITS_MASK
     ac = m._ac_cache.get(gfp)
@@ -132,6 +132,8 @@ def _touch_write_fast(m, task, va: int, end: int) -> None:
         ac = m._alloc_context(gfp)
     # __alloc_pages_nodemask tries its order-0 fast path first, when it has one
     order0_fast = page_alloc.fast_paths and ac.preferred_zone is not None
+    cpuid = cpu.cpu
+    pvec = m.lru.lru_add_pvec[cpuid]
     vs = ve = 0              # the VMA whose pages may go inline, and what they need
     n2c = -1                 # the 2 MiB region whose PGD/PUD/PMD entries are cached
     while va < end:
@@ -175,12 +177,13 @@ def _touch_write_fast(m, task, va: int, end: int) -> None:
             vs = ve = 0                          # anything may have changed: look again
             n2c = -1
             cpu = run_on_cpu(m, task)
-            va = (va & ~(PAGE_SIZE - 1)) + PAGE_SIZE
+            cpuid = cpu.cpu
+            pvec = m.lru.lru_add_pvec[cpuid]
+            va = (vpn + 1) << 12
             continue
         t3c = t3
-        # the access: a TLB miss and a walk that finds the PTE none -- #PF
-        tlb.misses += 1
-        tlb.walks += 1
+        # the access: a TLB miss and a walk that finds the PTE none -- #PF (the retried
+        # access's miss and walk are counted with these once the page is in)
         cpu.cr2 = va
         # handle_mm_fault: the pgfault event, check_sync_rss_stat(current)
         vm_events[PGFAULT] += 1
@@ -190,11 +193,15 @@ def _touch_write_fast(m, task, va: int, end: int) -> None:
         if ev > TASK_RSS_EVENTS_THRESH:
             sync_mm_rss(mm, task)
         # do_anonymous_page
-        page = _alloc_order0_fast(ac, gfp, cpu.cpu) if order0_fast else NULL
+        page = _alloc_order0_fast(ac, gfp, cpuid) if order0_fast else NULL
         if page == NULL:
-            page = __alloc_pages_nodemask(pgdat, GFP_HIGHUSER_MOVABLE_ZERO, 0, cpu.cpu)
+            page = __alloc_pages_nodemask(pgdat, GFP_HIGHUSER_MOVABLE_ZERO, 0, cpuid)
             if page == NULL:
+                tlb.misses += 1
+                tlb.walks += 1
                 pagefault_out_of_memory(m, task, va)
+        tlb.misses += 2
+        tlb.walks += 2
         # PG_uptodate, then page_add_new_anon_rmap's PG_swapbacked and the LRU's PG_active
         fl = f[page] | _PG_NEW_ANON
         f[page] = fl
@@ -211,19 +218,16 @@ def _touch_write_fast(m, task, va: int, end: int) -> None:
         if rc[head] <= 0:
             raise KernelBug(f"get_page on a free page {head:#x}")
         rc[head] += 1
-        pvec = m.lru.lru_add_pvec[cpu.cpu]
         if len(pvec) >= PAGEVEC_SIZE:
-            __pagevec_lru_add(m, cpu.cpu)
+            __pagevec_lru_add(m, cpuid)
         pvec.append(page)
         # the retried access walks again: A on the path (once), A and D on the new PTE
+        base = page << 12
         if not young:
             _mkyoung_upper(t0, i0, t1, i1, t2, i2)
             young = True
-        t3[i3] = proto | (page << 12) | _PAGE_ACCESSED | _PAGE_DIRTY
+        t3[i3] = proto | base | _PAGE_ACCESSED | _PAGE_DIRTY
         task.min_flt += 1
-        tlb.misses += 1
-        tlb.walks += 1
-        base = page << 12
         e = (base, ok, glob, rights, True)
         t = stlbsets[vpn & stlbmask]
         if len(t) >= stlbways:
@@ -236,7 +240,7 @@ def _touch_write_fast(m, task, va: int, end: int) -> None:
         seq = m.content_seq % 0xFFFFFFFF + 1
         m.content_seq = seq
         content[page] = seq
-        va = (va & ~(PAGE_SIZE - 1)) + PAGE_SIZE
+        va = (vpn + 1) << 12
 
 
 def _plain_anon_vma(vma) -> bool:
