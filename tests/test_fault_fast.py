@@ -122,3 +122,18 @@ def test_comparison_catches_a_broken_fast_path(module, name, value, monkeypatch)
     broken = run(w_signals_and_odd_walks, True, monkeypatch)
     with pytest.raises(AssertionError):
         assert_same(slow, broken)
+
+
+def test_out_of_memory_mid_touch_equals_reference(monkeypatch):
+    # the allocator runs dry half way (overcommit always): the fault raises OutOfMemory
+    # after the same counters, frames, pagevec drains and allocation-failure report
+    def one(fast):
+        _set_all(monkeypatch, fast)
+        m = lv.Machine(ram="64M", cpus=2, seed=1, sysctl={"vm.overcommit_memory": 1})
+        p = m.spawn("oom")
+        a = p.mmap(None, 80 << 20, 3, 0x22)
+        with pytest.raises(lv.OutOfMemory):
+            uaccess.touch(m, p.task, a, 80 << 20, True)
+        m.check()
+        return fingerprint(m)
+    assert_same(one(False), one(True))
