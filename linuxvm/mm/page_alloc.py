@@ -242,6 +242,13 @@ def __rmqueue(zone, order: int, migratetype: int) -> int:
     return page
 
 
+# rmqueue_bulk hands out a split block's pages at once: when __rmqueue_smallest has to split
+# an order-k block B, its next takes are B+1, B+2, ... (each the lowest piece the splits
+# left), and what is left when the batch is full is the buddy decomposition of the rest of
+# B. False takes the blocks one __rmqueue call at a time (tests/test_fault_fast.py compares).
+RMQUEUE_BULK_SPLIT = True
+
+
 def rmqueue_bulk(zone, order: int, count: int, head: int, migratetype: int,
                  cold: bool) -> int:
     """Move ``count`` blocks from the buddy lists to a pcp list, in ascending PFN order."""
@@ -250,12 +257,14 @@ def rmqueue_bulk(zone, order: int, count: int, head: int, migratetype: int,
     prv = mm.prv
     mc = mm.mc
     priv = mm.priv
+    idx = mm.idx
     free_area = zone.free_area
     lists = [a.free_list[migratetype] for a in free_area]
+    split = RMQUEUE_BULK_SPLIT and order == 0
     i = 0
     prev = head
-    for i in range(count):
-        # __rmqueue_smallest, inline: the first order from ``order`` up with a block
+    while i < count:
+        # __rmqueue_smallest: the first order from ``order`` up with a block
         o = order
         while o < MAX_ORDER:
             fl = lists[o]
@@ -263,48 +272,62 @@ def rmqueue_bulk(zone, order: int, count: int, head: int, migratetype: int,
             if page != fl:
                 break
             o += 1
-        if o < MAX_ORDER:
-            n = nxt[page]                        # list_del (the pcp list_add below
-            p = prv[page]                        # rewrites the page's own links)
-            nxt[p] = n
-            prv[n] = p
-            mc[page] = -1                        # rmv_page_order
-            priv[page] = 0
-            free_area[o].nr_free -= 1
-            size = 1 << o                        # expand: the upper halves go back
-            while o > order:
-                o -= 1
-                size >>= 1
-                q = page + size
-                h = lists[o]
-                first = nxt[h]                   # list_add
-                nxt[q] = first
-                prv[q] = h
-                prv[first] = q
-                nxt[h] = q
-                free_area[o].nr_free += 1
-                priv[q] = o                      # set_page_order
-                mc[q] = _BUDDY
-            mm.idx[page] = migratetype           # set_pcppage_migratetype
-        else:
+        if o == MAX_ORDER or (o > order and not split):
             page = __rmqueue(zone, order, migratetype)
             if page == NULL:
                 break
-        if not cold:                             # list_add(page, prev)
-            n = nxt[prev]
-            nxt[page] = n
-            prv[page] = prev
-            prv[n] = page
-            nxt[prev] = page
-        else:                                    # list_add_tail(page, prev)
-            p = prv[prev]
-            nxt[page] = prev
-            prv[page] = p
-            nxt[p] = page
-            prv[prev] = page
-        prev = page
-    else:
-        i = count
+            n = 1
+        else:
+            nx = nxt[page]                       # list_del (the pcp list_add below
+            pv = prv[page]                       # rewrites the page's own links)
+            nxt[pv] = nx
+            prv[nx] = pv
+            free_area[o].nr_free -= 1
+            if o == order:
+                n = 1
+                rest = 0
+            else:
+                # an order-0 batch splitting B (see RMQUEUE_BULK_SPLIT): B's first ``n``
+                # pages are taken, and ``rest`` pages stay free
+                n = min(count - i, 1 << o)
+                rest = (1 << o) - n
+            for p in range(page, page + n):
+                mc[p] = -1                       # rmv_page_order: each was a piece's head
+                priv[p] = 0
+                idx[p] = migratetype             # set_pcppage_migratetype
+            # the pieces left free, lowest address (and order) first, each on its order's
+            # list -- empty, or the search would have stopped there
+            q = page + n
+            j = 0
+            while rest:
+                if rest & 1:
+                    h = lists[j]
+                    first = nxt[h]               # list_add
+                    nxt[q] = first
+                    prv[q] = h
+                    prv[first] = q
+                    nxt[h] = q
+                    free_area[j].nr_free += 1
+                    priv[q] = j                  # set_page_order
+                    mc[q] = _BUDDY
+                    q += 1 << j
+                rest >>= 1
+                j += 1
+        for page in range(page, page + n):
+            if not cold:                         # list_add(page, prev)
+                nx = nxt[prev]
+                nxt[page] = nx
+                prv[page] = prev
+                prv[nx] = page
+                nxt[prev] = page
+            else:                                # list_add_tail(page, prev)
+                pv = prv[prev]
+                nxt[page] = prev
+                prv[page] = pv
+                nxt[pv] = page
+                prv[prev] = page
+            prev = page
+        i += n
     zone.vm_stat[NR_FREE_PAGES] -= i << order
     return i
 
