@@ -33,7 +33,7 @@ from .page_types import PAGE_SHIFT, PAGE_SIZE
 from .pgtable import pt_entries, pt_array, pfn_pte, mk_pte, pte_mkwrite, pte_mkdirty, \
     pte_mkspecial
 from .pgtable_types import (PTE_PFN_MASK, _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_SOFT_DIRTY,
-                            _PAGE_RW, _PAGE_USER, _PAGE_PRESENT, _PAGE_PSE, _PAGE_DEVMAP,
+                            _PAGE_RW, _PAGE_PRESENT, _PAGE_PSE, _PAGE_DEVMAP,
                             _PAGE_NX, _PAGE_GLOBAL)
 
 ACCESS = {"r": PF_USER, "w": PF_USER | PF_WRITE, "x": PF_USER | PF_INSTR}
@@ -135,53 +135,50 @@ def _touch_write_fast(m, task, va: int, end: int) -> None:
     cpuid = cpu.cpu
     pvec = m.lru.lru_add_pvec[cpuid]
     vs = ve = 0              # the VMA whose pages may go inline, and what they need
-    n2c = -1                 # the 2 MiB region whose PGD/PUD/PMD entries are cached
+    lim = 0                  # below lim (and from va on) the VMA and the 2 MiB region's
+    #                          upper walk (t0..t3) are known, and no huge TLB entry covers it
     while va < end:
         vpn = va >> 12
-        n2 = va >> 21
-        n1 = va >> 30
         s = l1sets[vpn & l1mask]
-        if (vpn in s or n2 in l2msets[n2 & l2mmask] or n1 in l1gsets[n1 & l1gmask]
-                or vpn in stlbsets[vpn & stlbmask] or ~n2 in stlbsets[n2 & stlbmask]):
-            t3 = None                            # a TLB entry: the per-access path
-        else:
-            if not vs <= va < ve:
-                vma = find_vma(mm, va)
-                vs = ve = 0
-                if (vma is not None and vma.vm_start <= va and cpu.cr3 == mm.pgd << 12
-                        and cpu.nxe and _plain_anon_vma(vma)):
-                    vs, ve = vma.vm_start, vma.vm_end
-                    proto = mk_pte(0, vma.vm_page_prot) | _NEW_PTE_FLAGS
-                    n2c = -1
-                    if proto & (PTE_PFN_MASK | _ADDR_RSVD) or not proto & _PAGE_PRESENT:
-                        vs = ve = 0
-                    pgoff = vma.vm_pgoff - (vs >> 12)
-                    anon_mapping = (vma.anon_vma.handle << 2) | PAGE_MAPPING_ANON
-            t3 = None
-            if vs <= va < ve:
-                if n2 != n2c:
-                    n2c = -1
-                    walk = _upper_walk(cpu, pgt, va, proto)
-                    if walk is not None:
-                        n2c = n2
-                        t0, i0, t1, i1, t2, i2, t3, ok, glob, rights, young = walk
-                else:
-                    t3 = t3c
-                if t3 is not None:
-                    i3 = vpn & 511
-                    if t3[i3]:
-                        t3 = None                # a PTE already: the per-access path
+        t3 = None
+        if vpn not in s and vpn not in stlbsets[vpn & stlbmask]:
+            if va >= lim:
+                lim = 0
+                if not vs <= va < ve:
+                    vma = find_vma(mm, va)
+                    vs = ve = 0
+                    if (vma is not None and vma.vm_start <= va and cpu.cr3 == mm.pgd << 12
+                            and cpu.nxe and _plain_anon_vma(vma)):
+                        proto = mk_pte(0, vma.vm_page_prot) | _NEW_PTE_FLAGS
+                        if not proto & (PTE_PFN_MASK | _ADDR_RSVD) and proto & _PAGE_PRESENT:
+                            vs, ve = vma.vm_start, vma.vm_end
+                            pgoff = vma.vm_pgoff - (vs >> 12)
+                            anon_mapping = (vma.anon_vma.handle << 2) | PAGE_MAPPING_ANON
+                if vs <= va < ve:
+                    # the 2 MiB and 1 GiB translations lookup_slow would also try: only the
+                    # per-access path (which resets lim) can add one
+                    n2 = va >> 21
+                    n1 = va >> 30
+                    if not (n2 in l2msets[n2 & l2mmask] or n1 in l1gsets[n1 & l1gmask]
+                            or ~n2 in stlbsets[n2 & stlbmask]):
+                        walk = _upper_walk(cpu, pgt, va, proto)
+                        if walk is not None:
+                            t0, i0, t1, i1, t2, i2, t3c, ok, glob, rights, young = walk
+                            lim = min(ve, (n2 + 1) << 21)
+            if va < lim:
+                i3 = vpn & 511
+                if not t3c[i3]:
+                    t3 = t3c                     # the PTE is none: a fault to take inline
         if t3 is None:
+            # a TLB entry, a PTE already, or an unusual VMA or walk: the per-access path
             phys = user_access(m, task, va, _WRITE_FAULT_CODE)
             content[phys >> PAGE_SHIFT] = next_content_tag(m)
-            vs = ve = 0                          # anything may have changed: look again
-            n2c = -1
+            vs = ve = lim = 0                    # anything may have changed: look again
             cpu = run_on_cpu(m, task)
             cpuid = cpu.cpu
             pvec = m.lru.lru_add_pvec[cpuid]
             va = (vpn + 1) << 12
             continue
-        t3c = t3
         # the access: a TLB miss and a walk that finds the PTE none -- #PF (the retried
         # access's miss and walk are counted with these once the page is in)
         cpu.cr2 = va
