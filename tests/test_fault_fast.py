@@ -67,6 +67,10 @@ def w_signals_and_odd_walks(m, step, act):
     p = m.spawn("odd")
     a = p.mmap(None, 64 * PAGE, 3, 0x22)
     step(p, a, 16 * PAGE, True)
+    step(p, a + 4 * PAGE, 8 * PAGE, True)           # again: L1 TLB hits
+    big = p.mmap(None, 2100 * PAGE, 3, 0x22)
+    step(p, big, 2100 * PAGE, True)
+    step(p, big, 2100 * PAGE, True)                 # STLB hits, and walks of evicted pages
     p.mprotect(a, 8 * PAGE, 1)                      # read-only: a write is SEGV_ACCERR
     act(p, a + PAGE, "w")
     act(p, a + PAGE, "r")

@@ -140,8 +140,19 @@ def _touch_write_fast(m, task, va: int, end: int) -> None:
     while va < end:
         vpn = va >> 12
         s = l1sets[vpn & l1mask]
+        e = s.get(vpn)
+        if e is not None and (e[1] >> _WRITE_FAULT_CODE) & 1:
+            # translate's TLB hit: the entry becomes the set's most recent
+            del s[vpn]
+            s[vpn] = e
+            tlb.hits += 1
+            seq = m.content_seq % 0xFFFFFFFF + 1
+            m.content_seq = seq
+            content[e[0] >> PAGE_SHIFT] = seq
+            va = (vpn + 1) << 12
+            continue
         t3 = None
-        if vpn not in s and vpn not in stlbsets[vpn & stlbmask]:
+        if e is None and vpn not in stlbsets[vpn & stlbmask]:
             if va >= lim:
                 lim = 0
                 if not vs <= va < ve:
@@ -171,12 +182,16 @@ def _touch_write_fast(m, task, va: int, end: int) -> None:
                     t3 = t3c                     # the PTE is none: a fault to take inline
         if t3 is None:
             # a TLB entry, a PTE already, or an unusual VMA or walk: the per-access path
+            flt = task.min_flt + task.maj_flt
             phys = user_access(m, task, va, _WRITE_FAULT_CODE)
             content[phys >> PAGE_SHIFT] = next_content_tag(m)
-            vs = ve = lim = 0                    # anything may have changed: look again
-            cpu = run_on_cpu(m, task)
-            cpuid = cpu.cpu
-            pvec = m.lru.lru_add_pvec[cpuid]
+            if task.min_flt + task.maj_flt != flt:
+                # the kernel ran and may have changed anything: look again. (Without a
+                # fault only the MMU ran: A/D bits, and TLB fills of 4 KiB pages here.)
+                vs = ve = lim = 0
+                cpu = run_on_cpu(m, task)
+                cpuid = cpu.cpu
+                pvec = m.lru.lru_add_pvec[cpuid]
             va = (vpn + 1) << 12
             continue
         # the access: a TLB miss and a walk that finds the PTE none -- #PF (the retried
