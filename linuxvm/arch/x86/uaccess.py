@@ -75,7 +75,8 @@ def _tag(m, pfn: int) -> None:
 
 def touch(m, task, addr: int, length: int, write: bool = False) -> None:
     """One access per page of [addr, addr+length), as a loop touching each page would."""
-    if write and TOUCH_WRITE_FAST:
+    if write and TOUCH_WRITE_FAST and length > PAGE_SIZE:
+        # (one page pays more for the set-up than it can win)
         _touch_write_fast(m, task, addr, addr + length)
         return
     access = ACCESS["w" if write else "r"]
