@@ -49,6 +49,7 @@ def run(workload, fast, monkeypatch):
             signals.append((type(s).__name__, s.signo, s.code, s.addr))
         m.check()
 
+    step.log = signals                  # what a workload wants compared besides the state
     workload(m, step, act)
     m.check()
     fp = fingerprint(m)
@@ -167,3 +168,65 @@ def test_rmqueue_bulk_split_equals_one_block_at_a_time(monkeypatch):
     one = run(w_bulk_workloads, True, monkeypatch)
     monkeypatch.setattr(pa, "RMQUEUE_BULK_SPLIT", True)
     assert_same(one, run(w_bulk_workloads, True, monkeypatch))
+
+
+def _random_workload(seed):
+    import random
+
+    def workload(m, step, act):
+        rnd = random.Random(seed)
+        procs = [m.spawn("r0")]
+        maps = {0: []}                              # proc index -> [(addr, pages)]
+        errors = step.log
+
+        def call(fn, *args):
+            try:
+                return fn(*args)
+            except lv.SyscallError as e:
+                errors.append(("errno", e.errno))
+            finally:
+                m.check()
+
+        for _ in range(60):
+            i = rnd.randrange(len(procs))
+            p = procs[i]
+            regions = maps[i]
+            op = rnd.choice(["mmap", "mmap", "touch", "touch", "touch", "read", "munmap",
+                             "mprotect", "fork", "exit", "mlock", "dontneed"])
+            if op == "mmap" or not regions:
+                n = rnd.choice([3, 40, 513, 1100])
+                a = call(p.mmap, None, n * PAGE, 3, 0x22)
+                if a is not None:
+                    regions.append((a, n))
+                continue
+            a, n = rnd.choice(regions)
+            lo = rnd.randrange(n)
+            cnt = rnd.randrange(1, n - lo + 1)
+            if op == "touch":
+                step(p, a + lo * PAGE, cnt * PAGE, True)
+            elif op == "read":
+                step(p, a + lo * PAGE, cnt * PAGE)
+            elif op == "munmap":
+                call(p.munmap, a + lo * PAGE, cnt * PAGE)
+            elif op == "mprotect":
+                call(p.mprotect, a + lo * PAGE, cnt * PAGE, rnd.choice([1, 3]))
+            elif op == "mlock":
+                call(p.mlock, a + lo * PAGE, min(cnt, 16) * PAGE)
+            elif op == "dontneed":
+                call(p.madvise, a + lo * PAGE, cnt * PAGE, 4)
+            elif op == "fork" and len(procs) < 4:
+                procs.append(p.fork())
+                maps[len(procs) - 1] = list(regions)
+            elif op == "exit" and i:
+                p.exit()
+                procs.pop(i)
+                maps = {j - (j > i): r for j, r in maps.items() if j != i}
+            m.check()
+        act(procs[0], 0, "r")                       # and a last signal
+    return workload
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_random_workloads_equal_reference(seed, monkeypatch):
+    w = _random_workload(seed)
+    assert_same(run(w, False, monkeypatch), run(w, True, monkeypatch))
