@@ -195,8 +195,8 @@ def _touch_write_fast(m, task, va: int, end: int) -> None:
                 pvec = m.lru.lru_add_pvec[cpuid]
             va = (vpn + 1) << 12
             continue
-        # the access: a TLB miss and a walk that finds the PTE none -- #PF (the retried
-        # access's miss and walk are counted with these once the page is in)
+        # the access: a TLB miss and a walk that finds the PTE none -- #PF (its miss and
+        # walk are counted with the retried access's, once the page is in)
         cpu.cr2 = va
         # handle_mm_fault: the pgfault event, check_sync_rss_stat(current)
         vm_events[PGFAULT] += 1
@@ -213,8 +213,6 @@ def _touch_write_fast(m, task, va: int, end: int) -> None:
                 tlb.misses += 1
                 tlb.walks += 1
                 pagefault_out_of_memory(m, task, va)
-        tlb.misses += 2
-        tlb.walks += 2
         # PG_uptodate, then page_add_new_anon_rmap's PG_swapbacked and the LRU's PG_active
         fl = f[page] | _PG_NEW_ANON
         f[page] = fl
@@ -234,6 +232,8 @@ def _touch_write_fast(m, task, va: int, end: int) -> None:
         if len(pvec) >= PAGEVEC_SIZE:
             __pagevec_lru_add(m, cpuid)
         pvec.append(page)
+        tlb.misses += 2                          # the #PF's walk and the retried one
+        tlb.walks += 2
         # the retried access walks again: A on the path (once), A and D on the new PTE
         base = page << 12
         if not young:
