@@ -7,7 +7,9 @@ later issues: an allocation that 4.6 would pass to them fails here, with the
 "page allocation failure" warning unless ``__GFP_NOWARN`` is given.
 
 Order-0 allocation and freeing have fused fast paths (``fast_paths``) that leave
-exactly the state of the general path (tests/test_pcp.py compares whole machines).
+exactly the state of the general path (tests/test_pcp.py compares whole machines);
+``rmqueue_bulk`` takes a split block's pages at once (``RMQUEUE_BULK_SPLIT``,
+compared in tests/test_fault_fast.py).
 Boot and sysctl set-up is in ``page_alloc_init``, the show_mem report in ``show_mem``.
 """
 

@@ -6,6 +6,8 @@ for a user read, write or instruction fetch, and on a page fault calls
 ``__do_page_fault`` and retries, as re-executing the faulting instruction does.
 Data written through ``write_user`` lands in the frame's bytes
 (``m.page_contents``); every write also gives the frame a fresh content tag.
+A write ``touch`` over several pages takes the first touch of a plain anonymous page
+inline, with exactly the per-access path's state changes (``TOUCH_WRITE_FAST``).
 """
 
 import numpy as np
