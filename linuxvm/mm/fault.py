@@ -23,11 +23,13 @@ from ..arch.x86.pgtable import (pt_entries, pgd_offset, pud_offset, pmd_offset, 
                                 pte_wrprotect, pte_mkold, pte_mkclean, pte_protnone,
                                 pte_dirty, pte_young, pmd_trans_huge, pmd_devmap, U64, pt_array)
 from ..arch.x86.pgtable_types import (PTE_PFN_MASK, _PAGE_RW, _PAGE_PRESENT, _PAGE_PROTNONE,
-                                      _PAGE_SPECIAL, _PAGE_ACCESSED, _PAGE_DIRTY)
+                                      _PAGE_SPECIAL, _PAGE_ACCESSED, _PAGE_DIRTY,
+                                      _PAGE_SOFT_DIRTY, _PAGE_PSE, _PAGE_DEVMAP)
 from . import gfp as G
 from . import memory
 from .mm_flags import (VM_SHARED, VM_WRITE, VM_MAYWRITE, VM_LOCKED, VM_HUGETLB, VM_PFNMAP,
-                       VM_MIXEDMAP, VM_SEQ_READ, VM_GROWSDOWN)
+                       VM_MIXEDMAP, VM_SEQ_READ, VM_GROWSDOWN, VM_HUGEPAGE, VM_NOHUGEPAGE,
+                       VM_STACK_INCOMPLETE_SETUP)
 from .mm_types import MM_FILEPAGES, MM_ANONPAGES, MM_SHMEMPAGES
 from .page import NULL, PAGE_MAPPING_ANON, PG_uptodate, PG_dirty, PG_mlocked, pfns_distinct
 from .page_alloc import __alloc_pages_nodemask
@@ -216,14 +218,17 @@ def check_stack_guard_page(m, vma, address: int) -> int:
     return 0
 
 
-def do_anonymous_page(m, mm, vma, address: int, ptr, flags: int) -> int:
+def do_anonymous_page(m, mm, vma, address: int, ptr, flags: int, table=None) -> int:
     """First touch of an anonymous page: the zero page for a read, a new zeroed page for
-    a write (mm/memory.c do_anonymous_page)."""
-    if vma.vm_flags & VM_SHARED:
+    a write (mm/memory.c do_anonymous_page). ``table`` is ``ptr``'s table when the caller
+    has it."""
+    vm_flags = vma.vm_flags
+    if vm_flags & VM_SHARED:
         return VM_FAULT_SIGBUS
-    if check_stack_guard_page(m, vma, address) < 0:
+    if vm_flags & VM_GROWSDOWN and check_stack_guard_page(m, vma, address) < 0:
         return VM_FAULT_SIGSEGV
-    table = pt_entries(m, ptr[0])
+    if table is None:
+        table = pt_entries(m, ptr[0])
     i = ptr[1]
     if not flags & FAULT_FLAG_WRITE:
         entry = pte_mkspecial(pfn_pte(m.zero_pfn, vma.vm_page_prot))
@@ -231,19 +236,25 @@ def do_anonymous_page(m, mm, vma, address: int, ptr, flags: int) -> int:
             return 0
         table[i] = entry
         return 0
-    anon_vma_prepare(m, vma)
-    page = alloc_page_vma(m, GFP_HIGHUSER_MOVABLE_ZERO)
+    if vma.anon_vma is None:
+        anon_vma_prepare(m, vma)
+    page = __alloc_pages_nodemask(m.pgdat, GFP_HIGHUSER_MOVABLE_ZERO, 0, m.current_cpu)
     if page == NULL:
         return VM_FAULT_OOM
-    mem_map = m.mem_map
-    mem_map.f[page] = mem_map.f[page] | (1 << PG_uptodate)
+    f = m.mem_map.f
+    f[page] = f[page] | (1 << PG_uptodate)
     entry = mk_pte(page, vma.vm_page_prot)
-    if vma.vm_flags & VM_WRITE:
-        entry = pte_mkwrite(pte_mkdirty(entry))
+    if vm_flags & VM_WRITE:
+        entry |= _PAGE_RW | _PAGE_DIRTY | _PAGE_SOFT_DIRTY      # pte_mkwrite(pte_mkdirty())
     if table[i]:
         put_page(m, page)
         return 0
-    inc_mm_counter_fast(m, mm, MM_ANONPAGES)
+    # inc_mm_counter_fast(mm, MM_ANONPAGES)
+    task = m.current
+    if task is not None and task.mm is mm:
+        task.rss_stat.count[MM_ANONPAGES] += 1
+    else:
+        mm.rss_stat[MM_ANONPAGES] += 1
     page_add_new_anon_rmap(m, page, vma, address)
     lru_cache_add_active_or_unevictable(m, page, vma)
     table[i] = entry
@@ -333,13 +344,14 @@ def page_move_anon_rmap(m, page: int, vma, address: int) -> None:
     m.mem_map.mapping[page] = (av.handle << 2) | PAGE_MAPPING_ANON
 
 
-def handle_pte_fault(m, mm, vma, address: int, ptr, flags: int) -> int:
-    table = pt_entries(m, ptr[0])
+def handle_pte_fault(m, mm, vma, address: int, ptr, flags: int, table=None) -> int:
+    if table is None:
+        table = pt_entries(m, ptr[0])
     entry = table[ptr[1]]
     if not pte_present(entry):
         if entry == 0:
             if vma.vm_ops is None:
-                return do_anonymous_page(m, mm, vma, address, ptr, flags)
+                return do_anonymous_page(m, mm, vma, address, ptr, flags, table)
             raise NotImplementedError("do_fault: faults on file-backed mappings are not "
                                       "modelled yet")
         raise NotImplementedError("do_swap_page: swap is not modelled yet")
@@ -356,10 +368,37 @@ def handle_pte_fault(m, mm, vma, address: int, ptr, flags: int) -> int:
     return 0
 
 
+# __handle_mm_fault reads the PGD, PUD and PMD entries straight from the table views while
+# each is a plain, already-built table; False always takes the pud_alloc/pmd_alloc/pte_alloc
+# route (the reference tests/test_fault_fast.py compares against)
+HANDLE_MM_FAULT_FAST = True
+
+
 def __handle_mm_fault(m, mm, vma, address: int, flags: int) -> int:
     if vma.vm_flags & VM_HUGETLB:
         from ..fs.hugetlbfs import hugetlb_fault
         return hugetlb_fault(m, mm, vma, address, flags)
+    if HANDLE_MM_FAULT_FAST:
+        # nothing to allocate and no huge PMD: pud_alloc, pmd_alloc and pte_alloc only read
+        pgt = m.pgtables
+        t = pgt.get(mm.pgd)
+        if t is not None:
+            e = t[(address >> 39) & 511]
+            if e:
+                t = pgt.get((e & PTE_PFN_MASK) >> PAGE_SHIFT)
+                if t is not None:
+                    e = t[(address >> 30) & 511]
+                    if e and not e & _PAGE_PSE:
+                        t = pgt.get((e & PTE_PFN_MASK) >> PAGE_SHIFT)
+                        if t is not None:
+                            e = t[(address >> 21) & 511]
+                            if e and not e & (_PAGE_PSE | _PAGE_DEVMAP):
+                                pfn = (e & PTE_PFN_MASK) >> PAGE_SHIFT
+                                t = pgt.get(pfn)
+                                if t is not None:
+                                    return handle_pte_fault(m, mm, vma, address,
+                                                            (pfn, (address >> 12) & 511),
+                                                            flags, t)
     pgd = pgd_offset(mm, address)
     pud = memory.pud_alloc(m, mm, pgd, address)
     if pud is None:
@@ -386,7 +425,6 @@ def __handle_mm_fault(m, mm, vma, address: int, flags: int) -> int:
 
 def transparent_hugepage_enabled(m, vma) -> bool:
     """Whether a fault in ``vma`` may take a huge page (include/linux/huge_mm.h)."""
-    from .mm_flags import VM_HUGEPAGE, VM_NOHUGEPAGE, VM_STACK_INCOMPLETE_SETUP
     f = vma.vm_flags
     if f & VM_NOHUGEPAGE or (f & VM_STACK_INCOMPLETE_SETUP) == VM_STACK_INCOMPLETE_SETUP:
         return False
@@ -396,7 +434,14 @@ def transparent_hugepage_enabled(m, vma) -> bool:
 def handle_mm_fault(m, mm, vma, address: int, flags: int) -> int:
     """Resolve a fault at ``address`` in ``vma`` (mm/memory.c); returns VM_FAULT_* bits."""
     m.pgdat.vm_events[PGFAULT] += 1
-    check_sync_rss_stat(m, m.current)
+    # check_sync_rss_stat(current)
+    task = m.current
+    if task is not None:
+        rss = task.rss_stat
+        ev = rss.events
+        rss.events = ev + 1
+        if ev > TASK_RSS_EVENTS_THRESH:
+            sync_mm_rss(task.mm, task)
     return __handle_mm_fault(m, mm, vma, address, flags)
 
 

@@ -7,9 +7,10 @@ later issues: an allocation that 4.6 would pass to them fails here, with the
 "page allocation failure" warning unless ``__GFP_NOWARN`` is given.
 
 Order-0 allocation and freeing have fused fast paths (``fast_paths``) that leave
-exactly the state of the general path (tests/test_pcp.py compares whole machines), and
-``alloc_pages_order0_batch`` makes n order-0 allocations at once with the state n calls
-leave (tests/test_alloc_batch.py).
+exactly the state of the general path (tests/test_pcp.py compares whole machines);
+``rmqueue_bulk`` takes a split block's pages at once (``RMQUEUE_BULK_SPLIT``,
+compared in tests/test_fault_fast.py), and ``alloc_pages_order0_batch`` makes n
+order-0 allocations at once with the state n calls leave (tests/test_alloc_batch.py).
 Boot and sysctl set-up is in ``page_alloc_init``, the show_mem report in ``show_mem``.
 """
 
@@ -106,30 +107,49 @@ def __free_one_page(page: int, pfn: int, zone, order: int, migratetype: int) -> 
 def expand(zone, page: int, low: int, high: int, migratetype: int) -> None:
     """Split an order-``high`` block down to ``low``, freeing the upper halves."""
     mm = zone.mem_map
+    nxt = mm.nxt
+    prv = mm.prv
     area = zone.free_area
     size = 1 << high
     while high > low:
         high -= 1
         size >>= 1
-        mm.list_add(page + size, area[high].free_list[migratetype])
-        area[high].nr_free += 1
-        set_page_order(mm, page + size, high)
+        p = page + size
+        fa = area[high]
+        head = fa.free_list[migratetype]
+        first = nxt[head]                        # list_add
+        nxt[p] = first
+        prv[p] = head
+        prv[first] = p
+        nxt[head] = p
+        fa.nr_free += 1
+        mm.priv[p] = high                        # set_page_order
+        mm.mc[p] = _BUDDY
 
 
 def __rmqueue_smallest(zone, order: int, migratetype: int) -> int:
     """Take the smallest free block of ``migratetype`` that fits; NULL if none."""
     mm = zone.mem_map
     nxt = mm.nxt
+    free_area = zone.free_area
     for current_order in range(order, MAX_ORDER):
-        area = zone.free_area[current_order]
+        area = free_area[current_order]
         head = area.free_list[migratetype]
         page = nxt[head]
         if page == head:
             continue
-        mm.list_del(page)
-        rmv_page_order(mm, page)
+        prv = mm.prv                             # list_del
+        n = nxt[page]
+        p = prv[page]
+        nxt[p] = n
+        prv[n] = p
+        nxt[page] = NULL
+        prv[page] = NULL
+        mm.mc[page] = -1                         # rmv_page_order
+        mm.priv[page] = 0
         area.nr_free -= 1
-        expand(zone, page, order, current_order, migratetype)
+        if current_order > order:
+            expand(zone, page, order, current_order, migratetype)
         mm.idx[page] = migratetype       # set_pcppage_migratetype
         return page
     return NULL
@@ -225,23 +245,92 @@ def __rmqueue(zone, order: int, migratetype: int) -> int:
     return page
 
 
+# rmqueue_bulk hands out a split block's pages at once: when __rmqueue_smallest has to split
+# an order-k block B, its next takes are B+1, B+2, ... (each the lowest piece the splits
+# left), and what is left when the batch is full is the buddy decomposition of the rest of
+# B. False takes the blocks one __rmqueue call at a time (tests/test_fault_fast.py compares).
+RMQUEUE_BULK_SPLIT = True
+
+
 def rmqueue_bulk(zone, order: int, count: int, head: int, migratetype: int,
                  cold: bool) -> int:
     """Move ``count`` blocks from the buddy lists to a pcp list, in ascending PFN order."""
     mm = zone.mem_map
+    nxt = mm.nxt
+    prv = mm.prv
+    mc = mm.mc
+    priv = mm.priv
+    idx = mm.idx
+    free_area = zone.free_area
+    lists = [a.free_list[migratetype] for a in free_area]
+    split = RMQUEUE_BULK_SPLIT and order == 0
     i = 0
     prev = head
-    for i in range(count):
-        page = __rmqueue(zone, order, migratetype)
-        if page == NULL:
-            break
-        if not cold:
-            mm.list_add(page, prev)
+    while i < count:
+        # __rmqueue_smallest: the first order from ``order`` up with a block
+        o = order
+        while o < MAX_ORDER:
+            fl = lists[o]
+            page = nxt[fl]
+            if page != fl:
+                break
+            o += 1
+        if o == MAX_ORDER or (o > order and not split):
+            page = __rmqueue(zone, order, migratetype)
+            if page == NULL:
+                break
+            n = 1
         else:
-            mm.list_add_tail(page, prev)
-        prev = page
-    else:
-        i = count
+            nx = nxt[page]                       # list_del (the pcp list_add below
+            pv = prv[page]                       # rewrites the page's own links)
+            nxt[pv] = nx
+            prv[nx] = pv
+            free_area[o].nr_free -= 1
+            if o == order:
+                n = 1
+                rest = 0
+            else:
+                # an order-0 batch splitting B (see RMQUEUE_BULK_SPLIT): B's first ``n``
+                # pages are taken, and ``rest`` pages stay free
+                n = min(count - i, 1 << o)
+                rest = (1 << o) - n
+            for p in range(page, page + n):
+                mc[p] = -1                       # rmv_page_order: each was a piece's head
+                priv[p] = 0
+                idx[p] = migratetype             # set_pcppage_migratetype
+            # the pieces left free, lowest address (and order) first, each on its order's
+            # list -- empty, or the search would have stopped there
+            q = page + n
+            j = 0
+            while rest:
+                if rest & 1:
+                    h = lists[j]
+                    first = nxt[h]               # list_add
+                    nxt[q] = first
+                    prv[q] = h
+                    prv[first] = q
+                    nxt[h] = q
+                    free_area[j].nr_free += 1
+                    priv[q] = j                  # set_page_order
+                    mc[q] = _BUDDY
+                    q += 1 << j
+                rest >>= 1
+                j += 1
+        for page in range(page, page + n):
+            if not cold:                         # list_add(page, prev)
+                nx = nxt[prev]
+                nxt[page] = nx
+                prv[page] = prev
+                prv[nx] = page
+                nxt[prev] = page
+            else:                                # list_add_tail(page, prev)
+                pv = prv[prev]
+                nxt[page] = prev
+                prv[page] = pv
+                nxt[pv] = page
+                prv[prev] = page
+            prev = page
+        i += n
     zone.vm_stat[NR_FREE_PAGES] -= i << order
     return i
 
@@ -530,6 +619,15 @@ def _mapping_view(m):
         return v
 
 
+def _content_view(m):
+    """A memoryview of mem_map.content, made once per machine (as ``_mapping_view``)."""
+    try:
+        return m._content_view
+    except AttributeError:
+        v = m._content_view = memoryview(m.pgdat.mem_map.content)
+        return v
+
+
 def _alloc_order0_fast(ac, gfp_mask: int, cpu: int) -> int:
     """Order 0 from the preferred zone's pcp list when that zone passes the fair-batch and
     low-watermark tests and the list has a page; NULL (nothing changed) otherwise."""
@@ -579,7 +677,10 @@ def _alloc_order0_fast(ac, gfp_mask: int, cpu: int) -> int:
     if gfp_mask & _GFP_ZERO:
         if m.page_contents:
             m.page_contents.pop(page, None)
-        mm.content[page] = 0
+        try:
+            m._content_view[page] = 0
+        except AttributeError:
+            _content_view(m)[page] = 0
     return page
 
 

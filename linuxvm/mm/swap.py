@@ -11,7 +11,8 @@ import numpy as np
 
 from ..errors import KernelBug
 from .page import (PG_lru, PG_active, PG_unevictable, PG_swapbacked, PG_mlocked,
-                   PG_referenced, NULL, pfns_distinct)
+                   PG_referenced, PG_head, NULL, pfns_distinct)
+from .mm_flags import VM_LOCKED, VM_SPECIAL
 from .vmstat_items import NR_LRU_BASE, NR_MLOCK, VM_EVENT
 
 PAGEVEC_SIZE = 14
@@ -26,6 +27,7 @@ _LRU_MASK = (1 << PG_lru)
 _PG_ACTIVE = 1 << PG_active
 _PG_UNEVICTABLE = 1 << PG_unevictable
 _PG_SWAPBACKED = 1 << PG_swapbacked
+_PG_HEAD = 1 << PG_head
 _U64 = 0xFFFFFFFFFFFFFFFF
 
 
@@ -192,14 +194,48 @@ def __pagevec_lru_add(m, cpu: int) -> None:
     pvec = m.lru.lru_add_pvec[cpu]
     pages = list(pvec)
     pvec.clear()
+    mm = m.mem_map
+    f = mm.f
+    nxt = mm.nxt
+    prv = mm.prv
+    zones = m.pgdat.node_zones
+    lruvecs = m.lru.lruvecs
     for pfn in pages:
-        __pagevec_lru_add_fn(m, pfn)
+        # __pagevec_lru_add_fn: SetPageLRU, then add_page_to_lru_list(page_lru(page))
+        fl = f[pfn]
+        if fl & _LRU_MASK:
+            raise KernelBug(f"pfn {pfn:#x} is already on an LRU list")
+        fl |= _LRU_MASK
+        f[pfn] = fl
+        if fl & _PG_UNEVICTABLE:
+            lru = LRU_UNEVICTABLE
+        else:
+            lru = LRU_INACTIVE_ANON if fl & _PG_SWAPBACKED else LRU_INACTIVE_FILE
+            if fl & _PG_ACTIVE:
+                lru += LRU_ACTIVE
+        zone = fl >> 62
+        head = lruvecs[zone].lists[lru]
+        first = nxt[head]                        # list_add
+        nxt[pfn] = first
+        prv[pfn] = head
+        prv[first] = pfn
+        nxt[head] = pfn
+        zones[zone].vm_stat[NR_LRU_BASE + lru] += hpage_nr_pages(mm, pfn) \
+            if fl & _PG_HEAD else 1
     release_pages(m, pages, cpu=cpu)
 
 
 def __lru_cache_add(m, pfn: int, cpu: int) -> None:
     pvec = m.lru.lru_add_pvec[cpu]
-    get_page(m, pfn)
+    mm = m.mem_map
+    # get_page
+    head = mm.ch[pfn]
+    if head == NULL:
+        head = pfn
+    rc = mm.rc
+    if rc[head] <= 0:
+        raise KernelBug(f"get_page on a free page {head:#x}")
+    rc[head] += 1
     if len(pvec) >= PAGEVEC_SIZE:
         __pagevec_lru_add(m, cpu)
     pvec.append(pfn)
@@ -212,11 +248,11 @@ def lru_cache_add(m, pfn: int, cpu: int = None) -> None:
 def lru_cache_add_active_or_unevictable(m, pfn: int, vma, cpu: int = None) -> None:
     """Queue a new page for the active list, or the unevictable list if the VMA is
     mlocked (mm/swap.c)."""
-    from .mm_flags import VM_LOCKED, VM_SPECIAL
     mm = m.mem_map
     if (vma.vm_flags & (VM_LOCKED | VM_SPECIAL)) != VM_LOCKED:
-        mm.f[pfn] = mm.f[pfn] | _PG_ACTIVE
-        lru_cache_add(m, pfn, cpu)
+        f = mm.f
+        f[pfn] = f[pfn] | _PG_ACTIVE
+        __lru_cache_add(m, pfn, m.current_cpu if cpu is None else cpu)
         return
     if not mm.f[pfn] & (1 << PG_mlocked):
         mm.f[pfn] = mm.f[pfn] | (1 << PG_mlocked)

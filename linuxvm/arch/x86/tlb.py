@@ -93,7 +93,8 @@ class TlbLevel:
 class Tlb:
     """The translation caches of one CPU and their counters."""
 
-    __slots__ = ("l1_4k", "l1_2m", "l1_1g", "stlb", "l1sets", "l1mask", "hits", "stlb_hits",
+    __slots__ = ("l1_4k", "l1_2m", "l1_1g", "stlb", "l1sets", "l1mask", "l2msets", "l2mmask",
+                 "l1gsets", "l1gmask", "stlbsets", "stlbmask", "l1ways", "stlbways", "hits", "stlb_hits",
                  "misses", "walks", "flush_full", "flush_global", "flush_one", "ipis")
 
     def __init__(self, geometry=None):
@@ -106,8 +107,18 @@ class Tlb:
         self.l1_2m = TlbLevel("l1_2m", *g["l1_2m"])
         self.l1_1g = TlbLevel("l1_1g", *g["l1_1g"])
         self.stlb = TlbLevel("stlb", *g["stlb"])
-        self.l1sets = self.l1_4k.sets         # the hit path reads these directly
+        # the hit and miss paths of mmu.py read the sets directly (flushes replace a set's
+        # dict inside these lists, never the lists themselves)
+        self.l1sets = self.l1_4k.sets
         self.l1mask = self.l1_4k.mask
+        self.l2msets = self.l1_2m.sets
+        self.l2mmask = self.l1_2m.mask
+        self.l1gsets = self.l1_1g.sets
+        self.l1gmask = self.l1_1g.mask
+        self.stlbsets = self.stlb.sets
+        self.stlbmask = self.stlb.mask
+        self.l1ways = self.l1_4k.ways
+        self.stlbways = self.stlb.ways
         self.hits = self.stlb_hits = self.misses = self.walks = 0
         self.flush_full = self.flush_global = self.flush_one = self.ipis = 0
 
