@@ -64,3 +64,31 @@ def test_prot_growsdown_extends_to_vma_start():
     m.check()
     assert layout(p) == [(0, 7, "r--"), (7, 8, "rw-")]
     assert p.mm.stack_vm == 8
+
+
+def test_prot_none_over_touched_pages_keeps_them_mapped():
+    """PROT_NONE PTEs (present bit clear, _PAGE_PROTNONE set) still map their pages: RSS,
+    mapcount and the invariant checker count them, through fork, re-enable and unmap."""
+    m = lv.Machine(ram="256M", cpus=1, seed=0)
+    p = m.spawn("x")
+    a = p.mmap(None, 8 * P, 3, 0x22)
+    p.touch(a, 8 * P, write=True)
+    m.check()
+    p.mprotect(a, 4 * P, 0)
+    m.check()
+    smaps = m.proc.read(f"/proc/{p.pid}/smaps")
+    block = smaps[smaps.index(f"{a:08x}-"):]
+    assert block.split("\n")[0].split()[1] == "---p"
+    assert "\nRss:                  16 kB\n" in block.split("VmFlags")[0]
+    pm = m.proc.read_bytes(f"/proc/{p.pid}/pagemap", (a >> 12) * 8, 8 * 8)
+    assert all(int.from_bytes(pm[i:i + 8], "little") >> 63 for i in range(0, 64, 8))
+    c = p.fork()
+    m.check()
+    p.mprotect(a, 4 * P, 3)
+    m.check()
+    p.touch(a, 8 * P, write=True)
+    m.check()
+    c.exit()
+    m.check()
+    p.munmap(a, 8 * P)
+    m.check()

@@ -134,9 +134,10 @@ def check_machine(m) -> None:
 
 
 def _user_ptes(m, mm):
-    """(pte_values, vaddrs) of every present 4 KiB PTE in ``mm``'s user half, via NumPy."""
+    """(pte_values, vaddrs) of every present (or PROT_NONE) 4 KiB PTE in ``mm``'s user
+    half, via NumPy."""
     from ..arch.x86.pgtable import pt_array
-    from ..arch.x86.pgtable_types import _PAGE_PRESENT, _PAGE_PSE, PTE_PFN_MASK
+    from ..arch.x86.pgtable_types import _PAGE_PRESENT, _PAGE_PROTNONE, _PAGE_PSE, PTE_PFN_MASK
     vals, addrs = [], []
     pgd = pt_array(m, mm.pgd)
     for i in np.flatnonzero(pgd[:256] & _PAGE_PRESENT):
@@ -149,7 +150,7 @@ def _user_ptes(m, mm):
                 if pmd[k] & _PAGE_PSE:
                     continue
                 pte = pt_array(m, int(pmd[k] & PTE_PFN_MASK) >> 12)
-                idx = np.flatnonzero(pte & (_PAGE_PRESENT | (1 << 8)))
+                idx = np.flatnonzero(pte & (_PAGE_PRESENT | _PAGE_PROTNONE))
                 if idx.size:
                     vals.append(pte[idx])
                     addrs.append((int(i) << 39) | (int(j) << 30) | (int(k) << 21)
@@ -162,7 +163,8 @@ def _user_ptes(m, mm):
 def check_user_pages(m) -> None:
     """Each user page's _mapcount and _refcount equal the PTEs and pagevecs holding it;
     each mm's RSS counters (plus its tasks' caches) equal what its page tables map."""
-    from ..arch.x86.pgtable_types import PTE_PFN_MASK, _PAGE_SPECIAL
+    from ..arch.x86.pgtable_types import (PTE_PFN_MASK, _PAGE_SPECIAL, _PAGE_PRESENT,
+                                          _PAGE_PROTNONE)
     from .mm_types import MM_ANONPAGES, MM_FILEPAGES
     from .page import PAGE_MAPPING_ANON
     tasks = getattr(m, "tasks", None)
@@ -176,7 +178,8 @@ def check_user_pages(m) -> None:
     counts = np.zeros(mem_map.nr_frames, dtype=np.int64)
     for mm, owners in mms.values():
         vals, addrs = _user_ptes(m, mm)
-        present = vals[(vals & np.uint64(1)) != 0]
+        # pte_present: PROT_NONE entries (present bit clear, _PAGE_PROTNONE set) still map
+        present = vals[(vals & np.uint64(_PAGE_PRESENT | _PAGE_PROTNONE)) != 0]
         special = (present & np.uint64(_PAGE_SPECIAL)) != 0
         pfns = ((present & np.uint64(PTE_PFN_MASK)) >> np.uint64(12)).astype(np.int64)
         if special.any() and (pfns[special] != m.zero_pfn).any():

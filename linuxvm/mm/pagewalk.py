@@ -83,8 +83,9 @@ def smaps_account(m, vma, mss) -> None:
     """Add the pages mapped in ``vma`` to a MemSizeStats (smaps_pte_range/smaps_account)."""
     mem_map = m.mem_map
     _, vals = vma_ptes(m, vma)
-    present = vals[(vals & _PRESENT) != 0]
-    if (vals & _PRESENT).sum() != len(vals) and len(vals):
+    mapped = (vals & _PRESENT) != 0
+    present = vals[mapped]
+    if present.size != vals.size:
         raise NotImplementedError("smaps of swap entries: swap is not modelled yet")
     normal = present[(present & np.uint64(_PAGE_SPECIAL)) == 0]
     for pte in normal.tolist():
