@@ -90,101 +90,134 @@ def vma_compute_subtree_gap(v) -> int:
     return g
 
 
-def _h(n):
-    return n.rb_height if n is not None else 0
-
-
-def _rot_right(n):
-    top = n.rb_left
-    n.rb_left = top.rb_right
-    top.rb_right = n
-    vma_compute_subtree_gap(n)
-    vma_compute_subtree_gap(top)
-    return top
-
-
-def _rot_left(n):
-    top = n.rb_right
-    n.rb_right = top.rb_left
-    top.rb_left = n
-    vma_compute_subtree_gap(n)
-    vma_compute_subtree_gap(top)
-    return top
-
-
 def _balance(n):
+    """Refresh ``n`` and rotate it back into AVL balance; the subtree's new root."""
     vma_compute_subtree_gap(n)
-    b = _h(n.rb_left) - _h(n.rb_right)
-    if b > 1:
-        if _h(n.rb_left.rb_left) < _h(n.rb_left.rb_right):
-            n.rb_left = _rot_left(n.rb_left)
-        return _rot_right(n)
-    if b < -1:
-        if _h(n.rb_right.rb_right) < _h(n.rb_right.rb_left):
-            n.rb_right = _rot_right(n.rb_right)
-        return _rot_left(n)
+    left, right = n.rb_left, n.rb_right
+    hl = left.rb_height if left is not None else 0
+    hr = right.rb_height if right is not None else 0
+    if hl - hr > 1:
+        a, b = left.rb_left, left.rb_right
+        if (a.rb_height if a is not None else 0) < (b.rb_height if b is not None else 0):
+            left.rb_right = b.rb_left                   # rotate left at n.rb_left
+            b.rb_left = left
+            vma_compute_subtree_gap(left)
+            vma_compute_subtree_gap(b)
+            left = n.rb_left = b
+        n.rb_left = left.rb_right                       # rotate right at n
+        left.rb_right = n
+        vma_compute_subtree_gap(n)
+        vma_compute_subtree_gap(left)
+        return left
+    if hr - hl > 1:
+        a, b = right.rb_right, right.rb_left
+        if (a.rb_height if a is not None else 0) < (b.rb_height if b is not None else 0):
+            right.rb_left = b.rb_right                  # rotate right at n.rb_right
+            b.rb_right = right
+            vma_compute_subtree_gap(right)
+            vma_compute_subtree_gap(b)
+            right = n.rb_right = b
+        n.rb_right = right.rb_left                      # rotate left at n
+        right.rb_left = n
+        vma_compute_subtree_gap(n)
+        vma_compute_subtree_gap(right)
+        return right
     return n
 
 
-def _insert(n, v):
-    if n is None:
-        v.rb_left = v.rb_right = None
-        vma_compute_subtree_gap(v)
-        return v
-    if v.vm_start < n.vm_start:
-        n.rb_left = _insert(n.rb_left, v)
-    else:
-        n.rb_right = _insert(n.rb_right, v)
-    return _balance(n)
-
-
-def _pop_min(n):
-    if n.rb_left is None:
-        return n.rb_right, n
-    rest, low = _pop_min(n.rb_left)
-    n.rb_left = rest
-    return _balance(n), low
-
-
-def _erase(n, v):
-    if n is None:
-        raise KeyError(v)
-    if n is v:
-        if n.rb_left is None:
-            return n.rb_right
-        if n.rb_right is None:
-            return n.rb_left
-        rest, low = _pop_min(n.rb_right)
-        low.rb_left = n.rb_left
-        low.rb_right = rest
-        return _balance(low)
-    if v.vm_start < n.vm_start:
-        n.rb_left = _erase(n.rb_left, v)
-    else:
-        n.rb_right = _erase(n.rb_right, v)
-    return _balance(n)
+def _rebalance_path(mm, path, start, child) -> None:
+    """Hang ``child`` under the last node of ``path`` (the side ``start`` selects) and
+    rebalance every node of the path bottom-up, as the recursion of an AVL update does."""
+    for n in reversed(path):
+        if start < n.vm_start:
+            n.rb_left = child
+        else:
+            n.rb_right = child
+        child = _balance(n)
+    mm.mm_rb = child
 
 
 def vma_gap_update(mm, v) -> None:
-    """Refresh the gaps on the path from the root to ``v`` after its gap changed."""
+    """Refresh the gaps on the path from the root to ``v`` after its gap changed; an
+    ancestor whose gap comes out unchanged ends the walk, as the kernel's propagate
+    callback does (heights are kept exact by every insert and erase)."""
+    start = v.vm_start
+    prev = v.vm_prev
+    g = start - prev.vm_end if prev is not None else start
+    c = v.rb_left
+    if c is not None and c.rb_subtree_gap > g:
+        g = c.rb_subtree_gap
+    c = v.rb_right
+    if c is not None and c.rb_subtree_gap > g:
+        g = c.rb_subtree_gap
+    if g == v.rb_subtree_gap:
+        return                          # nothing above can change either
     path = []
     n = mm.mm_rb
-    while n is not None and n is not v:
+    while n is not v:
+        if n is None:
+            return                      # not in the tree (yet)
         path.append(n)
-        n = n.rb_left if v.vm_start < n.vm_start else n.rb_right
-    if n is None:
-        return
-    vma_compute_subtree_gap(v)
+        n = n.rb_left if start < n.vm_start else n.rb_right
+    v.rb_subtree_gap = g
     for n in reversed(path):
-        vma_compute_subtree_gap(n)
+        prev = n.vm_prev
+        g = n.vm_start - prev.vm_end if prev is not None else n.vm_start
+        c = n.rb_left
+        if c is not None and c.rb_subtree_gap > g:
+            g = c.rb_subtree_gap
+        c = n.rb_right
+        if c is not None and c.rb_subtree_gap > g:
+            g = c.rb_subtree_gap
+        if g == n.rb_subtree_gap:
+            return
+        n.rb_subtree_gap = g
 
 
 def vma_rb_insert(mm, v) -> None:
-    mm.mm_rb = _insert(mm.mm_rb, v)
+    """Insert ``v`` by vm_start and rebalance the path it went down."""
+    v.rb_left = v.rb_right = None
+    vma_compute_subtree_gap(v)
+    path = []
+    n = mm.mm_rb
+    start = v.vm_start
+    while n is not None:
+        path.append(n)
+        n = n.rb_left if start < n.vm_start else n.rb_right
+    _rebalance_path(mm, path, start, v)
 
 
 def vma_rb_erase(mm, v) -> None:
-    mm.mm_rb = _erase(mm.mm_rb, v)
+    """Take ``v`` out of the tree: its in-order successor takes its place when it has two
+    children; every node on the paths walked is rebalanced bottom-up."""
+    path = []
+    n = mm.mm_rb
+    start = v.vm_start
+    while n is not v:
+        if n is None:
+            raise KeyError(v)
+        path.append(n)
+        n = n.rb_left if start < n.vm_start else n.rb_right
+    left, right = v.rb_left, v.rb_right
+    if left is None:
+        repl = right
+    elif right is None:
+        repl = left
+    else:
+        # pop the minimum of the right subtree, rebalancing the left spine walked
+        spine = []
+        low = right
+        while low.rb_left is not None:
+            spine.append(low)
+            low = low.rb_left
+        rest = low.rb_right
+        for s in reversed(spine):
+            s.rb_left = rest
+            rest = _balance(s)
+        low.rb_left = left
+        low.rb_right = rest
+        repl = _balance(low)
+    _rebalance_path(mm, path, start, repl)
     v.rb_left = v.rb_right = None
 
 
