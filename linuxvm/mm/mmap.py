@@ -7,7 +7,8 @@ Functions return the kernel's value: an address, 0, or a negative errno. The
 
 import errno
 
-from ..arch.x86.page_types import PAGE_SHIFT, PAGE_SIZE, TASK_SIZE
+from ..arch.x86.page_types import PAGE_SHIFT, PAGE_SIZE, PGDIR_SHIFT, TASK_SIZE
+from ..arch.x86.pgtable import pt_entries
 from ..arch.x86.pgtable_types import vm_get_page_prot
 from ..kernel.sched import (RLIMIT_AS, RLIMIT_DATA, RLIMIT_MEMLOCK, READ_IMPLIES_EXEC,
                             slab_alloc_obj, slab_free_obj)
@@ -19,6 +20,10 @@ from .mm_flags import (VM_READ, VM_WRITE, VM_EXEC, VM_SHARED, VM_MAYREAD, VM_MAY
 from .mman import (PROT_READ, PROT_WRITE, PROT_EXEC, MAP_SHARED, MAP_PRIVATE, MAP_TYPE,
                    MAP_FIXED, MAP_GROWSDOWN, MAP_DENYWRITE, MAP_LOCKED, MAP_NORESERVE,
                    MAP_POPULATE, MAP_NONBLOCK)
+from .fault import update_hiwater_rss
+from .memory import tlb_gather_mmu, unmap_vmas, free_pgtables, tlb_finish_mmu
+from .memory import _unlink as free_pgtables_unlink
+from .swap import lru_add_drain
 from .util import OVERCOMMIT_NEVER, security_vm_enough_memory_mm, vm_unacct_memory
 from .vma import (VmAreaStruct, vma_pages, vma_gap_update, find_vma, find_vma_prev,
                   find_vma_intersection, find_vma_links, __vma_link_list, __vma_link_rb,
@@ -556,19 +561,38 @@ def unmap_region(m, mm, vmas, prev, nxt, start, end) -> None:
     between the neighbours (mm/mmap.c unmap_region)."""
     floor = prev.vm_end if prev is not None else FIRST_USER_ADDRESS
     ceiling = nxt.vm_start if nxt is not None else USER_PGTABLES_CEILING
-    from .fault import update_hiwater_rss
     update_hiwater_rss(mm)
     zap_and_free_pgtables(m, mm, vmas, start, end, floor, ceiling)
+
+
+# With no page table at all under the VMAs (no PGD entry over their span), zapping and
+# free_pgtables find nothing and a ranged gather stays empty and flushes nothing: only the
+# rmap/file unlinking of free_pgtables remains. False always takes the gather path
+# (tests/test_mmap_fast.py compares the two).
+UNMAP_NO_TABLES_SHORTCUT = True
+
+
+def _no_user_tables(m, mm, lo: int, hi: int) -> bool:
+    """No PGD entry of ``mm`` covers any of [lo, hi)."""
+    pgd = pt_entries(m, mm.pgd)
+    for i in range(lo >> PGDIR_SHIFT, ((hi - 1) >> PGDIR_SHIFT) + 1):
+        if pgd[i]:
+            return False
+    return True
 
 
 def zap_and_free_pgtables(m, mm, vmas, start, end, floor, ceiling) -> None:
     """The body unmap_region and exit_mmap share (mm/mmap.c): drain this CPU's pagevecs,
     zap the pages of ``vmas`` in [start, end) and free the page tables between ``floor``
     and ``ceiling``, all under one mmu_gather."""
-    from .memory import tlb_gather_mmu, unmap_vmas, free_pgtables, tlb_finish_mmu
-    from .swap import lru_add_drain
     lru_add_drain(m)
     whole = start == 0 and end >= TASK_SIZE          # exit_mmap gathers the whole mm
+    # (a whole-mm gather flushes the TLB even when it gathered nothing: no shortcut)
+    if UNMAP_NO_TABLES_SHORTCUT and not whole and vmas and \
+            _no_user_tables(m, mm, vmas[0].vm_start, vmas[-1].vm_end):
+        for v in vmas:
+            free_pgtables_unlink(m, v)
+        return
     tlb = tlb_gather_mmu(m, mm, 0, -1) if whole else tlb_gather_mmu(m, mm, start, end)
     unmap_vmas(tlb, vmas, start, end)
     free_pgtables(tlb, vmas, floor, ceiling)
