@@ -127,13 +127,23 @@ def _balance(n):
 
 def _rebalance_path(mm, path, start, child) -> None:
     """Hang ``child`` under the last node of ``path`` (the side ``start`` selects) and
-    rebalance every node of the path bottom-up, as the recursion of an AVL update does."""
-    for n in reversed(path):
+    rebalance the path bottom-up, as the recursion of an AVL update does. A node that
+    keeps its place, height and gap leaves everything above it as it was, so the walk
+    stops there (the gaps of VMAs whose own gap changed are refreshed by their callers
+    through vma_gap_update, as in the kernel)."""
+    i = len(path)
+    while i:
+        i -= 1
+        n = path[i]
         if start < n.vm_start:
             n.rb_left = child
         else:
             n.rb_right = child
+        h = n.rb_height
+        g = n.rb_subtree_gap
         child = _balance(n)
+        if child is n and n.rb_height == h and n.rb_subtree_gap == g:
+            return
     mm.mm_rb = child
 
 
