@@ -143,6 +143,13 @@ class Process:
     # -- the mmap family ------------------------------------------------------------
     def mmap(self, addr, length, prot, flags, fd=-1, offset=0) -> int:
         """mmap(2): the mapped address."""
+        if addr is None:
+            addr = 0                    # no hint
+        if addr.__class__ is int and length.__class__ is int and prot.__class__ is int and \
+                flags.__class__ is int and fd.__class__ is int and offset.__class__ is int:
+            # plain ints (the common case): what _u64 would return, without six calls
+            return self._call("mmap", self._sys_mmap, addr & U64, length & U64, prot & U64,
+                              flags & U64, fd & 0xFFFFFFFF, offset & U64)
         args = (_u64("addr", addr, True), _u64("length", length), _u64("prot", prot),
                 _u64("flags", flags), _u64("fd", fd) & 0xFFFFFFFF, _u64("offset", offset))
         return self._call("mmap", self._sys_mmap, *args)
@@ -177,6 +184,8 @@ class Process:
 
     def munmap(self, addr, length) -> int:
         """munmap(2): 0; unmapping nothing is success."""
+        if addr.__class__ is int and length.__class__ is int:
+            return self._call("munmap", mmap_mod.vm_munmap, addr & U64, length & U64)
         return self._call("munmap", mmap_mod.vm_munmap, _u64("addr", addr),
                           _u64("length", length))
 

@@ -12,7 +12,7 @@ from ..arch.x86.pgtable import pt_entries
 from ..arch.x86.pgtable_types import vm_get_page_prot
 from ..kernel.sched import (RLIMIT_AS, RLIMIT_DATA, RLIMIT_MEMLOCK, READ_IMPLIES_EXEC,
                             slab_alloc_obj, slab_free_obj)
-from .mm_flags import (VM_READ, VM_WRITE, VM_EXEC, VM_SHARED, VM_MAYREAD, VM_MAYWRITE,
+from .mm_flags import (VM_READ, VM_WRITE, VM_EXEC, VM_SHARED, VM_MAYREAD, VM_MAYWRITE, VM_STACK,
                        VM_MAYEXEC, VM_MAYSHARE, VM_GROWSDOWN, VM_GROWSUP, VM_DENYWRITE,
                        VM_LOCKED, VM_ACCOUNT, VM_NORESERVE, VM_SOFTDIRTY, VM_SPECIAL,
                        VM_HUGETLB, VM_PFNMAP, VM_IO, VM_DATA_DEFAULT_FLAGS, VM_LOCKED_CLEAR_MASK,
@@ -64,20 +64,22 @@ def sysctl_max_map_count(m) -> int:
 def vm_stat_account(mm, flags: int, npages: int) -> None:
     """total_vm and the exec/stack/data class of the mapping (mm/mmap.c)."""
     mm.total_vm += npages
-    if is_exec_mapping(flags):
+    # is_exec_mapping, is_stack_mapping, is_data_mapping, in that order
+    if (flags & (VM_EXEC | VM_WRITE | VM_STACK)) == VM_EXEC:
         mm.exec_vm += npages
-    elif is_stack_mapping(flags):
+    elif flags & VM_STACK:
         mm.stack_vm += npages
-    elif is_data_mapping(flags):
+    elif (flags & (VM_WRITE | VM_SHARED)) == VM_WRITE:
         mm.data_vm += npages
 
 
 def may_expand_vm(m, mm, flags: int, npages: int) -> bool:
     """RLIMIT_AS, and RLIMIT_DATA as 4.6 counts it (ignore_rlimit_data: warn once)."""
     task = m.current
-    if mm.total_vm + npages > task.rlimit(RLIMIT_AS) >> PAGE_SHIFT:
+    rlim = task.signal.rlim                     # task.rlimit(): the soft limits
+    if mm.total_vm + npages > rlim[RLIMIT_AS][0] >> PAGE_SHIFT:
         return False
-    limit = task.rlimit(RLIMIT_DATA)
+    limit = rlim[RLIMIT_DATA][0]
     if is_data_mapping(flags) and mm.data_vm + npages > limit >> PAGE_SHIFT:
         # ignore_rlimit_data defaults to true in 4.6: only a pr_warn_once
         if not getattr(m, "_rlimit_data_warned", False):
@@ -120,7 +122,7 @@ def vma_wants_writenotify(vma) -> bool:
 
 def vma_set_page_prot(vma) -> None:
     flags = vma.vm_flags
-    if vma_wants_writenotify(vma):
+    if flags & VM_SHARED and vma_wants_writenotify(vma):     # (it needs VM_SHARED)
         flags &= ~VM_SHARED
     vma.vm_page_prot = vm_get_page_prot(flags)
 
@@ -227,7 +229,13 @@ def vma_adjust(m, vma, start, end, pgoff, insert=None) -> int:
         _unlink(m, mm, r)
         remove_vma(m, r)
     if insert is not None:
-        _, prev = find_vma_links(mm, insert.vm_start, insert.vm_end)
+        # the piece split off sits right below or right above ``vma``: that fixes its prev
+        if insert.vm_end == vma.vm_start:
+            prev = vma.vm_prev
+        elif insert.vm_start == vma.vm_end:
+            prev = vma
+        else:
+            _, prev = find_vma_links(mm, insert.vm_start, insert.vm_end)
         vma_link(m, mm, insert, prev)
     vma_gap_update(mm, vma)
     if vma.vm_next is not None:
@@ -256,15 +264,34 @@ def is_mergeable_anon_vma(anon_vma1, anon_vma2, vma) -> bool:
 
 
 def can_vma_merge_before(vma, vm_flags, anon_vma, file, vm_pgoff, ctx) -> bool:
-    return (is_mergeable_vma(vma, file, vm_flags, ctx)
-            and is_mergeable_anon_vma(anon_vma, vma.anon_vma, vma)
-            and vma.vm_pgoff == vm_pgoff)
+    # is_mergeable_vma, is_mergeable_anon_vma, then the offset, written out
+    if (vma.vm_flags ^ vm_flags) & ~VM_SOFTDIRTY or vma.vm_file is not file:
+        return False
+    ops = vma.vm_ops
+    if ops is not None and getattr(ops, "close", None) is not None:
+        return False
+    if vma.vm_userfaultfd_ctx != ctx:
+        return False
+    other = vma.anon_vma
+    if not ((anon_vma is None or other is None) and len(vma.anon_vma_chain) == 1) and \
+            anon_vma is not other:
+        return False
+    return vma.vm_pgoff == vm_pgoff
 
 
 def can_vma_merge_after(vma, vm_flags, anon_vma, file, vm_pgoff, ctx) -> bool:
-    return (is_mergeable_vma(vma, file, vm_flags, ctx)
-            and is_mergeable_anon_vma(anon_vma, vma.anon_vma, vma)
-            and vma.vm_pgoff + vma_pages(vma) == vm_pgoff)
+    if (vma.vm_flags ^ vm_flags) & ~VM_SOFTDIRTY or vma.vm_file is not file:
+        return False
+    ops = vma.vm_ops
+    if ops is not None and getattr(ops, "close", None) is not None:
+        return False
+    if vma.vm_userfaultfd_ctx != ctx:
+        return False
+    other = vma.anon_vma
+    if not ((anon_vma is None or other is None) and len(vma.anon_vma_chain) == 1) and \
+            anon_vma is not other:
+        return False
+    return vma.vm_pgoff + ((vma.vm_end - vma.vm_start) >> PAGE_SHIFT) == vm_pgoff
 
 
 def vma_merge(m, mm, prev, addr, end, vm_flags, anon_vma, file, pgoff, ctx=None):
@@ -427,21 +454,21 @@ def do_mmap(m, file, addr, length, prot, flags, vm_flags, pgoff):
         prot |= PROT_EXEC
     if not flags & MAP_FIXED:
         addr = round_hint_to_min(m, addr)
-    length = page_align(length)
+    length = (length + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1)             # page_align
     if not length or length >= 1 << 64:
         return -errno.ENOMEM, 0
     if pgoff + (length >> PAGE_SHIFT) >= 1 << 64:
         return -errno.EOVERFLOW, 0
-    if mm.map_count > sysctl_max_map_count(m):
+    if mm.map_count > m.sysctl.values["vm.max_map_count"]:
         return -errno.ENOMEM, 0
     addr = get_unmapped_area(m, file, addr, length, pgoff, flags)
-    if addr < 0 or offset_in_page(addr):
+    if addr < 0 or addr & (PAGE_SIZE - 1):
         return addr, 0
     vm_flags |= (calc_vm_prot_bits(prot) | calc_vm_flag_bits(flags) | mm.def_flags
                  | VM_MAYREAD | VM_MAYWRITE | VM_MAYEXEC)
     if flags & MAP_LOCKED and not can_do_mlock(m):
         return -errno.EPERM, 0
-    if mlock_future_check(m, mm, vm_flags, length):
+    if vm_flags & VM_LOCKED and mlock_future_check(m, mm, vm_flags, length):
         return -errno.EAGAIN, 0
     if file is not None:
         ftype = flags & MAP_TYPE
@@ -509,10 +536,11 @@ def mmap_region(m, file, addr, length, vm_flags, pgoff) -> int:
         if not may_expand_vm(m, mm, vm_flags, npages - count_vma_pages_range(mm, addr,
                                                                              addr + length)):
             return -errno.ENOMEM
-    while find_vma_links(mm, addr, addr + length)[0]:
+    overlaps, prev = find_vma_links(mm, addr, addr + length)
+    while overlaps:
         if do_munmap(m, mm, addr, length):
             return -errno.ENOMEM
-    prev = find_vma_links(mm, addr, addr + length)[1]
+        overlaps, prev = find_vma_links(mm, addr, addr + length)
     charged = 0
     if accountable_mapping(file, vm_flags):
         charged = npages
@@ -613,9 +641,9 @@ def remove_vma_list(m, mm, vmas) -> None:
 
 def do_munmap(m, mm, start, length) -> int:
     """Remove [start, start+len) from ``mm``, splitting VMAs at the edges; 0 or -errno."""
-    if offset_in_page(start) or start > TASK_SIZE or length > TASK_SIZE - start:
+    if start & (PAGE_SIZE - 1) or start > TASK_SIZE or length > TASK_SIZE - start:
         return -errno.EINVAL
-    length = page_align(length)
+    length = (length + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1)             # page_align
     if length == 0:
         return -errno.EINVAL
     vma = find_vma(mm, start)

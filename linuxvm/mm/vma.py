@@ -90,13 +90,11 @@ def vma_compute_subtree_gap(v) -> int:
     return g
 
 
-def _balance(n):
-    """Refresh ``n`` and rotate it back into AVL balance; the subtree's new root."""
-    vma_compute_subtree_gap(n)
-    left, right = n.rb_left, n.rb_right
-    hl = left.rb_height if left is not None else 0
-    hr = right.rb_height if right is not None else 0
-    if hl - hr > 1:
+def _rotate(n, hl, hr):
+    """Rotate ``n`` (already refreshed, subtree heights ``hl``/``hr`` differing by 2) back
+    into AVL balance; the subtree's new root."""
+    if hl > hr:
+        left = n.rb_left
         a, b = left.rb_left, left.rb_right
         if (a.rb_height if a is not None else 0) < (b.rb_height if b is not None else 0):
             left.rb_right = b.rb_left                   # rotate left at n.rb_left
@@ -109,19 +107,29 @@ def _balance(n):
         vma_compute_subtree_gap(n)
         vma_compute_subtree_gap(left)
         return left
-    if hr - hl > 1:
-        a, b = right.rb_right, right.rb_left
-        if (a.rb_height if a is not None else 0) < (b.rb_height if b is not None else 0):
-            right.rb_left = b.rb_right                  # rotate right at n.rb_right
-            b.rb_right = right
-            vma_compute_subtree_gap(right)
-            vma_compute_subtree_gap(b)
-            right = n.rb_right = b
-        n.rb_right = right.rb_left                      # rotate left at n
-        right.rb_left = n
-        vma_compute_subtree_gap(n)
+    right = n.rb_right
+    a, b = right.rb_right, right.rb_left
+    if (a.rb_height if a is not None else 0) < (b.rb_height if b is not None else 0):
+        right.rb_left = b.rb_right                      # rotate right at n.rb_right
+        b.rb_right = right
         vma_compute_subtree_gap(right)
-        return right
+        vma_compute_subtree_gap(b)
+        right = n.rb_right = b
+    n.rb_right = right.rb_left                          # rotate left at n
+    right.rb_left = n
+    vma_compute_subtree_gap(n)
+    vma_compute_subtree_gap(right)
+    return right
+
+
+def _balance(n):
+    """Refresh ``n`` and rotate it back into AVL balance; the subtree's new root."""
+    vma_compute_subtree_gap(n)
+    left, right = n.rb_left, n.rb_right
+    hl = left.rb_height if left is not None else 0
+    hr = right.rb_height if right is not None else 0
+    if hl - hr > 1 or hr - hl > 1:
+        return _rotate(n, hl, hr)
     return n
 
 
@@ -139,11 +147,34 @@ def _rebalance_path(mm, path, start, child) -> None:
             n.rb_left = child
         else:
             n.rb_right = child
-        h = n.rb_height
-        g = n.rb_subtree_gap
-        child = _balance(n)
-        if child is n and n.rb_height == h and n.rb_subtree_gap == g:
-            return
+        # _balance(n), with vma_compute_subtree_gap written out
+        prev = n.vm_prev
+        g = n.vm_start - prev.vm_end if prev is not None else n.vm_start
+        c = n.rb_left
+        if c is not None:
+            hl = c.rb_height
+            if c.rb_subtree_gap > g:
+                g = c.rb_subtree_gap
+        else:
+            hl = 0
+        c = n.rb_right
+        if c is not None:
+            hr = c.rb_height
+            if c.rb_subtree_gap > g:
+                g = c.rb_subtree_gap
+        else:
+            hr = 0
+        h = (hl if hl > hr else hr) + 1
+        if hl - hr > 1 or hr - hl > 1:
+            n.rb_height = h
+            n.rb_subtree_gap = g
+            child = _rotate(n, hl, hr)
+            continue
+        if h == n.rb_height and g == n.rb_subtree_gap:
+            return                      # nothing above changes
+        n.rb_height = h
+        n.rb_subtree_gap = g
+        child = n
     mm.mm_rb = child
 
 
@@ -345,18 +376,29 @@ def _search_up(n, length, low_limit, high_limit):
 
 
 def _search_down(n, length, low_limit, high_limit):
-    if n is None or n.rb_subtree_gap < length:
-        return None
-    gap_start = n.vm_prev.vm_end if n.vm_prev is not None else 0
-    if gap_start <= high_limit:
-        r = _search_down(n.rb_right, length, low_limit, high_limit)
-        if r is not None:
-            return r
-    if n.vm_start < low_limit:
-        return _STOP
-    if gap_start <= high_limit and n.vm_start - gap_start >= length:
-        return n
-    return _search_down(n.rb_left, length, low_limit, high_limit)
+    """The highest node whose gap below it fits ``length`` inside the limits, None, or
+    _STOP: right subtree first, then the node, then the left subtree, skipping subtrees
+    whose largest gap is too small (the recursion, with its pending nodes on a list)."""
+    pending = []                        # nodes whose right subtree is being searched
+    while True:
+        if n is None or n.rb_subtree_gap < length:
+            if not pending:
+                return None
+            n = pending.pop()           # its right subtree had nothing
+            prev = n.vm_prev
+            gap_start = prev.vm_end if prev is not None else 0
+        else:
+            prev = n.vm_prev
+            gap_start = prev.vm_end if prev is not None else 0
+            if gap_start <= high_limit:
+                pending.append(n)
+                n = n.rb_right
+                continue
+        if n.vm_start < low_limit:
+            return _STOP
+        if gap_start <= high_limit and n.vm_start - gap_start >= length:
+            return n
+        n = n.rb_left
 
 
 def unmapped_area(mm, length, low_limit, high_limit, align_mask=0, align_offset=0):
