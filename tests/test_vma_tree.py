@@ -160,6 +160,11 @@ def _shape(n):
             _shape(n.rb_right))
 
 
+def _parents_ok(n, parent):
+    return n is None or (n.rb_parent is parent and _parents_ok(n.rb_left, n)
+                         and _parents_ok(n.rb_right, n))
+
+
 def test_tree_updates_equal_the_recursive_avl():
     #   the same links, unlinks and boundary moves on two trees: the model's iterative
     #   code (with its early stops) and the recursive AVL with full-path gap refreshes
@@ -167,6 +172,7 @@ def test_tree_updates_equal_the_recursive_avl():
     rng = random.Random(3)
     mms = (_Mm(), _Mm())
     nodes = ({}, {})                    # slot -> VMA, one per tree
+    removed = []
     for step in range(3000):
         slot = rng.randrange(400)
         op = rng.random()
@@ -187,6 +193,7 @@ def test_tree_updates_equal_the_recursive_avl():
                 v = byslot.pop(slot)
                 if k == 0:
                     V.__vma_unlink(mm, v)
+                    removed.append(v)
                 else:
                     mm.mm_rb = _ref_erase(mm.mm_rb, v)
                     prev, nxt = v.vm_prev, v.vm_next
@@ -204,3 +211,6 @@ def test_tree_updates_equal_the_recursive_avl():
                 v.vm_start = (2 * slot + low) * P
                 (V.vma_gap_update if k == 0 else _ref_gap_update)(mm, v)
         assert _shape(mms[0].mm_rb) == _shape(mms[1].mm_rb), f"step {step}"
+        assert _parents_ok(mms[0].mm_rb, None)
+        assert all(v.rb_parent is None for v in removed)
+        removed.clear()

@@ -919,6 +919,9 @@ def check_mm(m, mm, label="") -> None:
     def walk(node):
         if node is None:
             return 0
+        for child in (node.rb_left, node.rb_right):
+            if child is not None and child.rb_parent is not node:
+                bug(f"{child} has rb_parent {child.rb_parent}, expected {node}")
         hl = walk(node.rb_left)
         seen.append(node)
         hr = walk(node.rb_right)
@@ -928,6 +931,8 @@ def check_mm(m, mm, label="") -> None:
         if vma_compute_subtree_gap(node) != gap:
             bug(f"rb_subtree_gap of {node} is {gap:#x}, should be {node.rb_subtree_gap:#x}")
         return node.rb_height
+    if mm.mm_rb is not None and mm.mm_rb.rb_parent is not None:
+        bug(f"the root {mm.mm_rb} has rb_parent {mm.mm_rb.rb_parent}")
     walk(mm.mm_rb)
     v = mm.mmap
     for node in seen:

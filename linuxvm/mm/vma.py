@@ -17,7 +17,7 @@ class VmAreaStruct:
 
     __slots__ = (
         "vm_start", "vm_end", "vm_next", "vm_prev",
-        "rb_left", "rb_right", "rb_height", "rb_subtree_gap",
+        "rb_left", "rb_right", "rb_parent", "rb_height", "rb_subtree_gap",
         "vm_mm", "vm_page_prot", "vm_flags", "anon_vma_chain", "anon_vma", "vm_ops",
         "vm_pgoff", "vm_file", "vm_private_data", "vm_policy", "vm_userfaultfd_ctx",
         "slab_obj", "__dict__",
@@ -27,7 +27,7 @@ class VmAreaStruct:
         self.vm_start = start
         self.vm_end = end
         self.vm_next = self.vm_prev = None
-        self.rb_left = self.rb_right = None
+        self.rb_left = self.rb_right = self.rb_parent = None
         self.rb_height = 1
         self.rb_subtree_gap = 0
         self.vm_mm = mm
@@ -92,31 +92,48 @@ def vma_compute_subtree_gap(v) -> int:
 
 def _rotate(n, hl, hr):
     """Rotate ``n`` (already refreshed, subtree heights ``hl``/``hr`` differing by 2) back
-    into AVL balance; the subtree's new root."""
+    into AVL balance; the subtree's new root, which takes over ``n``'s parent."""
+    parent = n.rb_parent
     if hl > hr:
         left = n.rb_left
         a, b = left.rb_left, left.rb_right
         if (a.rb_height if a is not None else 0) < (b.rb_height if b is not None else 0):
-            left.rb_right = b.rb_left                   # rotate left at n.rb_left
+            c = left.rb_right = b.rb_left               # rotate left at n.rb_left
+            if c is not None:
+                c.rb_parent = left
             b.rb_left = left
+            left.rb_parent = b
             vma_compute_subtree_gap(left)
             vma_compute_subtree_gap(b)
             left = n.rb_left = b
-        n.rb_left = left.rb_right                       # rotate right at n
+            b.rb_parent = n
+        c = n.rb_left = left.rb_right                   # rotate right at n
+        if c is not None:
+            c.rb_parent = n
         left.rb_right = n
+        n.rb_parent = left
+        left.rb_parent = parent
         vma_compute_subtree_gap(n)
         vma_compute_subtree_gap(left)
         return left
     right = n.rb_right
     a, b = right.rb_right, right.rb_left
     if (a.rb_height if a is not None else 0) < (b.rb_height if b is not None else 0):
-        right.rb_left = b.rb_right                      # rotate right at n.rb_right
+        c = right.rb_left = b.rb_right                  # rotate right at n.rb_right
+        if c is not None:
+            c.rb_parent = right
         b.rb_right = right
+        right.rb_parent = b
         vma_compute_subtree_gap(right)
         vma_compute_subtree_gap(b)
         right = n.rb_right = b
-    n.rb_right = right.rb_left                          # rotate left at n
+        b.rb_parent = n
+    c = n.rb_right = right.rb_left                      # rotate left at n
+    if c is not None:
+        c.rb_parent = n
     right.rb_left = n
+    n.rb_parent = right
+    right.rb_parent = parent
     vma_compute_subtree_gap(n)
     vma_compute_subtree_gap(right)
     return right
@@ -147,6 +164,8 @@ def _rebalance_path(mm, path, start, child) -> None:
             n.rb_left = child
         else:
             n.rb_right = child
+        if child is not None:
+            child.rb_parent = n
         # _balance(n), with vma_compute_subtree_gap written out
         prev = n.vm_prev
         g = n.vm_start - prev.vm_end if prev is not None else n.vm_start
@@ -176,6 +195,8 @@ def _rebalance_path(mm, path, start, child) -> None:
         n.rb_subtree_gap = g
         child = n
     mm.mm_rb = child
+    if child is not None:
+        child.rb_parent = None
 
 
 def vma_gap_update(mm, v) -> None:
@@ -193,15 +214,11 @@ def vma_gap_update(mm, v) -> None:
         g = c.rb_subtree_gap
     if g == v.rb_subtree_gap:
         return                          # nothing above can change either
-    path = []
-    n = mm.mm_rb
-    while n is not v:
-        if n is None:
-            return                      # not in the tree (yet)
-        path.append(n)
-        n = n.rb_left if start < n.vm_start else n.rb_right
+    n = v.rb_parent
+    if n is None and mm.mm_rb is not v:
+        return                          # not in the tree (yet)
     v.rb_subtree_gap = g
-    for n in reversed(path):
+    while n is not None:
         prev = n.vm_prev
         g = n.vm_start - prev.vm_end if prev is not None else n.vm_start
         c = n.rb_left
@@ -213,11 +230,12 @@ def vma_gap_update(mm, v) -> None:
         if g == n.rb_subtree_gap:
             return
         n.rb_subtree_gap = g
+        n = n.rb_parent
 
 
 def vma_rb_insert(mm, v) -> None:
     """Insert ``v`` by vm_start and rebalance the path it went down."""
-    v.rb_left = v.rb_right = None
+    v.rb_left = v.rb_right = v.rb_parent = None
     vma_compute_subtree_gap(v)
     path = []
     n = mm.mm_rb
@@ -254,12 +272,18 @@ def vma_rb_erase(mm, v) -> None:
         rest = low.rb_right
         for s in reversed(spine):
             s.rb_left = rest
+            if rest is not None:
+                rest.rb_parent = s
             rest = _balance(s)
         low.rb_left = left
+        left.rb_parent = low
         low.rb_right = rest
+        if rest is not None:
+            rest.rb_parent = low
+        low.rb_parent = v.rb_parent
         repl = _balance(low)
     _rebalance_path(mm, path, start, repl)
-    v.rb_left = v.rb_right = None
+    v.rb_left = v.rb_right = v.rb_parent = None
 
 
 def __vma_link_list(mm, vma, prev) -> None:
