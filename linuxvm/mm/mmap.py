@@ -326,6 +326,7 @@ def vma_merge(m, mm, prev, addr, end, vm_flags, anon_vma, file, pgoff, ctx=None)
 
 
 def khugepaged_enter_vma_merge(m, vma, vm_flags) -> None:
+    """The khugepaged hook, when khugepaged is modelled (set on the machine)."""
     hook = getattr(m, "khugepaged_enter_vma_merge", None)
     if hook is not None:
         hook(vma, vm_flags)
@@ -341,7 +342,8 @@ def __split_vma(m, mm, vma, addr, new_below) -> int:
     else:
         new.vm_start = addr
         new.vm_pgoff += (addr - vma.vm_start) >> PAGE_SHIFT
-    _clone_anon(m, new, vma)
+    if vma.anon_vma_chain:
+        _clone_anon(m, new, vma)
     if new.vm_file is not None:
         new.vm_file.get_file()
     if new.vm_ops is not None and getattr(new.vm_ops, "open", None) is not None:
@@ -413,7 +415,7 @@ def get_unmapped_area(m, file, addr, length, pgoff, flags) -> int:
         return addr
     if addr > TASK_SIZE - length:
         return -errno.ENOMEM
-    if offset_in_page(addr):
+    if addr & (PAGE_SIZE - 1):
         return -errno.EINVAL
     # security_mmap_addr → cap_mmap_addr: below mmap_min_addr needs CAP_SYS_RAWIO
     if addr < m.sysctl.values["vm.mmap_min_addr"] and not m.current.capable("CAP_SYS_RAWIO"):
@@ -464,8 +466,10 @@ def do_mmap(m, file, addr, length, prot, flags, vm_flags, pgoff):
     addr = get_unmapped_area(m, file, addr, length, pgoff, flags)
     if addr < 0 or addr & (PAGE_SIZE - 1):
         return addr, 0
-    vm_flags |= (calc_vm_prot_bits(prot) | calc_vm_flag_bits(flags) | mm.def_flags
-                 | VM_MAYREAD | VM_MAYWRITE | VM_MAYEXEC)
+    vm_flags |= ((prot & (PROT_READ | PROT_WRITE | PROT_EXEC))      # calc_vm_prot_bits
+                 | mm.def_flags | VM_MAYREAD | VM_MAYWRITE | VM_MAYEXEC)
+    if flags & (MAP_GROWSDOWN | MAP_DENYWRITE | MAP_LOCKED):
+        vm_flags |= calc_vm_flag_bits(flags)
     if flags & MAP_LOCKED and not can_do_mlock(m):
         return -errno.EPERM, 0
     if vm_flags & VM_LOCKED and mlock_future_check(m, mm, vm_flags, length):
@@ -542,7 +546,8 @@ def mmap_region(m, file, addr, length, vm_flags, pgoff) -> int:
             return -errno.ENOMEM
         overlaps, prev = find_vma_links(mm, addr, addr + length)
     charged = 0
-    if accountable_mapping(file, vm_flags):
+    if (vm_flags & (VM_NORESERVE | VM_SHARED | VM_WRITE)) == VM_WRITE and \
+            accountable_mapping(file, vm_flags):
         charged = npages
         if security_vm_enough_memory_mm(m, mm, charged):
             return -errno.ENOMEM
@@ -603,9 +608,14 @@ UNMAP_NO_TABLES_SHORTCUT = True
 def _no_user_tables(m, mm, lo: int, hi: int) -> bool:
     """No PGD entry of ``mm`` covers any of [lo, hi)."""
     pgd = pt_entries(m, mm.pgd)
-    for i in range(lo >> PGDIR_SHIFT, ((hi - 1) >> PGDIR_SHIFT) + 1):
+    i = lo >> PGDIR_SHIFT
+    last = (hi - 1) >> PGDIR_SHIFT
+    if i == last:                       # the usual case: one 512 GiB slot
+        return not pgd[i]
+    while i <= last:
         if pgd[i]:
             return False
+        i += 1
     return True
 
 
@@ -660,7 +670,11 @@ def do_munmap(m, mm, start, length) -> int:
         if err:
             return err
         prev = vma
-    last = find_vma(mm, end)
+        last = find_vma(mm, end)
+    elif end < vma.vm_end:
+        last = vma              # what find_vma(mm, end) returns: vma starts at or after start
+    else:
+        last = find_vma(mm, end)
     if last is not None and end > last.vm_start:
         err = __split_vma(m, mm, last, end, 1)
         if err:
