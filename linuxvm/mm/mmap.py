@@ -148,7 +148,9 @@ def remove_vma(m, vma):
         vma.vm_ops.close(vma)
     if vma.vm_file is not None:
         vma.vm_file.fput()
-    _unlink_anon(m, vma)
+    if vma.anon_vma_chain:
+        _unlink_anon(m, vma)
+    vma.anon_vma = None
     slab_free_obj(m, "vm_area_struct", vma)
     return nxt
 
@@ -312,7 +314,9 @@ def vma_merge(m, mm, prev, addr, end, vm_flags, anon_vma, file, pgoff, ctx=None)
             vma_adjust(m, prev, prev.vm_start, nxt.vm_end, prev.vm_pgoff)    # cases 1, 6
         else:
             vma_adjust(m, prev, prev.vm_start, end, prev.vm_pgoff)           # cases 2, 5, 7
-        khugepaged_enter_vma_merge(m, prev, vm_flags)
+        hook = getattr(m, "khugepaged_enter_vma_merge", None)    # khugepaged_enter_vma_merge
+        if hook is not None:
+            hook(prev, vm_flags)
         return prev
     if nxt is not None and end == nxt.vm_start and \
             can_vma_merge_before(nxt, vm_flags, anon_vma, file, pgoff + pglen, ctx):
@@ -320,7 +324,9 @@ def vma_merge(m, mm, prev, addr, end, vm_flags, anon_vma, file, pgoff, ctx=None)
             vma_adjust(m, prev, prev.vm_start, addr, prev.vm_pgoff)
         else:                                                                # cases 3, 8
             vma_adjust(m, area, addr, nxt.vm_end, nxt.vm_pgoff - pglen)
-        khugepaged_enter_vma_merge(m, area, vm_flags)
+        hook = getattr(m, "khugepaged_enter_vma_merge", None)    # khugepaged_enter_vma_merge
+        if hook is not None:
+            hook(area, vm_flags)
         return area
     return None
 
@@ -582,8 +588,11 @@ def mmap_region(m, file, addr, length, vm_flags, pgoff) -> int:
             mm.locked_vm += npages
         else:
             vma.vm_flags &= VM_LOCKED_CLEAR_MASK
-    vma.vm_flags |= VM_SOFTDIRTY
-    vma_set_page_prot(vma)
+    flags = vma.vm_flags = vma.vm_flags | VM_SOFTDIRTY
+    if flags & VM_SHARED:
+        vma_set_page_prot(vma)
+    else:                               # vma_set_page_prot: no write notify unshared
+        vma.vm_page_prot = vm_get_page_prot(flags)
     return addr
 
 
@@ -638,10 +647,11 @@ def zap_and_free_pgtables(m, mm, vmas, start, end, floor, ceiling) -> None:
 
 
 def remove_vma_list(m, mm, vmas) -> None:
-    update_hiwater_vm(mm)
+    if mm.hiwater_vm < mm.total_vm:                 # update_hiwater_vm
+        mm.hiwater_vm = mm.total_vm
     nr_accounted = 0
     for vma in vmas:
-        n = vma_pages(vma)
+        n = (vma.vm_end - vma.vm_start) >> PAGE_SHIFT
         if vma.vm_flags & VM_ACCOUNT:
             nr_accounted += n
         vm_stat_account(mm, vma.vm_flags, -n)

@@ -106,5 +106,5 @@ def __vm_enough_memory(m, mm, pages: int, cap_sys_admin: bool) -> int:
 def security_vm_enough_memory_mm(m, mm, pages: int) -> int:
     """cap_vm_enough_memory: CAP_SYS_ADMIN decides the admin reserve, then __vm_enough_memory."""
     task = m.current
-    cap_sys_admin = task is not None and task.capable("CAP_SYS_ADMIN")
+    cap_sys_admin = task is not None and "CAP_SYS_ADMIN" in task.cred.cap_effective  # capable()
     return __vm_enough_memory(m, mm, pages, cap_sys_admin)

@@ -415,9 +415,12 @@ def _search_down(n, length, low_limit, high_limit):
             prev = n.vm_prev
             gap_start = prev.vm_end if prev is not None else 0
             if gap_start <= high_limit:
-                pending.append(n)
-                n = n.rb_right
-                continue
+                right = n.rb_right
+                if right is not None and right.rb_subtree_gap >= length:
+                    pending.append(n)
+                    n = right
+                    continue
+                # (a right subtree without a big enough gap has nothing)
         if n.vm_start < low_limit:
             return _STOP
         if gap_start <= high_limit and n.vm_start - gap_start >= length:
@@ -462,7 +465,9 @@ def unmapped_area_topdown(mm, length, low_limit, high_limit, align_mask=0, align
         found = _search_down(mm.mm_rb, need, low_limit + need, hi)
         if found is None or found is _STOP:
             return None
-        gap_end = min(found.vm_start, high_limit)
+        gap_end = found.vm_start
+        if gap_end > high_limit:
+            gap_end = high_limit
     gap_end -= length
     return gap_end - ((gap_end - align_offset) & align_mask)
 
