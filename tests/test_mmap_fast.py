@@ -148,3 +148,20 @@ def test_shortcut_equals_reference(module, switch, workload, monkeypatch):
     slow = run(workload)
     monkeypatch.setattr(mod, switch, True)
     assert_same(slow, run(workload))
+
+
+def test_vma_copy_sets_every_field_init_sets():
+    from linuxvm.mm.vma import VmAreaStruct
+    v = VmAreaStruct(object(), 0x1000, 0x3000, 0x73, 5, None)
+    v.vm_page_prot, v.anon_vma, v.vm_ops, v.vm_policy = 7, object(), object(), object()
+    c = v.copy()
+    for name in VmAreaStruct.__slots__:
+        if name == "__dict__":
+            continue
+        assert hasattr(c, name), name                     # no slot left unset
+        if name in ("vm_next", "vm_prev", "rb_left", "rb_right", "rb_parent"):
+            assert getattr(c, name) is None
+        elif name == "anon_vma_chain":
+            assert c.anon_vma_chain == [] and c.anon_vma_chain is not v.anon_vma_chain
+        elif name not in ("rb_height", "rb_subtree_gap", "slab_obj"):
+            assert getattr(c, name) is getattr(v, name), name

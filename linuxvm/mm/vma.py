@@ -49,15 +49,29 @@ class VmAreaStruct:
 
     def copy(self):
         """``*new = *vma`` (tree and list links are not copied)."""
-        new = VmAreaStruct(self.vm_mm, self.vm_start, self.vm_end, self.vm_flags,
-                           self.vm_pgoff, self.vm_file)
+        new = _new_vma(VmAreaStruct)        # every field set here, as __init__ would
+        new.vm_start = self.vm_start
+        new.vm_end = self.vm_end
+        new.vm_next = new.vm_prev = None
+        new.rb_left = new.rb_right = new.rb_parent = None
+        new.rb_height = 1
+        new.rb_subtree_gap = 0
+        new.vm_mm = self.vm_mm
         new.vm_page_prot = self.vm_page_prot
-        new.vm_ops = self.vm_ops
+        new.vm_flags = self.vm_flags
+        new.anon_vma_chain = []
         new.anon_vma = self.anon_vma
+        new.vm_ops = self.vm_ops
+        new.vm_pgoff = self.vm_pgoff
+        new.vm_file = self.vm_file
         new.vm_private_data = self.vm_private_data
         new.vm_policy = self.vm_policy
         new.vm_userfaultfd_ctx = self.vm_userfaultfd_ctx
+        new.slab_obj = 0
         return new
+
+
+_new_vma = object.__new__
 
 
 def vma_pages(vma) -> int:
