@@ -164,12 +164,13 @@ def _balance(n):
     return n
 
 
-def _rebalance_path(mm, path, start, child) -> None:
+def _rebalance_path(mm, path, start, child, stale=None) -> bool:
     """Hang ``child`` under the last node of ``path`` (the side ``start`` selects) and
     rebalance the path bottom-up, as the recursion of an AVL update does. A node that
     keeps its place, height and gap leaves everything above it as it was, so the walk
     stops there (the gaps of VMAs whose own gap changed are refreshed by their callers
-    through vma_gap_update, as in the kernel)."""
+    through vma_gap_update, as in the kernel) -- but not before it has passed ``stale``,
+    a VMA whose own gap changed and is not refreshed yet. Whether it passed ``stale``."""
     i = len(path)
     while i:
         i -= 1
@@ -198,19 +199,22 @@ def _rebalance_path(mm, path, start, child) -> None:
         else:
             hr = 0
         h = (hl if hl > hr else hr) + 1
+        if n is stale:
+            stale = None
         if hl - hr > 1 or hr - hl > 1:
             n.rb_height = h
             n.rb_subtree_gap = g
             child = _rotate(n, hl, hr)
             continue
-        if h == n.rb_height and g == n.rb_subtree_gap:
-            return                      # nothing above changes
+        if h == n.rb_height and g == n.rb_subtree_gap and stale is None:
+            return True                 # nothing above changes
         n.rb_height = h
         n.rb_subtree_gap = g
         child = n
     mm.mm_rb = child
     if child is not None:
         child.rb_parent = None
+    return stale is None
 
 
 def vma_gap_update(mm, v) -> None:
@@ -247,8 +251,9 @@ def vma_gap_update(mm, v) -> None:
         n = n.rb_parent
 
 
-def vma_rb_insert(mm, v) -> None:
-    """Insert ``v`` by vm_start and rebalance the path it went down."""
+def vma_rb_insert(mm, v, stale=None) -> bool:
+    """Insert ``v`` by vm_start and rebalance the path it went down; the gap of ``stale``
+    is refreshed too when it lies on that path (the result says whether it did)."""
     v.rb_left = v.rb_right = v.rb_parent = None
     vma_compute_subtree_gap(v)
     path = []
@@ -257,7 +262,7 @@ def vma_rb_insert(mm, v) -> None:
     while n is not None:
         path.append(n)
         n = n.rb_left if start < n.vm_start else n.rb_right
-    _rebalance_path(mm, path, start, v)
+    return _rebalance_path(mm, path, start, v, stale)
 
 
 def vma_rb_erase(mm, v) -> None:
@@ -315,12 +320,18 @@ def __vma_link_list(mm, vma, prev) -> None:
 
 
 def __vma_link_rb(mm, vma) -> None:
-    """Insert into the tree and fix the gap of the VMA after it (mm/mmap.c)."""
-    if vma.vm_next is not None:
-        vma_gap_update(mm, vma.vm_next)
-    else:
+    """Insert into the tree and fix the gap of the VMA after it (mm/mmap.c).
+
+    The kernel refreshes the next VMA's gap first and then inserts. That VMA always lies
+    on the insertion path (a new leaf hangs below the lower of its two in-order
+    neighbours, and the path passes through both), so the insertion's own bottom-up
+    refresh covers it: same tree, same gaps, one walk instead of two."""
+    nxt = vma.vm_next
+    if nxt is None:
         mm.highest_vm_end = vma.vm_end
-    vma_rb_insert(mm, vma)
+        vma_rb_insert(mm, vma)
+    elif not vma_rb_insert(mm, vma, nxt):
+        vma_gap_update(mm, nxt)         # not on the path after all: refresh it on its own
 
 
 def __vma_unlink(mm, vma) -> None:
