@@ -265,9 +265,8 @@ def vma_rb_insert(mm, v, stale=None) -> bool:
     return _rebalance_path(mm, path, start, v, stale)
 
 
-def vma_rb_erase(mm, v) -> None:
-    """Take ``v`` out of the tree: its in-order successor takes its place when it has two
-    children; every node on the paths walked is rebalanced bottom-up."""
+def _path_to(mm, v) -> list:
+    """The nodes from the root down to ``v``'s parent; KeyError when ``v`` is not in the tree."""
     path = []
     n = mm.mm_rb
     start = v.vm_start
@@ -276,9 +275,23 @@ def vma_rb_erase(mm, v) -> None:
             raise KeyError(v)
         path.append(n)
         n = n.rb_left if start < n.vm_start else n.rb_right
+    return path
+
+
+def vma_rb_erase(mm, v, stale=None, path=None) -> bool:
+    """Take ``v`` out of the tree: its in-order successor takes its place when it has two
+    children; every node on the paths walked is rebalanced bottom-up. The gap of
+    ``stale`` is refreshed too when the walk passes it (the result says whether it did);
+    ``path`` is _path_to(mm, v) when the caller has it."""
+    if path is None:
+        path = _path_to(mm, v)
     left, right = v.rb_left, v.rb_right
+    reached = True
     if left is None:
         repl = right
+        if right is not None and stale is not None:
+            reached = False             # the successor is below ``right``, off the walk
+            stale = None
     elif right is None:
         repl = left
     else:
@@ -300,9 +313,12 @@ def vma_rb_erase(mm, v) -> None:
         if rest is not None:
             rest.rb_parent = low
         low.rb_parent = v.rb_parent
-        repl = _balance(low)
-    _rebalance_path(mm, path, start, repl)
+        repl = _balance(low)            # refreshes low completely
+        if low is stale:
+            stale = None
+    passed = _rebalance_path(mm, path, v.vm_start, repl, stale)
     v.rb_left = v.rb_right = v.rb_parent = None
+    return passed and reached
 
 
 def __vma_link_list(mm, vma, prev) -> None:
@@ -335,8 +351,14 @@ def __vma_link_rb(mm, vma) -> None:
 
 
 def __vma_unlink(mm, vma) -> None:
-    """Take ``vma`` off the tree and the list (mm/mmap.c __vma_unlink)."""
-    vma_rb_erase(mm, vma)
+    """Take ``vma`` off the tree and the list (mm/mmap.c __vma_unlink).
+
+    The kernel erases, unlinks from the list and then refreshes the next VMA's gap. Here
+    the list goes first, so the erase's bottom-up walk already sees the next VMA's final
+    gap and refreshes it when it passes it (it is the successor that takes ``vma``'s
+    place, or an ancestor); only otherwise does it need a vma_gap_update of its own.
+    Same tree, same gaps."""
+    path = _path_to(mm, vma)            # (KeyError before anything changes)
     prev, nxt = vma.vm_prev, vma.vm_next
     if nxt is not None:
         nxt.vm_prev = prev
@@ -345,11 +367,11 @@ def __vma_unlink(mm, vma) -> None:
     else:
         mm.mmap = nxt
     if nxt is not None:
-        vma_gap_update(mm, nxt)
-    elif prev is not None:
-        mm.highest_vm_end = prev.vm_end
+        if not vma_rb_erase(mm, vma, nxt, path):
+            vma_gap_update(mm, nxt)
     else:
-        mm.highest_vm_end = 0
+        vma_rb_erase(mm, vma, None, path)
+        mm.highest_vm_end = prev.vm_end if prev is not None else 0
     vma.vm_next = vma.vm_prev = None
     mm.vmacache_seqnum += 1
 
