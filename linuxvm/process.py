@@ -129,8 +129,7 @@ class Process:
         if task.mm is None:
             raise ValueError(f"process {task.pid} has exited")
         saved = m.current
-        if getattr(m, "cpus", None):
-            run_on_cpu(m, task)
+        run_on_cpu(m, task)             # (a booted machine always has its CPUs)
         m.current = task
         try:
             ret = fn(m, *args)
@@ -147,9 +146,23 @@ class Process:
             addr = 0                    # no hint
         if addr.__class__ is int and length.__class__ is int and prot.__class__ is int and \
                 flags.__class__ is int and fd.__class__ is int and offset.__class__ is int:
-            # plain ints (the common case): what _u64 would return, without six calls
-            return self._call("mmap", self._sys_mmap, addr & U64, length & U64, prot & U64,
-                              flags & U64, fd & 0xFFFFFFFF, offset & U64)
+            # plain ints (the common case): what _u64 would return, without six calls, and
+            # _call written out
+            m = self.m
+            task = self.task
+            if task.mm is None:
+                raise ValueError(f"process {task.pid} has exited")
+            saved = m.current
+            run_on_cpu(m, task)
+            m.current = task
+            try:
+                ret = self._sys_mmap(m, addr & U64, length & U64, prot & U64, flags & U64,
+                                     fd & 0xFFFFFFFF, offset & U64)
+            finally:
+                m.current = saved if saved is not task or task.mm is not None else None
+            if ret < 0:
+                raise SyscallError(-ret, "mmap")
+            return ret
         args = (_u64("addr", addr, True), _u64("length", length), _u64("prot", prot),
                 _u64("flags", flags), _u64("fd", fd) & 0xFFFFFFFF, _u64("offset", offset))
         return self._call("mmap", self._sys_mmap, *args)
@@ -185,7 +198,20 @@ class Process:
     def munmap(self, addr, length) -> int:
         """munmap(2): 0; unmapping nothing is success."""
         if addr.__class__ is int and length.__class__ is int:
-            return self._call("munmap", mmap_mod.vm_munmap, addr & U64, length & U64)
+            m = self.m                  # _call and vm_munmap written out
+            task = self.task
+            if task.mm is None:
+                raise ValueError(f"process {task.pid} has exited")
+            saved = m.current
+            run_on_cpu(m, task)
+            m.current = task
+            try:
+                ret = mmap_mod.do_munmap(m, task.mm, addr & U64, length & U64)
+            finally:
+                m.current = saved if saved is not task or task.mm is not None else None
+            if ret < 0:
+                raise SyscallError(-ret, "munmap")
+            return ret
         return self._call("munmap", mmap_mod.vm_munmap, _u64("addr", addr),
                           _u64("length", length))
 
