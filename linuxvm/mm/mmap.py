@@ -553,7 +553,7 @@ def mmap_region(m, file, addr, length, vm_flags, pgoff) -> int:
         overlaps, prev = find_vma_links(mm, addr, addr + length)
     charged = 0
     if (vm_flags & (VM_NORESERVE | VM_SHARED | VM_WRITE)) == VM_WRITE and \
-            accountable_mapping(file, vm_flags):
+            (file is None or accountable_mapping(file, vm_flags)):
         charged = npages
         if security_vm_enough_memory_mm(m, mm, charged):
             return -errno.ENOMEM
@@ -638,7 +638,8 @@ def zap_and_free_pgtables(m, mm, vmas, start, end, floor, ceiling) -> None:
     if UNMAP_NO_TABLES_SHORTCUT and not whole and vmas and \
             _no_user_tables(m, mm, vmas[0].vm_start, vmas[-1].vm_end):
         for v in vmas:
-            free_pgtables_unlink(m, v)
+            if v.anon_vma_chain or v.vm_file is not None:      # else it has nothing to do
+                free_pgtables_unlink(m, v)
         return
     tlb = tlb_gather_mmu(m, mm, 0, -1) if whole else tlb_gather_mmu(m, mm, start, end)
     unmap_vmas(tlb, vmas, start, end)

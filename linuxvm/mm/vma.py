@@ -105,8 +105,8 @@ def vma_compute_subtree_gap(v) -> int:
 
 
 def _rotate(n, hl, hr):
-    """Rotate ``n`` (already refreshed, subtree heights ``hl``/``hr`` differing by 2) back
-    into AVL balance; the subtree's new root, which takes over ``n``'s parent."""
+    """Rotate ``n`` (refreshed; subtree heights ``hl``, ``hr`` 2 apart) into balance; the new
+    subtree root, which takes over ``n``'s parent."""
     parent = n.rb_parent
     if hl > hr:
         left = n.rb_left
@@ -165,12 +165,12 @@ def _balance(n):
 
 
 def _rebalance_path(mm, path, start, child, stale=None) -> bool:
-    """Hang ``child`` under the last node of ``path`` (the side ``start`` selects) and
-    rebalance the path bottom-up, as the recursion of an AVL update does. A node that
-    keeps its place, height and gap leaves everything above it as it was, so the walk
-    stops there (the gaps of VMAs whose own gap changed are refreshed by their callers
-    through vma_gap_update, as in the kernel) -- but not before it has passed ``stale``,
-    a VMA whose own gap changed and is not refreshed yet. Whether it passed ``stale``."""
+    """Hang ``child`` under the end of ``path`` and rebalance the path bottom-up; whether
+    the walk passed ``stale`` (an AVL update's recursion unwinding)."""
+    # A node that keeps its place, height and gap leaves everything above it as it was,
+    # so the walk stops there: VMAs whose own gap changed are refreshed by their callers
+    # through vma_gap_update, as in the kernel -- except ``stale``, a VMA whose own gap
+    # changed and that this walk refreshes, so it does not stop before passing it.
     i = len(path)
     while i:
         i -= 1
@@ -218,9 +218,9 @@ def _rebalance_path(mm, path, start, child, stale=None) -> bool:
 
 
 def vma_gap_update(mm, v) -> None:
-    """Refresh the gaps on the path from the root to ``v`` after its gap changed; an
-    ancestor whose gap comes out unchanged ends the walk, as the kernel's propagate
-    callback does (heights are kept exact by every insert and erase)."""
+    """Refresh the gaps from ``v`` up to the root after its own gap changed (mm/mmap.c)."""
+    # An ancestor whose gap comes out unchanged ends the walk, as the kernel's propagate
+    # callback does; heights need no refresh (every insert and erase keeps them exact).
     start = v.vm_start
     prev = v.vm_prev
     g = start - prev.vm_end if prev is not None else start
@@ -252,8 +252,7 @@ def vma_gap_update(mm, v) -> None:
 
 
 def vma_rb_insert(mm, v, stale=None) -> bool:
-    """Insert ``v`` by vm_start and rebalance the path it went down; the gap of ``stale``
-    is refreshed too when it lies on that path (the result says whether it did)."""
+    """Insert ``v`` by vm_start and rebalance its path; whether that refreshed ``stale``."""
     v.rb_left = v.rb_right = v.rb_parent = None
     vma_compute_subtree_gap(v)
     path = []
@@ -279,10 +278,8 @@ def _path_to(mm, v) -> list:
 
 
 def vma_rb_erase(mm, v, stale=None, path=None) -> bool:
-    """Take ``v`` out of the tree: its in-order successor takes its place when it has two
-    children; every node on the paths walked is rebalanced bottom-up. The gap of
-    ``stale`` is refreshed too when the walk passes it (the result says whether it did);
-    ``path`` is _path_to(mm, v) when the caller has it."""
+    """Take ``v`` out of the tree (its successor takes its place); whether that refreshed
+    ``stale``. ``path`` is _path_to(mm, v) when the caller has it."""
     if path is None:
         path = _path_to(mm, v)
     left, right = v.rb_left, v.rb_right
@@ -336,12 +333,11 @@ def __vma_link_list(mm, vma, prev) -> None:
 
 
 def __vma_link_rb(mm, vma) -> None:
-    """Insert into the tree and fix the gap of the VMA after it (mm/mmap.c).
-
-    The kernel refreshes the next VMA's gap first and then inserts. That VMA always lies
-    on the insertion path (a new leaf hangs below the lower of its two in-order
-    neighbours, and the path passes through both), so the insertion's own bottom-up
-    refresh covers it: same tree, same gaps, one walk instead of two."""
+    """Insert into the tree and fix the gap of the VMA after it (mm/mmap.c)."""
+    # The kernel refreshes the next VMA's gap first, then inserts. That VMA lies on the
+    # insertion path (a new leaf hangs below the lower of its two in-order neighbours
+    # and the path passes through both), so the insertion's bottom-up refresh covers
+    # it: the same tree and gaps with one walk instead of two.
     nxt = vma.vm_next
     if nxt is None:
         mm.highest_vm_end = vma.vm_end
@@ -351,13 +347,11 @@ def __vma_link_rb(mm, vma) -> None:
 
 
 def __vma_unlink(mm, vma) -> None:
-    """Take ``vma`` off the tree and the list (mm/mmap.c __vma_unlink).
-
-    The kernel erases, unlinks from the list and then refreshes the next VMA's gap. Here
-    the list goes first, so the erase's bottom-up walk already sees the next VMA's final
-    gap and refreshes it when it passes it (it is the successor that takes ``vma``'s
-    place, or an ancestor); only otherwise does it need a vma_gap_update of its own.
-    Same tree, same gaps."""
+    """Take ``vma`` off the tree and the list (mm/mmap.c __vma_unlink)."""
+    # The kernel erases, unlinks from the list, then refreshes the next VMA's gap. The
+    # list goes first here, so the erase's bottom-up walk already sees the next VMA's
+    # final gap and refreshes it when it passes it (as the successor taking ``vma``'s
+    # place, or as an ancestor); only otherwise does it need a vma_gap_update of its own.
     path = _path_to(mm, vma)            # (KeyError before anything changes)
     prev, nxt = vma.vm_prev, vma.vm_next
     if nxt is not None:
