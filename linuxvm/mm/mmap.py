@@ -80,7 +80,8 @@ def may_expand_vm(m, mm, flags: int, npages: int) -> bool:
     if mm.total_vm + npages > rlim[RLIMIT_AS][0] >> PAGE_SHIFT:
         return False
     limit = rlim[RLIMIT_DATA][0]
-    if is_data_mapping(flags) and mm.data_vm + npages > limit >> PAGE_SHIFT:
+    if (flags & (VM_WRITE | VM_SHARED | VM_STACK)) == VM_WRITE and \
+            mm.data_vm + npages > limit >> PAGE_SHIFT:                  # is_data_mapping
         # ignore_rlimit_data defaults to true in 4.6: only a pr_warn_once
         if not getattr(m, "_rlimit_data_warned", False):
             m._rlimit_data_warned = True
@@ -460,7 +461,7 @@ def do_mmap(m, file, addr, length, prot, flags, vm_flags, pgoff):
         return -errno.EINVAL, 0
     if prot & PROT_READ and task.personality & READ_IMPLIES_EXEC:
         prot |= PROT_EXEC
-    if not flags & MAP_FIXED:
+    if addr and not flags & MAP_FIXED:      # (a 0 hint stays 0)
         addr = round_hint_to_min(m, addr)
     length = (length + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1)             # page_align
     if not length or length >= 1 << 64:
