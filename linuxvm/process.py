@@ -10,6 +10,7 @@ returns, and raises ``SyscallError`` with the kernel's errno where the kernel fa
 import errno
 
 from .arch.x86 import mmap as x86_mmap
+from .arch.x86.uaccess import run_on_cpu
 from .arch.x86.page_types import PAGE_SHIFT, PAGE_SIZE, TASK_SIZE
 from .errors import SyscallError
 from .kernel import fork
@@ -28,6 +29,8 @@ U64 = (1 << 64) - 1
 
 
 def _u64(name, value, allow_none=False):
+    if value.__class__ is int:          # the common case, checked first (bool is not int)
+        return value & U64
     if value is None and allow_none:
         return 0
     if isinstance(value, bool) or not isinstance(value, int):
@@ -108,21 +111,30 @@ class Process:
         """Run ``fn(m, *args)`` with this task as ``m.current`` (it is the running task
         during its own system calls); a dead task is never left current."""
         m = self.m
+        task = self.task
         saved = m.current
-        if self.task.mm is not None and getattr(m, "cpus", None):
+        if task.mm is not None and getattr(m, "cpus", None):
             # a system call runs on the CPU the task is scheduled on
-            from .arch.x86.uaccess import run_on_cpu
-            run_on_cpu(m, self.task)
-        m.current = self.task
+            run_on_cpu(m, task)
+        m.current = task
         try:
             return fn(m, *args)
         finally:
-            m.current = saved if saved is not self.task or self.task.mm is not None else None
+            m.current = saved if saved is not task or task.mm is not None else None
 
     def _call(self, name, fn, *args):
-        if self.task.mm is None:
-            raise ValueError(f"process {self.task.pid} has exited")
-        ret = self._as_current(fn, *args)
+        """_as_current for a live task, turning a negative return into SyscallError."""
+        m = self.m
+        task = self.task
+        if task.mm is None:
+            raise ValueError(f"process {task.pid} has exited")
+        saved = m.current
+        run_on_cpu(m, task)             # (a booted machine always has its CPUs)
+        m.current = task
+        try:
+            ret = fn(m, *args)
+        finally:
+            m.current = saved if saved is not task or task.mm is not None else None
         if isinstance(ret, int) and ret < 0:
             raise SyscallError(-ret, name)
         return ret
@@ -130,6 +142,27 @@ class Process:
     # -- the mmap family ------------------------------------------------------------
     def mmap(self, addr, length, prot, flags, fd=-1, offset=0) -> int:
         """mmap(2): the mapped address."""
+        if addr is None:
+            addr = 0                    # no hint
+        if addr.__class__ is int and length.__class__ is int and prot.__class__ is int and \
+                flags.__class__ is int and fd.__class__ is int and offset.__class__ is int:
+            # plain ints (the common case): what _u64 would return, without six calls, and
+            # _call written out
+            m = self.m
+            task = self.task
+            if task.mm is None:
+                raise ValueError(f"process {task.pid} has exited")
+            saved = m.current
+            run_on_cpu(m, task)
+            m.current = task
+            try:
+                ret = self._sys_mmap(m, addr & U64, length & U64, prot & U64, flags & U64,
+                                     fd & 0xFFFFFFFF, offset & U64)
+            finally:
+                m.current = saved if saved is not task or task.mm is not None else None
+            if ret < 0:
+                raise SyscallError(-ret, "mmap")
+            return ret
         args = (_u64("addr", addr, True), _u64("length", length), _u64("prot", prot),
                 _u64("flags", flags), _u64("fd", fd) & 0xFFFFFFFF, _u64("offset", offset))
         return self._call("mmap", self._sys_mmap, *args)
@@ -164,6 +197,21 @@ class Process:
 
     def munmap(self, addr, length) -> int:
         """munmap(2): 0; unmapping nothing is success."""
+        if addr.__class__ is int and length.__class__ is int:
+            m = self.m                  # _call and vm_munmap written out
+            task = self.task
+            if task.mm is None:
+                raise ValueError(f"process {task.pid} has exited")
+            saved = m.current
+            run_on_cpu(m, task)
+            m.current = task
+            try:
+                ret = mmap_mod.do_munmap(m, task.mm, addr & U64, length & U64)
+            finally:
+                m.current = saved if saved is not task or task.mm is not None else None
+            if ret < 0:
+                raise SyscallError(-ret, "munmap")
+            return ret
         return self._call("munmap", mmap_mod.vm_munmap, _u64("addr", addr),
                           _u64("length", length))
 

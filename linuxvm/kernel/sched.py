@@ -6,6 +6,8 @@ the signal struct (rlimits, ``oom_score_adj``), fault counters and the per-task
 RSS cache of SPLIT_RSS_COUNTING.
 """
 
+from ..mm import slub
+from ..mm.gfp import GFP_KERNEL
 from ..mm.mm_types import NR_MM_COUNTERS
 
 RLIM_INFINITY = (1 << 64) - 1
@@ -136,11 +138,16 @@ def slab_alloc_obj(m, cache: str, obj) -> None:
     """Allocate ``obj``'s backing object from its SLUB cache, when SLUB is modelled."""
     slab = getattr(m, "slab", None)
     if slab is not None:
-        obj.slab_obj = slab.alloc_obj(cache)
+        # slab.alloc_obj(cache) without its default-argument layer
+        obj.slab_obj = slub.slab_alloc(slab.by_name[cache], GFP_KERNEL, m.current_cpu,
+                                       "kmem_cache_alloc")
 
 
 def slab_free_obj(m, cache: str, obj) -> None:
     slab = getattr(m, "slab", None)
-    if slab is not None and obj.slab_obj:
-        slab.free_obj(cache, obj.slab_obj)
+    addr = obj.slab_obj
+    if slab is not None and addr:
+        # slab.free_obj(cache, addr) without its default-argument layer
+        slub.slab_free(slab.by_name[cache], slub.virt_to_head_pfn(slab, addr), addr,
+                       m.current_cpu, "kmem_cache_free")
     obj.slab_obj = 0

@@ -7,11 +7,12 @@ Functions return the kernel's value: an address, 0, or a negative errno. The
 
 import errno
 
-from ..arch.x86.page_types import PAGE_SHIFT, PAGE_SIZE, TASK_SIZE
+from ..arch.x86.page_types import PAGE_SHIFT, PAGE_SIZE, PGDIR_SHIFT, TASK_SIZE
+from ..arch.x86.pgtable import pt_entries
 from ..arch.x86.pgtable_types import vm_get_page_prot
 from ..kernel.sched import (RLIMIT_AS, RLIMIT_DATA, RLIMIT_MEMLOCK, READ_IMPLIES_EXEC,
                             slab_alloc_obj, slab_free_obj)
-from .mm_flags import (VM_READ, VM_WRITE, VM_EXEC, VM_SHARED, VM_MAYREAD, VM_MAYWRITE,
+from .mm_flags import (VM_READ, VM_WRITE, VM_EXEC, VM_SHARED, VM_MAYREAD, VM_MAYWRITE, VM_STACK,
                        VM_MAYEXEC, VM_MAYSHARE, VM_GROWSDOWN, VM_GROWSUP, VM_DENYWRITE,
                        VM_LOCKED, VM_ACCOUNT, VM_NORESERVE, VM_SOFTDIRTY, VM_SPECIAL,
                        VM_HUGETLB, VM_PFNMAP, VM_IO, VM_DATA_DEFAULT_FLAGS, VM_LOCKED_CLEAR_MASK,
@@ -19,6 +20,10 @@ from .mm_flags import (VM_READ, VM_WRITE, VM_EXEC, VM_SHARED, VM_MAYREAD, VM_MAY
 from .mman import (PROT_READ, PROT_WRITE, PROT_EXEC, MAP_SHARED, MAP_PRIVATE, MAP_TYPE,
                    MAP_FIXED, MAP_GROWSDOWN, MAP_DENYWRITE, MAP_LOCKED, MAP_NORESERVE,
                    MAP_POPULATE, MAP_NONBLOCK)
+from .fault import update_hiwater_rss
+from .memory import tlb_gather_mmu, unmap_vmas, free_pgtables, tlb_finish_mmu
+from .memory import _unlink as free_pgtables_unlink
+from .swap import lru_add_drain
 from .util import OVERCOMMIT_NEVER, security_vm_enough_memory_mm, vm_unacct_memory
 from .vma import (VmAreaStruct, vma_pages, vma_gap_update, find_vma, find_vma_prev,
                   find_vma_intersection, find_vma_links, __vma_link_list, __vma_link_rb,
@@ -59,21 +64,24 @@ def sysctl_max_map_count(m) -> int:
 def vm_stat_account(mm, flags: int, npages: int) -> None:
     """total_vm and the exec/stack/data class of the mapping (mm/mmap.c)."""
     mm.total_vm += npages
-    if is_exec_mapping(flags):
+    # is_exec_mapping, is_stack_mapping, is_data_mapping, in that order
+    if (flags & (VM_EXEC | VM_WRITE | VM_STACK)) == VM_EXEC:
         mm.exec_vm += npages
-    elif is_stack_mapping(flags):
+    elif flags & VM_STACK:
         mm.stack_vm += npages
-    elif is_data_mapping(flags):
+    elif (flags & (VM_WRITE | VM_SHARED)) == VM_WRITE:
         mm.data_vm += npages
 
 
 def may_expand_vm(m, mm, flags: int, npages: int) -> bool:
     """RLIMIT_AS, and RLIMIT_DATA as 4.6 counts it (ignore_rlimit_data: warn once)."""
     task = m.current
-    if mm.total_vm + npages > task.rlimit(RLIMIT_AS) >> PAGE_SHIFT:
+    rlim = task.signal.rlim                     # task.rlimit(): the soft limits
+    if mm.total_vm + npages > rlim[RLIMIT_AS][0] >> PAGE_SHIFT:
         return False
-    limit = task.rlimit(RLIMIT_DATA)
-    if is_data_mapping(flags) and mm.data_vm + npages > limit >> PAGE_SHIFT:
+    limit = rlim[RLIMIT_DATA][0]
+    if (flags & (VM_WRITE | VM_SHARED | VM_STACK)) == VM_WRITE and \
+            mm.data_vm + npages > limit >> PAGE_SHIFT:                  # is_data_mapping
         # ignore_rlimit_data defaults to true in 4.6: only a pr_warn_once
         if not getattr(m, "_rlimit_data_warned", False):
             m._rlimit_data_warned = True
@@ -115,7 +123,7 @@ def vma_wants_writenotify(vma) -> bool:
 
 def vma_set_page_prot(vma) -> None:
     flags = vma.vm_flags
-    if vma_wants_writenotify(vma):
+    if flags & VM_SHARED and vma_wants_writenotify(vma):     # (it needs VM_SHARED)
         flags &= ~VM_SHARED
     vma.vm_page_prot = vm_get_page_prot(flags)
 
@@ -141,7 +149,9 @@ def remove_vma(m, vma):
         vma.vm_ops.close(vma)
     if vma.vm_file is not None:
         vma.vm_file.fput()
-    _unlink_anon(m, vma)
+    if vma.anon_vma_chain:
+        _unlink_anon(m, vma)
+    vma.anon_vma = None
     slab_free_obj(m, "vm_area_struct", vma)
     return nxt
 
@@ -222,7 +232,13 @@ def vma_adjust(m, vma, start, end, pgoff, insert=None) -> int:
         _unlink(m, mm, r)
         remove_vma(m, r)
     if insert is not None:
-        _, prev = find_vma_links(mm, insert.vm_start, insert.vm_end)
+        # the piece split off sits right below or right above ``vma``: that fixes its prev
+        if insert.vm_end == vma.vm_start:
+            prev = vma.vm_prev
+        elif insert.vm_start == vma.vm_end:
+            prev = vma
+        else:
+            _, prev = find_vma_links(mm, insert.vm_start, insert.vm_end)
         vma_link(m, mm, insert, prev)
     vma_gap_update(mm, vma)
     if vma.vm_next is not None:
@@ -251,15 +267,34 @@ def is_mergeable_anon_vma(anon_vma1, anon_vma2, vma) -> bool:
 
 
 def can_vma_merge_before(vma, vm_flags, anon_vma, file, vm_pgoff, ctx) -> bool:
-    return (is_mergeable_vma(vma, file, vm_flags, ctx)
-            and is_mergeable_anon_vma(anon_vma, vma.anon_vma, vma)
-            and vma.vm_pgoff == vm_pgoff)
+    # is_mergeable_vma, is_mergeable_anon_vma, then the offset, written out
+    if (vma.vm_flags ^ vm_flags) & ~VM_SOFTDIRTY or vma.vm_file is not file:
+        return False
+    ops = vma.vm_ops
+    if ops is not None and getattr(ops, "close", None) is not None:
+        return False
+    if vma.vm_userfaultfd_ctx != ctx:
+        return False
+    other = vma.anon_vma
+    if not ((anon_vma is None or other is None) and len(vma.anon_vma_chain) == 1) and \
+            anon_vma is not other:
+        return False
+    return vma.vm_pgoff == vm_pgoff
 
 
 def can_vma_merge_after(vma, vm_flags, anon_vma, file, vm_pgoff, ctx) -> bool:
-    return (is_mergeable_vma(vma, file, vm_flags, ctx)
-            and is_mergeable_anon_vma(anon_vma, vma.anon_vma, vma)
-            and vma.vm_pgoff + vma_pages(vma) == vm_pgoff)
+    if (vma.vm_flags ^ vm_flags) & ~VM_SOFTDIRTY or vma.vm_file is not file:
+        return False
+    ops = vma.vm_ops
+    if ops is not None and getattr(ops, "close", None) is not None:
+        return False
+    if vma.vm_userfaultfd_ctx != ctx:
+        return False
+    other = vma.anon_vma
+    if not ((anon_vma is None or other is None) and len(vma.anon_vma_chain) == 1) and \
+            anon_vma is not other:
+        return False
+    return vma.vm_pgoff + ((vma.vm_end - vma.vm_start) >> PAGE_SHIFT) == vm_pgoff
 
 
 def vma_merge(m, mm, prev, addr, end, vm_flags, anon_vma, file, pgoff, ctx=None):
@@ -280,7 +315,9 @@ def vma_merge(m, mm, prev, addr, end, vm_flags, anon_vma, file, pgoff, ctx=None)
             vma_adjust(m, prev, prev.vm_start, nxt.vm_end, prev.vm_pgoff)    # cases 1, 6
         else:
             vma_adjust(m, prev, prev.vm_start, end, prev.vm_pgoff)           # cases 2, 5, 7
-        khugepaged_enter_vma_merge(m, prev, vm_flags)
+        hook = getattr(m, "khugepaged_enter_vma_merge", None)    # khugepaged_enter_vma_merge
+        if hook is not None:
+            hook(prev, vm_flags)
         return prev
     if nxt is not None and end == nxt.vm_start and \
             can_vma_merge_before(nxt, vm_flags, anon_vma, file, pgoff + pglen, ctx):
@@ -288,12 +325,15 @@ def vma_merge(m, mm, prev, addr, end, vm_flags, anon_vma, file, pgoff, ctx=None)
             vma_adjust(m, prev, prev.vm_start, addr, prev.vm_pgoff)
         else:                                                                # cases 3, 8
             vma_adjust(m, area, addr, nxt.vm_end, nxt.vm_pgoff - pglen)
-        khugepaged_enter_vma_merge(m, area, vm_flags)
+        hook = getattr(m, "khugepaged_enter_vma_merge", None)    # khugepaged_enter_vma_merge
+        if hook is not None:
+            hook(area, vm_flags)
         return area
     return None
 
 
 def khugepaged_enter_vma_merge(m, vma, vm_flags) -> None:
+    """The khugepaged hook, when khugepaged is modelled (set on the machine)."""
     hook = getattr(m, "khugepaged_enter_vma_merge", None)
     if hook is not None:
         hook(vma, vm_flags)
@@ -309,7 +349,8 @@ def __split_vma(m, mm, vma, addr, new_below) -> int:
     else:
         new.vm_start = addr
         new.vm_pgoff += (addr - vma.vm_start) >> PAGE_SHIFT
-    _clone_anon(m, new, vma)
+    if vma.anon_vma_chain:
+        _clone_anon(m, new, vma)
     if new.vm_file is not None:
         new.vm_file.get_file()
     if new.vm_ops is not None and getattr(new.vm_ops, "open", None) is not None:
@@ -381,7 +422,7 @@ def get_unmapped_area(m, file, addr, length, pgoff, flags) -> int:
         return addr
     if addr > TASK_SIZE - length:
         return -errno.ENOMEM
-    if offset_in_page(addr):
+    if addr & (PAGE_SIZE - 1):
         return -errno.EINVAL
     # security_mmap_addr → cap_mmap_addr: below mmap_min_addr needs CAP_SYS_RAWIO
     if addr < m.sysctl.values["vm.mmap_min_addr"] and not m.current.capable("CAP_SYS_RAWIO"):
@@ -420,23 +461,25 @@ def do_mmap(m, file, addr, length, prot, flags, vm_flags, pgoff):
         return -errno.EINVAL, 0
     if prot & PROT_READ and task.personality & READ_IMPLIES_EXEC:
         prot |= PROT_EXEC
-    if not flags & MAP_FIXED:
+    if addr and not flags & MAP_FIXED:      # (a 0 hint stays 0)
         addr = round_hint_to_min(m, addr)
-    length = page_align(length)
+    length = (length + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1)             # page_align
     if not length or length >= 1 << 64:
         return -errno.ENOMEM, 0
     if pgoff + (length >> PAGE_SHIFT) >= 1 << 64:
         return -errno.EOVERFLOW, 0
-    if mm.map_count > sysctl_max_map_count(m):
+    if mm.map_count > m.sysctl.values["vm.max_map_count"]:
         return -errno.ENOMEM, 0
     addr = get_unmapped_area(m, file, addr, length, pgoff, flags)
-    if addr < 0 or offset_in_page(addr):
+    if addr < 0 or addr & (PAGE_SIZE - 1):
         return addr, 0
-    vm_flags |= (calc_vm_prot_bits(prot) | calc_vm_flag_bits(flags) | mm.def_flags
-                 | VM_MAYREAD | VM_MAYWRITE | VM_MAYEXEC)
+    vm_flags |= ((prot & (PROT_READ | PROT_WRITE | PROT_EXEC))      # calc_vm_prot_bits
+                 | mm.def_flags | VM_MAYREAD | VM_MAYWRITE | VM_MAYEXEC)
+    if flags & (MAP_GROWSDOWN | MAP_DENYWRITE | MAP_LOCKED):
+        vm_flags |= calc_vm_flag_bits(flags)
     if flags & MAP_LOCKED and not can_do_mlock(m):
         return -errno.EPERM, 0
-    if mlock_future_check(m, mm, vm_flags, length):
+    if vm_flags & VM_LOCKED and mlock_future_check(m, mm, vm_flags, length):
         return -errno.EAGAIN, 0
     if file is not None:
         ftype = flags & MAP_TYPE
@@ -504,12 +547,14 @@ def mmap_region(m, file, addr, length, vm_flags, pgoff) -> int:
         if not may_expand_vm(m, mm, vm_flags, npages - count_vma_pages_range(mm, addr,
                                                                              addr + length)):
             return -errno.ENOMEM
-    while find_vma_links(mm, addr, addr + length)[0]:
+    overlaps, prev = find_vma_links(mm, addr, addr + length)
+    while overlaps:
         if do_munmap(m, mm, addr, length):
             return -errno.ENOMEM
-    prev = find_vma_links(mm, addr, addr + length)[1]
+        overlaps, prev = find_vma_links(mm, addr, addr + length)
     charged = 0
-    if accountable_mapping(file, vm_flags):
+    if (vm_flags & (VM_NORESERVE | VM_SHARED | VM_WRITE)) == VM_WRITE and \
+            (file is None or accountable_mapping(file, vm_flags)):
         charged = npages
         if security_vm_enough_memory_mm(m, mm, charged):
             return -errno.ENOMEM
@@ -544,8 +589,11 @@ def mmap_region(m, file, addr, length, vm_flags, pgoff) -> int:
             mm.locked_vm += npages
         else:
             vma.vm_flags &= VM_LOCKED_CLEAR_MASK
-    vma.vm_flags |= VM_SOFTDIRTY
-    vma_set_page_prot(vma)
+    flags = vma.vm_flags = vma.vm_flags | VM_SOFTDIRTY
+    if flags & VM_SHARED:
+        vma_set_page_prot(vma)
+    else:                               # vma_set_page_prot: no write notify unshared
+        vma.vm_page_prot = vm_get_page_prot(flags)
     return addr
 
 
@@ -556,19 +604,44 @@ def unmap_region(m, mm, vmas, prev, nxt, start, end) -> None:
     between the neighbours (mm/mmap.c unmap_region)."""
     floor = prev.vm_end if prev is not None else FIRST_USER_ADDRESS
     ceiling = nxt.vm_start if nxt is not None else USER_PGTABLES_CEILING
-    from .fault import update_hiwater_rss
     update_hiwater_rss(mm)
     zap_and_free_pgtables(m, mm, vmas, start, end, floor, ceiling)
+
+
+# With no page table at all under the VMAs (no PGD entry over their span), zapping and
+# free_pgtables find nothing and a ranged gather stays empty and flushes nothing: only the
+# rmap/file unlinking of free_pgtables remains. False always takes the gather path
+# (tests/test_mmap_fast.py compares the two).
+UNMAP_NO_TABLES_SHORTCUT = True
+
+
+def _no_user_tables(m, mm, lo: int, hi: int) -> bool:
+    """No PGD entry of ``mm`` covers any of [lo, hi)."""
+    pgd = pt_entries(m, mm.pgd)
+    i = lo >> PGDIR_SHIFT
+    last = (hi - 1) >> PGDIR_SHIFT
+    if i == last:                       # the usual case: one 512 GiB slot
+        return not pgd[i]
+    while i <= last:
+        if pgd[i]:
+            return False
+        i += 1
+    return True
 
 
 def zap_and_free_pgtables(m, mm, vmas, start, end, floor, ceiling) -> None:
     """The body unmap_region and exit_mmap share (mm/mmap.c): drain this CPU's pagevecs,
     zap the pages of ``vmas`` in [start, end) and free the page tables between ``floor``
     and ``ceiling``, all under one mmu_gather."""
-    from .memory import tlb_gather_mmu, unmap_vmas, free_pgtables, tlb_finish_mmu
-    from .swap import lru_add_drain
     lru_add_drain(m)
     whole = start == 0 and end >= TASK_SIZE          # exit_mmap gathers the whole mm
+    # (a whole-mm gather flushes the TLB even when it gathered nothing: no shortcut)
+    if UNMAP_NO_TABLES_SHORTCUT and not whole and vmas and \
+            _no_user_tables(m, mm, vmas[0].vm_start, vmas[-1].vm_end):
+        for v in vmas:
+            if v.anon_vma_chain or v.vm_file is not None:      # else it has nothing to do
+                free_pgtables_unlink(m, v)
+        return
     tlb = tlb_gather_mmu(m, mm, 0, -1) if whole else tlb_gather_mmu(m, mm, start, end)
     unmap_vmas(tlb, vmas, start, end)
     free_pgtables(tlb, vmas, floor, ceiling)
@@ -576,10 +649,11 @@ def zap_and_free_pgtables(m, mm, vmas, start, end, floor, ceiling) -> None:
 
 
 def remove_vma_list(m, mm, vmas) -> None:
-    update_hiwater_vm(mm)
+    if mm.hiwater_vm < mm.total_vm:                 # update_hiwater_vm
+        mm.hiwater_vm = mm.total_vm
     nr_accounted = 0
     for vma in vmas:
-        n = vma_pages(vma)
+        n = (vma.vm_end - vma.vm_start) >> PAGE_SHIFT
         if vma.vm_flags & VM_ACCOUNT:
             nr_accounted += n
         vm_stat_account(mm, vma.vm_flags, -n)
@@ -589,9 +663,9 @@ def remove_vma_list(m, mm, vmas) -> None:
 
 def do_munmap(m, mm, start, length) -> int:
     """Remove [start, start+len) from ``mm``, splitting VMAs at the edges; 0 or -errno."""
-    if offset_in_page(start) or start > TASK_SIZE or length > TASK_SIZE - start:
+    if start & (PAGE_SIZE - 1) or start > TASK_SIZE or length > TASK_SIZE - start:
         return -errno.EINVAL
-    length = page_align(length)
+    length = (length + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1)             # page_align
     if length == 0:
         return -errno.EINVAL
     vma = find_vma(mm, start)
@@ -608,7 +682,11 @@ def do_munmap(m, mm, start, length) -> int:
         if err:
             return err
         prev = vma
-    last = find_vma(mm, end)
+        last = find_vma(mm, end)
+    elif end < vma.vm_end:
+        last = vma              # what find_vma(mm, end) returns: vma starts at or after start
+    else:
+        last = find_vma(mm, end)
     if last is not None and end > last.vm_start:
         err = __split_vma(m, mm, last, end, 1)
         if err:
@@ -867,6 +945,9 @@ def check_mm(m, mm, label="") -> None:
     def walk(node):
         if node is None:
             return 0
+        for child in (node.rb_left, node.rb_right):
+            if child is not None and child.rb_parent is not node:
+                bug(f"{child} has rb_parent {child.rb_parent}, expected {node}")
         hl = walk(node.rb_left)
         seen.append(node)
         hr = walk(node.rb_right)
@@ -876,6 +957,8 @@ def check_mm(m, mm, label="") -> None:
         if vma_compute_subtree_gap(node) != gap:
             bug(f"rb_subtree_gap of {node} is {gap:#x}, should be {node.rb_subtree_gap:#x}")
         return node.rb_height
+    if mm.mm_rb is not None and mm.mm_rb.rb_parent is not None:
+        bug(f"the root {mm.mm_rb} has rb_parent {mm.mm_rb.rb_parent}")
     walk(mm.mm_rb)
     v = mm.mmap
     for node in seen:

@@ -6,6 +6,7 @@ The address-space code adds ``__vm_enough_memory`` here.
 import errno
 
 from ..errors import SyscallError
+from .vmstat_items import NR_FREE_PAGES, NR_FILE_PAGES, NR_SHMEM, NR_SLAB_RECLAIMABLE
 
 OVERCOMMIT_GUESS = 0
 OVERCOMMIT_ALWAYS = 1
@@ -72,8 +73,7 @@ def vm_memory_committed(m) -> int:
 
 def __vm_enough_memory(m, mm, pages: int, cap_sys_admin: bool) -> int:
     """Charge ``pages`` to Committed_AS if the overcommit policy allows: 0 or -ENOMEM."""
-    from .vmstat_items import NR_FREE_PAGES, NR_FILE_PAGES, NR_SHMEM, NR_SLAB_RECLAIMABLE
-    vm_acct_memory(m, pages)
+    m.vm_committed_as += pages                       # vm_acct_memory
     s = m.sysctl.values
     mode = s["vm.overcommit_memory"]
     if mode == OVERCOMMIT_ALWAYS:
@@ -106,5 +106,5 @@ def __vm_enough_memory(m, mm, pages: int, cap_sys_admin: bool) -> int:
 def security_vm_enough_memory_mm(m, mm, pages: int) -> int:
     """cap_vm_enough_memory: CAP_SYS_ADMIN decides the admin reserve, then __vm_enough_memory."""
     task = m.current
-    cap_sys_admin = task is not None and task.capable("CAP_SYS_ADMIN")
+    cap_sys_admin = task is not None and "CAP_SYS_ADMIN" in task.cred.cap_effective  # capable()
     return __vm_enough_memory(m, mm, pages, cap_sys_admin)

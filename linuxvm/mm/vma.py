@@ -17,7 +17,7 @@ class VmAreaStruct:
 
     __slots__ = (
         "vm_start", "vm_end", "vm_next", "vm_prev",
-        "rb_left", "rb_right", "rb_height", "rb_subtree_gap",
+        "rb_left", "rb_right", "rb_parent", "rb_height", "rb_subtree_gap",
         "vm_mm", "vm_page_prot", "vm_flags", "anon_vma_chain", "anon_vma", "vm_ops",
         "vm_pgoff", "vm_file", "vm_private_data", "vm_policy", "vm_userfaultfd_ctx",
         "slab_obj", "__dict__",
@@ -27,7 +27,7 @@ class VmAreaStruct:
         self.vm_start = start
         self.vm_end = end
         self.vm_next = self.vm_prev = None
-        self.rb_left = self.rb_right = None
+        self.rb_left = self.rb_right = self.rb_parent = None
         self.rb_height = 1
         self.rb_subtree_gap = 0
         self.vm_mm = mm
@@ -49,15 +49,29 @@ class VmAreaStruct:
 
     def copy(self):
         """``*new = *vma`` (tree and list links are not copied)."""
-        new = VmAreaStruct(self.vm_mm, self.vm_start, self.vm_end, self.vm_flags,
-                           self.vm_pgoff, self.vm_file)
+        new = _new_vma(VmAreaStruct)        # every field set here, as __init__ would
+        new.vm_start = self.vm_start
+        new.vm_end = self.vm_end
+        new.vm_next = new.vm_prev = None
+        new.rb_left = new.rb_right = new.rb_parent = None
+        new.rb_height = 1
+        new.rb_subtree_gap = 0
+        new.vm_mm = self.vm_mm
         new.vm_page_prot = self.vm_page_prot
-        new.vm_ops = self.vm_ops
+        new.vm_flags = self.vm_flags
+        new.anon_vma_chain = []
         new.anon_vma = self.anon_vma
+        new.vm_ops = self.vm_ops
+        new.vm_pgoff = self.vm_pgoff
+        new.vm_file = self.vm_file
         new.vm_private_data = self.vm_private_data
         new.vm_policy = self.vm_policy
         new.vm_userfaultfd_ctx = self.vm_userfaultfd_ctx
+        new.slab_obj = 0
         return new
+
+
+_new_vma = object.__new__
 
 
 def vma_pages(vma) -> int:
@@ -90,102 +104,218 @@ def vma_compute_subtree_gap(v) -> int:
     return g
 
 
-def _h(n):
-    return n.rb_height if n is not None else 0
-
-
-def _rot_right(n):
-    top = n.rb_left
-    n.rb_left = top.rb_right
-    top.rb_right = n
+def _rotate(n, hl, hr):
+    """Rotate ``n`` (refreshed; subtree heights ``hl``, ``hr`` 2 apart) into balance; the new
+    subtree root, which takes over ``n``'s parent."""
+    parent = n.rb_parent
+    if hl > hr:
+        left = n.rb_left
+        a, b = left.rb_left, left.rb_right
+        if (a.rb_height if a is not None else 0) < (b.rb_height if b is not None else 0):
+            c = left.rb_right = b.rb_left               # rotate left at n.rb_left
+            if c is not None:
+                c.rb_parent = left
+            b.rb_left = left
+            left.rb_parent = b
+            vma_compute_subtree_gap(left)
+            vma_compute_subtree_gap(b)
+            left = n.rb_left = b
+            b.rb_parent = n
+        c = n.rb_left = left.rb_right                   # rotate right at n
+        if c is not None:
+            c.rb_parent = n
+        left.rb_right = n
+        n.rb_parent = left
+        left.rb_parent = parent
+        vma_compute_subtree_gap(n)
+        vma_compute_subtree_gap(left)
+        return left
+    right = n.rb_right
+    a, b = right.rb_right, right.rb_left
+    if (a.rb_height if a is not None else 0) < (b.rb_height if b is not None else 0):
+        c = right.rb_left = b.rb_right                  # rotate right at n.rb_right
+        if c is not None:
+            c.rb_parent = right
+        b.rb_right = right
+        right.rb_parent = b
+        vma_compute_subtree_gap(right)
+        vma_compute_subtree_gap(b)
+        right = n.rb_right = b
+        b.rb_parent = n
+    c = n.rb_right = right.rb_left                      # rotate left at n
+    if c is not None:
+        c.rb_parent = n
+    right.rb_left = n
+    n.rb_parent = right
+    right.rb_parent = parent
     vma_compute_subtree_gap(n)
-    vma_compute_subtree_gap(top)
-    return top
-
-
-def _rot_left(n):
-    top = n.rb_right
-    n.rb_right = top.rb_left
-    top.rb_left = n
-    vma_compute_subtree_gap(n)
-    vma_compute_subtree_gap(top)
-    return top
+    vma_compute_subtree_gap(right)
+    return right
 
 
 def _balance(n):
+    """Refresh ``n`` and rotate it back into AVL balance; the subtree's new root."""
     vma_compute_subtree_gap(n)
-    b = _h(n.rb_left) - _h(n.rb_right)
-    if b > 1:
-        if _h(n.rb_left.rb_left) < _h(n.rb_left.rb_right):
-            n.rb_left = _rot_left(n.rb_left)
-        return _rot_right(n)
-    if b < -1:
-        if _h(n.rb_right.rb_right) < _h(n.rb_right.rb_left):
-            n.rb_right = _rot_right(n.rb_right)
-        return _rot_left(n)
+    left, right = n.rb_left, n.rb_right
+    hl = left.rb_height if left is not None else 0
+    hr = right.rb_height if right is not None else 0
+    if hl - hr > 1 or hr - hl > 1:
+        return _rotate(n, hl, hr)
     return n
 
 
-def _insert(n, v):
-    if n is None:
-        v.rb_left = v.rb_right = None
-        vma_compute_subtree_gap(v)
-        return v
-    if v.vm_start < n.vm_start:
-        n.rb_left = _insert(n.rb_left, v)
-    else:
-        n.rb_right = _insert(n.rb_right, v)
-    return _balance(n)
-
-
-def _pop_min(n):
-    if n.rb_left is None:
-        return n.rb_right, n
-    rest, low = _pop_min(n.rb_left)
-    n.rb_left = rest
-    return _balance(n), low
-
-
-def _erase(n, v):
-    if n is None:
-        raise KeyError(v)
-    if n is v:
-        if n.rb_left is None:
-            return n.rb_right
-        if n.rb_right is None:
-            return n.rb_left
-        rest, low = _pop_min(n.rb_right)
-        low.rb_left = n.rb_left
-        low.rb_right = rest
-        return _balance(low)
-    if v.vm_start < n.vm_start:
-        n.rb_left = _erase(n.rb_left, v)
-    else:
-        n.rb_right = _erase(n.rb_right, v)
-    return _balance(n)
+def _rebalance_path(mm, path, start, child, stale=None) -> bool:
+    """Hang ``child`` under the end of ``path`` and rebalance the path bottom-up; whether
+    the walk passed ``stale`` (an AVL update's recursion unwinding)."""
+    # A node that keeps its place, height and gap leaves everything above it as it was,
+    # so the walk stops there: VMAs whose own gap changed are refreshed by their callers
+    # through vma_gap_update, as in the kernel -- except ``stale``, a VMA whose own gap
+    # changed and that this walk refreshes, so it does not stop before passing it.
+    i = len(path)
+    while i:
+        i -= 1
+        n = path[i]
+        if start < n.vm_start:
+            n.rb_left = child
+        else:
+            n.rb_right = child
+        if child is not None:
+            child.rb_parent = n
+        # _balance(n), with vma_compute_subtree_gap written out
+        prev = n.vm_prev
+        g = n.vm_start - prev.vm_end if prev is not None else n.vm_start
+        c = n.rb_left
+        if c is not None:
+            hl = c.rb_height
+            if c.rb_subtree_gap > g:
+                g = c.rb_subtree_gap
+        else:
+            hl = 0
+        c = n.rb_right
+        if c is not None:
+            hr = c.rb_height
+            if c.rb_subtree_gap > g:
+                g = c.rb_subtree_gap
+        else:
+            hr = 0
+        h = (hl if hl > hr else hr) + 1
+        if n is stale:
+            stale = None
+        if hl - hr > 1 or hr - hl > 1:
+            n.rb_height = h
+            n.rb_subtree_gap = g
+            child = _rotate(n, hl, hr)
+            continue
+        if h == n.rb_height and g == n.rb_subtree_gap and stale is None:
+            return True                 # nothing above changes
+        n.rb_height = h
+        n.rb_subtree_gap = g
+        child = n
+    mm.mm_rb = child
+    if child is not None:
+        child.rb_parent = None
+    return stale is None
 
 
 def vma_gap_update(mm, v) -> None:
-    """Refresh the gaps on the path from the root to ``v`` after its gap changed."""
+    """Refresh the gaps from ``v`` up to the root after its own gap changed (mm/mmap.c)."""
+    # An ancestor whose gap comes out unchanged ends the walk, as the kernel's propagate
+    # callback does; heights need no refresh (every insert and erase keeps them exact).
+    start = v.vm_start
+    prev = v.vm_prev
+    g = start - prev.vm_end if prev is not None else start
+    c = v.rb_left
+    if c is not None and c.rb_subtree_gap > g:
+        g = c.rb_subtree_gap
+    c = v.rb_right
+    if c is not None and c.rb_subtree_gap > g:
+        g = c.rb_subtree_gap
+    if g == v.rb_subtree_gap:
+        return                          # nothing above can change either
+    n = v.rb_parent
+    if n is None and mm.mm_rb is not v:
+        return                          # not in the tree (yet)
+    v.rb_subtree_gap = g
+    while n is not None:
+        prev = n.vm_prev
+        g = n.vm_start - prev.vm_end if prev is not None else n.vm_start
+        c = n.rb_left
+        if c is not None and c.rb_subtree_gap > g:
+            g = c.rb_subtree_gap
+        c = n.rb_right
+        if c is not None and c.rb_subtree_gap > g:
+            g = c.rb_subtree_gap
+        if g == n.rb_subtree_gap:
+            return
+        n.rb_subtree_gap = g
+        n = n.rb_parent
+
+
+def vma_rb_insert(mm, v, stale=None) -> bool:
+    """Insert ``v`` by vm_start and rebalance its path; whether that refreshed ``stale``."""
+    v.rb_left = v.rb_right = v.rb_parent = None
+    vma_compute_subtree_gap(v)
     path = []
     n = mm.mm_rb
-    while n is not None and n is not v:
+    start = v.vm_start
+    while n is not None:
         path.append(n)
-        n = n.rb_left if v.vm_start < n.vm_start else n.rb_right
-    if n is None:
-        return
-    vma_compute_subtree_gap(v)
-    for n in reversed(path):
-        vma_compute_subtree_gap(n)
+        n = n.rb_left if start < n.vm_start else n.rb_right
+    return _rebalance_path(mm, path, start, v, stale)
 
 
-def vma_rb_insert(mm, v) -> None:
-    mm.mm_rb = _insert(mm.mm_rb, v)
+def _path_to(mm, v) -> list:
+    """The nodes from the root down to ``v``'s parent; KeyError when ``v`` is not in the tree."""
+    path = []
+    n = mm.mm_rb
+    start = v.vm_start
+    while n is not v:
+        if n is None:
+            raise KeyError(v)
+        path.append(n)
+        n = n.rb_left if start < n.vm_start else n.rb_right
+    return path
 
 
-def vma_rb_erase(mm, v) -> None:
-    mm.mm_rb = _erase(mm.mm_rb, v)
-    v.rb_left = v.rb_right = None
+def vma_rb_erase(mm, v, stale=None, path=None) -> bool:
+    """Take ``v`` out of the tree (its successor takes its place); whether that refreshed
+    ``stale``. ``path`` is _path_to(mm, v) when the caller has it."""
+    if path is None:
+        path = _path_to(mm, v)
+    left, right = v.rb_left, v.rb_right
+    reached = True
+    if left is None:
+        repl = right
+        if right is not None and stale is not None:
+            reached = False             # the successor is below ``right``, off the walk
+            stale = None
+    elif right is None:
+        repl = left
+    else:
+        # pop the minimum of the right subtree, rebalancing the left spine walked
+        spine = []
+        low = right
+        while low.rb_left is not None:
+            spine.append(low)
+            low = low.rb_left
+        rest = low.rb_right
+        for s in reversed(spine):
+            s.rb_left = rest
+            if rest is not None:
+                rest.rb_parent = s
+            rest = _balance(s)
+        low.rb_left = left
+        left.rb_parent = low
+        low.rb_right = rest
+        if rest is not None:
+            rest.rb_parent = low
+        low.rb_parent = v.rb_parent
+        repl = _balance(low)            # refreshes low completely
+        if low is stale:
+            stale = None
+    passed = _rebalance_path(mm, path, v.vm_start, repl, stale)
+    v.rb_left = v.rb_right = v.rb_parent = None
+    return passed and reached
 
 
 def __vma_link_list(mm, vma, prev) -> None:
@@ -204,16 +334,25 @@ def __vma_link_list(mm, vma, prev) -> None:
 
 def __vma_link_rb(mm, vma) -> None:
     """Insert into the tree and fix the gap of the VMA after it (mm/mmap.c)."""
-    if vma.vm_next is not None:
-        vma_gap_update(mm, vma.vm_next)
-    else:
+    # The kernel refreshes the next VMA's gap first, then inserts. That VMA lies on the
+    # insertion path (a new leaf hangs below the lower of its two in-order neighbours
+    # and the path passes through both), so the insertion's bottom-up refresh covers
+    # it: the same tree and gaps with one walk instead of two.
+    nxt = vma.vm_next
+    if nxt is None:
         mm.highest_vm_end = vma.vm_end
-    vma_rb_insert(mm, vma)
+        vma_rb_insert(mm, vma)
+    elif not vma_rb_insert(mm, vma, nxt):
+        vma_gap_update(mm, nxt)         # not on the path after all: refresh it on its own
 
 
 def __vma_unlink(mm, vma) -> None:
     """Take ``vma`` off the tree and the list (mm/mmap.c __vma_unlink)."""
-    vma_rb_erase(mm, vma)
+    # The kernel erases, unlinks from the list, then refreshes the next VMA's gap. The
+    # list goes first here, so the erase's bottom-up walk already sees the next VMA's
+    # final gap and refreshes it when it passes it (as the successor taking ``vma``'s
+    # place, or as an ancestor); only otherwise does it need a vma_gap_update of its own.
+    path = _path_to(mm, vma)            # (KeyError before anything changes)
     prev, nxt = vma.vm_prev, vma.vm_next
     if nxt is not None:
         nxt.vm_prev = prev
@@ -222,11 +361,11 @@ def __vma_unlink(mm, vma) -> None:
     else:
         mm.mmap = nxt
     if nxt is not None:
-        vma_gap_update(mm, nxt)
-    elif prev is not None:
-        mm.highest_vm_end = prev.vm_end
+        if not vma_rb_erase(mm, vma, nxt, path):
+            vma_gap_update(mm, nxt)
     else:
-        mm.highest_vm_end = 0
+        vma_rb_erase(mm, vma, None, path)
+        mm.highest_vm_end = prev.vm_end if prev is not None else 0
     vma.vm_next = vma.vm_prev = None
     mm.vmacache_seqnum += 1
 
@@ -302,18 +441,32 @@ def _search_up(n, length, low_limit, high_limit):
 
 
 def _search_down(n, length, low_limit, high_limit):
-    if n is None or n.rb_subtree_gap < length:
-        return None
-    gap_start = n.vm_prev.vm_end if n.vm_prev is not None else 0
-    if gap_start <= high_limit:
-        r = _search_down(n.rb_right, length, low_limit, high_limit)
-        if r is not None:
-            return r
-    if n.vm_start < low_limit:
-        return _STOP
-    if gap_start <= high_limit and n.vm_start - gap_start >= length:
-        return n
-    return _search_down(n.rb_left, length, low_limit, high_limit)
+    """The highest node whose gap below it fits ``length`` inside the limits, None, or
+    _STOP: right subtree first, then the node, then the left subtree, skipping subtrees
+    whose largest gap is too small (the recursion, with its pending nodes on a list)."""
+    pending = []                        # nodes whose right subtree is being searched
+    while True:
+        if n is None or n.rb_subtree_gap < length:
+            if not pending:
+                return None
+            n = pending.pop()           # its right subtree had nothing
+            prev = n.vm_prev
+            gap_start = prev.vm_end if prev is not None else 0
+        else:
+            prev = n.vm_prev
+            gap_start = prev.vm_end if prev is not None else 0
+            if gap_start <= high_limit:
+                right = n.rb_right
+                if right is not None and right.rb_subtree_gap >= length:
+                    pending.append(n)
+                    n = right
+                    continue
+                # (a right subtree without a big enough gap has nothing)
+        if n.vm_start < low_limit:
+            return _STOP
+        if gap_start <= high_limit and n.vm_start - gap_start >= length:
+            return n
+        n = n.rb_left
 
 
 def unmapped_area(mm, length, low_limit, high_limit, align_mask=0, align_offset=0):
@@ -353,7 +506,9 @@ def unmapped_area_topdown(mm, length, low_limit, high_limit, align_mask=0, align
         found = _search_down(mm.mm_rb, need, low_limit + need, hi)
         if found is None or found is _STOP:
             return None
-        gap_end = min(found.vm_start, high_limit)
+        gap_end = found.vm_start
+        if gap_end > high_limit:
+            gap_end = high_limit
     gap_end -= length
     return gap_end - ((gap_end - align_offset) & align_mask)
 

@@ -1,0 +1,167 @@
+"""The mmap/munmap shortcuts leave exactly the state the reference path leaves (DESIGN §3:
+fast paths must equal slow paths). Each workload runs on two machines, once with a
+shortcut switched off and once with it on; the whole-machine fingerprint of
+tests/test_fault_bulk.py, extended with every VMA's fields, the shape of the VMA tree
+(heights and subtree gaps included), the mm counters and the SLUB state, must be equal."""
+
+import importlib
+import random
+
+import pytest
+
+import linuxvm as lv
+from linuxvm.errors import SyscallError
+from test_fault_bulk import fingerprint as machine_fingerprint, assert_same
+
+PAGE = 4096
+RW = lv.PROT_READ | lv.PROT_WRITE
+ANON = lv.MAP_PRIVATE | lv.MAP_ANONYMOUS
+
+
+def tree_shape(n):
+    if n is None:
+        return None
+    return (n.vm_start, n.rb_height, n.rb_subtree_gap, tree_shape(n.rb_left),
+            tree_shape(n.rb_right))
+
+
+def mm_fingerprint(mm):
+    vmas = []
+    v = mm.mmap
+    while v is not None:
+        vmas.append((v.vm_start, v.vm_end, v.vm_flags, v.vm_pgoff, v.vm_page_prot, v.slab_obj,
+                     v.anon_vma is not None, len(v.anon_vma_chain), v.vm_file is not None))
+        v = v.vm_next
+    counters = tuple(getattr(mm, f) for f in (
+        "map_count", "total_vm", "data_vm", "exec_vm", "stack_vm", "locked_vm", "hiwater_vm",
+        "hiwater_rss", "highest_vm_end", "vmacache_seqnum", "nr_ptes", "nr_pmds", "brk"))
+    return vmas, tree_shape(mm.mm_rb), counters
+
+
+def fingerprint(m):
+    out = machine_fingerprint(m)
+    out["mms"] = [mm_fingerprint(t.mm) if t.mm else None for t in m.tasks.values()]
+    out["committed"] = m.vm_committed_as
+    out["slabinfo"] = m.proc.read("/proc/slabinfo")
+    out["meminfo"] = m.proc.read("/proc/meminfo")
+    out["slab_cpu"] = [(s.name, [(c.page, c.freelist, c.partial) for c in s.cpu_slab])
+                       for s in m.slab.slab_caches]
+    return out
+
+
+def w_pairs(m):
+    #   the benchmark's loop: 64 KiB below a row of small neighbours, merged, split, unmapped
+    p = m.spawn("pairs")
+    for i in range(16):
+        p.mmap(None, PAGE, RW if i % 2 else lv.PROT_READ, ANON)
+    m.check()
+    for _ in range(50):
+        a = p.mmap(None, 16 * PAGE, RW, ANON)
+        m.check()
+        p.munmap(a, 16 * PAGE)
+        m.check()
+    q = p.fork()                        # a child that never touches anything exits:
+    m.check()                           # exit_mmap's whole-mm gather still flushes
+    q.exit()
+    m.check()
+    p.munmap(0, (1 << 47) - PAGE)       # munmap of everything is a whole-mm gather too
+    m.check()
+
+
+def w_tables_and_holes(m):
+    #   AAAA....BBBB....CCCC     touched and untouched VMAs, unmapped across the holes
+    p = m.spawn("holes")
+    a = p.mmap(None, 64 * PAGE, RW, ANON)
+    p.touch(a + 10 * PAGE, 4 * PAGE, write=True)
+    m.check()
+    p.munmap(a + 20 * PAGE, 8 * PAGE)                # untouched, tables under it
+    m.check()
+    p.munmap(a + 8 * PAGE, 8 * PAGE)                 # touched pages
+    m.check()
+    b = p.mmap(0x40000000, 32 * PAGE, RW, ANON | lv.MAP_FIXED)   # a PGD slot of its own
+    m.check()
+    p.munmap(b, 32 * PAGE)                           # no table in its PGD slot
+    m.check()
+    b = p.mmap(0x40000000, 32 * PAGE, RW, ANON | lv.MAP_FIXED)
+    p.touch(b, PAGE, write=True)
+    p.munmap(b + PAGE, 8 * PAGE)                     # tables, no pages in the range
+    m.check()
+    p.munmap(0x40000000 - 4 * PAGE, 64 * PAGE)       # the rest: frees the tables
+    m.check()
+    c = p.fork()
+    m.check()
+    c.munmap(a, 64 * PAGE)
+    m.check()
+    c.exit()
+    m.check()
+    p.exit()
+    m.check()
+
+
+def w_random(m):
+    rng = random.Random(5)
+    p = m.spawn("rnd")
+    q = m.spawn("root", uid=0)
+    base = 0x20000000
+    for _ in range(300):
+        t = rng.choice([p, q])
+        page = rng.randrange(0, 600)
+        n = rng.randrange(1, 40)
+        op = rng.random()
+        try:
+            if op < 0.35:
+                t.mmap(base + page * PAGE, n * PAGE, rng.choice([RW, lv.PROT_READ]),
+                       ANON | lv.MAP_FIXED)
+            elif op < 0.5:
+                t.mmap(None, n * PAGE, RW, ANON | (lv.MAP_NORESERVE if rng.random() < .2 else 0))
+            elif op < 0.75:
+                t.munmap(base + page * PAGE, n * PAGE)
+            elif op < 0.85:
+                t.touch(base + page * PAGE, n * PAGE, write=rng.random() < 0.5)
+            elif op < 0.92:
+                t.mprotect(base + page * PAGE, n * PAGE, rng.choice([RW, lv.PROT_READ]))
+            else:
+                t.mremap(base + page * PAGE, n * PAGE, rng.randrange(1, 60) * PAGE,
+                         lv.MREMAP_MAYMOVE)
+        except (SyscallError, lv.SegmentationFault):
+            pass
+        m.check()
+    q.exit()
+    m.check()
+
+
+SHORTCUTS = [("mmap", "UNMAP_NO_TABLES_SHORTCUT")]
+
+
+def run(workload):
+    m = lv.Machine(ram="256M", cpus=2, seed=11)
+    workload(m)
+    m.check()
+    return fingerprint(m)
+
+
+@pytest.mark.parametrize("module,switch", SHORTCUTS)
+@pytest.mark.parametrize("workload", [w_pairs, w_tables_and_holes, w_random])
+def test_shortcut_equals_reference(module, switch, workload, monkeypatch):
+    mod = importlib.import_module(f"linuxvm.mm.{module}")
+    monkeypatch.setattr(mod, switch, False)
+    slow = run(workload)
+    monkeypatch.setattr(mod, switch, True)
+    assert_same(slow, run(workload))
+
+
+def test_vma_copy_sets_every_field_init_sets():
+    from linuxvm.mm.vma import VmAreaStruct
+    v = VmAreaStruct(object(), 0x1000, 0x3000, 0x73, 5, None)
+    v.vm_page_prot, v.anon_vma, v.vm_ops, v.vm_policy = 7, object(), object(), object()
+    c = v.copy()
+    for name in VmAreaStruct.__slots__:
+        if name == "__dict__":
+            continue
+        assert hasattr(c, name), name                     # no slot left unset
+        if name in ("vm_next", "vm_prev", "rb_left", "rb_right", "rb_parent"):
+            assert getattr(c, name) is None
+        elif name == "anon_vma_chain":
+            assert c.anon_vma_chain == [] and c.anon_vma_chain is not v.anon_vma_chain
+        elif name not in ("rb_height", "rb_subtree_gap", "slab_obj"):
+            assert getattr(c, name) is getattr(v, name), name
