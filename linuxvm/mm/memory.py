@@ -370,7 +370,31 @@ _LEVEL = {"pgd": (PGDIR_SIZE, pgd_bad), "pud": (PUD_SIZE, pud_bad), "pmd": (PMD_
 
 def _populated(m, table: int, addr: int, end: int, what: str, check_bad: bool = True):
     """(ptr, value, addr, next) for each non-none entry of one table over [addr, end);
-    a bad one is reported and cleared instead (pXX_none_or_clear_bad)."""
+    a bad one is reported and cleared instead (pXX_none_or_clear_bad).
+
+    The entries are read at once (callers change only lower levels, or the entry they
+    are given); with a bad entry in the range, one at a time, so the report and the
+    clearing come at its turn."""
+    size, bad = _LEVEL[what]
+    shift = size.bit_length() - 1
+    first = (addr >> shift) & 511
+    top = (end - 1) & U64                       # compared as pXX_addr_end does
+    vals = pt_entries(m, table)[first:((top >> shift) & 511) + 1].tolist()
+    out = []
+    a = addr
+    for j, v in enumerate(vals, first):
+        nxt = (a + size) & ~(size - 1) & U64
+        if ((nxt - 1) & U64) >= top:
+            nxt = end
+        if v:
+            if check_bad and bad(v):
+                return _populated_one_by_one(m, table, addr, end, what, check_bad)
+            out.append(((table, j), v, a, nxt))
+        a = nxt
+    return out
+
+
+def _populated_one_by_one(m, table: int, addr: int, end: int, what: str, check_bad: bool):
     size, bad = _LEVEL[what]
     shift = size.bit_length() - 1
     while True:
@@ -521,13 +545,17 @@ def zap_pte_range(tlb, vma, pmd, addr: int, end: int, details) -> int:
     free and carry on (the ``goto again`` of 4.6)."""
     m = tlb.m
     table_pfn = _table_of(_get(m, pmd))
+    table = pt_entries(m, table_pfn)
+    lo = ((addr >> PAGE_SHIFT) & 511) << 3
+    hi = lo + ((end - addr) >> PAGE_SHIFT << 3)
+    if table.obj.count(0, lo, hi) == hi - lo:
+        return end                                  # every entry none: nothing to do
     if details is None:
         from . import fault
         if fault.ZAP_PTE_RANGE_VECTORISED:
             done = fault.zap_pte_table(tlb, vma, table_pfn, addr, end)
             if done is not None:
                 return done
-    table = pt_entries(m, table_pfn)
     while True:
         force_flush = False
         while addr != end:
