@@ -249,16 +249,6 @@ def vma_adjust(m, vma, start, end, pgoff, insert=None) -> int:
     return 0
 
 
-def is_mergeable_vma(vma, file, vm_flags, ctx) -> bool:
-    if (vma.vm_flags ^ vm_flags) & ~VM_SOFTDIRTY:
-        return False
-    if vma.vm_file is not file:
-        return False
-    if vma.vm_ops is not None and getattr(vma.vm_ops, "close", None) is not None:
-        return False
-    return vma.vm_userfaultfd_ctx == ctx
-
-
 def is_mergeable_anon_vma(anon_vma1, anon_vma2, vma) -> bool:
     if (anon_vma1 is None or anon_vma2 is None) and \
             (vma is None or len(vma.anon_vma_chain) == 1):
@@ -266,8 +256,8 @@ def is_mergeable_anon_vma(anon_vma1, anon_vma2, vma) -> bool:
     return anon_vma1 is anon_vma2
 
 
-def can_vma_merge_before(vma, vm_flags, anon_vma, file, vm_pgoff, ctx) -> bool:
-    # is_mergeable_vma, is_mergeable_anon_vma, then the offset, written out
+def _mergeable(vma, vm_flags, anon_vma, file, ctx) -> bool:
+    """is_mergeable_vma and is_mergeable_anon_vma, written out as one check."""
     if (vma.vm_flags ^ vm_flags) & ~VM_SOFTDIRTY or vma.vm_file is not file:
         return False
     ops = vma.vm_ops
@@ -276,25 +266,17 @@ def can_vma_merge_before(vma, vm_flags, anon_vma, file, vm_pgoff, ctx) -> bool:
     if vma.vm_userfaultfd_ctx != ctx:
         return False
     other = vma.anon_vma
-    if not ((anon_vma is None or other is None) and len(vma.anon_vma_chain) == 1) and \
-            anon_vma is not other:
-        return False
-    return vma.vm_pgoff == vm_pgoff
+    return ((anon_vma is None or other is None) and len(vma.anon_vma_chain) == 1) or \
+        anon_vma is other
+
+
+def can_vma_merge_before(vma, vm_flags, anon_vma, file, vm_pgoff, ctx) -> bool:
+    return _mergeable(vma, vm_flags, anon_vma, file, ctx) and vma.vm_pgoff == vm_pgoff
 
 
 def can_vma_merge_after(vma, vm_flags, anon_vma, file, vm_pgoff, ctx) -> bool:
-    if (vma.vm_flags ^ vm_flags) & ~VM_SOFTDIRTY or vma.vm_file is not file:
-        return False
-    ops = vma.vm_ops
-    if ops is not None and getattr(ops, "close", None) is not None:
-        return False
-    if vma.vm_userfaultfd_ctx != ctx:
-        return False
-    other = vma.anon_vma
-    if not ((anon_vma is None or other is None) and len(vma.anon_vma_chain) == 1) and \
-            anon_vma is not other:
-        return False
-    return vma.vm_pgoff + ((vma.vm_end - vma.vm_start) >> PAGE_SHIFT) == vm_pgoff
+    return (_mergeable(vma, vm_flags, anon_vma, file, ctx)
+            and vma.vm_pgoff + ((vma.vm_end - vma.vm_start) >> PAGE_SHIFT) == vm_pgoff)
 
 
 def vma_merge(m, mm, prev, addr, end, vm_flags, anon_vma, file, pgoff, ctx=None):
