@@ -68,6 +68,49 @@ def w_pairs(m):
     m.check()
 
 
+def w_pairs_read(m):
+    #   the benchmark's loop with its neighbours read, so a PTE table lies under the pairs;
+    #   then pairs whose pages are touched, that cross a PMD boundary, that stand alone
+    p = m.spawn("pairs")
+    for i in range(16):
+        a = p.mmap(None, PAGE, RW if i % 2 else lv.PROT_READ, ANON)
+        p.touch(a, PAGE)
+    m.check()
+    for k in range(40):
+        a = p.mmap(None, 16 * PAGE, RW, ANON)
+        if k % 4 == 1:
+            p.touch(a + 3 * PAGE, 2 * PAGE, write=True)         # pages to zap
+        elif k % 4 == 2:
+            p.touch(a + 15 * PAGE, PAGE)                        # the zero page
+        m.check()
+        p.munmap(a, 16 * PAGE) if k % 3 else p.munmap(a + 4 * PAGE, 8 * PAGE)
+        m.check()
+    #   ....|AAAA....    a mapping across a PMD boundary, then one alone in its PMD
+    b = p.mmap(0x40200000 - 4 * PAGE, 8 * PAGE, RW, ANON | lv.MAP_FIXED)
+    p.touch(b, PAGE)
+    p.munmap(b + 4 * PAGE, 2 * PAGE)
+    m.check()
+    p.munmap(b, PAGE)
+    m.check()
+    c = p.mmap(0x40600000, 8 * PAGE, RW, ANON | lv.MAP_FIXED)
+    p.touch(c + PAGE, PAGE)
+    p.munmap(c + 2 * PAGE, 2 * PAGE)                            # tables stay: neighbours
+    m.check()
+    p.munmap(c, 8 * PAGE)                                       # alone: frees its tables
+    m.check()
+    c = p.mmap(0x40600000, 8 * PAGE, RW, ANON | lv.MAP_FIXED)
+    p.touch(c, PAGE)
+    p.munmap(c, PAGE)
+    m.check()
+    p.munmap(c + PAGE, 7 * PAGE)                # alone, nothing mapped, tables to free
+    m.check()
+    q = p.fork()
+    m.check()
+    q.munmap(b, 8 * PAGE)
+    q.exit()
+    m.check()
+
+
 def w_tables_and_holes(m):
     #   AAAA....BBBB....CCCC     touched and untouched VMAs, unmapped across the holes
     p = m.spawn("holes")
@@ -130,7 +173,7 @@ def w_random(m):
     m.check()
 
 
-SHORTCUTS = [("mmap", "UNMAP_NO_TABLES_SHORTCUT")]
+SHORTCUTS = [("mmap", "UNMAP_NO_TABLES_SHORTCUT"), ("mmap", "UNMAP_EMPTY_RANGE_SHORTCUT")]
 
 
 def run(workload):
@@ -141,7 +184,7 @@ def run(workload):
 
 
 @pytest.mark.parametrize("module,switch", SHORTCUTS)
-@pytest.mark.parametrize("workload", [w_pairs, w_tables_and_holes, w_random])
+@pytest.mark.parametrize("workload", [w_pairs, w_pairs_read, w_tables_and_holes, w_random])
 def test_shortcut_equals_reference(module, switch, workload, monkeypatch):
     mod = importlib.import_module(f"linuxvm.mm.{module}")
     monkeypatch.setattr(mod, switch, False)

@@ -456,21 +456,31 @@ def free_pud_range(tlb, pgd, addr: int, end: int, floor: int, ceiling: int) -> N
         pud_free_tlb(tlb, _table_of(pgdv), addr & PGDIR_MASK)
 
 
-def free_pgd_range(tlb, addr: int, end: int, floor: int, ceiling: int) -> None:
-    """Free the page tables that lie wholly inside [floor, ceiling) rounded inward."""
+def free_pgd_bounds(addr: int, end: int, floor: int, ceiling: int):
+    """The range free_pgd_range walks: [addr, end) rounded inward to whole PMDs inside
+    [floor, ceiling), or None when nothing can be freed (mm/memory.c free_pgd_range)."""
     addr &= PMD_MASK
     if addr < floor:
         addr += PMD_SIZE
         if not addr:
-            return
+            return None
     if ceiling:
         ceiling &= PMD_MASK
         if not ceiling:
-            return
+            return None
     if ((end - 1) & U64) > ((ceiling - 1) & U64):
         end -= PMD_SIZE
     if addr > ((end - 1) & U64):
+        return None
+    return addr, end
+
+
+def free_pgd_range(tlb, addr: int, end: int, floor: int, ceiling: int) -> None:
+    """Free the page tables that lie wholly inside [floor, ceiling) rounded inward."""
+    bounds = free_pgd_bounds(addr, end, floor, ceiling)
+    if bounds is None:
         return
+    addr, end = bounds
     for pgd, _, a, nxt in _populated(tlb.m, tlb.mm.pgd, addr, end, "pgd"):
         free_pud_range(tlb, pgd, a, nxt, floor, ceiling)
 
@@ -636,6 +646,33 @@ def unmap_page_range(tlb, vma, addr: int, end: int, details=None) -> None:
                     return
     for pgd, _, a, nxt in _populated(m, vma.vm_mm.pgd, addr, end, "pgd"):
         zap_pud_range(tlb, vma, pgd, a, nxt, details)
+
+
+def zap_finds_nothing(m, mm, addr: int, end: int) -> bool:
+    """unmap_page_range over [addr, end) of ``mm`` would meet only none entries: no
+    page table, or a PTE table whose entries there are all none, with no bad or huge
+    level on the way. False when unsure (the range crosses a PMD boundary)."""
+    if addr >> 21 != (end - 1) >> 21:
+        return False
+    # unmap_page_range's one-PMD shortcut, step by step
+    g = pt_entries(m, mm.pgd)[(addr >> 39) & 511]
+    if not g:
+        return True
+    if pgd_bad(g):
+        return False
+    u = pt_entries(m, _table_of(g))[(addr >> 30) & 511]
+    if not u:
+        return True
+    if pud_bad(u):
+        return False
+    v = pt_entries(m, _table_of(u))[(addr >> 21) & 511]
+    if not v:
+        return True
+    if pmd_trans_huge(v) or pmd_devmap(v) or pmd_bad(v):
+        return False
+    lo = ((addr >> PAGE_SHIFT) & 511) << 3         # zap_pte_range's all-none test
+    hi = lo + ((end - addr) >> PAGE_SHIFT << 3)
+    return pt_entries(m, _table_of(v)).obj.count(0, lo, hi) == hi - lo
 
 
 def unmap_single_vma(tlb, vma, start_addr: int, end_addr: int, details=None) -> None:

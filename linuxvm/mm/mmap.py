@@ -21,7 +21,8 @@ from .mman import (PROT_READ, PROT_WRITE, PROT_EXEC, MAP_SHARED, MAP_PRIVATE, MA
                    MAP_FIXED, MAP_GROWSDOWN, MAP_DENYWRITE, MAP_LOCKED, MAP_NORESERVE,
                    MAP_POPULATE, MAP_NONBLOCK)
 from .fault import update_hiwater_rss
-from .memory import tlb_gather_mmu, unmap_vmas, free_pgtables, tlb_finish_mmu
+from .memory import (tlb_gather_mmu, unmap_vmas, free_pgtables, tlb_finish_mmu,
+                     zap_finds_nothing, free_pgd_bounds)
 from .memory import _unlink as free_pgtables_unlink
 from .swap import lru_add_drain
 from .util import OVERCOMMIT_NEVER, security_vm_enough_memory_mm, vm_unacct_memory
@@ -611,6 +612,14 @@ def _no_user_tables(m, mm, lo: int, hi: int) -> bool:
     return True
 
 
+# One VMA whose range has only none entries under it (tables there, no pages: the usual
+# munmap of an untouched mapping next to used ones) and no page table wholly between its
+# neighbours: zapping clears nothing, free_pgtables frees nothing and the ranged gather
+# flushes nothing, so only the rmap/file unlinking remains. False always takes the gather
+# path (tests/test_mmap_fast.py compares the two).
+UNMAP_EMPTY_RANGE_SHORTCUT = True
+
+
 def zap_and_free_pgtables(m, mm, vmas, start, end, floor, ceiling) -> None:
     """The body unmap_region and exit_mmap share (mm/mmap.c): drain this CPU's pagevecs,
     zap the pages of ``vmas`` in [start, end) and free the page tables between ``floor``
@@ -624,6 +633,15 @@ def zap_and_free_pgtables(m, mm, vmas, start, end, floor, ceiling) -> None:
             if v.anon_vma_chain or v.vm_file is not None:      # else it has nothing to do
                 free_pgtables_unlink(m, v)
         return
+    if UNMAP_EMPTY_RANGE_SHORTCUT and not whole and len(vmas) == 1:
+        v = vmas[0]
+        lo = v.vm_start if v.vm_start > start else start        # unmap_single_vma's range
+        hi = v.vm_end if v.vm_end < end else end
+        if not v.vm_flags & VM_HUGETLB and (lo >= hi or zap_finds_nothing(m, mm, lo, hi)) \
+                and free_pgd_bounds(v.vm_start, v.vm_end, floor, ceiling) is None:
+            if v.anon_vma_chain or v.vm_file is not None:
+                free_pgtables_unlink(m, v)
+            return
     tlb = tlb_gather_mmu(m, mm, 0, -1) if whole else tlb_gather_mmu(m, mm, start, end)
     unmap_vmas(tlb, vmas, start, end)
     free_pgtables(tlb, vmas, floor, ceiling)
