@@ -6,9 +6,11 @@ the signal struct (rlimits, ``oom_score_adj``), fault counters and the per-task
 RSS cache of SPLIT_RSS_COUNTING.
 """
 
+from ..arch.x86.page_types import PAGE_OFFSET, PAGE_SHIFT
 from ..mm import slub
 from ..mm.gfp import GFP_KERNEL
 from ..mm.mm_types import NR_MM_COUNTERS
+from ..mm.page import NULL
 
 RLIM_INFINITY = (1 << 64) - 1
 RLIMIT_DATA = 2
@@ -147,7 +149,10 @@ def slab_free_obj(m, cache: str, obj) -> None:
     slab = getattr(m, "slab", None)
     addr = obj.slab_obj
     if slab is not None and addr:
-        # slab.free_obj(cache, addr) without its default-argument layer
-        slub.slab_free(slab.by_name[cache], slub.virt_to_head_pfn(slab, addr), addr,
+        # slab.free_obj(cache, addr) without its default-argument layer, and
+        # virt_to_head_pfn written out
+        pfn = (addr - PAGE_OFFSET) >> PAGE_SHIFT
+        head = slab.mm.ch[pfn]
+        slub.slab_free(slab.by_name[cache], pfn if head == NULL else head, addr,
                        m.current_cpu, "kmem_cache_free")
     obj.slab_obj = 0

@@ -111,7 +111,10 @@ def get_mm_rss(mm) -> int:
 
 
 def update_hiwater_rss(mm) -> None:
-    rss = get_mm_rss(mm)
+    s = mm.rss_stat
+    # get_mm_rss written out: each counter read as get_mm_counter does (never below 0)
+    f, a, sh = s[MM_FILEPAGES], s[MM_ANONPAGES], s[MM_SHMEMPAGES]
+    rss = (f if f > 0 else 0) + (a if a > 0 else 0) + (sh if sh > 0 else 0)
     if mm.hiwater_rss < rss:
         mm.hiwater_rss = rss
 

@@ -40,6 +40,7 @@ from ..errors import KernelBug, SyscallError
 PMD_MASK = ~(PMD_SIZE - 1) & U64
 PUD_MASK = ~(PUD_SIZE - 1) & U64
 PGDIR_MASK = ~(PGDIR_SIZE - 1) & U64
+_PTE_FLAGS_MASK = ~PTE_PFN_MASK & U64
 VM_HUGETLB = 0x00400000
 
 
@@ -650,29 +651,33 @@ def unmap_page_range(tlb, vma, addr: int, end: int, details=None) -> None:
 
 def zap_finds_nothing(m, mm, addr: int, end: int) -> bool:
     """unmap_page_range over [addr, end) of ``mm`` would meet only none entries: no
-    page table, or a PTE table whose entries there are all none, with no bad or huge
-    level on the way. False when unsure (the range crosses a PMD boundary)."""
+    page table, or a PTE table whose entries there are all none, on a path of plain
+    table entries. False when unsure (the range crosses a PMD boundary, or an entry on
+    the way is anything but none or a plain table: bad, huge, with other bits)."""
     if addr >> 21 != (end - 1) >> 21:
         return False
-    # unmap_page_range's one-PMD shortcut, step by step
-    g = pt_entries(m, mm.pgd)[(addr >> 39) & 511]
-    if not g:
+    # unmap_page_range's one-PMD shortcut; an entry whose flags are exactly _PAGE_TABLE
+    # is neither bad nor huge at any level
+    tables = m.pgtables
+    t = tables.get(mm.pgd)
+    e = (t if t is not None else pt_entries(m, mm.pgd))[(addr >> 39) & 511]
+    if not e:
         return True
-    if pgd_bad(g):
+    for shift in (30, 21):
+        if e & _PTE_FLAGS_MASK != _PAGE_TABLE:
+            return False
+        pfn = (e & PTE_PFN_MASK) >> PAGE_SHIFT
+        t = tables.get(pfn)
+        e = (t if t is not None else pt_entries(m, pfn))[(addr >> shift) & 511]
+        if not e:
+            return True
+    if e & _PTE_FLAGS_MASK != _PAGE_TABLE:
         return False
-    u = pt_entries(m, _table_of(g))[(addr >> 30) & 511]
-    if not u:
-        return True
-    if pud_bad(u):
-        return False
-    v = pt_entries(m, _table_of(u))[(addr >> 21) & 511]
-    if not v:
-        return True
-    if pmd_trans_huge(v) or pmd_devmap(v) or pmd_bad(v):
-        return False
+    pfn = (e & PTE_PFN_MASK) >> PAGE_SHIFT
+    t = tables.get(pfn)
     lo = ((addr >> PAGE_SHIFT) & 511) << 3         # zap_pte_range's all-none test
     hi = lo + ((end - addr) >> PAGE_SHIFT << 3)
-    return pt_entries(m, _table_of(v)).obj.count(0, lo, hi) == hi - lo
+    return (t if t is not None else pt_entries(m, pfn)).obj.count(0, lo, hi) == hi - lo
 
 
 def unmap_single_vma(tlb, vma, start_addr: int, end_addr: int, details=None) -> None:

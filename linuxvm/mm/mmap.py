@@ -326,7 +326,8 @@ def __split_vma(m, mm, vma, addr, new_below) -> int:
     """Split ``vma`` at ``addr``; the new VMA takes the part below (new_below) or above."""
     if vma.vm_flags & VM_HUGETLB and addr & ((2 << 20) - 1):
         return -errno.EINVAL
-    new = vma_copy(m, vma)
+    new = vma.copy()                                # vma_copy
+    slab_alloc_obj(m, "vm_area_struct", new)
     if new_below:
         new.vm_end = addr
     else:
@@ -627,20 +628,22 @@ def zap_and_free_pgtables(m, mm, vmas, start, end, floor, ceiling) -> None:
     lru_add_drain(m)
     whole = start == 0 and end >= TASK_SIZE          # exit_mmap gathers the whole mm
     # (a whole-mm gather flushes the TLB even when it gathered nothing: no shortcut)
-    if UNMAP_NO_TABLES_SHORTCUT and not whole and vmas and \
-            _no_user_tables(m, mm, vmas[0].vm_start, vmas[-1].vm_end):
-        for v in vmas:
-            if v.anon_vma_chain or v.vm_file is not None:      # else it has nothing to do
-                free_pgtables_unlink(m, v)
-        return
-    if UNMAP_EMPTY_RANGE_SHORTCUT and not whole and len(vmas) == 1:
-        v = vmas[0]
-        lo = v.vm_start if v.vm_start > start else start        # unmap_single_vma's range
-        hi = v.vm_end if v.vm_end < end else end
-        if not v.vm_flags & VM_HUGETLB and (lo >= hi or zap_finds_nothing(m, mm, lo, hi)) \
-                and free_pgd_bounds(v.vm_start, v.vm_end, floor, ceiling) is None:
-            if v.anon_vma_chain or v.vm_file is not None:
-                free_pgtables_unlink(m, v)
+    if not whole:
+        if UNMAP_EMPTY_RANGE_SHORTCUT and len(vmas) == 1:
+            v = vmas[0]
+            lo = v.vm_start if v.vm_start > start else start    # unmap_single_vma's range
+            hi = v.vm_end if v.vm_end < end else end
+            if not v.vm_flags & VM_HUGETLB and \
+                    (lo >= hi or zap_finds_nothing(m, mm, lo, hi)) and \
+                    free_pgd_bounds(v.vm_start, v.vm_end, floor, ceiling) is None:
+                if v.anon_vma_chain or v.vm_file is not None:
+                    free_pgtables_unlink(m, v)
+                return
+        if UNMAP_NO_TABLES_SHORTCUT and vmas and \
+                _no_user_tables(m, mm, vmas[0].vm_start, vmas[-1].vm_end):
+            for v in vmas:
+                if v.anon_vma_chain or v.vm_file is not None:  # else it has nothing to do
+                    free_pgtables_unlink(m, v)
             return
     tlb = tlb_gather_mmu(m, mm, 0, -1) if whole else tlb_gather_mmu(m, mm, start, end)
     unmap_vmas(tlb, vmas, start, end)
@@ -649,15 +652,28 @@ def zap_and_free_pgtables(m, mm, vmas, start, end, floor, ceiling) -> None:
 
 
 def remove_vma_list(m, mm, vmas) -> None:
+    """Account for and release the detached ``vmas`` (mm/mmap.c remove_vma_list)."""
     if mm.hiwater_vm < mm.total_vm:                 # update_hiwater_vm
         mm.hiwater_vm = mm.total_vm
     nr_accounted = 0
     for vma in vmas:
+        flags = vma.vm_flags
         n = (vma.vm_end - vma.vm_start) >> PAGE_SHIFT
-        if vma.vm_flags & VM_ACCOUNT:
+        if flags & VM_ACCOUNT:
             nr_accounted += n
-        vm_stat_account(mm, vma.vm_flags, -n)
-        remove_vma(m, vma)
+        # vm_stat_account(mm, flags, -n) written out
+        mm.total_vm -= n
+        if (flags & (VM_EXEC | VM_WRITE | VM_STACK)) == VM_EXEC:
+            mm.exec_vm -= n
+        elif flags & VM_STACK:
+            mm.stack_vm -= n
+        elif (flags & (VM_WRITE | VM_SHARED)) == VM_WRITE:
+            mm.data_vm -= n
+        if vma.vm_ops is None and vma.vm_file is None and not vma.anon_vma_chain:
+            vma.anon_vma = None                     # remove_vma with nothing to close or put
+            slab_free_obj(m, "vm_area_struct", vma)
+        else:
+            remove_vma(m, vma)
     vm_unacct_memory(m, nr_accounted)
 
 

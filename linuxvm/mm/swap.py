@@ -271,7 +271,11 @@ def lru_add_drain_cpu(m, cpu: int) -> None:
 
 
 def lru_add_drain(m, cpu: int = None) -> None:
-    lru_add_drain_cpu(m, m.current_cpu if cpu is None else cpu)
+    if cpu is None:
+        cpu = m.current_cpu
+    lru = m.lru
+    if lru.lru_add_pvec[cpu] or lru.lru_deactivate_pvecs[cpu]:    # else nothing to drain
+        lru_add_drain_cpu(m, cpu)
 
 
 def lru_add_drain_all(m) -> None:
