@@ -223,7 +223,6 @@ class MmuGather:
     def __init__(self, m, mm, start: int, end: int):
         self.m = m
         self.mm = mm
-        self.fullmm = not (start | ((end + 1) & U64))
         self.need_flush_all = False
         # what awaits the flush, in gather order: data pages and page-table pages are kept
         # apart (the flush frees the data pages first); nr counts both, as the batches do
@@ -233,14 +232,24 @@ class MmuGather:
         self.batch_max = MMU_GATHER_BUNDLE
         self.batch_pages = []         # pages allocated to hold more batches
         self.batch_count = 0
-        _tlb_reset_range(self)
+        # _tlb_reset_range written out
+        if start or end != U64:
+            self.fullmm = False
+            self.start = _TLB_EMPTY_START
+            self.end = 0
+        else:
+            self.fullmm = True
+            self.start = self.end = U64
+
+
+_TLB_EMPTY_START = (1 << 47) - PAGE_SIZE        # TASK_SIZE
 
 
 def _tlb_reset_range(tlb) -> None:
     if tlb.fullmm:
         tlb.start = tlb.end = U64
     else:
-        tlb.start = (1 << 47) - PAGE_SIZE       # TASK_SIZE
+        tlb.start = _TLB_EMPTY_START
         tlb.end = 0
 
 
@@ -337,12 +346,17 @@ def tlb_flush_mmu(tlb) -> None:
 
 def tlb_finish_mmu(tlb, start: int = 0, end: int = 0) -> None:
     """Flush what was gathered, free the pages, and give back the batch pages."""
-    tlb_flush_mmu(tlb)
-    for pfn in tlb.batch_pages:
-        tlb.m.kernel.free_pages(pfn, 0)
-    tlb.batch_pages = []
-    tlb.batch_max = MMU_GATHER_BUNDLE
-    tlb.batch_count = 0
+    if tlb.end:                                     # tlb_flush_mmu_tlbonly
+        tlb_flush(tlb)
+        _tlb_reset_range(tlb)
+    if tlb.pages or tlb.tables:                     # else tlb_flush_mmu_free has nothing
+        tlb_flush_mmu_free(tlb)
+    if tlb.batch_pages:
+        for pfn in tlb.batch_pages:
+            tlb.m.kernel.free_pages(pfn, 0)
+        tlb.batch_pages = []
+        tlb.batch_max = MMU_GATHER_BUNDLE
+        tlb.batch_count = 0
 
 
 def pte_free_tlb(tlb, pfn: int, address: int) -> None:
@@ -487,13 +501,12 @@ def free_pgd_range(tlb, addr: int, end: int, floor: int, ceiling: int) -> None:
 
 
 def _vma_chain(vma):
-    """(vma, next) pairs for a vm_next chain or a list in address order."""
+    """The VMAs of a vm_next chain, or a list of VMAs in address order, as a sequence."""
     if isinstance(vma, (list, tuple)):
-        seq = list(vma)
-        return [(v, seq[i + 1] if i + 1 < len(seq) else None) for i, v in enumerate(seq)]
+        return vma
     out = []
     while vma is not None:
-        out.append((vma, vma.vm_next))
+        out.append(vma)
         vma = vma.vm_next
     return out
 
@@ -517,20 +530,24 @@ def free_pgtables(tlb, vma, floor: int, ceiling: int) -> None:
     end of the VMA before the run (0 if none) and ``ceiling`` the start of the one
     after (0 = the top). ``vma`` is the first of a ``vm_next`` chain or a list.
     """
-    chain = _vma_chain(vma)
+    m = tlb.m
+    seq = _vma_chain(vma)           # each VMA's successor as it was on entry
+    n = len(seq)
     i = 0
-    while i < len(chain):
-        v, nxt = chain[i]
+    while i < n:
+        v = seq[i]
+        i += 1
+        nxt = seq[i] if i < n else None
         addr = v.vm_start
-        _unlink(tlb.m, v)
+        _unlink(m, v)
         # x86 has no hugetlb_free_pgd_range of its own: free_pgd_range serves both
         while nxt is not None and nxt.vm_start <= v.vm_end + PMD_SIZE \
                 and not nxt.vm_flags & VM_HUGETLB:
+            v = nxt
             i += 1
-            v, nxt = chain[i]
-            _unlink(tlb.m, v)
+            nxt = seq[i] if i < n else None
+            _unlink(m, v)
         free_pgd_range(tlb, addr, v.vm_end, floor, nxt.vm_start if nxt is not None else ceiling)
-        i += 1
 
 
 # -- zap -------------------------------------------------------------------------------------
