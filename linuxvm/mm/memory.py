@@ -568,6 +568,11 @@ def zap_huge_pmd(tlb, vma, pmd, addr: int) -> bool:
     raise NotImplementedError("zap_huge_pmd: transparent huge pages are not modelled yet")
 
 
+# Up to this many non-zero entry bytes (a present PTE has four or more: a handful of
+# pages), the entry-by-entry loop costs less than NumPy's fixed cost in zap_pte_table.
+ZAP_FEW_BYTES = 64
+
+
 def zap_pte_range(tlb, vma, pmd, addr: int, end: int, details) -> int:
     """Clear the PTEs of [addr, end) under one PMD; when the gather fills up, flush,
     free and carry on (the ``goto again`` of 4.6)."""
@@ -576,9 +581,10 @@ def zap_pte_range(tlb, vma, pmd, addr: int, end: int, details) -> int:
     table = pt_entries(m, table_pfn)
     lo = ((addr >> PAGE_SHIFT) & 511) << 3
     hi = lo + ((end - addr) >> PAGE_SHIFT << 3)
-    if table.obj.count(0, lo, hi) == hi - lo:
+    zero = table.obj.count(0, lo, hi)
+    if zero == hi - lo:
         return end                                  # every entry none: nothing to do
-    if details is None:
+    if details is None and hi - lo - zero > ZAP_FEW_BYTES:
         from . import fault
         if fault.ZAP_PTE_RANGE_VECTORISED:
             done = fault.zap_pte_table(tlb, vma, table_pfn, addr, end)
