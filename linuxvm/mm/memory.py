@@ -330,8 +330,7 @@ def _gathered(pages):
 def tlb_flush_mmu_free(tlb) -> None:
     m = tlb.m
     if tlb.pages:
-        from .fault import free_pages_and_swap_cache
-        free_pages_and_swap_cache(m, _gathered(tlb.pages))
+        fault.free_pages_and_swap_cache(m, _gathered(tlb.pages))
         tlb.pages = []
     for pfn in tlb.tables:
         pgalloc.free_pgtable_page(m, pfn)
@@ -514,7 +513,6 @@ def _vma_chain(vma):
 def _unlink(m, vma) -> None:
     """unlink_anon_vmas + unlink_file_vma, when those subsystems are present."""
     if getattr(vma, "anon_vma_chain", None):
-        from . import rmap
         rmap.unlink_anon_vmas(m, vma)
     if getattr(vma, "vm_file", None) is not None:
         from . import mmap as _mmap
@@ -555,8 +553,7 @@ def free_pgtables(tlb, vma, floor: int, ceiling: int) -> None:
 def zap_present_pte(tlb, vma, addr: int, ptent: int, details) -> bool:
     """The page side of zapping one present PTE: rmap, RSS, dirty/accessed to the page,
     gathering the page (zap_pte_range's body, in mm/fault.py). True forces a flush."""
-    from .fault import zap_present_page
-    return zap_present_page(tlb, vma, addr, ptent, details)
+    return fault.zap_present_page(tlb, vma, addr, ptent, details)
 
 
 def zap_swap_pte(tlb, vma, addr: int, ptent: int, details) -> None:
@@ -585,7 +582,6 @@ def zap_pte_range(tlb, vma, pmd, addr: int, end: int, details) -> int:
     if zero == hi - lo:
         return end                                  # every entry none: nothing to do
     if details is None and hi - lo - zero > ZAP_FEW_BYTES:
-        from . import fault
         if fault.ZAP_PTE_RANGE_VECTORISED:
             done = fault.zap_pte_table(tlb, vma, table_pfn, addr, end)
             if done is not None:
@@ -619,7 +615,6 @@ def zap_pmd_range(tlb, vma, pud, addr: int, end: int, details) -> int:
     m = tlb.m
     pmds = list(_populated(m, _table_of(_get(m, pud)), addr, end, "pmd", False))
     if details is None and len(pmds) > 1:
-        from . import fault
         if (fault.ZAP_PTE_RANGE_VECTORISED
                 and not any(pmd_trans_huge(v) or pmd_devmap(v) or pmd_bad(v)
                             for _, v, _, _ in pmds)
@@ -895,3 +890,7 @@ def move_page_tables(m, vma, old_addr: int, new_vma, new_addr: int, length: int,
     if need_flush:
         x86_tlb.flush_tlb_range(m, vma, old_end - length, old_addr)
     return length + old_addr - old_end
+
+
+# mm/fault.py imports this module: bound at the end rather than on every call
+from . import fault, rmap       # noqa: E402

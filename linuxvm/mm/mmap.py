@@ -159,15 +159,13 @@ def remove_vma(m, vma):
 
 def _unlink_anon(m, vma) -> None:
     if vma.anon_vma_chain:
-        from .rmap import unlink_anon_vmas
-        unlink_anon_vmas(m, vma)
+        rmap.unlink_anon_vmas(m, vma)
     vma.anon_vma = None
 
 
 def _clone_anon(m, dst, src) -> None:
     if src.anon_vma_chain:
-        from .rmap import anon_vma_clone
-        anon_vma_clone(m, dst, src)
+        rmap.anon_vma_clone(m, dst, src)
 
 
 def vma_link(m, mm, vma, prev) -> None:
@@ -717,8 +715,11 @@ def do_munmap(m, mm, start, length) -> int:
             if v.vm_flags & VM_LOCKED:
                 mm.locked_vm -= vma_pages(v)
                 munlock_vma_pages_all(m, v)
-    for v in doomed:
-        _unlink(m, mm, v)
+    for v in doomed:                    # _unlink written out, map_count dropped at once
+        __vma_unlink(mm, v)
+        if v.vm_file is not None:
+            v.vm_file.inode.i_mmap.discard(v)
+    mm.map_count -= len(doomed)
     unmap_region(m, mm, doomed, prev, prev.vm_next if prev is not None else mm.mmap,
                  start, end)
     remove_vma_list(m, mm, doomed)
@@ -1010,3 +1011,7 @@ def _register_hooks():
 
 
 _register_hooks()
+
+
+# bound at the end rather than on every call (mm/rmap.py's imports reach back into mm/)
+from . import rmap              # noqa: E402
