@@ -670,32 +670,37 @@ def unmap_page_range(tlb, vma, addr: int, end: int, details=None) -> None:
 def zap_finds_nothing(m, mm, addr: int, end: int) -> bool:
     """unmap_page_range over [addr, end) of ``mm`` would meet only none entries: no
     page table, or a PTE table whose entries there are all none, on a path of plain
-    table entries. False when unsure (the range crosses a PMD boundary, or an entry on
-    the way is anything but none or a plain table: bad, huge, with other bits)."""
+    table entries. False when unsure (the range crosses a PMD boundary, an entry on the
+    way is anything but none or a plain table -- bad, huge, other bits -- or a table
+    has no view in m.pgtables yet)."""
     if addr >> 21 != (end - 1) >> 21:
         return False
-    # unmap_page_range's one-PMD shortcut; an entry whose flags are exactly _PAGE_TABLE
-    # is neither bad nor huge at any level
+    # unmap_page_range's one-PMD shortcut, level by level. An entry whose flags are
+    # exactly _PAGE_TABLE is neither bad nor huge at any level, and its frame number is
+    # all of it above the flags.
     tables = m.pgtables
-    t = tables.get(mm.pgd)
-    e = (t if t is not None else pt_entries(m, mm.pgd))[(addr >> 39) & 511]
-    if not e:
-        return True
-    for shift in (30, 21):
-        if e & _PTE_FLAGS_MASK != _PAGE_TABLE:
-            return False
-        pfn = (e & PTE_PFN_MASK) >> PAGE_SHIFT
-        t = tables.get(pfn)
-        e = (t if t is not None else pt_entries(m, pfn))[(addr >> shift) & 511]
+    try:
+        e = tables[mm.pgd][(addr >> 39) & 511]
         if not e:
             return True
-    if e & _PTE_FLAGS_MASK != _PAGE_TABLE:
+        if e & _PTE_FLAGS_MASK != _PAGE_TABLE:
+            return False
+        e = tables[e >> PAGE_SHIFT][(addr >> 30) & 511]
+        if not e:
+            return True
+        if e & _PTE_FLAGS_MASK != _PAGE_TABLE:
+            return False
+        e = tables[e >> PAGE_SHIFT][(addr >> 21) & 511]
+        if not e:
+            return True
+        if e & _PTE_FLAGS_MASK != _PAGE_TABLE:
+            return False
+        table = tables[e >> PAGE_SHIFT]
+    except KeyError:
         return False
-    pfn = (e & PTE_PFN_MASK) >> PAGE_SHIFT
-    t = tables.get(pfn)
     lo = ((addr >> PAGE_SHIFT) & 511) << 3         # zap_pte_range's all-none test
     hi = lo + ((end - addr) >> PAGE_SHIFT << 3)
-    return (t if t is not None else pt_entries(m, pfn)).obj.count(0, lo, hi) == hi - lo
+    return table.obj.count(0, lo, hi) == hi - lo
 
 
 def unmap_single_vma(tlb, vma, start_addr: int, end_addr: int, details=None) -> None:
