@@ -208,3 +208,26 @@ def test_vma_copy_sets_every_field_init_sets():
             assert c.anon_vma_chain == [] and c.anon_vma_chain is not v.anon_vma_chain
         elif name not in ("rb_height", "rb_subtree_gap", "slab_obj"):
             assert getattr(c, name) is getattr(v, name), name
+
+
+def test_empty_range_shortcut_is_taken_and_refused(monkeypatch):
+    #   RrRrRrRr..      read neighbours: a PTE table lies under the new mapping
+    #   AAAARrRrRr      64 KiB merged below them, untouched: munmap needs no gather
+    #   AAAARrRrRr      the same with a page written: the gather path
+    from linuxvm.mm import mmap as mmap_mod
+    gathers = []
+    real = mmap_mod.tlb_gather_mmu
+    monkeypatch.setattr(mmap_mod, "tlb_gather_mmu", lambda *a: gathers.append(a) or real(*a))
+    m = lv.Machine(ram="256M", seed=11)
+    p = m.spawn("pairs")
+    for i in range(16):
+        a = p.mmap(None, PAGE, RW if i % 2 else lv.PROT_READ, ANON)
+        p.touch(a, PAGE)
+    a = p.mmap(None, 16 * PAGE, RW, ANON)
+    p.munmap(a, 16 * PAGE)
+    assert gathers == []
+    a = p.mmap(None, 16 * PAGE, RW, ANON)
+    p.touch(a, PAGE, write=True)
+    p.munmap(a, 16 * PAGE)
+    assert len(gathers) == 1
+    m.check()
