@@ -148,7 +148,7 @@ def slab_alloc_obj(m, cache: str, obj) -> None:
         addr = c.freelist
         if addr:
             a = addr + s.offset - PAGE_OFFSET
-            c.freelist = _unpack_q(slab.pc[a >> PAGE_SHIFT], a & 4095)[0]
+            c.freelist = _unpack_q(s.sl.pc[a >> PAGE_SHIFT], a & 4095)[0]
             obj.slab_obj = addr
         else:
             obj.slab_obj = slub.slab_alloc(s, GFP_KERNEL, m.current_cpu, "kmem_cache_alloc")
@@ -168,7 +168,7 @@ def slab_free_obj(m, cache: str, obj) -> None:
         c = s.cpu_slab[m.current_cpu]
         if pfn == c.page and not s.debug:
             a = addr + s.offset - PAGE_OFFSET
-            _pack_q(slab.pc[a >> PAGE_SHIFT], a & 4095, c.freelist)
+            _pack_q(s.sl.pc[a >> PAGE_SHIFT], a & 4095, c.freelist)
             c.freelist = addr
         else:
             slub.slab_free(s, pfn, addr, m.current_cpu, "kmem_cache_free")
