@@ -512,9 +512,14 @@ def _vma_chain(vma):
 
 def _unlink(m, vma) -> None:
     """unlink_anon_vmas + unlink_file_vma, when those subsystems are present."""
-    if getattr(vma, "anon_vma_chain", None):
+    try:
+        chain, file = vma.anon_vma_chain, vma.vm_file
+    except AttributeError:          # the page-table tests' VMAs carry neither field
+        chain = getattr(vma, "anon_vma_chain", None)
+        file = getattr(vma, "vm_file", None)
+    if chain:
         rmap.unlink_anon_vmas(m, vma)
-    if getattr(vma, "vm_file", None) is not None:
+    if file is not None:
         from . import mmap as _mmap
         fn = getattr(_mmap, "unlink_file_vma", None)
         if fn is not None:

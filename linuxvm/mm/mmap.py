@@ -632,8 +632,8 @@ def zap_and_free_pgtables(m, mm, vmas, start, end, floor, ceiling) -> None:
             lo = v.vm_start if v.vm_start > start else start    # unmap_single_vma's range
             hi = v.vm_end if v.vm_end < end else end
             if not v.vm_flags & VM_HUGETLB and \
-                    (lo >= hi or zap_finds_nothing(m, mm, lo, hi)) and \
-                    free_pgd_bounds(v.vm_start, v.vm_end, floor, ceiling) is None:
+                    free_pgd_bounds(v.vm_start, v.vm_end, floor, ceiling) is None and \
+                    (lo >= hi or zap_finds_nothing(m, mm, lo, hi)):
                 if v.anon_vma_chain or v.vm_file is not None:
                     free_pgtables_unlink(m, v)
                 return
