@@ -203,11 +203,12 @@ def vma_adjust(m, vma, start, end, pgoff, insert=None) -> int:
     follow, and optionally link ``insert`` (mm/mmap.c vma_adjust); 0."""
     mm = vma.vm_mm
     nxt = vma.vm_next
-    removed = []
+    removed = None
     adjust_next = 0
     if nxt is not None and insert is None:
         exporter = importer = None
         if end >= nxt.vm_end:
+            removed = []
             n = nxt
             while n is not None and end >= n.vm_end:
                 removed.append(n)
@@ -222,15 +223,21 @@ def vma_adjust(m, vma, start, end, pgoff, insert=None) -> int:
         if exporter is not None and exporter.anon_vma is not None and importer.anon_vma is None:
             importer.anon_vma = exporter.anon_vma
             _clone_anon(m, importer, exporter)
+    # With the list and tree unchanged, a gap can change only where a boundary moved:
+    # the refreshes below skip the VMA whose start and the VMA whose gap follows an end
+    # that stayed put (a refresh there finds every gap as it was).
+    start_changed = start != vma.vm_start or insert is not None or removed is not None
+    end_changed = end != vma.vm_end or insert is not None or removed is not None
     vma.vm_start = start
     vma.vm_end = end
     vma.vm_pgoff = pgoff
     if adjust_next:
         nxt.vm_start += adjust_next << PAGE_SHIFT
         nxt.vm_pgoff += adjust_next
-    for r in removed:
-        _unlink(m, mm, r)
-        remove_vma(m, r)
+    if removed is not None:
+        for r in removed:
+            _unlink(m, mm, r)
+            remove_vma(m, r)
     if insert is not None:
         # the piece split off sits right below or right above ``vma``: that fixes its prev
         if insert.vm_end == vma.vm_start:
@@ -240,11 +247,12 @@ def vma_adjust(m, vma, start, end, pgoff, insert=None) -> int:
         else:
             _, prev = find_vma_links(mm, insert.vm_start, insert.vm_end)
         vma_link(m, mm, insert, prev)
-    vma_gap_update(mm, vma)
-    if vma.vm_next is not None:
-        vma_gap_update(mm, vma.vm_next)
-    else:
+    if start_changed:
+        vma_gap_update(mm, vma)
+    if vma.vm_next is None:
         mm.highest_vm_end = vma.vm_end
+    elif end_changed:
+        vma_gap_update(mm, vma.vm_next)
     mm.vmacache_seqnum += 1
     return 0
 
@@ -289,10 +297,13 @@ def vma_merge(m, mm, prev, addr, end, vm_flags, anon_vma, file, pgoff, ctx=None)
     area = nxt
     if area is not None and area.vm_end == end:          # cases 6, 7, 8
         nxt = nxt.vm_next
+    # can_vma_merge_after and can_vma_merge_before written out
     if prev is not None and prev.vm_end == addr and \
-            can_vma_merge_after(prev, vm_flags, anon_vma, file, pgoff, ctx):
+            _mergeable(prev, vm_flags, anon_vma, file, ctx) and \
+            prev.vm_pgoff + ((addr - prev.vm_start) >> PAGE_SHIFT) == pgoff:
         if nxt is not None and end == nxt.vm_start and \
-                can_vma_merge_before(nxt, vm_flags, anon_vma, file, pgoff + pglen, ctx) and \
+                _mergeable(nxt, vm_flags, anon_vma, file, ctx) and \
+                nxt.vm_pgoff == pgoff + pglen and \
                 is_mergeable_anon_vma(prev.anon_vma, nxt.anon_vma, None):
             vma_adjust(m, prev, prev.vm_start, nxt.vm_end, prev.vm_pgoff)    # cases 1, 6
         else:
@@ -302,7 +313,7 @@ def vma_merge(m, mm, prev, addr, end, vm_flags, anon_vma, file, pgoff, ctx=None)
             hook(prev, vm_flags)
         return prev
     if nxt is not None and end == nxt.vm_start and \
-            can_vma_merge_before(nxt, vm_flags, anon_vma, file, pgoff + pglen, ctx):
+            _mergeable(nxt, vm_flags, anon_vma, file, ctx) and nxt.vm_pgoff == pgoff + pglen:
         if prev is not None and addr < prev.vm_end:                          # case 4
             vma_adjust(m, prev, prev.vm_start, addr, prev.vm_pgoff)
         else:                                                                # cases 3, 8

@@ -411,11 +411,18 @@ def find_vma_intersection(mm, start: int, end: int):
 
 def find_vma_links(mm, addr: int, end: int):
     """``(overlaps, prev)``: whether ``[addr, end)`` meets a VMA, and the VMA before it."""
-    vma = find_vma(mm, addr)
-    if vma is not None and vma.vm_start < end:
-        return True, vma.vm_prev
+    n = mm.mm_rb                        # find_vma(mm, addr), written out
+    vma = None
+    while n is not None:
+        if n.vm_end > addr:
+            vma = n
+            if n.vm_start <= addr:
+                break
+            n = n.rb_left
+        else:
+            n = n.rb_right
     if vma is not None:
-        return False, vma.vm_prev
+        return vma.vm_start < end, vma.vm_prev
     return False, find_vma_prev(mm, addr)[1]
 
 
@@ -444,7 +451,7 @@ def _search_down(n, length, low_limit, high_limit):
     """The highest node whose gap below it fits ``length`` inside the limits, None, or
     _STOP: right subtree first, then the node, then the left subtree, skipping subtrees
     whose largest gap is too small (the recursion, with its pending nodes on a list)."""
-    pending = []                        # nodes whose right subtree is being searched
+    pending = None                      # nodes whose right subtree is being searched
     while True:
         if n is None or n.rb_subtree_gap < length:
             if not pending:
@@ -458,7 +465,10 @@ def _search_down(n, length, low_limit, high_limit):
             if gap_start <= high_limit:
                 right = n.rb_right
                 if right is not None and right.rb_subtree_gap >= length:
-                    pending.append(n)
+                    if pending is None:
+                        pending = [n]
+                    else:
+                        pending.append(n)
                     n = right
                     continue
                 # (a right subtree without a big enough gap has nothing)
