@@ -9,7 +9,7 @@ import errno
 
 from ..arch.x86.page_types import PAGE_SHIFT, PAGE_SIZE, PGDIR_SHIFT, TASK_SIZE
 from ..arch.x86.pgtable import pt_entries
-from ..arch.x86.pgtable_types import vm_get_page_prot
+from ..arch.x86.pgtable_types import vm_get_page_prot, protection_map
 from ..kernel.sched import (RLIMIT_AS, RLIMIT_DATA, RLIMIT_MEMLOCK, READ_IMPLIES_EXEC,
                             slab_alloc_obj, slab_free_obj)
 from .mm_flags import (VM_READ, VM_WRITE, VM_EXEC, VM_SHARED, VM_MAYREAD, VM_MAYWRITE, VM_STACK,
@@ -435,6 +435,16 @@ def calc_vm_prot_bits(prot: int) -> int:
     return prot & (PROT_READ | PROT_WRITE | PROT_EXEC)          # same bit values as VM_*
 
 
+# do_mmap's masks, combined once rather than on every call
+_PAGE_LOW = PAGE_SIZE - 1
+_PAGE_MASK = ~(PAGE_SIZE - 1)
+_PROT_RWX = PROT_READ | PROT_WRITE | PROT_EXEC
+_VM_MAY_RWX = VM_MAYREAD | VM_MAYWRITE | VM_MAYEXEC
+_MAP_FLAG_BITS = MAP_GROWSDOWN | MAP_DENYWRITE | MAP_LOCKED     # what calc_vm_flag_bits reads
+_MAP_POPULATE_BITS = MAP_POPULATE | MAP_NONBLOCK
+_PROT_MAP_INDEX = VM_READ | VM_WRITE | VM_EXEC | VM_SHARED      # what vm_get_page_prot reads
+
+
 def calc_vm_flag_bits(flags: int) -> int:
     out = 0
     if flags & MAP_GROWSDOWN:
@@ -456,7 +466,7 @@ def do_mmap(m, file, addr, length, prot, flags, vm_flags, pgoff):
         prot |= PROT_EXEC
     if addr and not flags & MAP_FIXED:      # (a 0 hint stays 0)
         addr = round_hint_to_min(m, addr)
-    length = (length + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1)             # page_align
+    length = (length + _PAGE_LOW) & _PAGE_MASK                      # page_align
     if not length or length >= 1 << 64:
         return -errno.ENOMEM, 0
     if pgoff + (length >> PAGE_SHIFT) >= 1 << 64:
@@ -464,11 +474,11 @@ def do_mmap(m, file, addr, length, prot, flags, vm_flags, pgoff):
     if mm.map_count > m.sysctl.values["vm.max_map_count"]:
         return -errno.ENOMEM, 0
     addr = get_unmapped_area(m, file, addr, length, pgoff, flags)
-    if addr < 0 or addr & (PAGE_SIZE - 1):
+    if addr < 0 or addr & _PAGE_LOW:
         return addr, 0
-    vm_flags |= ((prot & (PROT_READ | PROT_WRITE | PROT_EXEC))      # calc_vm_prot_bits
-                 | mm.def_flags | VM_MAYREAD | VM_MAYWRITE | VM_MAYEXEC)
-    if flags & (MAP_GROWSDOWN | MAP_DENYWRITE | MAP_LOCKED):
+    # calc_vm_prot_bits (the PROT_* bits are the VM_* bits), def_flags and the VM_MAY* bits
+    vm_flags |= (prot & _PROT_RWX) | mm.def_flags | _VM_MAY_RWX
+    if flags & _MAP_FLAG_BITS:
         vm_flags |= calc_vm_flag_bits(flags)
     if flags & MAP_LOCKED and not can_do_mlock(m):
         return -errno.EPERM, 0
@@ -511,8 +521,7 @@ def do_mmap(m, file, addr, length, prot, flags, vm_flags, pgoff):
             vm_flags |= VM_NORESERVE            # hugetlb pages are never overcommitted
     addr = mmap_region(m, file, addr, length, vm_flags, pgoff)
     populate = 0
-    if addr >= 0 and (vm_flags & VM_LOCKED or
-                      (flags & (MAP_POPULATE | MAP_NONBLOCK)) == MAP_POPULATE):
+    if addr >= 0 and (vm_flags & VM_LOCKED or (flags & _MAP_POPULATE_BITS) == MAP_POPULATE):
         populate = length
     return addr, populate
 
@@ -576,7 +585,14 @@ def mmap_region(m, file, addr, length, vm_flags, pgoff) -> int:
                     vm_unacct_memory(m, charged)
                 return err
         vma_link(m, mm, vma, prev)
-    vm_stat_account(mm, vm_flags, npages)
+    # vm_stat_account(mm, vm_flags, npages), written out
+    mm.total_vm += npages
+    if (vm_flags & (VM_EXEC | VM_WRITE | VM_STACK)) == VM_EXEC:
+        mm.exec_vm += npages
+    elif vm_flags & VM_STACK:
+        mm.stack_vm += npages
+    elif (vm_flags & (VM_WRITE | VM_SHARED)) == VM_WRITE:
+        mm.data_vm += npages
     if vm_flags & VM_LOCKED:
         if not (vm_flags & VM_SPECIAL or vma.vm_flags & VM_HUGETLB):
             mm.locked_vm += npages
@@ -586,7 +602,7 @@ def mmap_region(m, file, addr, length, vm_flags, pgoff) -> int:
     if flags & VM_SHARED:
         vma_set_page_prot(vma)
     else:                               # vma_set_page_prot: no write notify unshared
-        vma.vm_page_prot = vm_get_page_prot(flags)
+        vma.vm_page_prot = protection_map[flags & _PROT_MAP_INDEX]      # vm_get_page_prot
     return addr
 
 

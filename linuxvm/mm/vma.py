@@ -447,38 +447,6 @@ def _search_up(n, length, low_limit, high_limit):
     return _search_up(n.rb_right, length, low_limit, high_limit)
 
 
-def _search_down(n, length, low_limit, high_limit):
-    """The highest node whose gap below it fits ``length`` inside the limits, None, or
-    _STOP: right subtree first, then the node, then the left subtree, skipping subtrees
-    whose largest gap is too small (the recursion, with its pending nodes on a list)."""
-    pending = None                      # nodes whose right subtree is being searched
-    while True:
-        if n is None or n.rb_subtree_gap < length:
-            if not pending:
-                return None
-            n = pending.pop()           # its right subtree had nothing
-            prev = n.vm_prev
-            gap_start = prev.vm_end if prev is not None else 0
-        else:
-            prev = n.vm_prev
-            gap_start = prev.vm_end if prev is not None else 0
-            if gap_start <= high_limit:
-                right = n.rb_right
-                if right is not None and right.rb_subtree_gap >= length:
-                    if pending is None:
-                        pending = [n]
-                    else:
-                        pending.append(n)
-                    n = right
-                    continue
-                # (a right subtree without a big enough gap has nothing)
-        if n.vm_start < low_limit:
-            return _STOP
-        if gap_start <= high_limit and n.vm_start - gap_start >= length:
-            return n
-        n = n.rb_left
-
-
 def unmapped_area(mm, length, low_limit, high_limit, align_mask=0, align_offset=0):
     """Lowest free range of ``length`` in [low_limit, high_limit); an address or None
     (the kernel's -ENOMEM)."""
@@ -513,10 +481,38 @@ def unmapped_area_topdown(mm, length, low_limit, high_limit, align_mask=0, align
     if mm.highest_vm_end <= hi:
         gap_end = high_limit
     else:
-        found = _search_down(mm.mm_rb, need, low_limit + need, hi)
-        if found is None or found is _STOP:
-            return None
-        gap_end = found.vm_start
+        # The highest node whose gap below it fits: right subtree first, then the node,
+        # then the left subtree, skipping subtrees whose largest gap is too small (the
+        # kernel's walk, with the nodes whose right subtree is being searched on a list).
+        low = low_limit + need
+        n = mm.mm_rb
+        pending = None
+        while True:
+            if n is None or n.rb_subtree_gap < need:
+                if not pending:
+                    return None
+                n = pending.pop()           # its right subtree had nothing
+                prev = n.vm_prev
+                gap_start = prev.vm_end if prev is not None else 0
+            else:
+                prev = n.vm_prev
+                gap_start = prev.vm_end if prev is not None else 0
+                if gap_start <= hi:
+                    right = n.rb_right
+                    if right is not None and right.rb_subtree_gap >= need:
+                        if pending is None:
+                            pending = [n]
+                        else:
+                            pending.append(n)
+                        n = right
+                        continue
+                    # (a right subtree without a big enough gap has nothing)
+            gap_end = n.vm_start
+            if gap_end < low:
+                return None
+            if gap_start <= hi and gap_end - gap_start >= need:
+                break
+            n = n.rb_left
         if gap_end > high_limit:
             gap_end = high_limit
     gap_end -= length
