@@ -223,11 +223,12 @@ def vma_adjust(m, vma, start, end, pgoff, insert=None) -> int:
         if exporter is not None and exporter.anon_vma is not None and importer.anon_vma is None:
             importer.anon_vma = exporter.anon_vma
             _clone_anon(m, importer, exporter)
-    # With the list and tree unchanged, a gap can change only where a boundary moved:
-    # the refreshes below skip the VMA whose start and the VMA whose gap follows an end
-    # that stayed put (a refresh there finds every gap as it was).
-    start_changed = start != vma.vm_start or insert is not None or removed is not None
-    end_changed = end != vma.vm_end or insert is not None or removed is not None
+    # A gap changes only where a boundary moved, so the refreshes at the end skip the VMA
+    # whose start and the VMA after an end that stayed put (a refresh there would find
+    # every gap as it was). A split needs neither: linking ``insert`` right beside ``vma``
+    # (__vma_link_rb) refreshes the gaps the split moved. Removals keep both.
+    start_changed = start != vma.vm_start or removed is not None
+    end_changed = end != vma.vm_end or removed is not None
     vma.vm_start = start
     vma.vm_end = end
     vma.vm_pgoff = pgoff
@@ -242,10 +243,13 @@ def vma_adjust(m, vma, start, end, pgoff, insert=None) -> int:
         # the piece split off sits right below or right above ``vma``: that fixes its prev
         if insert.vm_end == vma.vm_start:
             prev = vma.vm_prev
+            start_changed = end_changed = False
         elif insert.vm_start == vma.vm_end:
             prev = vma
+            start_changed = end_changed = False
         else:
             _, prev = find_vma_links(mm, insert.vm_start, insert.vm_end)
+            start_changed = end_changed = True
         vma_link(m, mm, insert, prev)
     if start_changed:
         vma_gap_update(mm, vma)

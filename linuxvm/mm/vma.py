@@ -171,31 +171,38 @@ def _rebalance_path(mm, path, start, child, stale=None) -> bool:
     # so the walk stops there: VMAs whose own gap changed are refreshed by their callers
     # through vma_gap_update, as in the kernel -- except ``stale``, a VMA whose own gap
     # changed and that this walk refreshes, so it does not stop before passing it.
+    # ``child`` needs hanging under the next node up only at the start and after a
+    # rotation; otherwise it is that node's child already.
     i = len(path)
+    relink = True
     while i:
         i -= 1
         n = path[i]
         if start < n.vm_start:
-            n.rb_left = child
+            if relink:
+                n.rb_left = child
+                if child is not None:
+                    child.rb_parent = n
+            left, right = child, n.rb_right
         else:
-            n.rb_right = child
-        if child is not None:
-            child.rb_parent = n
+            if relink:
+                n.rb_right = child
+                if child is not None:
+                    child.rb_parent = n
+            left, right = n.rb_left, child
         # _balance(n), with vma_compute_subtree_gap written out
         prev = n.vm_prev
         g = n.vm_start - prev.vm_end if prev is not None else n.vm_start
-        c = n.rb_left
-        if c is not None:
-            hl = c.rb_height
-            if c.rb_subtree_gap > g:
-                g = c.rb_subtree_gap
+        if left is not None:
+            hl = left.rb_height
+            if left.rb_subtree_gap > g:
+                g = left.rb_subtree_gap
         else:
             hl = 0
-        c = n.rb_right
-        if c is not None:
-            hr = c.rb_height
-            if c.rb_subtree_gap > g:
-                g = c.rb_subtree_gap
+        if right is not None:
+            hr = right.rb_height
+            if right.rb_subtree_gap > g:
+                g = right.rb_subtree_gap
         else:
             hr = 0
         h = (hl if hl > hr else hr) + 1
@@ -205,12 +212,35 @@ def _rebalance_path(mm, path, start, child, stale=None) -> bool:
             n.rb_height = h
             n.rb_subtree_gap = g
             child = _rotate(n, hl, hr)
+            relink = True
             continue
-        if h == n.rb_height and g == n.rb_subtree_gap and stale is None:
-            return True                 # nothing above changes
+        if h == n.rb_height:
+            if g == n.rb_subtree_gap and stale is None:
+                return True             # nothing above changes
+            # The height stayed: every node above keeps its height and balance, so the
+            # rest of the walk only refreshes gaps (the same values the full step gives).
+            n.rb_subtree_gap = g
+            while i:
+                i -= 1
+                n = path[i]
+                prev = n.vm_prev
+                g = n.vm_start - prev.vm_end if prev is not None else n.vm_start
+                c = n.rb_left
+                if c is not None and c.rb_subtree_gap > g:
+                    g = c.rb_subtree_gap
+                c = n.rb_right
+                if c is not None and c.rb_subtree_gap > g:
+                    g = c.rb_subtree_gap
+                if n is stale:
+                    stale = None
+                if g == n.rb_subtree_gap and stale is None:
+                    return True
+                n.rb_subtree_gap = g
+            return stale is None        # (the root stayed the root)
         n.rb_height = h
         n.rb_subtree_gap = g
         child = n
+        relink = False
     mm.mm_rb = child
     if child is not None:
         child.rb_parent = None
@@ -254,7 +284,9 @@ def vma_gap_update(mm, v) -> None:
 def vma_rb_insert(mm, v, stale=None) -> bool:
     """Insert ``v`` by vm_start and rebalance its path; whether that refreshed ``stale``."""
     v.rb_left = v.rb_right = v.rb_parent = None
-    vma_compute_subtree_gap(v)
+    v.rb_height = 1                     # vma_compute_subtree_gap of a leaf
+    prev = v.vm_prev
+    v.rb_subtree_gap = v.vm_start - prev.vm_end if prev is not None else v.vm_start
     path = []
     n = mm.mm_rb
     start = v.vm_start
