@@ -212,12 +212,15 @@ class Process:
     def munmap(self, addr, length) -> int:
         """munmap(2): 0; unmapping nothing is success."""
         if addr.__class__ is int and length.__class__ is int:
-            m = self.m                  # _call and vm_munmap written out
+            m = self.m                  # _call, run_on_cpu and vm_munmap written out
             task = self.task
             if task.mm is None:
                 raise ValueError(f"process {task.pid} has exited")
             saved = m.current
-            run_on_cpu(m, task)
+            cpu = m.cpus[task.cpu]
+            m.current_cpu = cpu.cpu
+            if cpu.current is not task:
+                context_switch(m, cpu, cpu.current, task)
             m.current = task
             try:
                 ret = mmap_mod.do_munmap(m, task.mm, addr & U64, length & U64)
