@@ -298,14 +298,14 @@ def vma_rb_insert(mm, v, stale=None) -> bool:
 
 def _path_to(mm, v) -> list:
     """The nodes from the root down to ``v``'s parent; KeyError when ``v`` is not in the tree."""
-    path = []
-    n = mm.mm_rb
-    start = v.vm_start
-    while n is not v:
-        if n is None:
-            raise KeyError(v)
+    path = []                           # v's ancestors, up through the parent links
+    n = v.rb_parent
+    while n is not None:
         path.append(n)
-        n = n.rb_left if start < n.vm_start else n.rb_right
+        n = n.rb_parent
+    if (path[-1] if path else v) is not mm.mm_rb:
+        raise KeyError(v)
+    path.reverse()
     return path
 
 
