@@ -447,6 +447,10 @@ _VM_MAY_RWX = VM_MAYREAD | VM_MAYWRITE | VM_MAYEXEC
 _MAP_FLAG_BITS = MAP_GROWSDOWN | MAP_DENYWRITE | MAP_LOCKED     # what calc_vm_flag_bits reads
 _MAP_POPULATE_BITS = MAP_POPULATE | MAP_NONBLOCK
 _PROT_MAP_INDEX = VM_READ | VM_WRITE | VM_EXEC | VM_SHARED      # what vm_get_page_prot reads
+# mmap_region's: accountable_mapping, is_exec_mapping, is_data_mapping
+_ACCOUNT_BITS = VM_NORESERVE | VM_SHARED | VM_WRITE
+_EXEC_BITS = VM_EXEC | VM_WRITE | VM_STACK
+_DATA_BITS = VM_WRITE | VM_SHARED
 
 
 def calc_vm_flag_bits(flags: int) -> int:
@@ -559,7 +563,7 @@ def mmap_region(m, file, addr, length, vm_flags, pgoff) -> int:
             return -errno.ENOMEM
         overlaps, prev = find_vma_links(mm, addr, addr + length)
     charged = 0
-    if (vm_flags & (VM_NORESERVE | VM_SHARED | VM_WRITE)) == VM_WRITE and \
+    if (vm_flags & _ACCOUNT_BITS) == VM_WRITE and \
             (file is None or accountable_mapping(file, vm_flags)):
         charged = npages
         if security_vm_enough_memory_mm(m, mm, charged):
@@ -591,11 +595,11 @@ def mmap_region(m, file, addr, length, vm_flags, pgoff) -> int:
         vma_link(m, mm, vma, prev)
     # vm_stat_account(mm, vm_flags, npages), written out
     mm.total_vm += npages
-    if (vm_flags & (VM_EXEC | VM_WRITE | VM_STACK)) == VM_EXEC:
+    if (vm_flags & _EXEC_BITS) == VM_EXEC:
         mm.exec_vm += npages
     elif vm_flags & VM_STACK:
         mm.stack_vm += npages
-    elif (vm_flags & (VM_WRITE | VM_SHARED)) == VM_WRITE:
+    elif (vm_flags & _DATA_BITS) == VM_WRITE:
         mm.data_vm += npages
     if vm_flags & VM_LOCKED:
         if not (vm_flags & VM_SPECIAL or vma.vm_flags & VM_HUGETLB):
