@@ -219,10 +219,23 @@ def _rebalance_path(mm, path, start, child, stale=None) -> bool:
                 return True             # nothing above changes
             # The height stayed: every node above keeps its height and balance, so the
             # rest of the walk only refreshes gaps (the same values the full step gives).
+            # Past ``stale``, a node's gap was the largest of its parts, so the child's
+            # old and new gap (``old``, ``g``) can settle it without reading the others.
+            old = n.rb_subtree_gap
             n.rb_subtree_gap = g
             while i:
                 i -= 1
                 n = path[i]
+                cur = n.rb_subtree_gap
+                if stale is None:
+                    if g >= cur:
+                        if g == cur:
+                            return True     # the child's gap only reached it
+                        n.rb_subtree_gap = g    # the child's gap is the largest now
+                        old = cur
+                        continue
+                    if old < cur:
+                        return True         # the largest gap lies elsewhere and stays
                 prev = n.vm_prev
                 g = n.vm_start - prev.vm_end if prev is not None else n.vm_start
                 c = n.rb_left
@@ -233,9 +246,10 @@ def _rebalance_path(mm, path, start, child, stale=None) -> bool:
                     g = c.rb_subtree_gap
                 if n is stale:
                     stale = None
-                if g == n.rb_subtree_gap and stale is None:
+                if g == cur and stale is None:
                     return True
                 n.rb_subtree_gap = g
+                old = cur
             return stale is None        # (the root stayed the root)
         n.rb_height = h
         n.rb_subtree_gap = g
