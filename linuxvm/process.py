@@ -10,6 +10,7 @@ returns, and raises ``SyscallError`` with the kernel's errno where the kernel fa
 import errno
 
 from .arch.x86 import mmap as x86_mmap
+from .arch.x86.cpu import context_switch
 from .arch.x86.uaccess import run_on_cpu
 from .arch.x86.page_types import PAGE_SHIFT, PAGE_SIZE, TASK_SIZE
 from .errors import SyscallError
@@ -26,6 +27,8 @@ from .mm.msync import sys_msync
 
 ELF_ET_DYN_BASE = TASK_SIZE // 3 * 2
 U64 = (1 << 64) - 1
+_ANON_CHECK = MAP_ANONYMOUS | MAP_HUGETLB
+_USER_MAP_FLAGS = U64 & ~(MAP_EXECUTABLE | MAP_DENYWRITE)    # what _sys_mmap lets through
 
 
 def _u64(name, value, allow_none=False):
@@ -147,17 +150,28 @@ class Process:
         if addr.__class__ is int and length.__class__ is int and prot.__class__ is int and \
                 flags.__class__ is int and fd.__class__ is int and offset.__class__ is int:
             # plain ints (the common case): what _u64 would return, without six calls, and
-            # _call written out
+            # _call and run_on_cpu written out
             m = self.m
             task = self.task
             if task.mm is None:
                 raise ValueError(f"process {task.pid} has exited")
             saved = m.current
-            run_on_cpu(m, task)
+            cpu = m.cpus[task.cpu]
+            m.current_cpu = cpu.cpu
+            if cpu.current is not task:
+                context_switch(m, cpu, cpu.current, task)
             m.current = task
             try:
-                ret = self._sys_mmap(m, addr & U64, length & U64, prot & U64, flags & U64,
-                                     fd & 0xFFFFFFFF, offset & U64)
+                if flags & _ANON_CHECK == MAP_ANONYMOUS and not offset & (PAGE_SIZE - 1):
+                    # _sys_mmap of an anonymous mapping: no file to look up or set up
+                    ret, populate = mmap_mod.do_mmap(
+                        m, None, addr & U64, length & U64, prot & U64,
+                        flags & _USER_MAP_FLAGS, 0, (offset & U64) >> PAGE_SHIFT)
+                    if ret >= 0 and populate:
+                        mmap_mod.mm_populate(m, ret, populate)
+                else:
+                    ret = self._sys_mmap(m, addr & U64, length & U64, prot & U64, flags & U64,
+                                         fd & 0xFFFFFFFF, offset & U64)
             finally:
                 m.current = saved if saved is not task or task.mm is not None else None
             if ret < 0:
@@ -198,12 +212,15 @@ class Process:
     def munmap(self, addr, length) -> int:
         """munmap(2): 0; unmapping nothing is success."""
         if addr.__class__ is int and length.__class__ is int:
-            m = self.m                  # _call and vm_munmap written out
+            m = self.m                  # _call, run_on_cpu and vm_munmap written out
             task = self.task
             if task.mm is None:
                 raise ValueError(f"process {task.pid} has exited")
             saved = m.current
-            run_on_cpu(m, task)
+            cpu = m.cpus[task.cpu]
+            m.current_cpu = cpu.cpu
+            if cpu.current is not task:
+                context_switch(m, cpu, cpu.current, task)
             m.current = task
             try:
                 ret = mmap_mod.do_munmap(m, task.mm, addr & U64, length & U64)

@@ -177,6 +177,7 @@ def test_tree_updates_equal_the_recursive_avl():
         slot = rng.randrange(400)
         op = rng.random()
         low = rng.choice([0, 1])
+        other = rng.randrange(400) if rng.random() < 0.5 else None
         for k, (mm, byslot) in enumerate(zip(mms, nodes)):
             if slot not in byslot and op < 0.6:
                 v = V.VmAreaStruct(mm, (2 * slot + 1) * P, (2 * slot + 2) * P, 0)
@@ -209,6 +210,23 @@ def test_tree_updates_equal_the_recursive_avl():
                 # move the start down or up inside its slot (stack growth, vma_adjust)
                 v = byslot[slot]
                 v.vm_start = (2 * slot + low) * P
+                if other is not None and other != slot and other in byslot:
+                    # vma_adjust's removals: another VMA goes before the moved one's refresh
+                    w = byslot.pop(other)
+                    if k == 0:
+                        V.__vma_unlink(mm, w)
+                        removed.append(w)
+                    else:
+                        mm.mm_rb = _ref_erase(mm.mm_rb, w)
+                        prev, nxt = w.vm_prev, w.vm_next
+                        if nxt is not None:
+                            nxt.vm_prev = prev
+                        if prev is not None:
+                            prev.vm_next = nxt
+                        else:
+                            mm.mmap = nxt
+                        if nxt is not None:
+                            _ref_gap_update(mm, nxt)
                 (V.vma_gap_update if k == 0 else _ref_gap_update)(mm, v)
         assert _shape(mms[0].mm_rb) == _shape(mms[1].mm_rb), f"step {step}"
         assert _parents_ok(mms[0].mm_rb, None)

@@ -9,7 +9,7 @@ import errno
 
 from ..arch.x86.page_types import PAGE_SHIFT, PAGE_SIZE, PGDIR_SHIFT, TASK_SIZE
 from ..arch.x86.pgtable import pt_entries
-from ..arch.x86.pgtable_types import vm_get_page_prot
+from ..arch.x86.pgtable_types import vm_get_page_prot, protection_map
 from ..kernel.sched import (RLIMIT_AS, RLIMIT_DATA, RLIMIT_MEMLOCK, READ_IMPLIES_EXEC,
                             slab_alloc_obj, slab_free_obj)
 from .mm_flags import (VM_READ, VM_WRITE, VM_EXEC, VM_SHARED, VM_MAYREAD, VM_MAYWRITE, VM_STACK,
@@ -202,11 +202,12 @@ def vma_adjust(m, vma, start, end, pgoff, insert=None) -> int:
     follow, and optionally link ``insert`` (mm/mmap.c vma_adjust); 0."""
     mm = vma.vm_mm
     nxt = vma.vm_next
-    removed = []
+    removed = None
     adjust_next = 0
     if nxt is not None and insert is None:
         exporter = importer = None
         if end >= nxt.vm_end:
+            removed = []
             n = nxt
             while n is not None and end >= n.vm_end:
                 removed.append(n)
@@ -221,29 +222,40 @@ def vma_adjust(m, vma, start, end, pgoff, insert=None) -> int:
         if exporter is not None and exporter.anon_vma is not None and importer.anon_vma is None:
             importer.anon_vma = exporter.anon_vma
             _clone_anon(m, importer, exporter)
+    # A gap changes only where a boundary moved, so the refreshes at the end skip the VMA
+    # whose start and the VMA after an end that stayed put (a refresh there would find
+    # every gap as it was). A split needs neither: linking ``insert`` right beside ``vma``
+    # (__vma_link_rb) refreshes the gaps the split moved. Removals keep both.
+    start_changed = start != vma.vm_start or removed is not None
+    end_changed = end != vma.vm_end or removed is not None
     vma.vm_start = start
     vma.vm_end = end
     vma.vm_pgoff = pgoff
     if adjust_next:
         nxt.vm_start += adjust_next << PAGE_SHIFT
         nxt.vm_pgoff += adjust_next
-    for r in removed:
-        _unlink(m, mm, r)
-        remove_vma(m, r)
+    if removed is not None:
+        for r in removed:
+            _unlink(m, mm, r)
+            remove_vma(m, r)
     if insert is not None:
         # the piece split off sits right below or right above ``vma``: that fixes its prev
         if insert.vm_end == vma.vm_start:
             prev = vma.vm_prev
+            start_changed = end_changed = False
         elif insert.vm_start == vma.vm_end:
             prev = vma
+            start_changed = end_changed = False
         else:
             _, prev = find_vma_links(mm, insert.vm_start, insert.vm_end)
+            start_changed = end_changed = True
         vma_link(m, mm, insert, prev)
-    vma_gap_update(mm, vma)
-    if vma.vm_next is not None:
-        vma_gap_update(mm, vma.vm_next)
-    else:
+    if start_changed:
+        vma_gap_update(mm, vma)
+    if vma.vm_next is None:
         mm.highest_vm_end = vma.vm_end
+    elif end_changed:
+        vma_gap_update(mm, vma.vm_next)
     mm.vmacache_seqnum += 1
     return 0
 
@@ -288,10 +300,13 @@ def vma_merge(m, mm, prev, addr, end, vm_flags, anon_vma, file, pgoff, ctx=None)
     area = nxt
     if area is not None and area.vm_end == end:          # cases 6, 7, 8
         nxt = nxt.vm_next
+    # can_vma_merge_after and can_vma_merge_before written out
     if prev is not None and prev.vm_end == addr and \
-            can_vma_merge_after(prev, vm_flags, anon_vma, file, pgoff, ctx):
+            _mergeable(prev, vm_flags, anon_vma, file, ctx) and \
+            prev.vm_pgoff + ((addr - prev.vm_start) >> PAGE_SHIFT) == pgoff:
         if nxt is not None and end == nxt.vm_start and \
-                can_vma_merge_before(nxt, vm_flags, anon_vma, file, pgoff + pglen, ctx) and \
+                _mergeable(nxt, vm_flags, anon_vma, file, ctx) and \
+                nxt.vm_pgoff == pgoff + pglen and \
                 is_mergeable_anon_vma(prev.anon_vma, nxt.anon_vma, None):
             vma_adjust(m, prev, prev.vm_start, nxt.vm_end, prev.vm_pgoff)    # cases 1, 6
         else:
@@ -301,7 +316,7 @@ def vma_merge(m, mm, prev, addr, end, vm_flags, anon_vma, file, pgoff, ctx=None)
             hook(prev, vm_flags)
         return prev
     if nxt is not None and end == nxt.vm_start and \
-            can_vma_merge_before(nxt, vm_flags, anon_vma, file, pgoff + pglen, ctx):
+            _mergeable(nxt, vm_flags, anon_vma, file, ctx) and nxt.vm_pgoff == pgoff + pglen:
         if prev is not None and addr < prev.vm_end:                          # case 4
             vma_adjust(m, prev, prev.vm_start, addr, prev.vm_pgoff)
         else:                                                                # cases 3, 8
@@ -424,6 +439,20 @@ def calc_vm_prot_bits(prot: int) -> int:
     return prot & (PROT_READ | PROT_WRITE | PROT_EXEC)          # same bit values as VM_*
 
 
+# do_mmap's masks, combined once rather than on every call
+_PAGE_LOW = PAGE_SIZE - 1
+_PAGE_MASK = ~(PAGE_SIZE - 1)
+_PROT_RWX = PROT_READ | PROT_WRITE | PROT_EXEC
+_VM_MAY_RWX = VM_MAYREAD | VM_MAYWRITE | VM_MAYEXEC
+_MAP_FLAG_BITS = MAP_GROWSDOWN | MAP_DENYWRITE | MAP_LOCKED     # what calc_vm_flag_bits reads
+_MAP_POPULATE_BITS = MAP_POPULATE | MAP_NONBLOCK
+_PROT_MAP_INDEX = VM_READ | VM_WRITE | VM_EXEC | VM_SHARED      # what vm_get_page_prot reads
+# mmap_region's: accountable_mapping, is_exec_mapping, is_data_mapping
+_ACCOUNT_BITS = VM_NORESERVE | VM_SHARED | VM_WRITE
+_EXEC_BITS = VM_EXEC | VM_WRITE | VM_STACK
+_DATA_BITS = VM_WRITE | VM_SHARED
+
+
 def calc_vm_flag_bits(flags: int) -> int:
     out = 0
     if flags & MAP_GROWSDOWN:
@@ -445,7 +474,7 @@ def do_mmap(m, file, addr, length, prot, flags, vm_flags, pgoff):
         prot |= PROT_EXEC
     if addr and not flags & MAP_FIXED:      # (a 0 hint stays 0)
         addr = round_hint_to_min(m, addr)
-    length = (length + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1)             # page_align
+    length = (length + _PAGE_LOW) & _PAGE_MASK                      # page_align
     if not length or length >= 1 << 64:
         return -errno.ENOMEM, 0
     if pgoff + (length >> PAGE_SHIFT) >= 1 << 64:
@@ -453,11 +482,11 @@ def do_mmap(m, file, addr, length, prot, flags, vm_flags, pgoff):
     if mm.map_count > m.sysctl.values["vm.max_map_count"]:
         return -errno.ENOMEM, 0
     addr = get_unmapped_area(m, file, addr, length, pgoff, flags)
-    if addr < 0 or addr & (PAGE_SIZE - 1):
+    if addr < 0 or addr & _PAGE_LOW:
         return addr, 0
-    vm_flags |= ((prot & (PROT_READ | PROT_WRITE | PROT_EXEC))      # calc_vm_prot_bits
-                 | mm.def_flags | VM_MAYREAD | VM_MAYWRITE | VM_MAYEXEC)
-    if flags & (MAP_GROWSDOWN | MAP_DENYWRITE | MAP_LOCKED):
+    # calc_vm_prot_bits (the PROT_* bits are the VM_* bits), def_flags and the VM_MAY* bits
+    vm_flags |= (prot & _PROT_RWX) | mm.def_flags | _VM_MAY_RWX
+    if flags & _MAP_FLAG_BITS:
         vm_flags |= calc_vm_flag_bits(flags)
     if flags & MAP_LOCKED and not can_do_mlock(m):
         return -errno.EPERM, 0
@@ -500,8 +529,7 @@ def do_mmap(m, file, addr, length, prot, flags, vm_flags, pgoff):
             vm_flags |= VM_NORESERVE            # hugetlb pages are never overcommitted
     addr = mmap_region(m, file, addr, length, vm_flags, pgoff)
     populate = 0
-    if addr >= 0 and (vm_flags & VM_LOCKED or
-                      (flags & (MAP_POPULATE | MAP_NONBLOCK)) == MAP_POPULATE):
+    if addr >= 0 and (vm_flags & VM_LOCKED or (flags & _MAP_POPULATE_BITS) == MAP_POPULATE):
         populate = length
     return addr, populate
 
@@ -535,7 +563,7 @@ def mmap_region(m, file, addr, length, vm_flags, pgoff) -> int:
             return -errno.ENOMEM
         overlaps, prev = find_vma_links(mm, addr, addr + length)
     charged = 0
-    if (vm_flags & (VM_NORESERVE | VM_SHARED | VM_WRITE)) == VM_WRITE and \
+    if (vm_flags & _ACCOUNT_BITS) == VM_WRITE and \
             (file is None or accountable_mapping(file, vm_flags)):
         charged = npages
         if security_vm_enough_memory_mm(m, mm, charged):
@@ -565,7 +593,14 @@ def mmap_region(m, file, addr, length, vm_flags, pgoff) -> int:
                     vm_unacct_memory(m, charged)
                 return err
         vma_link(m, mm, vma, prev)
-    vm_stat_account(mm, vm_flags, npages)
+    # vm_stat_account(mm, vm_flags, npages), written out
+    mm.total_vm += npages
+    if (vm_flags & _EXEC_BITS) == VM_EXEC:
+        mm.exec_vm += npages
+    elif vm_flags & VM_STACK:
+        mm.stack_vm += npages
+    elif (vm_flags & _DATA_BITS) == VM_WRITE:
+        mm.data_vm += npages
     if vm_flags & VM_LOCKED:
         if not (vm_flags & VM_SPECIAL or vma.vm_flags & VM_HUGETLB):
             mm.locked_vm += npages
@@ -575,7 +610,7 @@ def mmap_region(m, file, addr, length, vm_flags, pgoff) -> int:
     if flags & VM_SHARED:
         vma_set_page_prot(vma)
     else:                               # vma_set_page_prot: no write notify unshared
-        vma.vm_page_prot = vm_get_page_prot(flags)
+        vma.vm_page_prot = protection_map[flags & _PROT_MAP_INDEX]      # vm_get_page_prot
     return addr
 
 

@@ -36,6 +36,10 @@ def register_sysctls(m) -> None:
 
     s.register("vm.overcommit_ratio", lambda: s.values["vm.overcommit_ratio"], set_ratio)
     s.register("vm.overcommit_kbytes", lambda: s.values["vm.overcommit_kbytes"], set_kbytes)
+    # The counters __vm_enough_memory sums count pages, each in the zone spanning it, so
+    # a zone that spans no page keeps them at 0 for good (zones never grow after boot):
+    # summing only the zones that span pages gives the same figure.
+    m.overcommit_zone_stats = tuple(z.vm_stat for z in m.zones if z.spanned_pages)
     free_kbytes = m.nr_free_pages() * 4
     s.register_int("vm.user_reserve_kbytes", min(free_kbytes // 32, 1 << 17), 0)
     s.register_int("vm.admin_reserve_kbytes", min(free_kbytes // 32, 1 << 13), 0)
@@ -79,9 +83,8 @@ def __vm_enough_memory(m, mm, pages: int, cap_sys_admin: bool) -> int:
     if mode == OVERCOMMIT_ALWAYS:
         return 0
     if mode == OVERCOMMIT_GUESS:
-        free = get_nr_swap_pages(m)
-        for zone in m.zones:                 # one pass for the four global counters
-            vs = zone.vm_stat
+        free = getattr(m, "nr_swap_pages", m.total_swap_pages)     # get_nr_swap_pages
+        for vs in m.overcommit_zone_stats:   # one pass for the four global counters
             free += vs[NR_FREE_PAGES] + vs[NR_FILE_PAGES] - vs[NR_SHMEM] + \
                 vs[NR_SLAB_RECLAIMABLE]
         reserve = m.pgdat.totalreserve_pages

@@ -171,31 +171,38 @@ def _rebalance_path(mm, path, start, child, stale=None) -> bool:
     # so the walk stops there: VMAs whose own gap changed are refreshed by their callers
     # through vma_gap_update, as in the kernel -- except ``stale``, a VMA whose own gap
     # changed and that this walk refreshes, so it does not stop before passing it.
+    # ``child`` needs hanging under the next node up only at the start and after a
+    # rotation; otherwise it is that node's child already.
     i = len(path)
+    relink = True
     while i:
         i -= 1
         n = path[i]
         if start < n.vm_start:
-            n.rb_left = child
+            if relink:
+                n.rb_left = child
+                if child is not None:
+                    child.rb_parent = n
+            left, right = child, n.rb_right
         else:
-            n.rb_right = child
-        if child is not None:
-            child.rb_parent = n
+            if relink:
+                n.rb_right = child
+                if child is not None:
+                    child.rb_parent = n
+            left, right = n.rb_left, child
         # _balance(n), with vma_compute_subtree_gap written out
         prev = n.vm_prev
         g = n.vm_start - prev.vm_end if prev is not None else n.vm_start
-        c = n.rb_left
-        if c is not None:
-            hl = c.rb_height
-            if c.rb_subtree_gap > g:
-                g = c.rb_subtree_gap
+        if left is not None:
+            hl = left.rb_height
+            if left.rb_subtree_gap > g:
+                g = left.rb_subtree_gap
         else:
             hl = 0
-        c = n.rb_right
-        if c is not None:
-            hr = c.rb_height
-            if c.rb_subtree_gap > g:
-                g = c.rb_subtree_gap
+        if right is not None:
+            hr = right.rb_height
+            if right.rb_subtree_gap > g:
+                g = right.rb_subtree_gap
         else:
             hr = 0
         h = (hl if hl > hr else hr) + 1
@@ -205,12 +212,49 @@ def _rebalance_path(mm, path, start, child, stale=None) -> bool:
             n.rb_height = h
             n.rb_subtree_gap = g
             child = _rotate(n, hl, hr)
+            relink = True
             continue
-        if h == n.rb_height and g == n.rb_subtree_gap and stale is None:
-            return True                 # nothing above changes
+        if h == n.rb_height:
+            if g == n.rb_subtree_gap and stale is None:
+                return True             # nothing above changes
+            # The height stayed: every node above keeps its height and balance, so the
+            # rest of the walk only refreshes gaps (the same values the full step gives).
+            # Past ``stale``, a node's gap was the largest of its parts, so the child's
+            # old and new gap (``old``, ``g``) can settle it without reading the others.
+            old = n.rb_subtree_gap
+            n.rb_subtree_gap = g
+            while i:
+                i -= 1
+                n = path[i]
+                cur = n.rb_subtree_gap
+                if stale is None:
+                    if g >= cur:
+                        if g == cur:
+                            return True     # the child's gap only reached it
+                        n.rb_subtree_gap = g    # the child's gap is the largest now
+                        old = cur
+                        continue
+                    if old < cur:
+                        return True         # the largest gap lies elsewhere and stays
+                prev = n.vm_prev
+                g = n.vm_start - prev.vm_end if prev is not None else n.vm_start
+                c = n.rb_left
+                if c is not None and c.rb_subtree_gap > g:
+                    g = c.rb_subtree_gap
+                c = n.rb_right
+                if c is not None and c.rb_subtree_gap > g:
+                    g = c.rb_subtree_gap
+                if n is stale:
+                    stale = None
+                if g == cur and stale is None:
+                    return True
+                n.rb_subtree_gap = g
+                old = cur
+            return stale is None        # (the root stayed the root)
         n.rb_height = h
         n.rb_subtree_gap = g
         child = n
+        relink = False
     mm.mm_rb = child
     if child is not None:
         child.rb_parent = None
@@ -254,7 +298,9 @@ def vma_gap_update(mm, v) -> None:
 def vma_rb_insert(mm, v, stale=None) -> bool:
     """Insert ``v`` by vm_start and rebalance its path; whether that refreshed ``stale``."""
     v.rb_left = v.rb_right = v.rb_parent = None
-    vma_compute_subtree_gap(v)
+    v.rb_height = 1                     # vma_compute_subtree_gap of a leaf
+    prev = v.vm_prev
+    v.rb_subtree_gap = v.vm_start - prev.vm_end if prev is not None else v.vm_start
     path = []
     n = mm.mm_rb
     start = v.vm_start
@@ -266,14 +312,14 @@ def vma_rb_insert(mm, v, stale=None) -> bool:
 
 def _path_to(mm, v) -> list:
     """The nodes from the root down to ``v``'s parent; KeyError when ``v`` is not in the tree."""
-    path = []
-    n = mm.mm_rb
-    start = v.vm_start
-    while n is not v:
-        if n is None:
-            raise KeyError(v)
+    path = []                           # v's ancestors, up through the parent links
+    n = v.rb_parent
+    while n is not None:
         path.append(n)
-        n = n.rb_left if start < n.vm_start else n.rb_right
+        n = n.rb_parent
+    if (path[-1] if path else v) is not mm.mm_rb:
+        raise KeyError(v)
+    path.reverse()
     return path
 
 
@@ -411,11 +457,18 @@ def find_vma_intersection(mm, start: int, end: int):
 
 def find_vma_links(mm, addr: int, end: int):
     """``(overlaps, prev)``: whether ``[addr, end)`` meets a VMA, and the VMA before it."""
-    vma = find_vma(mm, addr)
-    if vma is not None and vma.vm_start < end:
-        return True, vma.vm_prev
+    n = mm.mm_rb                        # find_vma(mm, addr), written out
+    vma = None
+    while n is not None:
+        if n.vm_end > addr:
+            vma = n
+            if n.vm_start <= addr:
+                break
+            n = n.rb_left
+        else:
+            n = n.rb_right
     if vma is not None:
-        return False, vma.vm_prev
+        return vma.vm_start < end, vma.vm_prev
     return False, find_vma_prev(mm, addr)[1]
 
 
@@ -438,35 +491,6 @@ def _search_up(n, length, low_limit, high_limit):
     if gap_end >= low_limit and gap_end - gap_start >= length:
         return n
     return _search_up(n.rb_right, length, low_limit, high_limit)
-
-
-def _search_down(n, length, low_limit, high_limit):
-    """The highest node whose gap below it fits ``length`` inside the limits, None, or
-    _STOP: right subtree first, then the node, then the left subtree, skipping subtrees
-    whose largest gap is too small (the recursion, with its pending nodes on a list)."""
-    pending = []                        # nodes whose right subtree is being searched
-    while True:
-        if n is None or n.rb_subtree_gap < length:
-            if not pending:
-                return None
-            n = pending.pop()           # its right subtree had nothing
-            prev = n.vm_prev
-            gap_start = prev.vm_end if prev is not None else 0
-        else:
-            prev = n.vm_prev
-            gap_start = prev.vm_end if prev is not None else 0
-            if gap_start <= high_limit:
-                right = n.rb_right
-                if right is not None and right.rb_subtree_gap >= length:
-                    pending.append(n)
-                    n = right
-                    continue
-                # (a right subtree without a big enough gap has nothing)
-        if n.vm_start < low_limit:
-            return _STOP
-        if gap_start <= high_limit and n.vm_start - gap_start >= length:
-            return n
-        n = n.rb_left
 
 
 def unmapped_area(mm, length, low_limit, high_limit, align_mask=0, align_offset=0):
@@ -503,10 +527,38 @@ def unmapped_area_topdown(mm, length, low_limit, high_limit, align_mask=0, align
     if mm.highest_vm_end <= hi:
         gap_end = high_limit
     else:
-        found = _search_down(mm.mm_rb, need, low_limit + need, hi)
-        if found is None or found is _STOP:
-            return None
-        gap_end = found.vm_start
+        # The highest node whose gap below it fits: right subtree first, then the node,
+        # then the left subtree, skipping subtrees whose largest gap is too small (the
+        # kernel's walk, with the nodes whose right subtree is being searched on a list).
+        low = low_limit + need
+        n = mm.mm_rb
+        pending = None
+        while True:
+            if n is None or n.rb_subtree_gap < need:
+                if not pending:
+                    return None
+                n = pending.pop()           # its right subtree had nothing
+                prev = n.vm_prev
+                gap_start = prev.vm_end if prev is not None else 0
+            else:
+                prev = n.vm_prev
+                gap_start = prev.vm_end if prev is not None else 0
+                if gap_start <= hi:
+                    right = n.rb_right
+                    if right is not None and right.rb_subtree_gap >= need:
+                        if pending is None:
+                            pending = [n]
+                        else:
+                            pending.append(n)
+                        n = right
+                        continue
+                    # (a right subtree without a big enough gap has nothing)
+            gap_end = n.vm_start
+            if gap_end < low:
+                return None
+            if gap_start <= hi and gap_end - gap_start >= need:
+                break
+            n = n.rb_left
         if gap_end > high_limit:
             gap_end = high_limit
     gap_end -= length
