@@ -137,6 +137,21 @@ def _ref_erase(n, v):
     return _ref_balance(n)
 
 
+def _ref_unlink(mm, v):
+    """The reference's __vma_unlink: erase from the tree, unlink from the list, refresh
+    the next VMA's gap."""
+    mm.mm_rb = _ref_erase(mm.mm_rb, v)
+    prev, nxt = v.vm_prev, v.vm_next
+    if nxt is not None:
+        nxt.vm_prev = prev
+    if prev is not None:
+        prev.vm_next = nxt
+    else:
+        mm.mmap = nxt
+    if nxt is not None:
+        _ref_gap_update(mm, nxt)
+
+
 def _ref_gap_update(mm, v):
     path, n = [], mm.mm_rb
     while n is not v:
@@ -196,16 +211,7 @@ def test_tree_updates_equal_the_recursive_avl():
                     V.__vma_unlink(mm, v)
                     removed.append(v)
                 else:
-                    mm.mm_rb = _ref_erase(mm.mm_rb, v)
-                    prev, nxt = v.vm_prev, v.vm_next
-                    if nxt is not None:
-                        nxt.vm_prev = prev
-                    if prev is not None:
-                        prev.vm_next = nxt
-                    else:
-                        mm.mmap = nxt
-                    if nxt is not None:
-                        _ref_gap_update(mm, nxt)
+                    _ref_unlink(mm, v)
             elif slot in byslot:
                 # move the start down or up inside its slot (stack growth, vma_adjust)
                 v = byslot[slot]
@@ -217,16 +223,7 @@ def test_tree_updates_equal_the_recursive_avl():
                         V.__vma_unlink(mm, w)
                         removed.append(w)
                     else:
-                        mm.mm_rb = _ref_erase(mm.mm_rb, w)
-                        prev, nxt = w.vm_prev, w.vm_next
-                        if nxt is not None:
-                            nxt.vm_prev = prev
-                        if prev is not None:
-                            prev.vm_next = nxt
-                        else:
-                            mm.mmap = nxt
-                        if nxt is not None:
-                            _ref_gap_update(mm, nxt)
+                        _ref_unlink(mm, w)
                 (V.vma_gap_update if k == 0 else _ref_gap_update)(mm, v)
         assert _shape(mms[0].mm_rb) == _shape(mms[1].mm_rb), f"step {step}"
         assert _parents_ok(mms[0].mm_rb, None)
