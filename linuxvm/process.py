@@ -10,7 +10,6 @@ returns, and raises ``SyscallError`` with the kernel's errno where the kernel fa
 import errno
 
 from .arch.x86 import mmap as x86_mmap
-from .arch.x86.cpu import context_switch
 from .arch.x86.uaccess import run_on_cpu
 from .arch.x86.page_types import PAGE_SHIFT, PAGE_SIZE, TASK_SIZE
 from .errors import SyscallError
@@ -157,10 +156,11 @@ class Process:
                 raise ValueError(f"process {task.pid} has exited")
             saved = m.current
             cpu = m.cpus[task.cpu]
-            m.current_cpu = cpu.cpu
-            if cpu.current is not task:
-                context_switch(m, cpu, cpu.current, task)
-            m.current = task
+            if cpu.current is task:
+                m.current_cpu = cpu.cpu
+                m.current = task
+            else:
+                run_on_cpu(m, task)                   # a context switch, or a migration
             try:
                 if flags & _ANON_CHECK == MAP_ANONYMOUS and not offset & (PAGE_SIZE - 1):
                     # _sys_mmap of an anonymous mapping: no file to look up or set up
@@ -218,10 +218,11 @@ class Process:
                 raise ValueError(f"process {task.pid} has exited")
             saved = m.current
             cpu = m.cpus[task.cpu]
-            m.current_cpu = cpu.cpu
-            if cpu.current is not task:
-                context_switch(m, cpu, cpu.current, task)
-            m.current = task
+            if cpu.current is task:
+                m.current_cpu = cpu.cpu
+                m.current = task
+            else:
+                run_on_cpu(m, task)                   # a context switch, or a migration
             try:
                 ret = mmap_mod.do_munmap(m, task.mm, addr & U64, length & U64)
             finally:

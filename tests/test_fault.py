@@ -427,3 +427,28 @@ def test_no_frame_leaks_exact_equation():
             if cpu.active_mm is not m.init_mm and cpu.active_mm.mm_users == 0}
     assert all(mm.nr_ptes == 0 and mm.nr_pmds == 0 for mm in lazy.values())
     assert m.nr_free_pages() + (slab() - slab0) + len(lazy) == free0
+
+
+def test_a_task_moved_to_another_cpu_migrates():
+    """Setting task.cpu while the task runs elsewhere migrates it: the old CPU switches to
+    idle and keeps the mm lazily (a later shootdown makes it leave_mm), and exit works."""
+    from linuxvm.arch.x86.tlb import TLBSTATE_LAZY, TLBSTATE_OK
+    m = lv.Machine(ram="256M", cpus=2, seed=0)
+    p = m.spawn("mover")
+    a = p.mmap(None, 64 * 4096, 3, 0x22)
+    p.touch(a, 64 * 4096, write=True)
+    m.check()
+    assert m.cpus[0].current is p.task
+    p.task.cpu = 1
+    p.touch(a, 64 * 4096, write=True)
+    m.check()
+    assert m.cpus[0].current is None and m.cpus[1].current is p.task
+    assert m.cpus[0].tlbstate == TLBSTATE_LAZY and m.cpus[1].tlbstate == TLBSTATE_OK
+    assert m.cpus[0].active_mm is p.mm and 0 in p.mm.cpu_vm_mask
+    p.munmap(a, 4096)                       # the shootdown reaches the lazy CPU: leave_mm
+    m.check()
+    assert 0 not in p.mm.cpu_vm_mask
+    p.task.cpu = 0
+    p.exit()
+    m.check()
+    assert all(c.current is None for c in m.cpus)

@@ -46,11 +46,20 @@ MAX_RETRIES = 8
 
 
 def run_on_cpu(m, task) -> object:
-    """Make ``task`` the running task of its CPU (a context switch when needed)."""
+    """Make ``task`` the running task of its CPU (a context switch when needed). A task
+    whose ``cpu`` was changed while it was running elsewhere migrates: its old CPU
+    switches to idle first (keeping the mm lazily, as the scheduler leaves it)."""
     cpu = m.cpus[task.cpu]
-    m.current_cpu = cpu.cpu
     if cpu.current is not task:
+        for old in m.cpus:
+            if old.current is task:
+                m.current_cpu = old.cpu
+                context_switch(m, old, task, None)
+                break
+        m.current_cpu = cpu.cpu
         context_switch(m, cpu, cpu.current, task)
+    else:
+        m.current_cpu = cpu.cpu
     m.current = task
     return cpu
 
