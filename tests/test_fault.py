@@ -452,3 +452,19 @@ def test_a_task_moved_to_another_cpu_migrates():
     p.exit()
     m.check()
     assert all(c.current is None for c in m.cpus)
+
+
+def test_fork_child_keeps_neighbours_that_only_vm_locked_kept_apart():
+    """dup_mmap clears VM_LOCKED in the child without merging: two neighbours that differed
+    only in it stay two VMAs there, as on 4.6 (the invariant checker allows it)."""
+    m = lv.Machine(ram="256M", cpus=1, seed=0)
+    p = m.spawn("locker", uid=0)
+    a = p.mmap(None, 2 * 4096, 0, 0x22)                  # PROT_NONE: nothing populated
+    p.mmap(a + 4096, 4096, 0, 0x22 | 0x10 | 0x2000)      # MAP_FIXED | MAP_LOCKED
+    c = p.fork()
+    m.check()
+    maps = m.proc.read(f"/proc/{c.pid}/maps").splitlines()
+    assert sum(1 for line in maps if line.startswith(f"{a:x}-") or
+               line.startswith(f"{a + 4096:x}-")) == 2
+    c.exit()
+    p.exit()
