@@ -232,14 +232,8 @@ class MmuGather:
         self.batch_max = MMU_GATHER_BUNDLE
         self.batch_pages = []         # pages allocated to hold more batches
         self.batch_count = 0
-        # _tlb_reset_range written out
-        if start or end != U64:
-            self.fullmm = False
-            self.start = _TLB_EMPTY_START
-            self.end = 0
-        else:
-            self.fullmm = True
-            self.start = self.end = U64
+        self.fullmm = not (start or end != U64)
+        _tlb_reset_range(self)
 
 
 _TLB_EMPTY_START = (1 << 47) - PAGE_SIZE        # TASK_SIZE
@@ -345,11 +339,7 @@ def tlb_flush_mmu(tlb) -> None:
 
 def tlb_finish_mmu(tlb, start: int = 0, end: int = 0) -> None:
     """Flush what was gathered, free the pages, and give back the batch pages."""
-    if tlb.end:                                     # tlb_flush_mmu_tlbonly
-        tlb_flush(tlb)
-        _tlb_reset_range(tlb)
-    if tlb.pages or tlb.tables:                     # else tlb_flush_mmu_free has nothing
-        tlb_flush_mmu_free(tlb)
+    tlb_flush_mmu(tlb)
     if tlb.batch_pages:
         for pfn in tlb.batch_pages:
             tlb.m.kernel.free_pages(pfn, 0)
@@ -575,18 +565,23 @@ def zap_huge_pmd(tlb, vma, pmd, addr: int) -> bool:
 ZAP_FEW_BYTES = 64
 
 
+def _nonzero_entry_bytes(table, addr: int, end: int) -> int:
+    """How many bytes of the PTEs of [addr, end) in ``table`` are not zero (0: all none)."""
+    lo = ((addr >> PAGE_SHIFT) & 511) << 3
+    hi = lo + ((end - addr) >> PAGE_SHIFT << 3)
+    return hi - lo - table.obj.count(0, lo, hi)
+
+
 def zap_pte_range(tlb, vma, pmd, addr: int, end: int, details) -> int:
     """Clear the PTEs of [addr, end) under one PMD; when the gather fills up, flush,
     free and carry on (the ``goto again`` of 4.6)."""
     m = tlb.m
     table_pfn = _table_of(_get(m, pmd))
     table = pt_entries(m, table_pfn)
-    lo = ((addr >> PAGE_SHIFT) & 511) << 3
-    hi = lo + ((end - addr) >> PAGE_SHIFT << 3)
-    zero = table.obj.count(0, lo, hi)
-    if zero == hi - lo:
+    nonzero = _nonzero_entry_bytes(table, addr, end)
+    if not nonzero:
         return end                                  # every entry none: nothing to do
-    if details is None and hi - lo - zero > ZAP_FEW_BYTES:
+    if details is None and nonzero > ZAP_FEW_BYTES:
         if fault.ZAP_PTE_RANGE_VECTORISED:
             done = fault.zap_pte_table(tlb, vma, table_pfn, addr, end)
             if done is not None:
@@ -651,61 +646,53 @@ def unmap_page_range(tlb, vma, addr: int, end: int, details=None) -> None:
         raise KernelBug(f"unmap_page_range: empty range {addr:#x}-{end:#x}")
     m = tlb.m
     if addr >> 21 == (end - 1) >> 21:
-        # the range lies under one PMD entry (most small unmaps): the same three steps
-        # down without the per-level loops, when no level needs the general walk's care
-        g = pt_entries(m, vma.vm_mm.pgd)[(addr >> 39) & 511]
-        if not g:
+        # the range lies under one PMD entry (most small unmaps): straight down to it
+        pmd = _pmd_over(m, vma.vm_mm, addr)
+        if pmd is not None:
+            if pmd:
+                zap_pte_range(tlb, vma, pmd, addr, end, details)
             return
-        if not pgd_bad(g):
-            u = pt_entries(m, _table_of(g))[(addr >> 30) & 511]
-            if not u:
-                return
-            if not pud_bad(u):
-                pmd = (_table_of(u), (addr >> 21) & 511)
-                v = pt_entries(m, pmd[0])[pmd[1]]
-                if not v:
-                    return
-                if not (pmd_trans_huge(v) or pmd_devmap(v) or pmd_bad(v)):
-                    zap_pte_range(tlb, vma, pmd, addr, end, details)
-                    return
     for pgd, _, a, nxt in _populated(m, vma.vm_mm.pgd, addr, end, "pgd"):
         zap_pud_range(tlb, vma, pgd, a, nxt, details)
 
 
+def _pmd_over(m, mm, addr: int):
+    """The PMD entry over ``addr`` when the path down to it is plain tables; 0 when a
+    level on the way is none (nothing mapped there); None when the general walk must
+    decide (a bad or huge entry, which it reports or handles in its turn)."""
+    # an entry whose flags are exactly _PAGE_TABLE is neither bad nor huge at any level,
+    # so the predicates run only for anything else
+    g = pt_entries(m, mm.pgd)[(addr >> 39) & 511]
+    if not g:
+        return 0
+    if g & _PTE_FLAGS_MASK != _PAGE_TABLE and pgd_bad(g):
+        return None
+    u = pt_entries(m, (g & PTE_PFN_MASK) >> PAGE_SHIFT)[(addr >> 30) & 511]
+    if not u:
+        return 0
+    if u & _PTE_FLAGS_MASK != _PAGE_TABLE and pud_bad(u):
+        return None
+    pmd = ((u & PTE_PFN_MASK) >> PAGE_SHIFT, (addr >> 21) & 511)
+    v = pt_entries(m, pmd[0])[pmd[1]]
+    if not v:
+        return 0
+    if v & _PTE_FLAGS_MASK != _PAGE_TABLE and (pmd_trans_huge(v) or pmd_devmap(v)
+                                               or pmd_bad(v)):
+        return None
+    return pmd
+
+
 def zap_finds_nothing(m, mm, addr: int, end: int) -> bool:
-    """unmap_page_range over [addr, end) of ``mm`` would meet only none entries: no
-    page table, or a PTE table whose entries there are all none, on a path of plain
-    table entries. False when unsure (the range crosses a PMD boundary, an entry on the
-    way is anything but none or a plain table -- bad, huge, other bits -- or a table
-    has no view in m.pgtables yet)."""
+    """unmap_page_range over [addr, end) of ``mm`` would meet only none entries; False
+    when unsure (the range crosses a PMD boundary, or the walk down meets an entry that
+    only the general walk handles)."""
     if addr >> 21 != (end - 1) >> 21:
         return False
-    # unmap_page_range's one-PMD shortcut, level by level. An entry whose flags are
-    # exactly _PAGE_TABLE is neither bad nor huge at any level, and its frame number is
-    # all of it above the flags.
-    tables = m.pgtables
-    try:
-        e = tables[mm.pgd][(addr >> 39) & 511]
-        if not e:
-            return True
-        if e & _PTE_FLAGS_MASK != _PAGE_TABLE:
-            return False
-        e = tables[e >> PAGE_SHIFT][(addr >> 30) & 511]
-        if not e:
-            return True
-        if e & _PTE_FLAGS_MASK != _PAGE_TABLE:
-            return False
-        e = tables[e >> PAGE_SHIFT][(addr >> 21) & 511]
-        if not e:
-            return True
-        if e & _PTE_FLAGS_MASK != _PAGE_TABLE:
-            return False
-        table = tables[e >> PAGE_SHIFT]
-    except KeyError:
+    pmd = _pmd_over(m, mm, addr)
+    if pmd is None:
         return False
-    lo = ((addr >> PAGE_SHIFT) & 511) << 3         # zap_pte_range's all-none test
-    hi = lo + ((end - addr) >> PAGE_SHIFT << 3)
-    return table.obj.count(0, lo, hi) == hi - lo
+    return not pmd or not _nonzero_entry_bytes(pt_entries(m, _table_of(_get(m, pmd))),
+                                               addr, end)
 
 
 def unmap_single_vma(tlb, vma, start_addr: int, end_addr: int, details=None) -> None:

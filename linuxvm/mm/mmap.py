@@ -9,10 +9,10 @@ import errno
 
 from ..arch.x86.page_types import PAGE_SHIFT, PAGE_SIZE, PGDIR_SHIFT, TASK_SIZE
 from ..arch.x86.pgtable import pt_entries
-from ..arch.x86.pgtable_types import vm_get_page_prot, protection_map
+from ..arch.x86.pgtable_types import vm_get_page_prot
 from ..kernel.sched import (RLIMIT_AS, RLIMIT_DATA, RLIMIT_MEMLOCK, READ_IMPLIES_EXEC,
                             slab_alloc_obj, slab_free_obj)
-from .mm_flags import (VM_READ, VM_WRITE, VM_EXEC, VM_SHARED, VM_MAYREAD, VM_MAYWRITE, VM_STACK,
+from .mm_flags import (VM_READ, VM_WRITE, VM_EXEC, VM_SHARED, VM_MAYREAD, VM_MAYWRITE,
                        VM_MAYEXEC, VM_MAYSHARE, VM_GROWSDOWN, VM_GROWSUP, VM_DENYWRITE,
                        VM_LOCKED, VM_ACCOUNT, VM_NORESERVE, VM_SOFTDIRTY, VM_SPECIAL,
                        VM_HUGETLB, VM_PFNMAP, VM_IO, VM_DATA_DEFAULT_FLAGS, VM_LOCKED_CLEAR_MASK,
@@ -65,24 +65,21 @@ def sysctl_max_map_count(m) -> int:
 def vm_stat_account(mm, flags: int, npages: int) -> None:
     """total_vm and the exec/stack/data class of the mapping (mm/mmap.c)."""
     mm.total_vm += npages
-    # is_exec_mapping, is_stack_mapping, is_data_mapping, in that order
-    if (flags & (VM_EXEC | VM_WRITE | VM_STACK)) == VM_EXEC:
+    if is_exec_mapping(flags):
         mm.exec_vm += npages
-    elif flags & VM_STACK:
+    elif is_stack_mapping(flags):
         mm.stack_vm += npages
-    elif (flags & (VM_WRITE | VM_SHARED)) == VM_WRITE:
+    elif is_data_mapping(flags):
         mm.data_vm += npages
 
 
 def may_expand_vm(m, mm, flags: int, npages: int) -> bool:
     """RLIMIT_AS, and RLIMIT_DATA as 4.6 counts it (ignore_rlimit_data: warn once)."""
     task = m.current
-    rlim = task.signal.rlim                     # task.rlimit(): the soft limits
-    if mm.total_vm + npages > rlim[RLIMIT_AS][0] >> PAGE_SHIFT:
+    if mm.total_vm + npages > task.rlimit(RLIMIT_AS) >> PAGE_SHIFT:
         return False
-    limit = rlim[RLIMIT_DATA][0]
-    if (flags & (VM_WRITE | VM_SHARED | VM_STACK)) == VM_WRITE and \
-            mm.data_vm + npages > limit >> PAGE_SHIFT:                  # is_data_mapping
+    limit = task.rlimit(RLIMIT_DATA)
+    if is_data_mapping(flags) and mm.data_vm + npages > limit >> PAGE_SHIFT:
         # ignore_rlimit_data defaults to true in 4.6: only a pr_warn_once
         if not getattr(m, "_rlimit_data_warned", False):
             m._rlimit_data_warned = True
@@ -150,9 +147,7 @@ def remove_vma(m, vma):
         vma.vm_ops.close(vma)
     if vma.vm_file is not None:
         vma.vm_file.fput()
-    if vma.anon_vma_chain:
-        _unlink_anon(m, vma)
-    vma.anon_vma = None
+    _unlink_anon(m, vma)
     slab_free_obj(m, "vm_area_struct", vma)
     return nxt
 
@@ -300,30 +295,23 @@ def vma_merge(m, mm, prev, addr, end, vm_flags, anon_vma, file, pgoff, ctx=None)
     area = nxt
     if area is not None and area.vm_end == end:          # cases 6, 7, 8
         nxt = nxt.vm_next
-    # can_vma_merge_after and can_vma_merge_before written out
     if prev is not None and prev.vm_end == addr and \
-            _mergeable(prev, vm_flags, anon_vma, file, ctx) and \
-            prev.vm_pgoff + ((addr - prev.vm_start) >> PAGE_SHIFT) == pgoff:
+            can_vma_merge_after(prev, vm_flags, anon_vma, file, pgoff, ctx):
         if nxt is not None and end == nxt.vm_start and \
-                _mergeable(nxt, vm_flags, anon_vma, file, ctx) and \
-                nxt.vm_pgoff == pgoff + pglen and \
+                can_vma_merge_before(nxt, vm_flags, anon_vma, file, pgoff + pglen, ctx) and \
                 is_mergeable_anon_vma(prev.anon_vma, nxt.anon_vma, None):
             vma_adjust(m, prev, prev.vm_start, nxt.vm_end, prev.vm_pgoff)    # cases 1, 6
         else:
             vma_adjust(m, prev, prev.vm_start, end, prev.vm_pgoff)           # cases 2, 5, 7
-        hook = getattr(m, "khugepaged_enter_vma_merge", None)    # khugepaged_enter_vma_merge
-        if hook is not None:
-            hook(prev, vm_flags)
+        khugepaged_enter_vma_merge(m, prev, vm_flags)
         return prev
     if nxt is not None and end == nxt.vm_start and \
-            _mergeable(nxt, vm_flags, anon_vma, file, ctx) and nxt.vm_pgoff == pgoff + pglen:
+            can_vma_merge_before(nxt, vm_flags, anon_vma, file, pgoff + pglen, ctx):
         if prev is not None and addr < prev.vm_end:                          # case 4
             vma_adjust(m, prev, prev.vm_start, addr, prev.vm_pgoff)
         else:                                                                # cases 3, 8
             vma_adjust(m, area, addr, nxt.vm_end, nxt.vm_pgoff - pglen)
-        hook = getattr(m, "khugepaged_enter_vma_merge", None)    # khugepaged_enter_vma_merge
-        if hook is not None:
-            hook(area, vm_flags)
+        khugepaged_enter_vma_merge(m, area, vm_flags)
         return area
     return None
 
@@ -339,15 +327,13 @@ def __split_vma(m, mm, vma, addr, new_below) -> int:
     """Split ``vma`` at ``addr``; the new VMA takes the part below (new_below) or above."""
     if vma.vm_flags & VM_HUGETLB and addr & ((2 << 20) - 1):
         return -errno.EINVAL
-    new = vma.copy()                                # vma_copy
-    slab_alloc_obj(m, "vm_area_struct", new)
+    new = vma_copy(m, vma)
     if new_below:
         new.vm_end = addr
     else:
         new.vm_start = addr
         new.vm_pgoff += (addr - vma.vm_start) >> PAGE_SHIFT
-    if vma.anon_vma_chain:
-        _clone_anon(m, new, vma)
+    _clone_anon(m, new, vma)
     if new.vm_file is not None:
         new.vm_file.get_file()
     if new.vm_ops is not None and getattr(new.vm_ops, "open", None) is not None:
@@ -446,11 +432,6 @@ _PROT_RWX = PROT_READ | PROT_WRITE | PROT_EXEC
 _VM_MAY_RWX = VM_MAYREAD | VM_MAYWRITE | VM_MAYEXEC
 _MAP_FLAG_BITS = MAP_GROWSDOWN | MAP_DENYWRITE | MAP_LOCKED     # what calc_vm_flag_bits reads
 _MAP_POPULATE_BITS = MAP_POPULATE | MAP_NONBLOCK
-_PROT_MAP_INDEX = VM_READ | VM_WRITE | VM_EXEC | VM_SHARED      # what vm_get_page_prot reads
-# mmap_region's: accountable_mapping, is_exec_mapping, is_data_mapping
-_ACCOUNT_BITS = VM_NORESERVE | VM_SHARED | VM_WRITE
-_EXEC_BITS = VM_EXEC | VM_WRITE | VM_STACK
-_DATA_BITS = VM_WRITE | VM_SHARED
 
 
 def calc_vm_flag_bits(flags: int) -> int:
@@ -563,8 +544,7 @@ def mmap_region(m, file, addr, length, vm_flags, pgoff) -> int:
             return -errno.ENOMEM
         overlaps, prev = find_vma_links(mm, addr, addr + length)
     charged = 0
-    if (vm_flags & _ACCOUNT_BITS) == VM_WRITE and \
-            (file is None or accountable_mapping(file, vm_flags)):
+    if accountable_mapping(file, vm_flags):
         charged = npages
         if security_vm_enough_memory_mm(m, mm, charged):
             return -errno.ENOMEM
@@ -593,24 +573,14 @@ def mmap_region(m, file, addr, length, vm_flags, pgoff) -> int:
                     vm_unacct_memory(m, charged)
                 return err
         vma_link(m, mm, vma, prev)
-    # vm_stat_account(mm, vm_flags, npages), written out
-    mm.total_vm += npages
-    if (vm_flags & _EXEC_BITS) == VM_EXEC:
-        mm.exec_vm += npages
-    elif vm_flags & VM_STACK:
-        mm.stack_vm += npages
-    elif (vm_flags & _DATA_BITS) == VM_WRITE:
-        mm.data_vm += npages
+    vm_stat_account(mm, vm_flags, npages)
     if vm_flags & VM_LOCKED:
         if not (vm_flags & VM_SPECIAL or vma.vm_flags & VM_HUGETLB):
             mm.locked_vm += npages
         else:
             vma.vm_flags &= VM_LOCKED_CLEAR_MASK
-    flags = vma.vm_flags = vma.vm_flags | VM_SOFTDIRTY
-    if flags & VM_SHARED:
-        vma_set_page_prot(vma)
-    else:                               # vma_set_page_prot: no write notify unshared
-        vma.vm_page_prot = protection_map[flags & _PROT_MAP_INDEX]      # vm_get_page_prot
+    vma.vm_flags |= VM_SOFTDIRTY
+    vma_set_page_prot(vma)
     return addr
 
 
@@ -669,14 +639,12 @@ def zap_and_free_pgtables(m, mm, vmas, start, end, floor, ceiling) -> None:
             if not v.vm_flags & VM_HUGETLB and \
                     free_pgd_bounds(v.vm_start, v.vm_end, floor, ceiling) is None and \
                     (lo >= hi or zap_finds_nothing(m, mm, lo, hi)):
-                if v.anon_vma_chain or v.vm_file is not None:
-                    free_pgtables_unlink(m, v)
+                free_pgtables_unlink(m, v)
                 return
         if UNMAP_NO_TABLES_SHORTCUT and vmas and \
                 _no_user_tables(m, mm, vmas[0].vm_start, vmas[-1].vm_end):
             for v in vmas:
-                if v.anon_vma_chain or v.vm_file is not None:  # else it has nothing to do
-                    free_pgtables_unlink(m, v)
+                free_pgtables_unlink(m, v)
             return
     tlb = tlb_gather_mmu(m, mm, 0, -1) if whole else tlb_gather_mmu(m, mm, start, end)
     unmap_vmas(tlb, vmas, start, end)
@@ -686,27 +654,14 @@ def zap_and_free_pgtables(m, mm, vmas, start, end, floor, ceiling) -> None:
 
 def remove_vma_list(m, mm, vmas) -> None:
     """Account for and release the detached ``vmas`` (mm/mmap.c remove_vma_list)."""
-    if mm.hiwater_vm < mm.total_vm:                 # update_hiwater_vm
-        mm.hiwater_vm = mm.total_vm
+    update_hiwater_vm(mm)
     nr_accounted = 0
     for vma in vmas:
-        flags = vma.vm_flags
-        n = (vma.vm_end - vma.vm_start) >> PAGE_SHIFT
-        if flags & VM_ACCOUNT:
+        n = vma_pages(vma)
+        if vma.vm_flags & VM_ACCOUNT:
             nr_accounted += n
-        # vm_stat_account(mm, flags, -n) written out
-        mm.total_vm -= n
-        if (flags & (VM_EXEC | VM_WRITE | VM_STACK)) == VM_EXEC:
-            mm.exec_vm -= n
-        elif flags & VM_STACK:
-            mm.stack_vm -= n
-        elif (flags & (VM_WRITE | VM_SHARED)) == VM_WRITE:
-            mm.data_vm -= n
-        if vma.vm_ops is None and vma.vm_file is None and not vma.anon_vma_chain:
-            vma.anon_vma = None                     # remove_vma with nothing to close or put
-            slab_free_obj(m, "vm_area_struct", vma)
-        else:
-            remove_vma(m, vma)
+        vm_stat_account(mm, vma.vm_flags, -n)
+        remove_vma(m, vma)
     vm_unacct_memory(m, nr_accounted)
 
 
@@ -750,11 +705,8 @@ def do_munmap(m, mm, start, length) -> int:
             if v.vm_flags & VM_LOCKED:
                 mm.locked_vm -= vma_pages(v)
                 munlock_vma_pages_all(m, v)
-    for v in doomed:                    # _unlink written out, map_count dropped at once
-        __vma_unlink(mm, v)
-        if v.vm_file is not None:
-            v.vm_file.inode.i_mmap.discard(v)
-    mm.map_count -= len(doomed)
+    for v in doomed:
+        _unlink(m, mm, v)
     unmap_region(m, mm, doomed, prev, prev.vm_next if prev is not None else mm.mmap,
                  start, end)
     remove_vma_list(m, mm, doomed)
