@@ -26,8 +26,6 @@ from .mm.msync import sys_msync
 
 ELF_ET_DYN_BASE = TASK_SIZE // 3 * 2
 U64 = (1 << 64) - 1
-_ANON_CHECK = MAP_ANONYMOUS | MAP_HUGETLB
-_USER_MAP_FLAGS = U64 & ~(MAP_EXECUTABLE | MAP_DENYWRITE)    # what _sys_mmap lets through
 
 
 def _u64(name, value, allow_none=False):
@@ -148,35 +146,9 @@ class Process:
             addr = 0                    # no hint
         if addr.__class__ is int and length.__class__ is int and prot.__class__ is int and \
                 flags.__class__ is int and fd.__class__ is int and offset.__class__ is int:
-            # plain ints (the common case): what _u64 would return, without six calls, and
-            # _call and run_on_cpu written out
-            m = self.m
-            task = self.task
-            if task.mm is None:
-                raise ValueError(f"process {task.pid} has exited")
-            saved = m.current
-            cpu = m.cpus[task.cpu]
-            if cpu.current is task:
-                m.current_cpu = cpu.cpu
-                m.current = task
-            else:
-                run_on_cpu(m, task)                   # a context switch, or a migration
-            try:
-                if flags & _ANON_CHECK == MAP_ANONYMOUS and not offset & (PAGE_SIZE - 1):
-                    # _sys_mmap of an anonymous mapping: no file to look up or set up
-                    ret, populate = mmap_mod.do_mmap(
-                        m, None, addr & U64, length & U64, prot & U64,
-                        flags & _USER_MAP_FLAGS, 0, (offset & U64) >> PAGE_SHIFT)
-                    if ret >= 0 and populate:
-                        mmap_mod.mm_populate(m, ret, populate)
-                else:
-                    ret = self._sys_mmap(m, addr & U64, length & U64, prot & U64, flags & U64,
-                                         fd & 0xFFFFFFFF, offset & U64)
-            finally:
-                m.current = saved if saved is not task or task.mm is not None else None
-            if ret < 0:
-                raise SyscallError(-ret, "mmap")
-            return ret
+            # plain ints (the common case): what _u64 would return, without six calls
+            return self._call("mmap", self._sys_mmap, addr & U64, length & U64, prot & U64,
+                              flags & U64, fd & 0xFFFFFFFF, offset & U64)
         args = (_u64("addr", addr, True), _u64("length", length), _u64("prot", prot),
                 _u64("flags", flags), _u64("fd", fd) & 0xFFFFFFFF, _u64("offset", offset))
         return self._call("mmap", self._sys_mmap, *args)
@@ -212,24 +184,7 @@ class Process:
     def munmap(self, addr, length) -> int:
         """munmap(2): 0; unmapping nothing is success."""
         if addr.__class__ is int and length.__class__ is int:
-            m = self.m                  # _call, run_on_cpu and vm_munmap written out
-            task = self.task
-            if task.mm is None:
-                raise ValueError(f"process {task.pid} has exited")
-            saved = m.current
-            cpu = m.cpus[task.cpu]
-            if cpu.current is task:
-                m.current_cpu = cpu.cpu
-                m.current = task
-            else:
-                run_on_cpu(m, task)                   # a context switch, or a migration
-            try:
-                ret = mmap_mod.do_munmap(m, task.mm, addr & U64, length & U64)
-            finally:
-                m.current = saved if saved is not task or task.mm is not None else None
-            if ret < 0:
-                raise SyscallError(-ret, "munmap")
-            return ret
+            return self._call("munmap", mmap_mod.vm_munmap, addr & U64, length & U64)
         return self._call("munmap", mmap_mod.vm_munmap, _u64("addr", addr),
                           _u64("length", length))
 
