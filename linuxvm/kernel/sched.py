@@ -6,12 +6,7 @@ the signal struct (rlimits, ``oom_score_adj``), fault counters and the per-task
 RSS cache of SPLIT_RSS_COUNTING.
 """
 
-from ..arch.x86.page_types import PAGE_OFFSET, PAGE_SHIFT
-from ..mm import slub
-from ..mm.gfp import GFP_KERNEL
 from ..mm.mm_types import NR_MM_COUNTERS
-from ..mm.page import NULL
-from ..mm.slub import _pack_q, _unpack_q
 
 RLIM_INFINITY = (1 << 64) - 1
 RLIMIT_DATA = 2
@@ -141,35 +136,11 @@ def slab_alloc_obj(m, cache: str, obj) -> None:
     """Allocate ``obj``'s backing object from its SLUB cache, when SLUB is modelled."""
     slab = getattr(m, "slab", None)
     if slab is not None:
-        # slab.alloc_obj(cache) without its default-argument layer; slab_alloc's fast path
-        # (pop the CPU freelist; GFP_KERNEL asks no zeroing) written out
-        s = slab.by_name[cache]
-        c = s.cpu_slab[m.current_cpu]
-        addr = c.freelist
-        if addr:
-            a = addr + s.offset - PAGE_OFFSET
-            c.freelist = _unpack_q(s.sl.pc[a >> PAGE_SHIFT], a & 4095)[0]
-            obj.slab_obj = addr
-        else:
-            obj.slab_obj = slub.slab_alloc(s, GFP_KERNEL, m.current_cpu, "kmem_cache_alloc")
+        obj.slab_obj = slab.alloc_obj(cache)
 
 
 def slab_free_obj(m, cache: str, obj) -> None:
     slab = getattr(m, "slab", None)
-    addr = obj.slab_obj
-    if slab is not None and addr:
-        # slab.free_obj(cache, addr) without its default-argument layer; virt_to_head_pfn
-        # and slab_free's fast path (onto the CPU freelist of the CPU slab) written out
-        s = slab.by_name[cache]
-        pfn = (addr - PAGE_OFFSET) >> PAGE_SHIFT
-        head = slab.mm.ch[pfn]
-        if head != NULL:
-            pfn = head
-        c = s.cpu_slab[m.current_cpu]
-        if pfn == c.page and not s.debug:
-            a = addr + s.offset - PAGE_OFFSET
-            _pack_q(s.sl.pc[a >> PAGE_SHIFT], a & 4095, c.freelist)
-            c.freelist = addr
-        else:
-            slub.slab_free(s, pfn, addr, m.current_cpu, "kmem_cache_free")
+    if slab is not None and obj.slab_obj:
+        slab.free_obj(cache, obj.slab_obj)
     obj.slab_obj = 0
