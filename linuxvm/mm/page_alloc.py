@@ -107,49 +107,30 @@ def __free_one_page(page: int, pfn: int, zone, order: int, migratetype: int) -> 
 def expand(zone, page: int, low: int, high: int, migratetype: int) -> None:
     """Split an order-``high`` block down to ``low``, freeing the upper halves."""
     mm = zone.mem_map
-    nxt = mm.nxt
-    prv = mm.prv
     area = zone.free_area
     size = 1 << high
     while high > low:
         high -= 1
         size >>= 1
-        p = page + size
-        fa = area[high]
-        head = fa.free_list[migratetype]
-        first = nxt[head]                        # list_add
-        nxt[p] = first
-        prv[p] = head
-        prv[first] = p
-        nxt[head] = p
-        fa.nr_free += 1
-        mm.priv[p] = high                        # set_page_order
-        mm.mc[p] = _BUDDY
+        mm.list_add(page + size, area[high].free_list[migratetype])
+        area[high].nr_free += 1
+        set_page_order(mm, page + size, high)
 
 
 def __rmqueue_smallest(zone, order: int, migratetype: int) -> int:
     """Take the smallest free block of ``migratetype`` that fits; NULL if none."""
     mm = zone.mem_map
     nxt = mm.nxt
-    free_area = zone.free_area
     for current_order in range(order, MAX_ORDER):
-        area = free_area[current_order]
+        area = zone.free_area[current_order]
         head = area.free_list[migratetype]
         page = nxt[head]
         if page == head:
             continue
-        prv = mm.prv                             # list_del
-        n = nxt[page]
-        p = prv[page]
-        nxt[p] = n
-        prv[n] = p
-        nxt[page] = NULL
-        prv[page] = NULL
-        mm.mc[page] = -1                         # rmv_page_order
-        mm.priv[page] = 0
+        mm.list_del(page)
+        rmv_page_order(mm, page)
         area.nr_free -= 1
-        if current_order > order:
-            expand(zone, page, order, current_order, migratetype)
+        expand(zone, page, order, current_order, migratetype)
         mm.idx[page] = migratetype       # set_pcppage_migratetype
         return page
     return NULL
