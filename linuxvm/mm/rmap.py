@@ -11,7 +11,6 @@ from ..errors import KernelBug
 from ..kernel.sched import slab_alloc_obj, slab_free_obj
 from ..arch.x86.page_types import PAGE_SHIFT
 from .page import PAGE_MAPPING_ANON, PG_swapbacked, PG_mlocked
-from .page_alloc import _mapping_view
 from .vmstat_items import NR_ANON_PAGES, NR_MLOCK
 
 
@@ -211,23 +210,10 @@ def page_add_new_anon_rmap(m, pfn: int, vma, address: int) -> None:
     mm = m.mem_map
     if not vma.vm_start <= address < vma.vm_end:
         raise KernelBug(f"page_add_new_anon_rmap: {address:#x} outside the VMA")
-    f = mm.f
-    fl = f[pfn] | (1 << PG_swapbacked)
-    f[pfn] = fl
+    mm.f[pfn] = mm.f[pfn] | (1 << PG_swapbacked)
     mm.mc[pfn] = 0
-    m.pgdat.node_zones[fl >> 62].vm_stat[NR_ANON_PAGES] += 1        # page_zone(page)
-    # __page_set_anon_rmap(page, vma, address, exclusive=1)
-    av = vma.anon_vma
-    if av is None:
-        raise KernelBug("__page_set_anon_rmap: VMA has no anon_vma")
-    try:
-        mapping = m._mapping_view
-    except AttributeError:
-        mapping = _mapping_view(m)
-    if mapping[pfn] & PAGE_MAPPING_ANON:
-        return
-    mapping[pfn] = (av.handle << 2) | PAGE_MAPPING_ANON
-    mm.idx[pfn] = ((address - vma.vm_start) >> PAGE_SHIFT) + vma.vm_pgoff
+    m.page_zone(pfn).vm_stat[NR_ANON_PAGES] += 1
+    __page_set_anon_rmap(m, pfn, vma, address, True)
 
 
 def page_add_anon_rmap(m, pfn: int, vma, address: int, exclusive: bool = False) -> None:

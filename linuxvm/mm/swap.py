@@ -170,7 +170,7 @@ def release_pages(m, pfns, cold: bool = False, cpu: int = None) -> None:
     p = np.asarray(pfns, dtype=np.int64)
     rc = mm._refcount[p]
     if (not pfns_distinct(p) or (mm.compound_head[p] != NULL).any()
-            or (mm.flags[p] & np.uint64(1 << 14)).any() or (rc <= 0).any()):
+            or (mm.flags[p] & np.uint64(_PG_HEAD)).any() or (rc <= 0).any()):
         for pfn in p.tolist():               # compound or repeated pages: one at a time
             put_page(m, pfn, cpu)
         return
@@ -194,48 +194,14 @@ def __pagevec_lru_add(m, cpu: int) -> None:
     pvec = m.lru.lru_add_pvec[cpu]
     pages = list(pvec)
     pvec.clear()
-    mm = m.mem_map
-    f = mm.f
-    nxt = mm.nxt
-    prv = mm.prv
-    zones = m.pgdat.node_zones
-    lruvecs = m.lru.lruvecs
     for pfn in pages:
-        # __pagevec_lru_add_fn: SetPageLRU, then add_page_to_lru_list(page_lru(page))
-        fl = f[pfn]
-        if fl & _LRU_MASK:
-            raise KernelBug(f"pfn {pfn:#x} is already on an LRU list")
-        fl |= _LRU_MASK
-        f[pfn] = fl
-        if fl & _PG_UNEVICTABLE:
-            lru = LRU_UNEVICTABLE
-        else:
-            lru = LRU_INACTIVE_ANON if fl & _PG_SWAPBACKED else LRU_INACTIVE_FILE
-            if fl & _PG_ACTIVE:
-                lru += LRU_ACTIVE
-        zone = fl >> 62
-        head = lruvecs[zone].lists[lru]
-        first = nxt[head]                        # list_add
-        nxt[pfn] = first
-        prv[pfn] = head
-        prv[first] = pfn
-        nxt[head] = pfn
-        zones[zone].vm_stat[NR_LRU_BASE + lru] += hpage_nr_pages(mm, pfn) \
-            if fl & _PG_HEAD else 1
+        __pagevec_lru_add_fn(m, pfn)
     release_pages(m, pages, cpu=cpu)
 
 
 def __lru_cache_add(m, pfn: int, cpu: int) -> None:
     pvec = m.lru.lru_add_pvec[cpu]
-    mm = m.mem_map
-    # get_page
-    head = mm.ch[pfn]
-    if head == NULL:
-        head = pfn
-    rc = mm.rc
-    if rc[head] <= 0:
-        raise KernelBug(f"get_page on a free page {head:#x}")
-    rc[head] += 1
+    get_page(m, pfn)
     if len(pvec) >= PAGEVEC_SIZE:
         __pagevec_lru_add(m, cpu)
     pvec.append(pfn)
