@@ -24,7 +24,7 @@ from ..arch.x86.pgtable import (pt_entries, pgd_offset, pud_offset, pmd_offset, 
                                 pte_dirty, pte_young, pmd_trans_huge, pmd_devmap, U64, pt_array)
 from ..arch.x86.pgtable_types import (PTE_PFN_MASK, _PAGE_RW, _PAGE_PRESENT, _PAGE_PROTNONE,
                                       _PAGE_SPECIAL, _PAGE_ACCESSED, _PAGE_DIRTY,
-                                      _PAGE_SOFT_DIRTY, _PAGE_PSE, _PAGE_DEVMAP)
+                                      _PAGE_PSE, _PAGE_DEVMAP)
 from . import gfp as G
 from . import memory
 from .mm_flags import (VM_SHARED, VM_WRITE, VM_MAYWRITE, VM_LOCKED, VM_HUGETLB, VM_PFNMAP,
@@ -111,10 +111,7 @@ def get_mm_rss(mm) -> int:
 
 
 def update_hiwater_rss(mm) -> None:
-    s = mm.rss_stat
-    # get_mm_rss written out: each counter read as get_mm_counter does (never below 0)
-    f, a, sh = s[MM_FILEPAGES], s[MM_ANONPAGES], s[MM_SHMEMPAGES]
-    rss = (f if f > 0 else 0) + (a if a > 0 else 0) + (sh if sh > 0 else 0)
+    rss = get_mm_rss(mm)
     if mm.hiwater_rss < rss:
         mm.hiwater_rss = rss
 
@@ -239,25 +236,19 @@ def do_anonymous_page(m, mm, vma, address: int, ptr, flags: int, table=None) -> 
             return 0
         table[i] = entry
         return 0
-    if vma.anon_vma is None:
-        anon_vma_prepare(m, vma)
-    page = __alloc_pages_nodemask(m.pgdat, GFP_HIGHUSER_MOVABLE_ZERO, 0, m.current_cpu)
+    anon_vma_prepare(m, vma)
+    page = alloc_page_vma(m, GFP_HIGHUSER_MOVABLE_ZERO)
     if page == NULL:
         return VM_FAULT_OOM
     f = m.mem_map.f
     f[page] = f[page] | (1 << PG_uptodate)
     entry = mk_pte(page, vma.vm_page_prot)
     if vm_flags & VM_WRITE:
-        entry |= _PAGE_RW | _PAGE_DIRTY | _PAGE_SOFT_DIRTY      # pte_mkwrite(pte_mkdirty())
+        entry = pte_mkwrite(pte_mkdirty(entry))
     if table[i]:
         put_page(m, page)
         return 0
-    # inc_mm_counter_fast(mm, MM_ANONPAGES)
-    task = m.current
-    if task is not None and task.mm is mm:
-        task.rss_stat.count[MM_ANONPAGES] += 1
-    else:
-        mm.rss_stat[MM_ANONPAGES] += 1
+    inc_mm_counter_fast(m, mm, MM_ANONPAGES)
     page_add_new_anon_rmap(m, page, vma, address)
     lru_cache_add_active_or_unevictable(m, page, vma)
     table[i] = entry
@@ -437,14 +428,7 @@ def transparent_hugepage_enabled(m, vma) -> bool:
 def handle_mm_fault(m, mm, vma, address: int, flags: int) -> int:
     """Resolve a fault at ``address`` in ``vma`` (mm/memory.c); returns VM_FAULT_* bits."""
     m.pgdat.vm_events[PGFAULT] += 1
-    # check_sync_rss_stat(current)
-    task = m.current
-    if task is not None:
-        rss = task.rss_stat
-        ev = rss.events
-        rss.events = ev + 1
-        if ev > TASK_RSS_EVENTS_THRESH:
-            sync_mm_rss(task.mm, task)
+    check_sync_rss_stat(m, m.current)
     return __handle_mm_fault(m, mm, vma, address, flags)
 
 
