@@ -88,24 +88,3 @@ def test_brk_and_mprotect_are_charged_in_never_mode():
     p.mprotect(a, 4 * P, RW)
     assert m.vm_committed_as == 8
     m.check()
-
-
-def test_guess_mode_sums_only_the_zones_that_span_pages():
-    # __vm_enough_memory leaves out zones spanning no page: their counters stay at 0
-    m = machine(ram="64M")
-    p = proc(m)
-    a = p.mmap(0, 64 * P, RW, ANON)
-    p.touch(a, 64 * P, write=True)
-    p.mmap(0, 16 * P, RW, lv.MAP_SHARED | lv.MAP_ANONYMOUS)    # a shmem file
-    p.munmap(a, 32 * P)
-    empty = [z for z in m.zones if not z.spanned_pages]
-    assert empty                                    # 64 MiB: no Normal or Movable pages
-    for z in empty:
-        for item in (NR_FREE_PAGES, NR_FILE_PAGES, NR_SHMEM, NR_SLAB_RECLAIMABLE):
-            assert z.vm_stat[item] == 0
-    assert [vs is z.vm_stat for vs, z in zip(m.overcommit_zone_stats, m.zones)] == \
-        [True] * len(m.overcommit_zone_stats)
-    assert guess_free(m, admin=False) == sum(
-        vs[NR_FREE_PAGES] + vs[NR_FILE_PAGES] - vs[NR_SHMEM] + vs[NR_SLAB_RECLAIMABLE]
-        for vs in m.overcommit_zone_stats) - m.pgdat.totalreserve_pages \
-        - m.sysctl["vm.admin_reserve_kbytes"] // 4

@@ -36,10 +36,6 @@ def register_sysctls(m) -> None:
 
     s.register("vm.overcommit_ratio", lambda: s.values["vm.overcommit_ratio"], set_ratio)
     s.register("vm.overcommit_kbytes", lambda: s.values["vm.overcommit_kbytes"], set_kbytes)
-    # The counters __vm_enough_memory sums count pages, each in the zone spanning it, so
-    # a zone that spans no page keeps them at 0 for good (zones never grow after boot):
-    # summing only the zones that span pages gives the same figure.
-    m.overcommit_zone_stats = tuple(z.vm_stat for z in m.zones if z.spanned_pages)
     free_kbytes = m.nr_free_pages() * 4
     s.register_int("vm.user_reserve_kbytes", min(free_kbytes // 32, 1 << 17), 0)
     s.register_int("vm.admin_reserve_kbytes", min(free_kbytes // 32, 1 << 13), 0)
@@ -77,14 +73,15 @@ def vm_memory_committed(m) -> int:
 
 def __vm_enough_memory(m, mm, pages: int, cap_sys_admin: bool) -> int:
     """Charge ``pages`` to Committed_AS if the overcommit policy allows: 0 or -ENOMEM."""
-    m.vm_committed_as += pages                       # vm_acct_memory
+    vm_acct_memory(m, pages)
     s = m.sysctl.values
     mode = s["vm.overcommit_memory"]
     if mode == OVERCOMMIT_ALWAYS:
         return 0
     if mode == OVERCOMMIT_GUESS:
-        free = getattr(m, "nr_swap_pages", m.total_swap_pages)     # get_nr_swap_pages
-        for vs in m.overcommit_zone_stats:   # one pass for the four global counters
+        free = get_nr_swap_pages(m)
+        for zone in m.zones:                 # one pass for the four global counters
+            vs = zone.vm_stat
             free += vs[NR_FREE_PAGES] + vs[NR_FILE_PAGES] - vs[NR_SHMEM] + \
                 vs[NR_SLAB_RECLAIMABLE]
         reserve = m.pgdat.totalreserve_pages
@@ -109,5 +106,5 @@ def __vm_enough_memory(m, mm, pages: int, cap_sys_admin: bool) -> int:
 def security_vm_enough_memory_mm(m, mm, pages: int) -> int:
     """cap_vm_enough_memory: CAP_SYS_ADMIN decides the admin reserve, then __vm_enough_memory."""
     task = m.current
-    cap_sys_admin = task is not None and "CAP_SYS_ADMIN" in task.cred.cap_effective  # capable()
+    cap_sys_admin = task is not None and task.capable("CAP_SYS_ADMIN")
     return __vm_enough_memory(m, mm, pages, cap_sys_admin)
