@@ -13,6 +13,7 @@ from .mm.mman import *  # noqa: F401,F403  PROT_*, MAP_*, MADV_*, MREMAP_*, MCL_
 from .mm import mman as _mman
 from .process import Process
 from . import helpers
+from . import accel as _accel   # registers the accelerators (linuxvm/accel)
 
 __version__ = "0.1.0"
 

@@ -12,6 +12,7 @@ from .arch.x86 import setup as x86_setup
 from .arch.x86.cpu import setup_cpus
 from .arch.x86.page_types import PAGE_SHIFT, PAGE_SIZE
 from .kernel.printk import LogBuffer
+from .lib.accel_registry import AccelTable
 from .kernel.sysctl import Sysctl
 from .mm import bootmem, page_alloc, page_alloc_init
 from .mm import gfp as G
@@ -47,6 +48,9 @@ class Machine:
     :param aslr: address-space randomisation (False is like ``setarch -R``)
     :param sysctl: initial ``vm.*`` sysctl values, applied after boot
     :param cmdline: kernel command line (e.g. "slub_debug=FZPU")
+    :param fast: which accelerators (linuxvm/accel) to use: True (all, the default), False
+        (none: the kernel-shaped reference code everywhere), or a set of accelerator names;
+        every choice leaves the same state (docs/accelerators.md)
     :raises ValueError: a bad size, CPU count or option
     """
 
@@ -55,7 +59,7 @@ class Machine:
     late_init_hooks_default = []
 
     def __init__(self, ram="1G", cpus=1, swap="0", seed=0, thp="madvise", aslr=True,
-                 sysctl=None, cmdline=""):
+                 sysctl=None, cmdline="", fast=True):
         ram_bytes = parse_size(ram)
         if ram_bytes < MIN_RAM:
             raise ValueError(f"ram {ram!r} is too small to boot (at least 64M)")
@@ -69,6 +73,7 @@ class Machine:
             raise ValueError(f"thp must be one of {', '.join(THP_MODES)}, not {thp!r}")
         if not isinstance(seed, int):
             raise ValueError(f"seed must be an integer, not {seed!r}")
+        self.accel = AccelTable(fast)    # which accelerators stand in for their references
         self.ram = ram_bytes & ~(PAGE_SIZE - 1)
         self.nr_cpus = cpus
         self.seed = seed
@@ -80,6 +85,8 @@ class Machine:
         self.taint = ""
         self.current_cpu = 0
         self.current = None              # the running task on current_cpu, if any
+        self.tasks = {}                  # pid -> TaskStruct (the task list)
+        self.next_pid = 1
         self.page_contents = {}          # pfn -> bytearray, only for frames with data
         self.content_seq = 0             # last content tag handed out (mm/fault.py)
         self.extfrag_events = 0

@@ -1,0 +1,13 @@
+"""The accelerator layer: faster stand-ins for named reference functions.
+
+Each module here holds the accelerators of one kernel-named module (``accel/page_alloc.py``
+for ``mm/page_alloc.py``, ...). Importing this package registers them all in
+``linuxvm.lib.accel_registry.REGISTRY``; each ``Machine`` turns them on or off
+(``Machine(fast=...)``, ``m.accel.set(name, on)``). An accelerator leaves exactly the state
+its reference function leaves: ``linuxvm.accel.fingerprint`` and tests/test_accel.py prove
+it, each accelerator alone and all together. See docs/accelerators.md.
+"""
+
+from ..lib.accel_registry import REGISTRY
+
+__all__ = ["REGISTRY"]
