@@ -19,7 +19,7 @@ from .mm import gfp as G
 from .mm.memblock import Memblock
 from .mm.mmzone import PglistData, MAX_ORDER
 from .mm.page import NULL, PG_reserved
-from .mm.vmstat_items import NR_VM_EVENT_ITEMS, NR_FREE_PAGES
+from .include.vm_event_item import NR_VM_EVENT_ITEMS, NR_FREE_PAGES
 from .units import parse_size
 
 # double-underscore kernel names cannot be spelled inside a class body (name mangling)
@@ -192,7 +192,7 @@ class Machine:
         return sum(z.vm_stat[item] for z in self.pgdat.node_zones)
 
     def total_pagecache_pages(self) -> int:
-        from .mm.vmstat_items import NR_FILE_PAGES
+        from .include.vm_event_item import NR_FILE_PAGES
         return self.global_page_state(NR_FILE_PAGES)
 
     def hugetlb_total_pages(self) -> int:

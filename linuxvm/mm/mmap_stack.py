@@ -3,10 +3,8 @@
 import errno
 
 from ..arch.x86.page_types import PAGE_SHIFT, PAGE_SIZE, PAGE_MASK
-from .mm_flags import VM_GROWSDOWN, VM_LOCKED, VM_ACCOUNT
-
-RLIMIT_STACK = 3
-RLIMIT_MEMLOCK = 8
+from ..include.mm import VM_GROWSDOWN, VM_LOCKED, VM_ACCOUNT
+from ..include.resource import RLIMIT_STACK, RLIMIT_MEMLOCK
 
 
 def acct_stack_growth(m, vma, size: int, grow: int) -> int:

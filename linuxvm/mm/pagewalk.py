@@ -12,7 +12,7 @@ from ..arch.x86.pgtable_types import (PTE_PFN_MASK, _PAGE_PRESENT, _PAGE_PROTNON
                                       _PAGE_SPECIAL, _PAGE_ACCESSED, _PAGE_DIRTY,
                                       _PAGE_SOFT_DIRTY)
 from ..errors import SyscallError
-from .mm_flags import VM_SOFTDIRTY, VM_HUGETLB
+from ..include.mm import VM_SOFTDIRTY, VM_HUGETLB
 from .page import PAGE_MAPPING_ANON, PG_dirty, PG_referenced, PG_young
 
 PM_ENTRY_BYTES = 8

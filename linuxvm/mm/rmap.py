@@ -8,10 +8,10 @@ cache when the slab allocator is present.
 """
 
 from ..errors import KernelBug
-from ..kernel.sched import slab_alloc_obj, slab_free_obj
+from .slab_common import slab_alloc_obj, slab_free_obj
 from ..arch.x86.page_types import PAGE_SHIFT
 from .page import PAGE_MAPPING_ANON, PG_swapbacked, PG_mlocked
-from .vmstat_items import NR_ANON_PAGES, NR_MLOCK
+from ..include.vm_event_item import NR_ANON_PAGES, NR_MLOCK
 
 
 class AnonVma:
@@ -78,7 +78,7 @@ def anon_vma_chain_link(vma, avc, av) -> None:
 
 
 def anon_vma_compatible(a, b) -> bool:
-    from .mm_flags import VM_READ, VM_WRITE, VM_EXEC, VM_SOFTDIRTY
+    from ..include.mm import VM_READ, VM_WRITE, VM_EXEC, VM_SOFTDIRTY
     return (a.vm_end == b.vm_start and a.vm_file is b.vm_file
             and not ((a.vm_flags ^ b.vm_flags) & ~(VM_READ | VM_WRITE | VM_EXEC | VM_SOFTDIRTY))
             and b.vm_pgoff == a.vm_pgoff + ((b.vm_start - a.vm_start) >> PAGE_SHIFT))
@@ -247,7 +247,7 @@ def clear_page_mlock(m, pfn: int) -> None:
     from .swap import (page_lru, del_page_from_lru_list, add_page_to_lru_list,
                        LRU_UNEVICTABLE)
     from .page import PG_lru, PG_unevictable
-    from .vmstat_items import VM_EVENT
+    from ..include.vm_event_item import VM_EVENT
     mm = m.mem_map
     mm.f[pfn] = mm.f[pfn] & ~(1 << PG_mlocked) & 0xFFFFFFFFFFFFFFFF
     m.page_zone(pfn).vm_stat[NR_MLOCK] -= 1

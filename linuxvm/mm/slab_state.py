@@ -10,7 +10,7 @@ from ..errors import KernelBug
 from ..mm import gfp as G
 from ..mm import page_alloc
 from ..mm.page import NULL, PG_slab, PG_head
-from ..mm.vmstat_items import NR_SLAB_RECLAIMABLE, NR_SLAB_UNRECLAIMABLE
+from ..include.vm_event_item import NR_SLAB_RECLAIMABLE, NR_SLAB_UNRECLAIMABLE
 from . import slab_common as C
 from . import slub as S
 from .slab_common import (KMALLOC_MAX_CACHE_SIZE, ZERO_SIZE_PTR, SLAB_HWCACHE_ALIGN,

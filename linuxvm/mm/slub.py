@@ -28,7 +28,7 @@ from ..arch.x86.page_types import PAGE_OFFSET, PAGE_SHIFT, PAGE_SIZE
 from ..mm import gfp as G
 from ..mm import page_alloc
 from ..mm.page import NULL, PG_slab, PG_head
-from ..mm.vmstat_items import NR_SLAB_RECLAIMABLE, NR_SLAB_UNRECLAIMABLE
+from ..include.vm_event_item import NR_SLAB_RECLAIMABLE, NR_SLAB_UNRECLAIMABLE
 from . import slab_common as C
 from .slab_common import (SLAB_POISON, SLAB_RED_ZONE, SLAB_STORE_USER, SLAB_DESTROY_BY_RCU,
                           SLAB_CACHE_DMA, SLAB_RECLAIM_ACCOUNT, SLAB_DEBUG_FLAGS,

@@ -1,8 +1,8 @@
 """``linuxvm demo``: boot a machine and walk through its physical memory."""
 
-from ..arch.x86.setup import e820_print
+from ..arch.x86.e820 import e820_print
 from ..mm.mmzone import MAX_ORDER
-from ..mm.vmstat_items import NR_FREE_PAGES
+from ..include.vm_event_item import NR_FREE_PAGES
 
 
 def _show(out, title, text):
