@@ -194,3 +194,4 @@ def sys_mlockall(m, flags) -> int:
 
 def sys_munlockall(m) -> int:
     return apply_mlockall_flags(m, 0)
+
