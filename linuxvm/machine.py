@@ -133,7 +133,7 @@ class Machine:
         # mem_init
         bootmem.free_all_bootmem(self)
         self.mem_init_print_info()
-        from .mm.slub import kmem_cache_init
+        from .mm.slab_state import kmem_cache_init
         kmem_cache_init(self)                # m.slab: boot and kmalloc caches (mm_init)
         bootmem.setup_per_cpu_pageset(self)
         page_alloc_init.init_per_zone_wmark_min(self.pgdat, self.sysctl)
