@@ -1,12 +1,21 @@
 """The ``linuxvm`` command.
 
 Each subcommand is a function ``cmd_<name>(args) -> int`` registered in
-``build_parser``. Bad input (an unknown size, a RAM size too small to boot, an
+``build_parser``; it boots a machine, calls the façade and the helpers, and prints. Bad input (an unknown size, a RAM size too small to boot, an
 unknown gfp flag or file) prints one error line and exits with status 2.
 """
 
 import argparse
 import sys
+
+from .arch.x86.dump_pagetables import ptdump_walk_pgd_level
+from .helpers.slabinfo import read_caches, format_table
+from .helpers.vtop import vtop
+from .machine import Machine
+from .mm.gfp import parse_gfp, format_gfp
+from .mm.mman import PROT_READ, PROT_WRITE, MAP_PRIVATE, MAP_ANONYMOUS
+from .units import parse_size
+from .workloads.demo import run_demo
 
 EXAMPLES = """\
 examples:
@@ -41,7 +50,6 @@ def add_machine_args(p):
 
 
 def boot(args):
-    from .machine import Machine
     sysctl = {}
     for item in args.sysctl:
         if "=" not in item:
@@ -102,7 +110,6 @@ def cmd_dmesg(args) -> int:
 
 
 def cmd_alloc(args) -> int:
-    from .mm.gfp import parse_gfp, format_gfp
     m = boot(args)
     try:
         gfp = parse_gfp(args.gfp)
@@ -128,10 +135,86 @@ def cmd_alloc(args) -> int:
 
 
 def cmd_demo(args) -> int:
-    from .workloads.demo import run_demo
     m = boot(args)
     print(machine_line(args, m))
     run_demo(m, sys.stdout)
+    return 0
+
+
+def _user_process(m, size_text):
+    """Spawn a process, mmap SIZE bytes of anonymous memory and touch every page."""
+    try:
+        size = parse_size(size_text)
+    except ValueError as e:
+        raise CliError(str(e)) from None
+    if size <= 0:
+        raise CliError(f"--user wants a positive size, not {size_text!r}")
+    p = m.spawn("prog")
+    try:
+        addr = p.mmap(None, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS)
+        p.touch(addr, size, write=True)
+    except OSError as e:
+        raise CliError(f"mmap/touch of {size_text} failed: {e}") from None
+    return p, addr, size
+
+
+def cmd_vtop(args) -> int:
+    """Walk page tables step by step for one address (crash's vtop)."""
+    m = boot(args)
+    try:
+        addr = int(args.addr, 0)
+    except ValueError:
+        raise CliError(f"not an address: {args.addr!r}") from None
+    if not 0 <= addr < 1 << 64:
+        raise CliError(f"address {args.addr} does not fit 64 bits")
+    print(machine_line(args, m))
+    mm = m.init_mm
+    if args.user:
+        p, base, size = _user_process(m, args.user)
+        print(f"# pid {p.pid}: {args.user} anonymous mapping at {base:#x}, touched; "
+              f"ADDR is an offset into it")
+        addr += base
+        mm = p.mm
+    sys.stdout.write(str(vtop(mm, addr)))
+    return 0
+
+
+def cmd_ptdump(args) -> int:
+    """Page tables as /sys/kernel/debug/kernel_page_tables shows them: the kernel's, or
+    (``--user SIZE``) a process's that mapped and touched SIZE bytes."""
+    m = boot(args)
+    print(machine_line(args, m))
+    pgd = None
+    if args.user:
+        p, base, size = _user_process(m, args.user)
+        print(f"# pid {p.pid}: {args.user} anonymous mapping at {base:#x}, touched")
+        pgd = p.mm.pgd
+    sys.stdout.write(ptdump_walk_pgd_level(m, pgd))
+    return 0
+
+
+def cmd_slabinfo(args) -> int:
+    """The cache table of tools/vm/slabinfo (helpers/slabinfo.py)."""
+    m = boot(args)
+    for spec in args.alloc:
+        name, _, count = spec.partition("=")
+        try:
+            n = int(count or "1")
+            m.slab.find_cache(name)
+        except ValueError as e:
+            raise CliError(f"--alloc {spec!r}: {e}") from None
+        for _ in range(n):
+            if not m.kernel.kmem_cache_alloc(name):
+                break
+    print(machine_line(args, m))
+    caches = read_caches(m)
+    if args.aliases:
+        for c in sorted(caches, key=lambda c: c["name"]):
+            if c["aliases"]:
+                print(f"{c['name']:<20} -> {' '.join(c['alias_names'])}")
+        return 0
+    print("\n".join(format_table(caches, show_empty=args.empty, show_bytes=args.bytes,
+                                 sort_size=args.size)))
     return 0
 
 
@@ -168,25 +251,35 @@ def build_parser():
     add_machine_args(s)
     s.set_defaults(fn=cmd_alloc)
 
-    for register in EXTRA_COMMANDS:
-        register(sub, add_machine_args)
+    s = sub.add_parser("vtop", help="translate a virtual address, showing each level "
+                                    "(crash's vtop)")
+    s.add_argument("addr", help="virtual address, e.g. 0xffff880000001000 (with --user: an "
+                                "offset into the process's mapping)")
+    s.add_argument("--user", metavar="SIZE", help="walk a process that mapped and touched "
+                                                  "SIZE bytes (e.g. 4M) instead of init_mm")
+    add_machine_args(s)
+    s.set_defaults(fn=cmd_vtop)
+
+    s = sub.add_parser("ptdump", help="page tables in the format of "
+                                      "/sys/kernel/debug/kernel_page_tables")
+    s.add_argument("--user", metavar="SIZE", help="dump a process that mapped and touched "
+                                                  "SIZE bytes instead of the kernel tables")
+    add_machine_args(s)
+    s.set_defaults(fn=cmd_ptdump)
+
+    s = sub.add_parser("slabinfo", help="slab cache table like tools/vm/slabinfo")
+    s.add_argument("-e", "--empty", action="store_true", help="also show empty caches")
+    s.add_argument("-B", "--bytes", action="store_true", help="sizes in bytes")
+    s.add_argument("-S", "--size", action="store_true", help="sort by size")
+    s.add_argument("-a", "--aliases", action="store_true", help="show the alias names")
+    s.add_argument("--alloc", action="append", default=[], metavar="CACHE=N",
+                   help="allocate N objects of CACHE first, e.g. vm_area_struct=500")
+    add_machine_args(s)
+    s.set_defaults(fn=cmd_slabinfo)
     return p
 
 
-# other modules add subcommands: callables (subparsers, add_machine_args) -> None,
-# appended to EXTRA_COMMANDS when the module listed in CLI_MODULES is imported
-EXTRA_COMMANDS = []
-CLI_MODULES = ["linuxvm.helpers.cli_paging", "linuxvm.helpers.cli_slab"]
-
-
-def _load_extra_commands():
-    import importlib
-    for mod in CLI_MODULES:
-        importlib.import_module(mod)
-
-
 def main(argv=None) -> int:
-    _load_extra_commands()
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "fn", None):

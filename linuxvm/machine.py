@@ -19,7 +19,7 @@ from .mm import gfp as G
 from .mm.memblock import Memblock
 from .mm.mmzone import PglistData, MAX_ORDER
 from .mm.page import NULL, PG_reserved
-from .mm.vmstat_items import NR_VM_EVENT_ITEMS, NR_FREE_PAGES
+from .include.vm_event_item import NR_VM_EVENT_ITEMS, NR_FREE_PAGES
 from .units import parse_size
 
 # double-underscore kernel names cannot be spelled inside a class body (name mangling)
@@ -133,7 +133,7 @@ class Machine:
         # mem_init
         bootmem.free_all_bootmem(self)
         self.mem_init_print_info()
-        from .mm.slub import kmem_cache_init
+        from .mm.slab_state import kmem_cache_init
         kmem_cache_init(self)                # m.slab: boot and kmalloc caches (mm_init)
         bootmem.setup_per_cpu_pageset(self)
         page_alloc_init.init_per_zone_wmark_min(self.pgdat, self.sysctl)
@@ -192,7 +192,7 @@ class Machine:
         return sum(z.vm_stat[item] for z in self.pgdat.node_zones)
 
     def total_pagecache_pages(self) -> int:
-        from .mm.vmstat_items import NR_FILE_PAGES
+        from .include.vm_event_item import NR_FILE_PAGES
         return self.global_page_state(NR_FILE_PAGES)
 
     def hugetlb_total_pages(self) -> int:

@@ -14,7 +14,9 @@ from .arch.x86.uaccess import run_on_cpu
 from .arch.x86.page_types import PAGE_SHIFT, PAGE_SIZE, TASK_SIZE
 from .errors import SyscallError
 from .kernel import fork
-from .kernel.sched import TaskStruct, Cred, PF_RANDOMIZE, parse_rlimits, slab_alloc_obj
+from .include.sched import PF_RANDOMIZE
+from .kernel.sched import TaskStruct, Cred, parse_rlimits
+from .mm.slab_common import slab_alloc_obj
 from .mm import mmap as mmap_mod
 from .mm import mlock as mlock_mod
 from .mm.madvise import sys_madvise

@@ -132,7 +132,7 @@ def test_bad_page_on_the_pcp_list_is_reported_in_sequence():
 def test_refills_at_the_low_watermark(headroom):
     # DMA32 brought to a few pages above its low mark with its fair batch fresh, and left
     # bytes on a pcp page: each refill lowers the free count the next allocations check
-    from linuxvm.mm.vmstat_items import NR_FREE_PAGES, NR_ALLOC_BATCH
+    from linuxvm.include.vm_event_item import NR_FREE_PAGES, NR_ALLOC_BATCH
 
     def prepare(m):
         z = m.zones[1]

@@ -1,7 +1,7 @@
 import pytest
 
 import linuxvm as lv
-from linuxvm.mm.vmstat_items import NR_FREE_PAGES
+from linuxvm.include.vm_event_item import NR_FREE_PAGES
 
 
 @pytest.mark.parametrize("ram,zones", [("512M", ["DMA", "DMA32"]),

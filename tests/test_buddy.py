@@ -12,7 +12,7 @@ from linuxvm.mm import page_alloc as pa
 from linuxvm.mm import show_mem
 from linuxvm.mm.mmzone import (MAX_ORDER, MIGRATE_MOVABLE, MIGRATE_RECLAIMABLE,
                                MIGRATE_UNMOVABLE, MIGRATE_TYPES, pageblock_nr_pages)
-from linuxvm.mm.vmstat_items import NR_FREE_PAGES
+from linuxvm.include.vm_event_item import NR_FREE_PAGES
 
 rmqueue_smallest = pa.__rmqueue_smallest
 rmqueue = pa.__rmqueue
@@ -318,7 +318,7 @@ def test_high_order_atomic_reserves_a_highatomic_pageblock():
     # make the fast path fail (free pages at the low mark) so the slow path's HARDER
     # attempt serves an order-2 atomic request and reserves its pageblock
     zones = m.zones[:2]
-    while any(z.vm_stat[lv.mm.vmstat_items.NR_FREE_PAGES] > z.watermark[1]
+    while any(z.vm_stat[lv.include.vm_event_item.NR_FREE_PAGES] > z.watermark[1]
               + z.lowmem_reserve[1] + 2 for z in zones):
         assert m.kernel.alloc_pages("GFP_DMA32", 0) is not None
     m.check()

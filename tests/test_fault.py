@@ -6,7 +6,7 @@ import struct
 import pytest
 
 import linuxvm as lv
-from linuxvm.mm.vmstat_items import VM_EVENT, NR_ANON_PAGES
+from linuxvm.include.vm_event_item import VM_EVENT, NR_ANON_PAGES
 
 PAGE = 4096
 RW = 3
@@ -398,7 +398,7 @@ def test_fork_shares_open_files_and_file_mappings(m):
 def test_no_frame_leaks_exact_equation():
     # free pages + (slab pages - slab pages at the start) + PGDs of mms a CPU still holds
     # lazily == free pages at the start, after every process exits and pcp lists drain
-    from linuxvm.mm.vmstat_items import NR_SLAB_RECLAIMABLE, NR_SLAB_UNRECLAIMABLE
+    from linuxvm.include.vm_event_item import NR_SLAB_RECLAIMABLE, NR_SLAB_UNRECLAIMABLE
     m = lv.Machine(ram="512M", cpus=2, seed=9)
 
     def slab():

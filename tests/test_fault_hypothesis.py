@@ -4,7 +4,7 @@ m.check() after every step, contents checked against an oracle, no frame leaked.
 from hypothesis import given, settings, HealthCheck, strategies as st
 
 import linuxvm as lv
-from linuxvm.mm.vmstat_items import NR_ANON_PAGES
+from linuxvm.include.vm_event_item import NR_ANON_PAGES
 
 PAGE = 4096
 BASE = 0x600000000000          # a fixed arena so regions collide and split

@@ -6,7 +6,7 @@ import pytest
 
 import linuxvm as lv
 from _vm import P, RW, R, BASE, machine, proc, layout, fixed, errno_of
-from linuxvm.mm import mm_flags as F
+from linuxvm.include import mm as F
 
 FLAG_ADVICE = [
     (lv.MADV_RANDOM, F.VM_RAND_READ), (lv.MADV_SEQUENTIAL, F.VM_SEQ_READ),

@@ -4,7 +4,7 @@ import errno
 
 import linuxvm as lv
 from _vm import P, RW, BASE, machine, proc, layout, fixed, errno_of
-from linuxvm.mm import mm_flags as F
+from linuxvm.include import mm as F
 
 
 def test_mlock_splits_and_munlock_merges():

@@ -247,7 +247,7 @@ def test_map_32bit_lands_in_the_low_2g_window():
 
 
 def test_map_denywrite_from_user_space_is_ignored():
-    from linuxvm.mm.mm_flags import VM_DENYWRITE
+    from linuxvm.include.mm import VM_DENYWRITE
     m = machine()
     p = proc(m)
     p.mmap(0, P, RW, ANON | lv.MAP_DENYWRITE)

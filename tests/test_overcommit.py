@@ -5,7 +5,7 @@ import errno
 import linuxvm as lv
 from _vm import P, RW, machine, proc, errno_of
 from linuxvm.mm.util import vm_commit_limit
-from linuxvm.mm.vmstat_items import NR_FREE_PAGES, NR_FILE_PAGES, NR_SHMEM, NR_SLAB_RECLAIMABLE
+from linuxvm.include.vm_event_item import NR_FREE_PAGES, NR_FILE_PAGES, NR_SHMEM, NR_SLAB_RECLAIMABLE
 
 ANON = lv.MAP_PRIVATE | lv.MAP_ANONYMOUS
 

@@ -9,7 +9,7 @@ import pytest
 import linuxvm as lv
 from linuxvm.mm import page_alloc as pa
 from linuxvm.mm.mmzone import MAX_ORDER, MIGRATE_UNMOVABLE, MIGRATE_MOVABLE
-from linuxvm.mm.vmstat_items import NR_FREE_PAGES, PGALLOC, PGFREE
+from linuxvm.include.vm_event_item import NR_FREE_PAGES, PGALLOC, PGFREE
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ from linuxvm.arch.x86.pgalloc import mm_alloc_pgd, mm_free_pgd, count_user_table
 from linuxvm.arch.x86.page_types import KERNEL_PGD_BOUNDARY, PMD_SIZE, PUD_SIZE, PGDIR_SIZE
 from linuxvm.mm import memory
 from linuxvm.mm.mm_types import MmStruct
-from linuxvm.mm.vmstat_items import NR_PAGETABLE
+from linuxvm.include.vm_event_item import NR_PAGETABLE
 
 
 class Vma:
@@ -222,7 +222,7 @@ def test_zap_clears_entries_and_flushes_range(m):
 
 
 def test_change_protection_rewrites_present_ptes_and_flushes(m):
-    from linuxvm.mm.vmstat_items import VM_EVENT
+    from linuxvm.include.vm_event_item import VM_EVENT
     mm = new_mm(m)
     for i in range(3):
         P.set_entry(m, memory.pte_alloc_map(m, mm, 0x400000 + i * 0x1000),

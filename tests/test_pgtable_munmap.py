@@ -4,7 +4,7 @@
 import pytest
 
 import linuxvm as lv
-from linuxvm.mm.vmstat_items import VM_EVENT
+from linuxvm.include.vm_event_item import VM_EVENT
 
 
 def ev(m, name):

@@ -18,7 +18,7 @@ from linuxvm.helpers.procparse import (parse_buddyinfo, parse_pagetypeinfo, pars
                                        meminfo_columns, zoneinfo_stat_width_ok)
 from linuxvm.mm.mmzone import MAX_ORDER, pageblock_nr_pages
 from linuxvm.mm.page import PG_slab
-from linuxvm.mm.vmstat_items import (NR_FREE_PAGES, NR_INACTIVE_FILE, NR_ACTIVE_FILE,
+from linuxvm.include.vm_event_item import (NR_FREE_PAGES, NR_INACTIVE_FILE, NR_ACTIVE_FILE,
                                      VM_EVENT_NAMES)
 
 FILES = ["/proc/buddyinfo", "/proc/pagetypeinfo", "/proc/zoneinfo", "/proc/vmstat",
@@ -497,7 +497,7 @@ def test_cli_cat(path):
 
 def test_negative_counter_reads_as_zero(m):
     # 4.6 readers clamp a counter that per-CPU drift pushed below zero (CONFIG_SMP)
-    from linuxvm.mm.vmstat_items import NR_SHMEM
+    from linuxvm.include.vm_event_item import NR_SHMEM
     m.zones[1].vm_stat[NR_SHMEM] -= 5
     assert parse_vmstat(m.proc.read("/proc/vmstat"))["nr_shmem"] == 0
     assert parse_meminfo(m.proc.read("/proc/meminfo"))["Shmem"].value == 0

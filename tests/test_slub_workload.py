@@ -2,7 +2,6 @@
 each move the vm_area_struct, mm_struct and task_struct lines up, and exiting them (plus
 a shrink) brings them back."""
 
-import pytest
 
 import linuxvm as lv
 
@@ -16,8 +15,6 @@ def active_and_slabs(m, name):
 
 
 def test_spawn_100_processes_50_regions():
-    if not hasattr(lv.Machine, "spawn"):
-        pytest.skip("Machine.spawn (issue 4) is not there yet")
     m = lv.Machine(ram="1G", cpus=2, seed=0)
     names = ("vm_area_struct", "mm_struct", "task_struct")
     before = {n: active_and_slabs(m, n) for n in names}

@@ -9,7 +9,7 @@ from linuxvm.arch.x86.cpu import switch_mm, context_switch, TLBSTATE_LAZY
 from linuxvm.arch.x86.mmu import PageFault, PF_USER as U, PF_WRITE as W
 from linuxvm.arch.x86.page_types import PAGE_OFFSET
 from linuxvm.mm import memory
-from linuxvm.mm.vmstat_items import VM_EVENT
+from linuxvm.include.vm_event_item import VM_EVENT
 from tests.test_pgtable import new_mm, paging_only  # noqa: F401
 
 VA = 0x7F0000001000

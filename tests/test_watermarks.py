@@ -10,7 +10,7 @@ import linuxvm as lv
 from linuxvm.mm import page_alloc as pa
 from linuxvm.mm import page_alloc_init as pai
 from linuxvm.mm.mmzone import PglistData, WMARK_MIN, WMARK_LOW, WMARK_HIGH
-from linuxvm.mm.vmstat_items import NR_FREE_PAGES, NR_ALLOC_BATCH
+from linuxvm.include.vm_event_item import NR_FREE_PAGES, NR_ALLOC_BATCH
 
 zone_watermark_ok = pa.__zone_watermark_ok
 setup_wmarks = pai.__setup_per_zone_wmarks
@@ -297,7 +297,7 @@ def test_live_kernel_differs():
     assert "watermark_boost_factor" in live_vm and "watermark_boost_factor" not in model_vm
     live_vmstat = [l.split()[0] for l in _live("/proc/vmstat").splitlines()]
     assert "nr_alloc_batch" not in live_vmstat
-    assert "nr_alloc_batch" in lv.mm.vmstat_items.ZONE_STAT_NAMES
+    assert "nr_alloc_batch" in lv.include.vm_event_item.ZONE_STAT_NAMES
 
 
 def test_gfp_write_spreads_by_zone_dirty_limits(monkeypatch):

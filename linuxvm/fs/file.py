@@ -134,7 +134,7 @@ class VFS:
 def shmem_zero_setup(m, vma) -> int:
     """Back a shared anonymous mapping with a new unlinked shmem file "dev/zero"; 0 or
     -ENOMEM when its size cannot be committed (shmem_acct_size)."""
-    from ..mm.mm_flags import VM_NORESERVE
+    from ..include.mm import VM_NORESERVE
     from ..mm.util import security_vm_enough_memory_mm
     size = vma.vm_end - vma.vm_start
     pages = (size + 4095) >> 12

@@ -36,7 +36,7 @@ def hugetlb_file_setup(m, size: int) -> File:
 def hugetlbfs_file_mmap(file, vma) -> int:
     """Mark the VMA hugetlb; 0, -EINVAL (pgoff not huge-aligned) or -ENOMEM (no pages to
     reserve, unless VM_NORESERVE)."""
-    from ..mm.mm_flags import VM_HUGETLB, VM_DONTEXPAND, VM_NORESERVE
+    from ..include.mm import VM_HUGETLB, VM_DONTEXPAND, VM_NORESERVE
     vma.vm_flags |= VM_HUGETLB | VM_DONTEXPAND
     vma.vm_ops = hugetlb_vm_ops
     if vma.vm_pgoff & ((HPAGE_SIZE >> 12) - 1):

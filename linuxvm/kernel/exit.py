@@ -1,12 +1,14 @@
 """Process exit, the memory part (kernel/exit.c exit_mm, do_exit, release_task)."""
 
+from ..arch.x86.cpu import enter_lazy_tlb, context_switch
+from ..mm.fault import sync_mm_rss
+from ..mm.slab_common import slab_free_obj
+from .fork import mmput, mmdrop, _free_thread_stack
+
 
 def exit_mm(m, task) -> None:
     """Fold the task's RSS cache, give up its address space and keep it lazily loaded
     until the CPU switches away (kernel/exit.c exit_mm)."""
-    from ..arch.x86.cpu import enter_lazy_tlb
-    from ..mm.fault import sync_mm_rss
-    from .fork import mmput
     mm = task.mm
     if mm is None:
         return
@@ -28,9 +30,6 @@ def _running_on(m, task):
 
 def do_exit(m, task) -> None:
     """Exit ``task``: close files, exit_mm, switch its CPU to idle, release the task."""
-    from ..arch.x86.cpu import context_switch
-    from .fork import _free_thread_stack
-    from .sched import slab_free_obj
     for fd in sorted(task.files):
         task.files.pop(fd).fput()
     exit_mm(m, task)
@@ -39,7 +38,6 @@ def do_exit(m, task) -> None:
         context_switch(m, cpu, task, None)
     elif task.active_mm is not None:
         # never ran on a CPU: finish_task_switch's mmdrop of its active_mm happens now
-        from .fork import mmdrop
         mm = task.active_mm
         task.active_mm = None
         mmdrop(m, mm)

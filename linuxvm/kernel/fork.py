@@ -2,9 +2,21 @@
 
 import errno
 
+from ..arch.x86 import tlb as x86_tlb
+from ..arch.x86.page_types import TASK_SIZE
+from ..arch.x86.pgalloc import mm_alloc_pgd, mm_free_pgd
+from ..include.mm import (VM_DONTCOPY, VM_ACCOUNT, VM_LOCKED, VM_LOCKONFAULT, VM_UFFD_MISSING,
+                          VM_UFFD_WP)
+from ..mm.fault import copy_page_range, get_mm_rss
 from ..mm.mm_types import MmStruct
+from ..mm.mmap import (exit_mmap, vm_stat_account, vma_copy, vmas_would_merge,
+                       note_unmerged_boundary)
+from ..mm.rmap import anon_vma_fork
+from ..mm.slab_common import slab_alloc_obj, slab_free_obj
+from ..mm.util import security_vm_enough_memory_mm, vm_unacct_memory
+from ..mm.vma import __vma_link_list, __vma_link_rb, vma_pages
 from . import fork_stack
-from .sched import slab_alloc_obj, slab_free_obj
+from .sched import TaskStruct, Cred
 
 
 def mm_alloc(m, task):
@@ -12,7 +24,6 @@ def mm_alloc(m, task):
     mm = MmStruct()
     slab_alloc_obj(m, "mm_struct", mm)
     mm.mm_users = mm.mm_count = 1
-    from ..arch.x86.page_types import TASK_SIZE
     mm.task_size = TASK_SIZE
     mm.owner = task
     if mm_alloc_pgd(m, mm):
@@ -21,51 +32,34 @@ def mm_alloc(m, task):
     return mm
 
 
-def mm_alloc_pgd(m, mm) -> int:
-    from ..arch.x86.pgalloc import mm_alloc_pgd as alloc
-    return alloc(m, mm)
-
-
 def mmput(m, mm) -> None:
     """Drop a user of ``mm``; the last one tears the address space down."""
     mm.mm_users -= 1
     if mm.mm_users == 0:
-        from ..mm.mmap import exit_mmap
         exit_mmap(m, mm)
         mmdrop(m, mm)
 
 
 def mmdrop(m, mm) -> None:
+    """Drop a reference to the mm_struct itself; the last one frees it (include/linux/sched.h
+    mmdrop). Called by mmput here and by finish_task_switch in arch/x86/cpu.py."""
     mm.mm_count -= 1
     if mm.mm_count == 0:
-        from ..arch.x86.pgalloc import mm_free_pgd
-        mm_free_pgd(m, mm)
-        slab_free_obj(m, "mm_struct", mm)
+        __mmdrop(m, mm)
 
-
-__all__ = ["mm_alloc", "mmput", "mmdrop", "errno"]
-
-
-# --- fork: duplicating an address space and a task (kernel/fork.c) --------------------------
 
 def __mmdrop(m, mm) -> None:
     """Free an mm_struct whose last reference went away: its PGD and its object."""
-    from ..arch.x86.pgalloc import mm_free_pgd
     mm_free_pgd(m, mm)
     slab_free_obj(m, "mm_struct", mm)
+
+
+# --- fork: duplicating an address space and a task (kernel/fork.c) --------------------------
 
 
 def dup_mmap(m, mm, oldmm) -> int:
     """Copy every VMA of ``oldmm`` into ``mm`` and their page tables (kernel/fork.c);
     0 or a negative errno."""
-    from ..arch.x86 import tlb as x86_tlb
-    from ..mm.fault import copy_page_range
-    from ..mm.mm_flags import (VM_DONTCOPY, VM_ACCOUNT, VM_LOCKED, VM_LOCKONFAULT,
-                               VM_UFFD_MISSING, VM_UFFD_WP)
-    from ..mm.mmap import vm_stat_account, vma_copy, vmas_would_merge, note_unmerged_boundary
-    from ..mm.rmap import anon_vma_fork
-    from ..mm.util import security_vm_enough_memory_mm, vm_unacct_memory
-    from ..mm.vma import __vma_link_list, __vma_link_rb, vma_pages
     mm.total_vm = oldmm.total_vm
     mm.data_vm = oldmm.data_vm
     mm.exec_vm = oldmm.exec_vm
@@ -114,7 +108,6 @@ def dup_mmap(m, mm, oldmm) -> int:
 
 def dup_mm(m, task, oldmm):
     """A copy of ``oldmm`` for a child (kernel/fork.c dup_mm); None on failure."""
-    from ..mm.fault import get_mm_rss
     mm = mm_alloc(m, task)
     if mm is None:
         return None
@@ -139,7 +132,6 @@ def dup_mm(m, task, oldmm):
 
 def copy_process(m, parent):
     """fork(): a new task sharing nothing but copies of the parent's memory and files."""
-    from .sched import TaskStruct, Cred
     pid = m.next_pid
     cred = Cred(parent.cred.uid, parent.cred.gid, parent.cred.cap_effective)
     child = TaskStruct(pid, parent.comm, cred)

@@ -11,7 +11,7 @@ from ..arch.x86.page_types import THREAD_SIZE_ORDER
 from ..mm import gfp as G
 from ..mm import page_alloc
 from ..mm.page import NULL
-from ..mm.vmstat_items import NR_KERNEL_STACK
+from ..include.vm_event_item import NR_KERNEL_STACK
 
 # THREADINFO_GFP without CONFIG_DEBUG_STACK_USAGE
 THREADINFO_GFP = G.GFP_KERNEL_ACCOUNT | G.__GFP_NOTRACK

@@ -1,42 +1,15 @@
 """struct task_struct and what memory management reads from it (include/linux/sched.h,
-include/linux/cred.h, include/asm-generic/resource.h INIT_RLIMITS).
+include/linux/cred.h). The constants mm reads from a task (RLIMIT_*, PF_*, personality
+bits, oom_score_adj bounds) live in linuxvm/include/, below mm.
 
 A task carries its credentials (uid/euid and the three capabilities mm checks),
 the signal struct (rlimits, ``oom_score_adj``), fault counters and the per-task
 RSS cache of SPLIT_RSS_COUNTING.
 """
 
+from ..include.resource import (RLIM_INFINITY, RLIMIT_NAMES, INIT_RLIMITS)
 from ..mm.mm_types import NR_MM_COUNTERS
 
-RLIM_INFINITY = (1 << 64) - 1
-RLIMIT_DATA = 2
-RLIMIT_STACK = 3
-RLIMIT_MEMLOCK = 8
-RLIMIT_AS = 9
-RLIMIT_NAMES = {"RLIMIT_DATA": RLIMIT_DATA, "RLIMIT_STACK": RLIMIT_STACK,
-                "RLIMIT_MEMLOCK": RLIMIT_MEMLOCK, "RLIMIT_AS": RLIMIT_AS}
-_STK_LIM = 8 << 20
-MLOCK_LIMIT = 64 << 10
-
-# INIT_RLIMITS for the resources mm uses: (soft, hard)
-INIT_RLIMITS = {
-    RLIMIT_DATA: (RLIM_INFINITY, RLIM_INFINITY),
-    RLIMIT_STACK: (_STK_LIM, RLIM_INFINITY),
-    RLIMIT_MEMLOCK: (MLOCK_LIMIT, MLOCK_LIMIT),
-    RLIMIT_AS: (RLIM_INFINITY, RLIM_INFINITY),
-}
-
-PF_EXITING = 0x00000004
-PF_RANDOMIZE = 0x00400000
-
-# personality bits (include/uapi/linux/personality.h)
-ADDR_NO_RANDOMIZE = 0x0040000
-ADDR_COMPAT_LAYOUT = 0x0200000
-READ_IMPLIES_EXEC = 0x0400000
-
-TASK_RSS_EVENTS_THRESH = 64
-OOM_SCORE_ADJ_MIN = -1000
-OOM_SCORE_ADJ_MAX = 1000
 ROOT_CAPS = frozenset(("CAP_SYS_ADMIN", "CAP_IPC_LOCK", "CAP_SYS_RESOURCE", "CAP_SYS_RAWIO"))
 
 
@@ -63,7 +36,7 @@ class SignalStruct:
 
 
 class TaskRssStat:
-    """struct task_rss_stat: per-thread RSS deltas folded into the mm every 64 events."""
+    """struct task_rss_stat: per-thread RSS deltas folded into the mm every TASK_RSS_EVENTS_THRESH events."""
 
     __slots__ = ("events", "count")
 
@@ -130,17 +103,3 @@ def parse_rlimits(rlimits) -> dict:
             raise ValueError(f"rlimit {key!r}: need 0 <= soft <= hard, got {val!r}")
         out[res] = (soft, hard)
     return out
-
-
-def slab_alloc_obj(m, cache: str, obj) -> None:
-    """Allocate ``obj``'s backing object from its SLUB cache, when SLUB is modelled."""
-    slab = getattr(m, "slab", None)
-    if slab is not None:
-        obj.slab_obj = slab.alloc_obj(cache)
-
-
-def slab_free_obj(m, cache: str, obj) -> None:
-    slab = getattr(m, "slab", None)
-    if slab is not None and obj.slab_obj:
-        slab.free_obj(cache, obj.slab_obj)
-    obj.slab_obj = 0

@@ -10,7 +10,7 @@ from .mmzone import (MAX_ORDER, MIGRATE_TYPES, MIGRATE_PCPTYPES, MIGRATE_MOVABLE
                      pageblock_nr_pages, pageblock_order, FreeArea, PerCpuPages,
                      PerCpuPageset, PageblockFlags, migratetype_names)
 from .page import MemMap, PG_reserved, ZONES_PGSHIFT
-from .page_alloc_init import __free_pages_memory, pageset_set_high_and_batch
+from .page_alloc_init import __free_pages_memory, pageset_set_high_and_batch, zone_batchsize
 
 
 SECTION_PFN_SHIFT = PAGES_PER_SECTION.bit_length() - 1
@@ -97,7 +97,6 @@ def free_area_init_nodes(m) -> None:
 
 def _batch_estimate(zone) -> int:
     # the boot message uses the estimate managed = present - memmap before bootmem frees
-    from .page_alloc_init import zone_batchsize
     saved = zone.managed_pages
     zone.managed_pages = zone.present_pages - ((zone.present_pages * 64 + PAGE_SIZE - 1)
                                                >> PAGE_SHIFT)

@@ -5,7 +5,7 @@ import numpy as np
 from ..errors import KernelBug
 from .mmzone import MAX_ORDER, MIGRATE_TYPES, MIGRATE_PCPTYPES, migratetype_names
 from .page import PAGE_BUDDY_MAPCOUNT_VALUE, PG_reserved, NULL
-from .vmstat_items import NR_FREE_PAGES
+from ..include.vm_event_item import NR_FREE_PAGES
 
 # Frame states for the check
 FREE, PCP, ALLOCATED, RESERVED = 1, 2, 3, 4

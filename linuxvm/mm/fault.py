@@ -27,7 +27,7 @@ from ..arch.x86.pgtable_types import (PTE_PFN_MASK, _PAGE_RW, _PAGE_PRESENT, _PA
                                       _PAGE_PSE, _PAGE_DEVMAP)
 from . import gfp as G
 from . import memory
-from .mm_flags import (VM_SHARED, VM_WRITE, VM_MAYWRITE, VM_LOCKED, VM_HUGETLB, VM_PFNMAP,
+from ..include.mm import (VM_SHARED, VM_WRITE, VM_MAYWRITE, VM_LOCKED, VM_HUGETLB, VM_PFNMAP,
                        VM_MIXEDMAP, VM_SEQ_READ, VM_GROWSDOWN, VM_HUGEPAGE, VM_NOHUGEPAGE,
                        VM_STACK_INCOMPLETE_SETUP)
 from .mm_types import MM_FILEPAGES, MM_ANONPAGES, MM_SHMEMPAGES
@@ -36,7 +36,7 @@ from .page_alloc import __alloc_pages_nodemask
 from .rmap import (anon_vma_prepare, page_add_new_anon_rmap, page_remove_rmap)
 from .swap import (lru_cache_add_active_or_unevictable, put_page, get_page, release_pages,
                    lru_add_drain, mark_page_accessed)
-from .vmstat_items import PGFAULT, NR_ANON_PAGES
+from ..include.vm_event_item import PGFAULT, NR_ANON_PAGES
 
 # include/linux/mm.h VM_FAULT_* and FAULT_FLAG_*
 VM_FAULT_OOM = 0x0001

@@ -1,7 +1,7 @@
 """File-backed page mapping counts (the rmap side of mm/filemap.c and mm/rmap.c for file
 pages). The page cache itself is a later issue."""
 
-from .vmstat_items import NR_FILE_MAPPED
+from ..include.vm_event_item import NR_FILE_MAPPED
 
 
 def page_add_file_rmap(m, pfn: int) -> None:

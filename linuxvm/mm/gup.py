@@ -6,7 +6,7 @@ from ..arch.x86.pgtable import pt_entries, pte_present, pte_write, pte_dirty, pt
 from ..errors import KernelBug
 from .fault import (handle_mm_fault, vm_normal_page, is_zero_pfn, VM_FAULT_ERROR,
                     VM_FAULT_MAJOR, VM_FAULT_WRITE, FAULT_FLAG_WRITE)
-from .mm_flags import (VM_LOCKONFAULT, VM_WRITE, VM_SHARED, VM_READ, VM_EXEC, VM_LOCKED,
+from ..include.mm import (VM_LOCKONFAULT, VM_WRITE, VM_SHARED, VM_READ, VM_EXEC, VM_LOCKED,
                        VM_IO, VM_PFNMAP)
 from . import memory
 from .page import NULL, PG_dirty
@@ -80,7 +80,7 @@ def faultin_page(m, task, vma, address: int, flags: list) -> int:
 def check_vma_flags(vma, gup_flags: int) -> int:
     """Whether this kind of access may fault pages of ``vma`` in (mm/gup.c); 0 or -EFAULT."""
     from .fault import is_cow_mapping
-    from .mm_flags import VM_MAYREAD
+    from ..include.mm import VM_MAYREAD
     f = vma.vm_flags
     if f & (VM_IO | VM_PFNMAP):
         return -14

@@ -4,7 +4,7 @@ REMOVE and WILLNEED."""
 import errno
 
 from ..arch.x86.page_types import PAGE_SIZE
-from .mm_flags import (VM_RAND_READ, VM_SEQ_READ, VM_DONTCOPY, VM_IO, VM_DONTDUMP,
+from ..include.mm import (VM_RAND_READ, VM_SEQ_READ, VM_DONTCOPY, VM_IO, VM_DONTDUMP,
                        VM_SPECIAL, VM_MERGEABLE, VM_SHARED, VM_MAYSHARE, VM_PFNMAP,
                        VM_DONTEXPAND, VM_HUGETLB, VM_MIXEDMAP, VM_HUGEPAGE, VM_NOHUGEPAGE,
                        VM_LOCKED, VM_WRITE)

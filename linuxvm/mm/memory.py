@@ -36,12 +36,12 @@ from ..arch.x86.pgtable import (pt_entries, pgd_offset, pud_offset, pmd_offset, 
                                 U64)
 from ..arch.x86.pgtable_types import _PAGE_TABLE, PTE_PFN_MASK
 from ..errors import KernelBug, SyscallError
+from ..include.mm import VM_HUGETLB
 
 PMD_MASK = ~(PMD_SIZE - 1) & U64
 PUD_MASK = ~(PUD_SIZE - 1) & U64
 PGDIR_MASK = ~(PGDIR_SIZE - 1) & U64
 _PTE_FLAGS_MASK = ~PTE_PFN_MASK & U64
-VM_HUGETLB = 0x00400000
 
 
 def _machine(mm):

@@ -3,8 +3,8 @@
 import errno
 
 from ..arch.x86.page_types import PAGE_SHIFT, PAGE_SIZE
-from ..kernel.sched import RLIMIT_MEMLOCK
-from .mm_flags import (VM_LOCKED, VM_LOCKONFAULT, VM_SPECIAL, VM_HUGETLB,
+from ..include.resource import RLIMIT_MEMLOCK
+from ..include.mm import (VM_LOCKED, VM_LOCKONFAULT, VM_SPECIAL, VM_HUGETLB,
                        VM_LOCKED_CLEAR_MASK)
 from .mman import MLOCK_ONFAULT, MCL_CURRENT, MCL_FUTURE, MCL_ONFAULT
 from .mmap import can_do_mlock, vma_modify_flags, mm_populate, page_align, fixup_vma_range
@@ -16,7 +16,7 @@ def munlock_vma_pages_range(m, vma, start, end) -> None:
     """Clear VM_LOCKED and munlock every page mapped in [start, end) (mm/mlock.c)."""
     from .gup import follow_page_pte, FOLL_DUMP
     from ..arch.x86.page_types import PAGE_SIZE
-    from .mm_flags import VM_LOCKED_CLEAR_MASK
+    from ..include.mm import VM_LOCKED_CLEAR_MASK
     vma.vm_flags &= VM_LOCKED_CLEAR_MASK
     addr = start
     while addr < end:
@@ -30,7 +30,7 @@ def mlock_vma_page(m, page: int) -> None:
     """Mark a page mlocked and move it to the unevictable list (mm/mlock.c)."""
     from .page import PG_mlocked
     from .vmscan import isolate_lru_page, putback_lru_page
-    from .vmstat_items import NR_MLOCK, VM_EVENT
+    from ..include.vm_event_item import NR_MLOCK, VM_EVENT
     mem_map = m.mem_map
     if not mem_map.f[page] & (1 << PG_mlocked):
         mem_map.f[page] = mem_map.f[page] | (1 << PG_mlocked)
@@ -46,8 +46,8 @@ def munlock_vma_page(m, page: int) -> int:
     from .page import PG_mlocked
     from .rmap import rmap_walk_anon
     from .vmscan import isolate_lru_page, putback_lru_page
-    from .vmstat_items import NR_MLOCK, VM_EVENT
-    from .mm_flags import VM_LOCKED
+    from ..include.vm_event_item import NR_MLOCK, VM_EVENT
+    from ..include.mm import VM_LOCKED
     mem_map = m.mem_map
     if not mem_map.f[page] & (1 << PG_mlocked):
         return 0

@@ -10,9 +10,10 @@ import errno
 from ..arch.x86.page_types import PAGE_SHIFT, PAGE_SIZE, PGDIR_SHIFT, TASK_SIZE
 from ..arch.x86.pgtable import pt_entries
 from ..arch.x86.pgtable_types import vm_get_page_prot
-from ..kernel.sched import (RLIMIT_AS, RLIMIT_DATA, RLIMIT_MEMLOCK, READ_IMPLIES_EXEC,
-                            slab_alloc_obj, slab_free_obj)
-from .mm_flags import (VM_READ, VM_WRITE, VM_EXEC, VM_SHARED, VM_MAYREAD, VM_MAYWRITE,
+from ..include.personality import READ_IMPLIES_EXEC
+from ..include.resource import RLIMIT_AS, RLIMIT_DATA, RLIMIT_MEMLOCK
+from .slab_common import slab_alloc_obj, slab_free_obj
+from ..include.mm import (VM_READ, VM_WRITE, VM_EXEC, VM_SHARED, VM_MAYREAD, VM_MAYWRITE,
                        VM_MAYEXEC, VM_MAYSHARE, VM_GROWSDOWN, VM_GROWSUP, VM_DENYWRITE,
                        VM_LOCKED, VM_ACCOUNT, VM_NORESERVE, VM_SOFTDIRTY, VM_SPECIAL,
                        VM_HUGETLB, VM_PFNMAP, VM_IO, VM_DATA_DEFAULT_FLAGS, VM_LOCKED_CLEAR_MASK,

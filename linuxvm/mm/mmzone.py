@@ -4,7 +4,7 @@ mm/pageblock-flags.h)."""
 import numpy as np
 
 from .gfp import ZONE_DMA, ZONE_DMA32, ZONE_NORMAL, ZONE_MOVABLE, MAX_NR_ZONES
-from .vmstat_items import NR_VM_ZONE_STAT_ITEMS
+from ..include.vm_event_item import NR_VM_ZONE_STAT_ITEMS
 
 MAX_ORDER = 11
 pageblock_order = 9

@@ -3,8 +3,8 @@
 import errno
 
 from ..arch.x86.page_types import PAGE_SHIFT, PAGE_SIZE
-from ..kernel.sched import READ_IMPLIES_EXEC
-from .mm_flags import (VM_READ, VM_WRITE, VM_EXEC, VM_SHARED, VM_ACCOUNT, VM_HUGETLB,
+from ..include.personality import READ_IMPLIES_EXEC
+from ..include.mm import (VM_READ, VM_WRITE, VM_EXEC, VM_SHARED, VM_ACCOUNT, VM_HUGETLB,
                        VM_NORESERVE, VM_LOCKED, VM_GROWSDOWN, VM_GROWSUP)
 from .mman import PROT_READ, PROT_WRITE, PROT_EXEC, PROT_SEM, PROT_GROWSDOWN, PROT_GROWSUP
 from .mmap import (may_expand_vm, vma_modify_flags, vma_set_page_prot, vm_stat_account,

@@ -3,8 +3,8 @@
 import errno
 
 from ..arch.x86.page_types import PAGE_SHIFT, PAGE_SIZE, TASK_SIZE
-from ..kernel.sched import RLIMIT_MEMLOCK
-from .mm_flags import (VM_ACCOUNT, VM_LOCKED, VM_DONTEXPAND, VM_PFNMAP, VM_HUGETLB,
+from ..include.resource import RLIMIT_MEMLOCK
+from ..include.mm import (VM_ACCOUNT, VM_LOCKED, VM_DONTEXPAND, VM_PFNMAP, VM_HUGETLB,
                        VM_MAYSHARE, VM_MERGEABLE)
 from .mman import MREMAP_FIXED, MREMAP_MAYMOVE, MAP_FIXED, MAP_SHARED
 from .mmap import (do_munmap, may_expand_vm, get_unmapped_area, copy_vma, vma_adjust,

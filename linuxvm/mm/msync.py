@@ -3,7 +3,7 @@
 import errno
 
 from ..arch.x86.page_types import PAGE_SIZE
-from .mm_flags import VM_LOCKED, VM_SHARED
+from ..include.mm import VM_LOCKED, VM_SHARED
 from .mman import MS_ASYNC, MS_INVALIDATE, MS_SYNC
 from .vma import find_vma
 

@@ -24,7 +24,7 @@ from .mmzone import (MAX_ORDER, pageblock_order, pageblock_nr_pages, MIGRATE_UNM
                      WMARK_HIGH, ZONE_FAIR_DEPLETED)
 from .page import (PAGE_BUDDY_MAPCOUNT_VALUE, PAGE_MAPPING_ANON, PAGE_FLAGS_CHECK_AT_FREE,
                    PAGE_FLAGS_CHECK_AT_PREP, PG_slab, NULL, decode_page_flags)
-from .vmstat_items import NR_FREE_PAGES, NR_ALLOC_BATCH, PGALLOC, PGFREE, NR_PAGES_SCANNED
+from ..include.vm_event_item import NR_FREE_PAGES, NR_ALLOC_BATCH, PGALLOC, PGFREE, NR_PAGES_SCANNED
 
 # alloc_flags (mm/internal.h)
 ALLOC_WMARK_MIN = WMARK_MIN

@@ -14,7 +14,7 @@ from .mmzone import (MAX_ORDER, pageblock_nr_pages, MIGRATE_PCPTYPES, WMARK_MIN,
                      WMARK_HIGH)
 from .page import PG_reserved
 from .page_alloc import __free_pages, free_one_page
-from .vmstat_items import NR_ALLOC_BATCH, PGFREE
+from ..include.vm_event_item import NR_ALLOC_BATCH, PGFREE
 
 _NOT_RESERVED = np.uint64(0xFFFFFFFFFFFFFFFF & ~(1 << PG_reserved))
 

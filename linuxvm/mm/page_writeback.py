@@ -11,7 +11,7 @@ from ..arch.x86.page_types import PAGE_SIZE
 from ..errors import SyscallError
 from ..kernel.sysctl import _parse_ints
 from .vmstat import global_page_state
-from .vmstat_items import NR_FREE_PAGES, NR_INACTIVE_FILE, NR_ACTIVE_FILE
+from ..include.vm_event_item import NR_FREE_PAGES, NR_INACTIVE_FILE, NR_ACTIVE_FILE
 
 # task flag checked by domain_dirty_limits (include/linux/sched.h)
 PF_LESS_THROTTLE = 0x00100000

@@ -7,11 +7,14 @@ the kernel pointer. Each AnonVma and AnonVmaChain takes an object from its SLUB
 cache when the slab allocator is present.
 """
 
-from ..errors import KernelBug
-from ..kernel.sched import slab_alloc_obj, slab_free_obj
 from ..arch.x86.page_types import PAGE_SHIFT
-from .page import PAGE_MAPPING_ANON, PG_swapbacked, PG_mlocked
-from .vmstat_items import NR_ANON_PAGES, NR_MLOCK
+from ..errors import KernelBug
+from ..include.mm import VM_READ, VM_WRITE, VM_EXEC, VM_SOFTDIRTY
+from ..include.vm_event_item import NR_ANON_PAGES, NR_MLOCK, VM_EVENT
+from .filemap import page_remove_file_rmap
+from .page import PAGE_MAPPING_ANON, PG_swapbacked, PG_mlocked, PG_lru, PG_unevictable
+from .slab_common import slab_alloc_obj, slab_free_obj
+from .swap import page_lru, del_page_from_lru_list, add_page_to_lru_list, LRU_UNEVICTABLE
 
 
 class AnonVma:
@@ -78,7 +81,6 @@ def anon_vma_chain_link(vma, avc, av) -> None:
 
 
 def anon_vma_compatible(a, b) -> bool:
-    from .mm_flags import VM_READ, VM_WRITE, VM_EXEC, VM_SOFTDIRTY
     return (a.vm_end == b.vm_start and a.vm_file is b.vm_file
             and not ((a.vm_flags ^ b.vm_flags) & ~(VM_READ | VM_WRITE | VM_EXEC | VM_SOFTDIRTY))
             and b.vm_pgoff == a.vm_pgoff + ((b.vm_start - a.vm_start) >> PAGE_SHIFT))
@@ -230,7 +232,6 @@ def page_remove_rmap(m, pfn: int) -> None:
     """Drop one mapping of a page; the last one leaves the NR_ANON_PAGES count."""
     mm = m.mem_map
     if not mm.mapping[pfn] & PAGE_MAPPING_ANON:
-        from .filemap import page_remove_file_rmap
         page_remove_file_rmap(m, pfn)
         return
     mc = mm.mc[pfn] - 1
@@ -244,10 +245,6 @@ def page_remove_rmap(m, pfn: int) -> None:
 
 def clear_page_mlock(m, pfn: int) -> None:
     """The page is no longer mapped by a VM_LOCKED VMA: leave the unevictable list."""
-    from .swap import (page_lru, del_page_from_lru_list, add_page_to_lru_list,
-                       LRU_UNEVICTABLE)
-    from .page import PG_lru, PG_unevictable
-    from .vmstat_items import VM_EVENT
     mm = m.mem_map
     mm.f[pfn] = mm.f[pfn] & ~(1 << PG_mlocked) & 0xFFFFFFFFFFFFFFFF
     m.page_zone(pfn).vm_stat[NR_MLOCK] -= 1

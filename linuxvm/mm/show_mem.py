@@ -8,7 +8,7 @@ from .mmzone import MAX_ORDER, MIGRATE_TYPES, WMARK_MIN, WMARK_LOW, WMARK_HIGH, 
     migratetype_letters
 from .page_alloc import zone_free_pcp
 from .util import get_nr_swap_pages
-from .vmstat_items import (NR_FREE_PAGES, NR_PAGES_SCANNED, NR_ACTIVE_ANON, NR_INACTIVE_ANON,
+from ..include.vm_event_item import (NR_FREE_PAGES, NR_PAGES_SCANNED, NR_ACTIVE_ANON, NR_INACTIVE_ANON,
                            NR_ISOLATED_ANON, NR_ACTIVE_FILE, NR_INACTIVE_FILE,
                            NR_ISOLATED_FILE, NR_UNEVICTABLE, NR_FILE_DIRTY, NR_WRITEBACK,
                            NR_UNSTABLE_NFS, NR_SLAB_RECLAIMABLE, NR_SLAB_UNRECLAIMABLE,

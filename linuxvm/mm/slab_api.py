@@ -11,6 +11,7 @@ here it is refused with ValueError. With slub_debug=F the kernel's own check rep
 from ..arch.x86.page_types import PAGE_OFFSET, PAGE_SHIFT
 from . import gfp as G
 from . import slub as S
+from . import slub_def as D
 from .slab_common import ZERO_SIZE_PTR, SLAB_CONSISTENCY_CHECKS
 
 
@@ -25,7 +26,7 @@ def _cache(m, cache):
     sl = _sl(m)
     if isinstance(cache, str):
         return sl.find_cache(cache)
-    if not isinstance(cache, S.KmemCache) or cache.sl is not sl or sl.by_id[cache.id] is not cache:
+    if not isinstance(cache, D.KmemCache) or cache.sl is not sl or sl.by_id[cache.id] is not cache:
         raise ValueError(f"{cache!r} is not a live kmem_cache of this machine")
     return cache
 
@@ -151,12 +152,12 @@ def _backed(m, addr: int, n: int) -> None:
 def write_kernel(m, addr: int, data) -> None:
     data = bytes(data)
     _backed(m, addr, len(data))
-    S.write_bytes(m.page_contents, addr, data)
+    D.write_bytes(m.page_contents, addr, data)
 
 
 def read_kernel(m, addr: int, n: int) -> bytes:
     _backed(m, addr, n)
-    return S.read_bytes(m.page_contents, addr, n)
+    return D.read_bytes(m.page_contents, addr, n)
 
 
 def memset(m, addr: int, value: int, n: int) -> None:

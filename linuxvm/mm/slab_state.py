@@ -5,17 +5,25 @@ The allocator itself is mm/slub.py; this module holds the per-machine state and 
 mm/slab_common.c does around it.
 """
 
+import errno
+
+import numpy as np
+
 from ..arch.x86.page_types import PAGE_OFFSET, PAGE_SHIFT, PAGE_SIZE
 from ..errors import KernelBug
 from ..mm import gfp as G
 from ..mm import page_alloc
+from ..include.vm_event_item import NR_SLAB_RECLAIMABLE, NR_SLAB_UNRECLAIMABLE
 from ..mm.page import NULL, PG_slab, PG_head
-from ..mm.vmstat_items import NR_SLAB_RECLAIMABLE, NR_SLAB_UNRECLAIMABLE
+from .debug import extra_checks
 from . import slab_common as C
 from . import slub as S
+from . import slub_def as D
 from .slab_common import (KMALLOC_MAX_CACHE_SIZE, ZERO_SIZE_PTR, SLAB_HWCACHE_ALIGN,
                           SLAB_CACHE_DMA, SLAB_RECLAIM_ACCOUNT)
-from .slub import PAGE_OFFSET as _PO, _unpack_q, _pack_q, slab_alloc, slab_free
+from .slub import slab_alloc, slab_free
+from .slub_debug import init_object, init_tracking, SLUB_RED_ACTIVE
+from .slub_def import _unpack_q, _pack_q
 
 # double-underscore kernel names cannot be spelled inside a class body (name mangling)
 _kmem_cache_shutdown = S.__kmem_cache_shutdown
@@ -81,7 +89,7 @@ class SlabState:
         return flags
 
     def _new_cache(self, name, object_size, align, flags, ctor):
-        s = S.KmemCache()
+        s = D.KmemCache()
         s.sl = self
         s.id = len(self.by_id)
         self.by_id.append(s)
@@ -128,16 +136,15 @@ class SlabState:
         page = S.new_slab(s, G.GFP_NOWAIT, self.m.current_cpu)
         if page == NULL:
             raise KernelBug("SLUB: Unable to allocate memory from node 0")
-        n_obj = S.page_freelist(mm, page)
-        S.set_page_freelist(mm, page, S.get_freepointer(s, n_obj))
-        inuse, objects, _ = S.unpack_counters(mm.mc[page])
-        mm.mc[page] = S.pack_counters(1, objects, 0)
+        n_obj = D.page_freelist(mm, page)
+        D.set_page_freelist(mm, page, D.get_freepointer(s, n_obj))
+        inuse, objects, _ = D.unpack_counters(mm.mc[page])
+        mm.mc[page] = D.pack_counters(1, objects, 0)
         if s.debug:
-            from .slub_debug import init_object, init_tracking, SLUB_RED_ACTIVE
             init_object(s, n_obj, SLUB_RED_ACTIVE)
             init_tracking(s, n_obj)
         s.node[0].obj_addr = n_obj
-        S.add_partial(s, s.node[0], page, S.DEACTIVATE_TO_HEAD)
+        D.add_partial(s, s.node[0], page, D.DEACTIVATE_TO_HEAD)
 
     def bootstrap(self, s):
         """Give a static boot cache its own kmem_cache object (mm/slub.c bootstrap)."""
@@ -222,11 +229,11 @@ class SlabState:
         obj = slab_alloc(self.kmem_cache, G.GFP_KERNEL | _GFP_ZERO, self.m.current_cpu,
                          "kmem_cache_create")
         if not obj:
-            self.m.log.pr_warn(f"kmem_cache_create({name}) failed with error -12")
+            self.m.log.pr_warn(f"kmem_cache_create({name}) failed with error {-errno.ENOMEM}")
             return None
         s = self._new_cache(name, size, C.calculate_alignment(flags, align, size), flags, ctor)
         if s is None:
-            S.slab_free(self.kmem_cache, S.virt_to_head_pfn(self, obj), obj,
+            S.slab_free(self.kmem_cache, D.virt_to_head_pfn(self, obj), obj,
                         self.m.current_cpu)
             self.m.log.pr_warn(f"kmem_cache_create({name}) failed with error -22")
             return None
@@ -264,9 +271,9 @@ class SlabState:
         cpu = self.m.current_cpu
         n_obj = s.node[0].obj_addr
         if n_obj:
-            S.slab_free(self.kmem_cache_node, S.virt_to_head_pfn(self, n_obj), n_obj, cpu)
+            S.slab_free(self.kmem_cache_node, D.virt_to_head_pfn(self, n_obj), n_obj, cpu)
         if s.obj_addr:
-            S.slab_free(self.kmem_cache, S.virt_to_head_pfn(self, s.obj_addr), s.obj_addr, cpu)
+            S.slab_free(self.kmem_cache, D.virt_to_head_pfn(self, s.obj_addr), s.obj_addr, cpu)
         self.by_id[s.id] = None
 
     def kmem_cache_shrink(self, s) -> int:
@@ -293,7 +300,7 @@ class SlabState:
     def free_obj(self, name: str, addr: int, cpu=None, caller: str = "kmem_cache_free") -> None:
         """Free an object alloc_obj returned."""
         s = self.by_name[name]
-        slab_free(s, S.virt_to_head_pfn(self, addr), addr,
+        slab_free(s, D.virt_to_head_pfn(self, addr), addr,
                   self.m.current_cpu if cpu is None else cpu, caller)
 
     def kmem_cache_alloc(self, s, gfp: int, cpu: int) -> int:
@@ -316,7 +323,7 @@ class SlabState:
         c = s.cpu_slab[cpu]
         obj = c.freelist
         if obj and not gfp & _GFP_ZERO:
-            a = obj + s.offset - _PO
+            a = obj + s.offset - PAGE_OFFSET
             c.freelist = _unpack_q(self.pc[a >> 12], a & 4095)[0]
             return obj
         return slab_alloc(s, gfp, cpu, "__kmalloc")
@@ -339,7 +346,7 @@ class SlabState:
         if cpu is None:
             cpu = self.m.current_cpu
         mm = self.mm
-        pfn = (addr - _PO) >> 12
+        pfn = (addr - PAGE_OFFSET) >> 12
         h = mm.ch[pfn]
         if h != NULL:
             pfn = h
@@ -351,7 +358,7 @@ class SlabState:
         s = self.by_id[mm.priv[pfn]]
         c = s.cpu_slab[cpu]
         if pfn == c.page and not s.debug:
-            a = addr + s.offset - _PO
+            a = addr + s.offset - PAGE_OFFSET
             _pack_q(self.pc[a >> 12], a & 4095, c.freelist)
             c.freelist = addr
             return
@@ -360,7 +367,7 @@ class SlabState:
     def ksize(self, addr: int) -> int:
         if addr == ZERO_SIZE_PTR:
             return 0
-        pfn = S.virt_to_head_pfn(self, addr)
+        pfn = D.virt_to_head_pfn(self, addr)
         mm = self.mm
         if not mm.f[pfn] & _SLAB_BIT:
             return PAGE_SIZE << (mm.prv[pfn + 1] if mm.f[pfn] & _HEAD_BIT else 0)
@@ -375,7 +382,7 @@ class SlabState:
             return p
         ret = self.kmalloc(new_size, gfp, cpu)
         if ret and p:
-            S.write_bytes(self.pc, ret, S.read_bytes(self.pc, p, ks))
+            D.write_bytes(self.pc, ret, D.read_bytes(self.pc, p, ks))
         if ret and p != ret:
             self.kfree(p, cpu)
         return ret
@@ -383,7 +390,6 @@ class SlabState:
     # -- lookups for checks, /proc and the façade -------------------------------------
     def slab_pages(self, s) -> list:
         """Every slab page of ``s`` (PG_slab heads whose slab_cache is ``s``)."""
-        import numpy as np
         mm = self.mm
         heads = np.flatnonzero((mm.flags & np.uint64(_SLAB_BIT)) != 0)
         return [int(p) for p in heads[mm.private[heads] == s.id]]
@@ -396,17 +402,17 @@ class SlabState:
         m = self.m
         if not PAGE_OFFSET <= addr < PAGE_OFFSET + (self.mm.nr_frames << PAGE_SHIFT):
             raise ValueError(f"{addr:#x} is not a direct-map address of this machine")
-        pfn = S.virt_to_head_pfn(self, addr)
+        pfn = D.virt_to_head_pfn(self, addr)
         mm = self.mm
         if not mm.f[pfn] & _SLAB_BIT:
             raise ValueError(f"{addr:#x} is not in a slab page")
         s = self.by_id[mm.priv[pfn]]
-        base = S.page_address(pfn)
-        objects = S.unpack_counters(mm.mc[pfn])[1]
+        base = D.page_address(pfn)
+        objects = D.unpack_counters(mm.mc[pfn])[1]
         rel = addr - s.red_left_pad - base
         if rel < 0 or rel % s.size or rel // s.size >= objects:
             raise ValueError(f"{addr:#x} is not the start of an object of {s.name}")
-        free = set(_walk(s, S.page_freelist(mm, pfn), objects))
+        free = set(_walk(s, D.page_freelist(mm, pfn), objects))
         for c in s.cpu_slab:
             if c.page == pfn:
                 free.update(_walk(s, c.freelist, objects))
@@ -421,7 +427,7 @@ def _walk(s, fp: int, limit: int) -> list:
     out = []
     while fp and len(out) <= limit:
         out.append(fp)
-        fp = S.get_freepointer(s, fp)
+        fp = D.get_freepointer(s, fp)
     return out
 
 
@@ -431,7 +437,6 @@ def kmem_cache_init(m) -> None:
     m.slab = SlabState(m)
     m.slab.kmem_cache_init()
     m.late_init_hooks.insert(0, lambda mach: mach.slab.create_kernel_caches())
-    from .debug import extra_checks
     if check_slab_state not in extra_checks:
         extra_checks.append(check_slab_state)
 
@@ -443,7 +448,6 @@ def check_slab_state(m) -> None:
     sl = getattr(m, "slab", None)
     if sl is None:
         return
-    import numpy as np
     mm = sl.mm
     heads = np.flatnonzero((mm.flags & np.uint64(_SLAB_BIT)) != 0)
     ids = mm.private[heads]
@@ -456,7 +460,7 @@ def check_slab_state(m) -> None:
             raise KernelBug(f"pfn {pfn:#x} has PG_slab but slab_cache id {cid} is no cache")
         if mm.ch[pfn] != NULL:
             raise KernelBug(f"pfn {pfn:#x}: PG_slab on a tail page")
-        order = S.slab_page_order(mm, pfn)
+        order = D.slab_page_order(mm, pfn)
         zi = int(mm.f[pfn]) >> 62
         (reclaim if s.flags & SLAB_RECLAIM_ACCOUNT else unreclaim)[zi] += 1 << order
         seen_pages.setdefault(s.id, []).append(pfn)
@@ -471,7 +475,7 @@ def check_slab_state(m) -> None:
         if s is not None:
             _check_cache(sl, s, seen_pages.get(s.id, []))
     for pfn, order in sl.large_blocks.items():
-        if mm.rc[pfn] <= 0 or S.slab_page_order(mm, pfn) != order or mm.f[pfn] & _SLAB_BIT:
+        if mm.rc[pfn] <= 0 or D.slab_page_order(mm, pfn) != order or mm.f[pfn] & _SLAB_BIT:
             raise KernelBug(f"kmalloc_large block {pfn:#x} (order {order}) is not an allocated "
                             f"compound page")
 
@@ -516,11 +520,11 @@ def _check_cache(sl, s, pages) -> None:
             raise KernelBug(f"{s.name}: slab {p:#x} on {where[p]} is not a slab page of "
                             f"the cache")
     for page in pages:
-        inuse, objects, frozen = S.unpack_counters(mm.mc[page])
+        inuse, objects, frozen = D.unpack_counters(mm.mc[page])
         total += objects
         place = where.get(page, "")
-        if objects != min(S.order_objects(S.slab_page_order(mm, page), s.size, s.reserved),
-                          S.MAX_OBJS_PER_PAGE):
+        if objects != min(D.order_objects(D.slab_page_order(mm, page), s.size, s.reserved),
+                          D.MAX_OBJS_PER_PAGE):
             raise KernelBug(f"{s.name}: slab {page:#x} has {objects} objects")
         if inuse > objects:
             raise KernelBug(f"{s.name}: slab {page:#x} inuse {inuse} > objects {objects}")
@@ -528,13 +532,13 @@ def _check_cache(sl, s, pages) -> None:
         if bool(frozen) != is_cpu:
             raise KernelBug(f"{s.name}: slab {page:#x} frozen={frozen} but on "
                             f"{place or 'no list'}")
-        free = _walk(s, S.page_freelist(mm, page), objects)
+        free = _walk(s, D.page_freelist(mm, page), objects)
         extra = _walk(s, cpu_free.get(page, 0), objects)
         allf = free + extra
         if len(set(allf)) != len(allf) or len(allf) > objects:
             raise KernelBug(f"{s.name}: slab {page:#x} has an object on a freelist twice "
                             f"(double free?)")
-        base = S.page_address(page) + s.red_left_pad
+        base = D.page_address(page) + s.red_left_pad
         for o in allf:
             if o < base or (o - base) % s.size or (o - base) // s.size >= objects:
                 raise KernelBug(f"{s.name}: slab {page:#x} freelist holds {o:#x}, not an "

@@ -22,31 +22,33 @@ page->next and ``lru_prev`` = page->pobjects. Object bytes — and so the free p
 inside free objects — are kept in ``m.page_contents[pfn]`` (a bytearray per frame).
 """
 
-import struct
-
 from ..arch.x86.page_types import PAGE_OFFSET, PAGE_SHIFT, PAGE_SIZE
-from ..mm import gfp as G
-from ..mm import page_alloc
-from ..mm.page import NULL, PG_slab, PG_head
-from ..mm.vmstat_items import NR_SLAB_RECLAIMABLE, NR_SLAB_UNRECLAIMABLE
+from ..include.vm_event_item import NR_SLAB_RECLAIMABLE, NR_SLAB_UNRECLAIMABLE
+from . import gfp as G
+from . import page_alloc
 from . import slab_common as C
+from .mmzone import MAX_ORDER
+from .page import NULL, PG_slab
 from .slab_common import (SLAB_POISON, SLAB_RED_ZONE, SLAB_STORE_USER, SLAB_DESTROY_BY_RCU,
                           SLAB_CACHE_DMA, SLAB_RECLAIM_ACCOUNT, SLAB_DEBUG_FLAGS,
                           __OBJECT_POISON, ALIGN, get_order, fls)
+from .slub_debug import (SLUB_RED_ACTIVE, SLUB_RED_INACTIVE, _TRACK, _rd, alloc_debug_processing,
+                         check_object, check_slab, for_each_object, free_debug_processing,
+                         get_track_addr, jiffies, ksym_name, list_slab_objects, on_freelist,
+                         setup_object_debug, slab_pad_check)
+from .slub_def import (MAX_OBJS_PER_PAGE, TRACK_SIZE, DEACTIVATE_TO_HEAD, DEACTIVATE_TO_TAIL,
+                       _unpack_q, _pack_q, oo_make, oo_order, oo_objects, order_objects,
+                       page_freelist, set_page_freelist, pack_counters, unpack_counters,
+                       KmemCacheCpu, KmemCacheNode, get_freepointer, set_freepointer,
+                       fill_bytes, page_address, slab_page_order, add_partial, remove_partial,
+                       add_full, remove_full)
 
 _alloc_pages_nodemask = page_alloc.__alloc_pages_nodemask
 _free_pages = page_alloc.__free_pages
 
-OO_SHIFT = 16
-OO_MASK = (1 << OO_SHIFT) - 1
-MAX_OBJS_PER_PAGE = 32767
 MIN_PARTIAL = 5
 MAX_PARTIAL = 10
-TRACK_SIZE = 152               # struct track: addr, addrs[16], cpu, pid, when
 SHRINK_PROMOTE_MAX = 32
-DEACTIVATE_TO_HEAD, DEACTIVATE_TO_TAIL = 15, 16     # enum stat_item values used as "tail"
-PAGE_ALLOC_COSTLY_ORDER = 3
-MAX_ORDER = 11
 
 # GFP masks new_slab keeps (mm/internal.h GFP_RECLAIM_MASK | GFP_CONSTRAINT_MASK)
 GFP_RECLAIM_MASK = (G.__GFP_RECLAIM | G.__GFP_HIGH | G.__GFP_IO | G.__GFP_FS | G.__GFP_NOWARN
@@ -55,145 +57,6 @@ GFP_RECLAIM_MASK = (G.__GFP_RECLAIM | G.__GFP_HIGH | G.__GFP_IO | G.__GFP_FS | G
 GFP_CONSTRAINT_MASK = G.__GFP_HARDWALL | G.__GFP_THISNODE
 GFP_SLAB_BUG_MASK = G.__GFP_DMA32 | G.__GFP_HIGHMEM
 
-_Q = struct.Struct("<Q")
-_unpack_q = _Q.unpack_from
-_pack_q = _Q.pack_into
-
-
-def oo_make(order: int, size: int, reserved: int) -> int:
-    return (order << OO_SHIFT) + order_objects(order, size, reserved)
-
-
-def oo_order(x: int) -> int:
-    return x >> OO_SHIFT
-
-
-def oo_objects(x: int) -> int:
-    return x & OO_MASK
-
-
-def order_objects(order: int, size: int, reserved: int) -> int:
-    return ((PAGE_SIZE << order) - reserved) // size
-
-
-def page_freelist(mm, page: int) -> int:
-    """page->freelist: kept in the signed 64-bit ``index`` slot (0 = NULL)."""
-    v = mm.idx[page]
-    return v + (1 << 64) if v < 0 else v
-
-
-def set_page_freelist(mm, page: int, addr: int) -> None:
-    mm.idx[page] = addr - (1 << 64) if addr >= 1 << 63 else addr
-
-
-def pack_counters(inuse: int, objects: int, frozen: int) -> int:
-    """page->counters as the signed 32-bit _mapcount slot holds it."""
-    v = inuse | objects << 16
-    return v - (1 << 31) if frozen else v
-
-
-def unpack_counters(v: int):
-    """(inuse, objects, frozen) from a _mapcount slot."""
-    v &= 0xFFFFFFFF
-    return v & 0xFFFF, (v >> 16) & 0x7FFF, v >> 31
-
-
-class KmemCacheCpu:
-    """struct kmem_cache_cpu: the CPU's lockless freelist, its slab and partial slabs.
-
-    There is no ``tid``: it only serves this_cpu_cmpxchg_double against preemption and
-    interrupts, which the single-threaded model does not have.
-    """
-
-    __slots__ = ("freelist", "page", "partial")
-
-    def __init__(self):
-        self.freelist = 0
-        self.page = NULL
-        self.partial = NULL
-
-
-class KmemCacheNode:
-    """struct kmem_cache_node (one node): partial list and, with SLUB_DEBUG, totals."""
-
-    __slots__ = ("nr_partial", "partial", "nr_slabs", "total_objects", "full", "obj_addr")
-
-    def __init__(self, heads):
-        self.nr_partial = 0
-        self.partial, self.full = heads
-        self.nr_slabs = 0
-        self.total_objects = 0
-        self.obj_addr = 0                  # this structure's own object in kmem_cache_node
-
-
-class KmemCache:
-    """struct kmem_cache."""
-
-    __slots__ = ("sl", "id", "cpu_slab", "flags", "min_partial", "size", "object_size",
-                 "offset", "cpu_partial", "oo", "max", "min", "allocflags", "refcount",
-                 "ctor", "inuse", "align", "reserved", "name", "red_left_pad", "node",
-                 "alias_names", "obj_addr", "debug", "stat_item_dummy")
-
-    def __repr__(self):
-        return f"<kmem_cache {self.name} size={self.size}>"
-
-    def kmem_cache_debug(self) -> bool:
-        return bool(self.flags & SLAB_DEBUG_FLAGS)
-
-    def has_cpu_partial(self) -> bool:
-        """kmem_cache_has_cpu_partial: CPU partial lists are off for debug caches."""
-        return not self.flags & SLAB_DEBUG_FLAGS
-
-
-# --- object bytes ----------------------------------------------------------------------
-
-def get_freepointer(s, obj: int) -> int:
-    a = obj + s.offset - PAGE_OFFSET
-    return _unpack_q(s.sl.pc[a >> PAGE_SHIFT], a & 4095)[0]
-
-
-def set_freepointer(s, obj: int, fp: int) -> None:
-    a = obj + s.offset - PAGE_OFFSET
-    _pack_q(s.sl.pc[a >> PAGE_SHIFT], a & 4095, fp)
-
-
-def read_bytes(pc, addr: int, n: int) -> bytes:
-    """``n`` bytes at a direct-map address from the frames' contents."""
-    out = bytearray()
-    a = addr - PAGE_OFFSET
-    while n > 0:
-        off = a & 4095
-        k = min(n, PAGE_SIZE - off)
-        out += pc[a >> PAGE_SHIFT][off:off + k]
-        a += k
-        n -= k
-    return bytes(out)
-
-
-def write_bytes(pc, addr: int, data) -> None:
-    a = addr - PAGE_OFFSET
-    i = 0
-    n = len(data)
-    while i < n:
-        off = a & 4095
-        k = min(n - i, PAGE_SIZE - off)
-        pc[a >> PAGE_SHIFT][off:off + k] = data[i:i + k]
-        a += k
-        i += k
-
-
-def fill_bytes(pc, addr: int, value: int, n: int) -> None:
-    write_bytes(pc, addr, bytes([value]) * n)
-
-
-def page_address(pfn: int) -> int:
-    return PAGE_OFFSET + (pfn << PAGE_SHIFT)
-
-
-def virt_to_head_pfn(sl, addr: int) -> int:
-    pfn = (addr - PAGE_OFFSET) >> PAGE_SHIFT
-    h = sl.mm.ch[pfn]
-    return pfn if h == NULL else h
 
 
 # --- sizes and order ------------------------------------------------------------------
@@ -347,8 +210,6 @@ def allocate_slab(s, flags: int, cpu: int) -> int:
     debug_setup = s.flags & (SLAB_STORE_USER | SLAB_RED_ZONE | __OBJECT_POISON)
     off = s.offset
     base = PAGE_OFFSET
-    if debug_setup:
-        from .slub_debug import setup_object_debug
     for idx in range(objects):
         p = start + idx * size
         if debug_setup:
@@ -372,16 +233,11 @@ def new_slab(s, flags: int, cpu: int) -> int:
     return allocate_slab(s, flags & (GFP_RECLAIM_MASK | GFP_CONSTRAINT_MASK), cpu)
 
 
-def slab_page_order(mm, page: int) -> int:
-    return mm.prv[page + 1] if mm.f[page] & (1 << PG_head) else 0
-
-
 def __free_slab(s, page: int) -> None:
     sl = s.sl
     mm = sl.mm
     order = slab_page_order(mm, page)
     if s.flags & C.SLAB_CONSISTENCY_CHECKS:
-        from .slub_debug import slab_pad_check, check_object, for_each_object, SLUB_RED_INACTIVE
         slab_pad_check(s, page)
         for p in for_each_object(s, page):
             check_object(s, page, p, SLUB_RED_INACTIVE)
@@ -404,29 +260,6 @@ def discard_slab(s, page: int) -> None:
     # SLAB_DESTROY_BY_RCU defers the free to a grace period; the model has no concurrent
     # readers, so the grace period has always passed
     __free_slab(s, page)
-
-
-def add_partial(s, n, page: int, tail: int) -> None:
-    n.nr_partial += 1
-    if tail == DEACTIVATE_TO_TAIL:
-        s.sl.mm.list_add_tail(page, n.partial)
-    else:
-        s.sl.mm.list_add(page, n.partial)
-
-
-def remove_partial(s, n, page: int) -> None:
-    s.sl.mm.list_del(page)
-    n.nr_partial -= 1
-
-
-def add_full(s, n, page: int) -> None:
-    if s.flags & SLAB_STORE_USER:
-        s.sl.mm.list_add(page, n.full)
-
-
-def remove_full(s, n, page: int) -> None:
-    if s.flags & SLAB_STORE_USER:
-        s.sl.mm.list_del(page)
 
 
 # --- the allocation slow path ----------------------------------------------------------
@@ -525,7 +358,6 @@ def ___slab_alloc(s, gfpflags: int, cpu: int, c, caller: str) -> int:
         if not s.debug:
             c.freelist = get_freepointer(s, freelist)
             return freelist
-        from .slub_debug import alloc_debug_processing
         if not alloc_debug_processing(s, page, freelist, caller, cpu):
             page = c.page = NULL           # the slab failed its checks: take another
             c.freelist = 0
@@ -658,7 +490,6 @@ def cpu_partial_pages(mm, page: int) -> int:
 def __slab_free(s, page: int, head: int, tail: int, cnt: int, cpu: int, caller: str) -> None:
     """Free to a slab that is not this CPU's slab (mm/slub.c __slab_free)."""
     if s.debug:
-        from .slub_debug import free_debug_processing
         if not free_debug_processing(s, page, head, tail, cnt, caller, cpu):
             return
     mm = s.sl.mm
@@ -763,7 +594,6 @@ def free_partial(s, n) -> None:
             remove_partial(s, n, page)
             discard_slab(s, page)
         else:
-            from .slub_debug import list_slab_objects
             list_slab_objects(s, page, f"Objects remaining in {s.name} on "
                                        f"__kmem_cache_shutdown()")
 
@@ -793,4 +623,82 @@ def get_slabinfo(s) -> dict:
             "objects_per_slab": oo_objects(s.oo), "cache_order": oo_order(s.oo)}
 
 
-from .slab_state import SlabState, kmem_cache_init   # noqa: E402,F401  (the m.slab object)
+# --- /sys/kernel/slab/<cache>/validate, alloc_calls, free_calls -----------------------
+
+def validate_slab_cache(s) -> int:
+    """/sys/kernel/slab/<cache>/validate: check every slab and object (validate_slab)."""
+    sl = s.sl
+    flush_all(s)
+    count = 0
+    for page in sl.slab_pages(s):
+        if not check_slab(s, page) or not on_freelist(s, page, 0):
+            continue
+        free = set()
+        fp = page_freelist(sl.mm, page)
+        while fp:
+            free.add(fp)
+            fp = get_freepointer(s, fp)
+        for p in for_each_object(s, page):
+            check_object(s, page, p, SLUB_RED_INACTIVE if p in free else SLUB_RED_ACTIVE)
+        count += 1
+    return count
+
+
+def _cpulist(cpus) -> str:
+    """%*pbl: "0-2,5"."""
+    out = []
+    cpus = sorted(cpus)
+    i = 0
+    while i < len(cpus):
+        j = i
+        while j + 1 < len(cpus) and cpus[j + 1] == cpus[j] + 1:
+            j += 1
+        out.append(f"{cpus[i]}" if i == j else f"{cpus[i]}-{cpus[j]}")
+        i = j + 1
+    return ",".join(out)
+
+
+def list_locations(s, which: int) -> str:
+    """/sys/kernel/slab/<cache>/alloc_calls and free_calls: the tracked call sites of the
+    objects in use on the node lists, by address (mm/slub.c list_locations)."""
+    sl = s.sl
+    mm = sl.mm
+    flush_all(s)
+    n = s.node[0]
+    now = jiffies(sl.m)
+    locs = {}
+    for page in mm.list_entries(n.partial) + mm.list_entries(n.full):
+        free = set()
+        fp = page_freelist(mm, page)
+        while fp and len(free) <= unpack_counters(mm.mc[page])[1]:
+            free.add(fp)
+            fp = get_freepointer(s, fp)
+        for p in for_each_object(s, page):
+            if p in free:
+                continue
+            addr, cpu, pid, when = _TRACK.unpack(_rd(s, get_track_addr(s, p, which),
+                                                     TRACK_SIZE))
+            age = now - when
+            loc = locs.get(addr)
+            if loc is None:
+                locs[addr] = [1, age, age, age, pid, pid, {cpu}]
+            else:
+                loc[0] += 1
+                if when:
+                    loc[1] += age
+                    loc[2] = min(loc[2], age)
+                    loc[3] = max(loc[3], age)
+                    loc[4] = min(loc[4], pid)
+                    loc[5] = max(loc[5], pid)
+                    loc[6].add(cpu)
+    lines = []
+    for addr in sorted(locs):
+        count, sum_t, min_t, max_t, min_pid, max_pid, cpus = locs[addr]
+        text = f"{count:7d} " + (ksym_name(sl, addr) if addr else "<not-available>")
+        text += (f" age={min_t}/{sum_t // count}/{max_t}" if sum_t != min_t
+                 else f" age={min_t}")
+        text += f" pid={min_pid}-{max_pid}" if min_pid != max_pid else f" pid={min_pid}"
+        if sl.nr_cpu_ids > 1 and cpus:
+            text += f" cpus={_cpulist(cpus)}"
+        lines.append(text + "\n")
+    return "".join(lines) or "No data\n"

@@ -8,7 +8,7 @@ import struct
 
 from ..arch.x86.page_types import PAGE_SIZE
 from ..mm.page import PG_slab
-from . import slub as S
+from . import slub_def as D
 from .slab_common import (SLAB_RED_ZONE, SLAB_POISON, SLAB_STORE_USER, SLAB_TRACE,
                           SLAB_CONSISTENCY_CHECKS, __OBJECT_POISON)
 
@@ -54,8 +54,8 @@ def ksym_name(sl, addr: int) -> str:
 
 
 def for_each_object(s, page: int):
-    objects = S.unpack_counters(s.sl.mm.mc[page])[1]
-    start = S.page_address(page) + s.red_left_pad
+    objects = D.unpack_counters(s.sl.mm.mc[page])[1]
+    start = D.page_address(page) + s.red_left_pad
     return [start + i * s.size for i in range(objects)]
 
 
@@ -66,14 +66,14 @@ def size_from_object(s) -> int:
 def check_valid_pointer(s, page: int, obj: int) -> bool:
     if not obj:
         return True
-    base = S.page_address(page)
-    objects = S.unpack_counters(s.sl.mm.mc[page])[1]
+    base = D.page_address(page)
+    objects = D.unpack_counters(s.sl.mm.mc[page])[1]
     obj -= s.red_left_pad if s.flags & SLAB_RED_ZONE else 0
     return base <= obj < base + objects * s.size and (obj - base) % s.size == 0
 
 
 def _rd(s, addr, n):
-    return S.read_bytes(s.sl.pc, addr, n)
+    return D.read_bytes(s.sl.pc, addr, n)
 
 
 def print_section(s, text: str, addr: int, length: int) -> None:
@@ -89,7 +89,7 @@ def print_section(s, text: str, addr: int, length: int) -> None:
 
 def get_track_addr(s, obj: int, which: int) -> int:
     base = obj + s.offset + 8 if s.offset else obj + s.inuse
-    return base + which * S.TRACK_SIZE
+    return base + which * D.TRACK_SIZE
 
 
 def set_track(s, obj: int, which: int, caller, cpu: int = 0) -> None:
@@ -98,8 +98,8 @@ def set_track(s, obj: int, which: int, caller, cpu: int = 0) -> None:
         m = s.sl.m
         data = _TRACK.pack(ksym_addr(s.sl, caller), cpu, m.current_pid(), jiffies(m))
     else:
-        data = bytes(S.TRACK_SIZE)
-    S.write_bytes(s.sl.pc, a, data)
+        data = bytes(D.TRACK_SIZE)
+    D.write_bytes(s.sl.pc, a, data)
 
 
 def init_tracking(s, obj: int) -> None:
@@ -110,7 +110,7 @@ def init_tracking(s, obj: int) -> None:
 
 
 def print_track(s, what: str, obj: int, which: int) -> None:
-    addr, cpu, pid, when = _TRACK.unpack(_rd(s, get_track_addr(s, obj, which), S.TRACK_SIZE))
+    addr, cpu, pid, when = _TRACK.unpack(_rd(s, get_track_addr(s, obj, which), D.TRACK_SIZE))
     if not addr:
         return
     age = (jiffies(s.sl.m) - when) & 0xFFFFFFFFFFFFFFFF
@@ -126,9 +126,9 @@ def print_tracking(s, obj: int) -> None:
 
 def print_page_info(s, page: int) -> None:
     mm = s.sl.mm
-    inuse, objects, _ = S.unpack_counters(mm.mc[page])
+    inuse, objects, _ = D.unpack_counters(mm.mc[page])
     _log(s).pr_err(f"INFO: Slab 0x{VMEMMAP_START + page * 64:016x} objects={objects} "
-                   f"used={inuse} fp=0x{_p(S.page_freelist(mm, page))} flags=0x{int(mm.f[page]):04x}")
+                   f"used={inuse} fp=0x{_p(D.page_freelist(mm, page))} flags=0x{int(mm.f[page]):04x}")
 
 
 def slab_bug(s, msg: str) -> None:
@@ -146,11 +146,11 @@ def slab_fix(s, msg: str) -> None:
 
 
 def print_trailer(s, page: int, p: int) -> None:
-    addr = S.page_address(page)
+    addr = D.page_address(page)
     print_tracking(s, p)
     print_page_info(s, page)
     log = _log(s)
-    log.pr_err(f"INFO: Object 0x{_p(p)} @offset={p - addr} fp=0x{_p(S.get_freepointer(s, p))}")
+    log.pr_err(f"INFO: Object 0x{_p(p)} @offset={p - addr} fp=0x{_p(D.get_freepointer(s, p))}")
     log.pr_err("")
     if s.flags & SLAB_RED_ZONE:
         print_section(s, "Redzone ", p - s.red_left_pad, s.red_left_pad)
@@ -161,7 +161,7 @@ def print_trailer(s, page: int, p: int) -> None:
         print_section(s, "Redzone ", p + s.object_size, s.inuse - s.object_size)
     off = s.offset + 8 if s.offset else s.inuse
     if s.flags & SLAB_STORE_USER:
-        off += 2 * S.TRACK_SIZE
+        off += 2 * D.TRACK_SIZE
     if off != size_from_object(s):
         print_section(s, "Padding ", p + off, size_from_object(s) - off)
 
@@ -179,17 +179,17 @@ def slab_err(s, page: int, msg: str) -> None:
 def init_object(s, obj: int, val: int) -> None:
     pc = s.sl.pc
     if s.flags & SLAB_RED_ZONE:
-        S.fill_bytes(pc, obj - s.red_left_pad, val, s.red_left_pad)
+        D.fill_bytes(pc, obj - s.red_left_pad, val, s.red_left_pad)
     if s.flags & __OBJECT_POISON:
-        S.write_bytes(pc, obj, bytes([POISON_FREE]) * (s.object_size - 1) + bytes([POISON_END]))
+        D.write_bytes(pc, obj, bytes([POISON_FREE]) * (s.object_size - 1) + bytes([POISON_END]))
     if s.flags & SLAB_RED_ZONE:
-        S.fill_bytes(pc, obj + s.object_size, val, s.inuse - s.object_size)
+        D.fill_bytes(pc, obj + s.object_size, val, s.inuse - s.object_size)
 
 
 def restore_bytes(s, what: str, data: int, start: int, end: int) -> None:
     slab_fix(s, f"Restoring 0x{_p(start)}-0x{_p(end - 1)}=0x{data:x}")
     _log(s).pr_err("")
-    S.fill_bytes(s.sl.pc, start, data, end - start)
+    D.fill_bytes(s.sl.pc, start, data, end - start)
 
 
 def check_bytes_and_report(s, page: int, obj: int, what: str, start: int, value: int,
@@ -214,7 +214,7 @@ def check_pad_bytes(s, page: int, p: int) -> bool:
     if s.offset:
         off += 8
     if s.flags & SLAB_STORE_USER:
-        off += 2 * S.TRACK_SIZE
+        off += 2 * D.TRACK_SIZE
     if size_from_object(s) == off:
         return True
     return check_bytes_and_report(s, page, p, "Object padding", p + off, POISON_INUSE,
@@ -225,8 +225,8 @@ def slab_pad_check(s, page: int) -> bool:
     if not s.flags & SLAB_POISON:
         return True
     mm = s.sl.mm
-    start = S.page_address(page)
-    length = (PAGE_SIZE << S.slab_page_order(mm, page)) - s.reserved
+    start = D.page_address(page)
+    length = (PAGE_SIZE << D.slab_page_order(mm, page)) - s.reserved
     end = start + length
     remainder = length % s.size
     if not remainder:
@@ -268,9 +268,9 @@ def check_object(s, page: int, obj: int, val: int) -> bool:
         check_pad_bytes(s, page, p)
     if not s.offset and val == SLUB_RED_ACTIVE:
         return True
-    if not check_valid_pointer(s, page, S.get_freepointer(s, p)):
+    if not check_valid_pointer(s, page, D.get_freepointer(s, p)):
         object_err(s, page, p, "Freepointer corrupt")
-        S.set_freepointer(s, p, 0)
+        D.set_freepointer(s, p, 0)
         return False
     return True
 
@@ -280,8 +280,8 @@ def check_slab(s, page: int) -> bool:
     if not mm.f[page] & (1 << PG_slab):
         slab_err(s, page, "Not a valid slab page")
         return False
-    inuse, objects, _ = S.unpack_counters(mm.mc[page])
-    maxobj = S.order_objects(S.slab_page_order(mm, page), s.size, s.reserved)
+    inuse, objects, _ = D.unpack_counters(mm.mc[page])
+    maxobj = D.order_objects(D.slab_page_order(mm, page), s.size, s.reserved)
     if objects > maxobj:
         slab_err(s, page, f"objects {objects} > max {maxobj}")
         return False
@@ -295,9 +295,9 @@ def check_slab(s, page: int) -> bool:
 def on_freelist(s, page: int, search: int) -> bool:
     """Whether ``search`` is on the slab's freelist; repairs the counts as 4.6 does."""
     mm = s.sl.mm
-    inuse, objects, frozen = S.unpack_counters(mm.mc[page])
+    inuse, objects, frozen = D.unpack_counters(mm.mc[page])
     nr = 0
-    fp = S.page_freelist(mm, page)
+    fp = D.page_freelist(mm, page)
     obj = 0
     while fp and nr <= objects:
         if fp == search:
@@ -305,29 +305,29 @@ def on_freelist(s, page: int, search: int) -> bool:
         if not check_valid_pointer(s, page, fp):
             if obj:
                 object_err(s, page, obj, "Freechain corrupt")
-                S.set_freepointer(s, obj, 0)
+                D.set_freepointer(s, obj, 0)
             else:
                 slab_err(s, page, "Freepointer corrupt")
-                S.set_page_freelist(mm, page, 0)
-                mm.mc[page] = S.pack_counters(objects, objects, frozen)
+                D.set_page_freelist(mm, page, 0)
+                mm.mc[page] = D.pack_counters(objects, objects, frozen)
                 slab_fix(s, "Freelist cleared")
                 return False
             break
         obj = fp
-        fp = S.get_freepointer(s, obj)
+        fp = D.get_freepointer(s, obj)
         nr += 1
-    max_objects = min(S.order_objects(S.slab_page_order(mm, page), s.size, s.reserved),
-                      S.MAX_OBJS_PER_PAGE)
+    max_objects = min(D.order_objects(D.slab_page_order(mm, page), s.size, s.reserved),
+                      D.MAX_OBJS_PER_PAGE)
     if objects != max_objects:
         slab_err(s, page, f"Wrong number of objects. Found {objects} but should be "
                           f"{max_objects}")
         objects = max_objects
-        mm.mc[page] = S.pack_counters(inuse, objects, frozen)
+        mm.mc[page] = D.pack_counters(inuse, objects, frozen)
         slab_fix(s, "Number of objects adjusted.")
     if inuse != objects - nr:
         slab_err(s, page, f"Wrong object count. Counter is {inuse} but counted were "
                           f"{objects - nr}")
-        mm.mc[page] = S.pack_counters(objects - nr, objects, frozen)
+        mm.mc[page] = D.pack_counters(objects - nr, objects, frozen)
         slab_fix(s, "Object count adjusted.")
     return search == 0
 
@@ -335,9 +335,9 @@ def on_freelist(s, page: int, search: int) -> bool:
 def trace(s, page: int, obj: int, alloc: bool) -> None:
     if s.flags & SLAB_TRACE:
         mm = s.sl.mm
-        inuse = S.unpack_counters(mm.mc[page])[0]
+        inuse = D.unpack_counters(mm.mc[page])[0]
         _log(s).pr_info(f"TRACE {s.name} {'alloc' if alloc else 'free'} 0x{_p(obj)} "
-                        f"inuse={inuse} fp=0x{_p(S.page_freelist(mm, page))}")
+                        f"inuse={inuse} fp=0x{_p(D.page_freelist(mm, page))}")
         if not alloc:
             print_section(s, "Object ", obj, s.object_size)
 
@@ -361,12 +361,12 @@ def alloc_debug_processing(s, page: int, obj: int, caller: str, cpu: int) -> boo
             mm = s.sl.mm
             if mm.f[page] & (1 << PG_slab):
                 slab_fix(s, "Marking all objects used")
-                inuse, objects, frozen = S.unpack_counters(mm.mc[page])
-                mm.mc[page] = S.pack_counters(objects, objects, frozen)
-                S.set_page_freelist(mm, page, 0)
+                inuse, objects, frozen = D.unpack_counters(mm.mc[page])
+                mm.mc[page] = D.pack_counters(objects, objects, frozen)
+                D.set_page_freelist(mm, page, 0)
                 # the slab stays frozen on no list with nothing free: unfreeze it as full
-                mm.mc[page] = S.pack_counters(objects, objects, 0)
-                S.add_full(s, s.node[0], page)
+                mm.mc[page] = D.pack_counters(objects, objects, 0)
+                D.add_full(s, s.node[0], page)
             return False
     if s.flags & SLAB_STORE_USER:
         set_track(s, obj, TRACK_ALLOC, caller, cpu)
@@ -408,7 +408,7 @@ def free_debug_processing(s, page: int, head: int, tail: int, bulk_cnt: int, cal
         if obj == tail:
             ret = True
             break
-        obj = S.get_freepointer(s, obj)
+        obj = D.get_freepointer(s, obj)
     if cnt != bulk_cnt:
         slab_err(s, page, f"Bulk freelist count({bulk_cnt}) invalid({cnt})")
         _log(s).pr_err("")
@@ -421,93 +421,14 @@ def list_slab_objects(s, page: int, text: str) -> None:
     """Report the objects still allocated in a slab at cache shutdown."""
     slab_err(s, page, text)
     mm = s.sl.mm
-    objects = S.unpack_counters(mm.mc[page])[1]
+    objects = D.unpack_counters(mm.mc[page])[1]
     free = set()
-    fp = S.page_freelist(mm, page)
+    fp = D.page_freelist(mm, page)
     while fp and len(free) <= objects:
         free.add(fp)
-        fp = S.get_freepointer(s, fp)
-    addr = S.page_address(page)
+        fp = D.get_freepointer(s, fp)
+    addr = D.page_address(page)
     for p in for_each_object(s, page):
         if p not in free:
             _log(s).pr_err(f"INFO: Object 0x{_p(p)} @offset={p - addr}")
             print_tracking(s, p)
-
-
-def validate_slab_cache(s) -> int:
-    """/sys/kernel/slab/<cache>/validate: check every slab and object (validate_slab)."""
-    sl = s.sl
-    S.flush_all(s)
-    count = 0
-    for page in sl.slab_pages(s):
-        if not check_slab(s, page) or not on_freelist(s, page, 0):
-            continue
-        free = set()
-        fp = S.page_freelist(sl.mm, page)
-        while fp:
-            free.add(fp)
-            fp = S.get_freepointer(s, fp)
-        for p in for_each_object(s, page):
-            check_object(s, page, p, SLUB_RED_INACTIVE if p in free else SLUB_RED_ACTIVE)
-        count += 1
-    return count
-
-
-def _cpulist(cpus) -> str:
-    """%*pbl: "0-2,5"."""
-    out = []
-    cpus = sorted(cpus)
-    i = 0
-    while i < len(cpus):
-        j = i
-        while j + 1 < len(cpus) and cpus[j + 1] == cpus[j] + 1:
-            j += 1
-        out.append(f"{cpus[i]}" if i == j else f"{cpus[i]}-{cpus[j]}")
-        i = j + 1
-    return ",".join(out)
-
-
-def list_locations(s, which: int) -> str:
-    """/sys/kernel/slab/<cache>/alloc_calls and free_calls: the tracked call sites of the
-    objects in use on the node lists, by address (mm/slub.c list_locations)."""
-    sl = s.sl
-    mm = sl.mm
-    S.flush_all(s)
-    n = s.node[0]
-    now = jiffies(sl.m)
-    locs = {}
-    for page in mm.list_entries(n.partial) + mm.list_entries(n.full):
-        free = set()
-        fp = S.page_freelist(mm, page)
-        while fp and len(free) <= S.unpack_counters(mm.mc[page])[1]:
-            free.add(fp)
-            fp = S.get_freepointer(s, fp)
-        for p in for_each_object(s, page):
-            if p in free:
-                continue
-            addr, cpu, pid, when = _TRACK.unpack(_rd(s, get_track_addr(s, p, which),
-                                                     S.TRACK_SIZE))
-            age = now - when
-            loc = locs.get(addr)
-            if loc is None:
-                locs[addr] = [1, age, age, age, pid, pid, {cpu}]
-            else:
-                loc[0] += 1
-                if when:
-                    loc[1] += age
-                    loc[2] = min(loc[2], age)
-                    loc[3] = max(loc[3], age)
-                    loc[4] = min(loc[4], pid)
-                    loc[5] = max(loc[5], pid)
-                    loc[6].add(cpu)
-    lines = []
-    for addr in sorted(locs):
-        count, sum_t, min_t, max_t, min_pid, max_pid, cpus = locs[addr]
-        text = f"{count:7d} " + (ksym_name(sl, addr) if addr else "<not-available>")
-        text += (f" age={min_t}/{sum_t // count}/{max_t}" if sum_t != min_t
-                 else f" age={min_t}")
-        text += f" pid={min_pid}-{max_pid}" if min_pid != max_pid else f" pid={min_pid}"
-        if sl.nr_cpu_ids > 1 and cpus:
-            text += f" cpus={_cpulist(cpus)}"
-        lines.append(text + "\n")
-    return "".join(lines) or "No data\n"

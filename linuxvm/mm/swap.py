@@ -12,8 +12,8 @@ import numpy as np
 from ..errors import KernelBug
 from .page import (PG_lru, PG_active, PG_unevictable, PG_swapbacked, PG_mlocked,
                    PG_referenced, PG_head, NULL, pfns_distinct)
-from .mm_flags import VM_LOCKED, VM_SPECIAL
-from .vmstat_items import NR_LRU_BASE, NR_MLOCK, VM_EVENT
+from ..include.mm import VM_LOCKED, VM_SPECIAL
+from ..include.vm_event_item import NR_LRU_BASE, NR_MLOCK, VM_EVENT
 
 PAGEVEC_SIZE = 14
 

@@ -4,7 +4,7 @@ putback_lru_page, page_evictable). Reclaim itself is a later issue."""
 from .page import PG_lru, PG_active, PG_unevictable, PG_mlocked
 from .swap import (page_lru, del_page_from_lru_list, add_page_to_lru_list, lru_cache_add,
                    get_page, put_page, LRU_UNEVICTABLE)
-from .vmstat_items import VM_EVENT
+from ..include.vm_event_item import VM_EVENT
 
 _U64 = 0xFFFFFFFFFFFFFFFF
 

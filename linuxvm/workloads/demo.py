@@ -1,8 +1,9 @@
 """``linuxvm demo``: boot a machine and walk through its physical memory."""
 
-from ..arch.x86.setup import e820_print
+from ..arch.x86.e820 import e820_print
+from ..helpers.vtop import vtop
 from ..mm.mmzone import MAX_ORDER
-from ..mm.vmstat_items import NR_FREE_PAGES
+from ..include.vm_event_item import NR_FREE_PAGES
 
 
 def _show(out, title, text):
@@ -63,7 +64,6 @@ def _status(m, p, fields):
 
 def _process_walkthrough(m, out) -> None:
     """Demand paging, the zero page, fork and copy-on-write, step by step."""
-    from ..helpers import vtop
     fields = ("VmSize", "VmRSS", "RssAnon", "VmPTE")
     lines = []
     p = m.spawn("demo", uid=1000)

@@ -2,10 +2,12 @@
 
 import struct
 
+from linuxvm.mm.fault import TASK_RSS_EVENTS_THRESH
+
 from .scenario import (PG, ModelAPIMissing, Run, Scenario, Snap, parse_maps_line,
                        parse_status)
 
-SPLIT_RSS_EVENTS = 64          # TASK_RSS_EVENTS_THRESH in 4.6
+SPLIT_RSS_EVENTS = TASK_RSS_EVENTS_THRESH      # the per-task RSS cache folds after this many
 
 
 def _need(obj, attr, what):

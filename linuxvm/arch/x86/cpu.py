@@ -17,6 +17,8 @@ Interface (stable):
 """
 
 from ...errors import KernelBug
+from ...kernel.fork import mmdrop
+from .mmu import okmask
 from .tlb import Tlb, TLBSTATE_OK, TLBSTATE_LAZY
 
 X86_CR0_PE = 1 << 0
@@ -84,7 +86,6 @@ class Cpu:
         self.pge = bool(self.cr4 & X86_CR4_PGE)
         self.okcache = {}
         # rights are rechecked against the new modes: rebuild each cached entry's okmask
-        from .mmu import okmask
         for lv in self.tlb.levels():
             for s in lv.sets:
                 for k, e in s.items():
@@ -168,18 +169,6 @@ def switch_mm(m, cpu, prev, next_, tsk=None) -> None:
 def enter_lazy_tlb(m, cpu, mm, tsk=None) -> None:
     if cpu.tlbstate == TLBSTATE_OK:
         cpu.tlbstate = TLBSTATE_LAZY
-
-
-def mmdrop(m, mm) -> None:
-    mm.mm_count -= 1
-    if mm.mm_count == 0:
-        try:
-            from ...kernel import fork
-            drop = getattr(fork, "__mmdrop")
-        except (ImportError, AttributeError):
-            raise NotImplementedError("__mmdrop: freeing an mm_struct belongs to the "
-                                      "fork/exit code, which is not present") from None
-        drop(m, mm)
 
 
 def context_switch(m, cpu, prev, next_) -> None:

@@ -5,7 +5,7 @@ User-mode faults only: the model's accesses come from user processes.
 """
 
 from ...errors import SegmentationFault, BusError, OutOfMemory, KernelBug
-from ...mm.mm_flags import VM_GROWSDOWN, VM_READ, VM_WRITE, VM_EXEC
+from ...include.mm import VM_GROWSDOWN, VM_READ, VM_WRITE, VM_EXEC
 from .mmu import PF_PROT, PF_WRITE, PF_USER, PF_RSVD
 from .page_types import TASK_SIZE_MAX
 from ...mm.fault import (handle_mm_fault, VM_FAULT_ERROR, VM_FAULT_MAJOR, VM_FAULT_OOM,

@@ -21,17 +21,19 @@ Not modelled: the fixmap and vsyscall page, ESPfix, EFI, modules and vmalloc
 (empty in the tables), and CPA splits made later by mark_rodata_ro.
 """
 
+from ...errors import KernelBug
+from ...mm.mm_types import MmStruct
+from . import pgalloc                         # noqa: F401  (registers check_pgtables)
+from .e820 import E820_RAM
 from .page_types import (PAGE_SHIFT, PAGE_SIZE, PMD_SIZE, PUD_SIZE, PGDIR_SIZE,
                          PAGE_OFFSET, __START_KERNEL_map, VMEMMAP_START, PAGES_PER_SECTION,
-                         STRUCT_PAGE_SIZE, __pa)
+                         STRUCT_PAGE_SIZE, KERNEL_IMAGE_SIZE, __pa)
 from .pgtable import pt_entries, pfn_pte, pmd_large, pud_large, pte_clrhuge, pte_pgprot
 from .pgtable_types import (_PAGE_TABLE, _KERNPG_TABLE, _PAGE_PSE, PAGE_KERNEL,
                             PAGE_KERNEL_LARGE, PAGE_KERNEL_LARGE_EXEC, PTE_PFN_MASK)
-from .setup import E820_RAM, present_sections
 
 PG_LEVEL_NONE, PG_LEVEL_4K, PG_LEVEL_2M, PG_LEVEL_1G = range(4)
 ISA_END_ADDRESS = 0x100000
-KERNEL_IMAGE_SIZE = 512 << 20
 INIT_PGT_BUF_SIZE = 6 * PAGE_SIZE
 L3_START_KERNEL = 510          # pud_index(__START_KERNEL_map)
 
@@ -412,13 +414,18 @@ def vmemmap_populate(m, st) -> None:
                 pmd[mi] = pfn_pte(phys >> PAGE_SHIFT, PAGE_KERNEL_LARGE)
 
 
+def present_sections(mb) -> list:
+    """The memory sections memblock has RAM in (mm/sparse.c memory_present), sorted."""
+    secs = set()
+    shift = PAGE_SHIFT + (PAGES_PER_SECTION.bit_length() - 1)
+    for b, e, _ in mb.memory.regions:
+        for s in range(b >> shift, ((e - 1) >> shift) + 1):
+            secs.add(s)
+    return sorted(secs)
+
+
 def paging_init_early(m) -> None:
     """Build the kernel page tables at boot (the setup_arch hook point)."""
-    from ...mm.mm_types import MmStruct
-    from .cpu import DEFAULT_CPU_MODEL
-    from . import pgalloc                     # noqa: F401  (registers check_pgtables)
-    if not hasattr(m, "cpu_model"):
-        m.cpu_model = DEFAULT_CPU_MODEL
     m.pgtables = {}
     m.pgd_list = {}
     m.tlb_single_page_flush_ceiling = 33
@@ -446,7 +453,6 @@ def paging_init_early(m) -> None:
 def sync_global_pgds(m, start: int, end: int, removed: bool = False) -> None:
     """Copy new kernel PGD entries of [start, end] from swapper_pg_dir into every pgd on
     pgd_list (each mm has its own copy of the kernel half: SHARED_KERNEL_PMD = 0)."""
-    from ...errors import KernelBug
     ref = pt_entries(m, m.init_mm.pgd)
     addr = start
     while addr <= end:

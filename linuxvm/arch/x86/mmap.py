@@ -4,8 +4,9 @@ arch/x86/kernel/process.c arch_randomize_brk)."""
 
 import errno
 
-from ...kernel.sched import (RLIMIT_STACK, RLIM_INFINITY, PF_RANDOMIZE, ADDR_NO_RANDOMIZE,
-                             ADDR_COMPAT_LAYOUT)
+from ...include.personality import ADDR_NO_RANDOMIZE, ADDR_COMPAT_LAYOUT
+from ...include.resource import RLIMIT_STACK, RLIM_INFINITY
+from ...include.sched import PF_RANDOMIZE
 from ...mm.mman import MAP_FIXED, MAP_32BIT
 from ...mm.vma import find_vma, unmapped_area, unmapped_area_topdown
 from .page_types import PAGE_SHIFT, PAGE_SIZE, TASK_SIZE, TASK_UNMAPPED_BASE

@@ -18,10 +18,11 @@ import errno
 import numpy as np
 
 from ...errors import KernelBug
+from ...mm import debug as mm_debug
 from ...mm import gfp as G
 from ...mm import page_alloc
 from ...mm.page import NULL, PG_reserved
-from ...mm.vmstat_items import NR_PAGETABLE
+from ...include.vm_event_item import NR_PAGETABLE
 from .page_types import KERNEL_PGD_BOUNDARY, PAGE_SHIFT
 from .pgtable import pt_entries, pt_array, pt_release, read_array
 from .pgtable_types import _PAGE_PRESENT, _PAGE_PSE, PTE_PFN_MASK
@@ -222,7 +223,6 @@ def check_pgtables(m) -> None:
         raise KernelBug(f"NR_PAGETABLE is {nr} but the mms' tables hold {ptes} PTE pages")
 
 
-from ...mm import debug as _debug          # noqa: E402
 
-if check_pgtables not in _debug.extra_checks:
-    _debug.extra_checks.append(check_pgtables)
+if check_pgtables not in mm_debug.extra_checks:
+    mm_debug.extra_checks.append(check_pgtables)

@@ -20,7 +20,8 @@ Interface (stable; other subsystems rely on it):
 import numpy as np
 
 from .page_types import (PAGE_SHIFT, PAGE_SIZE, PMD_SHIFT, PUD_SHIFT, PGDIR_SHIFT,
-                         __PHYSICAL_MASK, PAGE_OFFSET)
+                         __PHYSICAL_MASK, __PHYSICAL_MASK_SHIFT, PAGE_OFFSET, KERNEL_IMAGE_SIZE,
+                         __START_KERNEL_map, __pa)
 from .pgtable_types import *          # noqa: F401,F403  (the _PAGE_* names belong here too)
 from .pgtable_types import (_PAGE_PRESENT, _PAGE_RW, _PAGE_USER, _PAGE_ACCESSED, _PAGE_DIRTY,
                             _PAGE_PSE, _PAGE_GLOBAL, _PAGE_SPECIAL, _PAGE_SOFT_DIRTY, _PAGE_NX,
@@ -501,22 +502,17 @@ def page_address(pfn: int) -> int:
 
 def virt_to_page(kaddr: int) -> int:
     """Frame number (standing for the struct page) of a kernel address (``virt_to_page``)."""
-    from .page_types import __pa
     return __pa(kaddr) >> PAGE_SHIFT
 
 
 def virt_addr_valid(m, kaddr: int) -> bool:
     """__virt_addr_valid: a direct-map or kernel-image address of a valid frame."""
-    from .page_types import __START_KERNEL_map
     if kaddr >= __START_KERNEL_map:
         x = kaddr - __START_KERNEL_map
-        if x >= 512 << 20:                       # KERNEL_IMAGE_SIZE
+        if x >= KERNEL_IMAGE_SIZE:
             return False
     else:
         x = kaddr - PAGE_OFFSET
-        if not 0 <= x < (1 << __PHYSICAL_MASK_SHIFT_):
+        if not 0 <= x < (1 << __PHYSICAL_MASK_SHIFT):
             return False
     return m.pfn_valid(x >> PAGE_SHIFT)
-
-
-__PHYSICAL_MASK_SHIFT_ = 46

@@ -1,24 +1,13 @@
-"""The PC physical memory map and the boot-time reservations of setup_arch
-(arch/x86/kernel/e820.c, setup.c, head64.c, mm/init.c, mm/sparse-vmemmap.c).
-
-The firmware map follows what SeaBIOS gives a QEMU guest: RAM below 640 KiB, the
-EBDA/VGA/BIOS hole up to 1 MiB, RAM up to at most 3 GiB less 128 KiB, firmware
-areas below 4 GiB, and RAM above 3 GiB remapped from 4 GiB up.
+"""The boot-time reservations of setup_arch (arch/x86/kernel/setup.c, head64.c, mm/init.c),
+in 4.6's order, over the firmware map of e820.py; the kernel page tables come from
+init_64.paging_init_early.
 """
 
+from .cpu import DEFAULT_CPU_MODEL
+from .e820 import E820_RAM, default_e820, e820_print, trim_bios_range
+from .init_64 import paging_init_early, present_sections
 from .page_types import (PAGE_SIZE, PAGE_SHIFT, PMD_SIZE, CONFIG_PHYSICAL_START,
                          PAGES_PER_SECTION, STRUCT_PAGE_SIZE, MAX_DMA32_PFN)
-
-E820_RAM = 1
-E820_RESERVED = 2
-E820_ACPI = 3
-E820_NVS = 4
-E820_UNUSABLE = 5
-e820_type_names = {E820_RAM: "usable", E820_RESERVED: "reserved", E820_ACPI: "ACPI data",
-                   E820_NVS: "ACPI NVS", E820_UNUSABLE: "unusable"}
-
-LOWMEM_LIMIT = 3 << 30            # the PCI hole starts here when RAM exceeds 3 GiB
-HIGHMEM_START = 4 << 30
 
 # A 4.6 distribution kernel image, sizes in bytes (as mem_init_print_info reports them).
 KERNEL_TEXT = 8192 << 10
@@ -34,43 +23,6 @@ PERCPU_UNIT_PAGES = 33            # "PERCPU: Embedded 33 pages/cpu"
 LOG_BUF_LEN = 1 << 18             # CONFIG_LOG_BUF_SHIFT 18
 LOG_CPU_MAX_BUF_LEN = 1 << 12     # CONFIG_LOG_CPU_MAX_BUF_SHIFT 12
 IO_TLB_DEFAULT_SIZE = 64 << 20    # swiotlb when RAM reaches above 4 GiB
-
-
-def default_e820(ram: int) -> list:
-    """The firmware memory map for ``ram`` bytes of RAM: [(start, end, type)], end exclusive."""
-    low = min(ram, LOWMEM_LIMIT)
-    high = ram - low
-    m = [(0, 0x9FC00, E820_RAM), (0x9FC00, 0xA0000, E820_RESERVED),
-         (0xF0000, 0x100000, E820_RESERVED),
-         (0x100000, low - 0x20000, E820_RAM), (low - 0x20000, low, E820_RESERVED),
-         (0xFEFFC000, 0xFF000000, E820_RESERVED), (0xFFFC0000, 0x100000000, E820_RESERVED)]
-    if high:
-        m.append((HIGHMEM_START, HIGHMEM_START + high, E820_RAM))
-    return m
-
-
-def e820_print(e820: list, tag: str = "BIOS-e820") -> list:
-    return [f"{tag}: [mem {s:#018x}-{e - 1:#018x}] {e820_type_names[t]}" for s, e, t in e820]
-
-
-def trim_bios_range(e820: list, log) -> list:
-    """Page 0 becomes reserved and 640K–1M is dropped from RAM (arch/x86/kernel/setup.c)."""
-    out = []
-    for s, e, t in e820:
-        if t == E820_RAM and s < PAGE_SIZE:
-            out.append((s, PAGE_SIZE, E820_RESERVED))
-            s = PAGE_SIZE
-        if t == E820_RAM and s < 0x100000 and e > 0xA0000:
-            if s < 0xA0000:
-                out.append((s, 0xA0000, t))
-            if e > 0x100000:
-                out.append((0x100000, e, t))
-            continue
-        if s < e:
-            out.append((s, e, t))
-    log.pr_info("e820: update [mem 0x00000000-0x00000fff] usable ==> reserved")
-    log.pr_info("e820: remove [mem 0x000a0000-0x000fffff] usable")
-    return out
 
 
 def alloc_large_system_hash_size(nr_kernel_pages: int, scale: int, bucketsize: int,
@@ -152,7 +104,8 @@ def setup_arch(m, ram: int, nr_cpus: int) -> None:
     memmap_bytes = len(sections) * PAGES_PER_SECTION * STRUCT_PAGE_SIZE
     mb.memblock_alloc(memmap_bytes, PMD_SIZE, "mem_map", min_addr=16 << 20)
     # init_mem_mapping, the kernel text mapping and vmemmap: the kernel page tables
-    from .init_64 import paging_init_early
+    if not hasattr(m, "cpu_model"):
+        m.cpu_model = DEFAULT_CPU_MODEL
     paging_init_early(m)
     # the early hooks of other subsystems
     for hook in m.setup_arch_hooks:
@@ -160,15 +113,6 @@ def setup_arch(m, ram: int, nr_cpus: int) -> None:
     # setup_per_cpu_areas: pcpu_embed_first_chunk keeps 33 pages per CPU
     mb.memblock_alloc(PERCPU_UNIT_PAGES * PAGE_SIZE * nr_cpus, PAGE_SIZE, "percpu")
     log.pr_info(f"PERCPU: Embedded {PERCPU_UNIT_PAGES} pages/cpu s98008 r8192 d28968 u524288")
-
-
-def present_sections(mb) -> list:
-    secs = set()
-    shift = PAGE_SHIFT + (PAGES_PER_SECTION.bit_length() - 1)
-    for b, e, _ in mb.memory.regions:
-        for s in range(b >> shift, ((e - 1) >> shift) + 1):
-            secs.add(s)
-    return sorted(secs)
 
 
 def vfs_caches_init_early(m, nr_kernel_pages: int) -> None:

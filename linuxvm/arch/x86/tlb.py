@@ -24,10 +24,10 @@ caches (a miss always walks from CR3).
 """
 
 from .page_types import PAGE_SIZE, PAGE_SHIFT
-from ...mm.vmstat_items import VM_EVENT
+from ...include.mm import VM_HUGETLB
+from ...include.vm_event_item import VM_EVENT
 
 TLB_FLUSH_ALL = (1 << 64) - 1
-VM_HUGETLB = 0x00400000
 TLBSTATE_OK = 1
 TLBSTATE_LAZY = 2
 

@@ -18,7 +18,7 @@ from ...errors import KernelBug
 from ...mm import memory, page_alloc
 from ...mm.fault import (next_content_tag, transparent_hugepage_enabled,
                          GFP_HIGHUSER_MOVABLE_ZERO, sync_mm_rss, TASK_RSS_EVENTS_THRESH)
-from ...mm.mm_flags import (VM_SHARED, VM_WRITE, VM_READ, VM_EXEC, VM_LOCKED, VM_GROWSDOWN,
+from ...include.mm import (VM_SHARED, VM_WRITE, VM_READ, VM_EXEC, VM_LOCKED, VM_GROWSDOWN,
                             VM_HUGETLB, VM_PFNMAP, VM_MIXEDMAP)
 from ...mm.mm_types import MM_ANONPAGES
 from ...mm.page import (NULL, PG_uptodate, PG_swapbacked, PG_active, PG_lru, PG_unevictable,
@@ -28,7 +28,7 @@ from ...mm.page_alloc import (_alloc_order0_fast, __alloc_pages_nodemask, _mappi
 from ...mm.swap import (PAGEVEC_SIZE, __pagevec_lru_add, LRU_UNEVICTABLE, LRU_INACTIVE_ANON,
                         LRU_INACTIVE_FILE)
 from ...mm.vma import find_vma
-from ...mm.vmstat_items import PGFAULT, NR_ANON_PAGES, NR_LRU_BASE
+from ...include.vm_event_item import PGFAULT, NR_ANON_PAGES, NR_LRU_BASE
 from .cpu import context_switch
 from .fault import __do_page_fault, bad_area, pagefault_out_of_memory
 from .mmu import translate_user, walk_tables, okmask, GeneralProtection, PF_WRITE, PF_USER, \

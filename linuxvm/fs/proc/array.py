@@ -1,9 +1,8 @@
 """/proc/PID/status and /proc/PID/stat (fs/proc/array.c)."""
 
 from ...arch.x86.page_types import PAGE_SHIFT
+from ...include.resource import RLIM_INFINITY
 from .task_mmu import task_mem, get_mm_rss
-
-RLIM_INFINITY = (1 << 64) - 1
 
 
 # capability numbers mm consults (include/uapi/linux/capability.h); CAP_LAST_CAP is 37

@@ -3,7 +3,7 @@
 import errno
 
 from ...errors import SyscallError
-from ...kernel.sched import OOM_SCORE_ADJ_MAX, OOM_SCORE_ADJ_MIN
+from ...include.oom import OOM_SCORE_ADJ_MAX, OOM_SCORE_ADJ_MIN
 from . import Node
 from .array import render_status, render_stat
 from .task_mmu import render_maps, render_smaps, render_statm

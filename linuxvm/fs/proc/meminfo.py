@@ -16,7 +16,7 @@ from ...mm.swap import (LRU_INACTIVE_ANON, LRU_ACTIVE_ANON, LRU_INACTIVE_FILE,
                         LRU_ACTIVE_FILE, LRU_UNEVICTABLE, NR_LRU_LISTS)
 from ...mm.vmstat import global_page_state
 from ...mm.util import vm_commit_limit, get_nr_swap_pages
-from ...mm.vmstat_items import (NR_FREE_PAGES, NR_FILE_PAGES, NR_LRU_BASE, NR_MLOCK,
+from ...include.vm_event_item import (NR_FREE_PAGES, NR_FILE_PAGES, NR_LRU_BASE, NR_MLOCK,
                                 NR_FILE_DIRTY, NR_WRITEBACK, NR_ANON_PAGES, NR_FILE_MAPPED,
                                 NR_SHMEM, NR_SLAB_RECLAIMABLE, NR_SLAB_UNRECLAIMABLE,
                                 NR_KERNEL_STACK, NR_PAGETABLE, NR_UNSTABLE_NFS, NR_BOUNCE,

@@ -115,7 +115,7 @@ ATTRS = {
 def _calls(s, which: int) -> str:
     if not s.flags & SLAB_STORE_USER:
         raise SyscallError(errno.ENOSYS, "read")
-    from ...mm.slub_debug import list_locations
+    from ...mm.slub import list_locations
     return list_locations(s, which)
 
 
@@ -157,7 +157,7 @@ def _store_shrink(s, data):
 
 def _store_validate(s, data):
     if data.startswith("1"):
-        from ...mm.slub_debug import validate_slab_cache
+        from ...mm.slub import validate_slab_cache
         validate_slab_cache(s)
     else:
         raise SyscallError(errno.EINVAL, "write")

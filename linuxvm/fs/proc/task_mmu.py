@@ -1,7 +1,7 @@
 """/proc/PID/maps, smaps and statm (fs/proc/task_mmu.c)."""
 
 from ...arch.x86.page_types import PAGE_SHIFT, PAGE_SIZE
-from ...mm.mm_flags import (VM_READ, VM_WRITE, VM_EXEC, VM_MAYSHARE, VM_GROWSDOWN, VM_LOCKED,
+from ...include.mm import (VM_READ, VM_WRITE, VM_EXEC, VM_MAYSHARE, VM_GROWSDOWN, VM_LOCKED,
                             show_vm_flags)
 from ...mm.mm_types import MM_FILEPAGES, MM_ANONPAGES, MM_SHMEMPAGES, MM_SWAPENTS
 

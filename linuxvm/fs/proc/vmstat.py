@@ -10,7 +10,7 @@ from ...mm.page_alloc_init import calculate_normal_threshold
 from ...mm.page_writeback import global_dirty_limits, register_sysctls
 from ...mm.util import get_nr_swap_pages
 from ...mm.vmstat import global_page_state, zone_page_state
-from ...mm.vmstat_items import (ZONE_STAT_NAMES, WRITEBACK_STAT_NAMES, VM_EVENT_NAMES,
+from ...include.vm_event_item import (ZONE_STAT_NAMES, WRITEBACK_STAT_NAMES, VM_EVENT_NAMES,
                                 VM_EVENT, NR_VM_ZONE_STAT_ITEMS, NR_FREE_PAGES,
                                 NR_PAGES_SCANNED, NR_ACTIVE_FILE, NR_INACTIVE_FILE,
                                 NR_ISOLATED_FILE, NR_ACTIVE_ANON, NR_INACTIVE_ANON,

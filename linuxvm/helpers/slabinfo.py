@@ -1,8 +1,6 @@
-"""``linuxvm slabinfo``: the cache table of tools/vm/slabinfo, read from the model's
-/sys/kernel/slab (the tool's default listing: caches with slabs, merged caches under
-their single alias name, sorted by name)."""
-
-from .. import cli
+"""The cache table of tools/vm/slabinfo, read from the model's /sys/kernel/slab (the
+tool's default listing: caches with slabs, merged caches under their single alias name,
+sorted by name). ``linuxvm slabinfo`` prints it."""
 
 FLAG_ATTRS = [("cache_dma", "d"), ("hwcache_align", "A"), ("poison", "P"),
               ("reclaim_account", "a"), ("red_zone", "Z"), ("sanity_checks", "F"),
@@ -76,42 +74,3 @@ def format_table(caches, show_empty=False, show_bytes=False, sort_size=False,
                      f"{store_size(space, show_bytes):>15} {dist:>14} {c['objs_per_slab']:4d} "
                      f"{c['order']:1d} {fr:3d} {ef:3d} {flags}")
     return lines
-
-
-def cmd_slabinfo(args) -> int:
-    m = cli.boot(args)
-    for spec in args.alloc:
-        name, _, count = spec.partition("=")
-        try:
-            n = int(count or "1")
-            m.slab.find_cache(name)
-        except ValueError as e:
-            raise cli.CliError(f"--alloc {spec!r}: {e}") from None
-        for _ in range(n):
-            if not m.kernel.kmem_cache_alloc(name):
-                break
-    print(cli.machine_line(args, m))
-    caches = read_caches(m)
-    if args.aliases:
-        for c in sorted(caches, key=lambda c: c["name"]):
-            if c["aliases"]:
-                print(f"{c['name']:<20} -> {' '.join(c['alias_names'])}")
-        return 0
-    print("\n".join(format_table(caches, show_empty=args.empty, show_bytes=args.bytes,
-                                 sort_size=args.size)))
-    return 0
-
-
-def register(sub, add_machine_args) -> None:
-    s = sub.add_parser("slabinfo", help="slab cache table like tools/vm/slabinfo")
-    s.add_argument("-e", "--empty", action="store_true", help="also show empty caches")
-    s.add_argument("-B", "--bytes", action="store_true", help="sizes in bytes")
-    s.add_argument("-S", "--size", action="store_true", help="sort by size")
-    s.add_argument("-a", "--aliases", action="store_true", help="show the alias names")
-    s.add_argument("--alloc", action="append", default=[], metavar="CACHE=N",
-                   help="allocate N objects of CACHE first, e.g. vm_area_struct=500")
-    add_machine_args(s)
-    s.set_defaults(fn=cmd_slabinfo)
-
-
-cli.EXTRA_COMMANDS.append(register)

@@ -1,4 +1,7 @@
-"""vm_area_struct flags (include/linux/mm.h VM_*) with their 4.6 values and smaps mnemonics."""
+"""vm_area_struct flags (include/linux/mm.h VM_*) with their 4.6 values and smaps mnemonics.
+
+The one home of every VM_* value: mm/, the arch code (the TLB flush checks VM_HUGETLB) and
+fs/ import them from here."""
 
 VM_NONE = 0x00000000
 VM_READ = 0x00000001
