@@ -68,7 +68,6 @@ class Machine(MachineState):
     __slots__ = (
         "proc",             # ProcFS: m.proc, the model's /proc, /sys and debugfs
         "kernel",           # Kernel: m.kernel, kernel entry points for experiments
-        "_ac_cache",        # gfp_mask -> AllocContext (_alloc_context)
     )
 
     # subsystems append callables here to join the boot at the matching point

@@ -72,10 +72,13 @@ class MachineState:
         "bad_page_state",   # BadPageState: bad_page's rate limit (mm/page_alloc.c)
         "page_alloc_warned",  # WARN_ON_ONCE lines of page_alloc.c already printed
         "nopage_rs",        # RatelimitState of warn_alloc_failed
+        "_ac_cache",        # gfp_mask -> AllocContext, made once each (_alloc_context)
         # -- counters --------------------------------------------------------------------
         "vm_committed_as",  # pages charged to Committed_AS (vm_committed_as)
         "committed_outside_vmas",  # committed pages not owned by a VMA (stack guard, shm)
         "total_swap_pages",  # swap pages in all swap areas (0: swap is not modelled)
+        "nr_swap_pages",    # free swap pages (nr_swap_pages)
+        "huge_zero_pfn",    # head frame of the huge zero page, None until THP makes one
         # -- subsystems ------------------------------------------------------------------
         "sysctl",           # Sysctl: every /proc/sys/vm value and its handler
         "slab",             # SlabState: the SLUB caches (slab_caches)
@@ -112,6 +115,7 @@ class MachineState:
         self.vm_committed_as = 0
         self.committed_outside_vmas = 0
         self.total_swap_pages = 0
+        self.nr_swap_pages = 0
         self.anon_vmas = {}
         self.anon_vma_seq = 0
         self.current_cpu = 0

@@ -51,7 +51,7 @@ def vm_unacct_memory(m, pages: int) -> None:
 
 def get_nr_swap_pages(m) -> int:
     # free swap pages: swap is not modelled yet, so all of it (0) is free
-    return getattr(m, "nr_swap_pages", m.total_swap_pages)
+    return m.nr_swap_pages
 
 
 def vm_memory_committed(m) -> int:
