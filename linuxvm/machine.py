@@ -11,32 +11,41 @@ import random
 from .arch.x86 import setup as x86_setup
 from .arch.x86.cpu import setup_cpus
 from .arch.x86.page_types import PAGE_SHIFT, PAGE_SIZE
+from .fs.file import VFS
+from .fs.proc import ProcFS
 from .kernel.printk import LogBuffer
-from .lib.accel_registry import AccelTable
 from .kernel.sysctl import Sysctl
-from .mm import bootmem, page_alloc, page_alloc_init
+from .lib.accel_registry import AccelTable
+from .mm import bootmem, page_alloc, page_alloc_init, util
 from .mm import gfp as G
+from .mm.machine_state import MachineState
 from .mm.memblock import Memblock
 from .mm.mmzone import PglistData, MAX_ORDER
 from .mm.page import NULL, PG_reserved
-from .include.vm_event_item import NR_VM_EVENT_ITEMS, NR_FREE_PAGES
+from .include.vm_event_item import NR_VM_EVENT_ITEMS
+from .mm.rmap import rmap_init
+from .mm.slab_state import kmem_cache_init
+from .mm.swap import lru_init
 from .units import parse_size
 
 # double-underscore kernel names cannot be spelled inside a class body (name mangling)
 _alloc_pages_nodemask = page_alloc.__alloc_pages_nodemask
 _free_pages = page_alloc.__free_pages
-_setup_per_zone_wmarks = page_alloc_init.__setup_per_zone_wmarks
 
 MIN_RAM = 64 << 20
 MAX_RAM = 4 << 40
 THP_MODES = ("always", "madvise", "never")
 
 
-class Machine:
+class Machine(MachineState):
     """A booted model of one x86-64 machine running Linux 4.6.
 
     >>> m = Machine(ram="1G", cpus=2, seed=0)
     >>> m.proc.read("/proc/buddyinfo")
+
+    The kernel's global state is the MachineState this class extends (mm/ is handed
+    that); ``Machine`` adds only the façade: the boot sequence, spawn, check, dmesg,
+    ``m.proc`` and ``m.kernel``.
 
     :param ram: bytes of RAM, an int or a size string ("512M", "4G", "64G")
     :param cpus: number of CPUs (1..256)
@@ -46,13 +55,20 @@ class Machine:
         min_free_kbytes as 4.6 does, but THP faults themselves are not modelled yet (a
         fault 4.6 would serve with a huge page raises NotImplementedError)
     :param aslr: address-space randomisation (False is like ``setarch -R``)
-    :param sysctl: initial ``vm.*`` sysctl values, applied after boot
+    :param sysctl: initial ``vm.*`` sysctl values (dotted or /proc/sys/ names), checked
+        before boot and applied in order after it, as writes to /proc/sys would be
     :param cmdline: kernel command line (e.g. "slub_debug=FZPU")
     :param fast: which accelerators (linuxvm/accel) to use: True (all, the default), False
         (none: the kernel-shaped reference code everywhere), or a set of accelerator names;
         every choice leaves the same state (docs/accelerators.md)
-    :raises ValueError: a bad size, CPU count or option
+    :raises ValueError: a bad size, CPU count or option, or an unknown sysctl name
+    :raises SyscallError: a sysctl value its /proc/sys file would refuse (its errno)
     """
+
+    __slots__ = (
+        "proc",             # ProcFS: m.proc, the model's /proc, /sys and debugfs
+        "kernel",           # Kernel: m.kernel, kernel entry points for experiments
+    )
 
     # subsystems append callables here to join the boot at the matching point
     setup_arch_hooks_default = []
@@ -73,6 +89,13 @@ class Machine:
             raise ValueError(f"thp must be one of {', '.join(THP_MODES)}, not {thp!r}")
         if not isinstance(seed, int):
             raise ValueError(f"seed must be an integer, not {seed!r}")
+        MachineState.__init__(self)
+        self.sysctl = Sysctl(self)
+        sysctl = dict(sysctl or {})
+        for name, value in sysctl.items():   # every check before any state changes
+            if not isinstance(name, str) or name not in self.sysctl:
+                raise ValueError(f"unknown sysctl {name!r}")
+            self.sysctl.prepare(name, value)
         self.accel = AccelTable(fast)    # which accelerators stand in for their references
         self.ram = ram_bytes & ~(PAGE_SIZE - 1)
         self.nr_cpus = cpus
@@ -81,37 +104,24 @@ class Machine:
         self.thp = thp
         self.aslr = bool(aslr)
         self.cmdline = cmdline
-        self.clock_ns = 0
-        self.taint = ""
-        self.current_cpu = 0
-        self.current = None              # the running task on current_cpu, if any
-        self.tasks = {}                  # pid -> TaskStruct (the task list)
-        self.next_pid = 1
-        self.page_contents = {}          # pfn -> bytearray, only for frames with data
-        self.content_seq = 0             # last content tag handed out (mm/fault.py)
-        self.extfrag_events = 0
-        # counters that later subsystems maintain (0 until they exist)
-        self.vm_committed_as = 0          # pages, mm/util.c vm_committed_as
-        self.total_swap_pages = 0
-        self.direct_pages_count = [0, 0, 0, 0]   # PG_LEVEL_NONE/4K/2M/1G (pageattr.c)
         self._ac_cache = {}
-        self.page_owner_order = {}       # head pfn -> order of non-compound high-order blocks
         self.setup_arch_hooks = list(self.setup_arch_hooks_default)
         self.late_init_hooks = list(self.late_init_hooks_default)
-        self.log = LogBuffer(lambda: self.clock_ns)
+        self.log = LogBuffer(self._clock)
         self.memblock = Memblock()
         self.pgdat = PglistData()
         self.pgdat.machine = self
         self.pgdat.log = self.log
         self.pgdat.nr_cpus = cpus
         self.pgdat.vm_events = [0] * NR_VM_EVENT_ITEMS
-        self.sysctl = Sysctl(self)
         self._boot()
-        from .fs.proc import ProcFS
         self.proc = ProcFS(self)
         self.kernel = Kernel(self)
-        for name, value in (sysctl or {}).items():
+        for name, value in sysctl.items():
             self.sysctl[name] = value
+
+    def _clock(self):
+        return self.clock_ns
 
     # -- boot ------------------------------------------------------------------
     def _boot(self):
@@ -125,15 +135,16 @@ class Machine:
         bootmem.free_area_init_nodes(self)
         self.mem_map = self.pgdat.mem_map      # struct page array (vmemmap)
         self.zones = self.pgdat.node_zones
-        from .mm import swap as _swap
-        _swap.lru_init(self)                 # the zones' lruvecs (free_area_init_core)
-        from .mm import rmap as _rmap
-        _rmap.rmap_init(self)
+        self._mapping_view = memoryview(self.mem_map.mapping)
+        self._content_view = memoryview(self.mem_map.content)
+        self.bad_page_state = page_alloc.BadPageState()
+        self.nopage_rs = page_alloc.RatelimitState()
+        lru_init(self)                       # the zones' lruvecs (free_area_init_core)
+        rmap_init(self)
         x86_setup.vfs_caches_init_early(self, self.nr_kernel_pages)
         # mem_init
         bootmem.free_all_bootmem(self)
         self.mem_init_print_info()
-        from .mm.slab_state import kmem_cache_init
         kmem_cache_init(self)                # m.slab: boot and kmalloc caches (mm_init)
         bootmem.setup_per_cpu_pageset(self)
         page_alloc_init.init_per_zone_wmark_min(self.pgdat, self.sysctl)
@@ -141,8 +152,9 @@ class Machine:
             page_alloc_init.set_recommended_min_free_kbytes(self.pgdat, self.sysctl)
         for hook in self.late_init_hooks:
             hook(self)
-        from .mm import util
-        util.register_sysctls(self)          # init_user_reserve / init_admin_reserve
+        util.init_user_reserve(self)         # subsys_initcalls of mm/mmap.c
+        util.init_admin_reserve(self)
+        self.vfs = VFS(self)                 # the root filesystem is mounted
         self.free_initmem()
         self.boot_free_pages = self.nr_free_pages()
 
@@ -165,62 +177,6 @@ class Machine:
         self.memblock.memblock_free(b, e - b)
         self.log.pr_info(f"Freeing unused kernel memory: {(e - b) >> 10}K "
                          f"({0xffff880000000000 + b:x} - {0xffff880000000000 + e:x})")
-
-    # -- zone-wide recomputation (sysctl handlers) ---------------------------------
-    def setup_per_zone_wmarks(self):
-        _setup_per_zone_wmarks(self.pgdat, self.sysctl.min_free_kbytes,
-                                           self.sysctl.watermark_scale_factor)
-
-    def setup_per_zone_lowmem_reserve(self):
-        page_alloc_init.setup_per_zone_lowmem_reserve(self.pgdat, self.sysctl.lowmem_reserve_ratio)
-
-    def update_pageset_high_and_batch(self):
-        for zone in self.pgdat.node_zones:
-            for ps in zone.pageset:
-                page_alloc_init.pageset_set_high_and_batch(zone, ps.pcp,
-                                                      self.sysctl.percpu_pagelist_fraction)
-
-    # -- small queries used across the model -------------------------------------
-
-    def nr_free_pages(self) -> int:
-        return sum(z.vm_stat[NR_FREE_PAGES] for z in self.pgdat.node_zones)
-
-    def totalram_pages(self) -> int:
-        return sum(z.managed_pages for z in self.pgdat.node_zones)
-
-    def global_page_state(self, item: int) -> int:
-        return sum(z.vm_stat[item] for z in self.pgdat.node_zones)
-
-    def total_pagecache_pages(self) -> int:
-        from .include.vm_event_item import NR_FILE_PAGES
-        return self.global_page_state(NR_FILE_PAGES)
-
-    def hugetlb_total_pages(self) -> int:
-        return 0                             # no hugetlbfs pages are reserved
-
-    def pfn_valid(self, pfn: int) -> bool:
-        return bootmem.pfn_valid(self, pfn)
-
-    def page_zone(self, pfn: int):
-        return self.pgdat.node_zones[int(self.mem_map.flags[pfn]) >> 62]
-
-    def current_comm(self) -> str:
-        return self.current.comm if self.current is not None else "swapper/0"
-
-    def current_pid(self) -> int:
-        return self.current.pid if self.current is not None else 0
-
-    def add_taint(self, flag: str) -> None:
-        if flag not in self.taint:
-            self.taint += flag
-
-    def taint_string(self) -> str:
-        return f"Tainted: {self.taint}" if self.taint else "Not tainted"
-
-    def drop_contents(self, pfn: int, nr: int) -> None:
-        pc = self.page_contents
-        for p in range(pfn, pfn + nr):
-            pc.pop(p, None)
 
     def _alloc_context(self, gfp_mask: int):
         ac = self._ac_cache.get(gfp_mask)

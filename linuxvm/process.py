@@ -55,13 +55,6 @@ def spawn(m, comm="prog", uid=1000, rlimits=None, gid=None, caps=None):
     if isinstance(uid, bool) or not isinstance(uid, int) or not 0 <= uid < 1 << 32:
         raise ValueError(f"uid must be an integer in [0, 2^32), not {uid!r}")
     limits = parse_rlimits(rlimits)
-    mmap_mod.register_sysctls(m)
-    if not hasattr(m, "tasks"):
-        m.tasks = {}
-        m.next_pid = 1
-    if not hasattr(m, "vfs"):
-        from .fs.file import VFS
-        m.vfs = VFS(m)
     pid = m.next_pid
     task = TaskStruct(pid, comm, Cred(uid, gid, caps))
     task.signal.rlim.update(limits)

@@ -10,12 +10,14 @@ import pytest
 
 import linuxvm as lv
 from linuxvm import cli
+from linuxvm.accel.fingerprint import assert_same, fingerprint
 from linuxvm.errors import SyscallError
 from linuxvm.fs.proc.page import (decode_kpageflags, KPF_BUDDY, KPF_NOPAGE, KPF_RESERVED,
                                   KPF_COMPOUND_HEAD, KPF_COMPOUND_TAIL, KPF_SLAB)
 from linuxvm.helpers.procparse import (parse_buddyinfo, parse_pagetypeinfo, parse_zoneinfo,
                                        parse_meminfo, parse_vmstat, parse_frag_index,
                                        meminfo_columns, zoneinfo_stat_width_ok)
+from linuxvm.mm.machine_state import MachineState
 from linuxvm.mm.mmzone import MAX_ORDER, pageblock_nr_pages
 from linuxvm.mm.page import PG_slab
 from linuxvm.include.vm_event_item import (NR_FREE_PAGES, NR_INACTIVE_FILE, NR_ACTIVE_FILE,
@@ -40,22 +42,15 @@ MEMINFO_46 = ["MemTotal", "MemFree", "MemAvailable", "Buffers", "Cached", "SwapC
 
 
 def snapshot(m):
-    """Everything a renderer could disturb."""
-    mm = m.mem_map
-    arrays = [a.copy() for a in (mm.flags, mm._refcount, mm._mapcount, mm.mapping, mm.index,
-                                 mm.private, mm.lru_next, mm.lru_prev, mm.compound_head,
-                                 mm.pageblock_bits if hasattr(mm, "pageblock_bits")
-                                 else m.pgdat.pageblock_flags.bits)]
-    zones = [(list(z.vm_stat), [a.nr_free for a in z.free_area], list(z.watermark),
-              list(z.lowmem_reserve), [(p.pcp.count, p.pcp.high, p.pcp.batch)
-                                       for p in z.pageset]) for z in m.zones]
-    return arrays, zones, list(m.pgdat.vm_events), m.sysctl.items(), len(m.dmesg())
-
-
-def assert_same(a, b):
-    for x, y in zip(a[0], b[0]):
-        assert np.array_equal(x, y)
-    assert a[1:] == b[1:]
+    """Everything a renderer could disturb: the whole-machine fingerprint, the
+    watermarks and reserves, every sysctl and every counter of the machine state."""
+    fp = fingerprint(m)
+    fp["marks"] = [(list(z.watermark), list(z.lowmem_reserve)) for z in m.zones]
+    fp["sysctl"] = m.sysctl.items()
+    fp["state"] = [(name, getattr(m, name)) for name in MachineState.__slots__
+                   if isinstance(getattr(m, name), (int, str))]
+    fp["committed"] = m.committed_outside_vmas
+    return fp
 
 
 def take_all_dma(m):
@@ -468,6 +463,51 @@ def test_reading_never_changes_state(m):
         m.proc.read(path)
     assert_same(before, snapshot(m))
     m.check()
+
+
+def all_files(m, path="/"):
+    """Every file the model's /proc and /sys list, depth first (links are not followed)."""
+    for name in m.proc.listdir(path):
+        child = path.rstrip("/") + "/" + name
+        node = m.proc.lookup(child)
+        if node.kind == "dir":
+            yield from all_files(m, child)
+        elif node.kind != "link":
+            yield child, node.kind
+
+
+def test_reading_every_file_never_changes_state():
+    # a machine with tasks, mappings, page tables, slabs and a file-backed mapping
+    m = lv.Machine(ram="256M", cpus=2, seed=3)
+    churn(m, seed=4)
+    p = m.spawn("reader")
+    a = p.mmap(None, 64 << 12, lv.PROT_READ | lv.PROT_WRITE,
+               lv.MAP_PRIVATE | lv.MAP_ANONYMOUS)
+    p.touch(a, 40 << 12, write=True)
+    c = p.fork()
+    c.touch(a, 8 << 12, write=True)
+    m.kernel.kmalloc(300)
+    m.check()
+    before = snapshot(m)
+    files = list(all_files(m))
+    assert {"/proc/meminfo", "/proc/sys/vm/max_map_count", f"/proc/{p.pid}/smaps",
+            f"/proc/{c.pid}/pagemap"} <= {f for f, _ in files}
+    refused = set()
+    for path, kind in files:
+        try:
+            if path.endswith("/pagemap"):         # 256 GiB of entries: read the mapping
+                m.proc.read_bytes(path, (a >> 12) * 8, 64 * 8)
+            elif kind == "binary":
+                m.proc.read_bytes(path, 0, None)
+            else:
+                m.proc.read(path)
+        except SyscallError as e:                 # the read fails as 4.6's does
+            refused.add((path.rsplit("/", 1)[1], e.errno))
+        m.check()
+    assert_same(before, snapshot(m))
+    # compact_memory is mode 0200: not even root reads it
+    assert ("compact_memory", errno.EACCES) in refused
+    assert {e for _, e in refused} <= {errno.EACCES, errno.ENOSYS}
 
 
 def test_every_file_parses(m):

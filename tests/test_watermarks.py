@@ -126,9 +126,19 @@ def test_lowmem_reserve_ratio_zero_is_stored_as_one():
     assert m.zones[0].lowmem_reserve[1] == m.zones[1].managed_pages
 
 
+def test_lowmem_reserve_ratio_keeps_what_it_read_before_a_bad_number():
+    # lowmem_reserve_ratio_sysctl_handler drops proc_dointvec_minmax's error: the ratios
+    # read before the bad text are stored and applied, and the write succeeds
+    m = lv.Machine(ram="6G", cpus=1)
+    m.sysctl["vm.lowmem_reserve_ratio"] = "128 x"
+    assert m.sysctl["vm.lowmem_reserve_ratio"] == [128, 256, 32]
+    assert m.zones[0].lowmem_reserve[1] == m.zones[1].managed_pages // 128
+    m.check()
+
+
 BAD_WRITES = [("vm.min_free_kbytes", -1), ("vm.min_free_kbytes", "abc"),
               ("vm.watermark_scale_factor", 0), ("vm.watermark_scale_factor", 1001),
-              ("vm.watermark_scale_factor", "ten"), ("vm.lowmem_reserve_ratio", "1 x"),
+              ("vm.watermark_scale_factor", "ten"), ("vm.min_free_kbytes", 1 << 31),
               ("vm.percpu_pagelist_fraction", 7), ("vm.percpu_pagelist_fraction", -8)]
 
 

@@ -116,10 +116,8 @@ def dup_mm(m, task, oldmm):
               "start_stack", "arg_start", "arg_end", "env_start", "env_end", "def_flags",
               "flags", "exe_file", "saved_auxv", "highest_vm_end"):
         setattr(mm, f, getattr(oldmm, f))
-    if hasattr(oldmm, "__dict__"):
-        for k, v in oldmm.__dict__.items():
-            if k not in ("machine",) and not hasattr(mm, k):
-                setattr(mm, k, v)
+    # the child's VMAs keep the parent's layout, so the same neighbours stay unmerged
+    mm.unmerged_boundaries = set(oldmm.unmerged_boundaries)
     err = dup_mmap(m, mm, oldmm)
     if err:
         mm.mm_users = 1

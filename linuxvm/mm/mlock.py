@@ -88,7 +88,7 @@ def mlock_fixup(m, vma, prev, start, end, newflags):
     if lock and was_locked:
         # 4.6 counts pages again when only VM_LOCKONFAULT changes (fixed in 5.4); the
         # invariant check allows for this drift
-        mm.__dict__["locked_vm_drift"] = mm.__dict__.get("locked_vm_drift", 0) + nr_pages
+        mm.locked_vm_drift += nr_pages
     if lock:
         vma.vm_flags = newflags
     else:

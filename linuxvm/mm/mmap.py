@@ -47,18 +47,8 @@ def offset_in_page(x: int) -> int:
     return x & (PAGE_SIZE - 1)
 
 
-def register_sysctls(m) -> None:
-    """vm.max_map_count, vm.mmap_min_addr, vm.legacy_va_layout (kernel/sysctl.c)."""
-    s = m.sysctl
-    if "vm.max_map_count" in s:
-        return
-    s.register_int("vm.max_map_count", DEFAULT_MAX_MAP_COUNT, 0)
-    s.register_int("vm.mmap_min_addr", CONFIG_DEFAULT_MMAP_MIN_ADDR, 0)
-    s.register_int("vm.legacy_va_layout", 0, 0)
-
-
 def sysctl_max_map_count(m) -> int:
-    return m.sysctl.values["vm.max_map_count"]     # register_int keeps it in .values
+    return m.sysctl.values["vm.max_map_count"]
 
 
 # -- accounting ---------------------------------------------------------------------------
@@ -895,7 +885,7 @@ def note_unmerged_boundary(mm, vma) -> None:
     and stack expansion adjust a VMA without trying to merge it)."""
     nxt = vma.vm_next
     if nxt is not None and nxt.vm_start == vma.vm_end:
-        mm.__dict__.setdefault("unmerged_boundaries", set()).add(vma.vm_end)
+        mm.unmerged_boundaries.add(vma.vm_end)
 
 
 def check_mm(m, mm, label="") -> None:
@@ -904,7 +894,7 @@ def check_mm(m, mm, label="") -> None:
 
     def bug(msg):
         raise KernelBug(f"{label}: {msg}")
-    allowed = mm.__dict__.get("unmerged_boundaries", set())
+    allowed = mm.unmerged_boundaries
     count = total = data = exec_ = stack = locked = committed = 0
     prev = None
     v = mm.mmap
@@ -939,7 +929,7 @@ def check_mm(m, mm, label="") -> None:
         bug(f"map_count {mm.map_count} but {count} VMAs")
     if mm.highest_vm_end != (prev.vm_end if prev is not None else 0):
         bug(f"highest_vm_end {mm.highest_vm_end:#x} is stale")
-    locked += mm.__dict__.get("locked_vm_drift", 0)
+    locked += mm.locked_vm_drift
     for name, want in (("total_vm", total), ("data_vm", data), ("exec_vm", exec_),
                        ("stack_vm", stack), ("locked_vm", locked)):
         if getattr(mm, name) != want:

@@ -380,7 +380,7 @@ def bad_page(zone, page: int, reason: str, bad_flags: int = 0) -> None:
     pgdat = zone.zone_pgdat
     m = pgdat.machine
     log = pgdat.log
-    st = m.__dict__.setdefault("bad_page_state", BadPageState())
+    st = m.bad_page_state
     quiet = False
     if st.nr_shown == 60:
         if m.clock_ns < st.resume_ns:
@@ -913,7 +913,7 @@ def dump_stack_header(m, cpu: int) -> str:
 def warn_on_once(pgdat, line: int, func: str, cpu: int) -> None:
     """WARN_ON_ONCE() at mm/page_alloc.c:``line``: the warning lines, once per boot."""
     m = pgdat.machine
-    done = m.__dict__.setdefault("page_alloc_warned", set())
+    done = m.page_alloc_warned
     if line in done:
         return
     done.add(line)
@@ -1005,7 +1005,7 @@ def warn_alloc_failed(pgdat, gfp_mask: int, order: int) -> None:
     if gfp_mask & G.__GFP_NOWARN:
         return
     m = pgdat.machine
-    rs = m.__dict__.setdefault("nopage_rs", RatelimitState())
+    rs = m.nopage_rs
     if not __ratelimit(rs, m, "warn_alloc_failed"):
         return
     pgdat.log.pr_warn(f"{m.current_comm()}: page allocation failure: order:{order}, "

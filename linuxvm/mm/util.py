@@ -1,5 +1,8 @@
 """Overcommit limits and reserves (mm/util.c vm_commit_limit, mm/mmap.c reserves).
 
+The ``vm.overcommit_*`` and reserve sysctls are rows of kernel/sysctl.py's table; the
+reserves' boot-time defaults are computed here.
+
 The address-space code adds ``__vm_enough_memory`` here.
 """
 
@@ -13,32 +16,18 @@ OVERCOMMIT_ALWAYS = 1
 OVERCOMMIT_NEVER = 2
 
 
-def register_sysctls(m) -> None:
-    """vm.overcommit_* and the admin/user reserves (kernel/sysctl.c vm_table)."""
-    s = m.sysctl
-    s.register_int("vm.overcommit_memory", OVERCOMMIT_GUESS, 0, 2)
-    s.register_int("vm.overcommit_ratio", 50)
-    s.values["vm.overcommit_kbytes"] = 0
-
-    # overcommit_ratio_handler / overcommit_kbytes_handler: setting one clears the other
-    def setter(name, other):
-        def set_(value):
-            from ..kernel.sysctl import _parse_ints
-            (v,) = _parse_ints(value)[:1]
-            if v < 0:
-                raise SyscallError(errno.EINVAL, "write")
-            s.values[name] = v
-            s.values[other] = 0
-        return set_
-
-    set_ratio = setter("vm.overcommit_ratio", "vm.overcommit_kbytes")
-    set_kbytes = setter("vm.overcommit_kbytes", "vm.overcommit_ratio")
-
-    s.register("vm.overcommit_ratio", lambda: s.values["vm.overcommit_ratio"], set_ratio)
-    s.register("vm.overcommit_kbytes", lambda: s.values["vm.overcommit_kbytes"], set_kbytes)
+def init_user_reserve(m) -> None:
+    """vm.user_reserve_kbytes at boot: 3% of free memory, at most 128 MiB
+    (mm/mmap.c init_user_reserve)."""
     free_kbytes = m.nr_free_pages() * 4
-    s.register_int("vm.user_reserve_kbytes", min(free_kbytes // 32, 1 << 17), 0)
-    s.register_int("vm.admin_reserve_kbytes", min(free_kbytes // 32, 1 << 13), 0)
+    m.sysctl.values["vm.user_reserve_kbytes"] = min(free_kbytes // 32, 1 << 17)
+
+
+def init_admin_reserve(m) -> None:
+    """vm.admin_reserve_kbytes at boot: 3% of free memory, at most 8 MiB
+    (mm/mmap.c init_admin_reserve)."""
+    free_kbytes = m.nr_free_pages() * 4
+    m.sysctl.values["vm.admin_reserve_kbytes"] = min(free_kbytes // 32, 1 << 13)
 
 
 def vm_commit_limit(m) -> int:
@@ -63,7 +52,7 @@ def vm_unacct_memory(m, pages: int) -> None:
 
 def get_nr_swap_pages(m) -> int:
     # free swap pages: swap is not modelled yet, so all of it (0) is free
-    return getattr(m, "nr_swap_pages", m.total_swap_pages)
+    return m.nr_swap_pages
 
 
 def vm_memory_committed(m) -> int:

@@ -20,7 +20,7 @@ class VmAreaStruct:
         "rb_left", "rb_right", "rb_parent", "rb_height", "rb_subtree_gap",
         "vm_mm", "vm_page_prot", "vm_flags", "anon_vma_chain", "anon_vma", "vm_ops",
         "vm_pgoff", "vm_file", "vm_private_data", "vm_policy", "vm_userfaultfd_ctx",
-        "slab_obj", "__dict__",
+        "slab_obj",
     )
 
     def __init__(self, mm, start, end, flags, pgoff=0, file=None):

@@ -12,7 +12,6 @@ from ...mm.vma import find_vma, unmapped_area, unmapped_area_topdown
 from .page_types import PAGE_SHIFT, PAGE_SIZE, TASK_SIZE, TASK_UNMAPPED_BASE
 
 STACK_RND_MASK = 0x3fffff
-MMAP_RND_BITS = 28                    # CONFIG_ARCH_MMAP_RND_BITS default (vm.mmap_rnd_bits)
 BRK_RANDOM_RANGE = 0x02000000         # arch_randomize_brk: within 32 MiB of the end of bss
 
 
@@ -39,7 +38,8 @@ def mmap_is_legacy(m, task) -> bool:
 
 
 def arch_mmap_rnd(m) -> int:
-    return (get_random_long(m) & ((1 << MMAP_RND_BITS) - 1)) << PAGE_SHIFT
+    mmap_rnd_bits = m.sysctl.values["vm.mmap_rnd_bits"]
+    return (get_random_long(m) & ((1 << mmap_rnd_bits) - 1)) << PAGE_SHIFT
 
 
 def mmap_base(task, rnd: int) -> int:

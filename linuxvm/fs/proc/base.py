@@ -26,7 +26,7 @@ def __set_oom_adj(m, task, oom_adj: int, legacy: bool) -> None:
     if legacy:
         if oom_adj < sig.oom_score_adj and not writer.capable("CAP_SYS_RESOURCE"):
             raise SyscallError(errno.EACCES, "write")
-        if not getattr(m, "_oom_adj_warned", False):
+        if not m._oom_adj_warned:
             m._oom_adj_warned = True
             m.log.pr_warn(f"{writer.comm} ({writer.pid}): /proc/{task.pid}/oom_adj is "
                           f"deprecated, please use /proc/{task.pid}/oom_score_adj instead.")
@@ -79,7 +79,7 @@ def register(procfs) -> None:
     def task_of(part):
         if not part.isdigit():
             return None
-        return getattr(m, "tasks", {}).get(int(part))
+        return m.tasks.get(int(part))
 
     def resolve(path):
         parts = path.split("/")[2:]           # "", "proc", pid, file
@@ -104,7 +104,7 @@ def register(procfs) -> None:
     def lister(path):
         parts = path.split("/")[2:]
         if not parts:
-            return [str(pid) for pid in sorted(getattr(m, "tasks", {}))]
+            return [str(pid) for pid in sorted(m.tasks)]
         if len(parts) == 1 and task_of(parts[0]) is not None:
             return sorted(list(PID_FILES) + ["pagemap"])
         return None

@@ -139,7 +139,7 @@ def arch_report_meminfo(m) -> str:
     return (f"DirectMap4k:    {d[PG_LEVEL_4K] << 2:8d} kB\n"
             f"DirectMap2M:    {d[PG_LEVEL_2M] << 11:8d} kB\n"
             + (f"DirectMap1G:    {d[PG_LEVEL_1G] << 20:8d} kB\n"
-               if getattr(m, "direct_gbpages", True) else ""))   # not with nogbpages
+               if m.direct_gbpages else ""))   # not with nogbpages
 
 
 def register(procfs):

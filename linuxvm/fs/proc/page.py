@@ -154,12 +154,12 @@ def stable_page_flags(m, pfns: np.ndarray) -> np.ndarray:
     # THP when their head is on an LRU or anonymous
     thp = compound & (_bit(hk, PG_lru).astype(bool) | anon)
     put(thp, KPF_THP)
-    huge_zero = getattr(m, "huge_zero_pfn", None)
+    huge_zero = m.huge_zero_pfn
     if huge_zero is not None:
         hz = compound & ~thp & (heads == huge_zero)
         put(hz, KPF_ZERO_PAGE)
         put(hz, KPF_THP)
-    zero_pfn = getattr(m, "zero_pfn", None)
+    zero_pfn = m.zero_pfn
     if zero_pfn is not None:
         put(~compound & (p == zero_pfn), KPF_ZERO_PAGE)
     buddy = mc == PAGE_BUDDY_MAPCOUNT_VALUE

@@ -20,8 +20,7 @@ def slabinfo_show(m) -> str:
            "# name            <active_objs> <num_objs> <objsize> <objperslab> <pagesperslab>"
            " : tunables <limit> <batchcount> <sharedfactor>"
            " : slabdata <active_slabs> <num_slabs> <sharedavail>\n"]
-    sl = getattr(m, "slab", None)
-    for s in (sl.slab_caches if sl else []):
+    for s in m.slab.slab_caches:
         i = S.get_slabinfo(s)
         out.append(f"{s.name:<17} {i['active_objs']:6d} {i['num_objs']:6d} {s.size:6d} "
                    f"{i['objects_per_slab']:4d} {1 << i['cache_order']:4d} : tunables "
@@ -194,9 +193,7 @@ def register(procfs) -> None:
     procfs.add_text("/proc/slabinfo", lambda: slabinfo_show(m))
 
     def resolve(path):
-        sl = getattr(m, "slab", None)
-        if sl is None:
-            return None
+        sl = m.slab
         parts = path[len(SYS_SLAB) + 1:].split("/") if path != SYS_SLAB else []
         if not parts:
             return Node("dir")
@@ -218,9 +215,7 @@ def register(procfs) -> None:
         return None
 
     def lister(path):
-        sl = getattr(m, "slab", None)
-        if sl is None:
-            return None
+        sl = m.slab
         if path == SYS_SLAB:
             return sorted(sysfs_entries(sl))
         parts = path[len(SYS_SLAB) + 1:].split("/")

@@ -7,7 +7,7 @@ files walk only populated zones (walk_zones_in_node skips empty ones).
 from ...mm.mmzone import MAX_ORDER, MIGRATE_TYPES, migratetype_names, pageblock_order, \
     pageblock_nr_pages
 from ...mm.page_alloc_init import calculate_normal_threshold
-from ...mm.page_writeback import global_dirty_limits, register_sysctls
+from ...mm.page_writeback import global_dirty_limits
 from ...mm.util import get_nr_swap_pages
 from ...mm.vmstat import global_page_state, zone_page_state
 from ...include.vm_event_item import (ZONE_STAT_NAMES, WRITEBACK_STAT_NAMES, VM_EVENT_NAMES,
@@ -208,7 +208,6 @@ def extfrag_show(m) -> str:
 
 def register(procfs):
     m = procfs.m
-    register_sysctls(m)
     procfs.add_text("/proc/buddyinfo", lambda: frag_show(m))
     procfs.add_text("/proc/pagetypeinfo", lambda: pagetypeinfo_show(m))
     procfs.add_text("/proc/zoneinfo", lambda: zoneinfo_show(m))
