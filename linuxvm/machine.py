@@ -94,7 +94,6 @@ class Machine:
         self.vm_committed_as = 0          # pages, mm/util.c vm_committed_as
         self.total_swap_pages = 0
         self.direct_pages_count = [0, 0, 0, 0]   # PG_LEVEL_NONE/4K/2M/1G (pageattr.c)
-        self._ac_cache = {}
         self.page_owner_order = {}       # head pfn -> order of non-compound high-order blocks
         self.setup_arch_hooks = list(self.setup_arch_hooks_default)
         self.late_init_hooks = list(self.late_init_hooks_default)
@@ -221,13 +220,6 @@ class Machine:
         pc = self.page_contents
         for p in range(pfn, pfn + nr):
             pc.pop(p, None)
-
-    def _alloc_context(self, gfp_mask: int):
-        ac = self._ac_cache.get(gfp_mask)
-        if ac is None:
-            ac = page_alloc.AllocContext(self.pgdat, gfp_mask)
-            self._ac_cache[gfp_mask] = ac
-        return ac
 
     def dmesg(self) -> list:
         """The kernel log, one line per entry, formatted as ``dmesg`` prints it."""
