@@ -392,8 +392,8 @@ def free_pages_prepare(zone, page: int, order: int) -> bool:
         mm.mapping[page] = 0             # PageAnon pages keep mapping until the free
     if order and mm.PageHead(page):
         mm.destroy_compound_page(page, order)
-    fast = zone.accel.free_pages_check_block
-    if not (order and fast is not None and fast(zone, page, order)):
+    fast = zone.accel.free_pages_check_block if order else None
+    if fast is None or not fast(zone, page, order):
         for i in range(1 << order):
             bad += free_pages_check(zone, page + i)
         if bad:
@@ -432,8 +432,8 @@ def prep_new_page(zone, page: int, order: int, gfp_flags: int, alloc_flags: int 
     block at once).
     """
     mm = zone.mem_map
-    fast = zone.accel.check_new_block
-    if not (order and fast is not None and fast(zone, page, order)):
+    fast = zone.accel.check_new_block if order else None
+    if fast is None or not fast(zone, page, order):
         for i in range(1 << order):
             if check_new_page(zone, page + i):
                 return True
