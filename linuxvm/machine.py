@@ -104,7 +104,6 @@ class Machine(MachineState):
         self.thp = thp
         self.aslr = bool(aslr)
         self.cmdline = cmdline
-        self._ac_cache = {}
         self.setup_arch_hooks = list(self.setup_arch_hooks_default)
         self.late_init_hooks = list(self.late_init_hooks_default)
         self.log = LogBuffer(self._clock)
@@ -135,10 +134,6 @@ class Machine(MachineState):
         bootmem.free_area_init_nodes(self)
         self.mem_map = self.pgdat.mem_map      # struct page array (vmemmap)
         self.zones = self.pgdat.node_zones
-        self._mapping_view = memoryview(self.mem_map.mapping)
-        self._content_view = memoryview(self.mem_map.content)
-        self.bad_page_state = page_alloc.BadPageState()
-        self.nopage_rs = page_alloc.RatelimitState()
         lru_init(self)                       # the zones' lruvecs (free_area_init_core)
         rmap_init(self)
         x86_setup.vfs_caches_init_early(self, self.nr_kernel_pages)
@@ -178,12 +173,6 @@ class Machine(MachineState):
         self.log.pr_info(f"Freeing unused kernel memory: {(e - b) >> 10}K "
                          f"({0xffff880000000000 + b:x} - {0xffff880000000000 + e:x})")
 
-    def _alloc_context(self, gfp_mask: int):
-        ac = self._ac_cache.get(gfp_mask)
-        if ac is None:
-            ac = page_alloc.AllocContext(self.pgdat, gfp_mask)
-            self._ac_cache[gfp_mask] = ac
-        return ac
 
     def dmesg(self) -> list:
         """The kernel log, one line per entry, formatted as ``dmesg`` prints it."""

@@ -1,42 +1,22 @@
-"""alloc_pages_order0_batch(n) leaves exactly the state of n successive order-0
-__alloc_pages_nodemask calls on the same CPU (DESIGN §3). Two machines get the same alloc/free
-history, then one allocates page by page and the other in one batch call; the frames handed
-out and every struct page array, free list, pcp list, zone counter, event and log line must
-be equal."""
+"""alloc_pages_order0_batch(n) (linuxvm/accel/page_alloc.py) leaves exactly the state of n
+successive order-0 __alloc_pages_nodemask calls on the same CPU (DESIGN §3). Two machines
+get the same alloc/free history, then one allocates page by page with every accelerator
+off (the reference code) and the other in one batch call with them on; the frames handed
+out and the whole-machine fingerprints must be equal."""
 
 import random
 
-import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st, HealthCheck
 
 import linuxvm as lv
+from linuxvm.accel import page_alloc as accel_pa
+from linuxvm.accel.fingerprint import fingerprint, assert_same
 from linuxvm.mm import gfp as G
 from linuxvm.mm import page_alloc as pa
 from linuxvm.mm.page import NULL
 
 MOVABLE_ZERO = G.GFP_HIGHUSER_MOVABLE | G.__GFP_ZERO
-
-
-def machine_state(m):
-    mm = m.mem_map
-    arrays = {name: getattr(mm, name).copy() for name in
-              ("flags", "_refcount", "_mapcount", "mapping", "index", "private", "lru_next",
-               "lru_prev", "compound_head", "content")}
-    zones = [(list(z.vm_stat), z.flags, [a.nr_free for a in z.free_area],
-              [(ps.pcp.count, ps.pcp.high, ps.pcp.batch) for ps in z.pageset],
-              z.pb.bits.copy().tolist()) for z in m.zones]
-    return (arrays, zones, list(m.pgdat.vm_events), m.dmesg(), sorted(m.page_contents),
-            m.extfrag_events)
-
-
-def assert_same_state(a, b):
-    arrays_a, *rest_a = a
-    arrays_b, *rest_b = b
-    for name in arrays_a:
-        diff = np.flatnonzero(arrays_a[name] != arrays_b[name])
-        assert diff.size == 0, f"{name} differs at {diff[:5]}"
-    assert rest_a == rest_b
 
 
 def one_at_a_time(m, gfp, n, cpu):
@@ -74,23 +54,24 @@ def history(m, steps, seed):
     return held
 
 
-def compare(ram, steps, seed, gfp, n, cpu, prepare=None, check=True):
+def compare(ram, steps, seed, gfp, n, cpu, prepare=None, check=True, fast=True):
+    """The batch on Machine(fast=fast) against n calls on Machine(fast=False)."""
     states = []
     got = []
     for batch in (False, True):
-        m = lv.Machine(ram=ram, cpus=2, seed=1)
+        m = lv.Machine(ram=ram, cpus=2, seed=1, fast=fast if batch else False)
         history(m, steps, seed)
         if prepare:
             prepare(m)
         if batch:
-            got.append(pa.alloc_pages_order0_batch(m.pgdat, gfp, n, cpu).tolist())
+            got.append(accel_pa.alloc_pages_order0_batch(m.pgdat, gfp, n, cpu).tolist())
         else:
             got.append(one_at_a_time(m, gfp, n, cpu))
         if check:
             m.check()
-        states.append(machine_state(m))
+        states.append(fingerprint(m))
     assert got[0] == got[1]
-    assert_same_state(*states)
+    assert_same(*states)
     return got[0]
 
 
@@ -147,14 +128,28 @@ def test_refills_at_the_low_watermark(headroom):
     compare("128M", 0, 0, MOVABLE_ZERO, 60, 0, prepare)
 
 
+@pytest.mark.parametrize("fast", [False, {"alloc_order0"}])
+def test_batch_with_order0_accelerator_alone_or_off(fast):
+    # segments need only alloc_order0; with it off the batch is n reference calls
+    compare("128M", 400, 1, MOVABLE_ZERO, 700, 1, fast=fast)
+
+
+def test_fast_only_without_the_accelerator_allocates_nothing():
+    m = lv.Machine(ram="128M", cpus=2, seed=1, fast=False)
+    before = fingerprint(m)
+    assert len(accel_pa.alloc_pages_order0_batch(m.pgdat, MOVABLE_ZERO, 50, 0,
+                                                 fast_only=True)) == 0
+    assert_same(before, fingerprint(m))
+
+
 def test_a_broken_batch_is_caught(monkeypatch):
     # the pages a refill leaves on the pcp list linked in reverse: a state the comparison
     # must see (102 = 47 from DMA, then 55 from DMA32 in refills of 3: two pages left)
-    real = pa._link_pcp_tail
+    real = accel_pa._link_pcp_tail
 
     def reversed_pcp(mm, head, rest):
         real(mm, head, rest[::-1])
-    monkeypatch.setattr(pa, "_link_pcp_tail", reversed_pcp)
+    monkeypatch.setattr(accel_pa, "_link_pcp_tail", reversed_pcp)
     with pytest.raises(AssertionError):
         compare("128M", 0, 0, MOVABLE_ZERO, 102, 0)
 

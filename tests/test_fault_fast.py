@@ -144,32 +144,6 @@ def test_out_of_memory_mid_touch_equals_reference(monkeypatch):
     assert_same(one(False), one(True))
 
 
-def test_rmqueue_bulk_split_equals_one_block_at_a_time(monkeypatch):
-    # test_pcp's allocation/free churn (every gfp, both CPUs, hot and cold, down to the min
-    # marks) refills pcp lists by splitting blocks of every order
-    import numpy as np
-    from test_pcp import run_sequence, machine_state
-    from linuxvm.mm import page_alloc as pa
-    states = []
-    for split in (False, True):
-        monkeypatch.setattr(pa, "RMQUEUE_BULK_SPLIT", split)
-        m = lv.Machine(ram="128M", cpus=2, seed=0)
-        run_sequence(m, seed=7)
-        m.check()
-        states.append(machine_state(m))
-    (a_arr, a_z, *a_rest), (b_arr, b_z, *b_rest) = states
-    for name in a_arr:
-        assert np.array_equal(a_arr[name], b_arr[name]), name
-    for za, zb in zip(a_z, b_z):
-        assert za[:4] == zb[:4] and np.array_equal(za[4], zb[4])
-    assert a_rest == b_rest
-    # and the fault workloads, whose frees (munmap, exit, COW) fragment the free lists
-    monkeypatch.setattr(pa, "RMQUEUE_BULK_SPLIT", False)
-    one = run(w_bulk_workloads, True, monkeypatch)
-    monkeypatch.setattr(pa, "RMQUEUE_BULK_SPLIT", True)
-    assert_same(one, run(w_bulk_workloads, True, monkeypatch))
-
-
 def _random_workload(seed):
     import random
 

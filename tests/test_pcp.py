@@ -1,15 +1,19 @@
 """Per-CPU page lists: refill in batches, free until high, drain (mm/page_alloc.c
 rmqueue_bulk, free_hot_cold_page, free_pcppages_bulk, drain_all_pages)."""
 
+import random
 import re
 
 import numpy as np
 import pytest
 
 import linuxvm as lv
+from linuxvm.accel import page_alloc as accel_pa
+from linuxvm.accel.fingerprint import fingerprint, assert_same
 from linuxvm.mm import page_alloc as pa
 from linuxvm.mm.mmzone import MAX_ORDER, MIGRATE_UNMOVABLE, MIGRATE_MOVABLE
-from linuxvm.include.vm_event_item import NR_FREE_PAGES, PGALLOC, PGFREE
+from linuxvm.mm.page import NULL
+from linuxvm.include.vm_event_item import NR_FREE_PAGES, NR_ALLOC_BATCH, PGALLOC, PGFREE
 
 
 @pytest.fixture
@@ -206,17 +210,28 @@ def test_percpu_pagelist_fraction_sets_high_and_batch(m):
     m.check()
 
 
-def run_sequence(m, seed):
+# --- the accelerators of mm/page_alloc.py against the reference code ----------------------
+#
+# Each workload runs on Machine(fast={name}) (that accelerator alone) and on
+# Machine(fast=False); the whole-machine fingerprints must be equal. A workload calls
+# m.check() after each of its steps (a random sequence: every few hundred operations).
+
+PAGE_ALLOC_ACCELS = ["alloc_order0", "free_order0", "rmqueue_bulk", "free_pages_check_block",
+                     "check_new_block"]
+
+_DIRTY = np.uint64(0b11100)      # PG_referenced, PG_uptodate, PG_dirty: a free clears them
+
+
+def run_sequence(m, seed, steps=12000):
     """A mixed, seeded alloc/free sequence that reaches the watermarks and the fair
     batches: order 0 mostly (hot and cold, zeroed, anonymous), some higher orders (those
-    from order 4 up take the vectorised page checks)."""
-    import random
+    from order 4 up take the block checks), frees on either CPU."""
     rng = random.Random(seed)
     gfps = ["GFP_KERNEL", "GFP_HIGHUSER_MOVABLE|__GFP_ZERO", "GFP_KERNEL|__GFP_COLD",
             "GFP_KERNEL|__GFP_COMP",
             "GFP_TEMPORARY", "GFP_DMA32", "GFP_ATOMIC", "GFP_DMA"]
     held = []
-    for step in range(12000):
+    for step in range(steps):
         r = rng.random()
         if r < 0.6 or not held:
             order = 0 if rng.random() < 0.9 else rng.choice([1, 2, 3, 4, 5, 9, 10])
@@ -229,48 +244,297 @@ def run_sequence(m, seed):
         elif r < 0.995:
             pfn, order = held.pop(rng.randrange(len(held)))
             if rng.random() < 0.3:
-                # flags a user leaves behind that the free clears (PG_referenced,
-                # PG_uptodate, PG_dirty)
                 p = pfn + rng.randrange(1 << order)
-                m.mem_map.flags[p] |= np.uint64(0b11100)
+                m.mem_map.flags[p] |= _DIRTY
             m.kernel.free_pages(pfn, order, cpu=rng.randrange(2))
         else:
             m.kernel.drain_all_pages()
+        if step % 500 == 0:
+            m.check()
+    m.check()
     # then down to the watermarks: the fast path must refuse exactly where the general
     # path does
     for gfp in ("GFP_HIGHUSER_MOVABLE", "GFP_KERNEL|__GFP_COLD", "GFP_ATOMIC", "GFP_DMA"):
         while (pfn := m.kernel.alloc_pages(gfp + "|__GFP_NOWARN", 0, cpu=1)) is not None:
             held.append((pfn, 0))
+        m.check()
     for pfn, order in held[::3]:
         m.kernel.free_pages(pfn, order, cpu=0)
+    m.check()
     return held
 
 
-def machine_state(m):
-    mm = m.mem_map
-    arrays = {name: getattr(mm, name).copy() for name in
-              ("flags", "_refcount", "_mapcount", "mapping", "index", "private", "lru_next",
-               "lru_prev", "compound_head", "content")}
-    zones = [(z.vm_stat[:], z.flags, [a.nr_free for a in z.free_area],
-              [ps.pcp.count for ps in z.pageset], z.pb.bits.copy()) for z in m.zones]
-    return arrays, zones, list(m.pgdat.vm_events), m.dmesg(), sorted(m.page_contents)
+def w_sequence(m):
+    """The random sequence above, shortened."""
+    run_sequence(m, seed=7, steps=4000)
 
 
-def test_fast_paths_leave_the_same_state_as_the_general_path(monkeypatch):
-    states = []
-    for fast in (True, False):
-        monkeypatch.setattr(pa, "fast_paths", fast)
-        m = lv.Machine(ram="128M", cpus=2, seed=0)
-        held = run_sequence(m, seed=7)
+def w_fair_batches(m):
+    """Order-0 allocations that spend DMA32's fair batch and spill to DMA, both CPUs, then
+    the batches reset (ZONE_FAIR_DEPLETED on the preferred zone)."""
+    held = []
+    for i in range(3000):
+        gfp = ("GFP_KERNEL", "GFP_HIGHUSER_MOVABLE|__GFP_ZERO", "GFP_KERNEL|__GFP_COLD")[i % 3]
+        held.append(m.kernel.alloc_pages(gfp, 0, cpu=i % 2))
+        if i % 250 == 0:
+            m.check()
+    assert any(m.page_zone(p).name == "DMA" for p in held)
+    for p in held[::2]:
+        m.kernel.free_pages(p, 0, cpu=0)
+    m.check()
+    for _ in range(1000):
+        held.append(m.kernel.alloc_pages("GFP_KERNEL", 0, cpu=1))
+    m.check()
+
+
+def w_fragmented(m):
+    """Free lists of small blocks of every order: every other page of a long run freed
+    (on both CPUs, hot and cold) and drained, then refills that take those small blocks
+    before the big ones, and small high-order blocks."""
+    held = [m.kernel.alloc_pages("GFP_HIGHUSER_MOVABLE", 0, cpu=0) for _ in range(6000)]
+    m.check()
+    for i, p in enumerate(held):
+        if i % 2 or i % 7 == 0:
+            pa.__free_pages(m.pgdat, p, 0, i % 2)
+    m.check()
+    m.kernel.drain_all_pages()
+    m.check()
+    got = []
+    for i in range(4000):
+        got.append(m.kernel.alloc_pages("GFP_HIGHUSER_MOVABLE", 0, cpu=i % 2))
+        if i % 500 == 0:
+            m.check()
+    for order in (1, 2, 3, 1, 2):
+        got.append(m.kernel.alloc_pages("GFP_KERNEL", order))
         m.check()
-        assert len(held) > 1000
-        states.append(machine_state(m))
-    (a_arr, a_z, a_ev, a_log, a_pc), (b_arr, b_z, b_ev, b_log, b_pc) = states
-    for name in a_arr:
-        assert np.array_equal(a_arr[name], b_arr[name]), name
-    for za, zb in zip(a_z, b_z):
-        assert za[:4] == zb[:4] and np.array_equal(za[4], zb[4])
-    assert (a_ev, a_log, a_pc) == (b_ev, b_log, b_pc)
-    # it ended with the zones at their min marks
-    freed = sum(1 << order for _, order in held[::3])
-    assert m.nr_free_pages() < sum(z.watermark[2] for z in m.zones) + freed + 1
+    # an UNMOVABLE refill that must fall back to MOVABLE blocks (a steal)
+    for _ in range(200):
+        m.kernel.alloc_pages("GFP_KERNEL|__GFP_COLD", 0, cpu=1)
+    m.check()
+
+
+def w_to_failure(m):
+    """Every page the allocator will give, mask by mask, down to failures with their
+    "page allocation failure" reports, then frees and a drain."""
+    held = [(m.kernel.alloc_pages("GFP_HIGHUSER_MOVABLE|__GFP_COMP", 5), 5)
+            for _ in range(100)]
+    for gfp, order in (("GFP_KERNEL", 0), ("GFP_HIGHUSER_MOVABLE|__GFP_ZERO", 0),
+                       ("GFP_KERNEL", 3), ("GFP_ATOMIC", 0), ("GFP_ATOMIC", 2),
+                       ("GFP_DMA", 0)):
+        while (pfn := m.kernel.alloc_pages(gfp, order, cpu=len(held) % 2)) is not None:
+            held.append((pfn, order))
+        m.check()
+    assert any("page allocation failure" in line for line in m.dmesg())
+    for pfn, order in held[::2]:
+        m.kernel.free_pages(pfn, order, cpu=1)
+    m.check()
+    m.kernel.drain_all_pages()
+    m.check()
+
+
+def w_cross_cpu(m):
+    """Pages allocated on one CPU and freed on the other, past pcp high (free_pcppages_bulk
+    round-robin over the migratetypes), both ways."""
+    for src, dst in ((0, 1), (1, 0)):
+        held = [m.kernel.alloc_pages(("GFP_KERNEL", "GFP_HIGHUSER_MOVABLE",
+                                      "GFP_TEMPORARY")[i % 3], 0, cpu=src)
+                for i in range(700)]
+        m.check()
+        for p in held:
+            m.kernel.free_pages(p, 0, cpu=dst)
+        m.check()
+
+
+def w_high_order(m):
+    """Blocks of every order, compound or not, freed with flags the free clears, and
+    ALLOC_HARDER allocations that reserve a highatomic pageblock."""
+    held = []
+    for order in range(1, MAX_ORDER):
+        for gfp in ("GFP_KERNEL", "GFP_HIGHUSER_MOVABLE|__GFP_COMP", "GFP_ATOMIC"):
+            pfn = m.kernel.alloc_pages(gfp + "|__GFP_NOWARN", order)
+            if pfn is not None:
+                held.append((pfn, order))
+        m.check()
+    for i, (pfn, order) in enumerate(held):
+        if i % 2:
+            m.mem_map.flags[pfn + (1 << order) - 1] |= _DIRTY
+        m.kernel.free_pages(pfn, order, cpu=i % 2)
+        m.check()
+
+
+def w_processes(m):
+    """Processes faulting pages in, punching holes, forking (COW), exiting."""
+    p = m.spawn("a")
+    a = p.mmap(None, 24 << 20, lv.PROT_READ | lv.PROT_WRITE, lv.MAP_PRIVATE | lv.MAP_ANONYMOUS)
+    p.touch(a, 24 << 20, write=True)
+    m.check()
+    for off in range(0, 24 << 20, 3 << 16):
+        p.munmap(a + off, 1 << 16)
+    m.check()
+    c = p.fork()
+    c.task.cpu = 1
+    for off in range(0, 4 << 20, 3 << 16):          # the pieces between the holes: COW
+        c.touch(a + off + (1 << 16), 2 << 16, write=True)
+    m.check()
+    c.exit()
+    m.check()
+    b = p.mmap(None, 8 << 20, lv.PROT_READ | lv.PROT_WRITE, lv.MAP_PRIVATE | lv.MAP_ANONYMOUS)
+    p.touch(b, 8 << 20, write=True)
+    m.check()
+    p.exit()
+    m.check()
+
+
+WORKLOADS = [w_sequence, w_fair_batches, w_fragmented, w_to_failure, w_cross_cpu,
+             w_high_order, w_processes]
+
+
+def _run(workload, fast, replace=None):
+    """The fingerprint of ``workload`` on a fresh 128 MiB machine; ``replace`` maps
+    accelerator names to functions that stand in for them (a counting or broken one)."""
+    m = lv.Machine(ram="128M", cpus=2, seed=0, fast=fast)
+    for name, fn in (replace or {}).items():
+        setattr(m.accel, name, fn)
+    workload(m)
+    m.check()
+    return fingerprint(m)
+
+
+_REFERENCE = {}
+
+
+def _reference(workload):
+    if workload not in _REFERENCE:
+        _REFERENCE[workload] = _run(workload, False)
+    return _REFERENCE[workload]
+
+
+def _counting(name, served):
+    """Accelerator ``name`` that counts the calls in which it did the work itself."""
+    real = getattr(accel_pa, name)
+
+    def count(*args):
+        r = real(*args)
+        if r is not False and r != NULL:
+            served[name] = served.get(name, 0) + 1
+        return r
+    return count
+
+
+# the accelerators each workload must reach (and have do the work at least once)
+REACHES = {
+    w_sequence: set(PAGE_ALLOC_ACCELS),
+    w_fair_batches: {"alloc_order0", "free_order0", "rmqueue_bulk"},
+    w_fragmented: {"alloc_order0", "free_order0", "rmqueue_bulk"},
+    w_to_failure: set(PAGE_ALLOC_ACCELS),
+    w_cross_cpu: {"alloc_order0", "free_order0", "rmqueue_bulk"},
+    w_high_order: {"free_pages_check_block", "check_new_block"},
+    w_processes: {"alloc_order0", "free_order0", "rmqueue_bulk"},
+}
+
+
+@pytest.mark.parametrize("workload", WORKLOADS, ids=lambda w: w.__name__)
+@pytest.mark.parametrize("name", PAGE_ALLOC_ACCELS)
+def test_accelerator_alone_leaves_the_reference_state(name, workload):
+    served = {}
+    fp = _run(workload, {name}, {name: _counting(name, served)})
+    assert_same(_reference(workload), fp)
+    if name in REACHES[workload]:
+        assert served.get(name), f"{workload.__name__} never reached {name}"
+
+
+@pytest.mark.parametrize("workload", [w_sequence, w_processes], ids=lambda w: w.__name__)
+def test_all_accelerators_together(workload):
+    assert_same(_reference(workload), _run(workload, True))
+
+
+def w_bad_pages(m):
+    """Pages in states they must not be in: a stray mapping on a pcp page and inside a
+    free high-order block, a free of a mapped page and of a block with one mapped page.
+    bad_page leaks them, which m.check() would report: no checks here."""
+    mm = m.mem_map
+    pa.reset_alloc_batches(m.pgdat.zonelist[0])      # DMA32 first, as in the fixture
+    pfns = [m.kernel.alloc_pages("GFP_KERNEL", 0, cpu=0) for _ in range(6)]
+    for pfn in pfns:
+        m.kernel.free_pages(pfn, 0, cpu=0)
+    for p in mm.list_entries(m.page_zone(pfn).pageset[0].pcp.lists[MIGRATE_UNMOVABLE],
+                             5)[1:3]:
+        mm.mapping[p] = 0x4000
+    for _ in range(5):
+        m.kernel.alloc_pages("GFP_KERNEL", 0, cpu=0)
+    z = m.zones[1]
+    b = mm.list_first(z.free_area[6].free_list[MIGRATE_MOVABLE])
+    mm._mapcount[b + 17] = 3
+    for _ in range(8):
+        m.kernel.alloc_pages("GFP_HIGHUSER_MOVABLE", 5)
+    p = m.kernel.alloc_pages("GFP_KERNEL", 0)
+    mm._mapcount[p] = 0
+    pa.__free_pages(m.pgdat, p, 0, 0)
+    q = m.kernel.alloc_pages("GFP_KERNEL", 5)
+    m.kernel.free_pages(q, 5)                       # a clean one first
+    q = m.kernel.alloc_pages("GFP_KERNEL", 5)
+    mm.mapping[q + 9] = 0x8000
+    pa.__free_pages(m.pgdat, q, 5, 1)
+    assert sum("Bad page state" in line for line in m.dmesg()) >= 4
+
+
+def _run_unchecked(workload, fast, replace=None):
+    m = lv.Machine(ram="128M", cpus=2, seed=0, fast=fast)
+    for name, fn in (replace or {}).items():
+        setattr(m.accel, name, fn)
+    workload(m)
+    return fingerprint(m)
+
+
+@pytest.mark.parametrize("name", PAGE_ALLOC_ACCELS)
+def test_bad_pages_are_reported_alike(name):
+    served = {}
+    fp = _run_unchecked(w_bad_pages, {name}, {name: _counting(name, served)})
+    assert_same(_run_unchecked(w_bad_pages, False), fp)
+    assert served.get(name)
+
+
+# broken on purpose: each comparison must see a wrong accelerator
+
+def _broken_alloc_order0(ac, gfp_mask, cpu):
+    page = accel_pa.alloc_order0(ac, gfp_mask, cpu)
+    if page != NULL:
+        ac.preferred_zone.vm_stat[NR_ALLOC_BATCH] += 1       # forgets the fair batch
+    return page
+
+
+def _broken_free_order0(zone, page, cpu):
+    done = accel_pa.free_order0(zone, page, cpu)
+    if done:
+        zone.zone_pgdat.vm_events[PGFREE] -= 1               # forgets the pgfree event
+    return done
+
+
+def _broken_rmqueue_bulk(zone, order, count, head, migratetype, cold):
+    # the refilled pages linked in reverse order
+    return accel_pa.rmqueue_bulk(zone, order, count, head, migratetype, not cold)
+
+
+def _broken_free_pages_check_block(zone, page, order):
+    # passes a clean block without clearing the flags free_pages_check clears
+    return order >= 4 and accel_pa._block_clean(zone.mem_map, page, order,
+                                                pa.PAGE_FLAGS_CHECK_AT_FREE)
+
+
+def _broken_check_new_block(zone, page, order):
+    return order >= 4                                        # passes every block unchecked
+
+
+BROKEN = [("alloc_order0", _broken_alloc_order0, w_fair_batches),
+          ("free_order0", _broken_free_order0, w_cross_cpu),
+          ("rmqueue_bulk", _broken_rmqueue_bulk, w_fragmented),
+          ("free_pages_check_block", _broken_free_pages_check_block, w_high_order),
+          ("check_new_block", _broken_check_new_block, w_bad_pages)]
+
+
+@pytest.mark.parametrize("name,broken,workload", BROKEN, ids=[b[0] for b in BROKEN])
+def test_a_broken_accelerator_is_caught(name, broken, workload):
+    run = _run_unchecked if workload is w_bad_pages else _run
+    reference = run(workload, False)
+    with pytest.raises(AssertionError):
+        assert_same(reference, run(workload, {name}, {name: broken}))

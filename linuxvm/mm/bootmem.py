@@ -10,6 +10,7 @@ from .mmzone import (MAX_ORDER, MIGRATE_TYPES, MIGRATE_PCPTYPES, MIGRATE_MOVABLE
                      pageblock_nr_pages, pageblock_order, FreeArea, PerCpuPages,
                      PerCpuPageset, PageblockFlags, migratetype_names)
 from .page import MemMap, PG_reserved, ZONES_PGSHIFT
+from .page_alloc import BadPageState, RatelimitState
 from .page_alloc_init import __free_pages_memory, pageset_set_high_and_batch, zone_batchsize
 
 
@@ -36,6 +37,14 @@ def free_area_init_nodes(m) -> None:
     node_end = m.max_pfn
     pgdat.node_start_pfn = node_start
     pgdat.node_spanned_pages = node_end - node_start
+    # the page allocator's state: the machine's accelerator table (the zones share it),
+    # the alloc_context cache, and the report limiters of bad_page, warn_alloc_failed and
+    # the WARN_ON_ONCE()s
+    pgdat.accel = m.accel
+    pgdat.ac_cache = {}
+    pgdat.bad_page_state = BadPageState()
+    pgdat.nopage_rs = RatelimitState()
+    pgdat.page_alloc_warned = set()
     nr_cpus = m.nr_cpus
     nsec = (node_end + PAGES_PER_SECTION - 1) // PAGES_PER_SECTION
     m.section_present = np.zeros(nsec, dtype=bool)
@@ -56,6 +65,7 @@ def free_area_init_nodes(m) -> None:
         hi = min(hi, node_end)
         zone.mem_map = mm
         zone.pb = pb
+        zone.accel = m.accel
         zone.zone_start_pfn = lo if hi > lo else 0
         zone.spanned_pages = max(0, hi - lo)
         zone.present_pages = sum(max(0, min(e, hi) - max(b, lo)) for b, e in mem)

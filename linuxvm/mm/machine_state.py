@@ -64,15 +64,9 @@ class MachineState:
         "boot_free_pages",  # nr_free_pages() when boot finished
         "page_contents",    # pfn -> bytearray, only for frames holding real data
         "content_seq",      # the last content tag handed out (mm/fault.py)
-        "_mapping_view",    # memoryview of mem_map.mapping (fast single-element reads)
-        "_content_view",    # memoryview of mem_map.content (likewise)
         "page_owner_order",  # head pfn -> order of non-compound high-order blocks
         # -- page allocator diagnostics ---------------------------------------------------
         "extfrag_events",   # fallbacks that stole from another migratetype
-        "bad_page_state",   # BadPageState: bad_page's rate limit (mm/page_alloc.c)
-        "page_alloc_warned",  # WARN_ON_ONCE lines of page_alloc.c already printed
-        "nopage_rs",        # RatelimitState of warn_alloc_failed
-        "_ac_cache",        # gfp_mask -> AllocContext, made once each (_alloc_context)
         # -- counters --------------------------------------------------------------------
         "vm_committed_as",  # pages charged to Committed_AS (vm_committed_as)
         "committed_outside_vmas",  # committed pages not owned by a VMA (stack guard, shm)
@@ -111,7 +105,6 @@ class MachineState:
         self.content_seq = 0
         self.page_owner_order = {}
         self.extfrag_events = 0
-        self.page_alloc_warned = set()
         self.vm_committed_as = 0
         self.committed_outside_vmas = 0
         self.total_swap_pages = 0

@@ -77,7 +77,7 @@ class Zone:
                  "present_pages", "managed_pages", "watermark", "lowmem_reserve",
                  "nr_reserved_highatomic", "free_area", "pageset", "flags", "vm_stat",
                  "inactive_ratio", "pages_scanned", "compact_considered",
-                 "compact_defer_shift", "compact_order_failed", "mem_map", "pb")
+                 "compact_defer_shift", "compact_order_failed", "mem_map", "pb", "accel")
 
     def __init__(self, idx: int, pgdat):
         self.idx = idx
@@ -129,7 +129,8 @@ class PglistData:
     __slots__ = ("node_id", "node_zones", "nr_zones", "node_start_pfn",
                  "node_present_pages", "node_spanned_pages", "totalreserve_pages",
                  "mem_map", "pageblock_flags", "vm_events", "zonelist", "nr_cpus",
-                 "log", "machine")
+                 "log", "machine", "accel", "ac_cache", "bad_page_state", "nopage_rs",
+                 "page_alloc_warned")
 
     def __init__(self):
         self.node_id = 0

@@ -90,7 +90,7 @@ class MemMap:
     __slots__ = ("nr_frames", "flags", "_refcount", "_mapcount", "mapping", "index",
                  "private", "lru_next", "lru_prev", "compound_head", "content",
                  "_nr_heads", "_head_names", "f", "rc", "mc", "nxt", "prv", "prv_", "priv",
-                 "idx", "ch")
+                 "idx", "ch", "mapv", "contv")
 
     def __init__(self, nr_frames: int, nr_list_heads: int = 0):
         if nr_frames + nr_list_heads >= (1 << 31):
@@ -126,6 +126,8 @@ class MemMap:
         self.priv = memoryview(self.private)
         self.idx = memoryview(self.index)
         self.ch = memoryview(self.compound_head)
+        self.mapv = memoryview(self.mapping)
+        self.contv = memoryview(self.content)
 
     # -- list heads -----------------------------------------------------
     def reserve_list_heads(self, names: list) -> list:

@@ -6,24 +6,23 @@ Functions take the zone (or the node) they work on, as in the kernel. Every
 later issues: an allocation that 4.6 would pass to them fails here, with the
 "page allocation failure" warning unless ``__GFP_NOWARN`` is given.
 
-Order-0 allocation and freeing have fused fast paths (``fast_paths``) that leave
-exactly the state of the general path (tests/test_pcp.py compares whole machines);
-``rmqueue_bulk`` takes a split block's pages at once (``RMQUEUE_BULK_SPLIT``,
-compared in tests/test_fault_fast.py), and ``alloc_pages_order0_batch`` makes n
-order-0 allocations at once with the state n calls leave (tests/test_alloc_batch.py).
-Boot and sysctl set-up is in ``page_alloc_init``, the show_mem report in ``show_mem``.
+The functions here are kernel-shaped. Where a faster stand-in exists (an accelerator in
+linuxvm/accel/page_alloc.py: the fused order-0 allocation and free, rmqueue_bulk's split
+refill, the block checks), the function's docstring names it and the machine's table
+(``zone.accel`` / ``pgdat.accel``) says whether it is on. Boot and sysctl set-up is in
+``page_alloc_init``, the show_mem report in ``show_mem``.
 """
-
-import numpy as np
 
 from ..errors import KernelBug
 from . import gfp as G
+from . import page_writeback
 from .mmzone import (MAX_ORDER, pageblock_order, pageblock_nr_pages, MIGRATE_UNMOVABLE,
                      MIGRATE_MOVABLE, MIGRATE_RECLAIMABLE, MIGRATE_PCPTYPES,
                      MIGRATE_HIGHATOMIC, MIGRATE_ISOLATE, fallbacks, WMARK_MIN, WMARK_LOW,
                      WMARK_HIGH, ZONE_FAIR_DEPLETED)
 from .page import (PAGE_BUDDY_MAPCOUNT_VALUE, PAGE_MAPPING_ANON, PAGE_FLAGS_CHECK_AT_FREE,
                    PAGE_FLAGS_CHECK_AT_PREP, PG_slab, NULL, decode_page_flags)
+from .show_mem import show_mem
 from ..include.vm_event_item import NR_FREE_PAGES, NR_ALLOC_BATCH, PGALLOC, PGFREE, NR_PAGES_SCANNED
 
 # alloc_flags (mm/internal.h)
@@ -37,6 +36,8 @@ ALLOC_HIGH = 0x20
 ALLOC_CPUSET = 0x40
 ALLOC_CMA = 0x80
 ALLOC_FAIR = 0x100
+
+_GFP_BITS_MASK = G.__GFP_BITS_MASK
 
 _BUDDY = PAGE_BUDDY_MAPCOUNT_VALUE
 
@@ -226,98 +227,37 @@ def __rmqueue(zone, order: int, migratetype: int) -> int:
     return page
 
 
-# rmqueue_bulk hands out a split block's pages at once: when __rmqueue_smallest has to split
-# an order-k block B, its next takes are B+1, B+2, ... (each the lowest piece the splits
-# left), and what is left when the batch is full is the buddy decomposition of the rest of
-# B. False takes the blocks one __rmqueue call at a time (tests/test_fault_fast.py compares).
-RMQUEUE_BULK_SPLIT = True
-
-
 def rmqueue_bulk(zone, order: int, count: int, head: int, migratetype: int,
                  cold: bool) -> int:
-    """Move ``count`` blocks from the buddy lists to a pcp list, in ascending PFN order."""
+    """Move ``count`` blocks of ``order`` from the buddy lists onto the pcp list at ``head``,
+    one __rmqueue at a time, in the order expand() leaves them (mm/page_alloc.c
+    rmqueue_bulk); returns how many were moved.
+
+    Accelerator: ``rmqueue_bulk`` in linuxvm/accel/page_alloc.py.
+    """
+    fast = zone.accel.rmqueue_bulk
+    if fast is not None:
+        return fast(zone, order, count, head, migratetype, cold)
     mm = zone.mem_map
-    nxt = mm.nxt
-    prv = mm.prv
-    mc = mm.mc
-    priv = mm.priv
-    idx = mm.idx
-    free_area = zone.free_area
-    lists = [a.free_list[migratetype] for a in free_area]
-    split = RMQUEUE_BULK_SPLIT and order == 0
     i = 0
-    prev = head
     while i < count:
-        # __rmqueue_smallest: the first order from ``order`` up with a block
-        o = order
-        while o < MAX_ORDER:
-            fl = lists[o]
-            page = nxt[fl]
-            if page != fl:
-                break
-            o += 1
-        if o == MAX_ORDER or (o > order and not split):
-            page = __rmqueue(zone, order, migratetype)
-            if page == NULL:
-                break
-            n = 1
+        page = __rmqueue(zone, order, migratetype)
+        if page == NULL:
+            break
+        # each page goes after the previous one, so the list runs in the order taken
+        if not cold:
+            mm.list_add(page, head)
         else:
-            nx = nxt[page]                       # list_del (the pcp list_add below
-            pv = prv[page]                       # rewrites the page's own links)
-            nxt[pv] = nx
-            prv[nx] = pv
-            free_area[o].nr_free -= 1
-            if o == order:
-                n = 1
-                rest = 0
-            else:
-                # an order-0 batch splitting B (see RMQUEUE_BULK_SPLIT): B's first ``n``
-                # pages are taken, and ``rest`` pages stay free
-                n = min(count - i, 1 << o)
-                rest = (1 << o) - n
-            for p in range(page, page + n):
-                mc[p] = -1                       # rmv_page_order: each was a piece's head
-                priv[p] = 0
-                idx[p] = migratetype             # set_pcppage_migratetype
-            # the pieces left free, lowest address (and order) first, each on its order's
-            # list -- empty, or the search would have stopped there
-            q = page + n
-            j = 0
-            while rest:
-                if rest & 1:
-                    h = lists[j]
-                    first = nxt[h]               # list_add
-                    nxt[q] = first
-                    prv[q] = h
-                    prv[first] = q
-                    nxt[h] = q
-                    free_area[j].nr_free += 1
-                    priv[q] = j                  # set_page_order
-                    mc[q] = _BUDDY
-                    q += 1 << j
-                rest >>= 1
-                j += 1
-        for page in range(page, page + n):
-            if not cold:                         # list_add(page, prev)
-                nx = nxt[prev]
-                nxt[page] = nx
-                prv[page] = prev
-                prv[nx] = page
-                nxt[prev] = page
-            else:                                # list_add_tail(page, prev)
-                pv = prv[prev]
-                nxt[page] = prev
-                prv[page] = pv
-                nxt[pv] = page
-                prv[prev] = page
-            prev = page
-        i += n
+            mm.list_add_tail(page, head)
+        head = page
+        i += 1
     zone.vm_stat[NR_FREE_PAGES] -= i << order
     return i
 
 
 def free_pcppages_bulk(zone, count: int, pcp) -> None:
-    """Return ``count`` pages from a pcp's lists to buddy, round-robin from each tail."""
+    """Return ``count`` pages from a pcp's lists to buddy, round-robin from each tail
+    (mm/page_alloc.c free_pcppages_bulk)."""
     mm = zone.mem_map
     migratetype = 0
     batch_free = 0
@@ -380,7 +320,7 @@ def bad_page(zone, page: int, reason: str, bad_flags: int = 0) -> None:
     pgdat = zone.zone_pgdat
     m = pgdat.machine
     log = pgdat.log
-    st = m.bad_page_state
+    st = pgdat.bad_page_state
     quiet = False
     if st.nr_shown == 60:
         if m.clock_ns < st.resume_ns:
@@ -440,17 +380,20 @@ def free_pages_check(zone, page: int) -> bool:
 
 
 def free_pages_prepare(zone, page: int, order: int) -> bool:
+    """Check every page of a block on its way to the free lists; False (and a bad_page
+    report) when one may not be freed (mm/page_alloc.c free_pages_prepare).
+
+    Accelerator: ``free_pages_check_block`` in linuxvm/accel/page_alloc.py (the checks of
+    a large block at once).
+    """
     mm = zone.mem_map
     bad = 0
     if mm.mapping[page] & PAGE_MAPPING_ANON:
         mm.mapping[page] = 0             # PageAnon pages keep mapping until the free
     if order and mm.PageHead(page):
         mm.destroy_compound_page(page, order)
-    if order >= _VECTOR_ORDER and fast_paths and _block_clean(mm, page, order,
-                                                              PAGE_FLAGS_CHECK_AT_FREE):
-        # every free_pages_check passes: all that is left of it is clearing the prep flags
-        mm.flags[page:page + (1 << order)] &= _NOT_CHECK_AT_PREP_U64
-    else:
+    fast = zone.accel.free_pages_check_block if order else None
+    if fast is None or not fast(zone, page, order):
         for i in range(1 << order):
             bad += free_pages_check(zone, page + i)
         if bad:
@@ -460,20 +403,6 @@ def free_pages_prepare(zone, page: int, order: int) -> bool:
     if machine.page_contents:
         machine.drop_contents(page, 1 << order)
     return True
-
-
-# From this order up, whole blocks are checked with NumPy (cheaper than a call per page)
-_VECTOR_ORDER = 4
-_NOT_CHECK_AT_PREP_U64 = np.uint64(0xFFFFFFFFFFFFFFFF & ~PAGE_FLAGS_CHECK_AT_PREP)
-
-
-def _block_clean(mm, page: int, order: int, flag_mask: int) -> bool:
-    """Whether every page of the block passes check_new_page / free_pages_check: mapcount
-    -1, no mapping, refcount 0 and none of ``flag_mask``; the per-page check reports the
-    first offender otherwise."""
-    sl = slice(page, page + (1 << order))
-    return not ((mm._mapcount[sl] != -1).any() or mm.mapping[sl].any()
-                or mm._refcount[sl].any() or (mm.flags[sl] & np.uint64(flag_mask)).any())
 
 
 def check_new_page(zone, page: int) -> bool:
@@ -496,10 +425,15 @@ def check_new_page(zone, page: int) -> bool:
 
 
 def prep_new_page(zone, page: int, order: int, gfp_flags: int, alloc_flags: int = 0) -> bool:
-    """Make a freshly taken block usable: refcount 1, zeroed, compound if asked."""
+    """Make a freshly taken block usable: refcount 1, zeroed, compound if asked; True when
+    a page fails its check (mm/page_alloc.c prep_new_page).
+
+    Accelerator: ``check_new_block`` in linuxvm/accel/page_alloc.py (the checks of a large
+    block at once).
+    """
     mm = zone.mem_map
-    if not (order >= _VECTOR_ORDER and fast_paths
-            and _block_clean(mm, page, order, PAGE_FLAGS_CHECK_AT_PREP)):
+    fast = zone.accel.check_new_block if order else None
+    if fast is None or not fast(zone, page, order):
         for i in range(1 << order):
             if check_new_page(zone, page + i):
                 return True
@@ -524,7 +458,10 @@ def prep_new_page(zone, page: int, order: int, gfp_flags: int, alloc_flags: int 
 # --- freeing -----------------------------------------------------------------
 
 def free_hot_cold_page(zone, page: int, cold: bool, cpu: int) -> None:
-    """Free an order-0 page onto this CPU's pcp list (mm/page_alloc.c)."""
+    """Free an order-0 page onto this CPU's pcp list (mm/page_alloc.c free_hot_cold_page).
+
+    Its hot case from __free_pages has an accelerator there (``free_order0``).
+    """
     if not free_pages_prepare(zone, page, 0):
         return
     mm = zone.mem_map
@@ -559,154 +496,22 @@ def __free_pages_ok(zone, page: int, order: int) -> None:
 
 
 def __free_pages(pgdat, page: int, order: int, cpu: int = 0) -> None:
-    """Drop a reference; free the block when it was the last (put_page_testzero)."""
+    """Drop a reference; free the block when it was the last (mm/page_alloc.c __free_pages).
+
+    Accelerator: ``free_order0`` in linuxvm/accel/page_alloc.py (the order-0 free, when the
+    page is clean); it returns False having changed nothing otherwise.
+    """
     mm = pgdat.mem_map
-    rc = mm.rc[page] - 1
+    rc = mm.rc[page] - 1                 # put_page_testzero
     mm.rc[page] = rc
     if rc == 0:
         zone = pgdat.node_zones[mm.f[page] >> 62]
         if order == 0:
-            if not (fast_paths and _free_order0_fast(zone, page, cpu)):
+            fast = pgdat.accel.free_order0
+            if fast is None or not fast(zone, page, cpu):
                 free_hot_cold_page(zone, page, False, cpu)
         else:
             __free_pages_ok(zone, page, order)
-
-
-# --- fused order-0 fast paths -------------------------------------------------------
-#
-# The common order-0 cases of get_page_from_freelist and free_hot_cold_page, with the
-# helper calls inlined. Each either does exactly what the general path would do, or
-# returns before changing anything so the general path runs instead (the state after is
-# the same either way: tests/test_pcp.py compares whole machines with fast_paths off).
-fast_paths = True
-
-_FAIR_DEPLETED = 1 << ZONE_FAIR_DEPLETED
-_NOT_CHECK_AT_PREP = 0xFFFFFFFFFFFFFFFF & ~PAGE_FLAGS_CHECK_AT_PREP
-
-
-_GFP_COLD = G.__GFP_COLD
-_GFP_WRITE = G.__GFP_WRITE
-_GFP_BITS_MASK = G.__GFP_BITS_MASK
-_GFP_ZERO = G.__GFP_ZERO
-
-
-def _mapping_view(m):
-    """A memoryview of mem_map.mapping, made once per machine (memoryview reads are ~3x
-    faster than NumPy scalar reads)."""
-    try:
-        return m._mapping_view
-    except AttributeError:
-        v = m._mapping_view = memoryview(m.pgdat.mem_map.mapping)
-        return v
-
-
-def _content_view(m):
-    """A memoryview of mem_map.content, made once per machine (as ``_mapping_view``)."""
-    try:
-        return m._content_view
-    except AttributeError:
-        v = m._content_view = memoryview(m.pgdat.mem_map.content)
-        return v
-
-
-def _alloc_order0_fast(ac, gfp_mask: int, cpu: int) -> int:
-    """Order 0 from the preferred zone's pcp list when that zone passes the fair-batch and
-    low-watermark tests and the list has a page; NULL (nothing changed) otherwise."""
-    zone = ac.preferred_zone
-    if zone.flags & _FAIR_DEPLETED:
-        return NULL
-    vm_stat = zone.vm_stat
-    # __zone_watermark_ok for order 0 without ALLOC_HIGH/ALLOC_HARDER
-    if (vm_stat[NR_FREE_PAGES] - zone.nr_reserved_highatomic
-            <= zone.watermark[WMARK_LOW] + zone.lowmem_reserve[ac.classzone_idx]):
-        return NULL
-    mm = zone.mem_map
-    pcp = zone.pageset[cpu].pcp
-    head = pcp.lists[ac.migratetype]
-    nxt = mm.nxt
-    prv = mm.prv
-    if gfp_mask & _GFP_WRITE:
-        return NULL                              # zone_dirty_ok: the general path
-    page = prv[head] if gfp_mask & _GFP_COLD else nxt[head]
-    if page == head:
-        return NULL                              # the general path refills the list
-    m = zone.zone_pgdat.machine
-    rc = mm.rc
-    # check_new_page: anything odd goes the general way, which reports it
-    try:
-        mapv = m._mapping_view
-    except AttributeError:
-        mapv = _mapping_view(m)
-    if mm.mc[page] != -1 or rc[page] or mm.f[page] & PAGE_FLAGS_CHECK_AT_PREP or mapv[page]:
-        return NULL
-    n = nxt[page]                                # list_del
-    p = prv[page]
-    nxt[p] = n
-    prv[n] = p
-    nxt[page] = NULL
-    prv[page] = NULL
-    pcp.count -= 1
-    batch = vm_stat[NR_ALLOC_BATCH] - 1
-    vm_stat[NR_ALLOC_BATCH] = batch
-    if batch <= 0:
-        zone.flags |= _FAIR_DEPLETED
-    zone.zone_pgdat.vm_events[PGALLOC + zone.idx] += 1
-    # prep_new_page
-    mm.priv[page] = 0
-    rc[page] = 1
-    mm.idx[page] = 0
-    if gfp_mask & _GFP_ZERO:
-        if m.page_contents:
-            m.page_contents.pop(page, None)
-        try:
-            m._content_view[page] = 0
-        except AttributeError:
-            _content_view(m)[page] = 0
-    return page
-
-
-def _free_order0_fast(zone, page: int, cpu: int) -> bool:
-    """free_hot_cold_page (hot) for a clean page of a MOVABLE, UNMOVABLE or RECLAIMABLE
-    pageblock; False (nothing changed) for anything else."""
-    mm = zone.mem_map
-    f = mm.f[page]
-    if mm.mc[page] != -1 or mm.rc[page] or f & PAGE_FLAGS_CHECK_AT_FREE:
-        return False
-    migratetype = zone.pb.b[page >> pageblock_order] & 7
-    if migratetype >= MIGRATE_PCPTYPES:
-        return False
-    pgdat = zone.zone_pgdat
-    m = pgdat.machine
-    try:
-        mapv = m._mapping_view
-    except AttributeError:
-        mapv = _mapping_view(m)
-    mapping = mapv[page]
-    if mapping:
-        if not mapping & PAGE_MAPPING_ANON:
-            return False
-        mapv[page] = 0                           # free_pages_prepare: PageAnon
-    if f & PAGE_FLAGS_CHECK_AT_PREP:
-        mm.f[page] = f & _NOT_CHECK_AT_PREP
-    mm.priv[page] = 0
-    if m.page_contents:
-        m.page_contents.pop(page, None)
-    mm.idx[page] = migratetype                   # set_pcppage_migratetype
-    pgdat.vm_events[PGFREE] += 1
-    pcp = zone.pageset[cpu].pcp
-    head = pcp.lists[migratetype]
-    nxt = mm.nxt                                 # list_add
-    first = nxt[head]
-    nxt[page] = first
-    mm.prv[page] = head
-    mm.prv[first] = page
-    nxt[head] = page
-    pcp.count += 1
-    if pcp.count >= pcp.high:
-        batch = pcp.batch
-        free_pcppages_bulk(zone, batch, pcp)
-        pcp.count -= batch
-    return True
 
 
 def drain_pages_zone(zone, cpu: int) -> None:
@@ -812,7 +617,9 @@ def reset_alloc_batches(preferred_zone) -> None:
 
 
 class AllocContext:
-    """struct alloc_context: the zonelist walk a gfp mask implies."""
+    """struct alloc_context: the zonelist walk a gfp mask implies. 4.6 fills one on the
+    stack of each __alloc_pages_nodemask call; here one per gfp mask is kept in
+    ``pgdat.ac_cache`` (``alloc_context``), as the zonelist does not change after boot."""
 
     __slots__ = ("zones", "high_zoneidx", "preferred_zone", "classzone_idx", "migratetype")
 
@@ -824,10 +631,17 @@ class AllocContext:
         self.migratetype = G.gfpflags_to_migratetype(gfp_mask)
 
 
+def alloc_context(pgdat, gfp_mask: int) -> AllocContext:
+    """The AllocContext of ``gfp_mask`` (already masked with __GFP_BITS_MASK), made once."""
+    ac = pgdat.ac_cache.get(gfp_mask)
+    if ac is None:
+        ac = pgdat.ac_cache[gfp_mask] = AllocContext(pgdat, gfp_mask)
+    return ac
+
+
 def _zone_dirty_ok_fn():
     """page-writeback.c's zone_dirty_ok(zone), or None while that module has none: with no
     dirty page cache modelled every zone is within its dirty limit anyway."""
-    from . import page_writeback
     return getattr(page_writeback, "zone_dirty_ok", None)
 
 
@@ -913,7 +727,7 @@ def dump_stack_header(m, cpu: int) -> str:
 def warn_on_once(pgdat, line: int, func: str, cpu: int) -> None:
     """WARN_ON_ONCE() at mm/page_alloc.c:``line``: the warning lines, once per boot."""
     m = pgdat.machine
-    done = m.page_alloc_warned
+    done = pgdat.page_alloc_warned
     if line in done:
         return
     done.add(line)
@@ -950,18 +764,24 @@ def __alloc_pages_slowpath(pgdat, gfp_mask: int, order: int, ac, cpu: int) -> in
 
 def __alloc_pages_nodemask(pgdat, gfp_mask: int, order: int, cpu: int = 0) -> int:
     """Allocate 2^order pages: the fast path at the low mark with zone fairness, then the
-    slow path (mm/page_alloc.c __alloc_pages_nodemask)."""
+    slow path (mm/page_alloc.c __alloc_pages_nodemask).
+
+    Accelerator: ``alloc_order0`` in linuxvm/accel/page_alloc.py (an order-0 page from the
+    preferred zone's pcp list); it returns NULL having changed nothing when the general
+    path is needed.
+    """
     gfp_mask &= _GFP_BITS_MASK                     # gfp_allowed_mask after boot
-    m = pgdat.machine
-    ac = m._ac_cache.get(gfp_mask)
+    ac = pgdat.ac_cache.get(gfp_mask)
     if ac is None:
-        ac = m._alloc_context(gfp_mask)
+        ac = alloc_context(pgdat, gfp_mask)
     if ac.preferred_zone is None:
         return NULL
-    if not order and fast_paths:
-        page = _alloc_order0_fast(ac, gfp_mask, cpu)
-        if page != NULL:
-            return page
+    if not order:
+        fast = pgdat.accel.alloc_order0
+        if fast is not None:
+            page = fast(ac, gfp_mask, cpu)
+            if page != NULL:
+                return page
     page = get_page_from_freelist(pgdat, gfp_mask | G.__GFP_HARDWALL, order,
                                   ALLOC_WMARK_LOW | ALLOC_CPUSET | ALLOC_FAIR, ac, cpu)
     if page != NULL:
@@ -1005,304 +825,20 @@ def warn_alloc_failed(pgdat, gfp_mask: int, order: int) -> None:
     if gfp_mask & G.__GFP_NOWARN:
         return
     m = pgdat.machine
-    rs = m.nopage_rs
+    rs = pgdat.nopage_rs
     if not __ratelimit(rs, m, "warn_alloc_failed"):
         return
     pgdat.log.pr_warn(f"{m.current_comm()}: page allocation failure: order:{order}, "
                       f"mode:{gfp_mask:#x}({G.format_gfp(gfp_mask)})")
     pgdat.log.pr_warn(dump_stack_header(m, m.current_cpu))
-    from .show_mem import show_mem
     for line in show_mem(pgdat):
         pgdat.log.pr_warn(line)
 
 
-def zone_free_pcp(zone) -> int:
-    return sum(ps.pcp.count for ps in zone.pageset)
-
-
-# Boot/sysctl set-up (page_alloc_init) and the memory report (show_mem) live in their own
-# modules; their names stay reachable as page_alloc.<name> for existing callers.
+# the kernel-named functions, with the double-underscore ones a star import would skip
 __all__ = [n for n in dir() if not n.startswith("_") or n.startswith("__rmqueue")
            or n in ("__free_one_page", "__free_pages", "__free_pages_ok",
                     "__alloc_pages_nodemask", "__alloc_pages_slowpath", "__ratelimit",
                     "__zone_watermark_ok", "__mod_zone_freepage_state")]
 
 
-# --- batched order-0 allocation -----------------------------------------------------------
-#
-# n successive order-0 allocations on one CPU, done in segments: a segment is a run of
-# allocations from one zone's pcp list and its rmqueue_bulk refills, whose outcome follows
-# from the list and free-list structure alone, so NumPy writes the state the calls would
-# leave. Whatever a segment cannot cover (a bad page, a fallback steal, the slow path) is
-# left to one __alloc_pages_nodemask call. tests/test_alloc_batch.py compares machines.
-
-def alloc_pages_order0_batch(pgdat, gfp_mask: int, n: int, cpu: int = 0,
-                             fast_only: bool = False) -> np.ndarray:
-    """The frames ``n`` successive ``__alloc_pages_nodemask(pgdat, gfp_mask, 0, cpu)`` calls
-    return, leaving the same state; stops after a call that fails (returns NULL), and with
-    ``fast_only`` where a segment cannot continue (the caller makes the next call itself).
-
-    :param gfp_mask: ``gfp_t``
-    :returns: int64 frame numbers, in allocation order
-    """
-    gfp_mask &= _GFP_BITS_MASK
-    m = pgdat.machine
-    ac = m._ac_cache.get(gfp_mask)
-    if ac is None:
-        ac = m._alloc_context(gfp_mask)
-    parts = []
-    got = 0
-    segments = (fast_paths and ac.preferred_zone is not None
-                and not gfp_mask & (_GFP_COLD | _GFP_WRITE))
-    while got < n:
-        seg = _order0_segment(ac, gfp_mask, n - got, cpu) if segments else _NO_PAGES
-        if len(seg):
-            parts.append(seg)
-            got += len(seg)
-            continue
-        if fast_only:
-            break
-        page = __alloc_pages_nodemask(pgdat, gfp_mask, 0, cpu)
-        if page == NULL:
-            break
-        parts.append(np.array([page], dtype=np.int64))
-        got += 1
-    if not parts:
-        return _NO_PAGES
-    return parts[0] if len(parts) == 1 else np.concatenate(parts)
-
-
-_NO_PAGES = np.zeros(0, dtype=np.int64)
-_NO_PAGES.flags.writeable = False
-
-
-def _wmark_ok0(z, classzone_idx: int) -> bool:
-    """__zone_watermark_ok at the low mark for order 0 without ALLOC_HIGH/ALLOC_HARDER."""
-    return (z.vm_stat[NR_FREE_PAGES] - z.nr_reserved_highatomic
-            > z.watermark[WMARK_LOW] + z.lowmem_reserve[classzone_idx])
-
-
-def _order0_target_zone(ac):
-    """The zone get_page_from_freelist's fair pass (or, after it resets the batches, its
-    second pass) takes the next order-0 page from; None when no zone passes."""
-    skipped = False
-    for z in ac.zones:
-        if z.flags & _FAIR_DEPLETED:
-            skipped = True
-            continue
-        if _wmark_ok0(z, ac.classzone_idx):
-            return z
-    if not skipped:
-        return None
-    for z in ac.zones:
-        if _wmark_ok0(z, ac.classzone_idx):
-            reset_alloc_batches(ac.preferred_zone)
-            return z
-    return None
-
-
-def _order0_plan(z, mm, head: int, mt: int, limit: int, thr: int, batch: int):
-    """How a segment of at most ``limit`` allocations from ``z`` would go, changing nothing:
-    (pcp pages popped, the entry after them, buddy blocks taken [(pfn, order, pages)],
-    pages taken from buddy, allocations served by refills)."""
-    nxt = mm.nxt
-    pcp_pages = []
-    p = nxt[head]
-    while p != head and len(pcp_pages) < limit:
-        pcp_pages.append(p)
-        p = nxt[p]
-    need = limit - len(pcp_pages)
-    if not need or p != head:
-        return pcp_pages, p, [], 0, 0
-    # refills: the free count each allocation's watermark check sees drops by ``batch``
-    # at every refill (the refilling allocation checks before it)
-    free = z.vm_stat[NR_FREE_PAGES]
-    groups = 0
-    served = 0
-    while served < need:
-        if free - groups * batch <= thr:
-            break
-        take = min(batch, need - served)
-        groups += 1
-        if take > 1 and free - groups * batch <= thr:
-            served += 1
-            break
-        served += take
-    # the buddy pages those refills take: __rmqueue_smallest always takes the head of the
-    # lowest non-empty list, and splitting a block only feeds lower (empty) lists, so
-    # blocks are used up whole, list by list, each as consecutive frames
-    want = groups * batch
-    blocks = []
-    have = 0
-    area = z.free_area
-    for order in range(MAX_ORDER):
-        lh = area[order].free_list[mt]
-        b = nxt[lh]
-        while b != lh and have < want:
-            size = 1 << order
-            blocks.append((b, order, min(size, want - have)))
-            have += size
-            b = nxt[b]
-        if have >= want:
-            break
-    if have < want:
-        # a refill would fall back to another migratetype: stop before it
-        groups = have // batch
-        if not groups:
-            return pcp_pages, p, [], 0, 0
-        want = groups * batch
-        served = min(served, want)
-        keep = []
-        have = 0
-        for b, order, _ in blocks:
-            if have >= want:
-                break
-            keep.append((b, order, min(1 << order, want - have)))
-            have += 1 << order
-        blocks = keep
-    return pcp_pages, p, blocks, want, served
-
-
-def _order0_segment(ac, gfp_mask: int, n: int, cpu: int) -> np.ndarray:
-    """Up to ``n`` order-0 allocations from one zone with exactly the effect of as many
-    __alloc_pages_nodemask calls; an empty array when the next call needs the general path."""
-    z = _order0_target_zone(ac)
-    if z is None or not z.pageset:
-        return _NO_PAGES
-    mm = z.mem_map
-    vm_stat = z.vm_stat
-    mt = ac.migratetype
-    pcp = z.pageset[cpu].pcp
-    head = pcp.lists[mt]
-    batch = pcp.batch
-    # _order0_target_zone found z above its mark; refills lower the free count
-    thr = z.watermark[WMARK_LOW] + z.lowmem_reserve[ac.classzone_idx] + z.nr_reserved_highatomic
-    # the fair batch: once NR_ALLOC_BATCH reaches 0 the zone is skipped
-    limit = min(n, max(vm_stat[NR_ALLOC_BATCH], 1))
-    plan = _order0_plan(z, mm, head, mt, limit, thr, batch)
-    pcp_pages, after, blocks, taken_n, served = plan
-    if blocks:
-        taken = np.concatenate([np.arange(b, b + t, dtype=np.int64) for b, _, t in blocks])
-    else:
-        taken = _NO_PAGES
-    nalloc = len(pcp_pages) + served
-    if not nalloc:
-        return _NO_PAGES
-    alloc = np.concatenate([np.asarray(pcp_pages, dtype=np.int64), taken[:served]]) \
-        if pcp_pages else taken[:served]
-    # check_new_page on each page to be handed out; a bad one goes the general way (which
-    # reports it), so the segment stops before it. Buddy pages have _mapcount reset by
-    # rmv_page_order before the check, pcp pages keep theirs.
-    bad = (mm._refcount[alloc] != 0) | (mm.mapping[alloc] != 0) | \
-        ((mm.flags[alloc] & np.uint64(PAGE_FLAGS_CHECK_AT_PREP)) != 0)
-    if pcp_pages:
-        bad[:len(pcp_pages)] |= mm._mapcount[alloc[:len(pcp_pages)]] != -1
-    if bad.any():
-        first = int(np.argmax(bad))
-        if not first:
-            return _NO_PAGES
-        return _order0_segment(ac, gfp_mask, first, cpu)
-    _order0_apply(z, mm, pcp, head, mt, pcp_pages, after, blocks, taken, taken_n, served)
-    # buffered_rmqueue's accounting and prep_new_page, for every page handed out
-    lru_next, lru_prev = mm.lru_next, mm.lru_prev
-    lru_next[alloc] = NULL                    # list_del from the pcp list
-    lru_prev[alloc] = NULL
-    if served:
-        _link_pcp_tail(mm, head, taken[served:])
-    elif pcp_pages:
-        mm.nxt[head] = after
-        mm.prv[after] = head
-    pcp.count -= nalloc
-    left = vm_stat[NR_ALLOC_BATCH] - nalloc
-    vm_stat[NR_ALLOC_BATCH] = left
-    if left <= 0:
-        z.flags |= _FAIR_DEPLETED
-    z.zone_pgdat.vm_events[PGALLOC + z.idx] += nalloc
-    mm.private[alloc] = 0
-    mm._refcount[alloc] = 1
-    mm.index[alloc] = 0
-    if gfp_mask & _GFP_ZERO:
-        m = z.zone_pgdat.machine
-        pc = m.page_contents
-        if pc:
-            _drop_contents_of(pc, alloc)
-        mm.content[alloc] = 0
-    return alloc
-
-
-def _order0_apply(z, mm, pcp, head: int, mt: int, pcp_pages, after: int, blocks, taken,
-                  taken_n: int, served: int) -> None:
-    """The buddy side of a segment's refills: blocks off their lists, the remainder of a
-    partly used block back on the (by then empty) lower lists, frames to the pcp."""
-    if not taken_n:
-        return
-    nxt, prv = mm.nxt, mm.prv
-    area = z.free_area
-    # each list's used prefix comes off; the list then starts at the next block
-    by_order = {}
-    for b, order, _ in blocks:
-        by_order[order] = b
-    for order, last in by_order.items():
-        lh = area[order].free_list[mt]
-        nx = nxt[last]
-        nxt[lh] = nx
-        prv[nx] = lh
-    for b, order, _ in blocks:
-        area[order].nr_free -= 1
-    mm._mapcount[taken] = -1                  # rmv_page_order
-    mm.private[taken] = 0
-    mm.index[taken] = mt                      # set_pcppage_migratetype
-    b, order, t = blocks[-1]
-    if t < (1 << order):
-        # expand() left the rest of the last block as one block per set bit of what is
-        # left, lowest address (smallest order) first, each alone on its list
-        r = t
-        while r < (1 << order):
-            o = (r & -r).bit_length() - 1
-            piece = b + r
-            lh = area[o].free_list[mt]
-            nxt[lh] = piece
-            prv[lh] = piece
-            nxt[piece] = lh
-            prv[piece] = lh
-            area[o].nr_free += 1
-            mm.priv[piece] = o                # set_page_order
-            mm.mc[piece] = _BUDDY
-            r += 1 << o
-    z.vm_stat[NR_FREE_PAGES] -= taken_n
-    pcp.count += taken_n
-
-
-def _link_pcp_tail(mm, head: int, rest) -> None:
-    """Leave ``rest`` (in order) as the whole of the pcp list at ``head``."""
-    k = len(rest)
-    if not k:
-        mm.nxt[head] = head
-        mm.prv[head] = head
-        return
-    lru_next, lru_prev = mm.lru_next, mm.lru_prev
-    lru_next[rest[:-1]] = rest[1:]
-    lru_prev[rest[1:]] = rest[:-1]
-    first, last = int(rest[0]), int(rest[-1])
-    mm.prv[first] = head
-    mm.nxt[last] = head
-    mm.nxt[head] = first
-    mm.prv[head] = last
-
-
-def _drop_contents_of(pc: dict, pfns) -> None:
-    """page_contents.pop(pfn) for each of ``pfns`` (the smaller side is iterated)."""
-    if len(pc) < len(pfns):
-        lo, hi = int(pfns.min()), int(pfns.max())
-        near = [k for k in pc if lo <= k <= hi]
-        if near:
-            want = set(pfns.tolist())
-            for k in near:
-                if k in want:
-                    del pc[k]
-    else:
-        for p in pfns.tolist():
-            pc.pop(p, None)
-
-
-__all__.append("alloc_pages_order0_batch")

@@ -6,7 +6,6 @@ Each function returns the lines; callers write them to the kernel log.
 
 from .mmzone import MAX_ORDER, MIGRATE_TYPES, WMARK_MIN, WMARK_LOW, WMARK_HIGH, \
     migratetype_letters
-from .page_alloc import zone_free_pcp
 from .util import get_nr_swap_pages
 from ..include.vm_event_item import (NR_FREE_PAGES, NR_PAGES_SCANNED, NR_ACTIVE_ANON, NR_INACTIVE_ANON,
                            NR_ISOLATED_ANON, NR_ACTIVE_FILE, NR_INACTIVE_FILE,
@@ -17,6 +16,11 @@ from ..include.vm_event_item import (NR_FREE_PAGES, NR_PAGES_SCANNED, NR_ACTIVE_
                            NR_FILE_PAGES)
 
 THREAD_SIZE = 16384          # x86-64 kernel stacks (4 pages in 4.6)
+
+
+def zone_free_pcp(zone) -> int:
+    """Pages on every CPU's pcp lists of ``zone`` (show_free_areas' ``free_pcp``)."""
+    return sum(ps.pcp.count for ps in zone.pageset)
 
 
 def zone_reclaimable(zone, m) -> bool:

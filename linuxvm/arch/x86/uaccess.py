@@ -23,8 +23,8 @@ from ...include.mm import (VM_SHARED, VM_WRITE, VM_READ, VM_EXEC, VM_LOCKED, VM_
 from ...mm.mm_types import MM_ANONPAGES
 from ...mm.page import (NULL, PG_uptodate, PG_swapbacked, PG_active, PG_lru, PG_unevictable,
                         PAGE_MAPPING_ANON)
-from ...mm.page_alloc import (_alloc_order0_fast, __alloc_pages_nodemask, _mapping_view,
-                              _GFP_BITS_MASK, alloc_pages_order0_batch)
+from ...mm.page_alloc import __alloc_pages_nodemask, _GFP_BITS_MASK, alloc_context
+from ...accel.page_alloc import alloc_pages_order0_batch   # until touch_bulk moves to accel/
 from ...mm.swap import (PAGEVEC_SIZE, __pagevec_lru_add, LRU_UNEVICTABLE, LRU_INACTIVE_ANON,
                         LRU_INACTIVE_FILE)
 from ...mm.vma import find_vma
@@ -140,13 +140,11 @@ def _touch_write_fast(m, task, va: int, end: int) -> None:
     mem_map = m.mem_map
     f, rc, mc, idx, ch = mem_map.f, mem_map.rc, mem_map.mc, mem_map.idx, mem_map.ch
     content = memoryview(mem_map.content)
-    mapv = _mapping_view(m)
+    mapv = mem_map.mapv
     gfp = GFP_HIGHUSER_MOVABLE_ZERO & _GFP_BITS_MASK
-    ac = m._ac_cache.get(gfp)
-    if ac is None:
-        ac = m._alloc_context(gfp)
-    # __alloc_pages_nodemask tries its order-0 fast path first, when it has one
-    order0_fast = page_alloc.fast_paths and ac.preferred_zone is not None
+    ac = alloc_context(pgdat, gfp)
+    # __alloc_pages_nodemask tries its order-0 accelerator first, when it has one
+    alloc_order0 = pgdat.accel.alloc_order0 if ac.preferred_zone is not None else None
     cpuid = cpu.cpu
     pvec = m.lru.lru_add_pvec[cpuid]
     vs = ve = 0              # the VMA whose pages may go inline, and what they need
@@ -220,7 +218,7 @@ def _touch_write_fast(m, task, va: int, end: int) -> None:
         if ev > TASK_RSS_EVENTS_THRESH:
             sync_mm_rss(mm, task)
         # do_anonymous_page
-        page = _alloc_order0_fast(ac, gfp, cpuid) if order0_fast else NULL
+        page = alloc_order0(ac, gfp, cpuid) if alloc_order0 is not None else NULL
         if page == NULL:
             page = __alloc_pages_nodemask(pgdat, GFP_HIGHUSER_MOVABLE_ZERO, 0, cpuid)
             if page == NULL:
