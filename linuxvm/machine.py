@@ -88,7 +88,7 @@ class Machine:
         self.tasks = {}                  # pid -> TaskStruct (the task list)
         self.next_pid = 1
         self.page_contents = {}          # pfn -> bytearray, only for frames with data
-        self.content_seq = 0             # last content tag handed out (mm/fault.py)
+        self.content_seq = 0             # last content tag handed out (mm/memory/fault.py)
         self.extfrag_events = 0
         # counters that later subsystems maintain (0 until they exist)
         self.vm_committed_as = 0          # pages, mm/util.c vm_committed_as

@@ -5,7 +5,7 @@ def exit_mm(m, task) -> None:
     """Fold the task's RSS cache, give up its address space and keep it lazily loaded
     until the CPU switches away (kernel/exit.c exit_mm)."""
     from ..arch.x86.cpu import enter_lazy_tlb
-    from ..mm.fault import sync_mm_rss
+    from ..mm.memory import sync_mm_rss
     from .fork import mmput
     mm = task.mm
     if mm is None:

@@ -59,7 +59,7 @@ def dup_mmap(m, mm, oldmm) -> int:
     """Copy every VMA of ``oldmm`` into ``mm`` and their page tables (kernel/fork.c);
     0 or a negative errno."""
     from ..arch.x86 import tlb as x86_tlb
-    from ..mm.fault import copy_page_range
+    from ..mm.memory import copy_page_range
     from ..mm.mm_flags import (VM_DONTCOPY, VM_ACCOUNT, VM_LOCKED, VM_LOCKONFAULT,
                                VM_UFFD_MISSING, VM_UFFD_WP)
     from ..mm.mmap import vm_stat_account, vma_copy, vmas_would_merge, note_unmerged_boundary
@@ -114,7 +114,7 @@ def dup_mmap(m, mm, oldmm) -> int:
 
 def dup_mm(m, task, oldmm):
     """A copy of ``oldmm`` for a child (kernel/fork.c dup_mm); None on failure."""
-    from ..mm.fault import get_mm_rss
+    from ..mm.memory import get_mm_rss
     mm = mm_alloc(m, task)
     if mm is None:
         return None

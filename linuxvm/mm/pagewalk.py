@@ -14,6 +14,7 @@ from ..arch.x86.pgtable_types import (PTE_PFN_MASK, _PAGE_PRESENT, _PAGE_PROTNON
 from ..errors import SyscallError
 from .mm_flags import VM_SOFTDIRTY, VM_HUGETLB
 from .page import PAGE_MAPPING_ANON, PG_dirty, PG_referenced, PG_young
+from .vma import find_vma
 
 PM_ENTRY_BYTES = 8
 PM_PFRAME_BITS = 55
@@ -136,7 +137,6 @@ def pagemap_read(m, task, offset: int, count, show_pfn: bool = True) -> bytes:
         return b""
     out = np.zeros(n, dtype=np.uint64)
     end = start_vaddr + (n << PAGE_SHIFT)
-    from .vma import find_vma
     vma = find_vma(mm, start_vaddr)
     mem_map = m.mem_map
     while vma is not None and vma.vm_start < end:
