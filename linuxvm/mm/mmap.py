@@ -624,6 +624,13 @@ def _no_user_tables(m, mm, lo: int, hi: int) -> bool:
 UNMAP_EMPTY_RANGE_SHORTCUT = True
 
 
+def zap_finds_nothing(m, mm, addr, end) -> bool:
+    """TEMPORARY (h3a): zap_finds_nothing moved to accel/memory.py; h3b moves the shortcut
+    that uses it to accel/mmap.py, which imports it at the top."""
+    from ..accel.memory import zap_finds_nothing as accel_zap_finds_nothing
+    return accel_zap_finds_nothing(m, mm, addr, end)
+
+
 def zap_and_free_pgtables(m, mm, vmas, start, end, floor, ceiling) -> None:
     """The body unmap_region and exit_mmap share (mm/mmap.c): drain this CPU's pagevecs,
     zap the pages of ``vmas`` in [start, end) and free the page tables between ``floor``
@@ -634,9 +641,6 @@ def zap_and_free_pgtables(m, mm, vmas, start, end, floor, ceiling) -> None:
     if not whole:
         if UNMAP_EMPTY_RANGE_SHORTCUT and len(vmas) == 1:
             v = vmas[0]
-            # TEMPORARY (h3a): zap_finds_nothing moved to accel/memory.py; h3b moves this
-            # shortcut to accel/mmap.py, which imports it at the top
-            from ..accel.memory import zap_finds_nothing
             lo = v.vm_start if v.vm_start > start else start    # unmap_single_vma's range
             hi = v.vm_end if v.vm_end < end else end
             if not v.vm_flags & VM_HUGETLB and \
