@@ -21,7 +21,6 @@ PAGE = 4096
 
 # (module, switch) of each per-access fast path
 SWITCHES = [("linuxvm.arch.x86.mmu", "TRANSLATE_USER_FAST"),
-            ("linuxvm.mm.fault", "HANDLE_MM_FAULT_FAST"),
             ("linuxvm.arch.x86.uaccess", "TOUCH_WRITE_FAST")]
 
 

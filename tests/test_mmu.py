@@ -8,7 +8,7 @@ from linuxvm.arch.x86.cpu import switch_mm, CpuModel, X86_CR0_WP, EFER_NX
 from linuxvm.arch.x86.mmu import PageFault, PF_PROT, PF_WRITE, PF_USER, PF_RSVD, PF_INSTR
 from linuxvm.arch.x86.page_types import PAGE_OFFSET, PMD_SIZE, PUD_SIZE
 from linuxvm.mm import memory
-from tests.test_pgtable import new_mm, paging_only  # noqa: F401
+from tests.test_pgtable import new_mm
 
 U, W, I = PF_USER, PF_WRITE, PF_INSTR
 VA = 0x7F0000001000

@@ -7,25 +7,28 @@ from linuxvm.arch.x86 import pgtable as P
 from linuxvm.arch.x86.pgalloc import mm_alloc_pgd, mm_free_pgd, count_user_tables
 from linuxvm.arch.x86.page_types import KERNEL_PGD_BOUNDARY, PMD_SIZE, PUD_SIZE, PGDIR_SIZE
 from linuxvm.mm import memory
+from linuxvm.include.mm import VM_PFNMAP
+from linuxvm.mm.mprotect import change_protection
+from linuxvm.mm.mremap import move_page_tables
 from linuxvm.mm.mm_types import MmStruct
 from linuxvm.include.vm_event_item import NR_PAGETABLE
 
 
 class Vma:
-    """The few vm_area_struct fields the page-table code reads."""
+    """The few vm_area_struct fields the page-table code reads. These tests put frames of
+    their choice into PTEs with no struct page state behind them, as remap_pfn_range
+    does: a VM_PFNMAP mapping of special PTEs, which zapping clears without touching a
+    page (vm_normal_page gives NULL)."""
     __slots__ = ("vm_start", "vm_end", "vm_next", "vm_flags", "vm_mm")
 
-    def __init__(self, mm, start, end, flags=0x3):
+    def __init__(self, mm, start, end, flags=0x3 | VM_PFNMAP):
         self.vm_mm, self.vm_start, self.vm_end, self.vm_flags = mm, start, end, flags
         self.vm_next = None
 
 
-@pytest.fixture(autouse=True)
-def paging_only(monkeypatch):
-    """These tests put frames of their choice into PTEs, with no struct page state behind
-    them: zap only the entries (the hook's paging-only default), whatever the
-    demand-paging code has plugged in."""
-    monkeypatch.setattr(memory, "zap_present_pte", lambda tlb, vma, addr, ptent, d: False)
+def pfn_pte(pfn, prot):
+    """A special PTE for ``pfn`` (pte_mkspecial(pfn_pte(...)), as remap_pfn_range sets)."""
+    return P.pte_mkspecial(P.pfn_pte(pfn, prot))
 
 
 def new_mm(m):
@@ -36,7 +39,7 @@ def new_mm(m):
 
 def map_page(m, mm, addr, pfn=0x1234):
     ptr = memory.pte_alloc_map(m, mm, addr)
-    P.set_entry(m, ptr, P.mk_pte(pfn, P.PAGE_READONLY))
+    P.set_entry(m, ptr, pfn_pte(pfn, P.PAGE_READONLY))
     return ptr
 
 
@@ -232,15 +235,15 @@ def test_change_protection_rewrites_present_ptes_and_flushes(m):
     from linuxvm.arch.x86.cpu import switch_mm
     switch_mm(m, cpu, cpu.active_mm, mm)
     one = m.pgdat.vm_events[VM_EVENT["nr_tlb_local_flush_one"]]
-    assert memory.change_protection(m, v, 0x400000, 0x404000, P.PAGE_READONLY, 0) == 3
+    assert change_protection(m, v, 0x400000, 0x404000, P.PAGE_READONLY, 0) == 3
     e = P.get_entry(m, memory.follow_pte(mm, 0x401000))
     assert not P.pte_write(e) and P.pte_dirty(e) and P.pte_pfn(e) == 0x101
     assert m.pgdat.vm_events[VM_EVENT["nr_tlb_local_flush_one"]] - one == 4
     # dirty_accountable: a dirty, soft-dirty page stays writable
-    memory.change_protection(m, v, 0x400000, 0x404000, P.PAGE_SHARED, 0)
+    change_protection(m, v, 0x400000, 0x404000, P.PAGE_SHARED, 0)
     P.set_entry(m, memory.follow_pte(mm, 0x400000),
                 P.pte_mkdirty(P.get_entry(m, memory.follow_pte(mm, 0x400000))))
-    memory.change_protection(m, v, 0x400000, 0x404000, P.PAGE_READONLY, 1)
+    change_protection(m, v, 0x400000, 0x404000, P.PAGE_READONLY, 1)
     assert P.pte_write(P.get_entry(m, memory.follow_pte(mm, 0x400000)))
     m.check()
 
@@ -253,7 +256,7 @@ def test_move_page_tables_across_pmd_boundary(m):
                     P.pfn_pte(0x200 + i, P.PAGE_READONLY))
     v = Vma(mm, 0x400000, 0x404000)
     nv = Vma(mm, 0x9FF000, 0xA03000)
-    assert memory.move_page_tables(m, v, 0x400000, nv, 0x9FF000, 0x4000) == 0x4000
+    assert move_page_tables(m, v, 0x400000, nv, 0x9FF000, 0x4000) == 0x4000
     for i in range(4):
         e = P.get_entry(m, memory.follow_pte(mm, 0x9FF000 + i * 0x1000))
         assert P.pte_pfn(e) == 0x200 + i and P.pte_soft_dirty(e)

@@ -10,7 +10,8 @@ from linuxvm.arch.x86.mmu import PageFault, PF_USER as U, PF_WRITE as W
 from linuxvm.arch.x86.page_types import PAGE_OFFSET
 from linuxvm.mm import memory
 from linuxvm.include.vm_event_item import VM_EVENT
-from tests.test_pgtable import new_mm, paging_only  # noqa: F401
+from tests.test_pgtable import new_mm, paging_only, pfn_pte  # noqa: F401
+from linuxvm.include.mm import VM_PFNMAP
 
 VA = 0x7F0000001000
 
@@ -78,10 +79,10 @@ def test_omitted_flush_shows_stale_translation(env):
     P.set_entry(m, memory.follow_pte(mm, VA), 0)
     assert mmu.translate(cpu, VA, U | W) == 0x1000000
     # the same zap through an mmu_gather flushes, and the access faults
-    P.set_entry(m, memory.pte_alloc_map(m, mm, VA), P.pfn_pte(0x1000, P.PAGE_SHARED))
+    P.set_entry(m, memory.pte_alloc_map(m, mm, VA), pfn_pte(0x1000, P.PAGE_SHARED))
 
-    class V:
-        vm_mm, vm_start, vm_end, vm_flags, vm_next = mm, VA, VA + 0x1000, 3, None
+    class V:        # VM_PFNMAP: no struct page state behind the frame (see test_pgtable.Vma)
+        vm_mm, vm_start, vm_end, vm_flags, vm_next = mm, VA, VA + 0x1000, 3 | VM_PFNMAP, None
     tlb = memory.tlb_gather_mmu(m, mm, VA, VA + 0x1000)
     memory.unmap_page_range(tlb, V, VA, VA + 0x1000)
     memory.tlb_finish_mmu(tlb)

@@ -9,6 +9,6 @@ it, each accelerator alone and all together. See docs/accelerators.md.
 """
 
 from ..lib.accel_registry import REGISTRY
-from . import page_alloc
+from . import memory
 
-__all__ = ["REGISTRY"]
+__all__ = ["REGISTRY", "memory"]

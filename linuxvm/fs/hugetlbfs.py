@@ -102,7 +102,7 @@ def huge_pte_alloc(m, mm, addr: int):
 def hugetlb_fault(m, mm, vma, address: int, flags: int) -> int:
     """A fault in a hugetlb VMA: the PMD path is built, then no huge page can be had."""
     from ..arch.x86.pgtable import pt_entries
-    from ..mm.fault import VM_FAULT_OOM, VM_FAULT_SIGBUS
+    from ..mm.memory import VM_FAULT_OOM, VM_FAULT_SIGBUS
     ptr = huge_pte_alloc(m, mm, address & HPAGE_MASK)
     if ptr is None:
         return VM_FAULT_OOM

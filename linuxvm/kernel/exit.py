@@ -1,7 +1,7 @@
 """Process exit, the memory part (kernel/exit.c exit_mm, do_exit, release_task)."""
 
 from ..arch.x86.cpu import enter_lazy_tlb, context_switch
-from ..mm.fault import sync_mm_rss
+from ..mm.memory import sync_mm_rss
 from ..mm.slab_common import slab_free_obj
 from .fork import mmput, mmdrop, _free_thread_stack
 

@@ -7,7 +7,7 @@ from ..arch.x86.page_types import TASK_SIZE
 from ..arch.x86.pgalloc import mm_alloc_pgd, mm_free_pgd
 from ..include.mm import (VM_DONTCOPY, VM_ACCOUNT, VM_LOCKED, VM_LOCKONFAULT, VM_UFFD_MISSING,
                           VM_UFFD_WP)
-from ..mm.fault import copy_page_range, get_mm_rss
+from ..mm.memory import copy_page_range, get_mm_rss
 from ..mm.mm_types import MmStruct
 from ..mm.mmap import (exit_mmap, vm_stat_account, vma_copy, vmas_would_merge,
                        note_unmerged_boundary)

@@ -4,10 +4,10 @@
 from ..arch.x86.page_types import PAGE_SHIFT, PAGE_SIZE
 from ..arch.x86.pgtable import pt_entries, pte_present, pte_write, pte_dirty, pte_pfn
 from ..errors import KernelBug
-from .fault import (handle_mm_fault, vm_normal_page, is_zero_pfn, VM_FAULT_ERROR,
-                    VM_FAULT_MAJOR, VM_FAULT_WRITE, FAULT_FLAG_WRITE)
 from ..include.mm import (VM_LOCKONFAULT, VM_WRITE, VM_SHARED, VM_READ, VM_EXEC, VM_LOCKED,
-                       VM_IO, VM_PFNMAP)
+                          VM_IO, VM_PFNMAP, VM_MAYREAD)
+from .memory import (handle_mm_fault, vm_normal_page, is_zero_pfn, is_cow_mapping,
+                     VM_FAULT_ERROR, VM_FAULT_MAJOR, VM_FAULT_WRITE, FAULT_FLAG_WRITE)
 from . import memory
 from .page import NULL, PG_dirty
 from .swap import mark_page_accessed, lru_add_drain
@@ -61,7 +61,7 @@ def faultin_page(m, task, vma, address: int, flags: list) -> int:
     fault_flags = FAULT_FLAG_WRITE if flags[0] & FOLL_WRITE else 0
     ret = handle_mm_fault(m, vma.vm_mm, vma, address, fault_flags)
     if ret & VM_FAULT_ERROR:
-        from .fault import VM_FAULT_OOM, VM_FAULT_SIGBUS
+        from .memory import VM_FAULT_OOM, VM_FAULT_SIGBUS
         if ret & VM_FAULT_OOM:
             return -12
         if ret & VM_FAULT_SIGBUS:
@@ -79,8 +79,6 @@ def faultin_page(m, task, vma, address: int, flags: list) -> int:
 
 def check_vma_flags(vma, gup_flags: int) -> int:
     """Whether this kind of access may fault pages of ``vma`` in (mm/gup.c); 0 or -EFAULT."""
-    from .fault import is_cow_mapping
-    from ..include.mm import VM_MAYREAD
     f = vma.vm_flags
     if f & (VM_IO | VM_PFNMAP):
         return -14

@@ -12,6 +12,7 @@ from .mman import (MADV_NORMAL, MADV_RANDOM, MADV_SEQUENTIAL, MADV_WILLNEED, MAD
                    MADV_FREE, MADV_REMOVE, MADV_DONTFORK, MADV_DOFORK, MADV_MERGEABLE,
                    MADV_UNMERGEABLE, MADV_HUGEPAGE, MADV_NOHUGEPAGE, MADV_DONTDUMP,
                    MADV_DODUMP, MADV_HWPOISON, MADV_SOFT_OFFLINE)
+from .memory import zap_page_range
 from .mmap import vma_modify_flags, khugepaged_enter_vma_merge
 from .util import get_nr_swap_pages
 from .vma import find_vma, find_vma_prev, vma_is_anonymous
@@ -23,16 +24,6 @@ VALID_BEHAVIOURS = frozenset((
 VM_NO_THP = VM_SPECIAL | VM_HUGETLB | VM_SHARED | VM_MAYSHARE     # 4.6: no shmem THP yet
 KSM_NEVER = (VM_MERGEABLE | VM_SHARED | VM_MAYSHARE | VM_PFNMAP | VM_IO | VM_DONTEXPAND
              | VM_HUGETLB | VM_MIXEDMAP)
-
-
-def zap_page_range(m, vma, start, size) -> None:
-    """Wiring point: unmap and free the pages of [start, start+size) once the paging code
-    provides ``linuxvm.mm.memory.zap_page_range``; no page can be mapped before that."""
-    try:
-        from .memory import zap_page_range as zap
-    except ImportError:
-        return
-    zap(m, vma, start, size)
 
 
 def madvise_behavior(m, vma, prev, start, end, behavior):
@@ -96,11 +87,9 @@ def madvise_vma(m, vma, prev, start, end, behavior):
             return vma, -errno.EINVAL
         if not vma_is_anonymous(vma):
             return vma, -errno.EINVAL
-        try:
-            from .memory import madvise_free_page_range
-        except ImportError:
-            return vma, 0
-        madvise_free_page_range(m, vma, start, end)
+        # madvise_free_single_vma: MADV_FREE with swap marks the pages lazily freeable
+        # (madvise_free_page_range), which the model does not do yet; the pages stay
+        # mapped, as they do in 4.6 until reclaim comes for them
         return vma, 0
     if behavior in (MADV_FREE, MADV_DONTNEED):
         # without swap, MADV_FREE behaves as MADV_DONTNEED

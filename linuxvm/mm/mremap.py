@@ -2,8 +2,15 @@
 
 import errno
 
-from ..arch.x86.page_types import PAGE_SHIFT, PAGE_SIZE, TASK_SIZE
+from ..arch.x86 import tlb as x86_tlb
+from ..arch.x86.page_types import PAGE_SHIFT, PAGE_SIZE, PMD_SIZE, TASK_SIZE
+from ..arch.x86.pgtable import (pt_entries, pgd_offset, pud_offset, pmd_offset, pgd_bad,
+                                pud_bad, pmd_none, pte_present, pmd_trans_huge,
+                                pte_mksoft_dirty, pte_swp_mksoft_dirty, is_swap_pte)
+from ..arch.x86.pgtable_types import PTE_PFN_MASK
+from ..errors import KernelBug
 from ..include.resource import RLIMIT_MEMLOCK
+from .memory.pgtable import PMD_MASK, _get, _clear_bad, pud_alloc, pmd_alloc, pte_alloc
 from ..include.mm import (VM_ACCOUNT, VM_LOCKED, VM_DONTEXPAND, VM_PFNMAP, VM_HUGETLB,
                        VM_MAYSHARE, VM_MERGEABLE)
 from .mman import MREMAP_FIXED, MREMAP_MAYMOVE, MAP_FIXED, MAP_SHARED
@@ -13,15 +20,89 @@ from .util import security_vm_enough_memory_mm, vm_unacct_memory
 from .vma import find_vma
 
 
-def move_page_tables(m, vma, old_addr, new_vma, new_addr, length) -> int:
-    """Move the PTEs of [old_addr, +len) to new_addr; bytes moved. Wiring point for the
-    paging code (``linuxvm.mm.memory.move_page_tables``): before it exists no PTE can be
-    present, so everything "moves"."""
-    try:
-        from .memory import move_page_tables as mpt
-    except ImportError:
-        return length
-    return mpt(m, vma, old_addr, new_vma, new_addr, length)
+LATENCY_LIMIT = 64 * PAGE_SIZE
+
+
+def get_old_pmd(m, mm, addr: int):
+    """The PMD entry over ``addr`` when one exists (reporting and clearing a bad PGD or
+    PUD entry on the way), else None."""
+    e = _get(m, pgd_offset(mm, addr))
+    if not e or pgd_bad(e):
+        if e:
+            _clear_bad(m, pgd_offset(mm, addr), "pgd")
+        return None
+    pud = pud_offset(e, addr)
+    e = _get(m, pud)
+    if not e or pud_bad(e):
+        if e:
+            _clear_bad(m, pud, "pud")
+        return None
+    pmd = pmd_offset(e, addr)
+    return None if pmd_none(_get(m, pmd)) else pmd
+
+
+def alloc_new_pmd(m, mm, vma, addr: int):
+    """The PMD entry over ``addr``, allocating the PUD and PMD tables if missing; None
+    when an allocation fails."""
+    pud = pud_alloc(m, mm, pgd_offset(mm, addr), addr)
+    if pud is None:
+        return None
+    pmd = pmd_alloc(m, mm, pud, addr)
+    if pmd is not None and pmd_trans_huge(_get(m, pmd)):
+        raise KernelBug(f"alloc_new_pmd: huge PMD at {addr:#x}")
+    return pmd
+
+
+def move_ptes(m, vma, old_pmd, old_addr: int, old_end: int, new_vma, new_pmd,
+              new_addr: int) -> None:
+    """Move PTEs one by one, marking them soft-dirty (move_soft_dirty_pte)."""
+    old = pt_entries(m, (_get(m, old_pmd) & PTE_PFN_MASK) >> PAGE_SHIFT)
+    new = pt_entries(m, (_get(m, new_pmd) & PTE_PFN_MASK) >> PAGE_SHIFT)
+    while old_addr < old_end:
+        i = (old_addr >> PAGE_SHIFT) & 511
+        pte = old[i]
+        if pte:
+            old[i] = 0
+            if pte_present(pte):
+                pte = pte_mksoft_dirty(pte)
+            elif is_swap_pte(pte):
+                pte = pte_swp_mksoft_dirty(pte)
+            new[(new_addr >> PAGE_SHIFT) & 511] = pte
+        old_addr += PAGE_SIZE
+        new_addr += PAGE_SIZE
+
+
+def move_page_tables(m, vma, old_addr: int, new_vma, new_addr: int, length: int,
+                     need_rmap_locks: bool = False) -> int:
+    """Move the PTEs of [old_addr, old_addr+len) to new_addr (mm/mremap.c); bytes moved."""
+    mm = vma.vm_mm
+    old_end = old_addr + length
+    need_flush = False
+    while old_addr < old_end:
+        nxt = (old_addr + PMD_SIZE) & PMD_MASK
+        extent = min(nxt - old_addr, old_end - old_addr)
+        old_pmd = get_old_pmd(m, mm, old_addr)
+        if old_pmd is None:
+            old_addr += extent
+            new_addr += extent
+            continue
+        new_pmd = alloc_new_pmd(m, mm, vma, new_addr)
+        if new_pmd is None:
+            break
+        if pmd_trans_huge(_get(m, old_pmd)):
+            raise NotImplementedError("move_huge_pmd: transparent huge pages are not "
+                                      "modelled yet")
+        if pte_alloc(m, new_vma.vm_mm, new_pmd, new_addr):
+            break
+        nxt = (new_addr + PMD_SIZE) & PMD_MASK
+        extent = min(extent, nxt - new_addr, LATENCY_LIMIT)
+        move_ptes(m, vma, old_pmd, old_addr, old_addr + extent, new_vma, new_pmd, new_addr)
+        need_flush = True
+        old_addr += extent
+        new_addr += extent
+    if need_flush:
+        x86_tlb.flush_tlb_range(m, vma, old_end - length, old_addr)
+    return length + old_addr - old_end
 
 
 def move_vma(m, vma, old_addr, old_len, new_len, new_addr):

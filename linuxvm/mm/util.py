@@ -8,7 +8,6 @@ The address-space code adds ``__vm_enough_memory`` here.
 
 import errno
 
-from ..errors import SyscallError
 from ..include.vm_event_item import NR_FREE_PAGES, NR_FILE_PAGES, NR_SHMEM, NR_SLAB_RECLAIMABLE
 
 OVERCOMMIT_GUESS = 0

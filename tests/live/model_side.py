@@ -2,7 +2,7 @@
 
 import struct
 
-from linuxvm.mm.fault import TASK_RSS_EVENTS_THRESH
+from linuxvm.mm.memory import TASK_RSS_EVENTS_THRESH
 
 from .scenario import (PG, ModelAPIMissing, Run, Scenario, Snap, parse_maps_line,
                        parse_status)

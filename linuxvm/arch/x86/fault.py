@@ -8,7 +8,7 @@ from ...errors import SegmentationFault, BusError, OutOfMemory, KernelBug
 from ...include.mm import VM_GROWSDOWN, VM_READ, VM_WRITE, VM_EXEC
 from .mmu import PF_PROT, PF_WRITE, PF_USER, PF_RSVD
 from .page_types import TASK_SIZE_MAX
-from ...mm.fault import (handle_mm_fault, VM_FAULT_ERROR, VM_FAULT_MAJOR, VM_FAULT_OOM,
+from ...mm.memory import (handle_mm_fault, VM_FAULT_ERROR, VM_FAULT_MAJOR, VM_FAULT_OOM,
                          VM_FAULT_SIGSEGV, VM_FAULT_SIGBUS, FAULT_FLAG_ALLOW_RETRY,
                          FAULT_FLAG_KILLABLE, FAULT_FLAG_USER, FAULT_FLAG_WRITE)
 from ...mm.vma import find_vma

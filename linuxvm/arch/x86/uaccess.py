@@ -16,7 +16,7 @@ import numpy as np
 
 from ...errors import KernelBug
 from ...mm import memory, page_alloc
-from ...mm.fault import (next_content_tag, transparent_hugepage_enabled,
+from ...mm.memory import (next_content_tag, transparent_hugepage_enabled,
                          GFP_HIGHUSER_MOVABLE_ZERO, sync_mm_rss, TASK_RSS_EVENTS_THRESH)
 from ...include.mm import (VM_SHARED, VM_WRITE, VM_READ, VM_EXEC, VM_LOCKED, VM_GROWSDOWN,
                             VM_HUGETLB, VM_PFNMAP, VM_MIXEDMAP)

@@ -1,0 +1,111 @@
+"""fork's copy of the page tables in mm/memory.c: copy_page_range and copy_one_pte,
+write-protecting copy-on-write pages in parent and child."""
+
+from ...arch.x86.page_types import PAGE_SHIFT, PMD_SIZE, PUD_SIZE, PGDIR_SIZE
+from ...arch.x86.pgtable import (pt_entries, pgd_offset, pud_offset, pmd_offset, pte_present,
+                                 pte_wrprotect, pte_mkold, pte_mkclean, pmd_trans_huge)
+from ...arch.x86.pgtable_types import PTE_PFN_MASK
+from ...include.mm import VM_SHARED, VM_MAYWRITE, VM_HUGETLB, VM_PFNMAP, VM_MIXEDMAP
+from ..page import NULL
+from .pgtable import pte_alloc_map, vm_normal_page
+from .rss import mm_counter
+
+
+def is_cow_mapping(flags: int) -> bool:
+    """A private, may-write mapping: its pages are shared copy-on-write after fork."""
+    return (flags & (VM_SHARED | VM_MAYWRITE)) == VM_MAYWRITE
+
+
+def copy_one_pte(m, dst_mm, src_mm, src_table, si: int, dst_table, di: int, vma, addr: int,
+                 rss: list) -> None:
+    """Copy one present PTE into the child, write-protecting a COW page in both
+    (mm/memory.c copy_one_pte)."""
+    pte = src_table[si]
+    vm_flags = vma.vm_flags
+    if not pte_present(pte):
+        raise NotImplementedError("copy_one_pte: swap entries are not modelled yet")
+    if is_cow_mapping(vm_flags):
+        src_table[si] = pte_wrprotect(pte)
+        pte = pte_wrprotect(pte)
+    if vm_flags & VM_SHARED:
+        pte = pte_mkclean(pte)
+    pte = pte_mkold(pte)
+    page = vm_normal_page(m, vma, addr, pte)
+    if page != NULL:
+        mem_map = m.mem_map
+        mem_map.rc[page] += 1                      # get_page
+        mem_map.mc[page] += 1                      # page_dup_rmap
+        rss[mm_counter(m, page)] += 1
+    dst_table[di] = pte
+
+
+def copy_pte_range(m, dst_mm, src_mm, vma, seg, rss: list) -> None:
+    """copy_one_pte for each non-none entry of one PTE table segment ``seg`` = (src table,
+    dst table, first index, end index, address of the first) (mm/memory.c copy_pte_range).
+
+    Accelerator: ``copy_pte_range`` in linuxvm/accel/memory.py, which takes every segment
+    of the VMA at once (copy_page_range hands it the list).
+    """
+    src_pfn, dst_pfn, lo, hi, a = seg
+    src_table = pt_entries(m, src_pfn)
+    dst_table = pt_entries(m, dst_pfn)
+    for i in range(lo, hi):
+        if src_table[i]:
+            copy_one_pte(m, dst_mm, src_mm, src_table, i, dst_table, i, vma,
+                         a + ((i - lo) << PAGE_SHIFT), rss)
+
+
+def copy_page_range(m, dst_mm, src_mm, vma) -> int:
+    """Copy the PTEs of ``vma`` into the child, write-protecting COW pages in both
+    (mm/memory.c copy_page_range); 0 or -ENOMEM."""
+    if not vma.vm_flags & (VM_HUGETLB | VM_PFNMAP | VM_MIXEDMAP) and vma.anon_vma is None:
+        return 0            # a fault will fill these in correctly
+    if vma.vm_flags & VM_HUGETLB:
+        from ...fs.hugetlbfs import copy_hugetlb_page_range
+        return copy_hugetlb_page_range(m, dst_mm, src_mm, vma)
+    # First the walk, allocating the child's tables; then the entries. Copying an entry
+    # touches only the page it maps, never the allocator, so doing the tables first
+    # leaves the state the interleaved order of copy_pud_range/copy_pmd_range leaves.
+    segs = []                       # (src table, dst table, first index, end index, addr)
+    err = 0
+    addr = vma.vm_start
+    end = vma.vm_end
+    get = lambda ptr: pt_entries(m, ptr[0])[ptr[1]]   # noqa: E731
+    while addr < end:
+        pgd = pgd_offset(src_mm, addr)
+        if not get(pgd):
+            addr = min((addr + PGDIR_SIZE) & ~(PGDIR_SIZE - 1), end)
+            continue
+        pud = pud_offset(get(pgd), addr)
+        if not get(pud):
+            addr = min((addr + PUD_SIZE) & ~(PUD_SIZE - 1), end)
+            continue
+        pmd = pmd_offset(get(pud), addr)
+        pmdv = get(pmd)
+        next_pmd = min((addr + PMD_SIZE) & ~(PMD_SIZE - 1), end)
+        if not pmdv:
+            addr = next_pmd
+            continue
+        if pmd_trans_huge(pmdv):
+            raise NotImplementedError("copy_huge_pmd: transparent huge pages are not modelled")
+        dst_ptr = pte_alloc_map(m, dst_mm, addr)
+        if dst_ptr is None:
+            err = -12
+            break
+        lo = (addr >> PAGE_SHIFT) & 511
+        segs.append((int((pmdv & PTE_PFN_MASK) >> PAGE_SHIFT), dst_ptr[0], lo,
+                     lo + ((next_pmd - addr) >> PAGE_SHIFT), addr))
+        addr = next_pmd
+    rss = [0, 0, 0, 0]
+    fast = m.accel.copy_pte_range
+    if not (fast is not None and segs and fast(m, segs, vma, rss)):
+        for seg in segs:
+            copy_pte_range(m, dst_mm, src_mm, vma, seg, rss)
+    add_mm_rss_vec(dst_mm, rss)
+    return err
+
+
+def add_mm_rss_vec(mm, rss) -> None:
+    """Add the counts copy_page_range gathered to the child's counters (add_mm_rss_vec)."""
+    for i, v in enumerate(rss):
+        mm.rss_stat[i] += v

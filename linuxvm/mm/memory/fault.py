@@ -1,0 +1,311 @@
+"""Page faults in mm/memory.c: handle_mm_fault down to handle_pte_fault, anonymous faults
+(do_anonymous_page) and copy-on-write (do_wp_page, wp_page_copy, wp_page_reuse).
+
+Transparent huge pages are not modelled yet: where 4.6 would take the huge-page fault
+path (``transparent_hugepage_enabled(vma)`` and an aligned 2 MiB range inside the VMA),
+the fault raises NotImplementedError; elsewhere it takes the 4 KiB path, as 4.6 does.
+"""
+
+from ...arch.x86 import tlb as x86_tlb
+from ...arch.x86.page_types import PAGE_SIZE, PMD_SIZE
+from ...arch.x86.pgtable import (pt_entries, pgd_offset, pte_present, pte_offset_map,
+                                 pte_write, pte_pfn, pfn_pte, mk_pte, pte_mkspecial, pte_mkwrite,
+                                 pte_mkdirty, pte_mkyoung, pte_protnone, pmd_trans_huge,
+                                 pmd_devmap)
+from ...arch.x86.pgtable_types import _PAGE_PRESENT
+from .. import gfp as G
+from .. import mlock
+from ...include.mm import (VM_SHARED, VM_WRITE, VM_LOCKED, VM_HUGETLB, VM_GROWSDOWN,
+                        VM_HUGEPAGE, VM_NOHUGEPAGE, VM_STACK_INCOMPLETE_SETUP)
+from ..mm_types import MM_ANONPAGES
+from ..mmap_stack import expand_downwards
+from ..page import NULL, PAGE_MAPPING_ANON, PG_uptodate, PG_mlocked
+from ..page_alloc import __alloc_pages_nodemask
+from ..rmap import anon_vma_prepare, page_add_new_anon_rmap, page_remove_rmap
+from ..swap import lru_cache_add_active_or_unevictable, put_page, get_page
+from ...include.vm_event_item import PGFAULT
+from .pgtable import pud_alloc, pmd_alloc, pte_alloc, is_zero_pfn, vm_normal_page
+from .rss import inc_mm_counter_fast, dec_mm_counter_fast, check_sync_rss_stat, mm_counter
+
+# include/linux/mm.h VM_FAULT_* and FAULT_FLAG_*
+VM_FAULT_OOM = 0x0001
+VM_FAULT_SIGBUS = 0x0002
+VM_FAULT_MAJOR = 0x0004
+VM_FAULT_WRITE = 0x0008
+VM_FAULT_HWPOISON = 0x0010
+VM_FAULT_HWPOISON_LARGE = 0x0020
+VM_FAULT_SIGSEGV = 0x0040
+VM_FAULT_NOPAGE = 0x0100
+VM_FAULT_LOCKED = 0x0200
+VM_FAULT_RETRY = 0x0400
+VM_FAULT_FALLBACK = 0x0800
+VM_FAULT_ERROR = (VM_FAULT_OOM | VM_FAULT_SIGBUS | VM_FAULT_SIGSEGV | VM_FAULT_HWPOISON
+                  | VM_FAULT_HWPOISON_LARGE | VM_FAULT_FALLBACK)
+
+FAULT_FLAG_WRITE = 0x01
+FAULT_FLAG_MKWRITE = 0x02
+FAULT_FLAG_ALLOW_RETRY = 0x04
+FAULT_FLAG_RETRY_NOWAIT = 0x08
+FAULT_FLAG_KILLABLE = 0x10
+FAULT_FLAG_TRIED = 0x20
+FAULT_FLAG_USER = 0x40
+
+GFP_HIGHUSER_MOVABLE_ZERO = G.GFP_HIGHUSER_MOVABLE | G.__GFP_ZERO
+
+
+# --- contents -------------------------------------------------------------------------
+
+def next_content_tag(m) -> int:
+    m.content_seq = (m.content_seq % 0xFFFFFFFF) + 1
+    return m.content_seq
+
+
+def copy_user_highpage(m, dst: int, src: int) -> None:
+    """Copy a page's bytes (if it holds any) and its content tag (cow_user_page)."""
+    data = m.page_contents.get(src)
+    if data is not None:
+        m.page_contents[dst] = bytearray(data)
+    else:
+        m.page_contents.pop(dst, None)
+    m.mem_map.content[dst] = m.mem_map.content[src]
+
+
+def maybe_mkwrite(pte: int, vma) -> int:
+    if vma.vm_flags & VM_WRITE:
+        pte = pte_mkwrite(pte)
+    return pte
+
+
+def ptep_set_access_flags(m, vma, address: int, ptr, entry: int, dirty: bool) -> bool:
+    """Write back more-permissive flags (arch/x86/mm/pgtable.c). x86 flushes nothing: the
+    access that faulted dropped its TLB entry, and the retried access walks afresh."""
+    table = pt_entries(m, ptr[0])
+    changed = table[ptr[1]] != entry
+    if changed and dirty:
+        table[ptr[1]] = entry
+    return changed
+
+
+def ptep_clear_flush(m, vma, address: int, ptr) -> int:
+    table = pt_entries(m, ptr[0])
+    old = table[ptr[1]]
+    table[ptr[1]] = 0
+    if old & _PAGE_PRESENT:                 # pte_accessible (no flush is ever pending here)
+        x86_tlb.flush_tlb_page(m, vma, address)
+    return old
+
+
+def alloc_page_vma(m, gfp: int) -> int:
+    return __alloc_pages_nodemask(m.pgdat, gfp, 0, m.current_cpu)
+
+
+# --- the fault path -------------------------------------------------------------------
+
+def check_stack_guard_page(m, vma, address: int) -> int:
+    """4.6 keeps one unmapped guard page below a stack VMA: faulting its lowest page
+    first tries to grow the stack by one page (mm/memory.c)."""
+    if not vma.vm_flags & VM_GROWSDOWN:
+        return 0
+    address &= ~(PAGE_SIZE - 1)
+    if address == vma.vm_start:
+        prev = vma.vm_prev
+        if prev is not None and prev.vm_end == address:
+            return 0 if prev.vm_flags & VM_GROWSDOWN else -12
+        return expand_downwards(m, vma, address - PAGE_SIZE)
+    return 0
+
+
+def do_anonymous_page(m, mm, vma, address: int, ptr, flags: int, table=None) -> int:
+    """First touch of an anonymous page: the zero page for a read, a new zeroed page for
+    a write (mm/memory.c do_anonymous_page). ``table`` is ``ptr``'s table when the caller
+    has it."""
+    vm_flags = vma.vm_flags
+    if vm_flags & VM_SHARED:
+        return VM_FAULT_SIGBUS
+    if vm_flags & VM_GROWSDOWN and check_stack_guard_page(m, vma, address) < 0:
+        return VM_FAULT_SIGSEGV
+    if table is None:
+        table = pt_entries(m, ptr[0])
+    i = ptr[1]
+    if not flags & FAULT_FLAG_WRITE:
+        entry = pte_mkspecial(pfn_pte(m.zero_pfn, vma.vm_page_prot))
+        if table[i]:
+            return 0
+        table[i] = entry
+        return 0
+    anon_vma_prepare(m, vma)
+    page = alloc_page_vma(m, GFP_HIGHUSER_MOVABLE_ZERO)
+    if page == NULL:
+        return VM_FAULT_OOM
+    f = m.mem_map.f
+    f[page] = f[page] | (1 << PG_uptodate)
+    entry = mk_pte(page, vma.vm_page_prot)
+    if vm_flags & VM_WRITE:
+        entry = pte_mkwrite(pte_mkdirty(entry))
+    if table[i]:
+        put_page(m, page)
+        return 0
+    inc_mm_counter_fast(m, mm, MM_ANONPAGES)
+    page_add_new_anon_rmap(m, page, vma, address)
+    lru_cache_add_active_or_unevictable(m, page, vma)
+    table[i] = entry
+    return 0
+
+
+def wp_page_reuse(m, vma, address: int, ptr, orig_pte: int) -> int:
+    entry = pte_mkyoung(orig_pte)
+    entry = maybe_mkwrite(pte_mkdirty(entry), vma)
+    ptep_set_access_flags(m, vma, address, ptr, entry, True)
+    return VM_FAULT_WRITE
+
+
+def wp_page_copy(m, mm, vma, address: int, ptr, orig_pte: int, old_page: int) -> int:
+    """Break COW: copy (or zero-fill, for the zero page) into a new private page."""
+    anon_vma_prepare(m, vma)
+    if is_zero_pfn(m, pte_pfn(orig_pte)):
+        new_page = alloc_page_vma(m, GFP_HIGHUSER_MOVABLE_ZERO)
+        if new_page == NULL:
+            if old_page != NULL:
+                put_page(m, old_page)
+            return VM_FAULT_OOM
+    else:
+        new_page = alloc_page_vma(m, G.GFP_HIGHUSER_MOVABLE)
+        if new_page == NULL:
+            if old_page != NULL:
+                put_page(m, old_page)
+            return VM_FAULT_OOM
+        copy_user_highpage(m, new_page, old_page)
+    mem_map = m.mem_map
+    mem_map.f[new_page] = mem_map.f[new_page] | (1 << PG_uptodate)
+    table = pt_entries(m, ptr[0])
+    page_copied = False
+    if table[ptr[1]] == orig_pte:
+        if old_page != NULL:
+            if not mem_map.mapping[old_page] & PAGE_MAPPING_ANON:
+                dec_mm_counter_fast(m, mm, mm_counter(m, old_page))
+                inc_mm_counter_fast(m, mm, MM_ANONPAGES)
+        else:
+            inc_mm_counter_fast(m, mm, MM_ANONPAGES)
+        entry = mk_pte(new_page, vma.vm_page_prot)
+        entry = maybe_mkwrite(pte_mkdirty(entry), vma)
+        ptep_clear_flush(m, vma, address, ptr)
+        page_add_new_anon_rmap(m, new_page, vma, address)
+        lru_cache_add_active_or_unevictable(m, new_page, vma)
+        table[ptr[1]] = entry
+        if old_page != NULL:
+            page_remove_rmap(m, old_page)
+        new_page, page_copied = old_page, True
+    if new_page != NULL:
+        put_page(m, new_page)
+    if old_page != NULL:
+        if page_copied and vma.vm_flags & VM_LOCKED and mem_map.f[old_page] & (1 << PG_mlocked):
+            mlock.munlock_vma_page(m, old_page)
+        put_page(m, old_page)
+    return VM_FAULT_WRITE if page_copied else 0
+
+
+def reuse_swap_page(m, page: int) -> bool:
+    """4.6 reuses an anon page on a write fault when only one PTE maps it."""
+    return m.mem_map.mc[page] + 1 <= 1
+
+
+def do_wp_page(m, mm, vma, address: int, ptr, orig_pte: int) -> int:
+    """Write to a present, write-protected PTE (mm/memory.c do_wp_page)."""
+    old_page = vm_normal_page(m, vma, address, orig_pte)
+    if old_page == NULL:
+        if (vma.vm_flags & (VM_WRITE | VM_SHARED)) == (VM_WRITE | VM_SHARED):
+            return wp_page_reuse(m, vma, address, ptr, orig_pte)
+        return wp_page_copy(m, mm, vma, address, ptr, orig_pte, NULL)
+    mem_map = m.mem_map
+    if mem_map.mapping[old_page] & PAGE_MAPPING_ANON:
+        if reuse_swap_page(m, old_page):
+            page_move_anon_rmap(m, old_page, vma, address)
+            return wp_page_reuse(m, vma, address, ptr, orig_pte)
+    elif (vma.vm_flags & (VM_WRITE | VM_SHARED)) == (VM_WRITE | VM_SHARED):
+        raise NotImplementedError("write fault on a shared file page (wp_page_shared): "
+                                  "file-backed memory is not modelled yet")
+    get_page(m, old_page)
+    return wp_page_copy(m, mm, vma, address, ptr, orig_pte, old_page)
+
+
+def page_move_anon_rmap(m, page: int, vma, address: int) -> None:
+    """The page is exclusively ours: point it at our own anon_vma (mm/rmap.c)."""
+    av = vma.anon_vma
+    m.mem_map.mapping[page] = (av.handle << 2) | PAGE_MAPPING_ANON
+
+
+def handle_pte_fault(m, mm, vma, address: int, ptr, flags: int, table=None) -> int:
+    if table is None:
+        table = pt_entries(m, ptr[0])
+    entry = table[ptr[1]]
+    if not pte_present(entry):
+        if entry == 0:
+            if vma.vm_ops is None:
+                return do_anonymous_page(m, mm, vma, address, ptr, flags, table)
+            raise NotImplementedError("do_fault: faults on file-backed mappings are not "
+                                      "modelled yet")
+        raise NotImplementedError("do_swap_page: swap is not modelled yet")
+    if pte_protnone(entry):
+        raise NotImplementedError("do_numa_page: NUMA balancing is not modelled")
+    if flags & FAULT_FLAG_WRITE:
+        if not pte_write(entry):
+            return do_wp_page(m, mm, vma, address, ptr, entry)
+        entry = pte_mkdirty(entry)
+    entry = pte_mkyoung(entry)
+    # a spurious fault (nothing changed) needs no flush on x86: flush_tlb_fix_spurious_fault
+    # is empty there
+    ptep_set_access_flags(m, vma, address, ptr, entry, bool(flags & FAULT_FLAG_WRITE))
+    return 0
+
+
+def __handle_mm_fault(m, mm, vma, address: int, flags: int) -> int:
+    """Allocate what is missing of the path down to the PTE for ``address`` and handle
+    the fault there (mm/memory.c __handle_mm_fault).
+
+    Accelerator: ``handle_mm_fault`` in linuxvm/accel/memory.py.
+    """
+    if vma.vm_flags & VM_HUGETLB:
+        from ...fs.hugetlbfs import hugetlb_fault
+        return hugetlb_fault(m, mm, vma, address, flags)
+    fast = m.accel.handle_mm_fault
+    if fast is not None:
+        ret = fast(m, mm, vma, address, flags)
+        if ret is not None:
+            return ret
+    pgd = pgd_offset(mm, address)
+    pud = pud_alloc(m, mm, pgd, address)
+    if pud is None:
+        return VM_FAULT_OOM
+    pmd = pmd_alloc(m, mm, pud, address)
+    if pmd is None:
+        return VM_FAULT_OOM
+    pmdv = pt_entries(m, pmd[0])[pmd[1]]
+    if not pmdv and transparent_hugepage_enabled(m, vma):
+        haddr = address & ~(PMD_SIZE - 1)
+        if vma.vm_ops is None and vma.vm_start <= haddr and haddr + PMD_SIZE <= vma.vm_end:
+            raise NotImplementedError(
+                f"do_huge_pmd_anonymous_page: 4.6 would map a transparent huge page at "
+                f"{haddr:#x} (thp={m.thp!r}); THP faults are not modelled yet -- boot with "
+                f"thp='never' or 'madvise', or use MADV_NOHUGEPAGE")
+        # the 2 MiB range leaves the VMA: 4.6 falls back to 4 KiB pages (VM_FAULT_FALLBACK)
+    if pmdv and (pmd_trans_huge(pmdv) or pmd_devmap(pmdv)):
+        raise NotImplementedError("huge PMD faults: transparent huge pages are not modelled")
+    if pte_alloc(m, mm, pmd, address):
+        return VM_FAULT_OOM
+    ptr = pte_offset_map(pt_entries(m, pmd[0])[pmd[1]], address)
+    return handle_pte_fault(m, mm, vma, address, ptr, flags)
+
+
+def transparent_hugepage_enabled(m, vma) -> bool:
+    """Whether a fault in ``vma`` may take a huge page (include/linux/huge_mm.h)."""
+    f = vma.vm_flags
+    if f & VM_NOHUGEPAGE or (f & VM_STACK_INCOMPLETE_SETUP) == VM_STACK_INCOMPLETE_SETUP:
+        return False
+    return m.thp == "always" or (m.thp == "madvise" and bool(f & VM_HUGEPAGE))
+
+
+def handle_mm_fault(m, mm, vma, address: int, flags: int) -> int:
+    """Resolve a fault at ``address`` in ``vma`` (mm/memory.c); returns VM_FAULT_* bits."""
+    m.pgdat.vm_events[PGFAULT] += 1
+    check_sync_rss_stat(m, m.current)
+    return __handle_mm_fault(m, mm, vma, address, flags)
