@@ -10,7 +10,7 @@ from linuxvm.arch.x86.mmu import PageFault, PF_USER as U, PF_WRITE as W
 from linuxvm.arch.x86.page_types import PAGE_OFFSET
 from linuxvm.mm import memory
 from linuxvm.include.vm_event_item import VM_EVENT
-from tests.test_pgtable import new_mm, paging_only, pfn_pte  # noqa: F401
+from tests.test_pgtable import new_mm, pfn_pte
 from linuxvm.include.mm import VM_PFNMAP
 
 VA = 0x7F0000001000
