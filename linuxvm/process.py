@@ -16,6 +16,7 @@ from .errors import SyscallError
 from .kernel import fork
 from .kernel.sched import TaskStruct, Cred, PF_RANDOMIZE, parse_rlimits, slab_alloc_obj
 from .mm import mmap as mmap_mod
+from .mm.gup import mm_populate
 from .mm import mlock as mlock_mod
 from .mm.madvise import sys_madvise
 from .mm.mman import (MAP_ANONYMOUS, MAP_HUGETLB, MAP_EXECUTABLE, MAP_DENYWRITE,
@@ -178,7 +179,7 @@ class Process:
         if file is not None and file.inode.is_hugetlbfs and not self.task.files.get(fd) is file:
             file.fput()                          # mmap_pgoff drops the setup reference
         if ret >= 0 and populate:
-            mmap_mod.mm_populate(m, ret, populate)
+            mm_populate(m, ret, populate)
         return ret
 
     def munmap(self, addr, length) -> int:

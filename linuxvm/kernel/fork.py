@@ -62,7 +62,8 @@ def dup_mmap(m, mm, oldmm) -> int:
     from ..mm.fault import copy_page_range
     from ..mm.mm_flags import (VM_DONTCOPY, VM_ACCOUNT, VM_LOCKED, VM_LOCKONFAULT,
                                VM_UFFD_MISSING, VM_UFFD_WP)
-    from ..mm.mmap import vm_stat_account, vma_copy, vmas_would_merge, note_unmerged_boundary
+    from ..mm.debug import vmas_would_merge, note_unmerged_boundary
+    from ..mm.mmap import vm_stat_account, vma_copy
     from ..mm.rmap import anon_vma_fork
     from ..mm.util import security_vm_enough_memory_mm, vm_unacct_memory
     from ..mm.vma import __vma_link_list, __vma_link_rb, vma_pages

@@ -30,6 +30,7 @@ from . import memory
 from .mm_flags import (VM_SHARED, VM_WRITE, VM_MAYWRITE, VM_LOCKED, VM_HUGETLB, VM_PFNMAP,
                        VM_MIXEDMAP, VM_SEQ_READ, VM_GROWSDOWN, VM_HUGEPAGE, VM_NOHUGEPAGE,
                        VM_STACK_INCOMPLETE_SETUP)
+from . import hugetlb            # hugetlb.c's fault and fork hooks (it calls memory back)
 from .mm_types import MM_FILEPAGES, MM_ANONPAGES, MM_SHMEMPAGES
 from .page import NULL, PAGE_MAPPING_ANON, PG_uptodate, PG_dirty, PG_mlocked, pfns_distinct
 from .page_alloc import __alloc_pages_nodemask
@@ -39,19 +40,11 @@ from .swap import (lru_cache_add_active_or_unevictable, put_page, get_page, rele
 from .vmstat_items import PGFAULT, NR_ANON_PAGES
 
 # include/linux/mm.h VM_FAULT_* and FAULT_FLAG_*
-VM_FAULT_OOM = 0x0001
-VM_FAULT_SIGBUS = 0x0002
-VM_FAULT_MAJOR = 0x0004
-VM_FAULT_WRITE = 0x0008
-VM_FAULT_HWPOISON = 0x0010
-VM_FAULT_HWPOISON_LARGE = 0x0020
-VM_FAULT_SIGSEGV = 0x0040
-VM_FAULT_NOPAGE = 0x0100
-VM_FAULT_LOCKED = 0x0200
-VM_FAULT_RETRY = 0x0400
-VM_FAULT_FALLBACK = 0x0800
-VM_FAULT_ERROR = (VM_FAULT_OOM | VM_FAULT_SIGBUS | VM_FAULT_SIGSEGV | VM_FAULT_HWPOISON
-                  | VM_FAULT_HWPOISON_LARGE | VM_FAULT_FALLBACK)
+# the VM_FAULT_* codes live with vm_operations_struct, whose fault handlers return them
+from .vm_ops import (VM_FAULT_OOM, VM_FAULT_SIGBUS, VM_FAULT_MAJOR, VM_FAULT_WRITE,  # noqa: F401
+                     VM_FAULT_HWPOISON, VM_FAULT_HWPOISON_LARGE, VM_FAULT_SIGSEGV,
+                     VM_FAULT_NOPAGE, VM_FAULT_LOCKED, VM_FAULT_RETRY, VM_FAULT_FALLBACK,
+                     VM_FAULT_ERROR)
 
 FAULT_FLAG_WRITE = 0x01
 FAULT_FLAG_MKWRITE = 0x02
@@ -370,8 +363,7 @@ HANDLE_MM_FAULT_FAST = True
 
 def __handle_mm_fault(m, mm, vma, address: int, flags: int) -> int:
     if vma.vm_flags & VM_HUGETLB:
-        from ..fs.hugetlbfs import hugetlb_fault
-        return hugetlb_fault(m, mm, vma, address, flags)
+        return hugetlb.hugetlb_fault(m, mm, vma, address, flags)
     if HANDLE_MM_FAULT_FAST:
         # nothing to allocate and no huge PMD: pud_alloc, pmd_alloc and pte_alloc only read
         pgt = m.pgtables
@@ -584,8 +576,7 @@ def copy_page_range(m, dst_mm, src_mm, vma) -> int:
     if not vma.vm_flags & (VM_HUGETLB | VM_PFNMAP | VM_MIXEDMAP) and vma.anon_vma is None:
         return 0            # a fault will fill these in correctly
     if vma.vm_flags & VM_HUGETLB:
-        from ..fs.hugetlbfs import copy_hugetlb_page_range
-        return copy_hugetlb_page_range(m, dst_mm, src_mm, vma)
+        return hugetlb.copy_hugetlb_page_range(m, dst_mm, src_mm, vma)
     # First the walk, allocating the child's tables; then the entries. Copying an entry
     # touches only the page it maps, never the allocator, so doing the tables first
     # leaves the state the interleaved order leaves.

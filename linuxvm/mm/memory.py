@@ -36,6 +36,7 @@ from ..arch.x86.pgtable import (pt_entries, pgd_offset, pud_offset, pmd_offset, 
                                 U64)
 from ..arch.x86.pgtable_types import _PAGE_TABLE, PTE_PFN_MASK
 from ..errors import KernelBug, SyscallError
+from . import hugetlb            # hugetlb.c's helpers; it calls back for pud_alloc/pmd_alloc
 
 PMD_MASK = ~(PMD_SIZE - 1) & U64
 PUD_MASK = ~(PUD_SIZE - 1) & U64
@@ -705,8 +706,7 @@ def unmap_single_vma(tlb, vma, start_addr: int, end_addr: int, details=None) -> 
     if start != end:
         if vma.vm_flags & VM_HUGETLB:
             # __unmap_hugepage_range_final: the model never maps a huge page
-            from ..fs.hugetlbfs import huge_entries_present
-            if huge_entries_present(tlb.m, vma.vm_mm, start, end):
+            if hugetlb.huge_entries_present(tlb.m, vma.vm_mm, start, end):
                 raise NotImplementedError("__unmap_hugepage_range with mapped huge pages")
             return
         unmap_page_range(tlb, vma, start, end, details)
@@ -782,8 +782,7 @@ def change_protection(m, vma, start: int, end: int, newprot: int,
     changed (mm/mprotect.c change_protection); the number of entries changed."""
     if vma.vm_flags & VM_HUGETLB:
         # hugetlb_change_protection: no huge PTE is ever set in the model, nothing changes
-        from ..fs.hugetlbfs import huge_entries_present
-        if huge_entries_present(_machine(vma.vm_mm), vma.vm_mm, start, end):
+        if hugetlb.huge_entries_present(_machine(vma.vm_mm), vma.vm_mm, start, end):
             raise NotImplementedError("hugetlb_change_protection with mapped huge pages")
         return 0
     if prot_numa:

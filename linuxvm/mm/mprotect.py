@@ -53,7 +53,7 @@ def mprotect_fixup(m, vma, prev, start, end, newflags):
     if (oldflags & (VM_WRITE | VM_SHARED | VM_LOCKED)) == VM_LOCKED and newflags & VM_WRITE:
         # break COW of the locked pages now (4.6 does this before the stats; nothing here
         # reads them, and the VMA state is complete if population cannot proceed)
-        from .mmap import mm_populate
+        from .gup import mm_populate
         mm_populate(m, start, end - start)
     return prev, 0
 
