@@ -4,6 +4,10 @@ import errno
 
 from ..arch.x86.page_types import PAGE_SHIFT, PAGE_SIZE, PAGE_MASK
 from .mm_flags import VM_GROWSDOWN, VM_LOCKED, VM_ACCOUNT
+from .mmap import may_expand_vm, vm_stat_account
+from .rmap import anon_vma_prepare
+from .util import security_vm_enough_memory_mm
+from .vma import vma_gap_update
 
 RLIMIT_STACK = 3
 RLIMIT_MEMLOCK = 8
@@ -11,8 +15,6 @@ RLIMIT_MEMLOCK = 8
 
 def acct_stack_growth(m, vma, size: int, grow: int) -> int:
     """Check the limits a stack growth of ``grow`` pages to ``size`` bytes must respect."""
-    from .mmap import may_expand_vm
-    from .util import security_vm_enough_memory_mm
     mm = vma.vm_mm
     task = m.current
     if not may_expand_vm(m, mm, vma.vm_flags, grow):
@@ -34,9 +36,6 @@ def acct_stack_growth(m, vma, size: int, grow: int) -> int:
 
 def expand_downwards(m, vma, address: int) -> int:
     """Grow a VM_GROWSDOWN VMA down to ``address``; 0 or a negative errno."""
-    from .mmap import vm_stat_account
-    from .rmap import anon_vma_prepare
-    from .vma import vma_gap_update
     mm = vma.vm_mm
     address &= PAGE_MASK
     task = m.current
