@@ -15,9 +15,11 @@ from .arch.x86.page_types import PAGE_SHIFT, PAGE_SIZE, TASK_SIZE
 from .errors import SyscallError
 from .kernel import fork
 from .include.sched import PF_RANDOMIZE
+from .fs.hugetlbfs import hugetlb_file_setup, HPAGE_SIZE
 from .kernel.sched import TaskStruct, Cred, parse_rlimits
 from .mm.slab_common import slab_alloc_obj
 from .mm import mmap as mmap_mod
+from .mm.gup import mm_populate
 from .mm import mlock as mlock_mod
 from .mm.madvise import sys_madvise
 from .mm.mman import (MAP_ANONYMOUS, MAP_HUGETLB, MAP_EXECUTABLE, MAP_DENYWRITE,
@@ -165,7 +167,6 @@ class Process:
                 return -errno.EINVAL
             if not flags & MAP_NORESERVE:
                 return -errno.ENOMEM             # hugetlb_reserve_pages: no huge pages
-            from .fs.hugetlbfs import hugetlb_file_setup, HPAGE_SIZE
             length = (length + HPAGE_SIZE - 1) & ~(HPAGE_SIZE - 1)
             file = hugetlb_file_setup(m, length)
         flags &= ~(MAP_EXECUTABLE | MAP_DENYWRITE)    # ignored from user space
@@ -173,7 +174,7 @@ class Process:
         if file is not None and file.inode.is_hugetlbfs and not self.task.files.get(fd) is file:
             file.fput()                          # mmap_pgoff drops the setup reference
         if ret >= 0 and populate:
-            mmap_mod.mm_populate(m, ret, populate)
+            mm_populate(m, ret, populate)
         return ret
 
     def munmap(self, addr, length) -> int:

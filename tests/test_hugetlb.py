@@ -90,3 +90,32 @@ def test_whole_vma_mprotect_and_exit(m):
     m.check()
     p.exit()
     m.check()
+
+
+def test_mm_reaches_hugetlbfs_and_shmem_through_ops_tables(m):
+    #   HH....SS      a MAP_HUGETLB mapping and a shared anonymous one: each VMA carries
+    #                 the vm_operations_struct and its file the file_operations that mm
+    #                 calls (get_unmapped_area, mmap) instead of importing linuxvm/fs
+    from linuxvm.fs.hugetlbfs import hugetlbfs_file_operations
+    from linuxvm.mm.hugetlb import hugetlb_vm_ops
+    from linuxvm.mm.shmem import shmem_vm_ops, shmem_file_operations
+    from linuxvm.mm.vma import find_vma
+    p = m.spawn("h")
+    h = p.mmap(None, MB2, RW, HUGE | lv.MAP_NORESERVE)
+    m.check()
+    s = p.mmap(None, 4 << 12, RW, lv.MAP_SHARED | lv.MAP_ANONYMOUS)
+    m.check()
+    hv, sv = find_vma(p.mm, h), find_vma(p.mm, s)
+    assert hv.vm_ops is hugetlb_vm_ops and hv.vm_file.f_op is hugetlbfs_file_operations
+    assert sv.vm_ops is shmem_vm_ops and sv.vm_file.f_op is shmem_file_operations
+    with pytest.raises(lv.KernelBug):                # 4.6 BUG()s: hugetlb_fault is called
+        hugetlb_vm_ops.fault(hv, None)               # directly by handle_mm_fault
+
+
+def test_mm_imports_nothing_from_fs():
+    import pathlib
+    import re
+    root = pathlib.Path(lv.__file__).parent / "mm"
+    for path in root.rglob("*.py"):
+        text = path.read_text()
+        assert not re.search(r"from \.\.fs\b|linuxvm\.fs\b|import fs\b", text), path

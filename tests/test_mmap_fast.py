@@ -1,52 +1,21 @@
-"""The mmap/munmap shortcuts leave exactly the state the reference path leaves (DESIGN §3:
-fast paths must equal slow paths). Each workload runs on two machines, once with a
-shortcut switched off and once with it on; the whole-machine fingerprint of
-tests/test_fault_bulk.py, extended with every VMA's fields, the shape of the VMA tree
-(heights and subtree gaps included), the mm counters and the SLUB state, must be equal."""
+"""The unmap_region accelerators (linuxvm/accel/mmap.py) leave exactly the state the
+reference leaves (DESIGN §3: fast paths must equal slow paths). Each workload runs on
+two machines, one with only that accelerator on and one with none, and the shared
+whole-machine fingerprint (linuxvm.accel.fingerprint: pages, VMAs, the VMA tree's shape,
+the mm counters, Committed_AS, SLUB state, TLBs) must be equal."""
 
-import importlib
 import random
 
 import pytest
 
 import linuxvm as lv
+from linuxvm.accel.fingerprint import fingerprint, assert_same
 from linuxvm.errors import SyscallError
-from test_fault_bulk import fingerprint as machine_fingerprint, assert_same
 
 PAGE = 4096
 RW = lv.PROT_READ | lv.PROT_WRITE
 ANON = lv.MAP_PRIVATE | lv.MAP_ANONYMOUS
-
-
-def tree_shape(n):
-    if n is None:
-        return None
-    return (n.vm_start, n.rb_height, n.rb_subtree_gap, tree_shape(n.rb_left),
-            tree_shape(n.rb_right))
-
-
-def mm_fingerprint(mm):
-    vmas = []
-    v = mm.mmap
-    while v is not None:
-        vmas.append((v.vm_start, v.vm_end, v.vm_flags, v.vm_pgoff, v.vm_page_prot, v.slab_obj,
-                     v.anon_vma is not None, len(v.anon_vma_chain), v.vm_file is not None))
-        v = v.vm_next
-    counters = tuple(getattr(mm, f) for f in (
-        "map_count", "total_vm", "data_vm", "exec_vm", "stack_vm", "locked_vm", "hiwater_vm",
-        "hiwater_rss", "highest_vm_end", "vmacache_seqnum", "nr_ptes", "nr_pmds", "brk"))
-    return vmas, tree_shape(mm.mm_rb), counters
-
-
-def fingerprint(m):
-    out = machine_fingerprint(m)
-    out["mms"] = [mm_fingerprint(t.mm) if t.mm else None for t in m.tasks.values()]
-    out["committed"] = m.vm_committed_as
-    out["slabinfo"] = m.proc.read("/proc/slabinfo")
-    out["meminfo"] = m.proc.read("/proc/meminfo")
-    out["slab_cpu"] = [(s.name, [(c.page, c.freelist, c.partial) for c in s.cpu_slab])
-                       for s in m.slab.slab_caches]
-    return out
+ACCELERATORS = ["unmap_region_empty_range", "unmap_region_no_tables"]
 
 
 def w_pairs(m):
@@ -173,24 +142,66 @@ def w_random(m):
     m.check()
 
 
-SHORTCUTS = [("mmap", "UNMAP_NO_TABLES_SHORTCUT"), ("mmap", "UNMAP_EMPTY_RANGE_SHORTCUT")]
-
-
-def run(workload):
-    m = lv.Machine(ram="256M", cpus=2, seed=11)
+def run(workload, fast):
+    m = lv.Machine(ram="256M", cpus=2, seed=11, fast=fast)
     workload(m)
     m.check()
     return fingerprint(m)
 
 
-@pytest.mark.parametrize("module,switch", SHORTCUTS)
-@pytest.mark.parametrize("workload", [w_pairs, w_pairs_read, w_tables_and_holes, w_random])
-def test_shortcut_equals_reference(module, switch, workload, monkeypatch):
-    mod = importlib.import_module(f"linuxvm.mm.{module}")
-    monkeypatch.setattr(mod, switch, False)
-    slow = run(workload)
-    monkeypatch.setattr(mod, switch, True)
-    assert_same(slow, run(workload))
+WORKLOADS = [w_pairs, w_pairs_read, w_tables_and_holes, w_random]
+
+
+@pytest.mark.parametrize("name", ACCELERATORS)
+@pytest.mark.parametrize("workload", WORKLOADS)
+def test_accelerator_equals_reference(name, workload):
+    assert_same(run(workload, False), run(workload, {name}))
+
+
+def test_accelerators_together_equal_reference():
+    for workload in WORKLOADS:
+        assert_same(run(workload, False), run(workload, set(ACCELERATORS)))
+
+
+def _skip_unlinking(m, mm, vmas, prev, nxt, start, end):
+    """A wrong accelerator: claims every range is empty and skips even the unlinking."""
+    return True
+
+
+def _skip_tlb_flush(m, mm, vmas, prev, nxt, start, end):
+    """A wrong accelerator: zaps and frees like the reference but never flushes the TLB."""
+    from linuxvm.mm import memory
+    from linuxvm.mm.swap import lru_add_drain
+    if start == 0:
+        return False
+    lru_add_drain(m)
+    tlb = memory.tlb_gather_mmu(m, mm, start, end)
+    memory.unmap_vmas(tlb, vmas, start, end)
+    memory.free_pgtables(tlb, vmas, prev.vm_end if prev is not None else 0,
+                         nxt.vm_start if nxt is not None else 0)
+    tlb.start, tlb.end = 0, 0           # forget the range: tlb_finish_mmu flushes nothing
+    memory.tlb_finish_mmu(tlb, start, end)
+    return True
+
+
+def w_small(m):
+    p = m.spawn("w")
+    a = p.mmap(None, 64 * PAGE, RW, ANON)
+    p.touch(a, 8 * PAGE, write=True)
+    p.touch(a, 8 * PAGE)                            # the TLB holds the pages
+    p.munmap(a, 8 * PAGE)
+    b = p.mmap(None, 16 * PAGE, RW, ANON)
+    p.touch(b, PAGE)
+    p.munmap(b, 16 * PAGE)
+
+
+@pytest.mark.parametrize("broken", [_skip_unlinking, _skip_tlb_flush])
+def test_comparison_catches_a_wrong_accelerator(broken):
+    m = lv.Machine(ram="256M", cpus=2, seed=11, fast=False)
+    m.accel.unmap_region_no_tables = broken            # on this machine only
+    w_small(m)
+    with pytest.raises(AssertionError):
+        assert_same(run(w_small, False), fingerprint(m))
 
 
 def test_vma_copy_sets_every_field_init_sets():
@@ -210,24 +221,23 @@ def test_vma_copy_sets_every_field_init_sets():
             assert getattr(c, name) is getattr(v, name), name
 
 
-def test_empty_range_shortcut_is_taken_and_refused(monkeypatch):
+def test_empty_range_accelerator_is_taken_and_refused():
     #   RrRrRrRr..      read neighbours: a PTE table lies under the new mapping
     #   AAAARrRrRr      64 KiB merged below them, untouched: munmap needs no gather
     #   AAAARrRrRr      the same with a page written: the gather path
-    from linuxvm.mm import mmap as mmap_mod
-    gathers = []
-    real = mmap_mod.tlb_gather_mmu
-    monkeypatch.setattr(mmap_mod, "tlb_gather_mmu", lambda *a: gathers.append(a) or real(*a))
-    m = lv.Machine(ram="256M", seed=11)
+    m = lv.Machine(ram="256M", seed=11, fast={"unmap_region_empty_range"})
+    taken = []
+    real = m.accel.unmap_region_empty_range
+    m.accel.unmap_region_empty_range = lambda *a: taken.append(real(*a)) or taken[-1]
     p = m.spawn("pairs")
     for i in range(16):
         a = p.mmap(None, PAGE, RW if i % 2 else lv.PROT_READ, ANON)
         p.touch(a, PAGE)
     a = p.mmap(None, 16 * PAGE, RW, ANON)
     p.munmap(a, 16 * PAGE)
-    assert gathers == []
+    assert taken == [True]
     a = p.mmap(None, 16 * PAGE, RW, ANON)
     p.touch(a, PAGE, write=True)
     p.munmap(a, 16 * PAGE)
-    assert len(gathers) == 1
+    assert taken == [True, False]
     m.check()

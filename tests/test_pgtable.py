@@ -274,14 +274,14 @@ def test_zap_page_range(m):
     m.check()
 
 
-def test_unmap_region_body_frees_tables_under_one_gather(m):
-    """mm/mmap.py's zap_and_free_pgtables (unmap_region's body): unmap_vmas then
-    free_pgtables under one mmu_gather leaves no page table behind."""
-    from linuxvm.mm.mmap import zap_and_free_pgtables
+def test_unmap_region_frees_tables_under_one_gather(m):
+    """mm/mmap.py's unmap_region: unmap_vmas then free_pgtables under one mmu_gather
+    leaves no page table behind."""
+    from linuxvm.mm.mmap import unmap_region
     mm = new_mm(m)
     map_page(m, mm, 0x400000)
     vmas = [Vma(mm, 0x400000, 0x401000)]
-    zap_and_free_pgtables(m, mm, vmas, 0x400000, 0x401000, 0, 0)
+    unmap_region(m, mm, vmas, None, None, 0x400000, 0x401000)
     assert (mm.nr_ptes, mm.nr_pmds) == (0, 0)
     m.check()
 

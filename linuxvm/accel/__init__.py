@@ -10,5 +10,6 @@ it, each accelerator alone and all together. See docs/accelerators.md.
 
 from ..lib.accel_registry import REGISTRY
 from . import memory
+from . import mmap              # noqa: F401  unmap_region_empty_range, unmap_region_no_tables
 
 __all__ = ["REGISTRY", "memory"]

@@ -9,8 +9,8 @@ from ..include.mm import (VM_DONTCOPY, VM_ACCOUNT, VM_LOCKED, VM_LOCKONFAULT, VM
                           VM_UFFD_WP)
 from ..mm.memory import copy_page_range, get_mm_rss
 from ..mm.mm_types import MmStruct
-from ..mm.mmap import (exit_mmap, vm_stat_account, vma_copy, vmas_would_merge,
-                       note_unmerged_boundary)
+from ..mm.debug import vmas_would_merge, note_unmerged_boundary
+from ..mm.mmap import exit_mmap, vm_stat_account, vma_copy
 from ..mm.rmap import anon_vma_fork
 from ..mm.slab_common import slab_alloc_obj, slab_free_obj
 from ..mm.util import security_vm_enough_memory_mm, vm_unacct_memory

@@ -1,10 +1,22 @@
-"""Invariant checks over the whole model, the model's CONFIG_DEBUG_VM (mm/debug.c)."""
+"""Invariant checks over the whole model, the model's CONFIG_DEBUG_VM (mm/debug.c, and
+mm/mmap.c validate_mm with the accounting the model can recompute)."""
 
 import numpy as np
 
+from ..arch.x86.page_types import PAGE_SIZE
+from ..arch.x86.pgalloc import check_pgtables
+from ..arch.x86.pgtable import pt_array
+from ..arch.x86.pgtable_types import (PTE_PFN_MASK, _PAGE_PRESENT, _PAGE_PROTNONE, _PAGE_PSE,
+                                      _PAGE_SPECIAL)
 from ..errors import KernelBug
+from ..include.mm import VM_SPECIAL, VM_LOCKED, VM_ACCOUNT, is_exec_mapping, is_stack_mapping, \
+    is_data_mapping
+from .mm_types import MM_ANONPAGES, MM_FILEPAGES
+from .mmap import can_vma_merge_after, can_vma_merge_before
 from .mmzone import MAX_ORDER, MIGRATE_TYPES, MIGRATE_PCPTYPES, migratetype_names
-from .page import PAGE_BUDDY_MAPCOUNT_VALUE, PG_reserved, NULL
+from .page import PAGE_BUDDY_MAPCOUNT_VALUE, PAGE_MAPPING_ANON, PG_reserved, NULL
+from .swap import check_lru
+from .vma import vma_pages, vma_compute_subtree_gap
 from ..include.vm_event_item import NR_FREE_PAGES
 
 # Frame states for the check
@@ -104,7 +116,7 @@ def check_page_alloc(m) -> np.ndarray:
     # the refcount-0 pages after the head of a non-compound high-order allocation
     # (page_alloc records those blocks in m.page_owner_order, like CONFIG_PAGE_OWNER)
     in_block = tails.copy()
-    for head, order in getattr(m, "page_owner_order", {}).items():
+    for head, order in m.page_owner_order.items():
         in_block[head + 1:head + (1 << order)] = True
     alloc = rest & ~reserved & ((mm._refcount > 0) | in_block)
     state[alloc] = ALLOCATED
@@ -126,7 +138,6 @@ def check_page_alloc(m) -> np.ndarray:
 
 
 def check_machine(m) -> None:
-    from .swap import check_lru
     check_page_alloc(m)
     check_lru(m)
     for fn in extra_checks:
@@ -136,8 +147,6 @@ def check_machine(m) -> None:
 def _user_ptes(m, mm):
     """(pte_values, vaddrs) of every present (or PROT_NONE) 4 KiB PTE in ``mm``'s user
     half, via NumPy."""
-    from ..arch.x86.pgtable import pt_array
-    from ..arch.x86.pgtable_types import _PAGE_PRESENT, _PAGE_PROTNONE, _PAGE_PSE, PTE_PFN_MASK
     vals, addrs = [], []
     pgd = pt_array(m, mm.pgd)
     for i in np.flatnonzero(pgd[:256] & _PAGE_PRESENT):
@@ -163,10 +172,6 @@ def _user_ptes(m, mm):
 def check_user_pages(m) -> None:
     """Each user page's _mapcount and _refcount equal the PTEs and pagevecs holding it;
     each mm's RSS counters (plus its tasks' caches) equal what its page tables map."""
-    from ..arch.x86.pgtable_types import (PTE_PFN_MASK, _PAGE_SPECIAL, _PAGE_PRESENT,
-                                          _PAGE_PROTNONE)
-    from .mm_types import MM_ANONPAGES, MM_FILEPAGES
-    from .page import PAGE_MAPPING_ANON
     tasks = getattr(m, "tasks", None)
     if not tasks:
         return
@@ -220,4 +225,120 @@ def check_user_pages(m) -> None:
         raise KernelBug("an unmapped anon page has a mapcount")
 
 
+# -- address spaces (mm/mmap.c validate_mm, plus the accounting the model can recompute) --
+
+def vmas_would_merge(a, b) -> bool:
+    """Whether 4.6 merges adjacent ``a`` and ``b`` when either is created or changed."""
+    if a.vm_end != b.vm_start or a.vm_flags & VM_SPECIAL:
+        return False
+    if not can_vma_merge_after(a, b.vm_flags, b.anon_vma, b.vm_file, b.vm_pgoff,
+                               b.vm_userfaultfd_ctx):
+        return False
+    return can_vma_merge_before(b, a.vm_flags, a.anon_vma, a.vm_file,
+                                a.vm_pgoff + vma_pages(a), a.vm_userfaultfd_ctx)
+
+
+def note_unmerged_boundary(mm, vma) -> None:
+    """Record that 4.6 leaves ``vma`` and its successor unmerged (mremap's in-place growth
+    and stack expansion adjust a VMA without trying to merge it)."""
+    nxt = vma.vm_next
+    if nxt is not None and nxt.vm_start == vma.vm_end:
+        mm.unmerged_boundaries.add(vma.vm_end)
+
+
+def check_mm(m, mm, label="") -> int:
+    """One address space: its VMA list and tree agree, are sorted, balanced, merged, and
+    add up to its counters; the pages it has committed."""
+
+    def bug(msg):
+        raise KernelBug(f"{label}: {msg}")
+    allowed = mm.unmerged_boundaries
+    count = total = data = exec_ = stack = locked = committed = 0
+    prev = None
+    v = mm.mmap
+    while v is not None:
+        if v.vm_prev is not prev:
+            bug(f"{v} has vm_prev {v.vm_prev}, expected {prev}")
+        if v.vm_start >= v.vm_end or (v.vm_start | v.vm_end) & (PAGE_SIZE - 1):
+            bug(f"{v} is empty or not page aligned")
+        if v.vm_end > mm.task_size:
+            bug(f"{v} ends above TASK_SIZE")
+        if prev is not None:
+            if prev.vm_end > v.vm_start:
+                bug(f"{prev} overlaps {v}")
+            if vmas_would_merge(prev, v) and v.vm_start not in allowed:
+                bug(f"{prev} and {v} are mergeable neighbours left unmerged")
+        n = vma_pages(v)
+        count += 1
+        total += n
+        if is_exec_mapping(v.vm_flags):
+            exec_ += n
+        elif is_stack_mapping(v.vm_flags):
+            stack += n
+        elif is_data_mapping(v.vm_flags):
+            data += n
+        if v.vm_flags & VM_LOCKED:
+            locked += n
+        if v.vm_flags & VM_ACCOUNT:
+            committed += n
+        prev = v
+        v = v.vm_next
+    if count != mm.map_count:
+        bug(f"map_count {mm.map_count} but {count} VMAs")
+    if mm.highest_vm_end != (prev.vm_end if prev is not None else 0):
+        bug(f"highest_vm_end {mm.highest_vm_end:#x} is stale")
+    locked += mm.locked_vm_drift
+    for name, want in (("total_vm", total), ("data_vm", data), ("exec_vm", exec_),
+                       ("stack_vm", stack), ("locked_vm", locked)):
+        if getattr(mm, name) != want:
+            bug(f"{name} is {getattr(mm, name)} but the VMAs add up to {want}")
+    # the tree: in order, balanced, gaps exact
+    seen = []
+
+    def walk(node):
+        if node is None:
+            return 0
+        for child in (node.rb_left, node.rb_right):
+            if child is not None and child.rb_parent is not node:
+                bug(f"{child} has rb_parent {child.rb_parent}, expected {node}")
+        hl = walk(node.rb_left)
+        seen.append(node)
+        hr = walk(node.rb_right)
+        if abs(hl - hr) > 1 or node.rb_height != 1 + max(hl, hr):
+            bug(f"tree unbalanced at {node}")
+        gap = node.rb_subtree_gap
+        if vma_compute_subtree_gap(node) != gap:
+            bug(f"rb_subtree_gap of {node} is {gap:#x}, should be {node.rb_subtree_gap:#x}")
+        return node.rb_height
+    if mm.mm_rb is not None and mm.mm_rb.rb_parent is not None:
+        bug(f"the root {mm.mm_rb} has rb_parent {mm.mm_rb.rb_parent}")
+    walk(mm.mm_rb)
+    v = mm.mmap
+    for node in seen:
+        if node is not v:
+            bug("tree order differs from the vm_next list")
+        v = v.vm_next
+    if v is not None:
+        bug("VMA on the list but not in the tree")
+    return committed
+
+
+def check_address_spaces(m) -> None:
+    """m.check(): every task's VMAs, and Committed_AS against all VM_ACCOUNT VMAs."""
+    committed = 0
+    seen = set()
+    for pid, task in sorted(m.tasks.items()):
+        mm = task.mm
+        if mm is None or id(mm) in seen:
+            continue
+        seen.add(id(mm))
+        committed += check_mm(m, mm, f"pid {pid}")
+    extra = m.committed_outside_vmas
+    if committed + extra != m.vm_committed_as:
+        raise KernelBug(f"Committed_AS is {m.vm_committed_as} pages but the VM_ACCOUNT VMAs "
+                        f"hold {committed} (+{extra} charged elsewhere)")
+
+
 extra_checks.append(check_user_pages)
+extra_checks.append(check_pgtables)
+extra_checks.append(check_address_spaces)

@@ -1,16 +1,22 @@
-"""Faulting in a range for the kernel: populate_vma_page_range and __get_user_pages
-(mm/gup.c), used by MAP_POPULATE, mlock and MAP_LOCKED."""
+"""Faulting in a range for the kernel: mm_populate, populate_vma_page_range and
+__get_user_pages (mm/gup.c), used by MAP_POPULATE, mlock and MAP_LOCKED."""
 
 from ..arch.x86.page_types import PAGE_SHIFT, PAGE_SIZE
 from ..arch.x86.pgtable import pt_entries, pte_present, pte_write, pte_dirty, pte_pfn
 from ..errors import KernelBug
 from ..include.mm import (VM_LOCKONFAULT, VM_WRITE, VM_SHARED, VM_READ, VM_EXEC, VM_LOCKED,
                           VM_IO, VM_PFNMAP, VM_MAYREAD)
-from .memory import (handle_mm_fault, vm_normal_page, is_zero_pfn, is_cow_mapping,
-                     VM_FAULT_ERROR, VM_FAULT_MAJOR, VM_FAULT_WRITE, FAULT_FLAG_WRITE)
+# memory.c's fault path mlocks pages (mlock.py), and mlock.py calls back into this module:
+# memory is held as a module so that any of the three may be imported first
 from . import memory
+# follow_page_pte mlocks pages and mlock.py calls back into this module: held as a module
+# so that either may be imported first
+from . import mlock
 from .page import NULL, PG_dirty
 from .swap import mark_page_accessed, lru_add_drain
+from .vm_ops import (VM_FAULT_ERROR, VM_FAULT_MAJOR, VM_FAULT_WRITE, VM_FAULT_OOM,
+                     VM_FAULT_SIGBUS)
+from .vma import find_vma
 
 FOLL_WRITE = 0x01
 FOLL_TOUCH = 0x02
@@ -38,9 +44,9 @@ def follow_page_pte(m, vma, address: int, flags: int):
         return None
     if flags & FOLL_WRITE and not pte_write(pte):
         return None
-    page = vm_normal_page(m, vma, address, pte)
+    page = memory.vm_normal_page(m, vma, address, pte)
     if page == NULL:
-        if is_zero_pfn(m, pte_pfn(pte)):
+        if memory.is_zero_pfn(m, pte_pfn(pte)):
             return pte_pfn(pte)
         raise KernelBug(f"follow_page_pte: bad page at {address:#x}")
     mem_map = m.mem_map
@@ -51,17 +57,15 @@ def follow_page_pte(m, vma, address: int, flags: int):
     if flags & FOLL_MLOCK and vma.vm_flags & VM_LOCKED:
         if mem_map.mapping[page]:
             lru_add_drain(m)
-            from .mlock import mlock_vma_page
-            mlock_vma_page(m, page)
+            mlock.mlock_vma_page(m, page)
     return page
 
 
 def faultin_page(m, task, vma, address: int, flags: list) -> int:
     """Fault the page in for the kernel; 0, or a negative errno (mm/gup.c)."""
-    fault_flags = FAULT_FLAG_WRITE if flags[0] & FOLL_WRITE else 0
-    ret = handle_mm_fault(m, vma.vm_mm, vma, address, fault_flags)
+    fault_flags = memory.FAULT_FLAG_WRITE if flags[0] & FOLL_WRITE else 0
+    ret = memory.handle_mm_fault(m, vma.vm_mm, vma, address, fault_flags)
     if ret & VM_FAULT_ERROR:
-        from .memory import VM_FAULT_OOM, VM_FAULT_SIGBUS
         if ret & VM_FAULT_OOM:
             return -12
         if ret & VM_FAULT_SIGBUS:
@@ -84,7 +88,7 @@ def check_vma_flags(vma, gup_flags: int) -> int:
         return -14
     if gup_flags & FOLL_WRITE:
         if not f & VM_WRITE:
-            if not gup_flags & FOLL_FORCE or not is_cow_mapping(f):
+            if not gup_flags & FOLL_FORCE or not memory.is_cow_mapping(f):
                 return -14
     elif not f & VM_READ:
         if not gup_flags & FOLL_FORCE or not f & VM_MAYREAD:
@@ -138,3 +142,18 @@ def _mlock_present(m, vma, start: int, end: int) -> int:
         if follow_page_pte(m, vma, addr, FOLL_MLOCK) is not None:
             done += 1
     return done
+
+
+def mm_populate(m, start: int, length: int) -> None:
+    """Fault in [start, start+len) of the current mm, ignoring errors (mm/gup.c
+    __mm_populate with ignore_errors, as include/linux/mm.h mm_populate calls it)."""
+    mm = m.current.mm
+    end = start + length
+    vma = find_vma(mm, start)
+    while vma is not None and vma.vm_start < end:
+        lo, hi = max(start, vma.vm_start), min(end, vma.vm_end)
+        # __mm_populate skips IO/PFNMAP; gup's check_vma_flags fails (ignored) on PROT_NONE
+        if not vma.vm_flags & (VM_IO | VM_PFNMAP) and \
+                vma.vm_flags & (VM_READ | VM_WRITE | VM_EXEC):
+            populate_vma_page_range(m, vma, lo, hi)
+        vma = vma.vm_next

@@ -2,25 +2,27 @@
 
 import errno
 
-from ..arch.x86.page_types import PAGE_SHIFT, PAGE_SIZE
+from ..arch.x86.page_types import PAGE_SHIFT, PAGE_SIZE, TASK_SIZE
 from ..include.resource import RLIMIT_MEMLOCK
+# mmap.py and gup.py call back into this module (munlock_vma_pages_range, mlock_vma_page):
+# held as modules so that any of the three may be imported first
+from . import gup, mmap
 from ..include.mm import (VM_LOCKED, VM_LOCKONFAULT, VM_SPECIAL, VM_HUGETLB,
                        VM_LOCKED_CLEAR_MASK)
 from .mman import MLOCK_ONFAULT, MCL_CURRENT, MCL_FUTURE, MCL_ONFAULT
-from .mmap import can_do_mlock, vma_modify_flags, mm_populate, page_align, fixup_vma_range
-from ..arch.x86.page_types import TASK_SIZE
+from .page import PG_mlocked
+from .rmap import rmap_walk_anon
 from .vma import find_vma
+from .vmscan import isolate_lru_page, putback_lru_page
+from ..include.vm_event_item import NR_MLOCK, VM_EVENT
 
 
 def munlock_vma_pages_range(m, vma, start, end) -> None:
     """Clear VM_LOCKED and munlock every page mapped in [start, end) (mm/mlock.c)."""
-    from .gup import follow_page_pte, FOLL_DUMP
-    from ..arch.x86.page_types import PAGE_SIZE
-    from ..include.mm import VM_LOCKED_CLEAR_MASK
     vma.vm_flags &= VM_LOCKED_CLEAR_MASK
     addr = start
     while addr < end:
-        page = follow_page_pte(m, vma, addr, FOLL_DUMP)
+        page = gup.follow_page_pte(m, vma, addr, gup.FOLL_DUMP)
         if page is not None and page != m.zero_pfn:
             munlock_vma_page(m, page)
         addr += PAGE_SIZE
@@ -28,9 +30,6 @@ def munlock_vma_pages_range(m, vma, start, end) -> None:
 
 def mlock_vma_page(m, page: int) -> None:
     """Mark a page mlocked and move it to the unevictable list (mm/mlock.c)."""
-    from .page import PG_mlocked
-    from .vmscan import isolate_lru_page, putback_lru_page
-    from ..include.vm_event_item import NR_MLOCK, VM_EVENT
     mem_map = m.mem_map
     if not mem_map.f[page] & (1 << PG_mlocked):
         mem_map.f[page] = mem_map.f[page] | (1 << PG_mlocked)
@@ -43,11 +42,6 @@ def mlock_vma_page(m, page: int) -> None:
 def munlock_vma_page(m, page: int) -> int:
     """Clear PG_mlocked unless another VM_LOCKED mapping keeps it (try_to_munlock), and put
     the page back on an evictable list (mm/mlock.c)."""
-    from .page import PG_mlocked
-    from .rmap import rmap_walk_anon
-    from .vmscan import isolate_lru_page, putback_lru_page
-    from ..include.vm_event_item import NR_MLOCK, VM_EVENT
-    from ..include.mm import VM_LOCKED
     mem_map = m.mem_map
     if not mem_map.f[page] & (1 << PG_mlocked):
         return 0
@@ -79,7 +73,7 @@ def mlock_fixup(m, vma, prev, start, end, newflags):
     if newflags == vma.vm_flags or vma.vm_flags & (VM_SPECIAL | VM_HUGETLB):
         return vma, 0             # special mappings are never locked nor counted
     was_locked = vma.vm_flags & VM_LOCKED
-    vma, prev, err = vma_modify_flags(m, mm, vma, prev, start, end, newflags)
+    vma, prev, err = mmap.vma_modify_flags(m, mm, vma, prev, start, end, newflags)
     if err:
         return vma, err
     lock = bool(newflags & VM_LOCKED)
@@ -113,14 +107,14 @@ def apply_vma_lock_flags(m, start, length, flags) -> int:
 
     def fixup(vma, prev, lo, hi):
         return mlock_fixup(m, vma, prev, lo, hi, (vma.vm_flags & VM_LOCKED_CLEAR_MASK) | flags)
-    return fixup_vma_range(vma, prev, start, end, fixup)
+    return mmap.fixup_vma_range(vma, prev, start, end, fixup)
 
 
 def do_mlock(m, start, length, flags) -> int:
     task = m.current
-    if not can_do_mlock(m):
+    if not mmap.can_do_mlock(m):
         return -errno.EPERM
-    length = page_align(length + (start & (PAGE_SIZE - 1)))
+    length = mmap.page_align(length + (start & (PAGE_SIZE - 1)))
     start &= ~(PAGE_SIZE - 1)
     lock_limit = task.rlimit(RLIMIT_MEMLOCK) >> PAGE_SHIFT
     locked = (length >> PAGE_SHIFT) + task.mm.locked_vm
@@ -131,7 +125,7 @@ def do_mlock(m, start, length, flags) -> int:
     if err:
         return err
     if not flags & VM_LOCKONFAULT:
-        mm_populate(m, start, length)
+        gup.mm_populate(m, start, length)
     return 0
 
 
@@ -149,7 +143,7 @@ def sys_mlock2(m, start, length, flags) -> int:
 
 
 def sys_munlock(m, start, length) -> int:
-    length = page_align(length + (start & (PAGE_SIZE - 1)))
+    length = mmap.page_align(length + (start & (PAGE_SIZE - 1)))
     start &= ~(PAGE_SIZE - 1)
     return apply_vma_lock_flags(m, start, length, 0)
 
@@ -180,7 +174,7 @@ def sys_mlockall(m, flags) -> int:
     task = m.current
     if not flags or flags & ~(MCL_CURRENT | MCL_FUTURE | MCL_ONFAULT):
         return -errno.EINVAL
-    if not can_do_mlock(m):
+    if not mmap.can_do_mlock(m):
         return -errno.EPERM
     lock_limit = task.rlimit(RLIMIT_MEMLOCK) >> PAGE_SHIFT
     err = -errno.ENOMEM
@@ -188,7 +182,7 @@ def sys_mlockall(m, flags) -> int:
             task.capable("CAP_IPC_LOCK"):
         err = apply_mlockall_flags(m, flags)
     if not err and flags & MCL_CURRENT and not flags & MCL_ONFAULT:
-        mm_populate(m, 0, TASK_SIZE)
+        gup.mm_populate(m, 0, TASK_SIZE)
     return err
 
 

@@ -7,8 +7,7 @@ Functions return the kernel's value: an address, 0, or a negative errno. The
 
 import errno
 
-from ..arch.x86.page_types import PAGE_SHIFT, PAGE_SIZE, PGDIR_SHIFT, TASK_SIZE
-from ..arch.x86.pgtable import pt_entries
+from ..arch.x86.page_types import PAGE_SHIFT, PAGE_SIZE, TASK_SIZE
 from ..arch.x86.pgtable_types import vm_get_page_prot
 from ..include.personality import READ_IMPLIES_EXEC
 from ..include.resource import RLIMIT_AS, RLIMIT_DATA, RLIMIT_MEMLOCK
@@ -21,10 +20,13 @@ from ..include.mm import (VM_READ, VM_WRITE, VM_EXEC, VM_SHARED, VM_MAYREAD, VM_
 from .mman import (PROT_READ, PROT_WRITE, PROT_EXEC, MAP_SHARED, MAP_PRIVATE, MAP_TYPE,
                    MAP_FIXED, MAP_GROWSDOWN, MAP_DENYWRITE, MAP_LOCKED, MAP_NORESERVE,
                    MAP_POPULATE, MAP_NONBLOCK)
+# gup and mlock call back into this module (mm_populate, munlock_vma_pages_range,
+# vma_modify_flags): held as modules so any of the three may be imported first
+from . import gup, mlock, rmap
 from .memory import update_hiwater_rss
-from .memory import (tlb_gather_mmu, unmap_vmas, free_pgtables, tlb_finish_mmu,
-                     free_pgd_bounds)
-from .memory import _unlink as free_pgtables_unlink
+from .hugetlb import is_file_hugepages
+from .memory import tlb_gather_mmu, unmap_vmas, free_pgtables, tlb_finish_mmu
+from .shmem import shmem_zero_setup
 from .swap import lru_add_drain
 from .util import OVERCOMMIT_NEVER, security_vm_enough_memory_mm, vm_unacct_memory
 from .vma import (VmAreaStruct, vma_pages, vma_gap_update, find_vma, find_vma_prev,
@@ -101,7 +103,7 @@ def vma_wants_writenotify(vma) -> bool:
     flags = vma.vm_flags
     if (flags & (VM_WRITE | VM_SHARED)) != (VM_WRITE | VM_SHARED):
         return False
-    if vma.vm_ops is not None and getattr(vma.vm_ops, "page_mkwrite", None):
+    if vma.vm_ops is not None and vma.vm_ops.page_mkwrite is not None:
         return True
     if not flags & VM_SOFTDIRTY:
         return True
@@ -134,7 +136,7 @@ def vma_copy(m, vma) -> VmAreaStruct:
 def remove_vma(m, vma):
     """Release a VMA that is off the tree: close, drop the file, free (mm/mmap.c)."""
     nxt = vma.vm_next
-    if vma.vm_ops is not None and getattr(vma.vm_ops, "close", None) is not None:
+    if vma.vm_ops is not None and vma.vm_ops.close is not None:
         vma.vm_ops.close(vma)
     if vma.vm_file is not None:
         vma.vm_file.fput()
@@ -258,7 +260,7 @@ def _mergeable(vma, vm_flags, anon_vma, file, ctx) -> bool:
     if (vma.vm_flags ^ vm_flags) & ~VM_SOFTDIRTY or vma.vm_file is not file:
         return False
     ops = vma.vm_ops
-    if ops is not None and getattr(ops, "close", None) is not None:
+    if ops is not None and ops.close is not None:
         return False
     if vma.vm_userfaultfd_ctx != ctx:
         return False
@@ -327,7 +329,7 @@ def __split_vma(m, mm, vma, addr, new_below) -> int:
     _clone_anon(m, new, vma)
     if new.vm_file is not None:
         new.vm_file.get_file()
-    if new.vm_ops is not None and getattr(new.vm_ops, "open", None) is not None:
+    if new.vm_ops is not None and new.vm_ops.open is not None:
         new.vm_ops.open(new)
     if new_below:
         vma_adjust(m, vma, addr, vma.vm_end,
@@ -384,13 +386,13 @@ def fixup_vma_range(vma, prev, start, end, fixup) -> int:
 # -- get_unmapped_area / mmap -------------------------------------------------------------
 
 def get_unmapped_area(m, file, addr, length, pgoff, flags) -> int:
-    """Pick (or check) the address for a new mapping; address or -errno."""
+    """Pick (or check) the address for a new mapping; address or -errno (mm/mmap.c)."""
     if length > TASK_SIZE:
         return -errno.ENOMEM
     mm = m.current.mm
     get_area = mm.get_unmapped_area
-    if file is not None and file.inode.is_hugetlbfs:
-        from ..fs.hugetlbfs import hugetlb_get_unmapped_area as get_area
+    if file is not None and file.f_op.get_unmapped_area is not None:
+        get_area = file.f_op.get_unmapped_area
     addr = get_area(m, mm, file, addr, length, pgoff, flags)
     if addr < 0:
         return addr
@@ -477,7 +479,7 @@ def do_mmap(m, file, addr, length, prot, flags, vm_flags, pgoff):
         if ftype in (MAP_SHARED, MAP_PRIVATE):
             if not file.f_mode_read:
                 return -errno.EACCES, 0
-            if file.f_op_mmap is None:
+            if file.f_op.mmap is None:
                 return -errno.ENODEV, 0
             if vm_flags & (VM_GROWSDOWN | VM_GROWSUP):
                 return -errno.EINVAL, 0
@@ -497,7 +499,7 @@ def do_mmap(m, file, addr, length, prot, flags, vm_flags, pgoff):
     if flags & MAP_NORESERVE:
         if m.sysctl.values["vm.overcommit_memory"] != OVERCOMMIT_NEVER:
             vm_flags |= VM_NORESERVE
-        if file is not None and file.inode.is_hugetlbfs:
+        if file is not None and is_file_hugepages(file):
             vm_flags |= VM_NORESERVE            # hugetlb pages are never overcommitted
     addr = mmap_region(m, file, addr, length, vm_flags, pgoff)
     populate = 0
@@ -516,7 +518,7 @@ def count_vma_pages_range(mm, addr, end) -> int:
 
 
 def accountable_mapping(file, vm_flags) -> bool:
-    if file is not None and file.inode.is_hugetlbfs:
+    if file is not None and is_file_hugepages(file):
         return False
     return (vm_flags & (VM_NORESERVE | VM_SHARED | VM_WRITE)) == VM_WRITE
 
@@ -546,7 +548,7 @@ def mmap_region(m, file, addr, length, vm_flags, pgoff) -> int:
         vma.vm_page_prot = vm_get_page_prot(vm_flags)
         if file is not None:
             vma.vm_file = file.get_file()
-            err = file.f_op_mmap(file, vma)
+            err = file.f_op.mmap(file, vma)
             if err:
                 vma.vm_file = None
                 file.fput()
@@ -556,7 +558,6 @@ def mmap_region(m, file, addr, length, vm_flags, pgoff) -> int:
                 return err
             vm_flags = vma.vm_flags
         elif vm_flags & VM_SHARED:
-            from ..fs.file import shmem_zero_setup
             err = shmem_zero_setup(m, vma)
             if err:
                 slab_free_obj(m, "vm_area_struct", vma)
@@ -579,74 +580,28 @@ def mmap_region(m, file, addr, length, vm_flags, pgoff) -> int:
 
 def unmap_region(m, mm, vmas, prev, nxt, start, end) -> None:
     """Zap the pages of the detached ``vmas`` in [start, end) and free the page tables
-    between the neighbours (mm/mmap.c unmap_region)."""
-    floor = prev.vm_end if prev is not None else FIRST_USER_ADDRESS
-    ceiling = nxt.vm_start if nxt is not None else USER_PGTABLES_CEILING
-    update_hiwater_rss(mm)
-    zap_and_free_pgtables(m, mm, vmas, start, end, floor, ceiling)
+    between the neighbours, under one mmu_gather (mm/mmap.c unmap_region).
 
-
-# With no page table at all under the VMAs (no PGD entry over their span), zapping and
-# free_pgtables find nothing and a ranged gather stays empty and flushes nothing: only the
-# rmap/file unlinking of free_pgtables remains. False always takes the gather path
-# (tests/test_mmap_fast.py compares the two).
-UNMAP_NO_TABLES_SHORTCUT = True
-
-
-def _no_user_tables(m, mm, lo: int, hi: int) -> bool:
-    """No PGD entry of ``mm`` covers any of [lo, hi)."""
-    pgd = pt_entries(m, mm.pgd)
-    i = lo >> PGDIR_SHIFT
-    last = (hi - 1) >> PGDIR_SHIFT
-    if i == last:                       # the usual case: one 512 GiB slot
-        return not pgd[i]
-    while i <= last:
-        if pgd[i]:
-            return False
-        i += 1
-    return True
-
-
-# One VMA whose range has only none entries under it (tables there, no pages: the usual
-# munmap of an untouched mapping next to used ones) and no page table wholly between its
-# neighbours: zapping clears nothing, free_pgtables frees nothing and the ranged gather
-# flushes nothing, so only the rmap/file unlinking remains. False always takes the gather
-# path (tests/test_mmap_fast.py compares the two).
-UNMAP_EMPTY_RANGE_SHORTCUT = True
-
-
-def zap_finds_nothing(m, mm, addr, end) -> bool:
-    """TEMPORARY (h3a): zap_finds_nothing moved to accel/memory.py; h3b moves the shortcut
-    that uses it to accel/mmap.py, which imports it at the top."""
-    from ..accel.memory import zap_finds_nothing as accel_zap_finds_nothing
-    return accel_zap_finds_nothing(m, mm, addr, end)
-
-
-def zap_and_free_pgtables(m, mm, vmas, start, end, floor, ceiling) -> None:
-    """The body unmap_region and exit_mmap share (mm/mmap.c): drain this CPU's pagevecs,
-    zap the pages of ``vmas`` in [start, end) and free the page tables between ``floor``
-    and ``ceiling``, all under one mmu_gather."""
+    Accelerators: ``unmap_region_empty_range`` and ``unmap_region_no_tables`` in
+    linuxvm/accel/mmap.py (ranges where the gather would find nothing).
+    """
+    accel = m.accel
+    fast = accel.unmap_region_empty_range
+    if fast is not None and fast(m, mm, vmas, prev, nxt, start, end):
+        return
+    fast = accel.unmap_region_no_tables
+    if fast is not None and fast(m, mm, vmas, prev, nxt, start, end):
+        return
     lru_add_drain(m)
-    whole = start == 0 and end >= TASK_SIZE          # exit_mmap gathers the whole mm
-    # (a whole-mm gather flushes the TLB even when it gathered nothing: no shortcut)
-    if not whole:
-        if UNMAP_EMPTY_RANGE_SHORTCUT and len(vmas) == 1:
-            v = vmas[0]
-            lo = v.vm_start if v.vm_start > start else start    # unmap_single_vma's range
-            hi = v.vm_end if v.vm_end < end else end
-            if not v.vm_flags & VM_HUGETLB and \
-                    free_pgd_bounds(v.vm_start, v.vm_end, floor, ceiling) is None and \
-                    (lo >= hi or zap_finds_nothing(m, mm, lo, hi)):
-                free_pgtables_unlink(m, v)
-                return
-        if UNMAP_NO_TABLES_SHORTCUT and vmas and \
-                _no_user_tables(m, mm, vmas[0].vm_start, vmas[-1].vm_end):
-            for v in vmas:
-                free_pgtables_unlink(m, v)
-            return
-    tlb = tlb_gather_mmu(m, mm, 0, -1) if whole else tlb_gather_mmu(m, mm, start, end)
+    if start == 0 and end >= TASK_SIZE:
+        # the model gathers a munmap of the whole user range as exit_mmap does (fullmm)
+        tlb = tlb_gather_mmu(m, mm, 0, -1)
+    else:
+        tlb = tlb_gather_mmu(m, mm, start, end)
+    update_hiwater_rss(mm)
     unmap_vmas(tlb, vmas, start, end)
-    free_pgtables(tlb, vmas, floor, ceiling)
+    free_pgtables(tlb, vmas, prev.vm_end if prev is not None else FIRST_USER_ADDRESS,
+                  nxt.vm_start if nxt is not None else USER_PGTABLES_CEILING)
     tlb_finish_mmu(tlb, start, end)
 
 
@@ -712,9 +667,9 @@ def do_munmap(m, mm, start, length) -> int:
 
 
 def munlock_vma_pages_all(m, vma) -> None:
-    from .mlock import munlock_vma_pages_range
+    """Unlock every page of a VM_LOCKED VMA that is going away (mm/internal.h)."""
     vma.vm_flags &= VM_LOCKED_CLEAR_MASK
-    munlock_vma_pages_range(m, vma, vma.vm_start, vma.vm_end)
+    mlock.munlock_vma_pages_range(m, vma, vma.vm_start, vma.vm_end)
 
 
 def vm_munmap(m, start, length) -> int:
@@ -790,7 +745,7 @@ def sys_brk(m, brk: int) -> int:
                 return mm.brk
     mm.brk = brk
     if newbrk > oldbrk and mm.def_flags & VM_LOCKED:
-        mm_populate(m, oldbrk, newbrk - oldbrk)
+        gup.mm_populate(m, oldbrk, newbrk - oldbrk)
     return brk
 
 
@@ -819,35 +774,13 @@ def copy_vma(m, vma, addr, length, pgoff):
     _clone_anon(m, new, vma)
     if new.vm_file is not None:
         new.vm_file.get_file()
-    if new.vm_ops is not None and getattr(new.vm_ops, "open", None) is not None:
+    if new.vm_ops is not None and new.vm_ops.open is not None:
         new.vm_ops.open(new)
     vma_link(m, mm, new, prev)
     return new, vma
 
 
-# -- population and teardown ---------------------------------------------------------------
-
-def mm_populate(m, start, length) -> None:
-    """__mm_populate: fault in [start, start+len) of the current mm.
-
-    Wiring point for demand paging: the VMA-level state (VM_LOCKED, locked_vm) is already
-    final here; the pages arrive when ``linuxvm.mm.gup.populate_vma_page_range`` exists.
-    """
-    try:
-        from .gup import populate_vma_page_range
-    except ImportError:
-        return                      # TODO(fault issue): populate once faults exist
-    mm = m.current.mm
-    end = start + length
-    vma = find_vma(mm, start)
-    while vma is not None and vma.vm_start < end:
-        lo, hi = max(start, vma.vm_start), min(end, vma.vm_end)
-        # __mm_populate skips IO/PFNMAP; gup's check_vma_flags fails (ignored) on PROT_NONE
-        if not vma.vm_flags & (VM_IO | VM_PFNMAP) and \
-                vma.vm_flags & (VM_READ | VM_WRITE | VM_EXEC):
-            populate_vma_page_range(m, vma, lo, hi)
-        vma = vma.vm_next
-
+# -- teardown -----------------------------------------------------------------------------
 
 def exit_mmap(m, mm) -> None:
     """Tear down every VMA of a dying address space (mm/mmap.c exit_mmap)."""
@@ -863,8 +796,11 @@ def exit_mmap(m, mm) -> None:
         vmas.append(v)
         v = v.vm_next
     if vmas:
-        zap_and_free_pgtables(m, mm, vmas, 0, TASK_SIZE, FIRST_USER_ADDRESS,
-                              USER_PGTABLES_CEILING)
+        lru_add_drain(m)
+        tlb = tlb_gather_mmu(m, mm, 0, -1)              # fullmm
+        unmap_vmas(tlb, vmas, 0, TASK_SIZE)             # (-1 as unsigned: every VMA)
+        free_pgtables(tlb, vmas, FIRST_USER_ADDRESS, USER_PGTABLES_CEILING)
+        tlb_finish_mmu(tlb, 0, -1)
     nr_accounted = 0
     for v in vmas:
         if v.vm_flags & VM_ACCOUNT:
@@ -872,131 +808,3 @@ def exit_mmap(m, mm) -> None:
         _unlink(m, mm, v)
         remove_vma(m, v)
     vm_unacct_memory(m, nr_accounted)
-
-
-# -- invariants (mm/mmap.c validate_mm, plus the accounting the model can recompute) -------
-
-def vmas_would_merge(a, b) -> bool:
-    """Whether 4.6 merges adjacent ``a`` and ``b`` when either is created or changed."""
-    if a.vm_end != b.vm_start or a.vm_flags & VM_SPECIAL:
-        return False
-    if not can_vma_merge_after(a, b.vm_flags, b.anon_vma, b.vm_file, b.vm_pgoff,
-                               b.vm_userfaultfd_ctx):
-        return False
-    return can_vma_merge_before(b, a.vm_flags, a.anon_vma, a.vm_file,
-                                a.vm_pgoff + vma_pages(a), a.vm_userfaultfd_ctx)
-
-
-def note_unmerged_boundary(mm, vma) -> None:
-    """Record that 4.6 leaves ``vma`` and its successor unmerged (mremap's in-place growth
-    and stack expansion adjust a VMA without trying to merge it)."""
-    nxt = vma.vm_next
-    if nxt is not None and nxt.vm_start == vma.vm_end:
-        mm.unmerged_boundaries.add(vma.vm_end)
-
-
-def check_mm(m, mm, label="") -> None:
-    from ..errors import KernelBug
-    from .vma import vma_compute_subtree_gap
-
-    def bug(msg):
-        raise KernelBug(f"{label}: {msg}")
-    allowed = mm.unmerged_boundaries
-    count = total = data = exec_ = stack = locked = committed = 0
-    prev = None
-    v = mm.mmap
-    while v is not None:
-        if v.vm_prev is not prev:
-            bug(f"{v} has vm_prev {v.vm_prev}, expected {prev}")
-        if v.vm_start >= v.vm_end or (v.vm_start | v.vm_end) & (PAGE_SIZE - 1):
-            bug(f"{v} is empty or not page aligned")
-        if v.vm_end > mm.task_size:
-            bug(f"{v} ends above TASK_SIZE")
-        if prev is not None:
-            if prev.vm_end > v.vm_start:
-                bug(f"{prev} overlaps {v}")
-            if vmas_would_merge(prev, v) and v.vm_start not in allowed:
-                bug(f"{prev} and {v} are mergeable neighbours left unmerged")
-        n = vma_pages(v)
-        count += 1
-        total += n
-        if is_exec_mapping(v.vm_flags):
-            exec_ += n
-        elif is_stack_mapping(v.vm_flags):
-            stack += n
-        elif is_data_mapping(v.vm_flags):
-            data += n
-        if v.vm_flags & VM_LOCKED:
-            locked += n
-        if v.vm_flags & VM_ACCOUNT:
-            committed += n
-        prev = v
-        v = v.vm_next
-    if count != mm.map_count:
-        bug(f"map_count {mm.map_count} but {count} VMAs")
-    if mm.highest_vm_end != (prev.vm_end if prev is not None else 0):
-        bug(f"highest_vm_end {mm.highest_vm_end:#x} is stale")
-    locked += mm.locked_vm_drift
-    for name, want in (("total_vm", total), ("data_vm", data), ("exec_vm", exec_),
-                       ("stack_vm", stack), ("locked_vm", locked)):
-        if getattr(mm, name) != want:
-            bug(f"{name} is {getattr(mm, name)} but the VMAs add up to {want}")
-    # the tree: in order, balanced, gaps exact
-    seen = []
-
-    def walk(node):
-        if node is None:
-            return 0
-        for child in (node.rb_left, node.rb_right):
-            if child is not None and child.rb_parent is not node:
-                bug(f"{child} has rb_parent {child.rb_parent}, expected {node}")
-        hl = walk(node.rb_left)
-        seen.append(node)
-        hr = walk(node.rb_right)
-        if abs(hl - hr) > 1 or node.rb_height != 1 + max(hl, hr):
-            bug(f"tree unbalanced at {node}")
-        gap = node.rb_subtree_gap
-        if vma_compute_subtree_gap(node) != gap:
-            bug(f"rb_subtree_gap of {node} is {gap:#x}, should be {node.rb_subtree_gap:#x}")
-        return node.rb_height
-    if mm.mm_rb is not None and mm.mm_rb.rb_parent is not None:
-        bug(f"the root {mm.mm_rb} has rb_parent {mm.mm_rb.rb_parent}")
-    walk(mm.mm_rb)
-    v = mm.mmap
-    for node in seen:
-        if node is not v:
-            bug("tree order differs from the vm_next list")
-        v = v.vm_next
-    if v is not None:
-        bug("VMA on the list but not in the tree")
-    return committed
-
-
-def check_address_spaces(m) -> None:
-    """m.check(): every task's VMAs, and Committed_AS against all VM_ACCOUNT VMAs."""
-    from ..errors import KernelBug
-    committed = 0
-    seen = set()
-    for pid, task in sorted(getattr(m, "tasks", {}).items()):
-        mm = task.mm
-        if mm is None or id(mm) in seen:
-            continue
-        seen.add(id(mm))
-        committed += check_mm(m, mm, f"pid {pid}")
-    extra = getattr(m, "committed_outside_vmas", 0)
-    if committed + extra != m.vm_committed_as:
-        raise KernelBug(f"Committed_AS is {m.vm_committed_as} pages but the VM_ACCOUNT VMAs "
-                        f"hold {committed} (+{extra} charged elsewhere)")
-
-
-def _register_hooks():
-    from . import debug
-    if check_address_spaces not in debug.extra_checks:
-        debug.extra_checks.append(check_address_spaces)
-
-
-_register_hooks()
-
-
-# bound at the end rather than on every call (mm/rmap.py's imports reach back into mm/)
-from . import rmap              # noqa: E402

@@ -12,13 +12,14 @@ from ..arch.x86.pgtable import (pt_entries, pte_present, pte_modify, pte_mkwrite
 from ..arch.x86.pgtable_types import PTE_PFN_MASK
 from ..errors import KernelBug
 from ..include.personality import READ_IMPLIES_EXEC
+from . import hugetlb
 from .memory.pgtable import _get, _table_of, _clear_bad, none_or_clear_bad_entries
 from ..include.mm import (VM_READ, VM_WRITE, VM_EXEC, VM_SHARED, VM_ACCOUNT, VM_HUGETLB,
                        VM_NORESERVE, VM_LOCKED, VM_GROWSDOWN, VM_GROWSUP, VM_SOFTDIRTY)
+from .gup import mm_populate
 from .mman import PROT_READ, PROT_WRITE, PROT_EXEC, PROT_SEM, PROT_GROWSDOWN, PROT_GROWSUP
 from .mmap import (may_expand_vm, vma_modify_flags, vma_set_page_prot, vm_stat_account,
-                   vma_wants_writenotify, calc_vm_prot_bits, page_align, fixup_vma_range,
-                   mm_populate)
+                   vma_wants_writenotify, calc_vm_prot_bits, page_align, fixup_vma_range)
 from .util import security_vm_enough_memory_mm, vm_unacct_memory
 from .vma import find_vma
 
@@ -97,8 +98,7 @@ def change_protection(m, vma, start: int, end: int, newprot: int,
     changed (mm/mprotect.c change_protection); the number of entries changed."""
     if vma.vm_flags & VM_HUGETLB:
         # hugetlb_change_protection: no huge PTE is ever set in the model, nothing changes
-        from ..fs.hugetlbfs import huge_entries_present
-        if huge_entries_present(m, vma.vm_mm, start, end):
+        if hugetlb.huge_entries_present(m, vma.vm_mm, start, end):
             raise NotImplementedError("hugetlb_change_protection with mapped huge pages")
         return 0
     if prot_numa:

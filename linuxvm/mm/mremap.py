@@ -14,8 +14,10 @@ from .memory.pgtable import PMD_MASK, _get, _clear_bad, pud_alloc, pmd_alloc, pt
 from ..include.mm import (VM_ACCOUNT, VM_LOCKED, VM_DONTEXPAND, VM_PFNMAP, VM_HUGETLB,
                        VM_MAYSHARE, VM_MERGEABLE)
 from .mman import MREMAP_FIXED, MREMAP_MAYMOVE, MAP_FIXED, MAP_SHARED
+from .debug import note_unmerged_boundary
+from .gup import mm_populate
 from .mmap import (do_munmap, may_expand_vm, get_unmapped_area, copy_vma, vma_adjust,
-                   vm_stat_account, mm_populate, note_unmerged_boundary, sysctl_max_map_count, page_align)
+                   vm_stat_account, sysctl_max_map_count, page_align)
 from .util import security_vm_enough_memory_mm, vm_unacct_memory
 from .vma import find_vma
 

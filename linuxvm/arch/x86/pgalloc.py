@@ -10,7 +10,7 @@ Interface (stable):
   ``pte_free / pmd_free / pud_free(m, mm, pfn)``, with 4.6's gfp flags.
 * Accounting: only PTE pages count in zone ``NR_PAGETABLE`` (pgtable_page_ctor);
   ``mm.nr_ptes`` / ``mm.nr_pmds`` are kept by mm/memory.py where the kernel keeps them.
-* ``check_pgtables(m)`` is appended to ``linuxvm.mm.debug.extra_checks``.
+* ``check_pgtables(m)``: linuxvm.mm.debug's m.check() runs it.
 """
 
 import errno
@@ -18,7 +18,6 @@ import errno
 import numpy as np
 
 from ...errors import KernelBug
-from ...mm import debug as mm_debug
 from ...mm import gfp as G
 from ...mm import page_alloc
 from ...mm.page import NULL, PG_reserved
@@ -222,7 +221,3 @@ def check_pgtables(m) -> None:
     if nr != ptes:
         raise KernelBug(f"NR_PAGETABLE is {nr} but the mms' tables hold {ptes} PTE pages")
 
-
-
-if check_pgtables not in mm_debug.extra_checks:
-    mm_debug.extra_checks.append(check_pgtables)

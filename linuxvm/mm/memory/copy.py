@@ -6,6 +6,7 @@ from ...arch.x86.pgtable import (pt_entries, pgd_offset, pud_offset, pmd_offset,
                                  pte_wrprotect, pte_mkold, pte_mkclean, pmd_trans_huge)
 from ...arch.x86.pgtable_types import PTE_PFN_MASK
 from ...include.mm import VM_SHARED, VM_MAYWRITE, VM_HUGETLB, VM_PFNMAP, VM_MIXEDMAP
+from .. import hugetlb
 from ..page import NULL
 from .pgtable import pte_alloc_map, vm_normal_page
 from .rss import mm_counter
@@ -61,8 +62,7 @@ def copy_page_range(m, dst_mm, src_mm, vma) -> int:
     if not vma.vm_flags & (VM_HUGETLB | VM_PFNMAP | VM_MIXEDMAP) and vma.anon_vma is None:
         return 0            # a fault will fill these in correctly
     if vma.vm_flags & VM_HUGETLB:
-        from ...fs.hugetlbfs import copy_hugetlb_page_range
-        return copy_hugetlb_page_range(m, dst_mm, src_mm, vma)
+        return hugetlb.copy_hugetlb_page_range(m, dst_mm, src_mm, vma)
     # First the walk, allocating the child's tables; then the entries. Copying an entry
     # touches only the page it maps, never the allocator, so doing the tables first
     # leaves the state the interleaved order of copy_pud_range/copy_pmd_range leaves.

@@ -14,6 +14,7 @@ from ...arch.x86.pgtable import (pt_entries, pgd_offset, pte_present, pte_offset
                                  pmd_devmap)
 from ...arch.x86.pgtable_types import _PAGE_PRESENT
 from .. import gfp as G
+from .. import hugetlb          # hugetlb.c's fault hook (it calls memory back)
 from .. import mlock
 from ...include.mm import (VM_SHARED, VM_WRITE, VM_LOCKED, VM_HUGETLB, VM_GROWSDOWN,
                         VM_HUGEPAGE, VM_NOHUGEPAGE, VM_STACK_INCOMPLETE_SETUP)
@@ -27,21 +28,13 @@ from ...include.vm_event_item import PGFAULT
 from .pgtable import pud_alloc, pmd_alloc, pte_alloc, is_zero_pfn, vm_normal_page
 from .rss import inc_mm_counter_fast, dec_mm_counter_fast, check_sync_rss_stat, mm_counter
 
-# include/linux/mm.h VM_FAULT_* and FAULT_FLAG_*
-VM_FAULT_OOM = 0x0001
-VM_FAULT_SIGBUS = 0x0002
-VM_FAULT_MAJOR = 0x0004
-VM_FAULT_WRITE = 0x0008
-VM_FAULT_HWPOISON = 0x0010
-VM_FAULT_HWPOISON_LARGE = 0x0020
-VM_FAULT_SIGSEGV = 0x0040
-VM_FAULT_NOPAGE = 0x0100
-VM_FAULT_LOCKED = 0x0200
-VM_FAULT_RETRY = 0x0400
-VM_FAULT_FALLBACK = 0x0800
-VM_FAULT_ERROR = (VM_FAULT_OOM | VM_FAULT_SIGBUS | VM_FAULT_SIGSEGV | VM_FAULT_HWPOISON
-                  | VM_FAULT_HWPOISON_LARGE | VM_FAULT_FALLBACK)
+# the VM_FAULT_* codes live with vm_operations_struct, whose fault handlers return them
+from ..vm_ops import (VM_FAULT_OOM, VM_FAULT_SIGBUS, VM_FAULT_MAJOR, VM_FAULT_WRITE,  # noqa: F401
+                      VM_FAULT_HWPOISON, VM_FAULT_HWPOISON_LARGE, VM_FAULT_SIGSEGV,
+                      VM_FAULT_NOPAGE, VM_FAULT_LOCKED, VM_FAULT_RETRY, VM_FAULT_FALLBACK,
+                      VM_FAULT_ERROR)
 
+# include/linux/mm.h FAULT_FLAG_*
 FAULT_FLAG_WRITE = 0x01
 FAULT_FLAG_MKWRITE = 0x02
 FAULT_FLAG_ALLOW_RETRY = 0x04
@@ -265,8 +258,7 @@ def __handle_mm_fault(m, mm, vma, address: int, flags: int) -> int:
     Accelerator: ``handle_mm_fault`` in linuxvm/accel/memory.py.
     """
     if vma.vm_flags & VM_HUGETLB:
-        from ...fs.hugetlbfs import hugetlb_fault
-        return hugetlb_fault(m, mm, vma, address, flags)
+        return hugetlb.hugetlb_fault(m, mm, vma, address, flags)
     fast = m.accel.handle_mm_fault
     if fast is not None:
         ret = fast(m, mm, vma, address, flags)

@@ -14,6 +14,7 @@ from ...arch.x86.pgtable import (pt_entries, pte_present, pte_dirty, pte_young,
                                  pmd_trans_huge, pmd_devmap, pmd_bad)
 from ...errors import KernelBug
 from ...include.mm import VM_HUGETLB, VM_SEQ_READ
+from .. import hugetlb
 from ..page import NULL, PAGE_MAPPING_ANON, PG_dirty
 from ..swap import lru_add_drain, mark_page_accessed
 from ..rmap import page_remove_rmap
@@ -149,8 +150,7 @@ def unmap_single_vma(tlb, vma, start_addr: int, end_addr: int, details=None) -> 
     if start != end:
         if vma.vm_flags & VM_HUGETLB:
             # __unmap_hugepage_range_final: the model never maps a huge page
-            from ...fs.hugetlbfs import huge_entries_present
-            if huge_entries_present(tlb.m, vma.vm_mm, start, end):
+            if hugetlb.huge_entries_present(tlb.m, vma.vm_mm, start, end):
                 raise NotImplementedError("__unmap_hugepage_range with mapped huge pages")
             return
         unmap_page_range(tlb, vma, start, end, details)
