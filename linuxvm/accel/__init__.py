@@ -9,5 +9,6 @@ it, each accelerator alone and all together. See docs/accelerators.md.
 """
 
 from ..lib.accel_registry import REGISTRY
+from . import mmu, swap, uaccess          # noqa: F401  (registers their accelerators)
 
 __all__ = ["REGISTRY"]
