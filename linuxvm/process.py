@@ -10,6 +10,7 @@ returns, and raises ``SyscallError`` with the kernel's errno where the kernel fa
 import errno
 
 from .arch.x86 import mmap as x86_mmap
+from .arch.x86 import uaccess
 from .arch.x86.uaccess import run_on_cpu
 from .arch.x86.page_types import PAGE_SHIFT, PAGE_SIZE, TASK_SIZE
 from .errors import SyscallError
@@ -303,24 +304,20 @@ class Process:
 
         :raises SegmentationFault: the kernel answers with SIGSEGV
         """
-        from .arch.x86 import uaccess
         return uaccess.read_user(self._live(), self.task, _u64("addr", addr), n)
 
     def write(self, addr: int, data: bytes) -> None:
         """Write ``data`` at ``addr`` (faulting and COW-breaking pages as needed)."""
-        from .arch.x86 import uaccess
         uaccess.write_user(self._live(), self.task, _u64("addr", addr), bytes(data))
 
     def touch(self, addr: int, length: int, write: bool = False, bulk: bool = True) -> None:
         """Access every page of [addr, addr+length) once, reading or writing.
 
-        ``bulk`` handles runs of never-touched pages a 2 MiB chunk at a time; it leaves
-        exactly the state the one-access-at-a-time path (``bulk=False``) leaves."""
-        from .arch.x86 import uaccess
-        fn = uaccess.touch_bulk if bulk else uaccess.touch
-        fn(self._live(), self.task, _u64("addr", addr), length, write)
+        ``bulk`` lets the machine's ``touch_bulk`` accelerator fault runs of never-touched
+        pages a 2 MiB chunk at a time; it leaves exactly the state the one-access-at-a-time
+        path (``bulk=False``, or the accelerator off) leaves."""
+        uaccess.touch(self._live(), self.task, _u64("addr", addr), length, write, bulk)
 
     def access(self, addr: int, kind: str = "r") -> int:
         """One access of kind "r", "w" or "x"; returns the physical address used."""
-        from .arch.x86 import uaccess
         return uaccess.access(self._live(), self.task, _u64("addr", addr), kind)

@@ -1,64 +1,59 @@
-"""The bulk touch path leaves exactly the state the per-access path leaves (DESIGN §3: fast
-paths must equal slow paths). Two machines run the same workload, one through
-``uaccess.touch`` (one access at a time), one through ``uaccess.touch_bulk``; every
-struct page array, free list, pcp and LRU list, page-table byte, TLB set and counter,
-RSS figure, content tag and log line must then be equal."""
+"""The bulk touch (accelerator ``touch_bulk``) and the batched ``release_pages`` leave exactly
+the state the one-access-at-a-time reference leaves (DESIGN §3: fast paths must equal slow
+paths). Two machines run the same workload, one with only that accelerator on
+(``Machine(fast={name})``), one with none (``fast=False``); the whole-machine fingerprints
+of linuxvm.accel.fingerprint -- every struct page array, free list, pcp and LRU list,
+page-table byte, TLB set and counter, RSS figure, content tag and log line -- must then be
+equal."""
 
-import numpy as np
+import types
+
 import pytest
 from hypothesis import given, settings, strategies as st, HealthCheck
 
 import linuxvm as lv
+from linuxvm.accel import swap as accel_swap, uaccess as accel_uaccess
+from linuxvm.accel.fingerprint import fingerprint, assert_same   # noqa: F401 (test_mmap_fast)
 from linuxvm.arch.x86 import uaccess
 
 PAGE = 4096
 
 
-def fingerprint(m):
-    mm = m.mem_map
-    out = {}
-    for name in ("flags", "_refcount", "_mapcount", "mapping", "index", "private",
-                 "lru_next", "lru_prev", "compound_head", "content"):
-        out[name] = getattr(mm, name).copy()
-    out["pageblocks"] = m.pgdat.pageblock_flags.bits.copy()
-    out["zones"] = [(list(z.vm_stat), [a.nr_free for a in z.free_area], z.flags,
-                     [(ps.pcp.count, ps.pcp.high, ps.pcp.batch) for ps in z.pageset])
-                    for z in m.zones]
-    out["events"] = list(m.pgdat.vm_events)
-    out["contents"] = {pfn: bytes(b) for pfn, b in m.page_contents.items()}
-    out["content_seq"] = m.content_seq
-    out["pagevecs"] = [list(p) for p in m.lru.lru_add_pvec]
-    out["tlb"] = [(c.cr2, c.cr3, c.tlb.counters(),
-                   [[list(s.items()) for s in lv_.sets] for lv_ in c.tlb.levels()])
-                  for c in m.cpus]
-    out["tasks"] = [(t.pid, t.min_flt, t.maj_flt, list(t.rss_stat.count), t.rss_stat.events,
-                     list(t.mm.rss_stat) if t.mm else None,
-                     (t.mm.nr_ptes, t.mm.nr_pmds, t.mm.hiwater_rss) if t.mm else None)
-                    for t in m.tasks.values()]
-    out["anon_vmas"] = sorted((h, av.degree, av.refcount, len(av.rb_root))
-                              for h, av in m.anon_vmas.items())
-    out["extfrag"] = m.extfrag_events
-    out["log"] = m.dmesg()
-    return out
+def rebound(module, name, **changes):
+    """A copy of ``module.name`` that sees ``changes`` in place of some of its module's
+    globals (the module itself is left alone): the way to build a broken-on-purpose
+    accelerator for one machine (``m.accel.NAME = rebound(...)``). The module's functions
+    and classes it reaches are copied too, so a change deep in a call chain takes effect."""
+    own = vars(module)
+    ns = dict(own)
+    ns.update(changes)
+
+    def copy(f):
+        g = types.FunctionType(f.__code__, ns, f.__name__, f.__defaults__, f.__closure__)
+        g.__kwdefaults__ = f.__kwdefaults__
+        return g
+
+    for k, v in own.items():
+        if k in changes:
+            continue
+        if isinstance(v, types.FunctionType) and v.__globals__ is own:
+            ns[k] = copy(v)
+        elif isinstance(v, type) and v.__module__ == module.__name__:
+            ns[k] = type(v.__name__, (v,), {a: copy(f) for a, f in vars(v).items()
+                                            if isinstance(f, types.FunctionType)})
+    return ns[name]
 
 
-def assert_same(a, b):
-    assert a.keys() == b.keys()
-    for k in a:
-        x, y = a[k], b[k]
-        if isinstance(x, np.ndarray):
-            diff = np.flatnonzero(x != y)
-            assert diff.size == 0, f"{k} differs at index {diff[:5]}: {x[diff[:5]]} vs {y[diff[:5]]}"
-        else:
-            assert x == y, f"{k} differs"
-
-
-def run(workload, bulk, ram="512M"):
-    m = lv.Machine(ram=ram, cpus=2, seed=7)
-    touch = uaccess.touch_bulk if bulk else uaccess.touch
+def run(workload, fast, ram="512M", patch=None):
+    """Run ``workload`` on a fresh machine with accelerators ``fast``, touching with
+    ``bulk`` asked for (so ``touch_bulk`` runs when it is on); ``patch(m)`` may replace an
+    accelerator first. Returns the fingerprint."""
+    m = lv.Machine(ram=ram, cpus=2, seed=7, fast=fast)
+    if patch is not None:
+        patch(m)
 
     def step(p, a, n, w=False):
-        touch(m, p.task, a, n, w)
+        uaccess.touch(m, p.task, a, n, w, bulk=True)
         m.check()                       # read-only: both runs stay comparable
 
     workload(m, step)
@@ -242,7 +237,7 @@ def w_cached_translations(m, touch):
                                       w_fragmented, w_pcp_refilled_by_frees, w_mlocked,
                                       w_zero_page_then_write, w_cached_translations])
 def test_bulk_touch_equals_per_access(workload):
-    assert_same(run(workload, False), run(workload, True))
+    assert_same(run(workload, False), run(workload, {"touch_bulk"}))
 
 
 def w_until_oom(m, touch):
@@ -282,27 +277,51 @@ def w_three_zones(m, touch):
 
 
 def test_bulk_touch_equals_per_access_with_three_zones():
-    assert_same(run(w_three_zones, False, "5G"), run(w_three_zones, True, "5G"))
+    assert_same(run(w_three_zones, False, "5G"), run(w_three_zones, {"touch_bulk"}, "5G"))
 
 
 def test_bulk_touch_equals_per_access_down_to_oom():
-    assert_same(run(w_until_oom, False, "64M"), run(w_until_oom, True, "64M"))
+    assert_same(run(w_until_oom, False, "64M"), run(w_until_oom, {"touch_bulk"}, "64M"))
 
 
 # deliberately broken variants of the bulk path: the comparison must tell them apart
-_real_rss_faults = uaccess._rss_faults
+_real_rss_faults = accel_uaccess._rss_faults
 
 
-@pytest.mark.parametrize("name,value", [
-    ("PAGEVEC_SIZE", 15),                                       # drains at other points
-    ("_rss_faults", lambda task, n, member: _real_rss_faults(task, n, None)),  # RSS lost
-    ("fill_new_4k", lambda tlb, newest_first: None),            # no TLB fills
-])
-def test_broken_bulk_path_is_caught(name, value, monkeypatch):
+@pytest.mark.parametrize("changes", [
+    {"PAGEVEC_SIZE": 15},                                       # drains at other points
+    {"_rss_faults": lambda task, n, member: _real_rss_faults(task, n, None)},  # RSS lost
+    {"fill_new_4k": lambda tlb, newest_first: None},            # no TLB fills
+], ids=["pagevec_size", "rss_lost", "no_tlb_fills"])
+def test_broken_bulk_path_is_caught(changes):
     slow = run(w_write_range, False)
-    monkeypatch.setattr(uaccess, name, value)
+    broken = rebound(accel_uaccess, "touch_bulk", **changes)
+
+    def patch(m):
+        m.accel.touch_bulk = broken
+
     with pytest.raises((AssertionError, lv.KernelBug)):        # a difference, or m.check()
-        assert_same(slow, run(w_write_range, True))
+        assert_same(slow, run(w_write_range, {"touch_bulk"}, patch=patch))
+
+
+def test_machine_without_accelerators_takes_the_reference_touch():
+    # Process.touch(bulk=True) on Machine(fast=False) is the per-page loop: a bulk
+    # accelerator that would break the state is never reached
+    def explode(*args):
+        raise AssertionError("an accelerator ran on Machine(fast=False)")
+
+    m = lv.Machine(ram="256M", cpus=1, seed=2, fast=False)
+    for name in ("touch_bulk", "touch_write"):
+        assert getattr(m.accel, name) is None
+    p = m.spawn("ref")
+    a = p.mmap(None, 64 * PAGE, 3, 0x22)
+    p.touch(a, 64 * PAGE, write=True)
+    m.check()
+    assert p.task.min_flt == 64
+    m.accel.touch_bulk = explode
+    with pytest.raises(AssertionError):
+        p.touch(a, 64 * PAGE, write=True)
+    p.touch(a, 64 * PAGE, write=True, bulk=False)     # bulk not asked for: not reached
 
 
 def test_bulk_touch_segfaults_like_per_access():
@@ -310,8 +329,9 @@ def test_bulk_touch_segfaults_like_per_access():
     p = m.spawn("s")
     a = p.mmap(None, 8 * PAGE, 3, 0x22)
     p.munmap(a + 4 * PAGE, 4 * PAGE)
+    assert m.accel.touch_bulk is not None
     with pytest.raises(lv.SegmentationFault) as e:
-        uaccess.touch_bulk(m, p.task, a, 8 * PAGE, True)
+        p.touch(a, 8 * PAGE, True)
     assert (e.value.code, e.value.addr) == (1, a + 4 * PAGE)
     m.check()
     assert p.task.min_flt >= 4
@@ -378,21 +398,27 @@ def w_big_exit(m, touch):
     m.check()
 
 
-# each batch path and the one-at-a-time path it must equal: (module, switch). The
-# accelerators of mm/memory (copy_pte_range, zap_pte_range, ...) are compared in
-# tests/test_pgtable_accel.py, with a broken-on-purpose zap that frees in the wrong order.
-FAST_PATHS = [("swap", "RELEASE_PAGES_VECTORISED")]
-
-
-@pytest.mark.parametrize("module,switch", FAST_PATHS)
+# the batched release_pages (pagevec drains, zap gathers, exit) and the one-page-at-a-time
+# loop it must equal, through the per-access path
 @pytest.mark.parametrize("workload", [w_fork_copy, w_exit_and_munmap, w_big_exit])
-def test_batch_path_equals_one_at_a_time(module, switch, workload, monkeypatch):
-    import importlib
-    mod = importlib.import_module(f"linuxvm.mm.{module}")
-    monkeypatch.setattr(mod, switch, False)
-    slow = run(workload, False)
-    monkeypatch.setattr(mod, switch, True)
-    assert_same(slow, run(workload, False))
+def test_release_pages_equals_one_at_a_time(workload):
+    assert_same(run(workload, False), run(workload, {"release_pages"}))
+
+
+def test_fingerprint_catches_a_wrong_free_order():
+    """A release_pages that frees its pages in the wrong order leaves the pcp and buddy
+    lists in another order; the comparison above must see that (so it can fail)."""
+    real = accel_swap.release_pages
+
+    def reversed_frees(m, pfns, cold=False, cpu=None):
+        real(m, list(pfns)[::-1], cold, cpu)
+
+    def patch(m):
+        m.accel.release_pages = reversed_frees
+
+    good = run(w_big_exit, False)
+    with pytest.raises(AssertionError):
+        assert_same(good, run(w_big_exit, {"release_pages"}, patch=patch))
 
 
 # random histories: kernel allocations and frees on both CPUs, maps and unmaps, CPU
@@ -442,4 +468,4 @@ def _random_workload(ops):
 @given(ops=st.lists(_op, min_size=1, max_size=8))
 def test_random_histories(ops):
     w = _random_workload(ops)
-    assert_same(run(w, False, "128M"), run(w, True, "128M"))
+    assert_same(run(w, False, "128M"), run(w, {"touch_bulk"}, "128M"))

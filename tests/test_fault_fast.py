@@ -1,37 +1,40 @@
-"""The per-access fast paths leave exactly the state of the reference paths (DESIGN §3).
+"""The per-access accelerators leave exactly the state of the reference paths (DESIGN §3).
 
-Each switch below selects a fused fast path of the one-access-at-a-time route (CPU → TLB →
-walk → #PF → handle_mm_fault → retry); turned off, the route takes the reference code.
-Two machines run the same workload, one with every switch off and one with every switch
-on, and the whole-machine fingerprints of tests/test_fault_bulk.py must be equal — also
-for the signals each step raised."""
+``translate_user`` (linuxvm/accel/mmu.py: a full TLB miss walked inline) and ``touch_write``
+(linuxvm/accel/uaccess.py: the first write of a plain anonymous page taken inline) stand in
+for parts of the one-access-at-a-time route (CPU → TLB → walk → #PF → handle_mm_fault →
+retry). Two machines run the same workload, one with no accelerator (``fast=False``) and
+one with that accelerator alone (or all of them), and the whole-machine fingerprints
+(linuxvm.accel.fingerprint) must be equal -- also for the signals each step raised."""
 
-import importlib
+import random
 
 import pytest
 
 import linuxvm as lv
+from linuxvm.accel import mmu as accel_mmu, uaccess as accel_uaccess
+from linuxvm.accel.fingerprint import fingerprint, assert_same
 from linuxvm.arch.x86 import uaccess
 
-from test_fault_bulk import (fingerprint, assert_same, w_write_range, w_read_then_write,
-                             w_holes_and_fork, w_many_vmas, w_cross_cpu_free, w_exit_and_munmap,
-                             w_fork_copy)
+from test_fault_bulk import (rebound, w_write_range, w_read_then_write, w_holes_and_fork,
+                             w_many_vmas, w_cross_cpu_free, w_exit_and_munmap, w_fork_copy)
 
 PAGE = 4096
 
-# (module, switch) of each per-access fast path
-SWITCHES = [("linuxvm.arch.x86.mmu", "TRANSLATE_USER_FAST"),
-            ("linuxvm.arch.x86.uaccess", "TOUCH_WRITE_FAST")]
+# the per-access accelerators, each compared alone; True is all of them together
+PER_ACCESS = ["translate_user", "touch_write", True]
 
 
-def _set_all(monkeypatch, value: bool) -> None:
-    for module, name in SWITCHES:
-        monkeypatch.setattr(importlib.import_module(module), name, value)
+def _fast(name):
+    return name if name is True else {name}
 
 
-def run(workload, fast, monkeypatch):
-    _set_all(monkeypatch, fast)
-    m = lv.Machine(ram="512M", cpus=2, seed=11)
+def run(workload, fast, patch=None):
+    """Run ``workload`` on a fresh machine with accelerators ``fast`` (``patch(m)`` may
+    replace one first); returns the fingerprint with the signals the steps raised."""
+    m = lv.Machine(ram="512M", cpus=2, seed=11, fast=fast)
+    if patch is not None:
+        patch(m)
     signals = []
 
     def step(p, a, n, w=False):
@@ -108,44 +111,47 @@ def w_signals_and_odd_walks(m, step, act):
     act(p, g - 40 * PAGE, "w")                       # more than 64 KiB below sp
 
 
+@pytest.mark.parametrize("name", PER_ACCESS)
 @pytest.mark.parametrize("workload", [w_bulk_workloads, w_signals_and_odd_walks])
-def test_fast_paths_equal_reference(workload, monkeypatch):
-    slow = run(workload, False, monkeypatch)
-    fast = run(workload, True, monkeypatch)
+def test_accelerator_equals_reference(workload, name):
+    slow = run(workload, False)
+    fast = run(workload, _fast(name))
     assert_same(slow, fast)
     assert slow["signals"] == fast["signals"]
 
 
-@pytest.mark.parametrize("module,name,value", [
-    ("linuxvm.arch.x86.mmu", "_A", 0),                  # a walk that forgets accessed bits
-    ("linuxvm.arch.x86.uaccess", "_PG_NEW_ANON", 1 << 3),   # a new page missing PG_active
-])
-def test_comparison_catches_a_broken_fast_path(module, name, value, monkeypatch):
-    slow = run(w_signals_and_odd_walks, False, monkeypatch)
-    monkeypatch.setattr(importlib.import_module(module), name, value)
-    broken = run(w_signals_and_odd_walks, True, monkeypatch)
+@pytest.mark.parametrize("module,name,changes", [
+    (accel_mmu, "translate_user", {"_A": 0}),               # a walk that forgets accessed bits
+    (accel_uaccess, "touch_write", {"_PG_NEW_ANON": 1 << 3}),  # a new page missing PG_active
+], ids=["translate_user_no_accessed", "touch_write_no_active"])
+def test_comparison_catches_a_broken_accelerator(module, name, changes):
+    slow = run(w_signals_and_odd_walks, False)
+    broken = rebound(module, name, **changes)
+
+    def patch(m):
+        setattr(m.accel, name, broken)
+
     with pytest.raises(AssertionError):
-        assert_same(slow, broken)
+        assert_same(slow, run(w_signals_and_odd_walks, {name}, patch=patch))
 
 
-def test_out_of_memory_mid_touch_equals_reference(monkeypatch):
+@pytest.mark.parametrize("name", PER_ACCESS)
+def test_out_of_memory_mid_touch_equals_reference(name):
     # the allocator runs dry half way (overcommit always): the fault raises OutOfMemory
     # after the same counters, frames, pagevec drains and allocation-failure report
     def one(fast):
-        _set_all(monkeypatch, fast)
-        m = lv.Machine(ram="64M", cpus=2, seed=1, sysctl={"vm.overcommit_memory": 1})
+        m = lv.Machine(ram="64M", cpus=2, seed=1, sysctl={"vm.overcommit_memory": 1},
+                       fast=fast)
         p = m.spawn("oom")
         a = p.mmap(None, 80 << 20, 3, 0x22)
         with pytest.raises(lv.OutOfMemory):
             uaccess.touch(m, p.task, a, 80 << 20, True)
         m.check()
         return fingerprint(m)
-    assert_same(one(False), one(True))
+    assert_same(one(False), one(_fast(name)))
 
 
 def _random_workload(seed):
-    import random
-
     def workload(m, step, act):
         rnd = random.Random(seed)
         procs = [m.spawn("r0")]
@@ -200,6 +206,6 @@ def _random_workload(seed):
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
-def test_random_workloads_equal_reference(seed, monkeypatch):
+def test_random_workloads_equal_reference(seed):
     w = _random_workload(seed)
-    assert_same(run(w, False, monkeypatch), run(w, True, monkeypatch))
+    assert_same(run(w, False), run(w, True))

@@ -1,12 +1,16 @@
-"""The hardware walk over hand-built tables: leaves, faults and their error codes, A/D bits."""
+"""The hardware walk over hand-built tables: leaves, faults and their error codes, A/D bits;
+and the access paths' translate_user with and without its accelerator."""
 
 import pytest
 
+import linuxvm as lv
+from linuxvm.accel.fingerprint import fingerprint, assert_same
 from linuxvm.arch.x86 import pgtable as P
 from linuxvm.arch.x86 import mmu
 from linuxvm.arch.x86.cpu import switch_mm, CpuModel, X86_CR0_WP, EFER_NX
 from linuxvm.arch.x86.mmu import PageFault, PF_PROT, PF_WRITE, PF_USER, PF_RSVD, PF_INSTR
 from linuxvm.arch.x86.page_types import PAGE_OFFSET, PMD_SIZE, PUD_SIZE
+from linuxvm.arch.x86.tlb import flush_tlb_mm_range
 from linuxvm.mm import memory
 from tests.test_pgtable import new_mm
 
@@ -220,10 +224,99 @@ def test_dirty_bit_on_2m_leaf(env):
 
 
 def memory_flush(m, mm, va):
-    from linuxvm.arch.x86.tlb import flush_tlb_mm_range
     flush_tlb_mm_range(m, mm, va, va + 0x1000)
 
 
 def test_non_canonical_is_gp(m):
     with pytest.raises(mmu.GeneralProtection):
         mmu.translate(m.cpus[0], 0x0000800000000000)
+
+
+# translate_user's accelerator (linuxvm/accel/mmu.py) against its reference (translate, with
+# the fault returned as ~error_code) over the same hand-built tables: one row per case, each
+# a builder that writes the tables and returns the accesses to make, in order
+
+def _t_4k(m, mm, cpu):
+    pte_at(m, mm, VA, 0x4321, P.PAGE_SHARED)
+    pte_at(m, mm, VA + 0x1000, 0x4322, P.PAGE_READONLY)
+    return [(VA, U), (VA + 8, U | W), (VA + 0x1000, U), (VA + 0x1000, U | W), (VA, U | I),
+            (VA + 0x2000, U)]
+
+
+def _t_large(m, mm, cpu):
+    va2, va1 = 0x7F0000200000, 0x7F0040000000
+    P.set_entry(m, pmd_ptr(m, mm, va2), P.pfn_pmd(0x40000, P.PAGE_SHARED | P._PAGE_PSE))
+    pud = memory.pud_alloc(m, mm, P.pgd_offset(mm, va1), va1)
+    P.set_entry(m, pud, P.pfn_pud(0x80000, P.PAGE_SHARED | P._PAGE_PSE))
+    return [(va2 + 0x1234, U), (va2 + 0x5000, U | W), (va1 + 0x1234, U | W), (va1, U)]
+
+
+def _t_reserved(m, mm, cpu):
+    pte_at(m, mm, VA, 1 << 34, P.PAGE_SHARED)                       # above MAXPHYADDR
+    va = 0x7F0000200000
+    P.set_entry(m, pmd_ptr(m, mm, va), 0x40000000 | 0x2000 | P.PAGE_SHARED | P._PAGE_PSE)
+    return [(VA, U), (VA, U | W), (va, U)]
+
+
+def _t_not_present(m, mm, cpu):
+    va = 0x7F0000001000
+    pmd = memory.pmd_alloc(m, mm, memory.pud_alloc(m, mm, P.pgd_offset(mm, va), va), va)
+    memory.pte_alloc(m, mm, pmd, va)
+    pte_at(m, mm, VA + 0x3000, 0x4321, P.PAGE_NONE)
+    return [(va, U), (va, U | W), (0x7E0000000000, U), (0x7F8000000000, U | W),
+            (VA + 0x3000, U)]
+
+
+def _t_rights(m, mm, cpu):
+    pte_at(m, mm, VA, 0x4321, P.PAGE_KERNEL)
+    pte_at(m, mm, VA + 0x1000, 0x4322, P.PAGE_READONLY)
+    pte_at(m, mm, VA + 0x2000, 0x4323, P.PAGE_READONLY_EXEC)
+    return [(VA, U), (VA + 0x1000, U | W), (VA + 0x1000, U | I), (VA + 0x2000, U | I),
+            (VA + 0x2000, U | W), (PAGE_OFFSET, U)]
+
+
+def _t_accessed_dirty(m, mm, cpu):
+    ptr = pte_at(m, mm, VA, 0x4321, P.PAGE_SHARED & ~P._PAGE_ACCESSED)
+    pgd = P.pgd_offset(mm, VA)
+    P.set_entry(m, pgd, P.get_entry(m, pgd) & ~P._PAGE_ACCESSED)
+    assert ptr is not None
+    return [(VA, U | W), (VA, U), (VA + 0x10, U | W)]
+
+
+def _t_no_nxe(m, mm, cpu):
+    cpu.write_efer(cpu.efer & ~EFER_NX)
+    pte_at(m, mm, VA, 0x4321, P.PAGE_READONLY)
+    pte_at(m, mm, VA + 0x1000, 0x4322, P.PAGE_READONLY_EXEC)
+    return [(VA, U), (VA + 0x1000, U), (VA + 0x1000, U | I)]
+
+
+def _t_stale_and_evicted(m, mm, cpu):
+    # more pages than the STLB holds: hits in L1, hits in the STLB, misses after eviction
+    for i in range(2000):
+        pte_at(m, mm, VA + i * 0x1000, 0x10000 + i, P.PAGE_SHARED)
+    out = [(VA + i * 0x1000, U) for i in range(2000)]
+    out += [(VA + i * 0x1000, U | W) for i in range(0, 2000, 7)]
+    out += [(VA + i * 0x1000, U) for i in range(1990, 2000)]
+    out += [(0x0000800000000000, U)]                                # non-canonical: #GP
+    return out
+
+
+@pytest.mark.parametrize("build", [_t_4k, _t_large, _t_reserved, _t_not_present, _t_rights,
+                                   _t_accessed_dirty, _t_no_nxe, _t_stale_and_evicted])
+def test_translate_user_accelerator_equals_reference(build):
+    def one(fast):
+        m = lv.Machine(ram="512M", cpus=2, seed=0, fast=fast)
+        mm = new_mm(m)
+        cpu = m.cpus[0]
+        switch_mm(m, cpu, cpu.active_mm, mm)
+        results = []
+        for va, access in build(m, mm, cpu):
+            try:
+                results.append((mmu.translate_user(cpu, va, access), cpu.cr2))
+            except mmu.GeneralProtection:
+                results.append("GP")
+        return results, fingerprint(m)
+
+    slow, fast = one(False), one({"translate_user"})
+    assert slow[0] == fast[0]
+    assert_same(slow[1], fast[1])

@@ -9,7 +9,6 @@ it, each accelerator alone and all together. See docs/accelerators.md.
 """
 
 from ..lib.accel_registry import REGISTRY
-from . import memory
-from . import mmap              # noqa: F401  unmap_region_empty_range, unmap_region_no_tables
+from . import memory, mmap, mmu, swap, uaccess   # noqa: F401  (registers their accelerators)
 
 __all__ = ["REGISTRY", "memory"]

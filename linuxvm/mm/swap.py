@@ -11,8 +11,9 @@ import numpy as np
 
 from ..errors import KernelBug
 from .page import (PG_lru, PG_active, PG_unevictable, PG_swapbacked, PG_mlocked,
-                   PG_referenced, PG_head, NULL, pfns_distinct)
+                   PG_referenced)
 from ..include.mm import VM_LOCKED, VM_SPECIAL
+from .page_alloc import free_hot_cold_page, __free_pages_ok
 from ..include.vm_event_item import NR_LRU_BASE, NR_MLOCK, VM_EVENT
 
 PAGEVEC_SIZE = 14
@@ -27,7 +28,6 @@ _LRU_MASK = (1 << PG_lru)
 _PG_ACTIVE = 1 << PG_active
 _PG_UNEVICTABLE = 1 << PG_unevictable
 _PG_SWAPBACKED = 1 << PG_swapbacked
-_PG_HEAD = 1 << PG_head
 _U64 = 0xFFFFFFFFFFFFFFFF
 
 
@@ -127,7 +127,6 @@ def __page_cache_release(m, pfn: int) -> None:
 
 def _free_page(m, pfn: int, cpu: int) -> None:
     """The final free of a page whose refcount reached 0 (__put_single/compound_page)."""
-    from .page_alloc import free_hot_cold_page, __free_pages_ok
     mm = m.mem_map
     __page_cache_release(m, pfn)
     mm.f[pfn] = mm.f[pfn] & ~(_PG_ACTIVE | (1 << PG_referenced)) & _U64
@@ -150,34 +149,19 @@ def put_page(m, pfn: int, cpu: int = None) -> None:
         _free_page(m, head, m.current_cpu if cpu is None else cpu)
 
 
-# the batch path of release_pages; the per-page loop is the reference it must equal
-# (tests/test_fault_bulk.py compares whole machines)
-RELEASE_PAGES_VECTORISED = True
-
-
 def release_pages(m, pfns, cold: bool = False, cpu: int = None) -> None:
-    """Drop one reference on each page, freeing those that reach zero (mm/swap.c).
+    """Drop one reference on each page, freeing those that reach zero (mm/swap.c:release_pages).
 
-    Many distinct order-0 pages: the references drop at once, then the pages that reached
-    zero are freed in list order -- the frees are the only order-sensitive step."""
-    if len(pfns) < 32 or not RELEASE_PAGES_VECTORISED:
-        if isinstance(pfns, np.ndarray):
-            pfns = pfns.tolist()
-        for pfn in pfns:
-            put_page(m, pfn, cpu)
-        return
-    mm = m.mem_map
-    p = np.asarray(pfns, dtype=np.int64)
-    rc = mm._refcount[p]
-    if (not pfns_distinct(p) or (mm.compound_head[p] != NULL).any()
-            or (mm.flags[p] & np.uint64(_PG_HEAD)).any() or (rc <= 0).any()):
-        for pfn in p.tolist():               # compound or repeated pages: one at a time
-            put_page(m, pfn, cpu)
-        return
-    mm._refcount[p] = rc - 1
-    cpu = m.current_cpu if cpu is None else cpu
-    for pfn in p[rc == 1].tolist():
-        _free_page(m, pfn, cpu)
+    Accelerator: ``release_pages`` in linuxvm/accel/swap.py (the references of many
+    distinct order-0 pages dropped at once).
+    """
+    fast = m.accel.release_pages
+    if fast is not None:
+        return fast(m, pfns, cold, cpu)
+    if isinstance(pfns, np.ndarray):
+        pfns = pfns.tolist()
+    for pfn in pfns:
+        put_page(m, pfn, cpu)
 
 
 def __pagevec_lru_add_fn(m, pfn: int) -> None:
@@ -325,7 +309,6 @@ def check_lru(m) -> None:
             if count != zone.vm_stat[NR_LRU_BASE + lru]:
                 raise KernelBug(f"{zone.name} nr_{lru_names[lru]} is "
                                 f"{zone.vm_stat[NR_LRU_BASE + lru]} but the list holds {count}")
-    import numpy as np
     flagged = np.flatnonzero(mm.flags & np.uint64(_LRU_MASK))
     if len(flagged) != len(seen):
         extra = sorted(set(int(x) for x in flagged) - seen)

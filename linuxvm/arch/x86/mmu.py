@@ -11,7 +11,8 @@ Interface (stable):
 * ``walk_tables(cpu, va, access)``: the hardware walk alone (no TLB), returning
   ``(phys_base, shift, rights, global, dirty)``.
 * ``translate_user(cpu, va, access)``: ``translate`` for the access paths, with a page
-  fault returned as ``~error_code`` instead of raised (same state either way).
+  fault returned as ``~error_code`` instead of raised (same state either way; its
+  accelerator is in linuxvm/accel/mmu.py).
 
 Hardware rules modelled:
 
@@ -33,6 +34,7 @@ Hardware rules modelled:
   the "spurious fault" case the kernel handles).
 """
 
+from .pgtable import pt_entries
 from .pgtable_types import (_PAGE_PRESENT, _PAGE_RW, _PAGE_USER, _PAGE_ACCESSED, _PAGE_DIRTY,
                             _PAGE_PSE, _PAGE_GLOBAL, _PAGE_NX)
 
@@ -186,7 +188,6 @@ def walk_tables(cpu, va: int, access: int = 0):
     for i, (tpfn, idx) in enumerate(path):
         t = m.pgtables.get(tpfn)
         if t is None:
-            from .pgtable import pt_entries
             t = pt_entries(m, tpfn)
         v = t[idx]
         nv = v | _PAGE_ACCESSED
@@ -259,133 +260,20 @@ def _translate_slow(cpu, va: int, access: int, e):
 
 # -- the access paths' translate ---------------------------------------------------------
 
-# the user access paths take translate_user's inline miss-and-walk for the common case (4 KiB
-# pages, NX on, every table a registered page-table frame); False sends every access through
-# translate() and its exceptions, the reference tests/test_fault_fast.py compares against
-TRANSLATE_USER_FAST = True
-
-# present-entry bits that send the walk to walk_tables: reserved address bits, and PS above
-# the PTE level (reserved in a PML4E, a large leaf below it)
-_ODD_UPPER = _ADDR_RSVD | _PAGE_PSE
-_A = _PAGE_ACCESSED
-_D = _PAGE_DIRTY
-
-
-def _translate_user_slow(cpu, va: int, access: int, e) -> int:
-    try:
-        return _translate_slow(cpu, va, access, e)
-    except PageFault as pf:
-        return ~pf.error_code
-
-
 def translate_user(cpu, va: int, access: int) -> int:
     """Physical address for a user-mode ``access`` (one of ACCESS_CODES) to ``va``, or
     ``~error_code`` when it faults (``cpu.cr2`` set, the page's TLB entries gone), exactly
-    as ``translate`` would leave the CPU. A full TLB miss walks the tables inline here;
-    anything unusual goes through ``translate``'s own slow path.
+    as ``translate`` leaves the CPU: the fault handler wants the error code, not an
+    exception (the trap frame of do_page_fault).
+
+    Accelerator: ``translate_user`` in linuxvm/accel/mmu.py (a full TLB miss walked inline).
 
     :raises GeneralProtection: ``va`` is not canonical
     """
-    tlb = cpu.tlb
-    vpn = va >> 12
-    s = tlb.l1sets[vpn & tlb.l1mask]
-    e = s.get(vpn)
-    if e is not None:
-        if (e[1] >> access) & 1:
-            del s[vpn]
-            s[vpn] = e
-            tlb.hits += 1
-            return e[0] | (va & 0xFFF)
-        return _translate_user_slow(cpu, va, access, e)
-    # lookup_slow would find nothing (and so change nothing) unless one of these holds
-    n2 = va >> 21
-    n1 = va >> 30
-    stlbsets = tlb.stlbsets
-    stlbmask = tlb.stlbmask
-    if (not TRANSLATE_USER_FAST or va >> 47 or not cpu.nxe
-            or n2 in tlb.l2msets[n2 & tlb.l2mmask] or n1 in tlb.l1gsets[n1 & tlb.l1gmask]
-            or vpn in stlbsets[vpn & stlbmask] or ~n2 in stlbsets[n2 & stlbmask]):
-        return _translate_user_slow(cpu, va, access, None)
-    # walk_tables with NXE on: a missing entry faults; a reserved bit, a large page or a
-    # table frame the walker would read some other way goes the general way (nothing has
-    # been changed yet)
-    pgt = cpu.m.pgtables
-    t0 = pgt.get(cpu.cr3 >> 12)
-    if t0 is None:
-        return _translate_user_slow(cpu, va, access, None)
-    i0 = (va >> 39) & 511
-    e0 = t0[i0]
-    if e0 & 1:
-        if e0 & _ODD_UPPER:
-            return _translate_user_slow(cpu, va, access, None)
-        t1 = pgt.get((e0 & _FRAME) >> 12)
-        if t1 is None:
-            return _translate_user_slow(cpu, va, access, None)
-        i1 = n1 & 511
-        e1 = t1[i1]
-        if e1 & 1:
-            if e1 & _ODD_UPPER:
-                return _translate_user_slow(cpu, va, access, None)
-            t2 = pgt.get((e1 & _FRAME) >> 12)
-            if t2 is None:
-                return _translate_user_slow(cpu, va, access, None)
-            i2 = n2 & 511
-            e2 = t2[i2]
-            if e2 & 1:
-                if e2 & _ODD_UPPER:
-                    return _translate_user_slow(cpu, va, access, None)
-                t3 = pgt.get((e2 & _FRAME) >> 12)
-                if t3 is None:
-                    return _translate_user_slow(cpu, va, access, None)
-                i3 = vpn & 511
-                e3 = t3[i3]
-                if e3 & 1:
-                    if e3 & _ADDR_RSVD:
-                        return _translate_user_slow(cpu, va, access, None)
-                    tlb.misses += 1
-                    tlb.walks += 1
-                    # rights: R/W and U/S must be set at every level, XD at any one
-                    rights = ((e0 & e1 & e2 & e3) >> 1) & (R_RW | R_USER)
-                    if (e0 | e1 | e2 | e3) & _PAGE_NX:
-                        rights |= R_NX
-                    okcache = cpu.okcache
-                    # rights_denied is okmask's answer with the dirty condition satisfied
-                    ok = okcache.get(rights | R_DIRTY)
-                    if ok is None:
-                        ok = okmask(cpu, rights | R_DIRTY)
-                    if not (ok >> access) & 1:
-                        cpu.cr2 = va
-                        return ~(access | PF_PROT)
-                    # success: A on the path, D on the leaf for a write
-                    if not e0 & _A:
-                        t0[i0] = e0 | _A
-                    if not e1 & _A:
-                        t1[i1] = e1 | _A
-                    if not e2 & _A:
-                        t2[i2] = e2 | _A
-                    leaf = e3 | _A | _D if access & PF_WRITE else e3 | _A
-                    if leaf != e3:
-                        t3[i3] = leaf
-                    base = leaf & _FRAME
-                    dirty = bool(leaf & _D)
-                    glob = bool(leaf & _PAGE_GLOBAL) and cpu.pge
-                    if dirty:
-                        rights |= R_DIRTY
-                    ok = okcache.get(rights)
-                    if ok is None:
-                        ok = okmask(cpu, rights)
-                    # tlb.fill for a 4 KiB page that no set holds yet
-                    entry = (base, ok, glob, rights, dirty)
-                    t = stlbsets[vpn & stlbmask]
-                    if len(t) >= tlb.stlbways:
-                        del t[next(iter(t))]
-                    t[vpn] = entry
-                    if len(s) >= tlb.l1ways:
-                        del s[next(iter(s))]
-                    s[vpn] = entry
-                    return base | (va & 0xFFF)
-    # a not-present entry: #PF with P=0 (the page's TLB entries, none, are gone already)
-    tlb.misses += 1
-    tlb.walks += 1
-    cpu.cr2 = va
-    return ~access
+    fast = cpu.m.accel.translate_user
+    if fast is not None:
+        return fast(cpu, va, access)
+    try:
+        return translate(cpu, va, access)
+    except PageFault as pf:
+        return ~pf.error_code

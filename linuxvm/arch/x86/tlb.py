@@ -23,7 +23,10 @@ Not modelled: instruction TLBs (fetches use the data TLBs) and paging-structure
 caches (a miss always walks from CR3).
 """
 
+import errno
+
 from .page_types import PAGE_SIZE, PAGE_SHIFT
+from ...errors import KernelBug, SyscallError
 from ...include.mm import VM_HUGETLB
 from ...include.vm_event_item import VM_EVENT
 
@@ -238,7 +241,6 @@ def __flush_tlb_all(cpu) -> None:
 def leave_mm(m, cpu) -> None:
     """A lazy CPU stops following its borrowed mm and loads swapper_pg_dir."""
     if cpu.tlbstate == TLBSTATE_OK:
-        from ...errors import KernelBug
         raise KernelBug(f"leave_mm on cpu{cpu.cpu} in TLBSTATE_OK")
     mm = cpu.active_mm
     if cpu.cpu in mm.cpu_vm_mask:
@@ -370,8 +372,6 @@ def flush_tlb_kernel_range(m, start: int, end: int) -> None:
 def register(procfs) -> None:
     """Serve /sys/kernel/debug/x86/tlb_single_page_flush_ceiling (mode 0600)."""
     m = procfs.m
-    import errno
-    from ...errors import SyscallError
 
     def render():
         return f"{m.tlb_single_page_flush_ceiling}\n"
@@ -387,45 +387,3 @@ def register(procfs) -> None:
         m.tlb_single_page_flush_ceiling = v
 
     procfs.add_text("/sys/kernel/debug/x86/tlb_single_page_flush_ceiling", render, write)
-
-
-# -- batch fills ---------------------------------------------------------------------
-
-def fill_new_4k(tlb, newest_first) -> None:
-    """The state ``tlb.fill(vpn << 12, 12, entry)`` for a sequence of pages leaves, when
-    none of them is cached yet: only the newest ``ways`` of each set survive, so the
-    sequence is read newest first and stops once every set is full.
-
-    :param newest_first: a callable returning an iterator of ``(vpn, entry)``, newest first
-    """
-    for lv in (tlb.stlb, tlb.l1_4k):
-        _insert_new_keys(lv, newest_first())
-
-
-def _insert_new_keys(lv, items) -> None:
-    """TlbLevel.insert for keys not yet in ``lv``, given newest first."""
-    ways, mask, nsets = lv.ways, lv.mask, lv.nsets
-    picked = [None] * nsets
-    full = 0
-    for key, entry in items:
-        si = key & mask
-        lst = picked[si]
-        if lst is None:
-            lst = picked[si] = []
-        if len(lst) < ways:
-            lst.append((key, entry))
-            if len(lst) == ways:
-                full += 1
-                if full == nsets:
-                    break
-    sets = lv.sets
-    for si, lst in enumerate(picked):
-        if lst is None:
-            continue
-        s = sets[si]
-        lst.reverse()
-        keep = ways - len(lst)
-        old = list(s.items())[-keep:] if keep and s else ()
-        s.clear()
-        s.update(old)
-        s.update(lst)
