@@ -397,7 +397,9 @@ def touch_bulk(m, task, addr: int, length: int, write: bool = False) -> None:
     counters (TLB misses and walks, pgfault, min_flt, the SPLIT_RSS sync points) and content
     tags end as the one-at-a-time sequence leaves them. Anything else -- a present page, a
     cached translation, a first anon_vma, an allocation the batch cannot make -- is one
-    access through :func:`touch`. ``tests/test_fault_bulk.py`` compares whole machines.
+    access through :func:`touch`. The batch allocates in segments only while the
+    ``alloc_order0`` accelerator is on too; without it each page of a write is one access.
+    ``tests/test_fault_bulk.py`` compares whole machines.
     """
     end = addr + length
     va = addr
