@@ -27,6 +27,9 @@ from .mm.rmap import rmap_init
 from .mm.slab_state import kmem_cache_init
 from .mm.swap import lru_init
 from .units import parse_size
+from .mm import slab_api
+from .mm.debug import check_machine
+from .process import spawn
 
 # double-underscore kernel names cannot be spelled inside a class body (name mangling)
 _alloc_pages_nodemask = page_alloc.__alloc_pages_nodemask
@@ -181,14 +184,12 @@ class Machine(MachineState):
     # -- processes -------------------------------------------------------------
     def spawn(self, comm="prog", uid=1000, rlimits=None, **kw):
         """A process with an empty address space (linuxvm.process.spawn)."""
-        from .process import spawn
         return spawn(self, comm, uid, rlimits, **kw)
 
     # -- invariants ------------------------------------------------------------
     def check(self) -> None:
         """Check the model's invariants (like CONFIG_DEBUG_VM); raise KernelBug on the first
         one broken."""
-        from .mm.debug import check_machine
         check_machine(self)
 
 
@@ -268,57 +269,44 @@ class Kernel:
     # -- the slab allocator (mm/slab_api.py checks the arguments, m.slab does the work) --
     def kmem_cache_create(self, name, size, align=0, flags=0, ctor=None):
         """Create (or alias) a slab cache; flags by value or name ("SLAB_HWCACHE_ALIGN|…")."""
-        from .mm import slab_api
         return slab_api.kmem_cache_create(self.m, name, size, align, flags, ctor)
 
     def kmem_cache_alloc(self, cache, gfp="GFP_KERNEL", cpu=None) -> int:
         """An object from ``cache`` (a kmem_cache or its name): its direct-map address, or 0."""
-        from .mm import slab_api
         return slab_api.kmem_cache_alloc(self.m, cache, gfp, self._cpu(cpu))
 
     def kmem_cache_free(self, cache, address: int, cpu=None) -> None:
-        from .mm import slab_api
         slab_api.kmem_cache_free(self.m, cache, address, self._cpu(cpu))
 
     def kmem_cache_destroy(self, cache) -> None:
-        from .mm import slab_api
         slab_api.kmem_cache_destroy(self.m, cache)
 
     def kmem_cache_shrink(self, cache) -> int:
-        from .mm import slab_api
         return self.m.slab.kmem_cache_shrink(slab_api._cache(self.m, cache))
 
     def kmalloc(self, size: int, gfp="GFP_KERNEL", cpu=None) -> int:
-        from .mm import slab_api
         return slab_api.kmalloc(self.m, size, gfp, self._cpu(cpu))
 
     def kzalloc(self, size: int, gfp="GFP_KERNEL", cpu=None) -> int:
-        from .mm import slab_api
         return slab_api.kzalloc(self.m, size, gfp, self._cpu(cpu))
 
     def krealloc(self, address: int, new_size: int, gfp="GFP_KERNEL", cpu=None) -> int:
-        from .mm import slab_api
         return slab_api.krealloc(self.m, address, new_size, gfp, self._cpu(cpu))
 
     def kfree(self, address: int, cpu=None) -> None:
-        from .mm import slab_api
         slab_api.kfree(self.m, address, self._cpu(cpu))
 
     def ksize(self, address: int) -> int:
-        from .mm import slab_api
         return slab_api.ksize(self.m, address)
 
     def write_kernel(self, address: int, data) -> None:
         """Write bytes at a kernel address whose frame holds bytes (slab/kmalloc memory)."""
-        from .mm import slab_api
         slab_api.write_kernel(self.m, address, data)
 
     def read_kernel(self, address: int, n: int) -> bytes:
-        from .mm import slab_api
         return slab_api.read_kernel(self.m, address, n)
 
     def memset(self, address: int, value: int, n: int) -> None:
-        from .mm import slab_api
         slab_api.memset(self.m, address, value, n)
 
 

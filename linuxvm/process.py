@@ -13,8 +13,10 @@ from .arch.x86 import mmap as x86_mmap
 from .arch.x86 import uaccess
 from .arch.x86.uaccess import run_on_cpu
 from .arch.x86.page_types import PAGE_SHIFT, PAGE_SIZE, TASK_SIZE
-from .errors import SyscallError
+from .errors import SyscallError, OutOfMemory
 from .kernel import fork
+from .kernel.exit import do_exit
+from .kernel.fork import copy_process
 from .include.sched import PF_RANDOMIZE
 from .fs.hugetlbfs import hugetlb_file_setup, HPAGE_SIZE
 from .kernel.sched import TaskStruct, Cred, parse_rlimits
@@ -65,7 +67,6 @@ def spawn(m, comm="prog", uid=1000, rlimits=None, gid=None, caps=None):
         task.flags |= PF_RANDOMIZE
     mm = fork.mm_alloc(m, task)
     if mm is None:
-        from .errors import OutOfMemory
         raise OutOfMemory("no memory for the page global directory")
     m.next_pid += 1
     slab_alloc_obj(m, "task_struct", task)
@@ -264,7 +265,6 @@ class Process:
     # -- lifetime -------------------------------------------------------------------
     def exit(self, code: int = 0) -> None:
         """exit(2): close files, exit_mm (mmput tears the address space down), reap."""
-        from .kernel.exit import do_exit
         task = self.task
         if task.mm is None:
             raise ValueError(f"process {task.pid} has already exited")
@@ -275,7 +275,6 @@ class Process:
 
         :raises SyscallError: ENOMEM when the child's mm cannot be built
         """
-        from .kernel.fork import copy_process
         m = self.m
         if self.task.mm is None:
             raise ValueError(f"process {self.task.pid} has exited")

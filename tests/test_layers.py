@@ -56,15 +56,6 @@ def test_containers_hold_no_code(name):
     assert all(isinstance(s, ast.Expr) and isinstance(s.value, ast.Constant) for s in body)
 
 
-# Issue 10 is done by several branches at once; each removes the violations in its own
-# files. Strict: once the last branch is merged these pass, and the marker must go.
-PENDING_MERGE = pytest.mark.xfail(strict=True, reason="issue 10: mm/fault, memory, mmap "
-                                  "(-> fs.hugetlbfs, fs.file), mm/util and page_writeback "
-                                  "(-> kernel.sysctl) and their local imports are fixed on "
-                                  "the other helpers' branches")
-
-
-@PENDING_MERGE
 def test_no_function_local_imports():
     """Imports sit at the top of each module: none hidden in a function to dodge a cycle."""
     allowed = set()          # a genuinely optional heavy dependency would be listed here
@@ -78,7 +69,6 @@ def test_no_function_local_imports():
     assert not found, f"{len(found)} function-local imports: {found}"
 
 
-@PENDING_MERGE
 def test_layers_contract_holds():
     r = lint_imports(ROOT)
     assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-2000:]

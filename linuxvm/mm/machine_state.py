@@ -7,7 +7,6 @@ AttributeError. The methods are the small global queries and the per-zone
 recomputations the sysctl handlers run (the kernel's nr_free_pages(), page_zone(), …).
 """
 
-from ..arch.x86.cpu import DEFAULT_CPU_MODEL
 from . import bootmem, page_alloc_init
 from ..include.vm_event_item import NR_FREE_PAGES, NR_FILE_PAGES
 
@@ -28,7 +27,7 @@ class MachineState:
         "thp",              # transparent_hugepage mode: "always", "madvise" or "never"
         "aslr",             # randomize_va_space != 0
         "cmdline",          # the kernel command line (boot_command_line)
-        "cpu_model",        # the CPU's model and feature flags (boot_cpu_data)
+        "cpu_model",        # the CPU's model and feature flags (boot_cpu_data; setup_arch)
         # -- time, log, taint ------------------------------------------------------------
         "clock_ns",         # the model's clock (local_clock), stamps dmesg lines
         "log",              # LogBuffer: the printk ring buffer
@@ -95,7 +94,6 @@ class MachineState:
         # Every slot exists from here on; the boot sequence replaces the placeholders.
         for name in MachineState.__slots__:
             setattr(self, name, None)
-        self.cpu_model = DEFAULT_CPU_MODEL
         self.clock_ns = 0
         self.taint = ""
         self.setup_arch_hooks = []

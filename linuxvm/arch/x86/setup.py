@@ -104,7 +104,7 @@ def setup_arch(m, ram: int, nr_cpus: int) -> None:
     memmap_bytes = len(sections) * PAGES_PER_SECTION * STRUCT_PAGE_SIZE
     mb.memblock_alloc(memmap_bytes, PMD_SIZE, "mem_map", min_addr=16 << 20)
     # init_mem_mapping, the kernel text mapping and vmemmap: the kernel page tables
-    if not hasattr(m, "cpu_model"):
+    if m.cpu_model is None:
         m.cpu_model = DEFAULT_CPU_MODEL
     paging_init_early(m)
     # the early hooks of other subsystems

@@ -7,6 +7,7 @@ from ...include.oom import OOM_SCORE_ADJ_MAX, OOM_SCORE_ADJ_MIN
 from . import Node
 from .array import render_status, render_stat
 from .task_mmu import render_maps, render_smaps, render_statm
+from ...mm.pagewalk import pagemap_read
 
 OOM_DISABLE = -17
 OOM_ADJUST_MIN = -17
@@ -91,7 +92,6 @@ def register(procfs) -> None:
         if len(parts) == 1:
             return Node("dir")
         if parts[1] == "pagemap":
-            from ...mm.pagewalk import pagemap_read
             return Node("binary", lambda off, n: pagemap_read(m, task, off, n,
                                                               procfs.privileged))
         entry = PID_FILES.get(parts[1])

@@ -10,6 +10,7 @@ from ...mm.slab_common import (create_unique_id, slab_unmergeable, SLAB_RECLAIM_
                                SLAB_CONSISTENCY_CHECKS, SLAB_TRACE, SLAB_RED_ZONE,
                                SLAB_POISON, SLAB_STORE_USER)
 from . import Node
+from ...mm.slub import list_locations, validate_slab_cache
 
 SYS_SLAB = "/sys/kernel/slab"
 
@@ -114,7 +115,6 @@ ATTRS = {
 def _calls(s, which: int) -> str:
     if not s.flags & SLAB_STORE_USER:
         raise SyscallError(errno.ENOSYS, "read")
-    from ...mm.slub import list_locations
     return list_locations(s, which)
 
 
@@ -156,7 +156,6 @@ def _store_shrink(s, data):
 
 def _store_validate(s, data):
     if data.startswith("1"):
-        from ...mm.slub import validate_slab_cache
         validate_slab_cache(s)
     else:
         raise SyscallError(errno.EINVAL, "write")
