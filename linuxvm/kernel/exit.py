@@ -22,7 +22,7 @@ def exit_mm(m, task) -> None:
 
 
 def _running_on(m, task):
-    for cpu in getattr(m, "cpus", ()):
+    for cpu in m.cpus:
         if cpu.current is task:
             return cpu
     return None

@@ -141,7 +141,7 @@ def copy_process(m, parent):
     child.brk_randomized = parent.brk_randomized
     child.sp = parent.sp
     child.cpu = parent.cpu
-    child.parent = parent
+    child.real_parent = parent
     slab_alloc_obj(m, "task_struct", child)
     stack = fork_stack.alloc_thread_stack(m)
     if stack is None:

@@ -50,7 +50,8 @@ class TaskStruct:
 
     __slots__ = ("pid", "tgid", "comm", "mm", "active_mm", "cred", "real_cred", "signal",
                  "flags", "personality", "min_flt", "maj_flt", "rss_stat",
-                 "brk_randomized", "files", "exit_state", "slab_obj", "cpu", "sp", "__dict__")
+                 "brk_randomized", "files", "exit_state", "slab_obj", "cpu", "sp", "real_parent",
+                 "stack", "thread_cr2", "thread_error_code")
 
     def __init__(self, pid: int, comm: str, cred: Cred):
         self.pid = self.tgid = pid
@@ -68,6 +69,10 @@ class TaskStruct:
         self.slab_obj = 0
         self.cpu = 0                             # task_cpu(): where it is scheduled
         self.sp = 0                              # user %rsp, for the stack-growth check
+        self.real_parent = None
+        self.stack = None                        # the kernel stack (fork_stack)
+        self.thread_cr2 = 0                      # thread.cr2, thread.error_code: the last fault
+        self.thread_error_code = 0
 
     def __repr__(self):
         return f"<task {self.pid} {self.comm}>"

@@ -51,7 +51,8 @@ class Inode:
     """
 
     __slots__ = ("i_ino", "dev", "i_size", "data", "is_append", "is_hugetlbfs",
-                 "cap_account_dirty", "mmap_capable", "i_mmap", "path", "s_op", "__dict__")
+                 "cap_account_dirty", "mmap_capable", "i_mmap", "path", "s_op",
+                 "shmem_acct", "machine")
 
     def __init__(self, ino, dev, size, data, path, mmap_capable=True, account_dirty=True,
                  s_op=None):
@@ -66,6 +67,8 @@ class Inode:
         self.mmap_capable = mmap_capable
         self.i_mmap = set()
         self.s_op = s_op
+        self.shmem_acct = 0          # pages shmem_acct_size charged (shmem inodes)
+        self.machine = None          # the machine a charged shmem inode returns them to
 
 
 class File:

@@ -1,6 +1,8 @@
 """Faulting in a range for the kernel: mm_populate, populate_vma_page_range and
 __get_user_pages (mm/gup.c), used by MAP_POPULATE, mlock and MAP_LOCKED."""
 
+import errno
+
 from ..arch.x86.page_types import PAGE_SHIFT, PAGE_SIZE
 from ..arch.x86.pgtable import pt_entries, pte_present, pte_write, pte_dirty, pte_pfn
 from ..errors import KernelBug
@@ -67,7 +69,7 @@ def faultin_page(m, task, vma, address: int, flags: list) -> int:
     ret = memory.handle_mm_fault(m, vma.vm_mm, vma, address, fault_flags)
     if ret & VM_FAULT_ERROR:
         if ret & VM_FAULT_OOM:
-            return -12
+            return -errno.ENOMEM
         if ret & VM_FAULT_SIGBUS:
             return -14
         return -14

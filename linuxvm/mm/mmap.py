@@ -74,7 +74,7 @@ def may_expand_vm(m, mm, flags: int, npages: int) -> bool:
     limit = task.rlimit(RLIMIT_DATA)
     if is_data_mapping(flags) and mm.data_vm + npages > limit >> PAGE_SHIFT:
         # ignore_rlimit_data defaults to true in 4.6: only a pr_warn_once
-        if not getattr(m, "_rlimit_data_warned", False):
+        if not m._rlimit_data_warned:
             m._rlimit_data_warned = True
             m.log.pr_warn(f"{task.comm} ({task.pid}): VmData {(mm.data_vm + npages) << PAGE_SHIFT}"
                           f" exceed data ulimit {limit}. Will be forbidden soon.")

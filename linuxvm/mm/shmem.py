@@ -33,7 +33,7 @@ def shmem_mmap(file, vma) -> int:
 
 def shmem_evict_inode(inode) -> None:
     """The last reference to a shmem file is gone: return its commit (shmem_unacct_size)."""
-    pages = inode.__dict__.get("shmem_acct", 0)
+    pages = inode.shmem_acct
     if not pages:
         return                  # VM_NORESERVE: nothing was charged
     m = inode.machine
@@ -61,7 +61,7 @@ def shmem_zero_setup(m, vma) -> int:
         # charged until the inode is evicted with its last reference
         inode.shmem_acct = pages
         inode.machine = m
-        m.committed_outside_vmas = getattr(m, "committed_outside_vmas", 0) + pages
+        m.committed_outside_vmas = m.committed_outside_vmas + pages
     file = File(inode, O_RDWR, SHMEM_ZERO_PATH, shmem_file_operations)
     vma.vm_file = file
     vma.vm_ops = shmem_vm_ops

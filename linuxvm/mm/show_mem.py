@@ -4,6 +4,7 @@
 Each function returns the lines; callers write them to the kernel log.
 """
 
+from ..arch.x86.page_types import THREAD_SIZE
 from .mmzone import MAX_ORDER, MIGRATE_TYPES, WMARK_MIN, WMARK_LOW, WMARK_HIGH, \
     migratetype_letters
 from .util import get_nr_swap_pages
@@ -15,7 +16,6 @@ from ..include.vm_event_item import (NR_FREE_PAGES, NR_PAGES_SCANNED, NR_ACTIVE_
                            NR_FREE_CMA_PAGES, NR_MLOCK, NR_KERNEL_STACK, NR_WRITEBACK_TEMP,
                            NR_FILE_PAGES)
 
-THREAD_SIZE = 16384          # x86-64 kernel stacks (4 pages in 4.6)
 
 
 def zone_free_pcp(zone) -> int:

@@ -6,7 +6,7 @@ corruption is reported, repaired as the kernel repairs it, and never raises.
 
 import struct
 
-from ..arch.x86.page_types import PAGE_SIZE
+from ..arch.x86.page_types import PAGE_SIZE, VMEMMAP_START
 from ..mm.page import PG_slab
 from . import slub_def as D
 from .slab_common import (SLAB_RED_ZONE, SLAB_POISON, SLAB_STORE_USER, SLAB_TRACE,
@@ -20,7 +20,6 @@ POISON_END = 0xA5
 TRACK_ALLOC, TRACK_FREE = 0, 1
 HZ = 250
 INITIAL_JIFFIES = (-300 * HZ) & 0xFFFFFFFF
-VMEMMAP_START = 0xFFFFEA0000000000
 _TRACK = struct.Struct("<Q128xiiQ")          # addr, addrs[16] (not recorded), cpu, pid, when
 KSYM_BASE = 0xFFFFFFFF81000000
 

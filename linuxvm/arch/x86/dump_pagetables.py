@@ -10,7 +10,7 @@ from .page_types import (PAGE_OFFSET, VMALLOC_START, VMEMMAP_START, ESPFIX_BASE_
                          EFI_VA_END, __START_KERNEL_map, MODULES_VADDR, MODULES_END,
                          KERNEL_PGD_BOUNDARY)
 from .pgtable import read_table
-from .pgtable_types import (_PAGE_USER, _PAGE_RW, _PAGE_PWT, _PAGE_PCD, _PAGE_PSE, _PAGE_PAT,
+from .pgtable_types import (PTE_FLAGS_MASK, _PAGE_USER, _PAGE_RW, _PAGE_PWT, _PAGE_PCD, _PAGE_PSE, _PAGE_PAT,
                             _PAGE_PAT_LARGE, _PAGE_GLOBAL, _PAGE_NX, _PAGE_PRESENT,
                             _PAGE_PROTNONE, PTE_PFN_MASK, PHYSICAL_PMD_PAGE_MASK,
                             PHYSICAL_PUD_PAGE_MASK)
@@ -30,7 +30,6 @@ ADDRESS_MARKERS = [
     (U64, None, 0),
 ]
 LEVEL_NAME = ("cr3", "pgd", "pud", "pmd", "pte")
-PTE_FLAGS_MASK = ~PTE_PFN_MASK & U64
 
 
 def printk_prot(pr: int, level: int) -> str:

@@ -26,9 +26,8 @@ from .page_types import KERNEL_PGD_BOUNDARY, PAGE_SHIFT
 from .pgtable import pt_entries, pt_array, pt_release, read_array
 from .pgtable_types import _PAGE_PRESENT, _PAGE_PSE, PTE_PFN_MASK
 
-# pgtable.c: PGALLOC_GFP; x86-64 has no CONFIG_HIGHPTE so user PTEs use the same flags
-PGALLOC_GFP = G.PGALLOC_GFP
-__userpte_alloc_gfp = PGALLOC_GFP
+# pgtable.c: x86-64 has no CONFIG_HIGHPTE so user PTEs use PGALLOC_GFP too
+__userpte_alloc_gfp = G.PGALLOC_GFP
 PMD_ALLOC_GFP = G.GFP_KERNEL | G.__GFP_REPEAT | G.__GFP_ZERO   # pmd_alloc_one
 PUD_ALLOC_GFP = G.GFP_KERNEL | G.__GFP_REPEAT | G.__GFP_ZERO   # get_zeroed_page(GFP_KERNEL|REPEAT)
 
@@ -75,7 +74,7 @@ def pte_alloc_one(m, mm, addr: int = 0):
 
 def pte_alloc_one_kernel(m, mm=None, addr: int = 0):
     """Kernel PTE page: no ctor, not counted in NR_PAGETABLE."""
-    return alloc_pgtable_page(m, PGALLOC_GFP)
+    return alloc_pgtable_page(m, G.PGALLOC_GFP)
 
 
 def pte_free(m, mm, pfn: int) -> None:
@@ -128,7 +127,7 @@ def pgd_dtor(m, pfn: int) -> None:
 
 def pgd_alloc(m, mm):
     """A new PGD page for ``mm``; its frame number, or None (pgd_alloc)."""
-    pfn = alloc_pgtable_page(m, PGALLOC_GFP)
+    pfn = alloc_pgtable_page(m, G.PGALLOC_GFP)
     if pfn is None:
         return None
     pgd_ctor(m, mm, pfn)

@@ -23,7 +23,7 @@ from .page_types import (PAGE_SHIFT, PAGE_SIZE, PMD_SHIFT, PUD_SHIFT, PGDIR_SHIF
                          __PHYSICAL_MASK, __PHYSICAL_MASK_SHIFT, PAGE_OFFSET, KERNEL_IMAGE_SIZE,
                          __START_KERNEL_map, __pa)
 from .pgtable_types import *          # noqa: F401,F403  (the _PAGE_* names belong here too)
-from .pgtable_types import (_PAGE_PRESENT, _PAGE_RW, _PAGE_USER, _PAGE_ACCESSED, _PAGE_DIRTY,
+from .pgtable_types import (PTE_FLAGS_MASK, _PAGE_PRESENT, _PAGE_RW, _PAGE_USER, _PAGE_ACCESSED, _PAGE_DIRTY,
                             _PAGE_PSE, _PAGE_GLOBAL, _PAGE_SPECIAL, _PAGE_SOFT_DIRTY, _PAGE_NX,
                             _PAGE_PROTNONE, _PAGE_DEVMAP, _PAGE_SWP_SOFT_DIRTY, _PAGE_TABLE,
                             _KERNPG_TABLE, _PAGE_CHG_MASK, _HPAGE_CHG_MASK, PTE_PFN_MASK,
@@ -31,7 +31,6 @@ from .pgtable_types import (_PAGE_PRESENT, _PAGE_RW, _PAGE_USER, _PAGE_ACCESSED,
                             _PAGE_BIT_PROTNONE, _PAGE_PAT, _PAGE_PAT_LARGE)
 
 U64 = (1 << 64) - 1
-PTE_FLAGS_MASK = ~PTE_PFN_MASK & U64
 
 # __supported_pte_mask after probe_page_size_mask on a CPU with NX and PGE
 __supported_pte_mask = U64

@@ -1,6 +1,7 @@
 """Page-table entry bits, protections and protection_map (arch/x86/include/asm/pgtable_types.h,
 mm/mmap.c protection_map / vm_get_page_prot)."""
 
+from ...include.mm import VM_READ, VM_WRITE, VM_EXEC, VM_SHARED   # protection_map's index
 from .page_types import PAGE_MASK, __PHYSICAL_MASK
 
 _PAGE_BIT_PRESENT = 0
@@ -91,11 +92,6 @@ PAGE_KERNEL_RX = __PAGE_KERNEL_RX
 PAGE_KERNEL_LARGE = __PAGE_KERNEL_LARGE
 PAGE_KERNEL_LARGE_EXEC = __PAGE_KERNEL_LARGE_EXEC
 
-# mm.h vm_flags bits used to index protection_map
-VM_READ = 0x1
-VM_WRITE = 0x2
-VM_EXEC = 0x4
-VM_SHARED = 0x8
 
 # protection_map[VM_READ|VM_WRITE|VM_EXEC|VM_SHARED] (__P000 … __S111)
 protection_map = [

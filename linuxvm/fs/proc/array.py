@@ -1,6 +1,6 @@
 """/proc/PID/status and /proc/PID/stat (fs/proc/array.c)."""
 
-from ...arch.x86.page_types import PAGE_SHIFT
+from ...arch.x86.page_types import PAGE_SHIFT, THREAD_SIZE
 from ...include.resource import RLIM_INFINITY
 from .task_mmu import task_mem, get_mm_rss
 
@@ -10,7 +10,6 @@ CAP_BITS = {"CAP_IPC_LOCK": 14, "CAP_SYS_RAWIO": 17, "CAP_SYS_ADMIN": 21,
             "CAP_SYS_RESOURCE": 24}
 CAP_FULL_SET = (1 << 38) - 1
 NR_OPEN_DEFAULT = 64
-THREAD_SIZE = 16384
 
 
 def cap_mask(task) -> int:

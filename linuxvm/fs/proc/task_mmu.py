@@ -4,7 +4,7 @@ from ...arch.x86.page_types import PAGE_SHIFT, PAGE_SIZE
 from ...include.mm import (VM_READ, VM_WRITE, VM_EXEC, VM_MAYSHARE, VM_GROWSDOWN, VM_LOCKED,
                             show_vm_flags)
 from ...mm.mm_types import MM_FILEPAGES, MM_ANONPAGES, MM_SHMEMPAGES, MM_SWAPENTS
-from ...mm.pagewalk import smaps_account
+from ...mm.pagewalk import smaps_account, PSS_SHIFT
 
 MAPS_NAME_COLUMN = 25 + 8 * 6 - 1      # seq_setwidth(m, 25 + sizeof(void *) * 6 - 1)
 
@@ -84,7 +84,6 @@ def smaps_walk(m, vma, mss) -> None:
     smaps_account(m, vma, mss)
 
 
-PSS_SHIFT = 12
 
 
 def render_smaps(m, task) -> str:

@@ -1,6 +1,8 @@
 """fork's copy of the page tables in mm/memory.c: copy_page_range and copy_one_pte,
 write-protecting copy-on-write pages in parent and child."""
 
+import errno
+
 from ...arch.x86.page_types import PAGE_SHIFT, PMD_SIZE, PUD_SIZE, PGDIR_SIZE
 from ...arch.x86.pgtable import (pt_entries, pgd_offset, pud_offset, pmd_offset, pte_present,
                                  pte_wrprotect, pte_mkold, pte_mkclean, pmd_trans_huge)
@@ -90,7 +92,7 @@ def copy_page_range(m, dst_mm, src_mm, vma) -> int:
             raise NotImplementedError("copy_huge_pmd: transparent huge pages are not modelled")
         dst_ptr = pte_alloc_map(m, dst_mm, addr)
         if dst_ptr is None:
-            err = -12
+            err = -errno.ENOMEM
             break
         lo = (addr >> PAGE_SHIFT) & 511
         segs.append((int((pmdv & PTE_PFN_MASK) >> PAGE_SHIFT), dst_ptr[0], lo,

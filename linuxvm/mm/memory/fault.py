@@ -6,6 +6,8 @@ path (``transparent_hugepage_enabled(vma)`` and an aligned 2 MiB range inside th
 the fault raises NotImplementedError; elsewhere it takes the 4 KiB path, as 4.6 does.
 """
 
+import errno
+
 from ...arch.x86 import tlb as x86_tlb
 from ...arch.x86.page_types import PAGE_SIZE, PMD_SIZE
 from ...arch.x86.pgtable import (pt_entries, pgd_offset, pte_present, pte_offset_map,
@@ -103,7 +105,7 @@ def check_stack_guard_page(m, vma, address: int) -> int:
     if address == vma.vm_start:
         prev = vma.vm_prev
         if prev is not None and prev.vm_end == address:
-            return 0 if prev.vm_flags & VM_GROWSDOWN else -12
+            return 0 if prev.vm_flags & VM_GROWSDOWN else -errno.ENOMEM
         return expand_downwards(m, vma, address - PAGE_SIZE)
     return 0
 
