@@ -9,7 +9,7 @@ What it captures: every ``struct page`` array (the ``lru`` links cover every lis
 kernel threads through pages — buddy free lists, pcp lists, LRU lists, slab partial
 lists — in order, because the list heads are slots of the same arrays), pageblock
 migratetypes, per-zone counters, free counts and pcp counts, the vm events, page contents
-and content tags, the pagevecs, every CPU's registers and TLB sets, every task's fault
+and content tags, the pagevecs, the bytes of every page-table page, every CPU's registers and TLB sets, every task's fault
 and RSS counters, every VMA with its flags, pgoff, protections, anon_vma and file, the
 VMA tree's shape and gaps, the mm counters, the anon_vmas, Committed_AS, the SLUB state
 (per-CPU slabs and /proc/slabinfo), meminfo and the kernel log.
@@ -67,6 +67,8 @@ def fingerprint(m) -> dict:
     out["contents"] = {pfn: bytes(b) for pfn, b in m.page_contents.items()}
     out["content_seq"] = m.content_seq
     out["pagevecs"] = [list(p) for p in m.lru.lru_add_pvec]
+    # the page-table pages' bytes: PTE writes show in no struct page array
+    out["pgtables"] = {pfn: bytes(v) for pfn, v in sorted(m.pgtables.items())}
     out["tlb"] = [(c.cr2, c.cr3, c.tlb.counters(),
                    [[list(s.items()) for s in level.sets] for level in c.tlb.levels()])
                   for c in m.cpus]
