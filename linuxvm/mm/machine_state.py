@@ -71,6 +71,9 @@ class MachineState:
         "committed_outside_vmas",  # committed pages not owned by a VMA (stack guard, shm)
         "total_swap_pages",  # swap pages in all swap areas (0: swap is not modelled)
         "nr_swap_pages",    # free swap pages (nr_swap_pages)
+        "total_swapcache_pages",  # pages in the swap cache (0: no swap cache yet)
+        "swap_cache_info",  # swap cache add, delete, find_success, find_total
+        "khugepaged_enter_vma_merge",  # khugepaged's hook on VMA merges, once THP has one
         "huge_zero_pfn",    # head frame of the huge zero page, None until THP makes one
         # -- subsystems ------------------------------------------------------------------
         "sysctl",           # Sysctl: every /proc/sys/vm value and its handler
@@ -107,6 +110,8 @@ class MachineState:
         self.committed_outside_vmas = 0
         self.total_swap_pages = 0
         self.nr_swap_pages = 0
+        self.total_swapcache_pages = 0
+        self.swap_cache_info = (0, 0, 0, 0)
         self.anon_vmas = {}
         self.anon_vma_seq = 0
         self.current_cpu = 0

@@ -311,7 +311,7 @@ def vma_merge(m, mm, prev, addr, end, vm_flags, anon_vma, file, pgoff, ctx=None)
 
 def khugepaged_enter_vma_merge(m, vma, vm_flags) -> None:
     """The khugepaged hook, when khugepaged is modelled (set on the machine)."""
-    hook = getattr(m, "khugepaged_enter_vma_merge", None)
+    hook = m.khugepaged_enter_vma_merge
     if hook is not None:
         hook(vma, vm_flags)
 

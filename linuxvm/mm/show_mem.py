@@ -94,8 +94,8 @@ def show_free_areas(pgdat) -> list:
                f"hugepages_surp=0 hugepages_size=2048kB")
     out.append(f"{gps(NR_FILE_PAGES)} total pagecache pages")
     # show_swap_cache_info
-    out.append(f"{getattr(m, 'total_swapcache_pages', 0)} pages in swap cache")
-    st = getattr(m, "swap_cache_info", (0, 0, 0, 0))
+    out.append(f"{m.total_swapcache_pages} pages in swap cache")
+    st = m.swap_cache_info
     out.append(f"Swap cache stats: add {st[0]}, delete {st[1]}, find {st[2]}/{st[3]}")
     out.append(f"Free swap  = {get_nr_swap_pages(m) * 4}kB")
     out.append(f"Total swap = {m.total_swap_pages * 4}kB")

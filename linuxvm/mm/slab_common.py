@@ -277,14 +277,14 @@ def _setup_slub_debug(opts: dict, val) -> None:
 def slab_alloc_obj(m, cache: str, obj) -> None:
     """kmem_cache_alloc for a modelled kernel object: back ``obj`` by an object of its
     SLUB cache (``obj.slab_obj``), when SLUB is modelled on ``m``."""
-    slab = getattr(m, "slab", None)
+    slab = m.slab
     if slab is not None:
         obj.slab_obj = slab.alloc_obj(cache)
 
 
 def slab_free_obj(m, cache: str, obj) -> None:
     """kmem_cache_free of ``obj``'s backing object, if it has one."""
-    slab = getattr(m, "slab", None)
+    slab = m.slab
     if slab is not None and obj.slab_obj:
         slab.free_obj(cache, obj.slab_obj)
     obj.slab_obj = 0

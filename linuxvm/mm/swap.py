@@ -283,7 +283,7 @@ def mark_page_accessed(m, pfn: int) -> None:
 def check_lru(m) -> None:
     """Every PG_lru page is on the list its flags name, counters match, pagevec pages
     hold a reference and are not yet on a list."""
-    if getattr(m, "lru", None) is None:
+    if m.lru is None:
         return
     mm = m.mem_map
     seen = set()
