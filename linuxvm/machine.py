@@ -80,9 +80,9 @@ def check_host_memory(ram_bytes: int, avail=None) -> None:
         avail = host_mem_available()
     if avail is not None and need > avail:
         raise HostMemoryError(
-            f"a machine with {ram_bytes >> 20} MiB of RAM needs about {need / (1 << 30):.1f} GiB of host memory "
-            f"({HOST_BYTES_PER_FRAME} bytes per 4 KiB frame, "
-            f"{HOST_BYTES_PER_FRAME << 18 >> 20} MiB per GiB of model RAM) but the host has "
+            f"a machine with {ram_bytes >> 20} MiB of RAM needs about "
+            f"{need / (1 << 30):.1f} GiB of host memory ({HOST_BYTES_PER_FRAME} bytes per 4 KiB "
+            f"frame, {HOST_BYTES_PER_FRAME << 18 >> 20} MiB per GiB of model RAM) but the host has "
             f"{avail / (1 << 30):.1f} GiB available (MemAvailable in /proc/meminfo)")
 
 

@@ -412,5 +412,11 @@ class Process:
         uaccess.touch(self._live(), self.task, addr, _length("length", length), write, bulk)
 
     def access(self, addr: int, kind: str = "r") -> int:
-        """One access of kind "r", "w" or "x"; returns the physical address used."""
+        """One access of kind "r", "w" or "x"; returns the physical address used.
+
+        :raises TypeError: ``kind`` not a str, ``addr`` not an int
+        :raises ValueError: ``kind`` none of "r", "w", "x"
+        """
+        if not isinstance(kind, str):
+            raise TypeError(f"kind must be 'r', 'w' or 'x', not {kind!r}")
         return uaccess.access(self._live(), self.task, _u64("addr", addr), kind)

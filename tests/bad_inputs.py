@@ -74,7 +74,8 @@ ROWS = [
         "dup_mmap starts the child at 0 with VM_LOCKED cleared; no accounting drift copied"),
     # -- 4.6 semantics --------------------------------------------------------------------
     Row("mlock", "p.mlockall(lv.MCL_FUTURE)\nc = p.fork()\nc.mmap(None, 4 * PG, RW, PA)\n"
-        "c.mm.locked_vm", "== 0", O, "mm_init clears def_flags: MCL_FUTURE is not inherited"),
+        "c.mm.locked_vm", "== 0", O,
+        "mm_init keeps only VM_INIT_DEF_MASK of def_flags: MCL_FUTURE is not inherited"),
     Row("mremap", "p.madvise(a, 16 * PG, lv.MADV_MERGEABLE)\n"
         "b = p.mremap(a, 4 * PG, 4 * PG, lv.MREMAP_MAYMOVE | lv.MREMAP_FIXED, a + 64 * PG)\n"
         "'mg' in vmflags(p, a + 4 * PG), 'mg' in vmflags(p, b)", "== (True, True)", O,
@@ -165,6 +166,7 @@ ROWS = [
         "not five zero bytes, as bytes(5) would make"),
     Row("access", "p.write(a, 'text')", "TypeError: data must be bytes", R),
     Row("access", 'p.access(a, "q")', "ValueError: access kind", R),
+    Row("access", 'p.access(a, ["r"])', "TypeError: kind must be", R),
     Row("access", "p.read(a + 16 * PG, 1)", "SegmentationFault: ", R, "SIGSEGV, SEGV_MAPERR"),
     Row("syscall", "p.munmap(a, 2**64 + PG)", "ValueError: length 18446744073709555712 does "
         "not fit an unsigned long", R, "no longer wrapped to 4 KiB"),
