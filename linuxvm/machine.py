@@ -7,9 +7,11 @@ initcalls of other subsystems, and finally free_initmem.
 """
 
 import random
+from collections.abc import Mapping
 
 from .arch.x86 import setup as x86_setup
 from .arch.x86.cpu import setup_cpus
+from .arch.x86.e820 import E820_RAM, default_e820
 from .arch.x86.page_types import PAGE_SHIFT, PAGE_SIZE
 from .fs.file import VFS
 from .fs.proc import ProcFS
@@ -38,6 +40,50 @@ _free_pages = page_alloc.__free_pages
 MIN_RAM = 64 << 20
 MAX_RAM = 4 << 40
 THP_MODES = ("always", "madvise", "never")
+# Host bytes per 4 KiB frame the machine spans (RAM and the PCI hole below 4 GiB): mem_map's
+# arrays are 56 (mm/page.py MemMap), and boot's transient copies bring the peak to 64,
+# measured with tracemalloc on 16G and 64G machines (the README's host-cost paragraph).
+HOST_BYTES_PER_FRAME = 64
+
+
+class HostMemoryError(MemoryError):
+    """The host has too little memory available for the machine asked for."""
+
+
+def host_mem_available():
+    """MemAvailable of the host's /proc/meminfo in bytes, or None where it cannot be read."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) << 10
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def host_bytes_needed(ram_bytes: int) -> int:
+    """Host memory a machine of ``ram_bytes`` needs at boot: HOST_BYTES_PER_FRAME for every
+    frame up to the end of its last e820 RAM range."""
+    end = max(e for s, e, t in default_e820(ram_bytes) if t == E820_RAM)
+    return (end >> PAGE_SHIFT) * HOST_BYTES_PER_FRAME
+
+
+def check_host_memory(ram_bytes: int, avail=None) -> None:
+    """Refuse, before anything is allocated, a machine the host cannot hold.
+
+    :param avail: host bytes available (default: MemAvailable of /proc/meminfo)
+    :raises HostMemoryError: less is available than the machine needs
+    """
+    need = host_bytes_needed(ram_bytes)
+    if avail is None:
+        avail = host_mem_available()
+    if avail is not None and need > avail:
+        raise HostMemoryError(
+            f"a machine with {ram_bytes >> 20} MiB of RAM needs about "
+            f"{need / (1 << 30):.1f} GiB of host memory ({HOST_BYTES_PER_FRAME} bytes per 4 KiB "
+            f"frame, {HOST_BYTES_PER_FRAME << 18 >> 20} MiB per GiB of model RAM) but the host has "
+            f"{avail / (1 << 30):.1f} GiB available (MemAvailable in /proc/meminfo)")
 
 
 class Machine(MachineState):
@@ -65,6 +111,9 @@ class Machine(MachineState):
         (none: the kernel-shaped reference code everywhere), or a set of accelerator names;
         every choice leaves the same state (docs/accelerators.md)
     :raises ValueError: a bad size, CPU count or option, or an unknown sysctl name
+    :raises TypeError: ``cmdline`` not a str, ``sysctl`` not a mapping
+    :raises HostMemoryError: (a MemoryError) the host has less memory available than the
+        machine needs (HOST_BYTES_PER_FRAME per frame), checked before anything is allocated
     :raises SyscallError: a sysctl value its /proc/sys file would refuse (its errno)
     """
 
@@ -90,8 +139,14 @@ class Machine(MachineState):
             raise NotImplementedError("swap is not modelled yet: use swap='0'")
         if thp not in THP_MODES:
             raise ValueError(f"thp must be one of {', '.join(THP_MODES)}, not {thp!r}")
-        if not isinstance(seed, int):
+        if isinstance(seed, bool) or not isinstance(seed, int):
             raise ValueError(f"seed must be an integer, not {seed!r}")
+        if not isinstance(cmdline, str):
+            raise TypeError(f"cmdline must be a str (the kernel command line), not {cmdline!r}")
+        if sysctl is not None and not isinstance(sysctl, Mapping):
+            raise TypeError(f"sysctl must be a mapping of names to values, such as "
+                            f"{{'vm.overcommit_memory': 2}}, not {sysctl!r}")
+        check_host_memory(ram_bytes)
         MachineState.__init__(self)
         self.sysctl = Sysctl(self)
         sysctl = dict(sysctl or {})

@@ -8,6 +8,7 @@ returns, and raises ``SyscallError`` with the kernel's errno where the kernel fa
 """
 
 import errno
+from collections.abc import Iterable, Mapping
 
 from .arch.x86 import mmap as x86_mmap
 from .arch.x86 import uaccess
@@ -17,6 +18,7 @@ from .errors import SyscallError, OutOfMemory
 from .kernel import fork
 from .kernel.exit import do_exit
 from .kernel.fork import copy_process
+from .include.capability import CAP_NUMBERS
 from .include.sched import PF_RANDOMIZE
 from .fs.hugetlbfs import hugetlb_file_setup, HPAGE_SIZE
 from .kernel.sched import TaskStruct, Cred, parse_rlimits
@@ -33,16 +35,53 @@ from .mm.msync import sys_msync
 
 ELF_ET_DYN_BASE = TASK_SIZE // 3 * 2
 U64 = (1 << 64) - 1
+U32 = (1 << 32) - 1
+LONG_MIN = -(1 << 63)
+INT_MIN = -(1 << 31)
 
 
 def _u64(name, value, allow_none=False):
+    """An ``unsigned long`` argument as the C ABI passes it: ints a C caller could write
+    (from LONG_MIN, as -1 is ULONG_MAX, up to ULONG_MAX) become their 64-bit value.
+
+    :raises TypeError: not an int (None only where ``allow_none``)
+    :raises ValueError: an int no C caller can pass (it would not fit 64 bits)
+    """
     if value.__class__ is int:          # the common case, checked first (bool is not int)
-        return value & U64
+        if LONG_MIN <= value <= U64:
+            return value & U64
+        raise ValueError(f"{name} {value!r} does not fit an unsigned long (64 bits)")
     if value is None and allow_none:
         return 0
     if isinstance(value, bool) or not isinstance(value, int):
         raise TypeError(f"{name} must be an int, not {value!r}")
-    return value & U64                  # the C ABI passes unsigned long
+    return _u64(name, int(value))       # an int subclass (IntFlag): its plain value
+
+
+def _u32(name, value):
+    """An ``int`` or ``unsigned int`` argument: INT_MIN..UINT_MAX, kept as its low 32 bits.
+
+    :raises TypeError: not an int
+    :raises ValueError: an int no C caller can pass in 32 bits
+    """
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} must be an int, not {value!r}")
+    if not INT_MIN <= value <= U32:
+        raise ValueError(f"{name} {value!r} does not fit a 32-bit int")
+    return int(value) & U32
+
+
+def _length(name, value):
+    """A byte count for the CPU-access helpers (read, touch): an int from 0 to 2^64 - 1.
+
+    :raises TypeError: not an int
+    :raises ValueError: negative or above 64 bits
+    """
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} must be an int, not {value!r}")
+    if not 0 <= value <= U64:
+        raise ValueError(f"{name} must be from 0 to 2**64 - 1, not {value!r}")
+    return int(value)
 
 
 def spawn(m, comm="prog", uid=1000, rlimits=None, gid=None, caps=None):
@@ -51,14 +90,38 @@ def spawn(m, comm="prog", uid=1000, rlimits=None, gid=None, caps=None):
     :param comm: the task name (truncated to 15 bytes as TASK_COMM_LEN does)
     :param uid: 0 gives CAP_SYS_ADMIN, CAP_IPC_LOCK, CAP_SYS_RESOURCE, CAP_SYS_RAWIO
     :param rlimits: ``{"RLIMIT_STACK": soft | (soft, hard), …}`` for DATA, STACK, MEMLOCK, AS
-    :param caps: explicit capability names, overriding the uid rule
-    :raises ValueError: a bad comm, uid or rlimit
+    :param gid: the group id (default: the uid)
+    :param caps: explicit capability names (an iterable of "CAP_…" strings from 4.6's
+        list), overriding the uid rule
+    :raises TypeError: rlimits not a mapping, caps not an iterable of strings
+    :raises ValueError: a bad comm, uid, gid, rlimit or capability name
     :raises OutOfMemory: no memory for the PGD
     """
     if not isinstance(comm, str) or not comm:
         raise ValueError(f"comm must be a non-empty string, not {comm!r}")
     if isinstance(uid, bool) or not isinstance(uid, int) or not 0 <= uid < 1 << 32:
         raise ValueError(f"uid must be an integer in [0, 2^32), not {uid!r}")
+    if gid is not None and (isinstance(gid, bool) or not isinstance(gid, int) or
+                            not 0 <= gid < 1 << 32):
+        raise ValueError(f"gid must be an integer in [0, 2^32), not {gid!r}")
+    if rlimits is not None:
+        if not isinstance(rlimits, Mapping):
+            raise TypeError(f"rlimits must be a mapping such as {{'RLIMIT_STACK': 1 << 20}}, "
+                            f"not {rlimits!r}")
+        for key, val in rlimits.items():
+            pair = val if isinstance(val, (tuple, list)) and len(val) == 2 else (val,)
+            if any(v is not None and (isinstance(v, bool) or not isinstance(v, int))
+                   for v in pair):
+                raise TypeError(f"rlimit {key!r} must be an int, None or a (soft, hard) pair "
+                                f"of them, not {val!r}")
+    if caps is not None:
+        if isinstance(caps, (str, bytes)) or not isinstance(caps, Iterable):
+            raise TypeError(f"caps must be an iterable of capability names, not {caps!r}")
+        caps = list(caps)
+        for cap in caps:
+            if not isinstance(cap, str) or cap not in CAP_NUMBERS:
+                raise ValueError(f"caps: unknown capability {cap!r} (4.6 names CAP_CHOWN "
+                                 f"... CAP_AUDIT_READ)")
     limits = parse_rlimits(rlimits)
     pid = m.next_pid
     task = TaskStruct(pid, comm, Cred(uid, gid, caps))
@@ -144,7 +207,10 @@ class Process:
         if addr is None:
             addr = 0                    # no hint
         if addr.__class__ is int and length.__class__ is int and prot.__class__ is int and \
-                flags.__class__ is int and fd.__class__ is int and offset.__class__ is int:
+                flags.__class__ is int and fd.__class__ is int and offset.__class__ is int \
+                and LONG_MIN <= addr <= U64 and LONG_MIN <= length <= U64 and \
+                LONG_MIN <= prot <= U64 and LONG_MIN <= flags <= U64 and \
+                LONG_MIN <= fd <= U64 and LONG_MIN <= offset <= U64:
             # plain ints (the common case): what _u64 would return, without six calls
             return self._call("mmap", self._sys_mmap, addr & U64, length & U64, prot & U64,
                               flags & U64, fd & 0xFFFFFFFF, offset & U64)
@@ -181,7 +247,8 @@ class Process:
 
     def munmap(self, addr, length) -> int:
         """munmap(2): 0; unmapping nothing is success."""
-        if addr.__class__ is int and length.__class__ is int:
+        if addr.__class__ is int and length.__class__ is int and LONG_MIN <= addr <= U64 \
+                and LONG_MIN <= length <= U64:
             return self._call("munmap", mmap_mod.vm_munmap, addr & U64, length & U64)
         return self._call("munmap", mmap_mod.vm_munmap, _u64("addr", addr),
                           _u64("length", length))
@@ -205,7 +272,7 @@ class Process:
     def madvise(self, addr, length, advice) -> int:
         """madvise(2): 0; ENOMEM after advising what is mapped when the range has holes."""
         return self._call("madvise", sys_madvise, _u64("addr", addr), _u64("length", length),
-                          _u64("advice", advice) & 0xFFFFFFFF)
+                          _u32("advice", advice))
 
     def mlock(self, addr, length) -> int:
         """mlock(2): 0; the range is locked and populated."""
@@ -215,7 +282,7 @@ class Process:
     def mlock2(self, addr, length, flags=0) -> int:
         """mlock2(2): 0; MLOCK_ONFAULT locks without populating."""
         return self._call("mlock2", mlock_mod.sys_mlock2, _u64("addr", addr),
-                          _u64("length", length), _u64("flags", flags))
+                          _u64("length", length), _u32("flags", flags))
 
     def munlock(self, addr, length) -> int:
         """munlock(2): 0."""
@@ -224,7 +291,7 @@ class Process:
 
     def mlockall(self, flags) -> int:
         """mlockall(2): 0; MCL_CURRENT, MCL_FUTURE, MCL_ONFAULT."""
-        return self._call("mlockall", mlock_mod.sys_mlockall, _u64("flags", flags) & 0xFFFFFFFF)
+        return self._call("mlockall", mlock_mod.sys_mlockall, _u32("flags", flags))
 
     def munlockall(self) -> int:
         """munlockall(2): 0."""
@@ -233,11 +300,15 @@ class Process:
     def msync(self, addr, length, flags) -> int:
         """msync(2): 0; MS_ASYNC, MS_SYNC, MS_INVALIDATE."""
         return self._call("msync", sys_msync, _u64("addr", addr), _u64("length", length),
-                          _u64("flags", flags) & 0xFFFFFFFF)
+                          _u32("flags", flags))
 
     # -- files ----------------------------------------------------------------------
     def open(self, path, flags=0) -> int:
-        """open(2) on the model's VFS: the lowest free fd from 3 (0-2 are stdio)."""
+        """open(2) on the model's VFS: the lowest free fd from 3 (0-2 are stdio).
+
+        :raises TypeError: ``path`` not a str or ``flags`` not an int
+        :raises SyscallError: the kernel's errno (EINVAL for flags build_open_flags refuses)
+        """
         if not isinstance(path, str):
             raise TypeError(f"path must be a str, not {path!r}")
         files = self.task.files
@@ -251,20 +322,27 @@ class Process:
                 fd += 1
             files[fd] = f
             return fd
-        return self._call("open", do_open, path, _u64("flags", flags))
+        return self._call("open", do_open, path, _u32("flags", flags))
 
     def close(self, fd) -> int:
+        """close(2): 0, or EBADF."""
         def do_close(m, fd):
             f = self.task.files.pop(fd, None)
             if f is None:
                 return -errno.EBADF
             f.fput()
             return 0
-        return self._call("close", do_close, _u64("fd", fd) & 0xFFFFFFFF)
+        return self._call("close", do_close, _u32("fd", fd))
 
     # -- lifetime -------------------------------------------------------------------
     def exit(self, code: int = 0) -> None:
-        """exit(2): close files, exit_mm (mmput tears the address space down), reap."""
+        """exit(2): close files, exit_mm (mmput tears the address space down), reap.
+
+        :param code: the exit status, a C int (its low 8 bits are what a parent sees)
+        :raises TypeError: ``code`` not an int
+        :raises ValueError: ``code`` does not fit 32 bits, or the process has exited
+        """
+        _u32("code", code)
         task = self.task
         if task.mm is None:
             raise ValueError(f"process {task.pid} has already exited")
@@ -301,12 +379,23 @@ class Process:
     def read(self, addr: int, n: int) -> bytes:
         """Read ``n`` bytes at ``addr`` as the process would (faulting pages in).
 
+        :raises TypeError: ``addr`` or ``n`` not an int
+        :raises ValueError: ``n`` negative, or either outside 64 bits
         :raises SegmentationFault: the kernel answers with SIGSEGV
         """
-        return uaccess.read_user(self._live(), self.task, _u64("addr", addr), n)
+        addr = _u64("addr", addr)
+        return uaccess.read_user(self._live(), self.task, addr, _length("n", n))
 
     def write(self, addr: int, data: bytes) -> None:
-        """Write ``data`` at ``addr`` (faulting and COW-breaking pages as needed)."""
+        """Write ``data`` at ``addr`` (faulting and COW-breaking pages as needed).
+
+        :param data: bytes, bytearray or memoryview (an int is refused, not turned into
+            that many zero bytes as ``bytes(5)`` would)
+        :raises TypeError: ``data`` not bytes-like, or ``addr`` not an int
+        """
+        if not isinstance(data, (bytes, bytearray, memoryview)):
+            raise TypeError(f"data must be bytes, bytearray or memoryview, not "
+                            f"{type(data).__name__}")
         uaccess.write_user(self._live(), self.task, _u64("addr", addr), bytes(data))
 
     def touch(self, addr: int, length: int, write: bool = False, bulk: bool = True) -> None:
@@ -314,9 +403,20 @@ class Process:
 
         ``bulk`` lets the machine's ``touch_bulk`` accelerator fault runs of never-touched
         pages a 2 MiB chunk at a time; it leaves exactly the state the one-access-at-a-time
-        path (``bulk=False``, or the accelerator off) leaves."""
-        uaccess.touch(self._live(), self.task, _u64("addr", addr), length, write, bulk)
+        path (``bulk=False``, or the accelerator off) leaves.
+
+        :raises TypeError: ``addr`` or ``length`` not an int
+        :raises ValueError: ``length`` negative, or either outside 64 bits
+        """
+        addr = _u64("addr", addr)
+        uaccess.touch(self._live(), self.task, addr, _length("length", length), write, bulk)
 
     def access(self, addr: int, kind: str = "r") -> int:
-        """One access of kind "r", "w" or "x"; returns the physical address used."""
+        """One access of kind "r", "w" or "x"; returns the physical address used.
+
+        :raises TypeError: ``kind`` not a str, ``addr`` not an int
+        :raises ValueError: ``kind`` none of "r", "w", "x"
+        """
+        if not isinstance(kind, str):
+            raise TypeError(f"kind must be 'r', 'w' or 'x', not {kind!r}")
         return uaccess.access(self._live(), self.task, _u64("addr", addr), kind)

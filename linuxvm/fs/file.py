@@ -11,13 +11,30 @@ the shmem files behind shared anonymous mappings are mm/shmem.py's.
 import errno
 
 from ..mm.fs_types import File, FileOperations, Inode
-from ..mm.mman import O_ACCMODE, O_WRONLY, O_RDWR, O_CREAT, O_APPEND
+from ..mm.mman import O_ACCMODE, O_RDONLY, O_WRONLY, O_RDWR, O_CREAT, O_APPEND
 from ..mm.shmem import SHMEM_DEV
 from ..mm.vm_ops import VmOperationsStruct
 
 __all__ = ["VFS", "File", "Inode", "ROOT_DEV", "generic_file_vm_ops"]
 
 ROOT_DEV = (8, 1)                # the model's root filesystem (sda1)
+
+
+# include/uapi/asm-generic/fcntl.h
+O_DIRECTORY = 0o200000
+__O_TMPFILE = 0o20000000
+O_TMPFILE = __O_TMPFILE | O_DIRECTORY
+O_TMPFILE_MASK = __O_TMPFILE | O_DIRECTORY | O_CREAT
+
+
+def build_open_flags(flags: int) -> int:
+    """0, or -EINVAL for __O_TMPFILE without O_DIRECTORY, with O_CREAT, or with O_RDONLY
+    (ACC_MODE gives every other access mode, even 3, MAY_WRITE) (fs/open.c:build_open_flags;
+    other unknown bits are ignored). open(path, -1) sets them all: EINVAL."""
+    if flags & __O_TMPFILE:
+        if flags & O_TMPFILE_MASK != O_TMPFILE or flags & O_ACCMODE == O_RDONLY:
+            return -errno.EINVAL
+    return 0
 
 
 def filemap_fault(vma, vmf):
@@ -82,6 +99,9 @@ class VFS:
         return inode
 
     def open(self, path, flags) -> File:
+        err = build_open_flags(flags)
+        if err:
+            return err
         inode = self.files.get(path)
         if inode is None:
             if not flags & O_CREAT:

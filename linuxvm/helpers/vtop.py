@@ -6,6 +6,7 @@ from ..arch.x86.pgtable import (read_table, decode_entry, pgd_index, pud_index, 
                                 pte_index, pte_present, pte_none)
 from ..arch.x86.pgtable_types import (_PAGE_PRESENT, _PAGE_PSE, PTE_PFN_MASK,
                                       PHYSICAL_PMD_PAGE_MASK, PHYSICAL_PUD_PAGE_MASK)
+from ..mm.mm_types import MmStruct
 from ..mm.page import decode_page_flags
 
 LEVELS = (("PGD", 39, pgd_index), ("PUD", 30, pud_index), ("PMD", 21, pmd_index),
@@ -50,8 +51,13 @@ def vtop(mm, addr: int) -> VtopResult:
 
     :param mm: ``struct mm_struct *`` (``m.init_mm`` for kernel addresses)
     :param addr: virtual address
+    :raises TypeError: ``mm`` is not an mm_struct (None: an exited process has no mm)
+    :raises ValueError: ``addr`` is not a 64-bit value
     """
-    if not isinstance(addr, int) or not 0 <= addr < 1 << 64:
+    if not isinstance(mm, MmStruct):
+        hint = " (an exited process or a kernel thread has no mm)" if mm is None else ""
+        raise TypeError(f"mm must be an mm_struct, not {mm!r}{hint}")
+    if isinstance(addr, bool) or not isinstance(addr, int) or not 0 <= addr < 1 << 64:
         raise ValueError(f"address {addr!r} is not a 64-bit value")
     m = mm.machine
     r = VtopResult(addr)

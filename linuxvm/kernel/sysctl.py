@@ -289,6 +289,11 @@ def _norm(name: str) -> str:
     return name.replace("/", ".")
 
 
+def _check_name(name) -> None:
+    if not isinstance(name, str):
+        raise TypeError(f"sysctl name must be a str such as 'vm.swappiness', not {name!r}")
+
+
 class Sysctl:
     """The machine's sysctl table; a mapping from dotted (or /proc/sys/ path) names to
     values. ``values`` holds every value by dotted name (vectors as lists); jiffies
@@ -354,6 +359,7 @@ class Sysctl:
         return e, old, new
 
     def __setitem__(self, name, value):
+        _check_name(name)
         e, old, new = self.prepare(name, value)
         self.values[e.name] = new if e.nr > 1 else new[0]
         apply = APPLIES.get(e.handler)
@@ -362,6 +368,7 @@ class Sysctl:
 
     # -- reads -----------------------------------------------------------------------
     def __getitem__(self, name):
+        _check_name(name)
         e = self.entry(name)
         if e is None:
             raise KeyError(name)

@@ -111,6 +111,8 @@ def kfree(m, addr, cpu):
 
 def ksize(m, addr):
     sl = _sl(m)
+    if isinstance(addr, bool) or not isinstance(addr, int):
+        raise TypeError(f"ksize: address must be an int, not {addr!r}")
     if addr == ZERO_SIZE_PTR:
         return 0
     head = sl.mm.compound_head_pfn(_direct_map_pfn(m, addr))
