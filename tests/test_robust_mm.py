@@ -211,7 +211,6 @@ def test_munlock_puts_pages_back_on_the_lru_at_once():
     a = p.mmap(None, 64 * P, RW, ANON)
     p.touch(a, 64 * P, write=True)
     m.check()
-    inactive = meminfo(m, "Inactive(anon)")
     p.mlock(a, 64 * P)
     m.check()
     pfns = _pfns(p, a, 64)
@@ -226,7 +225,6 @@ def test_munlock_puts_pages_back_on_the_lru_at_once():
     assert meminfo(m, "Mlocked") == 0 and meminfo(m, "Unevictable") == 0
     assert meminfo(m, "Inactive(anon)") == locked_inactive + 256
     assert not any(set(pfns) & set(pv) for pv in m.lru.lru_add_pvec)
-    del inactive
 
 
 def test_munlock_of_a_page_a_locked_child_still_maps():
@@ -284,3 +282,21 @@ def test_munmap_and_exit_munlock_in_batches_across_a_page_table():
     assert meminfo(m, "Mlocked") == 0 and meminfo(m, "Unevictable") == 0
     c.exit()
     m.check()
+
+
+def test_fork_of_an_all_dontfork_address_space():
+    # the child links no VMA, so it keeps the parent's highest_vm_end until its first one
+    m = machine()
+    p = proc(m)
+    a = p.mmap(None, 2 * P, RW, ANON)
+    p.madvise(a, 2 * P, lv.MADV_DONTFORK)
+    m.check()
+    c = p.fork()
+    m.check()
+    assert c.mm.map_count == 0 and c.mm.highest_vm_end == p.mm.highest_vm_end
+    b = c.mmap(None, P, RW, ANON)
+    m.check()
+    assert c.mm.highest_vm_end == b + P
+    c.munmap(b, P)
+    m.check()
+    assert c.mm.highest_vm_end == 0

@@ -277,7 +277,9 @@ def check_mm(m, mm, label="") -> int:
         v = v.vm_next
     if count != mm.map_count:
         bug(f"map_count {mm.map_count} but {count} VMAs")
-    if mm.highest_vm_end != (prev.vm_end if prev is not None else 0):
+    # a child whose VMAs were all VM_DONTCOPY keeps the parent's value (dup_mm copies the
+    # mm_struct, dup_mmap links nothing) until its first VMA is linked
+    if prev is not None and mm.highest_vm_end != prev.vm_end:
         bug(f"highest_vm_end {mm.highest_vm_end:#x} is stale")
     for name, want in (("total_vm", total), ("data_vm", data), ("exec_vm", exec_),
                        ("stack_vm", stack)):

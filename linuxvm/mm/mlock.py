@@ -216,10 +216,11 @@ def munlock_vma_pages_range(m, vma, start, end) -> None:
     while start < end:
         page = gup.follow_page_pte(m, vma, start, gup.FOLL_DUMP)
         if page is not None and page != m.zero_pfn:
+            if mem_map.PageTail(page) and mem_map.f[page] & _PG_MLOCKED:
+                raise KernelBug(f"page:{page:#x} page dumped because: "
+                                f"VM_BUG_ON_PAGE(PageMlocked(page))")
             get_page(m, page)                                       # FOLL_GET
             if mem_map.PageTail(page):
-                if mem_map.f[page] & _PG_MLOCKED:
-                    raise KernelBug(f"VM_BUG_ON_PAGE(PageMlocked(page)) pfn {page:#x}")
                 put_page(m, page)
             elif mem_map.PageHead(page):
                 munlock_vma_page(m, page)
