@@ -6,10 +6,9 @@ from ..arch.x86 import tlb as x86_tlb
 from ..arch.x86.page_types import TASK_SIZE
 from ..arch.x86.pgalloc import mm_alloc_pgd, mm_free_pgd
 from ..include.mm import (VM_DONTCOPY, VM_ACCOUNT, VM_LOCKED, VM_LOCKONFAULT, VM_UFFD_MISSING,
-                          VM_UFFD_WP)
+                          VM_UFFD_WP, VM_INIT_DEF_MASK)
 from ..mm.memory import copy_page_range, get_mm_rss
 from ..mm.mm_types import MmStruct
-from ..mm.debug import vmas_would_merge, note_unmerged_boundary
 from ..mm.mmap import exit_mmap, vm_stat_account, vma_copy
 from ..mm.rmap import anon_vma_fork
 from ..mm.slab_common import slab_alloc_obj, slab_free_obj
@@ -90,9 +89,6 @@ def dup_mmap(m, mm, oldmm) -> int:
             tmp.vm_file.get_file()
         __vma_link_list(mm, tmp, prev)
         __vma_link_rb(mm, tmp)
-        if prev is not None and vmas_would_merge(prev, tmp):
-            # copied as they are, never merged: e.g. VM_LOCKED just cleared made them alike
-            note_unmerged_boundary(mm, prev)
         prev = tmp
         mm.map_count += 1
         retval = copy_page_range(m, mm, oldmm, mpnt)
@@ -113,11 +109,12 @@ def dup_mm(m, task, oldmm):
         return None
     for f in ("mmap_base", "mmap_legacy_base", "task_size", "get_unmapped_area",
               "start_code", "end_code", "start_data", "end_data", "start_brk", "brk",
-              "start_stack", "arg_start", "arg_end", "env_start", "env_end", "def_flags",
+              "start_stack", "arg_start", "arg_end", "env_start", "env_end",
               "flags", "exe_file", "saved_auxv", "highest_vm_end"):
         setattr(mm, f, getattr(oldmm, f))
-    # the child's VMAs keep the parent's layout, so the same neighbours stay unmerged
-    mm.unmerged_boundaries = set(oldmm.unmerged_boundaries)
+    # mm_init: of the parent's default VMA flags only VM_NOHUGEPAGE carries over, so
+    # mlockall(MCL_FUTURE) is not inherited
+    mm.def_flags = oldmm.def_flags & VM_INIT_DEF_MASK
     err = dup_mmap(m, mm, oldmm)
     if err:
         mm.mm_users = 1

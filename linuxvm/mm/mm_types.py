@@ -28,9 +28,8 @@ class MmStruct:
         "start_stack", "arg_start", "arg_end", "env_start", "env_end",
         "saved_auxv", "rss_stat", "flags", "cpu_vm_mask", "context", "exe_file",
         "owner", "mmlist", "slab_obj",
-        # the model's own: the machine this mm belongs to (set by pgd_alloc), and
-        # bookkeeping for the invariant checks (check_mm)
-        "machine", "locked_vm_drift", "unmerged_boundaries",
+        # the model's own: the machine this mm belongs to (set by pgd_alloc)
+        "machine",
     )
 
     def __init__(self):
@@ -71,7 +70,3 @@ class MmStruct:
         self.mmlist = None
         self.slab_obj = 0           # address of this object in its SLUB cache, if any
         self.machine = None         # the MachineState, set with the PGD (pgd_alloc)
-        # locked_vm counted twice by 4.6's mlock_fixup (VM_LOCKONFAULT-only changes)
-        self.locked_vm_drift = 0
-        # vm_end of each VMA 4.6 leaves unmerged with its successor (note_unmerged_boundary)
-        self.unmerged_boundaries = set()

@@ -14,7 +14,6 @@ from .memory.pgtable import PMD_MASK, _get, _clear_bad, pud_alloc, pmd_alloc, pt
 from ..include.mm import (VM_ACCOUNT, VM_LOCKED, VM_DONTEXPAND, VM_PFNMAP, VM_HUGETLB,
                        VM_MAYSHARE, VM_MERGEABLE)
 from .mman import MREMAP_FIXED, MREMAP_MAYMOVE, MAP_FIXED, MAP_SHARED
-from .debug import note_unmerged_boundary
 from .gup import mm_populate
 from .mmap import (do_munmap, may_expand_vm, get_unmapped_area, copy_vma, vma_adjust,
                    vm_stat_account, sysctl_max_map_count, page_align)
@@ -112,10 +111,9 @@ def move_vma(m, vma, old_addr, old_len, new_len, new_addr):
     mm = vma.vm_mm
     if mm.map_count >= sysctl_max_map_count(m) - 3:
         return -errno.ENOMEM, False
-    vm_flags = vma.vm_flags
-    if vm_flags & VM_MERGEABLE:
-        vma.vm_flags &= ~VM_MERGEABLE             # ksm_madvise(MADV_UNMERGEABLE)
-        vm_flags = vma.vm_flags
+    # ksm_madvise(MADV_UNMERGEABLE) on a local copy only: both VMAs keep VM_MERGEABLE so
+    # that KSM may merge them again later
+    vm_flags = vma.vm_flags & ~VM_MERGEABLE
     new_pgoff = vma.vm_pgoff + ((old_addr - vma.vm_start) >> PAGE_SHIFT)
     new_vma, vma = copy_vma(m, vma, new_addr, new_len, new_pgoff)
     if new_vma is None:
@@ -247,7 +245,6 @@ def sys_mremap(m, addr, old_len, new_len, flags, new_addr=0) -> int:
         if old_len == vma.vm_end - addr and vma_expandable(m, vma, new_len - old_len):
             pages = (new_len - old_len) >> PAGE_SHIFT
             vma_adjust(m, vma, vma.vm_start, addr + new_len, vma.vm_pgoff)
-            note_unmerged_boundary(mm, vma)         # vma_adjust does not merge
             vm_stat_account(mm, vma.vm_flags, pages)
             if vma.vm_flags & VM_LOCKED:
                 mm.locked_vm += pages

@@ -7,6 +7,8 @@ from ..include.mm import VM_LOCKED, VM_SHARED
 from .mman import MS_ASYNC, MS_INVALIDATE, MS_SYNC
 from .vma import find_vma
 
+_U64 = (1 << 64) - 1
+
 
 def sys_msync(m, start, length, flags) -> int:
     """The msync system call; 0 or -errno (ENOMEM for holes, EBUSY for locked+INVALIDATE)."""
@@ -16,9 +18,10 @@ def sys_msync(m, start, length, flags) -> int:
         return -errno.EINVAL
     if flags & MS_ASYNC and flags & MS_SYNC:
         return -errno.EINVAL
-    length = (length + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1)
-    end = start + length
-    if end >= 1 << 64:
+    # size_t arithmetic: a length within a page of 2**64 rounds to 0
+    length = (length + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1) & _U64
+    end = (start + length) & _U64
+    if end < start:
         return -errno.ENOMEM
     if end == start:
         return 0
