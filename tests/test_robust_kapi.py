@@ -211,3 +211,133 @@ def test_use_after_free_write_then_allocations_is_a_kernel_bug(m, junk):
         assert "NULL pointer dereference at 0000000000000010" in msg
     else:
         assert "BUG kmalloc-64 (Not tainted): Freepointer corrupt" in msg
+
+
+# -- /proc: reads that would not fit in host memory, pid names, task state ---------------
+
+def test_unbounded_pagemap_read_is_refused_and_a_file_reads_it_in_chunks(m):
+    p = m.spawn()
+    a = p.mmap(None, 4 * PG, lv.PROT_READ | lv.PROT_WRITE, lv.MAP_PRIVATE | lv.MAP_ANONYMOUS)
+    p.write(a + PG, b"x")
+    m.check()
+    path = f"/proc/{p.pid}/pagemap"
+    with pytest.raises(ValueError, match="m.proc.open"):
+        m.proc.read_bytes(path)
+    with pytest.raises(ValueError, match="m.proc.open"):
+        m.proc.read_bytes(path, 0, 1 << 40)
+    want = m.proc.read_bytes(path, (a >> 12) * 8, 32)
+    with m.proc.open(path) as f:
+        assert f.seek((a >> 12) * 8) == (a >> 12) * 8
+        got = f.read(8) + f.read(24)
+        assert f.tell() == (a >> 12) * 8 + 32
+        f.seek(-32, 1)
+        assert f.read(32) == got
+        with pytest.raises(lv.SyscallError):
+            f.seek(0, 2)                          # mem_lseek: no SEEK_END
+        with pytest.raises(ValueError):
+            f.read()                              # the rest: 256 GiB
+        f.seek((1 << 47 >> 12) * 8)
+        assert f.read() == b""                    # past the task size: end of file
+    assert got == want
+    assert int.from_bytes(got[8:16], "little") >> 63 == 1      # the written page is present
+    m.check()
+
+
+def test_proc_file_object_reads_text_and_small_binary_files(m):
+    whole = m.proc.read("/proc/meminfo").encode()
+    with m.proc.open("/proc/meminfo") as f:
+        assert f.read(10) + f.read() == whole
+    with m.proc.open("/proc/kpageflags") as f:
+        assert f.read() == m.proc.read_bytes("/proc/kpageflags")
+    with pytest.raises(TypeError):
+        m.proc.read_bytes("/proc/kpageflags", 0, 8.0)
+    m.check()
+
+
+@pytest.mark.parametrize("name", ["0{pid}", "+{pid}", "{pid} ", "{pid}x", "\u0661",
+                                  "1" * 5000])
+def test_proc_pid_names_are_canonical_decimal(m, name):
+    p = m.spawn()
+    path = f"/proc/{name.format(pid=p.pid)}/status"
+    assert m.proc.exists(f"/proc/{p.pid}/status")
+    assert not m.proc.exists(path)
+    with pytest.raises(FileNotFoundError):
+        m.proc.read(path)
+    m.check()
+
+
+def test_proc_stat_state_agrees_with_status(m):
+    p = m.spawn()
+    c = p.fork()
+    m.check()
+    for t in (p, c):
+        stat = m.proc.read(f"/proc/{t.pid}/stat").split()
+        status = dict(line.split(":\t", 1) for line in
+                      m.proc.read(f"/proc/{t.pid}/status").splitlines())
+        assert status["State"] == "S (sleeping)"
+        assert stat[2] == "S"
+
+
+# -- hugetlb: the cost of exit, fork and mprotect follows what is mapped ------------------
+
+def test_hugetlb_walks_skip_absent_pgd_and_pud_entries(m, monkeypatch):
+    from linuxvm.mm import hugetlb
+    calls = []
+    real = hugetlb.pt_entries
+    monkeypatch.setattr(hugetlb, "pt_entries", lambda mach, pfn: calls.append(pfn) or
+                        real(mach, pfn))
+    p = m.spawn()
+    span = 1 << 40                                 # 1 TiB, two pages of it touched
+    a = p.mmap(None, span, lv.PROT_READ | lv.PROT_WRITE,
+               lv.MAP_PRIVATE | lv.MAP_ANONYMOUS | lv.MAP_HUGETLB | lv.MAP_NORESERVE)
+    for off in (0, span - (2 << 20)):
+        with pytest.raises(lv.BusError):
+            p.write(a + off, b"x")
+    m.check()
+    c = p.fork()
+    m.check()
+    p.mprotect(a, span, lv.PROT_READ)
+    m.check()
+    c.exit()
+    p.exit()
+    m.check()
+    # 2 MiB steps over the span would be 2**19 per walk; the present tables are a handful
+    assert len(calls) < 200
+
+
+# -- sysctls: 4.6's parse and ranges (kernel/sysctl.c vm_table and its handlers) ----------
+
+@pytest.mark.parametrize("name", ["vm.min_free_kbytes", "vm.overcommit_ratio",
+                                  "vm.max_map_count"])
+@pytest.mark.parametrize("value", [1 << 31, 1 << 40, "2147483648", (1 << 64) - 1])
+def test_int_sysctls_refuse_values_above_int_max(m, name, value):
+    old = m.sysctl[name]
+    with pytest.raises(lv.SyscallError) as e:
+        m.sysctl[name] = value
+    assert e.value.errno == 22 and m.sysctl[name] == old
+    m.check()
+
+
+def test_int_sysctl_numbers_wrap_at_2_to_the_64_as_simple_strtoul_does(m):
+    # 4.6's proc_get_long has no overflow check (later kernels answer ERANGE)
+    m.sysctl["vm.max_map_count"] = (1 << 64) + 7
+    assert m.sysctl["vm.max_map_count"] == 7
+    m.check()
+
+
+def test_ulong_sysctls_as_46_parses_them(m):
+    # proc_doulongvec_minmax skips a value below extra1 without an error: dirty_bytes
+    # keeps its value (dirty_bytes_min is two pages) and dirty_ratio is not cleared
+    m.sysctl["vm.dirty_bytes"] = 1
+    assert m.sysctl["vm.dirty_bytes"] == 0 and m.sysctl["vm.dirty_ratio"] == 20
+    m.check()
+    # simple_strtoul wraps: 2**64 is 0 and 2**64 - 1 is ULONG_MAX (root may write both)
+    m.sysctl["vm.mmap_min_addr"] = 1 << 64
+    assert m.sysctl["vm.mmap_min_addr"] == 0
+    m.sysctl["vm.mmap_min_addr"] = (1 << 64) - 1
+    assert m.sysctl["vm.mmap_min_addr"] == (1 << 64) - 1
+    m.check()
+    # 21 digits reach proc_get_long's TMPBUFLEN - 1: EINVAL
+    with pytest.raises(lv.SyscallError):
+        m.sysctl["vm.mmap_min_addr"] = 10 ** 20
+    m.check()
