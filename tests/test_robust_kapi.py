@@ -341,3 +341,15 @@ def test_ulong_sysctls_as_46_parses_them(m):
     with pytest.raises(lv.SyscallError):
         m.sysctl["vm.mmap_min_addr"] = 10 ** 20
     m.check()
+
+
+def test_slab_accessors_name_a_bad_argument(m):
+    K = m.kernel
+    obj = K.kmalloc(64)
+    refused(m, ValueError, K.ksize, None, match="address")
+    refused(m, TypeError, K.write_kernel, obj, 5, match="data must be bytes")
+    refused(m, ValueError, K.read_kernel, None, 8, match="address")
+    refused(m, ValueError, K.krealloc, None, 8, match="address")
+    K.write_kernel(obj, bytearray(b"ab"))
+    assert K.read_kernel(obj, 2) == b"ab"
+    m.check()

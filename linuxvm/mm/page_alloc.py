@@ -13,6 +13,8 @@ refill, the block checks), the function's docstring names it and the machine's t
 ``page_alloc_init``, the show_mem report in ``show_mem``.
 """
 
+import numpy as np
+
 from ..errors import KernelBug
 from . import gfp as G
 from . import page_writeback
@@ -901,10 +903,16 @@ def __free_pages_bug(pgdat, page: int, order: int):
     if head and mm.compound_order(page) != order:
         return vm_bug_on_page(mm, page, "compound && compound_order(page) != order",
                               "mm/page_alloc.c:1031")
-    for i in range(1 << order):
+    nr = min(1 << order, mm.nr_frames - page)
+    if nr > 1:
+        # the tail pages are clean unless one of them is not: look at them all at once
+        sl = slice(page + 1, page + nr)
+        if not ((mm._mapcount[sl] != -1).any() or mm.mapping[sl].any()
+                or mm._refcount[sl].any()
+                or (mm.flags[sl] & np.uint64(PAGE_FLAGS_CHECK_AT_FREE)).any()):
+            nr = 1
+    for i in range(nr):
         pfn = page + i
-        if pfn >= mm.nr_frames:
-            break
         count = mapping = None
         if i == 0:
             # the count is the one just dropped; PageAnon pages lose their mapping first

@@ -111,6 +111,8 @@ def kfree(m, addr, cpu):
 
 def ksize(m, addr):
     sl = _sl(m)
+    if isinstance(addr, bool) or not isinstance(addr, int):
+        raise ValueError(f"ksize: address must be an int, not {addr!r}")
     if addr == ZERO_SIZE_PTR:
         return 0
     head = sl.mm.compound_head_pfn(_direct_map_pfn(m, addr))
@@ -164,6 +166,9 @@ def _backed(m, addr: int, n: int) -> None:
 
 
 def write_kernel(m, addr: int, data) -> None:
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        # bytes(5) would be five zero bytes: only byte strings are data here
+        raise TypeError(f"data must be bytes, not {type(data).__name__}")
     data = bytes(data)
     _backed(m, addr, len(data))
     D.write_bytes(m.page_contents, addr, data)
