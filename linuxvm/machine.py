@@ -12,7 +12,8 @@ from collections.abc import Mapping
 from .arch.x86 import setup as x86_setup
 from .arch.x86.cpu import setup_cpus
 from .arch.x86.e820 import E820_RAM, default_e820
-from .arch.x86.page_types import PAGE_SHIFT, PAGE_SIZE
+from .arch.x86.page_types import PAGE_OFFSET, PAGE_SHIFT, PAGE_SIZE
+from .errors import KernelBug
 from .fs.file import VFS
 from .fs.proc import ProcFS
 from .kernel.printk import LogBuffer
@@ -36,6 +37,8 @@ from .process import spawn
 # double-underscore kernel names cannot be spelled inside a class body (name mangling)
 _alloc_pages_nodemask = page_alloc.__alloc_pages_nodemask
 _free_pages = page_alloc.__free_pages
+_free_pages_bug = page_alloc.__free_pages_bug
+_GFP_HIGHMEM = G.__GFP_HIGHMEM
 
 MIN_RAM = 64 << 20
 MAX_RAM = 4 << 40
@@ -249,10 +252,18 @@ class Machine(MachineState):
 
 
 class Kernel:
-    """Kernel entry points for experiments (``m.kernel``)."""
+    """Kernel entry points for experiments (``m.kernel``).
+
+    The page allocator's entry points remember the blocks they hand out (``blocks``: head
+    PFN → order) so that ``free_pages`` can tell a block it may free from a frame someone
+    else holds (a page table, a user page, a slab): where 4.6 would BUG or report a bad
+    page it raises that as KernelBug, where 4.6 would corrupt memory without a word it
+    raises ValueError, and either way before anything changes.
+    """
 
     def __init__(self, machine: Machine):
         self.m = machine
+        self.blocks = {}
 
     def _gfp(self, gfp):
         return G.parse_gfp(gfp)
@@ -265,7 +276,7 @@ class Kernel:
     def _cpu(self, cpu):
         if cpu is None:
             return self.m.current_cpu
-        if not isinstance(cpu, int) or not 0 <= cpu < self.m.nr_cpus:
+        if isinstance(cpu, bool) or not isinstance(cpu, int) or not 0 <= cpu < self.m.nr_cpus:
             raise ValueError(f"no CPU {cpu!r} (the machine has {self.m.nr_cpus})")
         return cpu
 
@@ -275,47 +286,76 @@ class Kernel:
         >>> m.kernel.alloc_pages("GFP_KERNEL|__GFP_ZERO", 0)
         262143
 
+        An order of MAX_ORDER or more fails with 4.6's one-time warning, whatever its size.
+
         :param gfp: a gfp_t value or an expression of flag names
         :raises ValueError: an unknown gfp flag name (named in the message)
         """
         gfp_mask = self._gfp(gfp)
         order = self._order(order)
-        pfn = _alloc_pages_nodemask(self.m.pgdat, gfp_mask, order, self._cpu(cpu))
-        return None if pfn == NULL else pfn
+        cpu = self._cpu(cpu)
+        pfn = _alloc_pages_nodemask(self.m.pgdat, gfp_mask, order, cpu)
+        if pfn == NULL:
+            return None
+        self.blocks[pfn] = order
+        return pfn
 
     def __get_free_pages(self, gfp="GFP_KERNEL", order: int = 0, cpu=None):
-        """Like alloc_pages but returns the kernel virtual address (direct map), or 0."""
+        """Like alloc_pages but returns the kernel virtual address (direct map), or 0.
+
+        :raises KernelBug: ``__GFP_HIGHMEM`` in ``gfp`` (4.6's VM_BUG_ON)
+        """
         gfp_mask = self._gfp(gfp)
-        if gfp_mask & G.__GFP_HIGHMEM:
-            raise ValueError("__get_free_pages cannot return highmem pages (__GFP_HIGHMEM)")
+        if gfp_mask & _GFP_HIGHMEM:
+            raise KernelBug("------------[ cut here ]------------\n"
+                            "kernel BUG at mm/page_alloc.c:3412!")
         pfn = self.alloc_pages(gfp_mask, order, cpu)
-        return 0 if pfn is None else 0xFFFF880000000000 + (pfn << PAGE_SHIFT)
+        return 0 if pfn is None else PAGE_OFFSET + (pfn << PAGE_SHIFT)
 
     def free_pages(self, pfn: int, order: int = 0, cpu=None) -> None:
         """Drop the allocation reference on a block from alloc_pages (``__free_pages``).
 
-        :raises ValueError: ``pfn`` is not an allocated block head of that order
+        :raises KernelBug: 4.6 would BUG (VM_BUG_ON_PAGE) or report "Bad page state" for
+            this free; the message is 4.6's and nothing has changed
+        :raises ValueError: not a valid frame, or a free 4.6 would do without complaint but
+            that corrupts memory it does not own (a block alloc_pages did not hand out, or
+            freed with another order)
         """
         m = self.m
         order = self._order(order)
-        mm = m.mem_map
+        cpu = self._cpu(cpu)
         if isinstance(pfn, bool) or not isinstance(pfn, int) or not m.pfn_valid(pfn):
             raise ValueError(f"pfn {pfn!r} is not a valid frame")
-        if pfn & ((1 << order) - 1) or order >= MAX_ORDER:
-            raise ValueError(f"pfn {pfn:#x} is not the start of an order-{order} block")
-        if mm.rc[pfn] <= 0 or mm.test(pfn, PG_reserved) or mm.PageTail(pfn):
-            raise ValueError(f"pfn {pfn:#x} is not an allocated page (refcount "
-                             f"{mm.rc[pfn]}): double free?")
-        _free_pages(m.pgdat, pfn, order, self._cpu(cpu))
+        if order >= MAX_ORDER or not m.pfn_valid(pfn + (1 << order) - 1):
+            raise ValueError(f"pfn {pfn:#x}: there is no order-{order} block there")
+        bug = _free_pages_bug(m.pgdat, pfn, order)
+        if bug is not None:
+            raise bug
+        owned = self.blocks.get(pfn)
+        rc = int(m.mem_map.rc[pfn])
+        if owned is None or rc != 1:
+            raise ValueError(f"pfn {pfn:#x} (refcount {rc}) is not a block "
+                             f"m.kernel.alloc_pages handed out: freeing it would drop a "
+                             f"reference someone else holds")
+        if owned != order:
+            raise ValueError(f"pfn {pfn:#x} heads an order-{owned} block, not order "
+                             f"{order}: 4.6 would free part of it and leak the rest")
+        del self.blocks[pfn]
+        _free_pages(m.pgdat, pfn, order, cpu)
 
     def free_page(self, addr: int, cpu=None) -> None:
         self.free_pages_addr(addr, 0, cpu)
 
     def free_pages_addr(self, addr: int, order: int = 0, cpu=None) -> None:
-        """``free_pages(addr, order)`` with a direct-map address from __get_free_pages."""
-        if not 0xFFFF880000000000 <= addr < 0xFFFFC80000000000:
-            raise ValueError(f"{addr:#x} is not a direct-map address")
-        self.free_pages((addr - 0xFFFF880000000000) >> PAGE_SHIFT, order, cpu)
+        """``free_pages(addr, order)`` with a direct-map address from __get_free_pages (0
+        is ignored, as in 4.6)."""
+        if isinstance(addr, bool) or not isinstance(addr, int):
+            raise ValueError(f"address must be an int, not {addr!r}")
+        if addr == 0:
+            return
+        if not PAGE_OFFSET <= addr < 0xFFFFC80000000000 or addr & (PAGE_SIZE - 1):
+            raise ValueError(f"{addr:#x} is not a page-aligned direct-map address")
+        self.free_pages((addr - PAGE_OFFSET) >> PAGE_SHIFT, order, cpu)
 
     def drain_all_pages(self) -> None:
         """Empty every CPU's pcp lists back into the buddy lists."""

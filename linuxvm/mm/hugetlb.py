@@ -10,8 +10,9 @@ VMA is linuxvm/fs/hugetlbfs.py's.
 
 import errno
 
-from ..arch.x86.page_types import PMD_SIZE
-from ..arch.x86.pgtable import pt_entries, pgd_offset, pud_offset, pmd_offset
+from ..arch.x86.page_types import PGDIR_SIZE, PMD_SHIFT, PMD_SIZE, PUD_SIZE
+from ..arch.x86.pgtable import (pt_entries, pgd_offset, pud_offset, pmd_offset, pmd_index,
+                                 pud_index)
 from ..arch.x86.pgtable_types import _PAGE_PRESENT
 from ..errors import KernelBug
 from . import memory             # pud_alloc/pmd_alloc; memory.py calls back into this module
@@ -69,26 +70,47 @@ def hugetlb_fault(m, mm, vma, address: int, flags: int) -> int:
     return VM_FAULT_SIGBUS
 
 
-def huge_entries_present(m, mm, start: int, end: int) -> bool:
-    """Whether any huge PTE in [start, end) is set (the model never sets one)."""
+def huge_pmd_tables(m, mm, start: int, end: int):
+    """(lo, hi, PMD table frame) for each part of [start, end) whose PGD and PUD entries
+    are present, in address order: the walk skips an absent PGD entry (512 GiB) or PUD
+    entry (1 GiB) in one step, so its cost follows what is mapped, not the span (the
+    p?d_none_or_clear_bad skips of 4.6's page-table walks)."""
     a = start & HPAGE_MASK
     while a < end:
-        ptr = huge_pte_offset(m, mm, a)
-        if ptr is not None and pt_entries(m, ptr[0])[ptr[1]]:
+        pgd = pgd_offset(mm, a)
+        e = pt_entries(m, pgd[0])[pgd[1]]
+        pgd_end = min((a + PGDIR_SIZE) & ~(PGDIR_SIZE - 1), end)
+        if e & _PAGE_PRESENT:
+            puds = pt_entries(m, pud_offset(e, a)[0])     # one read of the PUD table
+            while a < pgd_end:
+                nxt = (a + PUD_SIZE) & ~(PUD_SIZE - 1)
+                e2 = puds[pud_index(a)]
+                if e2 & _PAGE_PRESENT:
+                    yield a, min(nxt, end), pmd_offset(e2, a)[0]
+                a = nxt
+        a = pgd_end
+
+
+def huge_entries_present(m, mm, start: int, end: int) -> bool:
+    """Whether any huge PTE in [start, end) is set (the model never sets one)."""
+    for lo, hi, table in huge_pmd_tables(m, mm, start, end):
+        i0 = pmd_index(lo)
+        i1 = i0 + ((hi - lo + HPAGE_SIZE - 1) >> PMD_SHIFT)
+        if any(pt_entries(m, table)[i0:i1]):
             return True
-        a += HPAGE_SIZE
     return False
 
 
 def copy_hugetlb_page_range(m, dst_mm, src_mm, vma) -> int:
     """fork: the child gets a PMD path wherever the parent has one (copy_hugetlb_page_range);
-    there are no huge entries to copy. 0 or -ENOMEM."""
-    a = vma.vm_start
-    while a < vma.vm_end:
-        if huge_pte_offset(m, src_mm, a) is not None:
-            if huge_pte_alloc(m, dst_mm, a) is None:
-                return -errno.ENOMEM
-        a += HPAGE_SIZE
+    there are no huge entries to copy. 0 or -ENOMEM.
+
+    4.6 calls huge_pte_alloc at every 2 MiB step where the parent has a PUD; the first
+    call in each 1 GiB builds the child's path and the others find it, so one call per
+    present parent PUD builds the same tables."""
+    for lo, _hi, _table in huge_pmd_tables(m, src_mm, vma.vm_start, vma.vm_end):
+        if huge_pte_alloc(m, dst_mm, lo) is None:
+            return -errno.ENOMEM
     if huge_entries_present(m, src_mm, vma.vm_start, vma.vm_end):
         raise NotImplementedError("copy_hugetlb_page_range with mapped huge pages")
     return 0

@@ -13,6 +13,8 @@ refill, the block checks), the function's docstring names it and the machine's t
 ``page_alloc_init``, the show_mem report in ``show_mem``.
 """
 
+import numpy as np
+
 from ..errors import KernelBug
 from . import gfp as G
 from . import page_writeback
@@ -335,17 +337,12 @@ def bad_page(zone, page: int, reason: str, bad_flags: int = 0) -> None:
         if st.nr_shown == 0:
             st.resume_ns = m.clock_ns + 60 * 10 ** 9
         st.nr_shown += 1
-        flags = int(mm.f[page])
-        mapping = int(mm.mapping[page])
-        mapcount = 0 if flags & (1 << PG_slab) else mm.mc[page] + 1
+        head, *dump = dump_page_lines(mm, page)
         log.printk(1, f"BUG: Bad page state in process {m.current_comm()}  pfn:{page:05x}")
-        log.printk(0, f"page:{0xffffea0000000000 + page * 64:016x} count:{mm.rc[page]} "
-                      f"mapcount:{mapcount} "
-                      f"mapping:{f'{mapping & 0xFFFFFFFFFFFFFFFF:016x}' if mapping else '(null)'}"
-                      f" index:{mm.idx[page] & 0xFFFFFFFFFFFFFFFF:#x}")
-        log.printk(0, f"flags: {_pflags(flags)}")
+        log.printk(0, head)
+        log.printk(0, dump[0])
         log.printk(1, f"page dumped because: {reason}")
-        bad_flags &= flags
+        bad_flags &= int(mm.f[page])
         if bad_flags:
             log.printk(1, f"bad because of flags: {_pflags(bad_flags)}")
     # add_taint(TAINT_BAD_PAGE, LOCKDEP_NOW_UNRELIABLE): lock debugging goes off once
@@ -357,20 +354,57 @@ def bad_page(zone, page: int, reason: str, bad_flags: int = 0) -> None:
     mm.mc[page] = -1
 
 
-def free_pages_check(zone, page: int) -> bool:
-    """True (and a bad_page report) when ``page`` may not be freed."""
-    mm = zone.mem_map
+def dump_page_lines(mm, page: int, reason: str = "", count: int = None,
+                    mapping: int = None) -> list:
+    """The lines __dump_page prints for ``page`` (mm/debug.c), without printing them;
+    ``count`` and ``mapping`` stand in for the page's own (a free about to change them)."""
+    flags = int(mm.f[page])
+    mapping = int(mm.mapping[page]) if mapping is None else mapping
+    count = int(mm.rc[page]) if count is None else count
+    mapcount = 0 if flags & (1 << PG_slab) else mm.mc[page] + 1
+    lines = [f"page:{0xffffea0000000000 + page * 64:016x} count:{count} "
+             f"mapcount:{mapcount} "
+             f"mapping:{f'{mapping & 0xFFFFFFFFFFFFFFFF:016x}' if mapping else '(null)'}"
+             f" index:{mm.idx[page] & 0xFFFFFFFFFFFFFFFF:#x}",
+             f"flags: {_pflags(flags)}"]
+    if mm.PageHead(page) or mm.PageTail(page):
+        # no PMD mappings are modelled, so the compound mapcount is always 0
+        lines[0] += " compound_mapcount: 0"
+    if reason:
+        lines.append(f"page dumped because: {reason}")
+    return lines
+
+
+def vm_bug_on_page(mm, page: int, cond: str, where: str) -> KernelBug:
+    """The KernelBug for a VM_BUG_ON_PAGE(cond, page) that fires: dump_page, then BUG()'s
+    line (include/linux/mmdebug.h); raised by the caller before any state changes."""
+    return KernelBug("\n".join(dump_page_lines(mm, page, f"VM_BUG_ON_PAGE({cond})")
+                               + ["------------[ cut here ]------------",
+                                  f"kernel BUG at {where}!"]))
+
+
+def free_pages_check_reason(mm, page: int, refcount: int = None, mapping: int = None):
+    """(reason, bad flags) free_pages_check would report for ``page``, or (None, 0); it
+    changes nothing. ``refcount`` and ``mapping`` stand in for the page's own (a free about
+    to change them)."""
     reason = None
     bad_flags = 0
     if mm.mc[page] != -1:
         reason = "nonzero mapcount"
-    if mm.mapping[page] != 0:
+    if (mm.mapping[page] if mapping is None else mapping) != 0:
         reason = "non-NULL mapping"
-    if mm.rc[page] != 0:
+    if (mm.rc[page] if refcount is None else refcount) != 0:
         reason = "nonzero _count"
     if mm.f[page] & PAGE_FLAGS_CHECK_AT_FREE:
         reason = "PAGE_FLAGS_CHECK_AT_FREE flag(s) set"
         bad_flags = PAGE_FLAGS_CHECK_AT_FREE
+    return reason, bad_flags
+
+
+def free_pages_check(zone, page: int) -> bool:
+    """True (and a bad_page report) when ``page`` may not be freed."""
+    mm = zone.mem_map
+    reason, bad_flags = free_pages_check_reason(mm, page)
     if reason:
         bad_page(zone, page, reason, bad_flags)
         return True
@@ -566,6 +600,10 @@ def buffered_rmqueue(preferred_zone, zone, order: int, gfp_flags: int, alloc_fla
 def __zone_watermark_ok(z, order: int, mark: int, classzone_idx: int, alloc_flags: int,
                         free_pages: int) -> bool:
     """Whether ``z`` has ``mark`` pages free above its reserves for this order."""
+    if order >= MAX_ORDER:
+        # no free list holds such a block, so the order loop below would find none; say
+        # so before 1 << order grows without bound (order is any int here)
+        return False
     min_ = mark
     alloc_harder = alloc_flags & ALLOC_HARDER
     free_pages -= (1 << order) - 1
@@ -842,3 +880,55 @@ __all__ = [n for n in dir() if not n.startswith("_") or n.startswith("__rmqueue"
                     "__zone_watermark_ok", "__mod_zone_freepage_state")]
 
 
+
+
+def __free_pages_bug(pgdat, page: int, order: int):
+    """The KernelBug 4.6 would hit freeing ``order`` pages at ``page`` with __free_pages in
+    its current state (a VM_BUG_ON_PAGE, or a "Bad page state" report), or None when the
+    free would pass its checks. It changes nothing: the Kernel API asks before it frees.
+
+    Follows __free_pages → put_page_testzero → free_pages_prepare → __free_one_page.
+    """
+    mm = pgdat.mem_map
+    m = pgdat.machine
+    rc = int(mm.rc[page])
+    if rc == 0:
+        return vm_bug_on_page(mm, page, "page_ref_count(page) == 0",
+                              "include/linux/mm.h:410")
+    if rc > 1:
+        return None                      # only the reference goes; nothing is checked
+    head = mm.PageHead(page)
+    if mm.PageTail(page):
+        return vm_bug_on_page(mm, page, "PageTail(page)", "mm/page_alloc.c:1030")
+    if head and mm.compound_order(page) != order:
+        return vm_bug_on_page(mm, page, "compound && compound_order(page) != order",
+                              "mm/page_alloc.c:1031")
+    nr = min(1 << order, mm.nr_frames - page)
+    if nr > 1:
+        # the tail pages are clean unless one of them is not: look at them all at once
+        sl = slice(page + 1, page + nr)
+        if not ((mm._mapcount[sl] != -1).any() or mm.mapping[sl].any()
+                or mm._refcount[sl].any()
+                or (mm.flags[sl] & np.uint64(PAGE_FLAGS_CHECK_AT_FREE)).any()):
+            nr = 1
+    for i in range(nr):
+        pfn = page + i
+        count = mapping = None
+        if i == 0:
+            # the count is the one just dropped; PageAnon pages lose their mapping first
+            count = 0
+            mapping = int(mm.mapping[pfn])
+            if mapping & PAGE_MAPPING_ANON:
+                mapping = 0
+        reason, bad_flags = free_pages_check_reason(mm, pfn, count, mapping)
+        if reason:
+            lines = dump_page_lines(mm, pfn, reason, count, mapping)
+            bad_flags &= int(mm.f[pfn])
+            if bad_flags:
+                lines.append(f"bad because of flags: {_pflags(bad_flags)}")
+            return KernelBug("\n".join([f"BUG: Bad page state in process "
+                                        f"{m.current_comm()}  pfn:{pfn:05x}"] + lines))
+    if order and page & ((1 << order) - 1):
+        return vm_bug_on_page(mm, page, "page_idx & ((1 << order) - 1)",
+                              "mm/page_alloc.c:708")
+    return None

@@ -124,11 +124,18 @@ def ksize(m, addr):
 
 
 def krealloc(m, addr, new_size, gfp, cpu):
-    if addr and addr != ZERO_SIZE_PTR:
-        ksize(m, addr)
+    if isinstance(addr, bool) or not isinstance(addr, int):
+        raise ValueError(f"krealloc: address must be an int, not {addr!r}")
     if isinstance(new_size, bool) or not isinstance(new_size, int) or new_size < 0:
         raise ValueError(f"krealloc: size must be a non-negative int, not {new_size!r}")
-    return _sl(m).krealloc(addr, new_size, _gfp(gfp), cpu)
+    gfp = _gfp(gfp)
+    if addr and addr != ZERO_SIZE_PTR:
+        ks = ksize(m, addr)
+        if (not new_size or new_size > ks) and \
+                m.slab.mm.test(m.slab.mm.compound_head_pfn(_direct_map_pfn(m, addr)), S.PG_slab):
+            # a move (or size 0) ends in kfree(p): refuse a double free as kfree does
+            _check_free(m, addr, "krealloc")
+    return _sl(m).krealloc(addr, new_size, gfp, cpu)
 
 
 def _direct_map_pfn(m, addr: int) -> int:
@@ -139,11 +146,18 @@ def _direct_map_pfn(m, addr: int) -> int:
 
 
 def _backed(m, addr: int, n: int) -> None:
+    """ValueError unless [addr, addr + n) is slab or kmalloc memory, frame by frame."""
     if isinstance(n, bool) or not isinstance(n, int) or n < 0:
         raise ValueError(f"length must be a non-negative int, not {n!r}")
+    if isinstance(addr, bool) or not isinstance(addr, int):
+        raise ValueError(f"address must be an int, not {addr!r}")
     sl = _sl(m)
     first = _direct_map_pfn(m, addr)
-    last = _direct_map_pfn(m, addr + max(n, 1) - 1)
+    end = addr + max(n, 1) - 1
+    if not m.pfn_valid((end - PAGE_OFFSET) >> PAGE_SHIFT):
+        raise ValueError(f"{n} bytes at {addr:#x} run past the end of the direct map "
+                         f"(4.6 would oops on the first unmapped byte)")
+    last = _direct_map_pfn(m, end)
     for pfn in range(first, last + 1):
         head = sl.mm.compound_head_pfn(pfn)
         if not sl.mm.test(head, S.PG_slab) and head not in sl.large_blocks:
@@ -152,6 +166,9 @@ def _backed(m, addr: int, n: int) -> None:
 
 
 def write_kernel(m, addr: int, data) -> None:
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        # bytes(5) would be five zero bytes: only byte strings are data here
+        raise TypeError(f"data must be bytes, not {type(data).__name__}")
     data = bytes(data)
     _backed(m, addr, len(data))
     D.write_bytes(m.page_contents, addr, data)
@@ -165,4 +182,5 @@ def read_kernel(m, addr: int, n: int) -> bytes:
 def memset(m, addr: int, value: int, n: int) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 255:
         raise ValueError(f"memset value must be a byte, not {value!r}")
-    write_kernel(m, addr, bytes([value]) * n)
+    _backed(m, addr, n)                  # the whole range first: no bytes for a bad length
+    D.fill_bytes(m.page_contents, addr, value, n)

@@ -22,7 +22,8 @@ from . import slub_def as D
 from .slab_common import (KMALLOC_MAX_CACHE_SIZE, ZERO_SIZE_PTR, SLAB_HWCACHE_ALIGN,
                           SLAB_CACHE_DMA, SLAB_RECLAIM_ACCOUNT)
 from .slub import slab_alloc, slab_free
-from .slub_debug import init_object, init_tracking, SLUB_RED_ACTIVE
+from .slub_debug import (init_object, init_tracking, SLUB_RED_ACTIVE, check_valid_pointer,
+                         freelist_bug)
 from .slub_def import _unpack_q, _pack_q
 
 # double-underscore kernel names cannot be spelled inside a class body (name mangling)
@@ -323,6 +324,8 @@ class SlabState:
         c = s.cpu_slab[cpu]
         obj = c.freelist
         if obj and not gfp & _GFP_ZERO:
+            if not check_valid_pointer(s, c.page, obj):
+                raise freelist_bug(s, c.page, obj)
             a = obj + s.offset - PAGE_OFFSET
             c.freelist = _unpack_q(self.pc[a >> 12], a & 4095)[0]
             return obj
@@ -412,10 +415,10 @@ class SlabState:
         rel = addr - s.red_left_pad - base
         if rel < 0 or rel % s.size or rel // s.size >= objects:
             raise ValueError(f"{addr:#x} is not the start of an object of {s.name}")
-        free = set(_walk(s, D.page_freelist(mm, pfn), objects))
+        free = set(_walk(s, D.page_freelist(mm, pfn), objects, pfn))
         for c in s.cpu_slab:
             if c.page == pfn:
-                free.update(_walk(s, c.freelist, objects))
+                free.update(_walk(s, c.freelist, objects, pfn))
         del m
         return s, pfn, "free" if addr in free else "allocated"
 
@@ -423,9 +426,13 @@ class SlabState:
 C_GFP_SLAB_BUG_MASK = S.GFP_SLAB_BUG_MASK
 
 
-def _walk(s, fp: int, limit: int) -> list:
+def _walk(s, fp: int, limit: int, page: int = NULL) -> list:
+    """The objects on a freelist from ``fp`` (at most ``limit`` + 1); with ``page``, a
+    KernelBug at an entry that is not an object of that slab (a write after free)."""
     out = []
     while fp and len(out) <= limit:
+        if page != NULL and not check_valid_pointer(s, page, fp):
+            raise freelist_bug(s, page, fp)
         out.append(fp)
         fp = D.get_freepointer(s, fp)
     return out
@@ -532,8 +539,8 @@ def _check_cache(sl, s, pages) -> None:
         if bool(frozen) != is_cpu:
             raise KernelBug(f"{s.name}: slab {page:#x} frozen={frozen} but on "
                             f"{place or 'no list'}")
-        free = _walk(s, D.page_freelist(mm, page), objects)
-        extra = _walk(s, cpu_free.get(page, 0), objects)
+        free = _walk(s, D.page_freelist(mm, page), objects, page)
+        extra = _walk(s, cpu_free.get(page, 0), objects, page)
         allf = free + extra
         if len(set(allf)) != len(allf) or len(allf) > objects:
             raise KernelBug(f"{s.name}: slab {page:#x} has an object on a freelist twice "

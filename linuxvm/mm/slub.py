@@ -33,7 +33,7 @@ from .slab_common import (SLAB_POISON, SLAB_RED_ZONE, SLAB_STORE_USER, SLAB_DEST
                           SLAB_CACHE_DMA, SLAB_RECLAIM_ACCOUNT, SLAB_DEBUG_FLAGS,
                           __OBJECT_POISON, ALIGN, get_order, fls)
 from .slub_debug import (SLUB_RED_ACTIVE, SLUB_RED_INACTIVE, _TRACK, _rd, alloc_debug_processing,
-                         check_object, check_slab, for_each_object, free_debug_processing,
+                         check_object, check_slab, check_valid_pointer, freelist_bug, for_each_object, free_debug_processing,
                          get_track_addr, jiffies, ksym_name, list_slab_objects, on_freelist,
                          setup_object_debug, slab_pad_check)
 from .slub_def import (MAX_OBJS_PER_PAGE, TRACK_SIZE, DEACTIVATE_TO_HEAD, DEACTIVATE_TO_TAIL,
@@ -392,6 +392,8 @@ def slab_alloc(s, gfpflags: int, cpu: int, caller: str = "kmem_cache_alloc") -> 
     c = s.cpu_slab[cpu]
     obj = c.freelist
     if obj:
+        if not check_valid_pointer(s, c.page, obj):
+            raise freelist_bug(s, c.page, obj)      # a free pointer written after the free
         a = obj + s.offset - PAGE_OFFSET
         c.freelist = _unpack_q(s.sl.pc[a >> PAGE_SHIFT], a & 4095)[0]
     else:
@@ -412,6 +414,12 @@ def deactivate_slab(s, page: int, freelist: int) -> None:
     if page_freelist(mm, page):
         tail = DEACTIVATE_TO_TAIL                      # DEACTIVATE_REMOTE_FREES
     inuse, objects, frozen = unpack_counters(mm.mc[page])
+    fp, k = freelist, 0
+    while fp and k <= objects:           # every entry is an object before anything moves
+        if not check_valid_pointer(s, page, fp):
+            raise freelist_bug(s, page, fp)
+        fp = get_freepointer(s, fp)
+        k += 1
     # stage one: all but the last CPU-freelist object go onto the page freelist
     while freelist:
         nextfree = get_freepointer(s, freelist)

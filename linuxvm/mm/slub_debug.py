@@ -6,7 +6,8 @@ corruption is reported, repaired as the kernel repairs it, and never raises.
 
 import struct
 
-from ..arch.x86.page_types import PAGE_SIZE, VMEMMAP_START
+from ..arch.x86.page_types import PAGE_OFFSET, PAGE_SIZE, VMEMMAP_START
+from ..errors import KernelBug
 from ..mm.page import PG_slab
 from . import slub_def as D
 from .slab_common import (SLAB_RED_ZONE, SLAB_POISON, SLAB_STORE_USER, SLAB_TRACE,
@@ -69,6 +70,36 @@ def check_valid_pointer(s, page: int, obj: int) -> bool:
     objects = D.unpack_counters(s.sl.mm.mc[page])[1]
     obj -= s.red_left_pad if s.flags & SLAB_RED_ZONE else 0
     return base <= obj < base + objects * s.size and (obj - base) % s.size == 0
+
+
+def freelist_bug(s, page: int, obj: int) -> KernelBug:
+    """The KernelBug for taking ``obj`` off a freelist of ``page`` when it is not an object
+    of that slab (a write after free or an overflow replaced a free pointer).
+
+    4.6 without slub_debug reads the free pointer at ``obj``: an unmapped or non-canonical
+    address oopses there (the message is the oops line); memory that is mapped would be
+    handed out as an object, which the model cannot follow, so it reports the corruption
+    as SLUB's consistency checks word it ("Freepointer corrupt"). Nothing is changed: the
+    taint and the report go into the exception only.
+    """
+    addr = (obj + s.offset) & 0xFFFFFFFFFFFFFFFF
+    m = s.sl.m
+    mm = s.sl.mm
+    if addr >> 47 not in (0, 0x1FFFF):
+        return KernelBug("general protection fault: 0000 [#1] SMP")
+    if addr < PAGE_SIZE:
+        return KernelBug(f"BUG: unable to handle kernel NULL pointer dereference at "
+                         f"{addr:016x}")
+    pfn = (addr - PAGE_OFFSET) >> 12
+    if not (addr >= PAGE_OFFSET and m.pfn_valid(pfn)):
+        return KernelBug(f"BUG: unable to handle kernel paging request at {addr:016x}")
+    inuse, objects, _ = D.unpack_counters(mm.mc[page])
+    return KernelBug("\n".join([
+        "=" * 77, f"BUG {s.name} ({m.taint_string()}): Freepointer corrupt", "-" * 77, "",
+        f"INFO: Slab 0x{VMEMMAP_START + page * 64:016x} objects={objects} used={inuse} "
+        f"fp=0x{_p(D.page_freelist(mm, page))} flags=0x{int(mm.f[page]):04x}",
+        f"INFO: Freelist entry 0x{_p(obj)} is not an object of this slab (written after "
+        f"it was freed?)"]))
 
 
 def _rd(s, addr, n):

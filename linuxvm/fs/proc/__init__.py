@@ -3,12 +3,17 @@
 Renderers never change state. A text file's renderer returns ``str``; a binary
 file's renderer takes ``(offset, count)`` and returns ``bytes`` so that large
 files (``/proc/kpageflags`` of a 64 GiB machine) are produced only for the range
-read. Modules register their files in ``register(procfs)``; the list of modules
-is ``PROC_MODULES`` below.
+read. A binary file also says how far a read from offset 0 goes (its ``size``:
+256 GiB for a pagemap), so that a read "to the end" is refused, clearly, when it
+could not fit in host memory; ``m.proc.open(path)`` gives a file object to read such
+a file in chunks, as a program reads the kernel's. Modules register their files in
+``register(procfs)``; the list of modules is ``PROC_MODULES`` below.
 """
 
 import errno
 import importlib
+import io
+import os
 
 from ...errors import SyscallError
 
@@ -17,14 +22,98 @@ PROC_MODULES = ["meminfo", "vmstat", "page", "sysctl_files", "base", "pagetables
                 "slabinfo"]
 
 
-class Node:
-    __slots__ = ("kind", "render", "write", "target")
+# the most one read returns (read_bytes, or read() of a file from m.proc.open): a bigger
+# read would need that much host memory at once
+MAX_READ = 256 << 20
 
-    def __init__(self, kind, render=None, write=None, target=None):
+
+class Node:
+    __slots__ = ("kind", "render", "write", "target", "size")
+
+    def __init__(self, kind, render=None, write=None, target=None, size=None):
         self.kind = kind            # "text", "binary", "dir" or "link"
         self.render = render
         self.write = write
         self.target = target
+        self.size = size            # binary: () -> bytes a read from 0 to the end returns
+
+
+def _check_offset(offset, n):
+    if isinstance(offset, bool) or not isinstance(offset, int):
+        raise TypeError(f"offset must be an int, not {offset!r}")
+    if n is not None and (isinstance(n, bool) or not isinstance(n, int)):
+        raise TypeError(f"n must be an int or None, not {n!r}")
+
+
+def _read_node(node, path: str, offset: int, n, text_cache=None) -> bytes:
+    """``n`` bytes (None: to the end) of a file at ``offset``, at most MAX_READ of them."""
+    if offset < 0 or (n is not None and n < 0):
+        raise SyscallError(errno.EINVAL, "pread")
+    if node.kind == "binary":
+        if n is None:
+            n = max(node.size() - offset, 0) if node.size is not None else None
+        if n is None or n > MAX_READ:
+            what = "the rest of the file" if n is None else f"{n} bytes"
+            raise ValueError(f"{path}: a read of {what} at offset {offset} is more than the "
+                             f"model returns at once ({MAX_READ >> 20} MiB): read a range, "
+                             f"read_bytes(path, offset, n), or read it in chunks from "
+                             f"m.proc.open(path)")
+        return node.render(offset, n)
+    data = text_cache if text_cache is not None else node.render().encode()
+    return data[offset:] if n is None else data[offset:offset + n]
+
+
+class ProcFile(io.RawIOBase):
+    """A /proc file opened for reading (``m.proc.open(path)``): read, seek and tell as on a
+    real one. Binary files render only the range each read asks for; text files render
+    on the first read from offset 0 (as seq_file does) and read from that text."""
+
+    def __init__(self, procfs, path: str, node):
+        super().__init__()
+        self._path = path
+        self._node = node
+        self._pos = 0
+        self._text = None
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._pos
+
+    def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
+        """mem_lseek / seq_lseek: SEEK_SET and SEEK_CUR; SEEK_END is EINVAL."""
+        _check_offset(offset, None)
+        if whence == os.SEEK_CUR:
+            offset += self._pos
+        elif whence != os.SEEK_SET:
+            raise SyscallError(errno.EINVAL, "lseek")
+        if offset < 0:
+            raise SyscallError(errno.EINVAL, "lseek")
+        self._pos = offset
+        return offset
+
+    def read(self, size: int = -1) -> bytes:
+        if self.closed:
+            raise ValueError("read of a closed file")
+        _check_offset(0, size)
+        n = None if size is None or size < 0 else size
+        if self._node.kind == "text" and (self._text is None or self._pos == 0):
+            self._text = self._node.render().encode()
+        data = _read_node(self._node, self._path, self._pos, n, self._text)
+        self._pos += len(data)
+        return data
+
+    def readall(self) -> bytes:
+        return self.read(-1)
+
+    def readinto(self, b) -> int:
+        data = self.read(len(b))
+        b[:len(data)] = data
+        return len(data)
 
 
 class ProcFS:
@@ -43,8 +132,8 @@ class ProcFS:
     def add_text(self, path, render, write=None):
         self._files[path] = Node("text", render, write)
 
-    def add_binary(self, path, render):
-        self._files[path] = Node("binary", render)
+    def add_binary(self, path, render, size=None):
+        self._files[path] = Node("binary", render, size=size)
 
     def add_provider(self, prefix, resolve, lister):
         """Files below ``prefix`` that depend on state (``/proc/<pid>/…``)."""
@@ -81,15 +170,27 @@ class ProcFS:
         return node.render()
 
     def read_bytes(self, path, offset: int = 0, n: int = None) -> bytes:
+        """``n`` bytes at ``offset`` (None: to the end of the file), as one pread.
+
+        :raises ValueError: the read would return more than MAX_READ bytes (a pagemap read
+            to its end is 256 GiB): read a range, or in chunks from ``open(path)``
+        """
+        _check_offset(offset, n)
         node = self._follow(path)
         if node.kind == "dir":
             raise IsADirectoryError(errno.EISDIR, "Is a directory", path)
-        if offset < 0 or (n is not None and n < 0):
-            raise SyscallError(errno.EINVAL, "pread")
-        if node.kind == "binary":
-            return node.render(offset, n)
-        data = node.render().encode()
-        return data[offset:] if n is None else data[offset:offset + n]
+        return _read_node(node, path, offset, n)
+
+    def open(self, path) -> ProcFile:
+        """A file object over a /proc file for reading in chunks (read, seek, tell).
+
+        >>> with m.proc.open(f"/proc/{p.pid}/pagemap") as f:
+        ...     f.seek((addr >> 12) * 8); entry = f.read(8)
+        """
+        node = self._follow(path)
+        if node.kind == "dir":
+            raise IsADirectoryError(errno.EISDIR, "Is a directory", path)
+        return ProcFile(self, self._norm(path), node)
 
     def write(self, path, data) -> None:
         node = self._follow(path)

@@ -41,15 +41,20 @@ def bitmap_list(n: int) -> str:
     return "0" if n == 1 else f"0-{n - 1}"
 
 
+def get_task_state(m, task) -> str:
+    """The task's state as status prints it; stat prints its first letter (fs/proc/array.c
+    get_task_state). A task that is not on a CPU is sleeping."""
+    if task.mm is None and not m.tasks.get(task.pid):
+        return "X (dead)"
+    return "R (running)" if m.current is task else "S (sleeping)"
+
+
 def render_status(m, task) -> str:
     """/proc/PID/status in 4.6's order (proc_pid_status): state, ids, memory, signals,
     capabilities, seccomp, CPU and memory-node masks, context switches."""
     cred = task.cred
     name = task.comm.replace("\\", "\\\\").replace("\n", "\\n")
-    if task.mm is None and not m.tasks.get(task.pid):
-        state = "X (dead)"
-    else:
-        state = "R (running)" if m.current is task else "S (sleeping)"
+    state = get_task_state(m, task)
     parent = getattr(task, "real_parent", None)
     ppid = parent.tgid if parent is not None else 0
     out = [f"Name:\t{name}\n",
@@ -110,7 +115,7 @@ def render_stat(m, task) -> str:
     vsize = mm.total_vm << PAGE_SHIFT if mm is not None else 0
     rss = get_mm_rss(task, mm) if mm is not None else 0
     rsslim = RLIM_INFINITY
-    state = "R" if mm is not None else "X"
+    state = get_task_state(m, task)[0]
     f = [task.pid, f"({task.comm})", state, 0, task.pid, task.pid, 0, -1, 0x400000,
          task.min_flt, 0, task.maj_flt, 0, 0, 0, 0, 0, 20, 0, 1, 0, 0,
          vsize, rss, rsslim]

@@ -7,7 +7,8 @@ from ...include.oom import OOM_SCORE_ADJ_MAX, OOM_SCORE_ADJ_MIN
 from . import Node
 from .array import render_status, render_stat
 from .task_mmu import render_maps, render_smaps, render_statm
-from ...mm.pagewalk import pagemap_read
+from ...arch.x86.page_types import PAGE_SHIFT, TASK_SIZE
+from ...mm.pagewalk import PM_ENTRY_BYTES, pagemap_read
 
 OOM_DISABLE = -17
 OOM_ADJUST_MIN = -17
@@ -74,11 +75,19 @@ PID_FILES = {
 }
 
 
+def pagemap_size(task) -> int:
+    """How far a pagemap read goes: one entry per page below the task size (pagemap_read
+    stops at mm->task_size), nothing for a task without an mm."""
+    return (TASK_SIZE >> PAGE_SHIFT) * PM_ENTRY_BYTES if task.mm is not None else 0
+
+
 def register(procfs) -> None:
     m = procfs.m
 
     def task_of(part):
-        if not part.isdigit():
+        # name_to_int: plain ASCII decimal, no leading zero, below UINT_MAX
+        if not part or len(part) > 10 or not part.isascii() or not part.isdigit() or \
+                (len(part) > 1 and part[0] == "0") or int(part) >= 0xFFFFFFFF:
             return None
         return m.tasks.get(int(part))
 
@@ -93,7 +102,8 @@ def register(procfs) -> None:
             return Node("dir")
         if parts[1] == "pagemap":
             return Node("binary", lambda off, n: pagemap_read(m, task, off, n,
-                                                              procfs.privileged))
+                                                              procfs.privileged),
+                        size=lambda: pagemap_size(task))
         entry = PID_FILES.get(parts[1])
         if entry is None:
             return None

@@ -239,5 +239,7 @@ def kpagecount_read(m, offset: int, n) -> bytes:
 
 def register(procfs):
     m = procfs.m
-    procfs.add_binary("/proc/kpageflags", lambda off, n: kpageflags_read(m, off, n))
-    procfs.add_binary("/proc/kpagecount", lambda off, n: kpagecount_read(m, off, n))
+    procfs.add_binary("/proc/kpageflags", lambda off, n: kpageflags_read(m, off, n),
+                      lambda: m.max_pfn * KPMSIZE)
+    procfs.add_binary("/proc/kpagecount", lambda off, n: kpagecount_read(m, off, n),
+                      lambda: m.max_pfn * KPMSIZE)
