@@ -350,7 +350,7 @@ class Kernel:
         """``free_pages(addr, order)`` with a direct-map address from __get_free_pages (0
         is ignored, as in 4.6)."""
         if isinstance(addr, bool) or not isinstance(addr, int):
-            raise ValueError(f"address must be an int, not {addr!r}")
+            raise TypeError(f"address must be an int, not {addr!r}")
         if addr == 0:
             return
         if not PAGE_OFFSET <= addr < 0xFFFFC80000000000 or addr & (PAGE_SIZE - 1):

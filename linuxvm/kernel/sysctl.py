@@ -25,7 +25,7 @@ MIN_PERCPU_PAGELIST_FRACTION = 8
 
 # handler kinds: how the written text becomes values (kernel/sysctl.c)
 DOINTVEC = "proc_dointvec"                    # int, |v| <= INT_MAX; extra1/extra2 ignored
-DOINTVEC_MINMAX = "proc_dointvec_minmax"      # int in [extra1, extra2], else EINVAL
+DOINTVEC_MINMAX = "proc_dointvec_minmax"      # cut to an int, then in [extra1, extra2], else EINVAL
 DOULONGVEC_MINMAX = "proc_doulongvec_minmax"  # unsigned long; negative or out of range: skipped
 DOINTVEC_JIFFIES = "proc_dointvec_jiffies"    # seconds written, jiffies stored
 NO_PARSE = "none"                             # the handler never reads the text
@@ -126,13 +126,18 @@ def parse(entry: SysctlEntry, value, old: list) -> tuple:
             j = j - (1 << 32) if j >> 31 else j
             new[i] = -j if neg else j
             continue
+        if entry.kind == DOINTVEC_MINMAX:
+            # do_proc_dointvec_minmax_conv has no INT_MAX check: the unsigned long is
+            # converted to an int (2**32 + 7 becomes 7), then held against extra1/extra2
+            v = (-val if neg else val) & 0xFFFFFFFF
+            v = v - (1 << 32) if v >> 31 else v
+            if (entry.lo is not None and v < entry.lo) or (entry.hi is not None and v > entry.hi):
+                return new, errno.EINVAL
+            new[i] = v
+            continue
         if val > INT_MAX + (1 if neg else 0):   # do_proc_dointvec_conv
             return new, errno.EINVAL
-        v = -val if neg else val
-        if entry.kind == DOINTVEC_MINMAX and ((entry.lo is not None and v < entry.lo) or
-                                              (entry.hi is not None and v > entry.hi)):
-            return new, errno.EINVAL
-        new[i] = v
+        new[i] = -val if neg else val
     return new, err
 
 

@@ -61,7 +61,7 @@ def _check_free(m, addr, who: str):
     corrupt the model (not an object, or a double free without debug checks)."""
     sl = _sl(m)
     if isinstance(addr, bool) or not isinstance(addr, int):
-        raise ValueError(f"{who}: address must be an int, not {addr!r}")
+        raise TypeError(f"{who}: address must be an int, not {addr!r}")
     s, page, state = sl.object_state(addr)
     if state == "free" and not s.flags & SLAB_CONSISTENCY_CHECKS:
         raise ValueError(f"{who}: double free of {addr:#x} in {s.name} (without slub_debug=F "
@@ -95,7 +95,7 @@ def kzalloc(m, size, gfp, cpu):
 def kfree(m, addr, cpu):
     sl = _sl(m)
     if isinstance(addr, bool) or not isinstance(addr, int):
-        raise ValueError(f"kfree: address must be an int, not {addr!r}")
+        raise TypeError(f"kfree: address must be an int, not {addr!r}")
     if addr <= ZERO_SIZE_PTR:
         return
     pfn = _direct_map_pfn(m, addr)
@@ -125,7 +125,7 @@ def ksize(m, addr):
 
 def krealloc(m, addr, new_size, gfp, cpu):
     if isinstance(addr, bool) or not isinstance(addr, int):
-        raise ValueError(f"krealloc: address must be an int, not {addr!r}")
+        raise TypeError(f"krealloc: address must be an int, not {addr!r}")
     if isinstance(new_size, bool) or not isinstance(new_size, int) or new_size < 0:
         raise ValueError(f"krealloc: size must be a non-negative int, not {new_size!r}")
     gfp = _gfp(gfp)
@@ -150,7 +150,7 @@ def _backed(m, addr: int, n: int) -> None:
     if isinstance(n, bool) or not isinstance(n, int) or n < 0:
         raise ValueError(f"length must be a non-negative int, not {n!r}")
     if isinstance(addr, bool) or not isinstance(addr, int):
-        raise ValueError(f"address must be an int, not {addr!r}")
+        raise TypeError(f"address must be an int, not {addr!r}")
     sl = _sl(m)
     first = _direct_map_pfn(m, addr)
     end = addr + max(n, 1) - 1
