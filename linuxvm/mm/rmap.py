@@ -10,8 +10,7 @@ cache when the slab allocator is present.
 from ..arch.x86.page_types import PAGE_SHIFT
 from ..errors import KernelBug
 from ..include.mm import VM_READ, VM_WRITE, VM_EXEC, VM_SOFTDIRTY
-from ..include.vm_event_item import NR_ANON_PAGES, NR_MLOCK, VM_EVENT
-from .filemap import page_remove_file_rmap
+from ..include.vm_event_item import NR_ANON_PAGES, NR_MLOCK, VM_EVENT, NR_FILE_MAPPED
 from .page import PAGE_MAPPING_ANON, PG_swapbacked, PG_mlocked, PG_lru, PG_unevictable
 from .slab_common import slab_alloc_obj, slab_free_obj
 from .swap import page_lru, del_page_from_lru_list, add_page_to_lru_list, LRU_UNEVICTABLE
@@ -178,6 +177,28 @@ def unlink_anon_vmas(m, vma) -> None:
 
 
 # --- page-level rmap -------------------------------------------------------
+
+def page_add_file_rmap(m, pfn: int) -> None:
+    """Map a page-cache page once more; the first mapping counts in NR_FILE_MAPPED
+    (mm/rmap.c page_add_file_rmap)."""
+    mm = m.mem_map
+    mc = mm.mc[pfn] + 1
+    mm.mc[pfn] = mc
+    if mc == 0:
+        m.page_zone(pfn).vm_stat[NR_FILE_MAPPED] += 1
+
+
+def page_remove_file_rmap(m, pfn: int) -> None:
+    """Drop one mapping of a file page; the last one leaves NR_FILE_MAPPED, and an
+    mlocked page its unevictable state (mm/rmap.c page_remove_file_rmap)."""
+    mm = m.mem_map
+    mc = mm.mc[pfn] - 1
+    mm.mc[pfn] = mc
+    if mc < 0:
+        m.page_zone(pfn).vm_stat[NR_FILE_MAPPED] -= 1
+        if mm.f[pfn] & (1 << PG_mlocked):
+            clear_page_mlock(m, pfn)
+
 
 def linear_page_index(vma, address: int) -> int:
     return ((address - vma.vm_start) >> PAGE_SHIFT) + vma.vm_pgoff
