@@ -79,7 +79,9 @@ class VFS:
         root = SuperBlock("ext4", ROOT_DEV, self.sda, ext4_aops, ext4_file_operations,
                           ext4_sops, 32, True, "/")
         self.mounts["/"] = root
-        self.dirs["/"] = self._new_inode(root, "/", S_IFDIR | 0o755, 0)
+        # directories the model makes by itself are world-writable and sticky, like
+        # /tmp, so that a process of any uid may create files (mkdir gives its own mode)
+        self.dirs["/"] = self._new_inode(root, "/", S_IFDIR | 0o1777, 0)
 
     # -- inodes and names ---------------------------------------------------------------
     def _ino(self, dev):
@@ -120,7 +122,7 @@ class VFS:
         if path in self.files:
             raise ValueError(f"{path} is a file, not a directory")
         self._mkdirs(_parent(path))
-        self.dirs[path] = self._new_inode(self.sb_of(path), path, S_IFDIR | 0o755, 0)
+        self.dirs[path] = self._new_inode(self.sb_of(path), path, S_IFDIR | 0o1777, 0)
 
     def mkdir(self, path: str, mode: int = 0o755) -> None:
         """Make a directory (and its missing parents)."""
@@ -145,7 +147,7 @@ class VFS:
         sb = SuperBlock("ramfs", dev, None, ramfs_aops, ramfs_file_operations, ramfs_ops,
                         0, False, mountpoint)
         self.mounts[mountpoint] = sb
-        self.dirs[mountpoint] = self._new_inode(sb, mountpoint, S_IFDIR | 0o755, 0)
+        self.dirs[mountpoint] = self._new_inode(sb, mountpoint, S_IFDIR | 0o1777, 0)
         return sb
 
     def create(self, path: str, size: int = 0, data: bytes = None, *, mmap: bool = True,
@@ -188,8 +190,8 @@ class VFS:
 
     # -- system calls' VFS halves ----------------------------------------------------------
     def _permission(self, inode, mask: int, cred) -> int:
-        """generic_permission on the owner and other bits; root may do anything but
-        write... the model gives uid 0 everything (CAP_DAC_OVERRIDE)."""
+        """generic_permission on the owner and other bits (no groups); uid 0 may do
+        anything (CAP_DAC_OVERRIDE)."""
         if cred is None or cred.euid == 0:
             return 0
         mode = inode.i_mode
