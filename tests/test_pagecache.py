@@ -397,6 +397,8 @@ def test_uncached_fault_is_major_with_read_around(m):
     m.fs.create("/disk", 128 * P, b"d" * (128 * P))
     fd = p.open("/disk", lv.O_RDONLY)
     a = p.mmap(BASE, 128 * P, lv.PROT_READ, lv.MAP_PRIVATE | lv.MAP_FIXED, fd, 0)
+    flt = p.task.min_flt
+    m.pgdat.vm_events[VM_EVENT["pgfault"]] = 0
     p.read(a + 64 * P, 1)
     m.check()
     f = p.task.files[fd]
@@ -407,16 +409,31 @@ def test_uncached_fault_is_major_with_read_around(m):
     assert m.mem_map.f[f.f_mapping.i_pages[72]] & (1 << PG_readahead)
     assert p.task.maj_flt == 1 and ev(m, "pgmajfault") == 1
     assert ev(m, "pgpgin") == 32 * 8
-    # fault-around ran before the read: only the faulting page is mapped
-    assert present(m, p, a, 128)[48:80] == [False] * 16 + [True] + [False] * 15
-    # the next fault maps the window around it but the marker page, which ->fault
-    # then finds (minor) and uses to push readahead on: pages 80..111
+    # the page was locked under I/O: the fault waited and was retried (pgfault counts
+    # both passes), and the retry's fault-around mapped the window but the marker page
+    assert ev(m, "pgfault") == 2 and p.task.min_flt == flt
+    assert present(m, p, a, 128)[48:80] == [False] * 16 + [True] * 8 + [False] + [True] * 7
+    # the next fault finds the marker page (minor) and pushes readahead on: 80..111
     p.read(a + 72 * P, 1)
     m.check()
     assert p.task.maj_flt == 1
     assert present(m, p, a, 128)[64:80] == [True] * 16
     assert sorted(f.f_mapping.i_pages) == list(range(48, 112))
     assert (f.f_ra.start, f.f_ra.size, f.f_ra.async_size) == (80, 32, 32)
+
+
+def test_ramfs_miss_is_major_but_not_retried(m):
+    m.fs.mount("ramfs", "/r")
+    p = m.spawn("rm")
+    fd = p.open("/r/f", lv.O_RDWR | lv.O_CREAT)
+    p.ftruncate(fd, 8 * P)
+    a = p.mmap(BASE, 8 * P, lv.PROT_READ, lv.MAP_PRIVATE | lv.MAP_FIXED, fd, 0)
+    pgfault = ev(m, "pgfault")
+    assert p.read(a + 3 * P, 4) == bytes(4)
+    m.check()
+    # simple_readpage zeroes the page at once (no I/O to wait for), no readahead
+    assert p.task.maj_flt == 1 and ev(m, "pgfault") == pgfault + 1
+    assert present(m, p, a, 8) == [False] * 3 + [True] + [False] * 4
 
 
 def test_private_write_copies_the_file_page(m):

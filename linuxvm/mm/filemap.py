@@ -20,15 +20,16 @@ from ..include.vm_event_item import NR_FILE_PAGES, NR_SHMEM, NR_FILE_DIRTY, PGMA
 from ..include.mm import VM_RAND_READ, VM_SEQ_READ
 from . import gfp as G
 from . import readahead as ra_mod            # readahead calls back into the cache
-from .memory.fault import do_set_pte
+from .memory.fault import do_set_pte, FAULT_FLAG_ALLOW_RETRY
 from .page import (NULL, PAGE_MAPPING_ANON, PG_locked, PG_uptodate, PG_dirty, PG_reclaim,
-                   PG_lru, PG_active, PG_referenced, PG_swapbacked, PG_error, PG_writeback)
+                   PG_lru, PG_mappedtodisk, PG_active, PG_referenced, PG_swapbacked, PG_error, PG_writeback)
 from .page_alloc import __alloc_pages_nodemask
 from .page_writeback import (page_mapping, account_page_cleaned, set_page_dirty,
                              clear_page_dirty_for_io, set_page_writeback, end_page_writeback)
 from .rmap import page_add_file_rmap, page_remove_file_rmap       # noqa: F401 (re-export)
 from .swap import lru_cache_add, put_page, get_page, mark_page_accessed
-from .vm_ops import VM_FAULT_SIGBUS, VM_FAULT_MAJOR, VM_FAULT_LOCKED, VM_FAULT_OOM
+from .vm_ops import (VM_FAULT_SIGBUS, VM_FAULT_MAJOR, VM_FAULT_LOCKED, VM_FAULT_OOM,
+                     VM_FAULT_RETRY)
 
 _U64 = 0xFFFFFFFFFFFFFFFF
 PG_readahead = PG_reclaim          # include/linux/page-flags.h: the same bit
@@ -246,6 +247,14 @@ def filemap_fault(vma, vmf) -> int:
             if err < 0:
                 return VM_FAULT_SIGBUS
             continue
+        if ret & VM_FAULT_MAJOR and _test(m, pfn, PG_mappedtodisk) and \
+                vmf.flags & FAULT_FLAG_ALLOW_RETRY:
+            # lock_page_or_retry: this fault submitted the page's read, so the page is
+            # locked under I/O; 4.6 drops mmap_sem, waits for the read and has the
+            # fault retried (the model's disk has completed it by then; with
+            # FAULT_FLAG_RETRY_NOWAIT it would not wait, with the same result here)
+            put_page(m, pfn)
+            return ret | VM_FAULT_RETRY
         lock_page(m, pfn)
         if not _test(m, pfn, PG_uptodate):
             # a read error left it not up to date: 4.6 retries the read once
