@@ -532,3 +532,19 @@ def test_fast_and_reference_paths_leave_the_same_state():
         m.check()
         prints.append(fingerprint(m))
     assert_same(prints[0], prints[1])
+
+
+def test_madvise_willneed_reads_the_range_ahead(m):
+    p = m.spawn("wn")
+    m.fs.create("/big", 64 * P, b"w" * (64 * P))
+    fd = p.open("/big", lv.O_RDONLY)
+    a = p.mmap(BASE, 64 * P, lv.PROT_READ, lv.MAP_PRIVATE | lv.MAP_FIXED, fd, 0)
+    assert p.madvise(a + 8 * P, 40 * P, lv.MADV_WILLNEED) == 0
+    m.check()
+    f = p.task.files[fd]
+    # force_page_cache_readahead: at most ra_pages (32) of the 40 asked for
+    assert sorted(f.f_mapping.i_pages) == list(range(8, 40))
+    assert not any(present(m, p, a, 64))                    # read ahead, not mapped
+    p.read(a + 20 * P, 1)                                   # a minor fault now
+    assert p.task.maj_flt == 0
+    m.check()
