@@ -548,3 +548,24 @@ def test_madvise_willneed_reads_the_range_ahead(m):
     p.read(a + 20 * P, 1)                                   # a minor fault now
     assert p.task.maj_flt == 0
     m.check()
+
+
+def test_rmap_walk_file_finds_every_pte_of_a_cached_page(m):
+    from linuxvm.mm.rmap import rmap_walk
+    p = m.spawn("rw1")
+    fd, _ = cached_file(m, p, "/f", 8)
+    a = p.mmap(BASE, 8 * P, lv.PROT_READ, lv.MAP_PRIVATE | lv.MAP_FIXED, fd, 0)
+    b = p.mmap(BASE + (4 << 20), 4 * P, lv.PROT_READ, lv.MAP_PRIVATE | lv.MAP_FIXED, fd,
+               4 * P)
+    q = m.spawn("rw2")
+    qfd = q.open("/f", lv.O_RDONLY)
+    c = q.mmap(BASE, 8 * P, lv.PROT_READ, lv.MAP_PRIVATE | lv.MAP_FIXED, qfd, 0)
+    for proc, addr in ((p, a), (p, b), (q, c)):
+        proc.read(addr, 1)
+    m.check()
+    pfn = p.task.files[fd].f_mapping.i_pages[5]
+    seen = []
+    rmap_walk(m, pfn, lambda page, vma, addr: seen.append((vma.vm_mm.pgd, addr)))
+    assert sorted(seen) == sorted([(p.mm.pgd, a + 5 * P), (p.mm.pgd, b + P),
+                                   (q.mm.pgd, c + 5 * P)])
+    assert m.mem_map.mc[pfn] + 1 == 3

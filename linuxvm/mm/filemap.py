@@ -15,12 +15,14 @@ import errno
 import numpy as np
 
 from ..arch.x86.page_types import PAGE_SHIFT, PAGE_SIZE
+from ..arch.x86.pgtable import pte_present, pte_pfn, pte_special
 from ..errors import KernelBug
 from ..include.vm_event_item import NR_FILE_PAGES, NR_SHMEM, NR_FILE_DIRTY, PGMAJFAULT
 from ..include.mm import VM_RAND_READ, VM_SEQ_READ
 from . import gfp as G
 from . import readahead as ra_mod            # readahead calls back into the cache
 from .memory.fault import do_set_pte, FAULT_FLAG_ALLOW_RETRY
+from .memory.pgtable import pte_lookup
 from .page import (NULL, PAGE_MAPPING_ANON, PG_locked, PG_uptodate, PG_dirty, PG_reclaim,
                    PG_lru, PG_mappedtodisk, PG_active, PG_referenced, PG_swapbacked, PG_error, PG_writeback)
 from .page_alloc import __alloc_pages_nodemask
@@ -583,6 +585,55 @@ def check_page_cache(m) -> None:
     if dirty != m.global_page_state(NR_FILE_DIRTY):
         raise KernelBug(f"NR_FILE_DIRTY is {m.global_page_state(NR_FILE_DIRTY)} but "
                         f"{dirty} cached pages are dirty")
+    # i_mmap holds exactly the live file VMAs (vma_link, dup_mmap, unlink_file_vma)
+    live = {}
+    for task in (m.tasks or {}).values():
+        mm = task.mm
+        if mm is None or id(mm) in live:
+            continue
+        live[id(mm)] = mm
+    live_vmas = set()
+    for mm in live.values():
+        v = mm.mmap
+        while v is not None:
+            if v.vm_file is not None:
+                live_vmas.add(v)
+                if v not in v.vm_file.inode.i_mmap:
+                    raise KernelBug(f"{v!r} maps {v.vm_file!r} but is not in its i_mmap")
+            v = v.vm_next
+    for mapping in spaces.values():
+        for v in mapping.host.i_mmap:
+            if v not in live_vmas:
+                raise KernelBug(f"{mapping!r}: i_mmap holds {v!r}, which no live mm has")
+    # every PTE of a cached page is found through i_mmap (rmap_walk_file), and a file
+    # VMA maps nothing but its own file's page at each cached offset (or a COW copy)
+    for mapping in spaces.values():
+        if not mapping.nrpages or not mapping.host.i_mmap:
+            continue
+        found = {}
+        for vma in mapping.i_mmap:
+            lo = vma.vm_pgoff
+            hi = lo + ((vma.vm_end - vma.vm_start) >> PAGE_SHIFT)
+            for index, pfn in mapping.i_pages.items():
+                if not lo <= index < hi:
+                    continue
+                addr = vma.vm_start + ((index - lo) << PAGE_SHIFT)
+                ptr = pte_lookup(m, vma.vm_mm, addr)
+                if ptr is None:
+                    continue
+                pte = int(m.pgtables[ptr[0]][ptr[1]])
+                if not pte_present(pte):
+                    continue
+                mapped = pte_pfn(pte)
+                if mapped == pfn:
+                    found[pfn] = found.get(pfn, 0) + 1
+                elif pte_special(pte) or not mem_map.mapv[mapped] & PAGE_MAPPING_ANON:
+                    raise KernelBug(f"{vma!r} maps pfn {mapped:#x} at {addr:#x}, not its "
+                                    f"file's cached page {pfn:#x}")
+        for pfn in mapping.i_pages.values():
+            if found.get(pfn, 0) != mem_map.mc[pfn] + 1:
+                raise KernelBug(f"cached pfn {pfn:#x}: mapcount+1 is {mem_map.mc[pfn] + 1} "
+                                f"but i_mmap finds {found.get(pfn, 0)} PTEs")
     # no frame claims a file mapping it is not in
     mapped = np.flatnonzero((mem_map.mapping != 0) & ((mem_map.mapping & PAGE_MAPPING_ANON)
                                                       == 0))

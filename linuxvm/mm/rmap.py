@@ -297,6 +297,32 @@ def rmap_walk_anon(m, pfn: int, rmap_one) -> None:
             break
 
 
+def rmap_walk_file(m, pfn: int, rmap_one) -> None:
+    """Call ``rmap_one(pfn, vma, address)`` for every VMA of the page's mapping whose file
+    range covers the page, in interval-tree order; stop when it returns False
+    (mm/rmap.c rmap_walk_file over mapping->i_mmap)."""
+    mapping = int(m.mem_map.mapv[pfn])
+    if not mapping or mapping & PAGE_MAPPING_ANON:
+        return
+    space = m.address_spaces.get(mapping >> 2)
+    if space is None:
+        return
+    pgoff = int(m.mem_map.index[pfn])
+    for vma in sorted(space.i_mmap, key=lambda v: (v.vm_pgoff, v.vm_mm.pgd, v.vm_start)):
+        if not vma.vm_pgoff <= pgoff < vma.vm_pgoff + ((vma.vm_end - vma.vm_start) >> PAGE_SHIFT):
+            continue
+        if rmap_one(pfn, vma, vma_address(m, pfn, vma)) is False:
+            break
+
+
+def rmap_walk(m, pfn: int, rmap_one) -> None:
+    """rmap_walk_anon or rmap_walk_file, by the page's mapping (mm/rmap.c rmap_walk)."""
+    if m.mem_map.mapping[pfn] & PAGE_MAPPING_ANON:
+        rmap_walk_anon(m, pfn, rmap_one)
+    else:
+        rmap_walk_file(m, pfn, rmap_one)
+
+
 def rmap_init(m) -> None:
     m.anon_vmas = {}
     m.anon_vma_seq = 0
