@@ -569,3 +569,26 @@ def test_rmap_walk_file_finds_every_pte_of_a_cached_page(m):
     assert sorted(seen) == sorted([(p.mm.pgd, a + 5 * P), (p.mm.pgd, b + P),
                                    (q.mm.pgd, c + 5 * P)])
     assert m.mem_map.mc[pfn] + 1 == 3
+
+
+def test_fault_around_bytes_of_one_page_maps_only_the_faulting_page(m):
+    p = m.spawn("fab")
+    fd, _ = cached_file(m, p, "/f", 16)
+    m.fault_around_bytes = P                   # debugfs fault_around_bytes = 4096
+    a = p.mmap(BASE, 16 * P, lv.PROT_READ, lv.MAP_PRIVATE | lv.MAP_FIXED, fd, 0)
+    p.read(a + 5 * P, 1)
+    m.check()
+    assert present(m, p, a, 16) == [False] * 5 + [True] + [False] * 10
+
+
+def test_second_read_activates_a_cached_page(m):
+    p = m.spawn("act")
+    fd, _ = cached_file(m, p, "/f", 1)          # write_begin: referenced
+    lru_add_drain_all(m)
+    buf = p.mmap(None, P, RW, ANON)
+    p.pread(fd, buf, 10, 0)                     # mark_page_accessed: active
+    m.check()
+    mi = dict((l.split(":")[0], int(l.split()[1])) for l in
+              m.proc.read("/proc/meminfo").splitlines())
+    assert mi["Active(file)"] == 4 and mi["Inactive(file)"] == 0
+    assert ev(m, "pgactivate") == 1
