@@ -211,6 +211,7 @@ class Machine(MachineState):
         util.init_user_reserve(self)         # subsys_initcalls of mm/mmap.c
         util.init_admin_reserve(self)
         self.vfs = VFS(self)                 # the root filesystem is mounted
+        self.fs = self.vfs
         self.free_initmem()
         self.boot_free_pages = self.nr_free_pages()
 

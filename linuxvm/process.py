@@ -32,6 +32,7 @@ from .mm.mman import (MAP_ANONYMOUS, MAP_HUGETLB, MAP_EXECUTABLE, MAP_DENYWRITE,
 from .mm.mprotect import sys_mprotect
 from .mm.mremap import sys_mremap
 from .mm.msync import sys_msync
+from .fs import read_write as rw
 
 ELF_ET_DYN_BASE = TASK_SIZE // 3 * 2
 U64 = (1 << 64) - 1
@@ -303,7 +304,7 @@ class Process:
                           _u32("flags", flags))
 
     # -- files ----------------------------------------------------------------------
-    def open(self, path, flags=0) -> int:
+    def open(self, path, flags=0, mode=0o666) -> int:
         """open(2) on the model's VFS: the lowest free fd from 3 (0-2 are stdio).
 
         :raises TypeError: ``path`` not a str or ``flags`` not an int
@@ -312,9 +313,10 @@ class Process:
         if not isinstance(path, str):
             raise TypeError(f"path must be a str, not {path!r}")
         files = self.task.files
+        cred = self.task.cred
 
         def do_open(m, path, flags):
-            f = m.vfs.open(path, flags)
+            f = m.vfs.open(path, flags, mode, cred)
             if isinstance(f, int):
                 return f
             fd = 3
@@ -420,3 +422,79 @@ class Process:
         if not isinstance(kind, str):
             raise TypeError(f"kind must be 'r', 'w' or 'x', not {kind!r}")
         return uaccess.access(self._live(), self.task, _u64("addr", addr), kind)
+
+    # -- file I/O system calls (fs/read_write.c, fs/open.c, fs/sync.c, mm/fadvise.c) -------
+    # read(2)/write(2) are ``sys_read``/``sys_write``: ``read``/``write`` above are the
+    # CPU's loads and stores to user memory. Buffers are user addresses in this process:
+    # the bytes move between the file and its memory as copy_to_user/copy_from_user
+    # move them (faulting the buffer in; EFAULT when nothing could be copied).
+    def _fd(self, fd):
+        if fd.__class__ is not int:
+            if isinstance(fd, bool) or not isinstance(fd, int):
+                raise TypeError(f"fd must be an int, not {fd!r}")
+        return fd
+
+    def _count(self, name, n):
+        if isinstance(n, bool) or not isinstance(n, int) or n < 0:
+            raise ValueError(f"{name} must be a non-negative int, not {n!r}")
+        return n
+
+    def _loff(self, name, v):
+        if isinstance(v, bool) or not isinstance(v, int):
+            raise TypeError(f"{name} must be an int, not {v!r}")
+        return v
+
+    def sys_read(self, fd, buf, count) -> int:
+        """read(2): ``count`` bytes from the file position into user memory at ``buf``;
+        the bytes read (0 at EOF)."""
+        return self._call("read", rw.sys_read, self.task, self._fd(fd), _u64("buf", buf),
+                          self._count("count", count))
+
+    def sys_write(self, fd, buf, count) -> int:
+        """write(2): ``count`` bytes of user memory at ``buf`` to the file position (the
+        end with O_APPEND); the bytes written."""
+        return self._call("write", rw.sys_write, self.task, self._fd(fd), _u64("buf", buf),
+                          self._count("count", count))
+
+    def pread(self, fd, buf, count, offset) -> int:
+        """pread64(2): read at ``offset`` without moving the file position."""
+        return self._call("pread64", rw.sys_pread64, self.task, self._fd(fd),
+                          _u64("buf", buf), self._count("count", count),
+                          self._loff("offset", offset))
+
+    def pwrite(self, fd, buf, count, offset) -> int:
+        """pwrite64(2): write at ``offset`` without moving the file position."""
+        return self._call("pwrite64", rw.sys_pwrite64, self.task, self._fd(fd),
+                          _u64("buf", buf), self._count("count", count),
+                          self._loff("offset", offset))
+
+    def lseek(self, fd, offset, whence) -> int:
+        """lseek(2): the new file position (SEEK_SET, SEEK_CUR, SEEK_END)."""
+        return self._call("lseek", rw.sys_lseek, self.task, self._fd(fd),
+                          self._loff("offset", offset), self._loff("whence", whence))
+
+    def ftruncate(self, fd, length) -> int:
+        """ftruncate(2): 0; the page cache and mappings past the new size go."""
+        return self._call("ftruncate", rw.do_sys_ftruncate, self.task, self._fd(fd),
+                          self._loff("length", length))
+
+    def unlink(self, path) -> int:
+        """unlink(2): 0; the inode lives on while open files and mappings hold it."""
+        if not isinstance(path, str):
+            raise TypeError(f"path must be a str, not {path!r}")
+        return self._call("unlink", rw.sys_unlink, self.task, path)
+
+    def fsync(self, fd) -> int:
+        """fsync(2): 0 once the file's dirty pages are written to its disk."""
+        return self._call("fsync", rw.do_fsync, self.task, self._fd(fd), False)
+
+    def fdatasync(self, fd) -> int:
+        """fdatasync(2): as fsync (the model keeps no metadata to skip)."""
+        return self._call("fdatasync", rw.do_fsync, self.task, self._fd(fd), True)
+
+    def posix_fadvise(self, fd, offset, length, advice) -> int:
+        """posix_fadvise(2) as the fadvise64 system call: 0 (errno on failure, where
+        glibc would return it)."""
+        return self._call("fadvise64", rw.sys_fadvise64, self.task, self._fd(fd),
+                          self._loff("offset", offset), self._loff("length", length),
+                          self._loff("advice", advice))

@@ -1,27 +1,35 @@
-"""A minimal in-memory VFS: regular files that can be opened and mmapped (fs/open.c,
-fs/file_table.c, mm/filemap.c generic_file_mmap).
+"""The model's VFS: mounts, directories, regular files by path, open/unlink/truncate
+(fs/namei.c, fs/open.c, fs/file_table.c), and copying real host files in.
 
-``m.vfs.create(path, size, data)`` makes a regular file; ``p.open(path, flags)`` gives an
-fd. Only what mmap needs is modelled: access modes, append-only, whether the file
-has an ``mmap`` operation, and the device and inode shown in /proc/PID/maps. The objects
-(struct file, struct inode) and their operation tables are mm's (linuxvm/mm/fs_types.py);
-the shmem files behind shared anonymous mappings are mm/shmem.py's.
+``m.fs`` (also ``m.vfs``) has the disk filesystem (ext4-like, on ``sda1``) mounted at
+``/``; ``m.fs.mount("ramfs", "/mnt/ram")`` adds a ramfs. ``m.fs.create(path, size,
+data)`` makes a file whose bytes are on the disk (not in the page cache: the first
+read is I/O); ``m.fs.import_host(path)`` copies a real file in. The objects (struct
+file, inode, address_space) and their tables are mm's (linuxvm/mm/fs_types.py); the
+filesystems' operations are linuxvm/fs/ext4.py's.
 """
 
 import errno
+import os
 
 from ..mm.fs_types import File, FileOperations, Inode
-from ..mm.mman import O_ACCMODE, O_RDONLY, O_WRONLY, O_RDWR, O_CREAT, O_APPEND
+from ..mm.mman import (O_ACCMODE, O_RDONLY, O_WRONLY, O_RDWR, O_CREAT, O_APPEND, O_EXCL,
+                       O_TRUNC, O_DIRECTORY)
 from ..mm.shmem import SHMEM_DEV
-from ..mm.vm_ops import VmOperationsStruct
+from ..mm.truncate import truncate_setsize
+from .ext4 import (BlockDevice, ext4_aops, ext4_file_operations, ext4_sops, ramfs_aops,
+                   ramfs_file_operations, ramfs_ops, generic_file_vm_ops)
 
-__all__ = ["VFS", "File", "Inode", "ROOT_DEV", "generic_file_vm_ops"]
+__all__ = ["VFS", "File", "Inode", "SuperBlock", "ROOT_DEV", "generic_file_vm_ops"]
 
 ROOT_DEV = (8, 1)                # the model's root filesystem (sda1)
+S_IFMT = 0o170000
+S_IFREG = 0o100000
+S_IFDIR = 0o040000
+MAY_WRITE, MAY_READ = 2, 4
 
 
 # include/uapi/asm-generic/fcntl.h
-O_DIRECTORY = 0o200000
 __O_TMPFILE = 0o20000000
 O_TMPFILE = __O_TMPFILE | O_DIRECTORY
 O_TMPFILE_MASK = __O_TMPFILE | O_DIRECTORY | O_CREAT
@@ -37,78 +45,243 @@ def build_open_flags(flags: int) -> int:
     return 0
 
 
-def filemap_fault(vma, vmf):
-    """Read the page at a faulting file offset into the page cache (mm/filemap.c)."""
-    raise NotImplementedError("filemap_fault: faults on file-backed mappings are not "
-                              "modelled yet")
+class SuperBlock:
+    """struct super_block of one mounted filesystem: its type, device, tables and inode
+    list (s_inodes, newest first as inode_sb_list_add leaves it)."""
+
+    __slots__ = ("fstype", "dev", "bdev", "a_ops", "f_op", "s_op", "ra_pages",
+                 "account_dirty", "inodes", "mountpoint")
+
+    def __init__(self, fstype, dev, bdev, a_ops, f_op, s_op, ra_pages, account_dirty,
+                 mountpoint):
+        self.fstype = fstype
+        self.dev = dev
+        self.bdev = bdev
+        self.a_ops = a_ops
+        self.f_op = f_op
+        self.s_op = s_op
+        self.ra_pages = ra_pages
+        self.account_dirty = account_dirty
+        self.inodes = []
+        self.mountpoint = mountpoint
+
+    def __repr__(self):
+        return f"<super_block {self.fstype} {self.dev[0]}:{self.dev[1]} on {self.mountpoint}>"
 
 
-def filemap_page_mkwrite(vma, vmf):
-    """A shared file page is about to be written (mm/filemap.c)."""
-    raise NotImplementedError("filemap_page_mkwrite: writes to shared file mappings are "
-                              "not modelled yet")
+# a file made with mmap=False: no mmap operation (mmap answers ENODEV)
+nommap_file_operations = FileOperations("nommap_file_operations",
+                                        read_iter=ext4_file_operations.read_iter,
+                                        write_iter=ext4_file_operations.write_iter,
+                                        fsync=ext4_file_operations.fsync)
+dir_file_operations = FileOperations("ext4_dir_operations")
 
 
-generic_file_vm_ops = VmOperationsStruct("generic_file_vm_ops", fault=filemap_fault,
-                                         page_mkwrite=filemap_page_mkwrite)
-
-
-def generic_file_mmap(file, vma) -> int:
-    """file_operations.mmap of an ordinary file (mm/filemap.c)."""
-    vma.vm_ops = generic_file_vm_ops
-    return 0
-
-
-# the model's root filesystem: a file either has an mmap operation or (mmap=False in
-# VFS.create) none, which mmap answers with ENODEV
-generic_file_operations = FileOperations("ext4_file_operations", mmap=generic_file_mmap)
-nommap_file_operations = FileOperations("nommap_file_operations")
+def _parent(path: str) -> str:
+    return path.rsplit("/", 1)[0] or "/"
 
 
 class VFS:
-    """``m.vfs``: the model's files by path."""
+    """``m.fs`` / ``m.vfs``: the model's mounts, directories and files by path."""
 
     def __init__(self, m):
         self.m = m
-        self.files = {}
+        self.files = {}                 # path -> Inode of each regular file
+        self.dirs = {}                  # path -> Inode of each directory
         self.next_ino = {ROOT_DEV: 2, SHMEM_DEV: 1}
+        self.mounts = {}                # mountpoint -> SuperBlock
+        self.sda = BlockDevice("sda", (8, 0))
+        self.next_anon_dev = 100        # get_anon_bdev minors for ramfs mounts
+        root = SuperBlock("ext4", ROOT_DEV, self.sda, ext4_aops, ext4_file_operations,
+                          ext4_sops, 32, True, "/")
+        self.mounts["/"] = root
+        # directories the model makes by itself are world-writable and sticky, like
+        # /tmp, so that a process of any uid may create files (mkdir gives its own mode)
+        self.dirs["/"] = self._new_inode(root, "/", S_IFDIR | 0o1777, 0)
 
+    # -- inodes and names ---------------------------------------------------------------
     def _ino(self, dev):
         self.next_ino[dev] += 1
         return self.next_ino[dev]
 
+    def sb_of(self, path: str) -> SuperBlock:
+        """The filesystem ``path`` lives on (the longest mountpoint prefix)."""
+        best = self.mounts["/"]
+        for mp, sb in self.mounts.items():
+            if mp != "/" and (path == mp or path.startswith(mp + "/")) and \
+                    len(mp) > len(best.mountpoint):
+                best = sb
+        return best
+
+    def _new_inode(self, sb, path, mode, uid, size=0, data=b"") -> Inode:
+        inode = Inode(self._ino(sb.dev), sb.dev, size, bytearray(data), path,
+                      account_dirty=sb.account_dirty, s_op=sb.s_op)
+        inode.i_mode = mode
+        inode.i_uid = uid
+        inode.sb = sb
+        inode.machine = self.m
+        mapping = inode.i_mapping
+        mapping.a_ops = sb.a_ops
+        mapping.ra_pages = sb.ra_pages
+        sb.inodes.insert(0, inode)
+        return inode
+
+    def _check_path(self, path):
+        if not isinstance(path, str) or not path.startswith("/") or \
+                (path.endswith("/") and path != "/") or "//" in path:
+            raise ValueError(f"path must be absolute and name a file: {path!r}")
+
+    def _mkdirs(self, path: str) -> None:
+        """Make ``path`` and its missing parents directories (mkdir -p)."""
+        if path in self.dirs:
+            return
+        if path in self.files:
+            raise ValueError(f"{path} is a file, not a directory")
+        self._mkdirs(_parent(path))
+        self.dirs[path] = self._new_inode(self.sb_of(path), path, S_IFDIR | 0o1777, 0)
+
+    def mkdir(self, path: str, mode: int = 0o755) -> None:
+        """Make a directory (and its missing parents)."""
+        self._check_path(path)
+        if path in self.dirs or path in self.files:
+            raise ValueError(f"{path} already exists")
+        self._mkdirs(path)
+        self.dirs[path].i_mode = S_IFDIR | (mode & 0o7777)
+
+    def mount(self, fstype: str, mountpoint: str) -> SuperBlock:
+        """Mount a new, empty ramfs at ``mountpoint`` (made if missing)."""
+        if fstype != "ramfs":
+            raise ValueError(f"only ramfs can be mounted, not {fstype!r}")
+        self._check_path(mountpoint)
+        if mountpoint in self.mounts:
+            raise ValueError(f"something is already mounted on {mountpoint}")
+        self._mkdirs(mountpoint)
+        dev = (0, self.next_anon_dev)
+        self.next_anon_dev += 1
+        self.next_ino[dev] = 1
+        # noop_backing_dev_info: no readahead, no dirty accounting or writeback
+        sb = SuperBlock("ramfs", dev, None, ramfs_aops, ramfs_file_operations, ramfs_ops,
+                        0, False, mountpoint)
+        self.mounts[mountpoint] = sb
+        self.dirs[mountpoint] = self._new_inode(sb, mountpoint, S_IFDIR | 0o1777, 0)
+        return sb
+
     def create(self, path: str, size: int = 0, data: bytes = None, *, mmap: bool = True,
-               append: bool = False) -> Inode:
-        """Create a regular file of ``size`` bytes (``data`` at its start, zeros after).
+               append: bool = False, mode: int = 0o666, uid: int = 0) -> Inode:
+        """Create a regular file of ``size`` bytes (``data`` at its start, zeros after)
+        whose bytes are on its filesystem's storage (for ext4: on the disk, so the first
+        access reads them; a ramfs has no storage: give ramfs files their data by
+        writing it).
 
         :param mmap: False makes a file without an mmap operation (mmap → ENODEV)
         :raises ValueError: a bad path or size, or the file exists
         """
-        if not isinstance(path, str) or not path.startswith("/") or path.endswith("/"):
-            raise ValueError(f"path must be absolute and name a file: {path!r}")
-        if path in self.files:
+        self._check_path(path)
+        if path in self.files or path in self.dirs:
             raise ValueError(f"{path} already exists")
         data = bytes(data or b"")
         if size is None:
             size = len(data)
         if not isinstance(size, int) or size < 0 or len(data) > size:
             raise ValueError(f"size must be an int >= len(data), not {size!r}")
-        inode = Inode(self._ino(ROOT_DEV), ROOT_DEV, size, data, path, mmap_capable=mmap)
+        sb = self.sb_of(path)
+        if sb.fstype == "ramfs" and any(data):
+            raise ValueError("a ramfs file has no storage for data: write it instead")
+        self._mkdirs(_parent(path))
+        inode = self._new_inode(sb, path, S_IFREG | (mode & 0o7777), uid, size,
+                                data if sb.bdev is not None else b"")
+        inode.mmap_capable = mmap
         inode.is_append = append
         self.files[path] = inode
         return inode
 
-    def open(self, path, flags) -> File:
+    def import_host(self, host_path: str, path: str = None) -> Inode:
+        """Copy a real file of the host into the model's disk at ``path`` (default: the
+        same path), keeping its permission bits."""
+        with open(host_path, "rb") as f:
+            data = f.read()
+        mode = os.stat(host_path).st_mode & 0o7777
+        path = os.path.abspath(host_path) if path is None else path
+        return self.create(path, len(data), data, mode=mode)
+
+    # -- system calls' VFS halves ----------------------------------------------------------
+    def _permission(self, inode, mask: int, cred) -> int:
+        """generic_permission on the owner and other bits (no groups); uid 0 may do
+        anything (CAP_DAC_OVERRIDE)."""
+        if cred is None or cred.euid == 0:
+            return 0
+        mode = inode.i_mode
+        bits = (mode >> 6) if cred.euid == inode.i_uid else mode
+        need = (MAY_READ if mask & MAY_READ else 0) | (MAY_WRITE if mask & MAY_WRITE else 0)
+        return 0 if (bits & need) == need else -errno.EACCES
+
+    def open(self, path, flags, mode: int = 0o666, cred=None):
+        """do_sys_open's VFS half: a File, or -errno (ENOENT, EEXIST, EISDIR, ENOTDIR,
+        EACCES, EPERM)."""
         err = build_open_flags(flags)
         if err:
             return err
+        acc = flags & O_ACCMODE
+        if path in self.dirs:
+            if flags & O_CREAT and flags & O_EXCL:
+                return -errno.EEXIST
+            if acc in (O_WRONLY, O_RDWR) or flags & O_CREAT:
+                return -errno.EISDIR
+            inode = self.dirs[path]
+            err = self._permission(inode, MAY_READ, cred)
+            if err:
+                return err
+            return File(inode, flags, path, dir_file_operations)
         inode = self.files.get(path)
         if inode is None:
             if not flags & O_CREAT:
                 return -errno.ENOENT
-            inode = self.create(path, 0)
-        if inode.is_append and flags & O_ACCMODE in (O_WRONLY, O_RDWR) and \
-                not flags & O_APPEND:
+            parent = _parent(path)
+            if parent not in self.dirs:
+                return -errno.ENOENT if parent not in self.files else -errno.ENOTDIR
+            err = self._permission(self.dirs[parent], MAY_WRITE, cred)
+            if err:
+                return err
+            inode = self.create(path, 0, mode=mode, uid=cred.euid if cred else 0)
+        elif flags & O_CREAT and flags & O_EXCL:
+            return -errno.EEXIST
+        else:
+            if flags & O_DIRECTORY:
+                return -errno.ENOTDIR
+            mask = (MAY_READ if acc in (0, O_RDWR) else 0) | \
+                (MAY_WRITE if acc in (O_WRONLY, O_RDWR) or flags & O_TRUNC else 0)
+            err = self._permission(inode, mask, cred)
+            if err:
+                return err
+        if inode.is_append and acc in (O_WRONLY, O_RDWR) and not flags & O_APPEND:
             return -errno.EPERM
-        return File(inode, flags, path, generic_file_operations if inode.mmap_capable
-                    else nommap_file_operations)
+        if flags & O_TRUNC and acc in (O_WRONLY, O_RDWR):
+            if inode.is_append:
+                return -errno.EPERM
+            self.truncate(inode, 0)
+        f_op = inode.sb.f_op if inode.mmap_capable else nommap_file_operations
+        return File(inode, flags, path, f_op)
+
+    def truncate(self, inode, length: int) -> None:
+        """Set a file's size (notify_change → ext4_setattr/simple_setattr): the page
+        cache past it goes, and the blocks past it on the disk."""
+        truncate_setsize(self.m, inode, length)
+        if len(inode.data) > length:
+            del inode.data[length:]
+
+    def unlink(self, path, cred=None) -> int:
+        """do_unlinkat: remove the name; the inode lives on while files hold it."""
+        if path in self.dirs:
+            return -errno.EISDIR
+        inode = self.files.get(path)
+        if inode is None:
+            return -errno.ENOENT
+        err = self._permission(self.dirs.get(_parent(path), self.dirs["/"]), MAY_WRITE, cred)
+        if err:
+            return err
+        del self.files[path]
+        inode.i_nlink = 0
+        inode.path = path + " (deleted)"
+        if inode.i_count <= 0:
+            inode.s_op.evict_inode(inode)
+        return 0

@@ -87,6 +87,7 @@ def dup_mmap(m, mm, oldmm) -> int:
         tmp.vm_userfaultfd_ctx = None
         if tmp.vm_file is not None:
             tmp.vm_file.get_file()
+            tmp.vm_file.inode.i_mmap.add(tmp)       # into the file's rmap beside mpnt
         __vma_link_list(mm, tmp, prev)
         __vma_link_rb(mm, tmp)
         prev = tmp

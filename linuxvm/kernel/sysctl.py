@@ -14,6 +14,7 @@ import errno
 
 from ..arch.x86.page_types import PAGE_SIZE
 from ..errors import SyscallError
+from ..fs.drop_caches import drop_caches
 from ..mm.mmap import CONFIG_DEFAULT_MMAP_MIN_ADDR, DEFAULT_MAX_MAP_COUNT
 from ..mm.util import OVERCOMMIT_GUESS
 
@@ -171,18 +172,29 @@ def _not_modelled(what):
     def check(s, e, old, new, err):
         if err:
             return new, err
-        if e.kind == NO_PARSE or new != old or e.name == "vm.drop_caches":
+        if e.kind == NO_PARSE or new != old:
             raise NotImplementedError(f"writing {e.name}: {what} is not modelled yet")
         return new, err
     return check
+
+
+def _drop_caches_check(s, e, old, new, err):
+    # 1 drops the page cache (fs/drop_caches.py); bit 2 needs drop_slab
+    if not err and new[0] & 2:
+        raise NotImplementedError(f"writing {e.name}={new[0]}: dropping slab objects "
+                                  f"(drop_caches bit 2, drop_slab) is not modelled yet")
+    return new, err
+
+
+def _drop_caches_apply(s, e, old, new):
+    drop_caches(s.machine, new[0])
 
 
 CHECKS = {
     "dirty_writeback_centisecs_handler": _ignore_error,
     "lowmem_reserve_ratio_sysctl_handler": _lowmem_reserve_ratio_check,
     "percpu_pagelist_fraction_sysctl_handler": _percpu_pagelist_fraction_check,
-    "drop_caches_sysctl_handler": _not_modelled("dropping the page cache and slab "
-                                                "(drop_pagecache_sb, drop_slab)"),
+    "drop_caches_sysctl_handler": _drop_caches_check,
     "sysctl_compaction_handler": _not_modelled("memory compaction (compact_nodes)"),
     "hugetlb_sysctl_handler": _not_modelled("the hugetlb page pool"),
     "hugetlb_overcommit_handler": _not_modelled("the hugetlb surplus page pool"),
@@ -216,6 +228,7 @@ def _percpu_pagelist_fraction_apply(s, e, old, new):
 
 
 APPLIES = {
+    "drop_caches_sysctl_handler": _drop_caches_apply,
     "overcommit_ratio_handler": _clear("vm.overcommit_kbytes", False),
     "overcommit_kbytes_handler": _clear("vm.overcommit_ratio", False),
     "dirty_background_ratio_handler": _clear("vm.dirty_background_bytes", False),

@@ -15,6 +15,7 @@ from .mm_types import MM_ANONPAGES, MM_FILEPAGES
 from .mmzone import MAX_ORDER, MIGRATE_TYPES, MIGRATE_PCPTYPES, migratetype_names
 from .page import PAGE_BUDDY_MAPCOUNT_VALUE, PAGE_MAPPING_ANON, PG_reserved, NULL
 from .swap import check_lru
+from .filemap import check_page_cache
 from .vma import vma_pages, vma_compute_subtree_gap
 from ..include.vm_event_item import NR_FREE_PAGES
 
@@ -339,3 +340,4 @@ def check_address_spaces(m) -> None:
 extra_checks.append(check_user_pages)
 extra_checks.append(check_pgtables)
 extra_checks.append(check_address_spaces)
+extra_checks.append(check_page_cache)

@@ -10,7 +10,11 @@ tables; mm never imports them.
 
 from .mman import O_ACCMODE, O_RDONLY, O_WRONLY, O_RDWR
 
-__all__ = ["FileOperations", "SuperOperations", "Inode", "File"]
+__all__ = ["FileOperations", "SuperOperations", "AddressSpaceOperations", "AddressSpace",
+           "FileRaState", "Inode", "File", "iput", "VM_MAX_READAHEAD_PAGES"]
+
+# include/linux/mm.h VM_MAX_READAHEAD (128 KiB): a block device's default ra_pages
+VM_MAX_READAHEAD_PAGES = 32
 
 
 class FileOperations:
@@ -19,13 +23,19 @@ class FileOperations:
     :param ident: the C name of the table, for repr only
     """
 
-    __slots__ = ("ident", "mmap", "get_unmapped_area")
+    __slots__ = ("ident", "mmap", "get_unmapped_area", "read_iter", "write_iter", "fsync")
 
-    def __init__(self, ident: str, *, mmap=None, get_unmapped_area=None):
+    def __init__(self, ident: str, *, mmap=None, get_unmapped_area=None, read_iter=None,
+                 write_iter=None, fsync=None):
         self.ident = ident
         self.mmap = mmap                            # (file, vma) -> 0 or -errno
         # (m, mm, file, addr, len, pgoff, flags) -> address or -errno
         self.get_unmapped_area = get_unmapped_area
+        # (m, file, pos, n, copy) -> bytes moved or -errno; ``copy`` moves between a page
+        # and the caller's buffer (copy_page_to_iter / iov_iter_copy_from_user_atomic)
+        self.read_iter = read_iter
+        self.write_iter = write_iter
+        self.fsync = fsync                          # (m, file, datasync) -> 0 or -errno
 
     def __repr__(self):
         return f"<file_operations {self.ident}>"
@@ -44,15 +54,84 @@ class SuperOperations:
         return f"<super_operations {self.ident}>"
 
 
-class Inode:
-    """struct inode with its address_space's i_mmap (the VMAs mapping it).
+class AddressSpaceOperations:
+    """struct address_space_operations: how mm reaches the filesystem that owns a page
+    cache (readpage on a miss, writepage for writeback, set_page_dirty).
 
-    ``s_op`` stands for ``inode->i_sb->s_op`` (the model has no superblock object).
+    :param ident: the C name of the table (``"ext4_aops"``), for repr only
+    """
+
+    __slots__ = ("ident", "readpage", "writepage", "set_page_dirty")
+
+    def __init__(self, ident: str, *, readpage=None, writepage=None, set_page_dirty=None):
+        self.ident = ident
+        self.readpage = readpage            # (m, file, pfn) -> 0 or -errno; unlocks the page
+        self.writepage = writepage          # (m, pfn) -> 0 or -errno
+        self.set_page_dirty = set_page_dirty    # (m, pfn) -> True when newly dirtied
+
+    def __repr__(self):
+        return f"<address_space_operations {self.ident}>"
+
+
+class AddressSpace:
+    """struct address_space: an inode's page cache.
+
+    ``i_pages`` is the page_tree radix tree as a dict index → pfn; ``handle`` is what
+    ``page->mapping`` of a cached page holds (``handle << 2``, the anon bit clear), the
+    model's stand-in for the pointer (0 until the first page is added).
+    """
+
+    __slots__ = ("host", "i_pages", "nrpages", "a_ops", "handle", "ra_pages",
+                 "account_dirty")
+
+    def __init__(self, host, a_ops=None, ra_pages=VM_MAX_READAHEAD_PAGES,
+                 account_dirty=True):
+        self.host = host
+        self.i_pages = {}
+        self.nrpages = 0
+        self.a_ops = a_ops
+        self.handle = 0
+        self.ra_pages = ra_pages            # inode_to_bdi(host)->ra_pages
+        self.account_dirty = account_dirty  # mapping_cap_account_dirty
+
+    @property
+    def i_mmap(self):
+        return self.host.i_mmap
+
+    def __repr__(self):
+        return f"<address_space of ino {self.host.i_ino} nrpages={self.nrpages}>"
+
+
+class FileRaState:
+    """struct file_ra_state: one open file's readahead window (include/linux/fs.h)."""
+
+    __slots__ = ("start", "size", "async_size", "ra_pages", "mmap_miss", "prev_pos")
+
+    def __init__(self, ra_pages: int):
+        self.start = 0
+        self.size = 0
+        self.async_size = 0
+        self.ra_pages = ra_pages
+        self.mmap_miss = 0
+        self.prev_pos = -1
+
+    def __repr__(self):
+        return (f"<file_ra_state start={self.start} size={self.size} "
+                f"async={self.async_size} ra_pages={self.ra_pages}>")
+
+
+class Inode:
+    """struct inode with its address_space (``i_mapping``) and i_mmap (the VMAs mapping it).
+
+    ``s_op`` stands for ``inode->i_sb->s_op`` (the model has no superblock object);
+    ``data`` is what the filesystem's backing store holds for the file (the block
+    device's bytes for a disk filesystem).
     """
 
     __slots__ = ("i_ino", "dev", "i_size", "data", "is_append", "is_hugetlbfs",
                  "cap_account_dirty", "mmap_capable", "i_mmap", "path", "s_op",
-                 "shmem_acct", "machine")
+                 "shmem_acct", "machine", "i_mapping", "i_mode", "i_uid", "i_nlink",
+                 "i_count", "sb")
 
     def __init__(self, ino, dev, size, data, path, mmap_capable=True, account_dirty=True,
                  s_op=None):
@@ -69,13 +148,19 @@ class Inode:
         self.s_op = s_op
         self.shmem_acct = 0          # pages shmem_acct_size charged (shmem inodes)
         self.machine = None          # the machine a charged shmem inode returns them to
+        self.i_mapping = AddressSpace(self, account_dirty=account_dirty)
+        self.i_mode = 0o100666       # S_IFREG | rw for everyone unless the creator says
+        self.i_uid = 0
+        self.i_nlink = 1
+        self.i_count = 0             # open files and mappings holding the inode (iget)
+        self.sb = None               # the filesystem (super_block) the inode lives on
 
 
 class File:
     """struct file: an open file description (f_mode, f_count, f_op, the inode)."""
 
     __slots__ = ("inode", "f_flags", "f_mode_read", "f_mode_write", "f_count", "f_op",
-                 "path")
+                 "path", "f_pos", "f_ra", "f_mode_random")
 
     def __init__(self, inode, f_flags, path, f_op):
         self.inode = inode
@@ -86,6 +171,14 @@ class File:
         self.f_count = 1
         self.f_op = f_op
         self.path = path
+        self.f_pos = 0
+        self.f_ra = FileRaState(inode.i_mapping.ra_pages)     # file_ra_state_init
+        self.f_mode_random = False   # FMODE_RANDOM (POSIX_FADV_RANDOM)
+        inode.i_count += 1           # the open file holds the inode
+
+    @property
+    def f_mapping(self):
+        return self.inode.i_mapping
 
     def __repr__(self):
         return f"<file {self.path} ino {self.inode.i_ino}>"
@@ -95,9 +188,17 @@ class File:
         return self
 
     def fput(self) -> None:
-        """Drop a reference; the last one of an unlinked file evicts its inode (iput)."""
+        """Drop a reference; the last one releases the inode (__fput → iput)."""
         self.f_count -= 1
         if self.f_count == 0:
-            s_op = self.inode.s_op
-            if s_op is not None and s_op.evict_inode is not None:
-                s_op.evict_inode(self.inode)
+            iput(self.inode)
+
+
+def iput(inode) -> None:
+    """Drop an inode reference; the last one of an unlinked inode evicts it (fs/inode.c
+    iput_final with generic_drop_inode)."""
+    inode.i_count -= 1
+    if inode.i_count <= 0 and inode.i_nlink == 0:
+        s_op = inode.s_op
+        if s_op is not None and s_op.evict_inode is not None:
+            s_op.evict_inode(inode)

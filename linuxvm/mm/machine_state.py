@@ -82,6 +82,11 @@ class MachineState:
         "anon_vmas",        # id -> AnonVma, every live anon_vma
         "anon_vma_seq",     # last anon_vma id handed out
         "vfs",              # VFS: the model's files and inodes
+        "fs",               # the same VFS as m.fs (mounts, import_host)
+        "address_spaces",   # handle -> AddressSpace of every page cache holding pages
+        "address_space_seq",  # last address_space handle handed out
+        "fault_around_bytes",  # mm/memory.c fault_around_bytes (debugfs), 65536
+        "drop_caches_stfu",  # fs/drop_caches.c: a write with bit 4 silenced the log line
         # -- tasks and CPUs --------------------------------------------------------------
         "cpus",             # per-CPU state: control registers, TLB, current task
         "current_cpu",      # the CPU the model is running on (smp_processor_id)
@@ -114,6 +119,10 @@ class MachineState:
         self.swap_cache_info = (0, 0, 0, 0)
         self.anon_vmas = {}
         self.anon_vma_seq = 0
+        self.address_spaces = {}
+        self.address_space_seq = 0
+        self.fault_around_bytes = 65536
+        self.drop_caches_stfu = False
         self.current_cpu = 0
         self.tasks = {}
         self.next_pid = 1

@@ -3,11 +3,12 @@ REMOVE and WILLNEED."""
 
 import errno
 
-from ..arch.x86.page_types import PAGE_SIZE
+from ..arch.x86.page_types import PAGE_SHIFT, PAGE_SIZE
 from ..include.mm import (VM_RAND_READ, VM_SEQ_READ, VM_DONTCOPY, VM_IO, VM_DONTDUMP,
                        VM_SPECIAL, VM_MERGEABLE, VM_SHARED, VM_MAYSHARE, VM_PFNMAP,
                        VM_DONTEXPAND, VM_HUGETLB, VM_MIXEDMAP, VM_HUGEPAGE, VM_NOHUGEPAGE,
                        VM_LOCKED, VM_WRITE)
+from .readahead import force_page_cache_readahead
 from .mman import (MADV_NORMAL, MADV_RANDOM, MADV_SEQUENTIAL, MADV_WILLNEED, MADV_DONTNEED,
                    MADV_FREE, MADV_REMOVE, MADV_DONTFORK, MADV_DOFORK, MADV_MERGEABLE,
                    MADV_UNMERGEABLE, MADV_HUGEPAGE, MADV_NOHUGEPAGE, MADV_DONTDUMP,
@@ -81,7 +82,7 @@ def madvise_vma(m, vma, prev, start, end, behavior):
         zap_page_range(m, vma, start, end - start)     # the punched hole drops the pages
         return None, 0
     if behavior == MADV_WILLNEED:
-        return vma, 0                                   # readahead: no page state here yet
+        return vma, madvise_willneed(m, vma, start, end)
     if behavior == MADV_FREE and get_nr_swap_pages(m) > 0:
         if vma.vm_flags & (VM_LOCKED | VM_HUGETLB | VM_PFNMAP):
             return vma, -errno.EINVAL
@@ -143,3 +144,19 @@ def sys_madvise(m, start, len_in, behavior) -> int:
         if start >= end:
             return unmapped_error
         vma = prev.vm_next if prev is not None else find_vma(mm, start)
+
+
+def madvise_willneed(m, vma, start: int, end: int) -> int:
+    """Read a file mapping's range into the page cache (mm/madvise.c madvise_willneed);
+    anonymous and shmem ranges would be swapped in, and nothing is swapped out."""
+    file = vma.vm_file
+    if file is None:
+        return 0
+    mapping = file.f_mapping
+    if mapping.a_ops is None or mapping.a_ops.readpage is None:
+        return 0                    # shmem, hugetlbfs: no page cache reads to start
+    first = ((start - vma.vm_start) >> PAGE_SHIFT) + vma.vm_pgoff
+    end = min(end, vma.vm_end)
+    last = ((end - vma.vm_start) >> PAGE_SHIFT) + vma.vm_pgoff
+    force_page_cache_readahead(m, mapping, file, first, last - first)
+    return 0

@@ -65,5 +65,21 @@ O_RDWR = 0o2
 O_ACCMODE = 0o3
 O_CREAT = 0o100
 O_APPEND = 0o2000
+# the rest of the open(2) flags the model's files use (include/uapi/asm-generic/fcntl.h)
+O_EXCL = 0o200
+O_TRUNC = 0o1000
+O_DIRECTORY = 0o200000
+
+SEEK_SET = 0
+SEEK_CUR = 1
+SEEK_END = 2
+
+# include/uapi/linux/fadvise.h (x86-64)
+POSIX_FADV_NORMAL = 0
+POSIX_FADV_RANDOM = 1
+POSIX_FADV_SEQUENTIAL = 2
+POSIX_FADV_WILLNEED = 3
+POSIX_FADV_DONTNEED = 4
+POSIX_FADV_NOREUSE = 5
 
 __all__ = [n for n in dir() if n.isupper()]

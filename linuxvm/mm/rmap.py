@@ -10,8 +10,7 @@ cache when the slab allocator is present.
 from ..arch.x86.page_types import PAGE_SHIFT
 from ..errors import KernelBug
 from ..include.mm import VM_READ, VM_WRITE, VM_EXEC, VM_SOFTDIRTY
-from ..include.vm_event_item import NR_ANON_PAGES, NR_MLOCK, VM_EVENT
-from .filemap import page_remove_file_rmap
+from ..include.vm_event_item import NR_ANON_PAGES, NR_MLOCK, VM_EVENT, NR_FILE_MAPPED
 from .page import PAGE_MAPPING_ANON, PG_swapbacked, PG_mlocked, PG_lru, PG_unevictable
 from .slab_common import slab_alloc_obj, slab_free_obj
 from .swap import page_lru, del_page_from_lru_list, add_page_to_lru_list, LRU_UNEVICTABLE
@@ -179,6 +178,28 @@ def unlink_anon_vmas(m, vma) -> None:
 
 # --- page-level rmap -------------------------------------------------------
 
+def page_add_file_rmap(m, pfn: int) -> None:
+    """Map a page-cache page once more; the first mapping counts in NR_FILE_MAPPED
+    (mm/rmap.c page_add_file_rmap)."""
+    mm = m.mem_map
+    mc = mm.mc[pfn] + 1
+    mm.mc[pfn] = mc
+    if mc == 0:
+        m.page_zone(pfn).vm_stat[NR_FILE_MAPPED] += 1
+
+
+def page_remove_file_rmap(m, pfn: int) -> None:
+    """Drop one mapping of a file page; the last one leaves NR_FILE_MAPPED, and an
+    mlocked page its unevictable state (mm/rmap.c page_remove_file_rmap)."""
+    mm = m.mem_map
+    mc = mm.mc[pfn] - 1
+    mm.mc[pfn] = mc
+    if mc < 0:
+        m.page_zone(pfn).vm_stat[NR_FILE_MAPPED] -= 1
+        if mm.f[pfn] & (1 << PG_mlocked):
+            clear_page_mlock(m, pfn)
+
+
 def linear_page_index(vma, address: int) -> int:
     return ((address - vma.vm_start) >> PAGE_SHIFT) + vma.vm_pgoff
 
@@ -274,6 +295,32 @@ def rmap_walk_anon(m, pfn: int, rmap_one) -> None:
             continue        # the interval tree only yields VMAs covering pgoff
         if rmap_one(pfn, vma, vma_address(m, pfn, vma)) is False:
             break
+
+
+def rmap_walk_file(m, pfn: int, rmap_one) -> None:
+    """Call ``rmap_one(pfn, vma, address)`` for every VMA of the page's mapping whose file
+    range covers the page, in interval-tree order; stop when it returns False
+    (mm/rmap.c rmap_walk_file over mapping->i_mmap)."""
+    mapping = int(m.mem_map.mapv[pfn])
+    if not mapping or mapping & PAGE_MAPPING_ANON:
+        return
+    space = m.address_spaces.get(mapping >> 2)
+    if space is None:
+        return
+    pgoff = int(m.mem_map.index[pfn])
+    for vma in sorted(space.i_mmap, key=lambda v: (v.vm_pgoff, v.vm_mm.pgd, v.vm_start)):
+        if not vma.vm_pgoff <= pgoff < vma.vm_pgoff + ((vma.vm_end - vma.vm_start) >> PAGE_SHIFT):
+            continue
+        if rmap_one(pfn, vma, vma_address(m, pfn, vma)) is False:
+            break
+
+
+def rmap_walk(m, pfn: int, rmap_one) -> None:
+    """rmap_walk_anon or rmap_walk_file, by the page's mapping (mm/rmap.c rmap_walk)."""
+    if m.mem_map.mapping[pfn] & PAGE_MAPPING_ANON:
+        rmap_walk_anon(m, pfn, rmap_one)
+    else:
+        rmap_walk_file(m, pfn, rmap_one)
 
 
 def rmap_init(m) -> None:

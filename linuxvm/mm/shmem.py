@@ -57,6 +57,7 @@ def shmem_zero_setup(m, vma) -> int:
             return -errno.ENOMEM
     inode = Inode(m.vfs._ino(SHMEM_DEV), SHMEM_DEV, size, b"", SHMEM_ZERO_PATH,
                   account_dirty=False, s_op=shmem_ops)
+    inode.i_nlink = 0            # an unlinked file: the last fput evicts it
     if not vma.vm_flags & VM_NORESERVE:
         # charged until the inode is evicted with its last reference
         inode.shmem_acct = pages

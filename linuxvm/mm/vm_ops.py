@@ -7,7 +7,7 @@ up (``file.f_op.mmap``, ``shmem_zero_setup``) and mm calls through it. An empty 
 is None, as a NULL pointer is in the kernel.
 """
 
-__all__ = ["VmOperationsStruct", "VM_FAULT_OOM", "VM_FAULT_SIGBUS", "VM_FAULT_MAJOR",
+__all__ = ["VmOperationsStruct", "VmFault", "VM_FAULT_OOM", "VM_FAULT_SIGBUS", "VM_FAULT_MAJOR",
            "VM_FAULT_WRITE", "VM_FAULT_HWPOISON", "VM_FAULT_HWPOISON_LARGE",
            "VM_FAULT_SIGSEGV", "VM_FAULT_NOPAGE", "VM_FAULT_LOCKED", "VM_FAULT_RETRY",
            "VM_FAULT_FALLBACK", "VM_FAULT_ERROR"]
@@ -58,3 +58,26 @@ class VmOperationsStruct:
 
     def __repr__(self):
         return f"<vm_operations_struct {self.ident}>"
+
+
+class VmFault:
+    """struct vm_fault: what a fault handler is told and hands back (include/linux/mm.h).
+
+    ``m`` is the machine (the kernel reaches its globals directly); ``pte`` is the
+    (table pfn, index) of the PTE of ``virtual_address`` for ``map_pages``.
+    """
+
+    __slots__ = ("m", "flags", "pgoff", "virtual_address", "page", "cow_page", "gfp_mask",
+                 "pte", "max_pgoff")
+
+    def __init__(self, m, flags: int, pgoff: int, virtual_address: int, gfp_mask: int = 0,
+                 cow_page: int = -1):
+        self.m = m
+        self.flags = flags
+        self.pgoff = pgoff
+        self.virtual_address = virtual_address
+        self.page = -1              # NULL: the handler has not found a page
+        self.cow_page = cow_page
+        self.gfp_mask = gfp_mask
+        self.pte = None
+        self.max_pgoff = 0

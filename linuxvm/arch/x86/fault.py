@@ -10,7 +10,8 @@ from .mmu import PF_PROT, PF_WRITE, PF_USER, PF_RSVD
 from .page_types import TASK_SIZE_MAX
 from ...mm.memory import (handle_mm_fault, VM_FAULT_ERROR, VM_FAULT_MAJOR, VM_FAULT_OOM,
                          VM_FAULT_SIGSEGV, VM_FAULT_SIGBUS, FAULT_FLAG_ALLOW_RETRY,
-                         FAULT_FLAG_KILLABLE, FAULT_FLAG_USER, FAULT_FLAG_WRITE)
+                         FAULT_FLAG_KILLABLE, FAULT_FLAG_USER, FAULT_FLAG_WRITE,
+                         FAULT_FLAG_TRIED, VM_FAULT_RETRY)
 from ...mm.vma import find_vma
 from ...mm.mmap_stack import expand_stack
 
@@ -88,9 +89,18 @@ def __do_page_fault(m, task, regs_sp: int, error_code: int, address: int) -> Non
     if access_error(error_code, vma):
         bad_area(m, task, error_code, address, SEGV_ACCERR)
     fault = handle_mm_fault(m, mm, vma, address, flags)
+    major = fault & VM_FAULT_MAJOR
+    if fault & VM_FAULT_RETRY:
+        # the handler waited for I/O with mmap_sem dropped: retry once, as 4.6 does
+        # (nothing else runs meanwhile in the model, so the VMA is still the same)
+        flags = (flags & ~FAULT_FLAG_ALLOW_RETRY) | FAULT_FLAG_TRIED
+        fault = handle_mm_fault(m, mm, vma, address, flags)
+        major |= fault & VM_FAULT_MAJOR
+        if fault & VM_FAULT_RETRY:
+            raise KernelBug(f"fault at {address:#x} asked for a second retry")
     if fault & VM_FAULT_ERROR:
         mm_fault_error(m, task, error_code, address, fault)
-    if fault & VM_FAULT_MAJOR:
+    if major:
         task.maj_flt += 1
     else:
         task.min_flt += 1

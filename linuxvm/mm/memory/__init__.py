@@ -32,7 +32,8 @@ from .gather import (MMU_GATHER_BUNDLE, MAX_GATHER_BATCH, MAX_GATHER_BATCH_COUNT
 from .free_pgtables import (free_pte_range, free_pmd_range, free_pud_range, free_pgd_bounds,
                             free_pgd_range, free_pgtables, _unlink)
 from .zap import (zap_present_pte, zap_swap_pte, zap_huge_pmd, zap_pte_range, zap_pmd_range,
-                  zap_pud_range, unmap_page_range, unmap_single_vma, unmap_vmas, zap_page_range)
+                  zap_pud_range, unmap_page_range, unmap_single_vma, unmap_vmas, zap_page_range,
+                  zap_page_range_single)
 from .copy import is_cow_mapping, copy_one_pte, copy_pte_range, copy_page_range, add_mm_rss_vec
 from .fault import (VM_FAULT_OOM, VM_FAULT_SIGBUS, VM_FAULT_MAJOR, VM_FAULT_WRITE,
                     VM_FAULT_HWPOISON, VM_FAULT_HWPOISON_LARGE, VM_FAULT_SIGSEGV,

@@ -1,5 +1,8 @@
 """Page faults in mm/memory.c: handle_mm_fault down to handle_pte_fault, anonymous faults
-(do_anonymous_page) and copy-on-write (do_wp_page, wp_page_copy, wp_page_reuse).
+(do_anonymous_page), copy-on-write (do_wp_page, wp_page_copy, wp_page_reuse) and faults
+on file mappings (do_fault: do_read_fault with do_fault_around, do_cow_fault; the
+filesystem answers through ``vma.vm_ops.fault`` and ``map_pages``). do_shared_fault and
+wp_page_shared (writes to MAP_SHARED file pages) raise NotImplementedError.
 
 Transparent huge pages are not modelled yet: where 4.6 would take the huge-page fault
 path (``transparent_hugepage_enabled(vma)`` and an aligned 2 MiB range inside the VMA),
@@ -9,7 +12,7 @@ the fault raises NotImplementedError; elsewhere it takes the 4 KiB path, as 4.6 
 import errno
 
 from ...arch.x86 import tlb as x86_tlb
-from ...arch.x86.page_types import PAGE_SIZE, PMD_SIZE
+from ...arch.x86.page_types import PAGE_SHIFT, PAGE_SIZE, PMD_SIZE
 from ...arch.x86.pgtable import (pt_entries, pgd_offset, pte_present, pte_offset_map,
                                  pte_write, pte_pfn, pfn_pte, mk_pte, pte_mkspecial, pte_mkwrite,
                                  pte_mkdirty, pte_mkyoung, pte_protnone, pmd_trans_huge,
@@ -20,11 +23,13 @@ from .. import hugetlb          # hugetlb.c's fault hook (it calls memory back)
 from .. import mlock
 from ...include.mm import (VM_SHARED, VM_WRITE, VM_LOCKED, VM_HUGETLB, VM_GROWSDOWN,
                         VM_HUGEPAGE, VM_NOHUGEPAGE, VM_STACK_INCOMPLETE_SETUP)
-from ..mm_types import MM_ANONPAGES
+from ..mm_types import MM_ANONPAGES, MM_FILEPAGES, MM_SHMEMPAGES
 from ..mmap_stack import expand_downwards
-from ..page import NULL, PAGE_MAPPING_ANON, PG_uptodate, PG_mlocked
+from ..page import NULL, PAGE_MAPPING_ANON, PG_uptodate, PG_mlocked, PG_locked, PG_swapbacked
 from ..page_alloc import __alloc_pages_nodemask
-from ..rmap import anon_vma_prepare, page_add_new_anon_rmap, page_remove_rmap
+from ..rmap import (anon_vma_prepare, page_add_new_anon_rmap, page_remove_rmap,
+                    page_add_file_rmap, linear_page_index)
+from ..vm_ops import VmFault
 from ..swap import lru_cache_add_active_or_unevictable, put_page, get_page
 from ...include.vm_event_item import PGFAULT
 from .pgtable import pud_alloc, pmd_alloc, pte_alloc, is_zero_pfn, vm_normal_page
@@ -229,6 +234,151 @@ def page_move_anon_rmap(m, page: int, vma, address: int) -> None:
     m.mem_map.mapping[page] = (av.handle << 2) | PAGE_MAPPING_ANON
 
 
+# --- faults on file mappings ------------------------------------------------------------
+
+def mm_counter_file(m, page: int) -> int:
+    """MM_SHMEMPAGES for a shmem page, else MM_FILEPAGES (include/linux/mm.h)."""
+    return MM_SHMEMPAGES if m.mem_map.f[page] & (1 << PG_swapbacked) else MM_FILEPAGES
+
+
+def do_set_pte(m, vma, address: int, page: int, ptr, write: bool, anon: bool) -> None:
+    """Map ``page`` at ``address`` with its rmap and RSS (mm/memory.c do_set_pte); the
+    PTE was none."""
+    entry = mk_pte(page, vma.vm_page_prot)
+    if write:
+        entry = maybe_mkwrite(pte_mkdirty(entry), vma)
+    mm = vma.vm_mm
+    if anon:
+        inc_mm_counter_fast(m, mm, MM_ANONPAGES)
+        page_add_new_anon_rmap(m, page, vma, address)
+    else:
+        inc_mm_counter_fast(m, mm, mm_counter_file(m, page))
+        page_add_file_rmap(m, page)
+    pt_entries(m, ptr[0])[ptr[1]] = entry
+
+
+def _unlock_page(m, page: int) -> None:
+    f = m.mem_map.f
+    f[page] = f[page] & ~(1 << PG_locked) & 0xFFFFFFFFFFFFFFFF
+
+
+def __do_fault(m, vma, address: int, pgoff: int, flags: int, cow_page: int):
+    """Ask the mapping's fault handler for the page at ``pgoff``, returned locked
+    (mm/memory.c __do_fault): (VM_FAULT_* bits, page or NULL)."""
+    vmf = VmFault(m, flags, pgoff, address & ~(PAGE_SIZE - 1), G.GFP_HIGHUSER_MOVABLE
+                  | G.__GFP_FS | G.__GFP_IO, cow_page)
+    ret = vma.vm_ops.fault(vma, vmf)
+    if ret & (VM_FAULT_ERROR | VM_FAULT_NOPAGE | VM_FAULT_RETRY):
+        return ret, NULL
+    page = vmf.page
+    if page == NULL:
+        return ret, NULL
+    if not ret & VM_FAULT_LOCKED:
+        f = m.mem_map.f
+        f[page] = f[page] | (1 << PG_locked)          # lock_page
+    return ret, page
+
+
+def do_fault_around(m, vma, address: int, ptr, pgoff: int, flags: int) -> None:
+    """Map the already-cached pages around a read fault: the window of
+    fault_around_bytes aligned to its size, starting no lower than the VMA, ending at
+    the PTE table's end, the VMA's end or a window's length on (mm/memory.c)."""
+    nr_pages = m.fault_around_bytes >> PAGE_SHIFT
+    mask = ~(nr_pages * PAGE_SIZE - 1) & ~(PAGE_SIZE - 1)
+    start_addr = max(address & mask, vma.vm_start)
+    off = ((address - start_addr) >> PAGE_SHIFT) & 511
+    table_pfn, i = ptr[0], ptr[1] - off
+    pgoff -= off
+    max_pgoff = pgoff - ((start_addr >> PAGE_SHIFT) & 511) + 511
+    max_pgoff = min(max_pgoff, ((vma.vm_end - vma.vm_start) >> PAGE_SHIFT) + vma.vm_pgoff - 1,
+                    pgoff + nr_pages - 1)
+    table = pt_entries(m, table_pfn)
+    while table[i]:                                   # skip what is mapped already
+        pgoff += 1
+        if pgoff > max_pgoff:
+            return
+        start_addr += PAGE_SIZE
+        if start_addr >= vma.vm_end:
+            return
+        i += 1
+    vmf = VmFault(m, flags, pgoff, start_addr, G.GFP_HIGHUSER_MOVABLE | G.__GFP_FS
+                  | G.__GFP_IO)
+    vmf.pte = (table_pfn, i)
+    vmf.max_pgoff = max_pgoff
+    vma.vm_ops.map_pages(vma, vmf)
+
+
+def do_read_fault(m, mm, vma, address: int, ptr, pgoff: int, flags: int,
+                  orig_pte: int) -> int:
+    """A read of a file page not mapped yet: map_pages around it first, then ->fault
+    for the page itself (mm/memory.c do_read_fault)."""
+    table = pt_entries(m, ptr[0])
+    if vma.vm_ops.map_pages is not None and m.fault_around_bytes >> PAGE_SHIFT > 1:
+        do_fault_around(m, vma, address, ptr, pgoff, flags)
+        if table[ptr[1]] != orig_pte:
+            return 0
+    ret, page = __do_fault(m, vma, address, pgoff, flags, NULL)
+    if ret & (VM_FAULT_ERROR | VM_FAULT_NOPAGE | VM_FAULT_RETRY):
+        return ret
+    if table[ptr[1]] != orig_pte:
+        _unlock_page(m, page)
+        put_page(m, page)
+        return ret
+    do_set_pte(m, vma, address, page, ptr, False, False)
+    _unlock_page(m, page)
+    return ret
+
+
+def do_cow_fault(m, mm, vma, address: int, ptr, pgoff: int, flags: int,
+                 orig_pte: int) -> int:
+    """A write to a private file mapping's page not mapped yet: copy the file page into
+    a new anonymous page (mm/memory.c do_cow_fault)."""
+    anon_vma_prepare(m, vma)
+    new_page = alloc_page_vma(m, G.GFP_HIGHUSER_MOVABLE)
+    if new_page == NULL:
+        return VM_FAULT_OOM
+    ret, fault_page = __do_fault(m, vma, address, pgoff, flags, new_page)
+    if ret & (VM_FAULT_ERROR | VM_FAULT_NOPAGE | VM_FAULT_RETRY):
+        put_page(m, new_page)
+        return ret
+    if fault_page != NULL:
+        copy_user_highpage(m, new_page, fault_page)
+    f = m.mem_map.f
+    f[new_page] = f[new_page] | (1 << PG_uptodate)
+    if pt_entries(m, ptr[0])[ptr[1]] != orig_pte:
+        if fault_page != NULL:
+            _unlock_page(m, fault_page)
+            put_page(m, fault_page)
+        put_page(m, new_page)
+        return ret
+    do_set_pte(m, vma, address, new_page, ptr, True, True)
+    lru_cache_add_active_or_unevictable(m, new_page, vma)
+    if fault_page != NULL:
+        _unlock_page(m, fault_page)
+        put_page(m, fault_page)
+    return ret
+
+
+def do_shared_fault(m, mm, vma, address: int, ptr, pgoff: int, flags: int,
+                    orig_pte: int) -> int:
+    """A write to a MAP_SHARED file page not mapped yet (mm/memory.c do_shared_fault)."""
+    raise NotImplementedError("do_shared_fault: writes to MAP_SHARED file mappings "
+                              "(page_mkwrite, dirty tracking) are not modelled yet")
+
+
+def do_fault(m, mm, vma, address: int, ptr, flags: int, orig_pte: int) -> int:
+    """A none PTE in a VMA with vm_ops: read, private write or shared write
+    (mm/memory.c do_fault)."""
+    pgoff = linear_page_index(vma, address)
+    if vma.vm_ops.fault is None:
+        return VM_FAULT_SIGBUS
+    if not flags & FAULT_FLAG_WRITE:
+        return do_read_fault(m, mm, vma, address, ptr, pgoff, flags, orig_pte)
+    if not vma.vm_flags & VM_SHARED:
+        return do_cow_fault(m, mm, vma, address, ptr, pgoff, flags, orig_pte)
+    return do_shared_fault(m, mm, vma, address, ptr, pgoff, flags, orig_pte)
+
+
 def handle_pte_fault(m, mm, vma, address: int, ptr, flags: int, table=None) -> int:
     if table is None:
         table = pt_entries(m, ptr[0])
@@ -237,8 +387,7 @@ def handle_pte_fault(m, mm, vma, address: int, ptr, flags: int, table=None) -> i
         if entry == 0:
             if vma.vm_ops is None:
                 return do_anonymous_page(m, mm, vma, address, ptr, flags, table)
-            raise NotImplementedError("do_fault: faults on file-backed mappings are not "
-                                      "modelled yet")
+            return do_fault(m, mm, vma, address, ptr, flags, entry)
         raise NotImplementedError("do_swap_page: swap is not modelled yet")
     if pte_protnone(entry):
         raise NotImplementedError("do_numa_page: NUMA balancing is not modelled")

@@ -97,14 +97,15 @@ def _vma_chain(vma):
 
 def _unlink(m, vma) -> None:
     """What free_pgtables detaches from each VMA before freeing its tables:
-    unlink_anon_vmas. 4.6 also calls unlink_file_vma for a file VMA; the model has no
-    file rmap (i_mmap) yet, so there is nothing to unlink it from."""
+    unlink_anon_vmas, and unlink_file_vma (out of its file's i_mmap)."""
     try:
         chain = vma.anon_vma_chain
     except AttributeError:          # the page-table tests' VMAs carry none
         return
     if chain:
         unlink_anon_vmas(m, vma)
+    if vma.vm_file is not None:
+        vma.vm_file.inode.i_mmap.discard(vma)       # unlink_file_vma
 
 
 def free_pgtables(tlb, vma, floor: int, ceiling: int) -> None:

@@ -15,7 +15,8 @@ from ...arch.x86.pgtable import (pt_entries, pte_present, pte_dirty, pte_young,
 from ...errors import KernelBug
 from ...include.mm import VM_HUGETLB, VM_SEQ_READ
 from .. import hugetlb
-from ..page import NULL, PAGE_MAPPING_ANON, PG_dirty
+from ..page import NULL, PAGE_MAPPING_ANON
+from ..page_writeback import set_page_dirty
 from ..swap import lru_add_drain, mark_page_accessed
 from ..rmap import page_remove_rmap
 from .gather import (tlb_gather_mmu, tlb_finish_mmu, tlb_remove_tlb_entry, __tlb_remove_page,
@@ -35,7 +36,7 @@ def zap_present_pte(tlb, vma, addr: int, ptent: int, details) -> bool:
     mem_map = m.mem_map
     if not mem_map.mapping[page] & PAGE_MAPPING_ANON:
         if pte_dirty(ptent):
-            mem_map.f[page] = mem_map.f[page] | (1 << PG_dirty)
+            set_page_dirty(m, page)         # through the mapping's a_ops
         if pte_young(ptent) and not vma.vm_flags & VM_SEQ_READ:
             mark_page_accessed(m, page)
     vma.vm_mm.rss_stat[mm_counter(m, page)] -= 1
@@ -182,3 +183,15 @@ def zap_page_range(m, vma, start: int, size: int, details=None) -> None:
         unmap_single_vma(tlb, v, start, end, details)
         v = v.vm_next
     tlb_finish_mmu(tlb, start, end)
+
+
+def zap_page_range_single(m, vma, address: int, size: int, details=None) -> None:
+    """Remove the user pages of [address, address+size) in this one VMA (mm/memory.c
+    zap_page_range_single, used by unmap_mapping_range)."""
+    mm = vma.vm_mm
+    end = address + size
+    lru_add_drain(m)
+    tlb = tlb_gather_mmu(m, mm, address, end)
+    update_hiwater_rss(mm)
+    unmap_single_vma(tlb, vma, address, end, details)
+    tlb_finish_mmu(tlb, address, end)

@@ -1,0 +1,190 @@
+"""The model's disk filesystem and its block device: an ext4-like filesystem whose file
+bytes live on ``sda`` (fs/ext4/inode.c ext4_readpage/ext4_writepage with 4 KiB blocks,
+block/blk-core.c submit_bio's I/O counting), and ramfs (fs/ramfs, fs/libfs.c), whose
+pages are its only storage.
+
+A regular ext4 file keeps its on-disk bytes in ``inode.data`` (the blocks the block
+device holds for it; past ``len(data)`` the file is a hole). A page-cache miss reads
+the page's block: 8 sectors counted in pgpgin, as submit_bio counts them. Writeback
+(fsync, fadvise DONTNEED) writes dirty pages back into ``inode.data`` (pgpgout).
+"""
+
+from ..arch.x86.page_types import PAGE_SHIFT, PAGE_SIZE
+from ..include.vm_event_item import VM_EVENT
+from ..mm.filemap import (generic_file_read_iter, generic_file_write_iter, filemap_fault,
+                          filemap_map_pages, filemap_write_and_wait_range, unlock_page,
+                          SetPageUptodate)
+from ..mm.fs_types import AddressSpaceOperations, FileOperations, SuperOperations
+from ..mm.memory.fault import next_content_tag
+from ..mm.page import PG_mappedtodisk
+from ..mm.page_writeback import (page_mapping, __set_page_dirty_nobuffers,
+                                 __set_page_dirty_no_writeback)
+from ..mm.truncate import truncate_inode_pages_final
+from ..mm.vm_ops import VmOperationsStruct
+
+SECTORS_PER_PAGE = PAGE_SIZE >> 9
+READ, WRITE = 0, 1
+
+
+class BlockDevice:
+    """struct block_device of the disk the root filesystem is on (``sda``), with the
+    sector counts of the I/O it has done."""
+
+    __slots__ = ("name", "dev", "sectors_read", "sectors_written", "ios_read",
+                 "ios_written")
+
+    def __init__(self, name: str, dev: tuple):
+        self.name = name
+        self.dev = dev
+        self.sectors_read = self.sectors_written = 0
+        self.ios_read = self.ios_written = 0
+
+    def __repr__(self):
+        return f"<block_device {self.name} {self.dev[0]}:{self.dev[1]}>"
+
+
+def submit_bio(m, bdev, rw: int, sectors: int) -> None:
+    """Count one bio's I/O: pgpgin/pgpgout in sectors, as 4.6 submit_bio does
+    (/proc/vmstat prints them halved, in KiB)."""
+    ev = m.pgdat.vm_events
+    if rw == WRITE:
+        ev[VM_EVENT["pgpgout"]] += sectors
+        bdev.sectors_written += sectors
+        bdev.ios_written += 1
+    else:
+        ev[VM_EVENT["pgpgin"]] += sectors
+        bdev.sectors_read += sectors
+        bdev.ios_read += 1
+
+
+def _fill_page(m, pfn: int, data: bytes) -> None:
+    """Put a block's bytes in a page (zeros cost nothing: no host bytes, tag 0)."""
+    if any(data):
+        buf = bytearray(PAGE_SIZE)
+        buf[:len(data)] = data
+        m.page_contents[pfn] = buf
+        m.mem_map.contv[pfn] = next_content_tag(m)
+    else:
+        m.page_contents.pop(pfn, None)
+        m.mem_map.contv[pfn] = 0
+
+
+def ext4_readpage(m, file, pfn: int) -> int:
+    """Read a locked page's block from the disk, or zero it for a hole; up to date and
+    unlocked (fs/ext4/readpage.c ext4_mpage_readpages for one page)."""
+    mapping = page_mapping(m, pfn)
+    inode = mapping.host
+    index = int(m.mem_map.idx[pfn])
+    start = index << PAGE_SHIFT
+    if start < len(inode.data):
+        _fill_page(m, pfn, bytes(inode.data[start:start + PAGE_SIZE]))
+        submit_bio(m, inode.sb.bdev, READ, SECTORS_PER_PAGE)
+        f = m.mem_map.f
+        f[pfn] = f[pfn] | (1 << PG_mappedtodisk)
+    else:
+        _fill_page(m, pfn, b"")                     # a hole: zero-filled, no I/O
+    SetPageUptodate(m, pfn)
+    unlock_page(m, pfn)
+    return 0
+
+
+def ext4_writepage(m, pfn: int) -> int:
+    """Write a locked page's bytes inside i_size to its block and unlock it
+    (fs/ext4/inode.c ext4_writepage)."""
+    mapping = page_mapping(m, pfn)
+    inode = mapping.host
+    index = int(m.mem_map.idx[pfn])
+    start = index << PAGE_SHIFT
+    if start < inode.i_size:
+        n = min(PAGE_SIZE, inode.i_size - start)
+        buf = m.page_contents.get(pfn)
+        chunk = bytes(buf[:n]) if buf is not None else bytes(n)
+        data = inode.data
+        if len(data) < start + n:
+            data.extend(bytes(start + n - len(data)))
+        data[start:start + n] = chunk
+        submit_bio(m, inode.sb.bdev, WRITE, SECTORS_PER_PAGE)
+    unlock_page(m, pfn)
+    return 0
+
+
+def ext4_file_mmap(file, vma) -> int:
+    """file_operations.mmap (fs/ext4/file.c ext4_file_mmap → ext4_file_vm_ops)."""
+    vma.vm_ops = ext4_file_vm_ops
+    return 0
+
+
+def ext4_sync_file(m, file, datasync: bool) -> int:
+    """fsync/fdatasync: write the file's dirty pages (fs/ext4/fsync.c; the journal
+    commit is not modelled)."""
+    return filemap_write_and_wait_range(m, file.f_mapping, 0, -1)
+
+
+def ext4_evict_inode(inode) -> None:
+    """The last reference to an unlinked inode: its pages and blocks go."""
+    m = inode.machine
+    mapping = inode.i_mapping
+    truncate_inode_pages_final(m, mapping)
+    inode.data = bytearray()
+    if mapping.handle:
+        m.address_spaces.pop(mapping.handle, None)
+    inode.sb.inodes.remove(inode)
+
+
+def filemap_page_mkwrite(vma, vmf):
+    """A shared file page is about to be written (mm/filemap.c)."""
+    raise NotImplementedError("filemap_page_mkwrite: writes to shared file mappings are "
+                              "not modelled yet")
+
+
+ext4_aops = AddressSpaceOperations("ext4_aops", readpage=ext4_readpage,
+                                   writepage=ext4_writepage,
+                                   set_page_dirty=__set_page_dirty_nobuffers)
+ext4_file_vm_ops = VmOperationsStruct("ext4_file_vm_ops", fault=filemap_fault,
+                                      map_pages=filemap_map_pages,
+                                      page_mkwrite=filemap_page_mkwrite)
+ext4_file_operations = FileOperations("ext4_file_operations", mmap=ext4_file_mmap,
+                                      read_iter=generic_file_read_iter,
+                                      write_iter=generic_file_write_iter,
+                                      fsync=ext4_sync_file)
+ext4_sops = SuperOperations("ext4_sops", evict_inode=ext4_evict_inode)
+
+
+# -- ramfs ------------------------------------------------------------------------------------
+
+def simple_readpage(m, file, pfn: int) -> int:
+    """A ramfs page that was never written: zeros (fs/libfs.c)."""
+    _fill_page(m, pfn, b"")
+    SetPageUptodate(m, pfn)
+    unlock_page(m, pfn)
+    return 0
+
+
+def generic_file_mmap(file, vma) -> int:
+    """file_operations.mmap of a page-cache file (mm/filemap.c)."""
+    vma.vm_ops = generic_file_vm_ops
+    return 0
+
+
+def noop_fsync(m, file, datasync: bool) -> int:
+    return 0
+
+
+def ramfs_evict_inode(inode) -> None:
+    m = inode.machine
+    mapping = inode.i_mapping
+    truncate_inode_pages_final(m, mapping)
+    if mapping.handle:
+        m.address_spaces.pop(mapping.handle, None)
+    inode.sb.inodes.remove(inode)
+
+
+ramfs_aops = AddressSpaceOperations("ramfs_aops", readpage=simple_readpage,
+                                    set_page_dirty=__set_page_dirty_no_writeback)
+generic_file_vm_ops = VmOperationsStruct("generic_file_vm_ops", fault=filemap_fault,
+                                         map_pages=filemap_map_pages,
+                                         page_mkwrite=filemap_page_mkwrite)
+ramfs_file_operations = FileOperations("ramfs_file_operations", mmap=generic_file_mmap,
+                                       read_iter=generic_file_read_iter,
+                                       write_iter=generic_file_write_iter, fsync=noop_fsync)
+ramfs_ops = SuperOperations("ramfs_ops", evict_inode=ramfs_evict_inode)
