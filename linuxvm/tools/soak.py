@@ -25,6 +25,7 @@ import argparse
 import contextlib
 import multiprocessing
 import random
+import re
 import sys
 import time
 import traceback
@@ -55,8 +56,10 @@ KNOWN_ISSUES = {
         "issue 11, checker false alarms: a split left by mprotect failing on max_map_count "
         "is reported as 'mergeable neighbours left unmerged'",
     "unmerged_neighbours":
-        "issue 11, checker false alarms (b), (c): mlock/munlock then a fault, stack growth "
-        "into a GROWSDOWN neighbour; m.check() reports legal unmerged neighbours",
+        "issue 11, checker false alarms: 4.6 leaves mergeable neighbours unmerged in legal "
+        "ways (a failed mprotect's split, mlock/munlock then a fault, stack growth into a "
+        "GROWSDOWN neighbour) and m.check() reports them. Not a pattern that can be avoided: "
+        "the check's report is recognised (KNOWN_CHECK_FAILURES) and the process exits",
     "fork_locked_vm":
         "issue 11, fork copies locked_vm_drift / shares unmerged_boundaries: MLOCK_ONFAULT "
         "and MCL_ONFAULT then mlock then fork fails the locked_vm check",
@@ -87,6 +90,13 @@ KNOWN_ISSUES = {
         "KeyError instead of a SLUB report",
 }
 DISABLED = set(KNOWN_ISSUES)
+# m.check() reports of a known issue on one process's mm: (key, pattern naming the pid).
+# While the key is disabled, the soak counts the report, makes that process exit (which
+# the report cannot outlive) and checks again; a second report is a failure.
+KNOWN_CHECK_FAILURES = [
+    ("unmerged_neighbours", re.compile(r"^pid (\d+): .* are mergeable neighbours left "
+                                       r"unmerged$")),
+]
 
 PROTS = [M.PROT_NONE, M.PROT_READ, M.PROT_READ | M.PROT_WRITE, M.PROT_READ | M.PROT_EXEC,
          M.PROT_READ | M.PROT_WRITE | M.PROT_EXEC, M.PROT_WRITE]
@@ -270,8 +280,6 @@ class Run:
         for mod in MAP_MODS:
             if r.random() < (0.3 if mod == M.MAP_FIXED else 0.06):
                 flags |= mod
-        if flags & M.MAP_GROWSDOWN and self.known_issue("unmerged_neighbours"):
-            flags &= ~M.MAP_GROWSDOWN
         if r.random() < 0.05:
             flags |= M.MAP_HUGETLB | (M.MAP_NORESERVE if r.random() < 0.8 else 0)
         if r.random() < 0.05:
@@ -318,8 +326,6 @@ class Run:
         self._range_call(r, "mlock2", flags)
 
     def op_munlock(self, r):
-        if self.known_issue("unmerged_neighbours"):
-            raise Skip
         self._range_call(r, "munlock")
 
     def op_msync(self, r):
@@ -350,8 +356,6 @@ class Run:
 
     def op_munlockall(self, r):
         pr = self.proc(r)
-        if self.known_issue("unmerged_neighbours"):
-            raise Skip
         self.call(f"{pr[1]}.munlockall", pr[0].munlockall, expect=SYSCALL)
 
     def op_brk(self, r):
@@ -692,6 +696,25 @@ class Run:
             return
         self.counts[op] += 1
 
+    def known_check_failure(self, exc) -> bool:
+        """A check report of a disabled known issue: count it, and the process whose mm it
+        names exits (logged); True when it was one."""
+        if not isinstance(exc, KernelBug):
+            return False
+        for key, pat in KNOWN_CHECK_FAILURES:
+            hit = pat.match(str(exc))
+            if hit and key in self.disabled:
+                pr = [pr for pr in self.procs if pr[0].pid == int(hit.group(1))]
+                if not pr:
+                    return False
+                self.known[key] += 1
+                self.op = "exit"
+                self.procs.remove(pr[0])
+                self.lines.append(f"# m.check() would report {key} (known issue) here")
+                self.call(f"{pr[0][1]}.exit", pr[0][0].exit)
+                return True
+        return False
+
     def teardown(self):
         """Every process exits and the soak gives back what it holds."""
         self.op = "teardown"
@@ -759,7 +782,12 @@ def execute(seed, steps, ram="256M", enabled=(), teardown=True, progress=None):
         except Exception as e:      # noqa: BLE001 - everything unexpected is a failure
             return run, Failure("step", i, e, list(run.lines))
         try:
-            m.check()
+            try:
+                m.check()
+            except KernelBug as e:
+                if not run.known_check_failure(e):
+                    raise
+                m.check()
         except Exception as e:      # noqa: BLE001
             run.lines.append("m.check()")
             return run, Failure("check", i, e, list(run.lines))
