@@ -14,6 +14,7 @@ from .helpers.vtop import vtop
 from .machine import Machine
 from .mm.gfp import parse_gfp, format_gfp
 from .mm.mman import PROT_READ, PROT_WRITE, MAP_PRIVATE, MAP_ANONYMOUS
+from .tools import soak
 from .units import parse_size
 from .workloads.demo import run_demo
 
@@ -31,6 +32,9 @@ examples:
   linuxvm ptdump --ram 16G                  /sys/kernel/debug/kernel_page_tables
   linuxvm slabinfo --cmdline slub_debug=FZPU
                                             the slab caches, as tools/vm/slabinfo shows them
+  linuxvm soak --seed 0 --seeds 4 --steps 20000 --jobs 2
+                                            random system calls and kernel API calls with
+                                            m.check() after each; shrunk reproducers
 """
 
 
@@ -218,6 +222,10 @@ def cmd_slabinfo(args) -> int:
     return 0
 
 
+def cmd_soak(args) -> int:
+    return soak.run_soak(args)
+
+
 def build_parser():
     p = argparse.ArgumentParser(
         prog="linuxvm",
@@ -276,6 +284,11 @@ def build_parser():
                    help="allocate N objects of CACHE first, e.g. vm_area_struct=500")
     add_machine_args(s)
     s.set_defaults(fn=cmd_slabinfo)
+
+    s = sub.add_parser("soak", help="syzkaller-style soak: random system calls and kernel "
+                                    "API calls, m.check() after each, shrunk reproducers")
+    soak.add_args(s)
+    s.set_defaults(fn=cmd_soak)
     return p
 
 

@@ -1,0 +1,1 @@
+"""Tools that drive the whole model from outside: the syzkaller-style soak (``soak``)."""
