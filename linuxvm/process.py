@@ -13,9 +13,9 @@ from .arch.x86 import mmap as x86_mmap
 from .arch.x86 import uaccess
 from .arch.x86.uaccess import run_on_cpu
 from .arch.x86.page_types import PAGE_SHIFT, PAGE_SIZE, TASK_SIZE
-from .errors import SyscallError, OutOfMemory
+from .errors import SyscallError, OutOfMemory, ProcessKilled
 from .kernel import fork
-from .kernel.exit import do_exit
+from .kernel.exit import do_exit, exit_killed_task
 from .kernel.fork import copy_process
 from .include.sched import PF_RANDOMIZE
 from .fs.hugetlbfs import hugetlb_file_setup, HPAGE_SIZE
@@ -125,18 +125,41 @@ class Process:
         """_as_current for a live task, turning a negative return into SyscallError."""
         m = self.m
         task = self.task
-        if task.mm is None:
-            raise ValueError(f"process {task.pid} has exited")
+        if task.mm is None or task.sigkill or m.oom.panic_msg is not None:
+            self._not_runnable()
         saved = m.current
         run_on_cpu(m, task)             # (a booted machine always has its CPUs)
         m.current = task
         try:
             ret = fn(m, *args)
+        except ProcessKilled:
+            m.current = saved if saved is not task else None
+            self._killed()
         finally:
-            m.current = saved if saved is not task or task.mm is not None else None
+            if m.current is task:
+                m.current = saved if saved is not task or task.mm is not None else None
+        if task.sigkill:
+            self._killed()              # killed during the call: it dies on the way out
         if isinstance(ret, int) and ret < 0:
             raise SyscallError(-ret, name)
         return ret
+
+    def _not_runnable(self):
+        """Raise why this process cannot run: the machine panicked, the process was
+        killed (it dies now if it has not yet), or it exited."""
+        task = self.task
+        self.m.check_alive()
+        if task.sigkill:
+            self._killed()
+        raise ValueError(f"process {task.pid} has exited")
+
+    def _killed(self):
+        """SIGKILL is pending: the task exits now if it has not, and the call raises
+        ProcessKilled (get_signal -> do_group_exit on the way back to user mode)."""
+        task = self.task
+        if task.mm is not None:
+            exit_killed_task(self.m, task)
+        raise ProcessKilled(task.pid)
 
     # -- the mmap family ------------------------------------------------------------
     def mmap(self, addr, length, prot, flags, fd=-1, offset=0) -> int:
@@ -266,6 +289,8 @@ class Process:
     def exit(self, code: int = 0) -> None:
         """exit(2): close files, exit_mm (mmput tears the address space down), reap."""
         task = self.task
+        if task.sigkill or self.m.oom.panic_msg is not None:
+            self._not_runnable()
         if task.mm is None:
             raise ValueError(f"process {task.pid} has already exited")
         self._as_current(do_exit, task)
@@ -276,9 +301,17 @@ class Process:
         :raises SyscallError: ENOMEM when the child's mm cannot be built
         """
         m = self.m
-        if self.task.mm is None:
-            raise ValueError(f"process {self.task.pid} has exited")
-        child = self._as_current(copy_process, self.task)
+        if self.task.mm is None or self.task.sigkill or m.oom.panic_msg is not None:
+            self._not_runnable()
+        try:
+            child = self._as_current(copy_process, self.task)
+        except ProcessKilled:
+            self._killed()
+        if self.task.sigkill:
+            # copy_process's last check: a fatal signal arrived, the child is undone
+            if child is not None:
+                exit_killed_task(m, child)
+            self._killed()
         if child is None:
             raise SyscallError(errno.ENOMEM, "fork")
         return Process(m, child)
@@ -294,20 +327,28 @@ class Process:
         self.task.sp = _u64("sp", value)
 
     def _live(self):
-        if self.task.mm is None:
-            raise ValueError(f"process {self.task.pid} has exited")
+        if self.task.mm is None or self.task.sigkill or self.m.oom.panic_msg is not None:
+            self._not_runnable()
         return self.m
+
+    def _user(self, fn, *args):
+        """A user-mode access; a SIGKILL it receives kills the process."""
+        try:
+            return fn(self._live(), self.task, *args)
+        except ProcessKilled:
+            self._killed()
 
     def read(self, addr: int, n: int) -> bytes:
         """Read ``n`` bytes at ``addr`` as the process would (faulting pages in).
 
         :raises SegmentationFault: the kernel answers with SIGSEGV
+        :raises ProcessKilled: the OOM killer killed the process (now or before)
         """
-        return uaccess.read_user(self._live(), self.task, _u64("addr", addr), n)
+        return self._user(uaccess.read_user, _u64("addr", addr), n)
 
     def write(self, addr: int, data: bytes) -> None:
         """Write ``data`` at ``addr`` (faulting and COW-breaking pages as needed)."""
-        uaccess.write_user(self._live(), self.task, _u64("addr", addr), bytes(data))
+        self._user(uaccess.write_user, _u64("addr", addr), bytes(data))
 
     def touch(self, addr: int, length: int, write: bool = False, bulk: bool = True) -> None:
         """Access every page of [addr, addr+length) once, reading or writing.
@@ -315,8 +356,8 @@ class Process:
         ``bulk`` lets the machine's ``touch_bulk`` accelerator fault runs of never-touched
         pages a 2 MiB chunk at a time; it leaves exactly the state the one-access-at-a-time
         path (``bulk=False``, or the accelerator off) leaves."""
-        uaccess.touch(self._live(), self.task, _u64("addr", addr), length, write, bulk)
+        self._user(uaccess.touch, _u64("addr", addr), length, write, bulk)
 
     def access(self, addr: int, kind: str = "r") -> int:
         """One access of kind "r", "w" or "x"; returns the physical address used."""
-        return uaccess.access(self._live(), self.task, _u64("addr", addr), kind)
+        return self._user(uaccess.access, _u64("addr", addr), kind)

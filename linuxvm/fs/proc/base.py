@@ -8,6 +8,7 @@ from . import Node
 from .array import render_status, render_stat
 from .task_mmu import render_maps, render_smaps, render_statm
 from ...mm.pagewalk import pagemap_read
+from ...mm.oom_kill import oom_badness, totalpages_of
 
 OOM_DISABLE = -17
 OOM_ADJUST_MIN = -17
@@ -36,6 +37,12 @@ def __set_oom_adj(m, task, oom_adj: int, legacy: bool) -> None:
     sig.oom_score_adj = oom_adj
     if not legacy and writer.capable("CAP_SYS_RESOURCE"):
         sig.oom_score_adj_min = oom_adj
+
+
+def proc_oom_score(m, task) -> str:
+    """oom_badness scaled to 0..1000 of RAM + swap (fs/proc/base.c proc_oom_score)."""
+    totalpages = totalpages_of(m)
+    return f"{oom_badness(task, totalpages) * 1000 // totalpages}\n"
 
 
 def oom_score_adj_write(m, task, text: str) -> None:
@@ -69,6 +76,7 @@ PID_FILES = {
     "statm": (render_statm, None),
     "status": (render_status, None),
     "stat": (render_stat, None),
+    "oom_score": (proc_oom_score, None),
     "oom_score_adj": (lambda m, t: f"{t.signal.oom_score_adj}\n", oom_score_adj_write),
     "oom_adj": (lambda m, t: oom_adj_read(t), oom_adj_write),
 }
