@@ -9,7 +9,9 @@ import pytest
 
 import linuxvm as lv
 from linuxvm.helpers import oom_explain
+from linuxvm.mm import gfp as G
 from linuxvm.mm import oom_kill
+from linuxvm.mm.page_alloc import gfp_to_alloc_flags, ALLOC_NO_WATERMARKS
 from linuxvm.mm.oom_kill import (OomControl, select_bad_process, oom_badness, totalpages_of,
                                  mark_oom_victim, ABORT)
 
@@ -381,3 +383,74 @@ def test_live_oom_score_uses_the_newer_formula():
     v46 = max(badness, 1) * 1000 // total
     assert abs(score - newer) <= 3                   # the live kernel: the newer formula
     assert abs(score - v46) > 100                    # not 4.6's (docs/deviations.md)
+
+
+def exhausted(ram="128M"):
+    """A machine with a killable process and every page below the min marks taken."""
+    m, init = machine(ram)
+    victim = m.spawn("victim")
+    grow(victim, 16 * MB)
+    m.current = None                                  # the kernel allocates, no task
+    held = []
+    while (pfn := m.kernel.alloc_pages("GFP_KERNEL|__GFP_NORETRY|__GFP_NOWARN", 0)) \
+            is not None:
+        held.append(pfn)
+    m.check()
+    return m, victim, held
+
+
+@pytest.mark.parametrize("gfp,order,kills", [
+    ("GFP_KERNEL", 0, True),                          # may OOM
+    ("GFP_KERNEL", 3, True),                          # PAGE_ALLOC_COSTLY_ORDER itself
+    ("GFP_KERNEL", 4, False),                         # costly: killing does not help
+    ("GFP_KERNEL|__GFP_NOFAIL", 4, True),             # ... unless it may not fail
+    ("GFP_NOFS", 0, False),                           # no OOM for IO-less reclaim
+    ("GFP_KERNEL|__GFP_THISNODE", 0, False),          # nor for one node
+    ("GFP_DMA32|__GFP_RECLAIM|__GFP_IO|__GFP_FS", 0, False),   # nor for lowmem
+    ("GFP_KERNEL|__GFP_NORETRY", 0, False),           # noretry: straight to the failure
+    ("GFP_NOWAIT", 0, False),                         # cannot reclaim: no OOM either
+])
+def test_which_requests_reach_the_oom_killer(gfp, order, kills):
+    m, victim, held = exhausted()
+    n = len(m.dmesg())
+    pfn = m.kernel.alloc_pages(gfp, order)
+    m.check()
+    log = log_after(m, n)
+    killed = any(line.startswith(f"Killed process {victim.pid} (victim)") for line in log)
+    assert killed == kills
+    assert (pfn is not None) == kills
+    if not kills:
+        assert victim.pid in m.tasks
+        assert any("page allocation failure" in line for line in log)
+    else:
+        assert victim.pid not in m.tasks
+        assert log[0].startswith(f"swapper/0 invoked oom-killer: gfp_mask=")
+        assert log[0].endswith(f", order={order}, oom_score_adj=0")
+
+
+def test_victim_may_use_the_reserves():
+    m, init = machine()
+    p = m.spawn("p")
+    grow(p, 4 * MB)
+    m.current = p.task
+    assert not gfp_to_alloc_flags(G.GFP_KERNEL, m) & ALLOC_NO_WATERMARKS
+    mark_oom_victim(m, p.task)                        # TIF_MEMDIE
+    assert gfp_to_alloc_flags(G.GFP_KERNEL, m) & ALLOC_NO_WATERMARKS
+    m.current = None
+    oom_kill.exit_oom_victim(m, p.task)
+    assert m.oom.oom_victims == 0
+    m.check()
+
+
+def test_fault_with_the_killer_disabled_raises_out_of_memory():
+    # VM_FAULT_OOM reaches pagefault_out_of_memory, whose out_of_memory refuses: 4.6
+    # would retry the fault forever
+    m, init = machine("128M")
+    p = m.spawn("p")
+    m.oom.oom_killer_disabled = True
+    a = p.mmap(None, 200 * MB, RW, ANON | lv.MAP_NORESERVE)
+    with pytest.raises(lv.OutOfMemory) as ei:
+        p.touch(a, 200 * MB, write=True)
+    assert not isinstance(ei.value, lv.KernelPanic)
+    assert any("page allocation failure" in line for line in m.dmesg())
+    m.check()

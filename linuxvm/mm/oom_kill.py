@@ -269,8 +269,7 @@ def check_panic_on_oom(m, oc, constraint: int) -> None:
 
 def mark_oom_victim(m, tsk) -> None:
     """TIF_MEMDIE: the victim may dip into the reserves (ALLOC_NO_WATERMARKS) to exit."""
-    if m.oom.oom_killer_disabled:
-        m.log.pr_warn("WARNING: mark_oom_victim with the OOM killer disabled")
+    # (4.6 WARN_ON(oom_killer_disabled): unreachable here, out_of_memory returns first)
     if tsk.memdie:
         return
     tsk.memdie = True
