@@ -454,3 +454,38 @@ def test_fault_with_the_killer_disabled_raises_out_of_memory():
     assert not isinstance(ei.value, lv.KernelPanic)
     assert any("page allocation failure" in line for line in m.dmesg())
     m.check()
+
+
+@pytest.mark.parametrize("how", ["sigkill", "exiting"])
+def test_current_dying_gets_the_reserves_and_nobody_is_killed(how):
+    m, init = machine()
+    a, b = m.spawn("a"), m.spawn("b")
+    grow(a, 4 * MB)
+    grow(b, 16 * MB)
+    if how == "sigkill":
+        a.task.sigkill = True                         # fatal_signal_pending(current)
+    else:
+        a.task.flags |= oom_kill.PF_EXITING           # task_will_free_mem(current)
+    m.current = a.task
+    n = len(m.dmesg())
+    assert oom_kill.out_of_memory(m, OomControl(G.GFP_KERNEL, 0, "a")) is True
+    m.current = None
+    assert a.task.memdie and not b.task.sigkill
+    assert log_after(m, n) == []
+    oom_kill.exit_oom_victim(m, a.task)
+    a.task.sigkill = False
+    a.task.flags &= ~oom_kill.PF_EXITING
+    m.check()
+
+
+def test_kernel_threads_are_never_chosen():
+    m, init = machine()
+    a = m.spawn("kworker")
+    grow(a, 8 * MB)
+    a.task.flags |= oom_kill.PF_KTHREAD
+    tp = totalpages_of(m)
+    assert oom_badness(a.task, tp) == 0
+    assert select_bad_process(m, OomControl(0, -1, "t"), tp)[0] is None
+    assert "kernel thread" in str(oom_explain(m))
+    a.task.flags &= ~oom_kill.PF_KTHREAD
+    m.check()
