@@ -6,7 +6,7 @@
 """
 
 from .errors import (KernelBug, SyscallError, Signal, SegmentationFault, BusError,
-                     OutOfMemory)
+                     OutOfMemory, KernelPanic, OutOfMemoryPanic, ProcessKilled)
 from .machine import Machine, Kernel
 from .mm.gfp import parse_gfp, format_gfp
 from .mm.mman import *  # noqa: F401,F403  PROT_*, MAP_*, MADV_*, MREMAP_*, MCL_*, MS_*, O_*
@@ -20,5 +20,6 @@ __version__ = "0.1.0"
 __all__ = [
     "Machine", "Kernel",
     "KernelBug", "SyscallError", "Signal", "SegmentationFault", "BusError", "OutOfMemory",
+    "KernelPanic", "OutOfMemoryPanic", "ProcessKilled",
     "parse_gfp", "format_gfp", "Process",
 ] + _mman.__all__

@@ -11,7 +11,9 @@ import sys
 from .arch.x86.dump_pagetables import ptdump_walk_pgd_level
 from .helpers.slabinfo import read_caches, format_table
 from .helpers.vtop import vtop
+from .helpers.oom_explain import oom_explain
 from .machine import Machine
+from .errors import Signal, OutOfMemory
 from .mm.gfp import parse_gfp, format_gfp
 from .mm.mman import PROT_READ, PROT_WRITE, MAP_PRIVATE, MAP_ANONYMOUS
 from .tools import soak
@@ -35,6 +37,8 @@ examples:
   linuxvm soak --seed 0 --seeds 4 --steps 20000 --jobs 2
                                             random system calls and kernel API calls with
                                             m.check() after each; shrunk reproducers
+  linuxvm oom-explain --ram 1G --proc web=200M --proc db=300M,adj=-500 --proc job=100M,uid=0
+                                            whom the OOM killer would choose, and why
 """
 
 
@@ -226,6 +230,49 @@ def cmd_soak(args) -> int:
     return soak.run_soak(args)
 
 
+DEFAULT_OOM_PROCS = ["editor=64M", "browser=192M", "backup=96M,uid=0", "sshd=8M,adj=-1000"]
+
+
+def _parse_proc(spec: str):
+    """``NAME=SIZE[,adj=N][,uid=N]`` -> (name, bytes, adj, uid)."""
+    name, _, rest = spec.partition("=")
+    parts = rest.split(",")
+    try:
+        size = parse_size(parts[0])
+        opts = dict(kv.split("=", 1) for kv in parts[1:])
+        adj = int(opts.pop("adj", 0))
+        uid = int(opts.pop("uid", 1000))
+    except ValueError as e:
+        raise CliError(f"--proc {spec!r}: {e}") from None
+    if not name or opts:
+        raise CliError(f"--proc wants NAME=SIZE[,adj=N][,uid=N], not {spec!r}")
+    return name, size, adj, uid
+
+
+def cmd_oom_explain(args) -> int:
+    """Spawn init and the ``--proc`` processes, each touching its SIZE of anonymous
+    memory, then show oom_badness term by term and the victim (helpers/oom_explain.py)."""
+    procs = [_parse_proc(s) for s in (args.proc or DEFAULT_OOM_PROCS)]
+    m = boot(args)
+    print(machine_line(args, m) + "".join(f" --proc {s}" for s in (args.proc or
+                                                                      DEFAULT_OOM_PROCS)))
+    init = m.spawn("init", uid=0)
+    for name, size, adj, uid in procs:
+        p = m.spawn(name, uid=uid)
+        try:
+            if adj:
+                m.current = init.task           # written by root (CAP_SYS_RESOURCE)
+                m.proc.write(f"/proc/{p.pid}/oom_score_adj", str(adj))
+                m.current = None
+            if size:
+                a = p.mmap(None, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS)
+                p.touch(a, size, write=True)
+        except (OSError, Signal, OutOfMemory) as e:   # an OOM kill on the way is news
+            print(f"# {name}: {type(e).__name__}: {e}")
+    sys.stdout.write(str(oom_explain(m)))
+    return 0
+
+
 def build_parser():
     p = argparse.ArgumentParser(
         prog="linuxvm",
@@ -289,6 +336,12 @@ def build_parser():
                                     "API calls, m.check() after each, shrunk reproducers")
     soak.add_args(s)
     s.set_defaults(fn=cmd_soak)
+    s = sub.add_parser("oom-explain", help="the OOM killer's score table and its victim")
+    s.add_argument("--proc", action="append", metavar="NAME=SIZE[,adj=N][,uid=N]",
+                   help="a process touching SIZE of anonymous memory (repeatable; default: "
+                        + " ".join(DEFAULT_OOM_PROCS) + ")")
+    add_machine_args(s)
+    s.set_defaults(fn=cmd_oom_explain)
     return p
 
 

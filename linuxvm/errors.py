@@ -43,8 +43,29 @@ class BusError(Signal):
     name = "SIGBUS"
 
 
+class ProcessKilled(Signal):
+    """The process died of SIGKILL (the OOM killer's): raised by the call during which it
+    was killed, or by its next use (si_code SI_KERNEL: a signal the kernel forced)."""
+
+    signo = 9
+    name = "SIGKILL"
+
+    def __init__(self, pid: int = 0, detail: str = ""):
+        self.pid = pid
+        super().__init__(0x80, 0, detail or f"process {pid} was killed")
+
+
 class OutOfMemory(Exception):
-    """The kernel would call the OOM killer here; the OOM killer is not modelled yet."""
+    """Memory the kernel cannot find: no OOM victim is left (4.6 panics; see
+    OutOfMemoryPanic), or an allocation outside a process that fails."""
+
+
+class KernelPanic(Exception):
+    """The machine panicked (kernel/panic.c panic()); it refuses every use after this."""
+
+
+class OutOfMemoryPanic(KernelPanic, OutOfMemory):
+    """out_of_memory found nothing to kill: "Out of memory and no killable processes..."."""
 
 
 def errno_name(err: int) -> str:

@@ -17,10 +17,12 @@ from .errors import KernelBug
 from .fs.file import VFS
 from .fs.proc import ProcFS
 from .kernel.printk import LogBuffer
+from .kernel.exit import exit_killed_task
 from .kernel.sysctl import Sysctl
 from .lib.accel_registry import AccelTable
 from .mm import bootmem, page_alloc, page_alloc_init, util
 from .mm import gfp as G
+from .errors import KernelPanic
 from .mm.machine_state import MachineState
 from .mm.memblock import Memblock
 from .mm.mmzone import PglistData, MAX_ORDER
@@ -32,6 +34,7 @@ from .mm.swap import lru_init
 from .units import parse_size
 from .mm import slab_api
 from .mm.debug import check_machine
+from .mm.oom_kill import OomState, moom_callback
 from .process import spawn
 
 # double-underscore kernel names cannot be spelled inside a class body (name mangling)
@@ -168,6 +171,8 @@ class Machine(MachineState):
         self.setup_arch_hooks = list(self.setup_arch_hooks_default)
         self.late_init_hooks = list(self.late_init_hooks_default)
         self.log = LogBuffer(self._clock)
+        self.oom = OomState(self, page_alloc.RatelimitState())
+        self.oom.exit_task = exit_killed_task
         self.memblock = Memblock()
         self.pgdat = PglistData()
         self.pgdat.machine = self
@@ -244,6 +249,22 @@ class Machine(MachineState):
     def spawn(self, comm="prog", uid=1000, rlimits=None, **kw):
         """A process with an empty address space (linuxvm.process.spawn)."""
         return spawn(self, comm, uid, rlimits, **kw)
+
+    def sysrq(self, key: str) -> None:
+        """Press Alt-SysRq-``key``; only "f" (a manual OOM kill, moom_callback) is modelled.
+
+        :raises ValueError: another key
+        :raises KernelPanic: the machine has panicked
+        """
+        if key != "f":
+            raise ValueError(f"sysrq {key!r} is not modelled (only 'f')")
+        self.check_alive()
+        moom_callback(self)
+
+    def check_alive(self) -> None:
+        """Raise KernelPanic once the machine has panicked (it runs nothing more)."""
+        if self.oom.panic_msg is not None:
+            raise KernelPanic(f"the machine has panicked: {self.oom.panic_msg}")
 
     # -- invariants ------------------------------------------------------------
     def check(self) -> None:

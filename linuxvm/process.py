@@ -14,9 +14,9 @@ from .arch.x86 import mmap as x86_mmap
 from .arch.x86 import uaccess
 from .arch.x86.uaccess import run_on_cpu
 from .arch.x86.page_types import PAGE_SHIFT, PAGE_SIZE, TASK_SIZE
-from .errors import SyscallError, OutOfMemory
+from .errors import SyscallError, OutOfMemory, ProcessKilled
 from .kernel import fork
-from .kernel.exit import do_exit
+from .kernel.exit import do_exit, exit_killed_task
 from .kernel.fork import copy_process
 from .include.capability import CAP_NUMBERS
 from .include.sched import PF_RANDOMIZE
@@ -189,18 +189,41 @@ class Process:
         """_as_current for a live task, turning a negative return into SyscallError."""
         m = self.m
         task = self.task
-        if task.mm is None:
-            raise ValueError(f"process {task.pid} has exited")
+        if task.mm is None or task.sigkill or m.oom.panic_msg is not None:
+            self._not_runnable()
         saved = m.current
         run_on_cpu(m, task)             # (a booted machine always has its CPUs)
         m.current = task
         try:
             ret = fn(m, *args)
+        except ProcessKilled:
+            m.current = saved if saved is not task else None
+            self._killed()
         finally:
-            m.current = saved if saved is not task or task.mm is not None else None
+            if m.current is task:
+                m.current = saved if saved is not task or task.mm is not None else None
+        if task.sigkill:
+            self._killed()              # killed during the call: it dies on the way out
         if isinstance(ret, int) and ret < 0:
             raise SyscallError(-ret, name)
         return ret
+
+    def _not_runnable(self):
+        """Raise why this process cannot run: the machine panicked, the process was
+        killed (it dies now if it has not yet), or it exited."""
+        task = self.task
+        self.m.check_alive()
+        if task.sigkill:
+            self._killed()
+        raise ValueError(f"process {task.pid} has exited")
+
+    def _killed(self):
+        """SIGKILL is pending: the task exits now if it has not, and the call raises
+        ProcessKilled (get_signal -> do_group_exit on the way back to user mode)."""
+        task = self.task
+        if task.mm is not None:
+            exit_killed_task(self.m, task)
+        raise ProcessKilled(task.pid)
 
     # -- the mmap family ------------------------------------------------------------
     def mmap(self, addr, length, prot, flags, fd=-1, offset=0) -> int:
@@ -346,6 +369,8 @@ class Process:
         """
         _u32("code", code)
         task = self.task
+        if task.sigkill or self.m.oom.panic_msg is not None:
+            self._not_runnable()
         if task.mm is None:
             raise ValueError(f"process {task.pid} has already exited")
         self._as_current(do_exit, task)
@@ -356,9 +381,17 @@ class Process:
         :raises SyscallError: ENOMEM when the child's mm cannot be built
         """
         m = self.m
-        if self.task.mm is None:
-            raise ValueError(f"process {self.task.pid} has exited")
-        child = self._as_current(copy_process, self.task)
+        if self.task.mm is None or self.task.sigkill or m.oom.panic_msg is not None:
+            self._not_runnable()
+        try:
+            child = self._as_current(copy_process, self.task)
+        except ProcessKilled:
+            self._killed()
+        if self.task.sigkill:
+            # copy_process's last check: a fatal signal arrived, the child is undone
+            if child is not None:
+                exit_killed_task(m, child)
+            self._killed()
         if child is None:
             raise SyscallError(errno.ENOMEM, "fork")
         return Process(m, child)
@@ -374,9 +407,16 @@ class Process:
         self.task.sp = _u64("sp", value)
 
     def _live(self):
-        if self.task.mm is None:
-            raise ValueError(f"process {self.task.pid} has exited")
+        if self.task.mm is None or self.task.sigkill or self.m.oom.panic_msg is not None:
+            self._not_runnable()
         return self.m
+
+    def _user(self, fn, *args):
+        """A user-mode access; a SIGKILL it receives kills the process."""
+        try:
+            return fn(self._live(), self.task, *args)
+        except ProcessKilled:
+            self._killed()
 
     def read(self, addr: int, n: int) -> bytes:
         """Read ``n`` bytes at ``addr`` as the process would (faulting pages in).
@@ -384,9 +424,9 @@ class Process:
         :raises TypeError: ``addr`` or ``n`` not an int
         :raises ValueError: ``n`` negative, or either outside 64 bits
         :raises SegmentationFault: the kernel answers with SIGSEGV
+        :raises ProcessKilled: the OOM killer killed the process (now or before)
         """
-        addr = _u64("addr", addr)
-        return uaccess.read_user(self._live(), self.task, addr, _length("n", n))
+        return self._user(uaccess.read_user, _u64("addr", addr), _length("n", n))
 
     def write(self, addr: int, data: bytes) -> None:
         """Write ``data`` at ``addr`` (faulting and COW-breaking pages as needed).
@@ -398,7 +438,7 @@ class Process:
         if not isinstance(data, (bytes, bytearray, memoryview)):
             raise TypeError(f"data must be bytes, bytearray or memoryview, not "
                             f"{type(data).__name__}")
-        uaccess.write_user(self._live(), self.task, _u64("addr", addr), bytes(data))
+        self._user(uaccess.write_user, _u64("addr", addr), bytes(data))
 
     def touch(self, addr: int, length: int, write: bool = False, bulk: bool = True) -> None:
         """Access every page of [addr, addr+length) once, reading or writing.
@@ -410,8 +450,7 @@ class Process:
         :raises TypeError: ``addr`` or ``length`` not an int
         :raises ValueError: ``length`` negative, or either outside 64 bits
         """
-        addr = _u64("addr", addr)
-        uaccess.touch(self._live(), self.task, addr, _length("length", length), write, bulk)
+        self._user(uaccess.touch, _u64("addr", addr), _length("length", length), write, bulk)
 
     def access(self, addr: int, kind: str = "r") -> int:
         """One access of kind "r", "w" or "x"; returns the physical address used.
@@ -421,7 +460,7 @@ class Process:
         """
         if not isinstance(kind, str):
             raise TypeError(f"kind must be 'r', 'w' or 'x', not {kind!r}")
-        return uaccess.access(self._live(), self.task, _u64("addr", addr), kind)
+        return self._user(uaccess.access, _u64("addr", addr), kind)
 
     # -- file I/O system calls (fs/read_write.c, fs/open.c, fs/sync.c, mm/fadvise.c) -------
     # read(2)/write(2) are ``sys_read``/``sys_write``: ``read``/``write`` above are the

@@ -103,13 +103,18 @@ def w_kernel_allocations(m):
         if pfn is not None:
             k.free_pages(pfn, o)
     m.check()
+    init = m.spawn("init")                               # pid 1: never an OOM victim
     p = m.spawn("hog")
     a = p.mmap(None, 256 << 20, RW, ANON | lv.MAP_NORESERVE)
-    log.append(_signal(p.touch, a, 256 << 20, True))    # runs the 128M machine dry
+    log.append(_signal(p.touch, a, 256 << 20, True))    # runs the 128M machine dry: OOM kill
     m.check()
-    log.append(_signal(k.alloc_pages, "GFP_KERNEL", 4))
-    p.exit()
+    pfn = k.alloc_pages("GFP_KERNEL", 4)                 # the victim's memory is back
+    log.append(pfn)
+    k.free_pages(pfn, 4)
+    log.append(_signal(p.exit))                          # ProcessKilled: it is gone
+    init.exit()
     m.check()
+    log.append(m.dmesg()[-40:])
     return log
 
 

@@ -74,3 +74,13 @@ def test_alloc_shows_where_blocks_came_from():
     lines = [l for l in out.splitlines() if l.startswith("order-2 GFP_KERNEL: pfn 0x")]
     assert len(lines) == 2 and all("(phys 0x" in l and ", zone DMA" in l for l in lines)
     assert "Node 0, zone    DMA32" in out           # buddyinfo follows
+
+
+def test_oom_explain_command(capsys):
+    from linuxvm.cli import main
+    assert main(["oom-explain", "--ram", "512M", "--proc", "a=32M", "--proc",
+                 "b=64M,adj=-1000", "--proc", "c=16M,uid=0"]) == 0
+    out = capsys.readouterr().out
+    assert "unkillable: oom_score_adj -1000" in out
+    assert "select_bad_process picks 2 (a)" in out
+    assert main(["oom-explain", "--proc", "bad"]) == 2

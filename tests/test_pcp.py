@@ -235,7 +235,7 @@ def run_sequence(m, seed, steps=12000):
         r = rng.random()
         if r < 0.6 or not held:
             order = 0 if rng.random() < 0.9 else rng.choice([1, 2, 3, 4, 5, 9, 10])
-            pfn = m.kernel.alloc_pages(rng.choice(gfps) + "|__GFP_NOWARN", order,
+            pfn = m.kernel.alloc_pages(rng.choice(gfps) + "|__GFP_NOWARN|__GFP_NORETRY", order,
                                        cpu=rng.randrange(2))
             if pfn is not None:
                 if order == 0 and rng.random() < 0.2:
@@ -255,7 +255,8 @@ def run_sequence(m, seed, steps=12000):
     # then down to the watermarks: the fast path must refuse exactly where the general
     # path does
     for gfp in ("GFP_HIGHUSER_MOVABLE", "GFP_KERNEL|__GFP_COLD", "GFP_ATOMIC", "GFP_DMA"):
-        while (pfn := m.kernel.alloc_pages(gfp + "|__GFP_NOWARN", 0, cpu=1)) is not None:
+        while (pfn := m.kernel.alloc_pages(gfp + "|__GFP_NOWARN|__GFP_NORETRY", 0,
+                                           cpu=1)) is not None:
             held.append((pfn, 0))
         m.check()
     for pfn, order in held[::3]:
@@ -318,8 +319,10 @@ def w_to_failure(m):
     "page allocation failure" reports, then frees and a drain."""
     held = [(m.kernel.alloc_pages("GFP_HIGHUSER_MOVABLE|__GFP_COMP", 5), 5)
             for _ in range(100)]
-    for gfp, order in (("GFP_KERNEL", 0), ("GFP_HIGHUSER_MOVABLE|__GFP_ZERO", 0),
-                       ("GFP_KERNEL", 3), ("GFP_ATOMIC", 0), ("GFP_ATOMIC", 2),
+    # (__GFP_NORETRY: 4.6 fails a request that may reclaim only when it may not OOM-kill)
+    for gfp, order in (("GFP_KERNEL|__GFP_NORETRY", 0),
+                       ("GFP_HIGHUSER_MOVABLE|__GFP_ZERO|__GFP_NORETRY", 0),
+                       ("GFP_KERNEL|__GFP_NORETRY", 3), ("GFP_ATOMIC", 0), ("GFP_ATOMIC", 2),
                        ("GFP_DMA", 0)):
         while (pfn := m.kernel.alloc_pages(gfp, order, cpu=len(held) % 2)) is not None:
             held.append((pfn, order))

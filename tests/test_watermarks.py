@@ -193,6 +193,8 @@ def test_high_order_watermark_needs_a_block_of_that_order():
 
 
 def exhaust(m, gfp):
+    # (callers that may reclaim pass __GFP_NORETRY: 4.6 fails such a request only when it
+    # may not run the OOM killer; with no process to kill it would panic instead)
     got = []
     for order in (10, 0):
         while (pfn := m.kernel.alloc_pages(gfp + "|__GFP_NOWARN", order)) is not None:
@@ -204,7 +206,7 @@ def test_lowmem_reserve_refuses_kernel_allocations_in_dma():
     m = lv.Machine(ram="6G", cpus=1)
     dma, dma32, normal = m.zones[:3]
     dma_free = dma.vm_stat[NR_FREE_PAGES]
-    got = exhaust(m, "GFP_KERNEL")
+    got = exhaust(m, "GFP_KERNEL|__GFP_NORETRY")
     m.check()
     assert got and not any(m.page_zone(p) is dma for p in got)
     # GFP_KERNEL (classzone Normal) stops at min + lowmem_reserve[Normal] in each zone
@@ -221,19 +223,19 @@ def test_lowmem_reserve_refuses_kernel_allocations_in_dma():
     # and GFP_DMA still finds the last pages above DMA's own min mark
     assert m.kernel.alloc_pages("GFP_DMA|__GFP_NOWARN", 0) is not None
     # GFP_ATOMIC may dip below min (ALLOC_HIGH|ALLOC_HARDER) where GFP_KERNEL may not
-    assert m.kernel.alloc_pages("GFP_KERNEL|__GFP_NOWARN", 0) is None
+    assert m.kernel.alloc_pages("GFP_KERNEL|__GFP_NORETRY|__GFP_NOWARN", 0) is None
     assert m.kernel.alloc_pages("GFP_ATOMIC|__GFP_NOWARN", 0) is not None
     m.check()
 
 
 def test_allocation_failure_warning():
     m = lv.Machine(ram="128M", cpus=1)
-    exhaust(m, "GFP_KERNEL")
+    exhaust(m, "GFP_KERNEL|__GFP_NORETRY")
     n = len(m.dmesg())
-    assert m.kernel.alloc_pages("GFP_KERNEL", 0) is None
+    assert m.kernel.alloc_pages("GFP_KERNEL|__GFP_NORETRY", 0) is None
     new = m.dmesg()[n:]
     assert any(l.endswith("swapper/0: page allocation failure: order:0, "
-                          "mode:0x24000c0(GFP_KERNEL)") for l in new)
+                          "mode:0x24010c0(GFP_KERNEL|__GFP_NORETRY)") for l in new)
     assert any("Node 0 DMA32: " in l and l.endswith("kB") for l in new)
     text = [l.split("] ", 1)[1] for l in new]
     assert "Mem-Info:" in text and "lowmem_reserve[]: 0 94 94 94" in text
@@ -245,20 +247,20 @@ def test_allocation_failure_warning():
     assert sum(int(t.split("*")[0]) * int(t.split("*")[1][:-2])
                for t in dma32.split() if "*" in t) == m.zones[1].vm_stat[NR_FREE_PAGES] * 4
     n = len(m.dmesg())
-    assert m.kernel.alloc_pages("GFP_KERNEL|__GFP_NOWARN", 0) is None
+    assert m.kernel.alloc_pages("GFP_KERNEL|__GFP_NORETRY|__GFP_NOWARN", 0) is None
     assert m.dmesg()[n:] == []
     m.check()
 
 
 def test_allocation_failure_warning_is_ratelimited():
     m = lv.Machine(ram="128M", cpus=1)
-    exhaust(m, "GFP_KERNEL")
+    exhaust(m, "GFP_KERNEL|__GFP_NORETRY")
     for _ in range(12):
-        m.kernel.alloc_pages("GFP_KERNEL", 0)
+        m.kernel.alloc_pages("GFP_KERNEL|__GFP_NORETRY", 0)
     fails = [l for l in m.dmesg() if "page allocation failure" in l]
     assert len(fails) == 10                 # DEFAULT_RATELIMIT_BURST in 5 s
     m.clock_ns += 6 * 10 ** 9
-    m.kernel.alloc_pages("GFP_KERNEL", 0)
+    m.kernel.alloc_pages("GFP_KERNEL|__GFP_NORETRY", 0)
     assert any(l.endswith("warn_alloc_failed: 2 callbacks suppressed") for l in m.dmesg())
     assert len([l for l in m.dmesg() if "page allocation failure" in l]) == 11
 
@@ -329,18 +331,18 @@ def test_gfp_write_spreads_by_zone_dirty_limits(monkeypatch):
 
 def test_atomic_with_direct_reclaim_warns_once_and_drops_atomic():
     m = lv.Machine(ram="128M", cpus=1)
-    assert m.kernel.alloc_pages("GFP_KERNEL|__GFP_ATOMIC", 0) is not None   # fast path
+    assert m.kernel.alloc_pages("GFP_KERNEL|__GFP_NORETRY|__GFP_ATOMIC", 0) is not None   # fast path
     assert not any("cut here" in l for l in m.dmesg())
     # at the low marks the slow path runs: WARN_ON_ONCE, then __GFP_ATOMIC is cleared, so
     # the request gets no ALLOC_HARDER and stops at the min mark like GFP_KERNEL
     while any(z.vm_stat[NR_FREE_PAGES] > z.watermark[WMARK_LOW] + z.lowmem_reserve[1] + 1
               for z in m.zones[:2]):
-        m.kernel.alloc_pages("GFP_KERNEL", 0)
-    assert exhaust(m, "GFP_KERNEL|__GFP_ATOMIC")
+        m.kernel.alloc_pages("GFP_KERNEL|__GFP_NORETRY", 0)
+    assert exhaust(m, "GFP_KERNEL|__GFP_NORETRY|__GFP_ATOMIC")
     warns = [l for l in m.dmesg() if "WARNING:" in l]
     assert len(warns) == 1 and warns[0].endswith("at mm/page_alloc.c:3141 "
                                                  "__alloc_pages_slowpath")
-    assert m.kernel.alloc_pages("GFP_KERNEL|__GFP_NOWARN", 0) is None
+    assert m.kernel.alloc_pages("GFP_KERNEL|__GFP_NORETRY|__GFP_NOWARN", 0) is None
     for z in m.zones[:2]:
         # stopped at min (less one pcp batch), not at min - min/4 as ALLOC_HARDER would
         assert z.vm_stat[NR_FREE_PAGES] >= z.watermark[WMARK_MIN] + z.lowmem_reserve[1] - 4

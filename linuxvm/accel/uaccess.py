@@ -41,6 +41,7 @@ from ..mm.mm_types import MM_ANONPAGES
 from ..mm.page import (NULL, PG_uptodate, PG_swapbacked, PG_active, PG_lru, PG_unevictable,
                        PAGE_MAPPING_ANON)
 from ..mm.page_alloc import __alloc_pages_nodemask, _GFP_BITS_MASK, alloc_context
+from ..mm.oom_kill import OomDeferred
 from .page_alloc import alloc_pages_order0_batch
 from ..mm.swap import (PAGEVEC_SIZE, __pagevec_lru_add, LRU_UNEVICTABLE, LRU_INACTIVE_ANON,
                        LRU_INACTIVE_FILE)
@@ -57,6 +58,22 @@ _NEW_PTE_FLAGS = _PAGE_RW | _PAGE_DIRTY | _PAGE_SOFT_DIRTY       # pte_mkwrite(p
 _PLAIN_VMA_EXCLUDES = (VM_SHARED | VM_GROWSDOWN | VM_HUGETLB | VM_PFNMAP | VM_MIXEDMAP
                        | VM_LOCKED)
 _PG_NEW_ANON = (1 << PG_uptodate) | (1 << PG_swapbacked) | (1 << PG_active)
+
+
+OOM_DEFERRED = -2
+
+
+def _alloc_no_oom(m, pgdat, cpuid: int) -> int:
+    """do_anonymous_page's allocation through the general path, stopping where the OOM
+    killer would run (OOM_DEFERRED): the killer must see the state the per-access path
+    gives it, so the access is handed back to that path."""
+    m.oom.defer = True
+    try:
+        return __alloc_pages_nodemask(pgdat, GFP_HIGHUSER_MOVABLE_ZERO, 0, cpuid)
+    except OomDeferred:
+        return OOM_DEFERRED
+    finally:
+        m.oom.defer = False
 
 
 @register("touch_write", "linuxvm.arch.x86.uaccess.touch")
@@ -164,7 +181,20 @@ def touch_write(m, task, addr: int, length: int) -> None:
         # do_anonymous_page
         page = alloc_order0(ac, gfp, cpuid) if alloc_order0 is not None else NULL
         if page == NULL:
-            page = __alloc_pages_nodemask(pgdat, GFP_HIGHUSER_MOVABLE_ZERO, 0, cpuid)
+            page = _alloc_no_oom(m, pgdat, cpuid)
+            if page == OOM_DEFERRED:
+                # the OOM killer is next: undo this fault's counters and let the
+                # per-access path take the whole access (the killer may kill this task)
+                vm_events[PGFAULT] -= 1
+                rss.events = ev
+                phys = user_access(m, task, va, _WRITE_FAULT_CODE)
+                content[phys >> PAGE_SHIFT] = next_content_tag(m)
+                vs = ve = lim = 0
+                cpu = run_on_cpu(m, task)
+                cpuid = cpu.cpu
+                pvec = m.lru.lru_add_pvec[cpuid]
+                va = (vpn + 1) << 12
+                continue
             if page == NULL:
                 tlb.misses += 1
                 tlb.walks += 1
@@ -443,7 +473,14 @@ def _bulk_chunk(m, task, cpu, mm, vma, va: int, end: int, write: bool, held) -> 
     tlb = cpu.tlb
     if ptr is None:
         # the first fault's table allocations come before its page
-        ptr = memory.pte_alloc_map(m, mm, va)
+        m.oom.defer = True
+        try:
+            ptr = memory.pte_alloc_map(m, mm, va)
+        except OomDeferred:
+            # a table allocation needs the OOM killer: the per-access path runs it
+            return _one_access(m, task, va, write, held)
+        finally:
+            m.oom.defer = False
         if ptr is None:
             # as that fault: its miss, failed walk and counts, then VM_FAULT_OOM
             held.flush()

@@ -3,6 +3,7 @@
 from ..arch.x86.cpu import enter_lazy_tlb, context_switch
 from ..mm.memory import sync_mm_rss
 from ..mm.slab_common import slab_free_obj
+from ..mm.oom_kill import exit_oom_victim
 from .fork import mmput, mmdrop, _free_thread_stack
 
 
@@ -19,6 +20,8 @@ def exit_mm(m, task) -> None:
     if cpu is not None:
         enter_lazy_tlb(m, cpu, mm, task)
     mmput(m, mm)
+    if task.memdie:
+        exit_oom_victim(m, task)
 
 
 def _running_on(m, task):
@@ -46,3 +49,14 @@ def do_exit(m, task) -> None:
     slab_free_obj(m, "task_struct", task)
     if m.current is task:
         m.current = None
+
+
+def exit_killed_task(m, task) -> None:
+    """A task with SIGKILL pending gets the CPU and dies: get_signal -> do_group_exit
+    (the OOM killer's schedule point runs this for its victims)."""
+    saved = m.current
+    m.current = task
+    try:
+        do_exit(m, task)
+    finally:
+        m.current = saved if saved is not task else None

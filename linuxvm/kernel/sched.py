@@ -51,7 +51,8 @@ class TaskStruct:
     __slots__ = ("pid", "tgid", "comm", "mm", "active_mm", "cred", "real_cred", "signal",
                  "flags", "personality", "min_flt", "maj_flt", "rss_stat",
                  "brk_randomized", "files", "exit_state", "slab_obj", "cpu", "sp", "real_parent",
-                 "stack", "thread_cr2", "thread_error_code")
+                 "stack", "thread_cr2", "thread_error_code",
+                 "memdie", "sigkill")
 
     def __init__(self, pid: int, comm: str, cred: Cred):
         self.pid = self.tgid = pid
@@ -73,6 +74,8 @@ class TaskStruct:
         self.stack = None                        # the kernel stack (fork_stack)
         self.thread_cr2 = 0                      # thread.cr2, thread.error_code: the last fault
         self.thread_error_code = 0
+        self.memdie = False                      # TIF_MEMDIE: an OOM victim on its way out
+        self.sigkill = False                     # SIGKILL pending (fatal_signal_pending)
 
     def __repr__(self):
         return f"<task {self.pid} {self.comm}>"

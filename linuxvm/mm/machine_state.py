@@ -93,6 +93,7 @@ class MachineState:
         "current",          # the running task on current_cpu, or None (a kernel thread)
         "tasks",            # pid -> TaskStruct: the task list
         "next_pid",         # the pid the next task gets
+        "oom",              # OomState: the OOM killer's globals (mm/oom_kill.py)
         # -- warn-once flags -------------------------------------------------------------
         "_rlimit_data_warned",  # mmap.c's "RLIMIT_DATA will be enforced" line printed
         "_oom_adj_warned",  # the /proc/<pid>/oom_adj deprecation line printed

@@ -727,6 +727,7 @@ PF_MEMALLOC = 0x00000800
 # source lines of the WARN_ON_ONCE()s in 4.6.2 __alloc_pages_slowpath, printed by the warning
 _WARN_ORDER_LINE = 3133
 _WARN_ATOMIC_LINE = 3141
+_WARN_MAY_OOM_NOFAIL_LINE = 2896
 
 
 def _current_may_dip(m) -> tuple:
@@ -777,10 +778,60 @@ def warn_on_once(pgdat, line: int, func: str, cpu: int) -> None:
     m.add_taint("W")                 # warn_slowpath_common taints after dump_stack
 
 
+PAGE_ALLOC_COSTLY_ORDER = 3
+# the model runs one task at a time: a retry that frees nothing would spin forever in
+# 4.6 waiting for another task (GFP_NOFS's "keep looping as per tradition", a victim
+# that never exits); after this many such retries the allocation fails instead
+MAX_IDLE_RETRIES = 16
+
+
+def __alloc_pages_may_oom(pgdat, gfp_mask: int, order: int, ac, cpu: int) -> tuple:
+    """(page, did_some_progress): one more try at the high mark, then the OOM killer
+    unless the request is one it does not serve (mm/page_alloc.c __alloc_pages_may_oom).
+
+    oom_lock is always free here: the model runs one allocation at a time."""
+    m = pgdat.machine
+    oom = m.oom
+    if oom.defer:
+        raise oom.deferred        # an accelerator hands this allocation back (oom_kill)
+    page = get_page_from_freelist(pgdat, gfp_mask | G.__GFP_HARDWALL, order,
+                                  ALLOC_WMARK_HIGH | ALLOC_CPUSET, ac, cpu)
+    if page != NULL:
+        return page, 0
+    if not gfp_mask & G.__GFP_NOFAIL:
+        # (PF_DUMPCORE: the model never dumps core)
+        if order > PAGE_ALLOC_COSTLY_ORDER:
+            return NULL, 0              # killing does not make high orders
+        if ac.high_zoneidx < G.ZONE_NORMAL:
+            return NULL, 0              # nor lowmem
+        if not gfp_mask & G.__GFP_FS:
+            # no OOM kill for IO-less reclaim; 4.6 keeps looping unless the killer is off
+            return NULL, int(not oom.oom_killer_disabled)
+        if gfp_mask & G.__GFP_THISNODE:
+            return NULL, 0
+    progress = 0
+    if oom.out_of_memory(gfp_mask, order):
+        progress = 1
+    elif gfp_mask & G.__GFP_NOFAIL:
+        warn_on_once(pgdat, _WARN_MAY_OOM_NOFAIL_LINE, "__alloc_pages_may_oom", cpu)
+        progress = 1
+    if progress and gfp_mask & G.__GFP_NOFAIL:
+        page = get_page_from_freelist(pgdat, gfp_mask, order,
+                                      ALLOC_NO_WATERMARKS | ALLOC_CPUSET, ac, cpu)
+        if page == NULL:
+            page = get_page_from_freelist(pgdat, gfp_mask, order, ALLOC_NO_WATERMARKS,
+                                          ac, cpu)
+    return page, progress
+
+
 def __alloc_pages_slowpath(pgdat, gfp_mask: int, order: int, ac, cpu: int) -> int:
-    """The slow path up to the point where 4.6 would reclaim: one attempt at the min mark
-    with the caller's privileges, then one without watermarks if allowed. Reclaim,
-    compaction and OOM are not modelled yet, so what is left fails with the warning."""
+    """The slow path: an attempt at the min mark with the caller's privileges, one without
+    watermarks if allowed, then (for callers that may sleep) compaction, direct reclaim
+    and the OOM killer, retrying while the killer makes progress (mm/page_alloc.c).
+
+    Compaction and reclaim are 4.6's code path with the outcome they have while neither
+    is modelled (issue 13): nothing compacted, nothing reclaimed (did_some_progress 0),
+    so no reclaim retry; the OOM killer is next."""
     if order >= MAX_ORDER:
         if not gfp_mask & G.__GFP_NOWARN:
             warn_on_once(pgdat, _WARN_ORDER_LINE, "__alloc_pages_slowpath", cpu)
@@ -789,15 +840,43 @@ def __alloc_pages_slowpath(pgdat, gfp_mask: int, order: int, ac, cpu: int) -> in
                                                                  | G.__GFP_DIRECT_RECLAIM):
         warn_on_once(pgdat, _WARN_ATOMIC_LINE, "__alloc_pages_slowpath", cpu)
         gfp_mask &= ~G.__GFP_ATOMIC
-    # kswapd would be woken here for __GFP_KSWAPD_RECLAIM (not modelled yet)
-    alloc_flags = gfp_to_alloc_flags(gfp_mask, pgdat.machine)
-    page = get_page_from_freelist(pgdat, gfp_mask, order, alloc_flags & ~ALLOC_NO_WATERMARKS,
-                                  ac, cpu)
-    if page == NULL and alloc_flags & ALLOC_NO_WATERMARKS:
-        page = get_page_from_freelist(pgdat, gfp_mask, order, ALLOC_NO_WATERMARKS, ac, cpu)
-    if page == NULL:
-        warn_alloc_failed(pgdat, gfp_mask, order)
-    return page
+    m = pgdat.machine
+    can_direct_reclaim = gfp_mask & G.__GFP_DIRECT_RECLAIM
+    idle = 0
+    while True:                                          # retry:
+        # kswapd would be woken here for __GFP_KSWAPD_RECLAIM (not modelled yet)
+        alloc_flags = gfp_to_alloc_flags(gfp_mask, m)
+        page = get_page_from_freelist(pgdat, gfp_mask, order,
+                                      alloc_flags & ~ALLOC_NO_WATERMARKS, ac, cpu)
+        if page != NULL:
+            return page
+        if alloc_flags & ALLOC_NO_WATERMARKS:
+            page = get_page_from_freelist(pgdat, gfp_mask, order, ALLOC_NO_WATERMARKS, ac,
+                                          cpu)
+            if page != NULL:
+                return page
+        if not can_direct_reclaim:
+            break
+        cur = m.current
+        if cur is not None and cur.flags & PF_MEMALLOC:
+            break                        # no recursion into reclaim
+        if cur is not None and cur.memdie and not gfp_mask & G.__GFP_NOFAIL:
+            break                        # a victim that used the reserves up: fail
+        # __alloc_pages_direct_compact: nothing to compact yet (COMPACT_SKIPPED);
+        # __alloc_pages_direct_reclaim: nothing reclaimable yet, did_some_progress = 0
+        if gfp_mask & G.__GFP_NORETRY:
+            break                        # noretry: compaction again finds nothing
+        free_before = m.nr_free_pages()
+        page, progress = __alloc_pages_may_oom(pgdat, gfp_mask, order, ac, cpu)
+        if page != NULL:
+            return page
+        if not progress:
+            break
+        idle = idle + 1 if m.nr_free_pages() <= free_before else 0
+        if idle > MAX_IDLE_RETRIES:
+            break
+    warn_alloc_failed(pgdat, gfp_mask, order)
+    return NULL
 
 
 def __alloc_pages_nodemask(pgdat, gfp_mask: int, order: int, cpu: int = 0) -> int:
@@ -876,7 +955,7 @@ def warn_alloc_failed(pgdat, gfp_mask: int, order: int) -> None:
 # the kernel-named functions, with the double-underscore ones a star import would skip
 __all__ = [n for n in dir() if not n.startswith("_") or n.startswith("__rmqueue")
            or n in ("__free_one_page", "__free_pages", "__free_pages_ok",
-                    "__alloc_pages_nodemask", "__alloc_pages_slowpath", "__ratelimit",
+                    "__alloc_pages_nodemask", "__alloc_pages_slowpath", "__alloc_pages_may_oom", "__ratelimit",
                     "__zone_watermark_ok", "__mod_zone_freepage_state")]
 
 

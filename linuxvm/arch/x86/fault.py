@@ -4,7 +4,7 @@ the stack, check access rights, call handle_mm_fault, and turn failures into sig
 User-mode faults only: the model's accesses come from user processes.
 """
 
-from ...errors import SegmentationFault, BusError, OutOfMemory, KernelBug
+from ...errors import SegmentationFault, BusError, OutOfMemory, KernelBug, ProcessKilled
 from ...include.mm import VM_GROWSDOWN, VM_READ, VM_WRITE, VM_EXEC
 from .mmu import PF_PROT, PF_WRITE, PF_USER, PF_RSVD
 from .page_types import TASK_SIZE_MAX
@@ -14,6 +14,7 @@ from ...mm.memory import (handle_mm_fault, VM_FAULT_ERROR, VM_FAULT_MAJOR, VM_FA
                          FAULT_FLAG_TRIED, VM_FAULT_RETRY)
 from ...mm.vma import find_vma
 from ...mm.mmap_stack import expand_stack
+from ...mm import oom_kill
 
 # si_code values (include/uapi/asm-generic/siginfo.h)
 SEGV_MAPERR = 1
@@ -42,6 +43,7 @@ def bad_area(m, task, error_code: int, address: int, si_code: int) -> None:
 def mm_fault_error(m, task, error_code: int, address: int, fault: int) -> None:
     if fault & VM_FAULT_OOM:
         pagefault_out_of_memory(m, task, address)
+        return
     if fault & VM_FAULT_SIGSEGV:
         bad_area(m, task, error_code, address, SEGV_MAPERR)
     if fault & VM_FAULT_SIGBUS:
@@ -51,10 +53,26 @@ def mm_fault_error(m, task, error_code: int, address: int, fault: int) -> None:
 
 
 def pagefault_out_of_memory(m, task, address: int) -> None:
-    """mm/oom_kill.c pagefault_out_of_memory: the OOM killer is a later issue."""
-    raise OutOfMemory(f"page fault at {address:#x} in {task.comm} (pid {task.pid}) needs "
-                      f"memory the allocator cannot give without reclaim or the OOM killer, "
-                      f"neither of which is modelled yet")
+    """VM_FAULT_OOM from a user fault: run the OOM killer (mm/oom_kill.c
+    pagefault_out_of_memory), then return to user mode, where a pending SIGKILL kills
+    the task (ProcessKilled). Otherwise another task was killed and the access is
+    retried; a panic raises KernelPanic.
+
+    :raises ProcessKilled: this task is the victim (or already was one)
+    :raises OutOfMemory: the killer is disabled: 4.6 would retry this fault forever
+    """
+    if not oom_kill.pagefault_out_of_memory(m):
+        raise OutOfMemory(f"page fault at {address:#x} in {task.comm} (pid {task.pid}): "
+                          f"the OOM killer is disabled and 4.6 would retry the fault "
+                          f"forever")
+    check_fatal_signal(task)
+
+
+def check_fatal_signal(task) -> None:
+    """The return to user mode (exit_to_usermode_loop): a pending SIGKILL is delivered
+    before the next user instruction; the façade runs the exit."""
+    if task.sigkill:
+        raise ProcessKilled(task.pid)
 
 
 def __do_page_fault(m, task, regs_sp: int, error_code: int, address: int) -> None:
@@ -100,7 +118,11 @@ def __do_page_fault(m, task, regs_sp: int, error_code: int, address: int) -> Non
             raise KernelBug(f"fault at {address:#x} asked for a second retry")
     if fault & VM_FAULT_ERROR:
         mm_fault_error(m, task, error_code, address, fault)
+        return
     if major:
         task.maj_flt += 1
     else:
         task.min_flt += 1
+    if task.sigkill:
+        # killed by the OOM killer while this fault allocated (with the reserves)
+        check_fatal_signal(task)

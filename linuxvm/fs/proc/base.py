@@ -8,6 +8,7 @@ from . import Node
 from .array import render_status, render_stat
 from .task_mmu import render_maps, render_smaps, render_statm
 from ...arch.x86.page_types import PAGE_SHIFT, TASK_SIZE
+from ...mm.oom_kill import oom_badness, totalpages_of
 from ...mm.pagewalk import PM_ENTRY_BYTES, pagemap_read
 
 OOM_DISABLE = -17
@@ -37,6 +38,12 @@ def __set_oom_adj(m, task, oom_adj: int, legacy: bool) -> None:
     sig.oom_score_adj = oom_adj
     if not legacy and writer.capable("CAP_SYS_RESOURCE"):
         sig.oom_score_adj_min = oom_adj
+
+
+def proc_oom_score(m, task) -> str:
+    """oom_badness scaled to 0..1000 of RAM + swap (fs/proc/base.c proc_oom_score)."""
+    totalpages = totalpages_of(m)
+    return f"{oom_badness(task, totalpages) * 1000 // totalpages}\n"
 
 
 def oom_score_adj_write(m, task, text: str) -> None:
@@ -70,6 +77,7 @@ PID_FILES = {
     "statm": (render_statm, None),
     "status": (render_status, None),
     "stat": (render_stat, None),
+    "oom_score": (proc_oom_score, None),
     "oom_score_adj": (lambda m, t: f"{t.signal.oom_score_adj}\n", oom_score_adj_write),
     "oom_adj": (lambda m, t: oom_adj_read(t), oom_adj_write),
 }
