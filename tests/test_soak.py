@@ -95,23 +95,3 @@ def test_cli_soak_fails_with_status_1(monkeypatch, capsys):
     assert "failures: 1" in out and "minimal reproducer" in out
 
 
-def test_a_known_check_report_retires_the_process(monkeypatch):
-    # the checker's unmerged-neighbours false alarm (issue 11): counted, the process named
-    # exits, the check runs again; with the key enabled the same report is a failure
-    real = lv.Machine.check
-    fired = []
-
-    def check(self):
-        if not fired and self.tasks:
-            pid = max(self.tasks)
-            fired.append(pid)
-            raise lv.KernelBug(f"pid {pid}: <vma a> and <vma b> are mergeable neighbours "
-                               f"left unmerged")
-        return real(self)
-    monkeypatch.setattr(lv.Machine, "check", check)
-    run, fail = soak.execute(3, soak.plan(3, 300))
-    assert fail is None and run.known["unmerged_neighbours"] == 1
-    assert fired[0] not in run.m.tasks
-    fired.clear()
-    run, fail = soak.execute(3, soak.plan(3, 300), enabled=["unmerged_neighbours"])
-    assert fail is not None and fail.phase == "check"

@@ -6,6 +6,7 @@ mm/slab_common.c does around it.
 """
 
 import errno
+from struct import error as StructError
 
 import numpy as np
 
@@ -324,10 +325,12 @@ class SlabState:
         c = s.cpu_slab[cpu]
         obj = c.freelist
         if obj and not gfp & _GFP_ZERO:
-            if not check_valid_pointer(s, c.page, obj):
-                raise freelist_bug(s, c.page, obj)
             a = obj + s.offset - PAGE_OFFSET
-            c.freelist = _unpack_q(self.pc[a >> 12], a & 4095)[0]
+            try:
+                c.freelist = _unpack_q(self.pc[a >> 12], a & 4095)[0]
+            except (KeyError, IndexError, StructError):
+                # the free pointer read leaves the slab's memory (written after a free)
+                raise freelist_bug(s, c.page, obj) from None
             return obj
         return slab_alloc(s, gfp, cpu, "__kmalloc")
 
@@ -426,12 +429,21 @@ class SlabState:
 C_GFP_SLAB_BUG_MASK = S.GFP_SLAB_BUG_MASK
 
 
-def _walk(s, fp: int, limit: int, page: int = NULL) -> list:
-    """The objects on a freelist from ``fp`` (at most ``limit`` + 1); with ``page``, a
+def _walk(s, fp: int, objects: int, page: int = NULL) -> list:
+    """The objects on a freelist from ``fp`` (at most ``objects`` + 1); with ``page``, a
     KernelBug at an entry that is not an object of that slab (a write after free)."""
     out = []
-    while fp and len(out) <= limit:
-        if page != NULL and not check_valid_pointer(s, page, fp):
+    if page == NULL:
+        while fp and len(out) <= objects:
+            out.append(fp)
+            fp = D.get_freepointer(s, fp)
+        return out
+    # check_valid_pointer(s, page, fp) for each entry, the page's bounds worked out once
+    size = s.size
+    base = D.page_address(page) + s.red_left_pad
+    end = base + objects * size
+    while fp and len(out) <= objects:
+        if not base <= fp < end or (fp - base) % size:
             raise freelist_bug(s, page, fp)
         out.append(fp)
         fp = D.get_freepointer(s, fp)

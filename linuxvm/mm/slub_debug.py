@@ -6,7 +6,7 @@ corruption is reported, repaired as the kernel repairs it, and never raises.
 
 import struct
 
-from ..arch.x86.page_types import PAGE_OFFSET, PAGE_SIZE, VMEMMAP_START
+from ..arch.x86.page_types import PAGE_OFFSET, PAGE_SHIFT, PAGE_SIZE, VMEMMAP_START
 from ..errors import KernelBug
 from ..mm.page import PG_slab
 from . import slub_def as D
@@ -64,12 +64,13 @@ def size_from_object(s) -> int:
 
 
 def check_valid_pointer(s, page: int, obj: int) -> bool:
+    """Whether ``obj`` is 0 or the start of one of ``page``'s objects (mm/slub.c)."""
     if not obj:
         return True
-    base = D.page_address(page)
-    objects = D.unpack_counters(s.sl.mm.mc[page])[1]
-    obj -= s.red_left_pad if s.flags & SLAB_RED_ZONE else 0
-    return base <= obj < base + objects * s.size and (obj - base) % s.size == 0
+    # red_left_pad is 0 without SLAB_RED_ZONE; page->objects is bits 16-30 of counters
+    rel = obj - s.red_left_pad - PAGE_OFFSET - (page << PAGE_SHIFT)
+    size = s.size
+    return 0 <= rel < ((s.sl.mm.mc[page] >> 16) & 0x7FFF) * size and not rel % size
 
 
 def freelist_bug(s, page: int, obj: int) -> KernelBug:
