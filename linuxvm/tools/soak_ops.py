@@ -26,6 +26,7 @@ BASE = 0x10000000            # a quiet arena where MAP_FIXED layouts collide oft
 ARENA_PAGES = 64
 MAX_PROCS = 8
 MAX_HELD = 64                # kernel pages / objects the soak holds at once
+MAX_HELD_PAGES = 8192        # and at most 32 MiB of pages among them
 U64 = (1 << 64) - 1
 
 # -- patterns left out -------------------------------------------------------------------
@@ -456,8 +457,14 @@ class Run:
                 bad_range = mag > (1 << 63) // HZ     # LONG_MAX / HZ; the int then wraps
             else:
                 bad_range = mag > INT_MAX + (1 if iv < 0 else 0)
-        if name == "vm.min_free_kbytes" and iv is not None and iv > 16384:
-            raise Skip          # legal, but a 256M machine then fails every allocation
+        if iv is not None and name in ("vm.min_free_kbytes", "vm.panic_on_oom"):
+            # legal, but the machine's end: a reserve above 16 MiB (after the int cut:
+            # "-2147483649" stores INT_MAX) fails every allocation of a 256M machine until
+            # 4.6 panics for want of a killable task; panic_on_oom makes the first OOM one
+            cut = (-(abs(iv) & U64) if iv < 0 else iv & U64) & 0xFFFFFFFF
+            cut = cut - (1 << 32) if cut >> 31 else cut
+            if cut > 16384 if name == "vm.min_free_kbytes" else cut != 0:
+                raise Skip
         if as_text:
             self.call("m.proc.write", self.m.proc.write, f"/proc/sys/{name.replace('.', '/')}",
                       str(value), expect=SYSCALL, must_fail=bad_range and kind != NO_PARSE)
@@ -502,6 +509,11 @@ class Run:
             return self.op_free_pages(r)
         order = r.choice([0, 0, 0, 1, 2, 3, r.randrange(4, 11), r.randrange(11, 65), -1,
                           1 << 40])
+        if 0 <= order <= 10 and \
+                sum(1 << o for _, o, _ in self.pages) + (1 << order) > MAX_HELD_PAGES:
+            # held kernel memory the OOM killer cannot take back: with no killable task
+            # left, 4.6 panics ("Out of memory and no killable processes")
+            return self.op_free_pages(r)
         gfp = r.choice(GFPS)
         invalid = order < 0
         if r.random() < 0.03:
