@@ -13,7 +13,7 @@ from ..arch.x86.page_types import PAGE_SHIFT, PAGE_SIZE
 from ..include.vm_event_item import VM_EVENT
 from ..mm.filemap import (generic_file_read_iter, generic_file_write_iter, filemap_fault,
                           filemap_map_pages, filemap_write_and_wait_range, unlock_page,
-                          SetPageUptodate)
+                          SetPageUptodate, filemap_page_mkwrite)
 from ..mm.fs_types import AddressSpaceOperations, FileOperations, SuperOperations
 from ..mm.memory.fault import next_content_tag
 from ..mm.page import PG_mappedtodisk
@@ -129,12 +129,6 @@ def ext4_evict_inode(inode) -> None:
     if mapping.handle:
         m.address_spaces.pop(mapping.handle, None)
     inode.sb.inodes.remove(inode)
-
-
-def filemap_page_mkwrite(vma, vmf):
-    """A shared file page is about to be written (mm/filemap.c)."""
-    raise NotImplementedError("filemap_page_mkwrite: writes to shared file mappings are "
-                              "not modelled yet")
 
 
 ext4_aops = AddressSpaceOperations("ext4_aops", readpage=ext4_readpage,

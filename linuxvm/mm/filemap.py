@@ -31,7 +31,7 @@ from .page_writeback import (page_mapping, account_page_cleaned, set_page_dirty,
 from .rmap import page_add_file_rmap, page_remove_file_rmap       # noqa: F401 (re-export)
 from .swap import lru_cache_add, put_page, get_page, mark_page_accessed
 from .vm_ops import (VM_FAULT_SIGBUS, VM_FAULT_MAJOR, VM_FAULT_LOCKED, VM_FAULT_OOM,
-                     VM_FAULT_RETRY)
+                     VM_FAULT_RETRY, VM_FAULT_NOPAGE)
 
 _U64 = 0xFFFFFFFFFFFFFFFF
 PG_readahead = PG_reclaim          # include/linux/page-flags.h: the same bit
@@ -308,6 +308,21 @@ def filemap_map_pages(vma, vmf) -> None:
         do_set_pte(m, vma, address + ((index - vmf.pgoff) << PAGE_SHIFT), pfn,
                    (table_pfn, i), False, False)
 
+
+
+def filemap_page_mkwrite(vma, vmf) -> int:
+    """vm_operations_struct.page_mkwrite: a cached page is about to be written through a
+    shared mapping; dirty it now, under its lock, unless truncate took it away meanwhile
+    (mm/filemap.c filemap_page_mkwrite). The timestamp update and the freeze protection
+    around it are not modelled."""
+    m = vmf.m
+    pfn = vmf.page
+    lock_page(m, pfn)
+    if page_mapping(m, pfn) is not vma.vm_file.f_mapping:
+        unlock_page(m, pfn)
+        return VM_FAULT_NOPAGE
+    set_page_dirty(m, pfn)
+    return VM_FAULT_LOCKED
 
 # -- read(2) and write(2) -------------------------------------------------------------------------
 

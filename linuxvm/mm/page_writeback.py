@@ -154,3 +154,9 @@ def end_page_writeback(m, pfn: int) -> None:
     z = m.page_zone(pfn)
     z.vm_stat[NR_WRITEBACK] -= 1
     z.vm_stat[NR_WRITTEN] += 1
+
+
+def balance_dirty_pages_ratelimited(m, mapping) -> None:
+    """A task dirtied a page of ``mapping`` (mm/page-writeback.c). The throttling itself
+    (balance_dirty_pages) is not modelled yet: dirty pages wait for fsync, msync or the
+    flusher."""

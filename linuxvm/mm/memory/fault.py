@@ -1,8 +1,8 @@
 """Page faults in mm/memory.c: handle_mm_fault down to handle_pte_fault, anonymous faults
 (do_anonymous_page), copy-on-write (do_wp_page, wp_page_copy, wp_page_reuse) and faults
-on file mappings (do_fault: do_read_fault with do_fault_around, do_cow_fault; the
-filesystem answers through ``vma.vm_ops.fault`` and ``map_pages``). do_shared_fault and
-wp_page_shared (writes to MAP_SHARED file pages) raise NotImplementedError.
+on file mappings (do_fault: do_read_fault with do_fault_around, do_cow_fault,
+do_shared_fault; the filesystem answers through ``vma.vm_ops.fault``, ``map_pages`` and
+``page_mkwrite``) and the first write to a write-protected shared page (wp_page_shared).
 
 Transparent huge pages are not modelled yet: where 4.6 would take the huge-page fault
 path (``transparent_hugepage_enabled(vma)`` and an aligned 2 MiB range inside the VMA),
@@ -18,6 +18,7 @@ from ...arch.x86.pgtable import (pt_entries, pgd_offset, pte_present, pte_offset
                                  pte_mkdirty, pte_mkyoung, pte_protnone, pmd_trans_huge,
                                  pmd_devmap)
 from ...arch.x86.pgtable_types import _PAGE_PRESENT
+from ...errors import KernelBug
 from .. import gfp as G
 from .. import hugetlb          # hugetlb.c's fault hook (it calls memory back)
 from .. import mlock
@@ -27,6 +28,7 @@ from ..mm_types import MM_ANONPAGES, MM_FILEPAGES, MM_SHMEMPAGES
 from ..mmap_stack import expand_downwards
 from ..page import NULL, PAGE_MAPPING_ANON, PG_uptodate, PG_mlocked, PG_locked, PG_swapbacked
 from ..page_alloc import __alloc_pages_nodemask
+from ..page_writeback import set_page_dirty, page_mapping, balance_dirty_pages_ratelimited
 from ..rmap import (anon_vma_prepare, page_add_new_anon_rmap, page_remove_rmap,
                     page_add_file_rmap, linear_page_index)
 from ..vm_ops import VmFault
@@ -152,10 +154,22 @@ def do_anonymous_page(m, mm, vma, address: int, ptr, flags: int, table=None) -> 
     return 0
 
 
-def wp_page_reuse(m, vma, address: int, ptr, orig_pte: int) -> int:
+def wp_page_reuse(m, vma, address: int, ptr, orig_pte: int, page: int = NULL,
+                  page_mkwrite: bool = False, dirty_shared: bool = False) -> int:
+    """Make the faulting PTE writable in place (mm/memory.c wp_page_reuse); for a shared
+    file page also dirty the page, which the caller holds a reference on."""
     entry = pte_mkyoung(orig_pte)
     entry = maybe_mkwrite(pte_mkdirty(entry), vma)
     ptep_set_access_flags(m, vma, address, ptr, entry, True)
+    if dirty_shared:
+        if not page_mkwrite:
+            _lock_page(m, page)
+        dirtied = set_page_dirty(m, page)
+        mapping = page_mapping(m, page)
+        _unlock_page(m, page)
+        put_page(m, page)
+        if (dirtied or page_mkwrite) and mapping is not None:
+            balance_dirty_pages_ratelimited(m, mapping)
     return VM_FAULT_WRITE
 
 
@@ -222,10 +236,50 @@ def do_wp_page(m, mm, vma, address: int, ptr, orig_pte: int) -> int:
             page_move_anon_rmap(m, old_page, vma, address)
             return wp_page_reuse(m, vma, address, ptr, orig_pte)
     elif (vma.vm_flags & (VM_WRITE | VM_SHARED)) == (VM_WRITE | VM_SHARED):
-        raise NotImplementedError("write fault on a shared file page (wp_page_shared): "
-                                  "file-backed memory is not modelled yet")
+        return wp_page_shared(m, mm, vma, address, ptr, orig_pte, old_page)
     get_page(m, old_page)
     return wp_page_copy(m, mm, vma, address, ptr, orig_pte, old_page)
+
+
+def wp_page_shared(m, mm, vma, address: int, ptr, orig_pte: int, old_page: int) -> int:
+    """The first write through a write-protected PTE of a shared mapping: tell the
+    filesystem (page_mkwrite), then make the PTE writable and the page dirty
+    (mm/memory.c wp_page_shared)."""
+    get_page(m, old_page)
+    page_mkwrite = False
+    if vma.vm_ops is not None and vma.vm_ops.page_mkwrite is not None:
+        tmp = do_page_mkwrite(m, vma, old_page, address)
+        if not tmp or tmp & (VM_FAULT_ERROR | VM_FAULT_NOPAGE):
+            put_page(m, old_page)
+            return tmp
+        # the PTE was unlocked around ->page_mkwrite: if it changed, retry the access
+        if pt_entries(m, ptr[0])[ptr[1]] != orig_pte:
+            _unlock_page(m, old_page)
+            put_page(m, old_page)
+            return 0
+        page_mkwrite = True
+    return wp_page_reuse(m, vma, address, ptr, orig_pte, old_page, page_mkwrite, True)
+
+
+def do_page_mkwrite(m, vma, page: int, address: int) -> int:
+    """Ask the filesystem whether a page may become writable; VM_FAULT_LOCKED with the page
+    locked, 0 to retry the fault, or an error (mm/memory.c do_page_mkwrite)."""
+    vmf = VmFault(m, FAULT_FLAG_WRITE | FAULT_FLAG_MKWRITE, int(m.mem_map.index[page]),
+                  address & ~(PAGE_SIZE - 1), G.GFP_HIGHUSER_MOVABLE | G.__GFP_FS | G.__GFP_IO)
+    vmf.page = page
+    ret = vma.vm_ops.page_mkwrite(vma, vmf)
+    if ret & (VM_FAULT_ERROR | VM_FAULT_NOPAGE):
+        return ret
+    if not ret & VM_FAULT_LOCKED:
+        _lock_page(m, page)
+        if not m.mem_map.mapping[page]:
+            _unlock_page(m, page)       # truncated meanwhile: retry
+            return 0
+        ret |= VM_FAULT_LOCKED
+    elif not m.mem_map.f[page] & (1 << PG_locked):
+        raise KernelBug("VM_BUG_ON_PAGE(!PageLocked(page)): page_mkwrite returned "
+                        "VM_FAULT_LOCKED on an unlocked page")
+    return ret
 
 
 def page_move_anon_rmap(m, page: int, vma, address: int) -> None:
@@ -255,6 +309,11 @@ def do_set_pte(m, vma, address: int, page: int, ptr, write: bool, anon: bool) ->
         inc_mm_counter_fast(m, mm, mm_counter_file(m, page))
         page_add_file_rmap(m, page)
     pt_entries(m, ptr[0])[ptr[1]] = entry
+
+
+def _lock_page(m, page: int) -> None:
+    f = m.mem_map.f
+    f[page] = f[page] | (1 << PG_locked)
 
 
 def _unlock_page(m, page: int) -> None:
@@ -361,9 +420,30 @@ def do_cow_fault(m, mm, vma, address: int, ptr, pgoff: int, flags: int,
 
 def do_shared_fault(m, mm, vma, address: int, ptr, pgoff: int, flags: int,
                     orig_pte: int) -> int:
-    """A write to a MAP_SHARED file page not mapped yet (mm/memory.c do_shared_fault)."""
-    raise NotImplementedError("do_shared_fault: writes to MAP_SHARED file mappings "
-                              "(page_mkwrite, dirty tracking) are not modelled yet")
+    """A write to a MAP_SHARED file page not mapped yet: the page cache's page itself is
+    mapped writable and dirtied, after page_mkwrite if the filesystem has one
+    (mm/memory.c do_shared_fault)."""
+    ret, fault_page = __do_fault(m, vma, address, pgoff, flags, NULL)
+    if ret & (VM_FAULT_ERROR | VM_FAULT_NOPAGE | VM_FAULT_RETRY):
+        return ret
+    mkwrite = vma.vm_ops.page_mkwrite
+    if mkwrite is not None:
+        _unlock_page(m, fault_page)
+        tmp = do_page_mkwrite(m, vma, fault_page, address)
+        if not tmp or tmp & (VM_FAULT_ERROR | VM_FAULT_NOPAGE):
+            put_page(m, fault_page)
+            return tmp
+    if pt_entries(m, ptr[0])[ptr[1]] != orig_pte:
+        _unlock_page(m, fault_page)
+        put_page(m, fault_page)
+        return ret
+    do_set_pte(m, vma, address, fault_page, ptr, True, False)
+    dirtied = set_page_dirty(m, fault_page)
+    mapping = page_mapping(m, fault_page)
+    _unlock_page(m, fault_page)
+    if (dirtied or mkwrite is not None) and mapping is not None:
+        balance_dirty_pages_ratelimited(m, mapping)
+    return ret
 
 
 def do_fault(m, mm, vma, address: int, ptr, flags: int, orig_pte: int) -> int:
