@@ -191,3 +191,20 @@ def test_status_rss_file_and_shmem_from_the_mm_counters(m):
     assert st["RssShmem"] == 0
     lag = p.task.rss_stat.count[MM_FILEPAGES]
     assert 0 <= lag < 64 * 16 and st["RssFile"] + 4 * lag == 2048 * 4
+
+
+def test_maps_names_an_unlinked_file_deleted(m):
+    """d_path appends " (deleted)" to a mapped file whose last link is gone (the maps line
+    kept the old name)."""
+    p = m.spawn("x")
+    m.fs.create("/d/f", size=2 * P, data=b"a" * (2 * P))
+    fd = p.open("/d/f", lv.O_RDONLY)
+    a = p.mmap(None, 2 * P, lv.PROT_READ, lv.MAP_PRIVATE, fd, 0)
+    line = next(ln for ln in m.proc.read(f"/proc/{p.pid}/maps").splitlines()
+                if ln.startswith(f"{a:x}-"))
+    assert line.endswith(" /d/f")
+    p.unlink("/d/f")
+    m.check()
+    for path in (f"/proc/{p.pid}/maps", f"/proc/{p.pid}/smaps"):
+        line = next(ln for ln in m.proc.read(path).splitlines() if ln.startswith(f"{a:x}-"))
+        assert line.endswith(" /d/f (deleted)")

@@ -2,7 +2,8 @@
 Shared/Private split and Pss of file pages (read faults, a private COW write, sharing after
 fork, two shared mappings, dirty page cache), pagemap bit 61 (file) and 56 (exclusive) on
 file, anonymous and zero pages, kpageflags/kpagecount of page-cache pages, RssFile, the
-maps device and inode, and the nr_mapped/Mapped deltas.
+maps device and inode, the " (deleted)" of an unlinked mapped file, and the
+nr_mapped/Mapped deltas.
 
 One C program (tests/live/fileacct.c) runs each scenario on the live kernel with a file
 on a disk filesystem (the harness's cache directory, not tmpfs, which is shmem); the
@@ -98,6 +99,8 @@ SCENARIOS = {
         dRssFile=64, dRssAnon=4),
     # a shared mapping at offset 4096: /proc/PID/maps shows the file's device and inode
     "maps_dev_inode": dict(maps_match=1, dRssFile=0, dRssAnon=0),
+    # the mapped file unlinked: maps prints its name with " (deleted)" (d_path)
+    "maps_unlinked": dict(deleted_match=1, dRssFile=0, dRssAnon=0),
     # every page of the file mapped once more: nr_mapped (NR_FILE_MAPPED, counted in
     # page_add_file_rmap/page_remove_rmap) and Mapped rise by the file and fall back
     "nr_mapped_delta": dict(d_nr_mapped=N, d_Mapped=N * 4, d_nr_mapped_unmap=-N,
@@ -255,6 +258,13 @@ def run_model(name):
         maps = r.m.proc.read(f"/proc/{p.pid}/maps").splitlines()
         r.out["maps_match"] = int(any(ln.startswith(want) and ln.endswith(" /f")
                                       for ln in maps))
+    elif name == "maps_unlinked":
+        a = p.mmap(None, N * P, ro, lv.MAP_PRIVATE, fd, 0)
+        r.snap()
+        p.unlink("/f")
+        maps = r.m.proc.read(f"/proc/{p.pid}/maps").splitlines()
+        r.out["deleted_match"] = int(any(ln.startswith(f"{a:x}-") and ln.endswith(
+            " /f (deleted)") for ln in maps))
     elif name == "nr_mapped_delta":
         v0, k0 = r.vm("nr_mapped"), r.vm("Mapped", "/proc/meminfo")
         a = p.mmap(None, N * P, ro, lv.MAP_PRIVATE, fd, 0)

@@ -238,6 +238,21 @@ int main(int argc, char **argv)
 				match = 1;
 		fclose(f);
 		printf("maps_match=%d ", match);
+	} else if (!strcmp(sc, "maps_unlinked")) {
+		char *a = mmap(NULL, n * P, PROT_READ, MAP_PRIVATE, fd, 0);
+		SNAP();
+		unlink(path);
+		FILE *f = fopen("/proc/self/maps", "r");
+		char line[512], head[64], tail[512];
+		snprintf(head, sizeof head, "%lx-", (unsigned long)a);
+		snprintf(tail, sizeof tail, " %s (deleted)\n", path);
+		int match = 0;
+		while (fgets(line, sizeof line, f))
+			if (!strncmp(line, head, strlen(head)) && strlen(line) > strlen(tail) &&
+			    !strcmp(line + strlen(line) - strlen(tail), tail))
+				match = 1;
+		fclose(f);
+		printf("deleted_match=%d ", match);
 	} else if (!strcmp(sc, "nr_mapped_delta")) {
 		stat_refresh();
 		long v0 = file_value("/proc/vmstat", "nr_mapped", 0);
