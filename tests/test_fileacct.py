@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 import linuxvm as lv
+from linuxvm.arch.x86.pgtable_types import _PAGE_ACCESSED
 from linuxvm.fs.proc.page import KPF_MAPPEDTODISK, KPF_MMAP, KPF_UPTODATE, decode_kpageflags
 from linuxvm.mm import gfp as G
 from linuxvm.mm.filemap import __page_cache_alloc, add_to_page_cache_lru, unlock_page
@@ -208,3 +209,55 @@ def test_maps_names_an_unlinked_file_deleted(m):
     for path in (f"/proc/{p.pid}/maps", f"/proc/{p.pid}/smaps"):
         line = next(ln for ln in m.proc.read(path).splitlines() if ln.startswith(f"{a:x}-"))
         assert line.endswith(" /d/f (deleted)")
+
+
+def _map_pages_workload(m):
+    """Fault-around over cached, uncached, partly mapped and short windows."""
+    p = m.spawn("fa")
+    m.fs.create("/disk", size=100 * P + 7, data=bytes(range(256)) * 64)
+    fd = p.open("/disk", lv.O_RDONLY)
+    a = p.mmap(0x7f0000000000 + 3 * P, 101 * P, lv.PROT_READ,
+               lv.MAP_PRIVATE | lv.MAP_FIXED, fd, 0)
+    for i in (0, 20, 21, 2, 40, 47, 99):                  # misses, hits, readahead markers
+        p.access(a + i * P)
+        m.check()
+    b = p.mmap(None, 64 * P, RW, lv.MAP_PRIVATE, fd, 10 * P)
+    p.write(b + 4 * P, b"x")                              # COW, then fault-around beside it
+    p.access(b + 6 * P)
+    c = p.fork()
+    c.touch(b, 64 * P)
+    m.check()
+    c.exit()
+    p.munmap(a, 101 * P)
+    m.check()
+    ra = p.task.files[fd].f_ra
+    return p.task.min_flt, p.task.maj_flt, (ra.start, ra.size, ra.async_size, ra.mmap_miss)
+
+
+def test_filemap_map_pages_accelerator_leaves_the_reference_state():
+    """linuxvm/accel/filemap.py alone against the reference, whole machines compared; a
+    version that maps the window's first page without the accessed bit is caught."""
+    from linuxvm.accel.fingerprint import assert_same, fingerprint
+
+    def run(fast, wrong=False):
+        m = lv.Machine(ram="256M", aslr=False, fast=fast)
+        if wrong:
+            real = m.accel.filemap_map_pages
+
+            def forgetful(vma, vmf):
+                real(vma, vmf)
+                table = m.pgtables[vmf.pte[0]]
+                i = next((i for i in range(vmf.pte[1], 512) if table[i]), None)
+                if i is not None:
+                    table[i] = table[i] & ~_PAGE_ACCESSED
+            m.accel.set("filemap_map_pages", True)
+            m.accel.filemap_map_pages = forgetful
+        out = _map_pages_workload(m)
+        fp = fingerprint(m)
+        fp["returned"] = out
+        return fp
+
+    ref = run(False)
+    assert_same(run({"filemap_map_pages"}), ref)
+    with pytest.raises(AssertionError):
+        assert_same(run({"filemap_map_pages"}, wrong=True), ref)
