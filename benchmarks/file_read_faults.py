@@ -10,6 +10,15 @@ does the same on its disk filesystem with the file's pages cached: through the p
 API one page at a time (``p.access`` and ``p.read``: TLB → page walk → #PF →
 handle_mm_fault → do_read_fault → do_fault_around/filemap_map_pages) and with one
 ``p.touch`` over the whole range, best of 5 rounds each. Ratios are from this one run.
+
+Where the model's time goes (cProfile, 16 MiB): each access is a TLB miss (4096 pages
+overflow the TLB), and the inline walk (accel/mmu.py translate_user) costs about 5-8 us,
+so a 16-page window costs at least ~100 us in accesses alone, against ~4 us for the
+live kernel's whole fault: the one-page-at-a-time API stays near 0.05x whatever the
+fault costs. The fault itself (do_read_fault → do_fault_around → filemap_map_pages,
+16 × do_set_pte/get_page/page_add_file_rmap) was ~70 us and is ~30 us with the
+``filemap_map_pages`` accelerator. The 0.25x goal needs a batched whole-range touch
+of file mappings (fault-around windows, rmap, RSS and TLB fills done per range).
 """
 
 import os
