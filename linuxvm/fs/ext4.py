@@ -14,7 +14,7 @@ from ..include.vm_event_item import VM_EVENT
 from ..mm.filemap import (generic_file_read_iter, generic_file_write_iter, filemap_fault,
                           filemap_map_pages, filemap_write_and_wait_range, unlock_page,
                           SetPageUptodate, filemap_page_mkwrite)
-from ..mm.fs_types import AddressSpaceOperations, FileOperations, SuperOperations
+from ..mm.fs_types import AddressSpaceOperations, FileOperations, Inode, SuperOperations
 from ..mm.memory.fault import next_content_tag
 from ..mm.page import PG_mappedtodisk
 from ..mm.page_writeback import (page_mapping, __set_page_dirty_nobuffers,
@@ -28,14 +28,17 @@ READ, WRITE = 0, 1
 
 class BlockDevice:
     """struct block_device of the disk the root filesystem is on (``sda``), with the
-    sector counts of the I/O it has done."""
+    sector counts of the I/O it has done. ``bd_inode`` is its inode on the bdev pseudo
+    filesystem, whose page cache holds what is read through the device itself (metadata,
+    raw device I/O: /proc/meminfo's Buffers); the model's files never go through it."""
 
     __slots__ = ("name", "dev", "sectors_read", "sectors_written", "ios_read",
-                 "ios_written")
+                 "ios_written", "bd_inode")
 
     def __init__(self, name: str, dev: tuple):
         self.name = name
         self.dev = dev
+        self.bd_inode = Inode(0, dev, 0, bytearray(), f"/dev/{name}")
         self.sectors_read = self.sectors_written = 0
         self.ios_read = self.ios_written = 0
 

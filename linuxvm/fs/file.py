@@ -91,6 +91,7 @@ class VFS:
         self.next_ino = {ROOT_DEV: 2, SHMEM_DEV: 1}
         self.mounts = {}                # mountpoint -> SuperBlock
         self.sda = BlockDevice("sda", (8, 0))
+        self.all_bdevs = [self.sda]     # fs/block_dev.c all_bdevs
         self.next_anon_dev = 100        # get_anon_bdev minors for ramfs mounts
         root = SuperBlock("ext4", ROOT_DEV, self.sda, ext4_aops, ext4_file_operations,
                           ext4_sops, 32, True, "/")

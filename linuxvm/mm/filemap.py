@@ -279,8 +279,15 @@ def filemap_fault(vma, vmf) -> int:
 def filemap_map_pages(vma, vmf) -> None:
     """vm_operations_struct.map_pages: map the pages of [vmf.pgoff, vmf.max_pgoff] that
     are already cached, up to date, not readahead markers, not locked, inside i_size and
-    whose PTE is none (mm/filemap.c filemap_map_pages)."""
+    whose PTE is none (mm/filemap.c filemap_map_pages).
+
+    Accelerator: ``filemap_map_pages`` in linuxvm/accel/filemap.py (the per-page calls
+    inlined, the RSS counted once).
+    """
     m = vmf.m
+    fast = m.accel.filemap_map_pages
+    if fast is not None:
+        return fast(vma, vmf)
     file = vma.vm_file
     mapping = file.f_mapping
     table_pfn, first = vmf.pte
