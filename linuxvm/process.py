@@ -33,6 +33,7 @@ from .mm.mprotect import sys_mprotect
 from .mm.mremap import sys_mremap
 from .mm.msync import sys_msync
 from .fs import read_write as rw
+from .fs.fs_writeback import sys_sync
 
 ELF_ET_DYN_BASE = TASK_SIZE // 3 * 2
 U64 = (1 << 64) - 1
@@ -530,6 +531,11 @@ class Process:
     def fdatasync(self, fd) -> int:
         """fdatasync(2): as fsync (the model keeps no metadata to skip)."""
         return self._call("fdatasync", rw.do_fsync, self.task, self._fd(fd), True)
+
+    def sync(self) -> int:
+        """sync(2): 0 once every dirty page of every disk filesystem is written (the
+        flushers run the queued work at once)."""
+        return self._call("sync", sys_sync)
 
     def posix_fadvise(self, fd, offset, length, advice) -> int:
         """posix_fadvise(2) as the fadvise64 system call: 0 (errno on failure, where
