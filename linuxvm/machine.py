@@ -278,8 +278,8 @@ class Machine(MachineState):
         (once per ``vm.dirty_writeback_centisecs`` of ``m.clock_ns``), then background
         writeback while more than the background threshold is dirty. Pages written.
 
-        >>> m.run_flusher()
-        1024
+        >>> m.clock_ns += 35 * 10**9; m.run_flusher()     # 35 s later: old data goes
+        3
         """
         return run_flusher(self)
 

@@ -323,7 +323,8 @@ class Process:
         return self._call("munlockall", mlock_mod.sys_munlockall)
 
     def msync(self, addr, length, flags) -> int:
-        """msync(2): 0; MS_ASYNC, MS_SYNC, MS_INVALIDATE."""
+        """msync(2): 0; MS_SYNC writes the dirty pages of shared file mappings in the
+        range to disk, MS_ASYNC and MS_INVALIDATE do nothing more (4.6)."""
         return self._call("msync", sys_msync, _u64("addr", addr), _u64("length", length),
                           _u32("flags", flags))
 

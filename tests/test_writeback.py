@@ -16,7 +16,7 @@ from linuxvm.mm.backing_dev import I_DIRTY_PAGES
 from linuxvm.mm.memory.pgtable import pte_lookup
 from linuxvm.mm.page import PG_dirty, PG_locked, PG_writeback
 from linuxvm.mm.page_writeback import (global_dirty_limits, dirty_freerun_ceiling,
-                                       dirty_poll_interval)
+                                       dirty_poll_interval, zone_dirty_limit, zone_dirty_ok)
 from linuxvm.mm.rmap import page_mkclean
 from linuxvm.mm.swap import lru_add_drain_all
 
@@ -544,4 +544,44 @@ def test_random_shared_writes_msync_and_writeback_keep_contents(ops, limit_pages
     if child is not None:
         child.exit()
     p.exit()
+    m.check()
+
+
+def test_page_cache_writes_spread_over_zones_by_their_dirty_limits():
+    # zone_dirty_ok: a __GFP_WRITE allocation skips a zone already holding its share of
+    # the dirty limit, so no zone gets more than one page past its share
+    m = lv.Machine(ram="5G", aslr=False)
+    p = m.spawn("sh")
+    m.fs.create("/f", 0)
+    fd = p.open("/f", lv.O_RDWR)
+    m.sysctl["vm.dirty_bytes"] = 6000 * P
+    m.sysctl["vm.dirty_background_bytes"] = 5000 * P
+    p.mmap(BUF, 64 * P, RW, lv.MAP_PRIVATE | lv.MAP_ANONYMOUS | lv.MAP_FIXED)
+    p.write(BUF, b"q" * 64 * P)
+    worst = None
+    for i in range(0, 5056, 64):
+        assert p.pwrite(fd, BUF, 64 * P, i * P) == 64 * P
+        over = max(z.vm_stat[NR_FILE_DIRTY] - zone_dirty_limit(m, z) for z in m.zones)
+        worst = over if worst is None else max(worst, over)
+    m.check()
+    assert worst <= 1
+    normal, dma32 = m.zones[2], m.zones[1]
+    assert normal.vm_stat[NR_FILE_DIRTY] > 0 and dma32.vm_stat[NR_FILE_DIRTY] > 0
+    assert all(zone_dirty_ok(z) == (z.vm_stat[NR_FILE_DIRTY] + z.vm_stat[NR_WRITEBACK]
+                                    <= zone_dirty_limit(m, z)) for z in m.zones)
+
+
+def test_an_exiting_dirtier_leaves_its_pages_to_the_next_one():
+    m, p, fd = _setup(npages=64)
+    c = p.fork()
+    a = c.mmap(None, 64 * P, RW, lv.MAP_SHARED, fd, 0)
+    c.touch(a, 10 * P, write=True)
+    assert c.task.nr_dirtied == 10
+    cpu = m.current_cpu
+    c.exit()
+    assert m.writeback.dirty_throttle_leaks[cpu] == 10
+    b = p.mmap(None, 64 * P, RW, lv.MAP_SHARED, fd, 0)
+    p.write(b + 20 * P, b"x")                      # balance_dirty_pages_ratelimited
+    assert m.writeback.dirty_throttle_leaks[cpu] == 0
+    assert p.task.nr_dirtied == 11
     m.check()

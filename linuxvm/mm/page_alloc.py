@@ -680,8 +680,8 @@ def alloc_context(pgdat, gfp_mask: int) -> AllocContext:
 
 
 def _zone_dirty_ok_fn():
-    """page-writeback.c's zone_dirty_ok(zone), or None while that module has none: with no
-    dirty page cache modelled every zone is within its dirty limit anyway."""
+    """page-writeback.c's zone_dirty_ok(zone) (None only while that module is still being
+    imported, before any allocation can ask)."""
     return getattr(getattr(_mm_pkg, "page_writeback", None), "zone_dirty_ok", None)
 
 

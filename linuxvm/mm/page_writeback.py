@@ -20,7 +20,8 @@ from ..arch.x86.page_types import PAGE_SIZE, PAGE_SHIFT
 from ..errors import KernelBug
 from .backing_dev import (inode_to_wb, __mark_inode_dirty, I_DIRTY_PAGES, WB_SYNC_NONE,
                           writeback_in_progress, wb_start_background_writeback)
-from .vmstat import global_page_state
+from .mmzone import WMARK_HIGH
+from .vmstat import global_page_state, zone_page_state
 from ..include.vm_event_item import (NR_FREE_PAGES, NR_INACTIVE_FILE, NR_ACTIVE_FILE,
                                      NR_FILE_DIRTY, NR_DIRTIED, NR_WRITEBACK, NR_WRITTEN)
 from .page import PAGE_MAPPING_ANON, PG_dirty, PG_writeback, PG_locked
@@ -65,6 +66,41 @@ def global_dirty_limits(m) -> tuple:
         bg_thresh += bg_thresh // 4
         thresh += thresh // 4
     return bg_thresh, thresh
+
+
+def zone_dirtyable_memory(zone) -> int:
+    """Free pages above the zone's reserve plus its file LRU pages (mm/page-writeback.c);
+    the reserve is what calculate_totalreserve_pages counts for the zone."""
+    nr_pages = zone_page_state(zone, NR_FREE_PAGES)
+    reserve = min(max(zone.lowmem_reserve) + zone.watermark[WMARK_HIGH], zone.managed_pages)
+    nr_pages -= min(nr_pages, reserve)
+    nr_pages += zone_page_state(zone, NR_INACTIVE_FILE)
+    nr_pages += zone_page_state(zone, NR_ACTIVE_FILE)
+    return nr_pages
+
+
+def zone_dirty_limit(m, zone) -> int:
+    """The zone's share of the dirty threshold (mm/page-writeback.c)."""
+    zone_memory = zone_dirtyable_memory(zone)
+    s = m.sysctl
+    if s["vm.dirty_bytes"]:
+        dirty = _div_round_up(s["vm.dirty_bytes"], PAGE_SIZE) * zone_memory \
+            // global_dirtyable_memory(m)
+    else:
+        dirty = s["vm.dirty_ratio"] * zone_memory // 100
+    tsk = m.current
+    if tsk is not None and (tsk.flags & PF_LESS_THROTTLE or getattr(tsk, "rt_priority", 0) > 0):
+        dirty += dirty // 4
+    return dirty
+
+
+def zone_dirty_ok(zone) -> bool:
+    """Whether the zone holds no more dirty and writeback pages than its share of the
+    dirty limit: __GFP_WRITE allocations (page-cache writes) skip zones that do, spreading
+    dirty pages over the zones (mm/page-writeback.c)."""
+    m = zone.zone_pgdat.machine
+    limit = zone_dirty_limit(m, zone)
+    return zone_page_state(zone, NR_FILE_DIRTY) + zone_page_state(zone, NR_WRITEBACK) <= limit
 
 
 # -- dirty pages of the page cache (set_page_dirty and friends) --------------------------------
