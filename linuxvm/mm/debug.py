@@ -16,6 +16,7 @@ from .mmzone import MAX_ORDER, MIGRATE_TYPES, MIGRATE_PCPTYPES, migratetype_name
 from .page import PAGE_BUDDY_MAPCOUNT_VALUE, PAGE_MAPPING_ANON, PG_reserved, PG_swapbacked, NULL
 from .swap import check_lru
 from .filemap import check_page_cache
+from .backing_dev import check_writeback
 from .vma import vma_pages, vma_compute_subtree_gap
 from ..include.vm_event_item import NR_FREE_PAGES
 
@@ -345,3 +346,4 @@ extra_checks.append(check_user_pages)
 extra_checks.append(check_pgtables)
 extra_checks.append(check_address_spaces)
 extra_checks.append(check_page_cache)
+extra_checks.append(check_writeback)
