@@ -1,6 +1,7 @@
 /* File-fault scenarios for tests/test_live_filefaults.py, one per mode:
- *   read PATH NPAGES ADVICE ORDER   uncached file, touched one byte per page
- *                                   (ADVICE normal|seq|rand, ORDER seq|rand)
+ *   read PATH NPAGES ADVICE ORDER [cached]
+ *                                   a file (uncached unless "cached") touched one
+ *                                   byte per page (ADVICE normal|seq|rand, ORDER seq|rand)
  *   partial PATH                    fault-around over a partly uncached file
  *   cow PATH                        private writes to file pages
  *   shared2 PATH                    MAP_SHARED writes seen by a second process
@@ -135,10 +136,12 @@ static int probe(volatile char *a)
 	return -1;
 }
 
-static int mode_read(const char *path, long n, const char *adv, const char *order)
+static int mode_read(const char *path, long n, const char *adv, const char *order,
+		     int keep_cached)
 {
 	int fd = mkfile(path, n);
-	drop(fd);
+	if (!keep_cached)
+		drop(fd);
 	char *a = map_at(n * P, PROT_READ, MAP_PRIVATE, fd);
 	int advice = !strcmp(adv, "seq") ? MADV_SEQUENTIAL :
 		     !strcmp(adv, "rand") ? MADV_RANDOM : MADV_NORMAL;
@@ -355,7 +358,8 @@ int main(int argc, char **argv)
 	const char *mode = argv[1], *path = argv[2];
 	int r = 1;
 	if (!strcmp(mode, "read"))
-		r = mode_read(path, atol(argv[3]), argv[4], argv[5]);
+		r = mode_read(path, atol(argv[3]), argv[4], argv[5],
+			      argc > 6 && !strcmp(argv[6], "cached"));
 	else if (!strcmp(mode, "partial"))
 		r = mode_partial(path);
 	else if (!strcmp(mode, "cow"))
