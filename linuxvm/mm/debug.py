@@ -11,9 +11,9 @@ from ..arch.x86.pgtable_types import (PTE_PFN_MASK, _PAGE_PRESENT, _PAGE_PROTNON
 from ..errors import KernelBug
 from ..include.mm import VM_LOCKED, VM_ACCOUNT, is_exec_mapping, is_stack_mapping, \
     is_data_mapping
-from .mm_types import MM_ANONPAGES, MM_FILEPAGES
+from .mm_types import MM_ANONPAGES, MM_FILEPAGES, MM_SHMEMPAGES
 from .mmzone import MAX_ORDER, MIGRATE_TYPES, MIGRATE_PCPTYPES, migratetype_names
-from .page import PAGE_BUDDY_MAPCOUNT_VALUE, PAGE_MAPPING_ANON, PG_reserved, NULL
+from .page import PAGE_BUDDY_MAPCOUNT_VALUE, PAGE_MAPPING_ANON, PG_reserved, NULL, PG_swapbacked
 from .swap import check_lru
 from .filemap import check_page_cache
 from .vma import vma_pages, vma_compute_subtree_gap
@@ -197,9 +197,15 @@ def check_user_pages(m) -> None:
             raise KernelBug(f"mm of pid {owners[0].pid}: page tables map {int(anon.sum())} "
                             f"anon pages but MM_ANONPAGES is {mm.rss_stat[MM_ANONPAGES]} + "
                             f"{cached} cached")
-        if int((~anon).sum()) != mm.rss_stat[MM_FILEPAGES] + sum(
+        shmem = ~anon & ((mem_map.flags[normal] & np.uint64(1 << PG_swapbacked)) != 0)
+        if int((~anon).sum() - shmem.sum()) != mm.rss_stat[MM_FILEPAGES] + sum(
                 t.rss_stat.count[MM_FILEPAGES] for t in owners):
             raise KernelBug(f"mm of pid {owners[0].pid}: MM_FILEPAGES does not match")
+        if int(shmem.sum()) != mm.rss_stat[MM_SHMEMPAGES] + sum(
+                t.rss_stat.count[MM_SHMEMPAGES] for t in owners):
+            raise KernelBug(f"mm of pid {owners[0].pid}: page tables map {int(shmem.sum())} "
+                            f"shmem pages but MM_SHMEMPAGES is {mm.rss_stat[MM_SHMEMPAGES]} "
+                            f"+ cached")
     mapped = np.flatnonzero(counts)
     mc = mem_map._mapcount[mapped].astype(np.int64) + 1
     bad = mapped[mc != counts[mapped]]

@@ -21,7 +21,8 @@ from ..include.vm_event_item import NR_FILE_PAGES, NR_SHMEM, NR_FILE_DIRTY, PGMA
 from ..include.mm import VM_RAND_READ, VM_SEQ_READ
 from . import gfp as G
 from . import readahead as ra_mod            # readahead calls back into the cache
-from .memory.fault import do_set_pte, FAULT_FLAG_ALLOW_RETRY
+# a module reference: mmap → shmem → filemap is imported while memory.fault loads
+from .memory import fault as memory_fault
 from .memory.pgtable import pte_lookup
 from .page import (NULL, PAGE_MAPPING_ANON, PG_locked, PG_uptodate, PG_dirty, PG_reclaim,
                    PG_lru, PG_mappedtodisk, PG_active, PG_referenced, PG_swapbacked, PG_error, PG_writeback)
@@ -250,7 +251,7 @@ def filemap_fault(vma, vmf) -> int:
                 return VM_FAULT_SIGBUS
             continue
         if ret & VM_FAULT_MAJOR and _test(m, pfn, PG_mappedtodisk) and \
-                vmf.flags & FAULT_FLAG_ALLOW_RETRY:
+                vmf.flags & memory_fault.FAULT_FLAG_ALLOW_RETRY:
             # lock_page_or_retry: this fault submitted the page's read, so the page is
             # locked under I/O; 4.6 drops mmap_sem, waits for the read and has the
             # fault retried (the model's disk has completed it by then; with
@@ -305,7 +306,7 @@ def filemap_map_pages(vma, vmf) -> None:
         get_page(m, pfn)                          # page_cache_get_speculative
         if file.f_ra.mmap_miss > 0:
             file.f_ra.mmap_miss -= 1
-        do_set_pte(m, vma, address + ((index - vmf.pgoff) << PAGE_SHIFT), pfn,
+        memory_fault.do_set_pte(m, vma, address + ((index - vmf.pgoff) << PAGE_SHIFT), pfn,
                    (table_pfn, i), False, False)
 
 

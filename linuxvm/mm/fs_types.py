@@ -23,10 +23,11 @@ class FileOperations:
     :param ident: the C name of the table, for repr only
     """
 
-    __slots__ = ("ident", "mmap", "get_unmapped_area", "read_iter", "write_iter", "fsync")
+    __slots__ = ("ident", "mmap", "get_unmapped_area", "read_iter", "write_iter", "fsync",
+                 "fallocate")
 
     def __init__(self, ident: str, *, mmap=None, get_unmapped_area=None, read_iter=None,
-                 write_iter=None, fsync=None):
+                 write_iter=None, fsync=None, fallocate=None):
         self.ident = ident
         self.mmap = mmap                            # (file, vma) -> 0 or -errno
         # (m, mm, file, addr, len, pgoff, flags) -> address or -errno
@@ -36,19 +37,23 @@ class FileOperations:
         self.read_iter = read_iter
         self.write_iter = write_iter
         self.fsync = fsync                          # (m, file, datasync) -> 0 or -errno
+        self.fallocate = fallocate                  # (m, file, mode, offset, len) -> 0/-errno
 
     def __repr__(self):
         return f"<file_operations {self.ident}>"
 
 
 class SuperOperations:
-    """struct super_operations: what the inode's filesystem does when it is evicted."""
+    """struct super_operations: what the inode's filesystem does when it is evicted;
+    ``setattr_size`` stands for the size half of the filesystem's inode_operations.setattr
+    where it is not the generic one (shmem_setattr)."""
 
-    __slots__ = ("ident", "evict_inode")
+    __slots__ = ("ident", "evict_inode", "setattr_size")
 
-    def __init__(self, ident: str, *, evict_inode=None):
+    def __init__(self, ident: str, *, evict_inode=None, setattr_size=None):
         self.ident = ident
         self.evict_inode = evict_inode              # (inode) -> None
+        self.setattr_size = setattr_size            # (m, inode, newsize) -> 0 or -errno
 
     def __repr__(self):
         return f"<super_operations {self.ident}>"
@@ -131,7 +136,7 @@ class Inode:
     __slots__ = ("i_ino", "dev", "i_size", "data", "is_append", "is_hugetlbfs",
                  "cap_account_dirty", "mmap_capable", "i_mmap", "path", "s_op",
                  "shmem_acct", "machine", "i_mapping", "i_mode", "i_uid", "i_nlink",
-                 "i_count", "sb")
+                 "i_count", "sb", "shmem_info", "i_fop", "i_rdev")
 
     def __init__(self, ino, dev, size, data, path, mmap_capable=True, account_dirty=True,
                  s_op=None):
@@ -154,6 +159,9 @@ class Inode:
         self.i_nlink = 1
         self.i_count = 0             # open files and mappings holding the inode (iget)
         self.sb = None               # the filesystem (super_block) the inode lives on
+        self.shmem_info = None       # SHMEM_I(inode) of a shmem/tmpfs inode
+        self.i_fop = None            # a device node's own file_operations (def_chr_fops)
+        self.i_rdev = None           # a device node's (major, minor)
 
 
 class File:

@@ -2,7 +2,9 @@
 caches its deltas and folds them into its mm now and then."""
 
 from ..mm_types import MM_FILEPAGES, MM_ANONPAGES, MM_SHMEMPAGES
-from ..page import PAGE_MAPPING_ANON
+from ..page import PAGE_MAPPING_ANON, PG_swapbacked
+
+_PG_SWAPBACKED = 1 << PG_swapbacked
 
 TASK_RSS_EVENTS_THRESH = 64
 
@@ -62,7 +64,7 @@ def update_hiwater_rss(mm) -> None:
 
 
 def mm_counter(m, pfn: int) -> int:
-    """The RSS counter a page counts in (mm_counter; no shmem pages yet)."""
+    """The RSS counter a page counts in (mm_counter → mm_counter_file)."""
     if m.mem_map.mapping[pfn] & PAGE_MAPPING_ANON:
         return MM_ANONPAGES
-    return MM_FILEPAGES
+    return MM_SHMEMPAGES if m.mem_map.f[pfn] & _PG_SWAPBACKED else MM_FILEPAGES
