@@ -317,3 +317,98 @@ def test_dev_zero_shared_with_offset_sigbus_past_the_object(m):
     with pytest.raises(lv.BusError):
         p.read(s + P, 1)
     m.check()
+
+
+# -- System V shm ----------------------------------------------------------------------------------
+
+def _err(fn, *a):
+    with pytest.raises(lv.SyscallError) as e:
+        fn(*a)
+    return e.value.errno
+
+
+def test_sysv_shm_lifecycle(m):
+    p = m.spawn("sh", uid=1000)
+    c0 = _kb(m, "Committed_AS")
+    shmid = p.shmget(0x1234, 3 * P + 5, lv.IPC_CREAT | 0o600)
+    assert shmid == 0                             # index 0, sequence 0
+    assert _kb(m, "Committed_AS") == c0 + 16      # shmem_acct_size: 4 pages
+    assert p.shmget(0x1234, P, 0) == shmid
+    a = p.shmat(shmid)
+    p.write(a + 3 * P, b"sysv")
+    m.check()
+    st = p.shmctl(shmid, lv.IPC_STAT)
+    assert (st.shm_segsz, st.shm_nattch, st.shm_cpid) == (3 * P + 5, 1, p.pid)
+    assert st.shm_perm.key == 0x1234 and st.shm_perm.mode == 0o600
+    maps = m.proc.read(f"/proc/{p.pid}/maps")
+    assert "00:05 0 " in maps and "/SYSV00001234 (deleted)" in maps
+    c = p.fork()
+    assert p.shmctl(shmid, lv.IPC_STAT).shm_nattch == 2     # shm_open from dup_mmap
+    assert c.read(a + 3 * P, 4) == b"sysv"
+    m.check()
+    assert p.shmctl(shmid, lv.IPC_RMID) == 0      # attached: only marked
+    st = p.shmctl(shmid, lv.IPC_STAT)
+    assert st.shm_perm.mode & lv.SHM_DEST and st.shm_perm.key == lv.IPC_PRIVATE
+    assert _err(p.shmget, 0x1234, P, 0) == 2      # ENOENT: the key is gone
+    c.exit()
+    m.check()
+    assert p.shmctl(shmid, lv.IPC_STAT).shm_nattch == 1
+    assert p.shmdt(a) == 0                        # last attach: shm_destroy
+    m.check()
+    assert _err(p.shmctl, shmid, lv.IPC_STAT) == 22
+    assert _kb(m, "Committed_AS") == c0 and _kb(m, "Shmem") == 0
+    # the next segment takes index 0 again with the next sequence number
+    assert p.shmget(lv.IPC_PRIVATE, P, 0o600) == 32768
+    m.check()
+
+
+def test_sysv_shm_errors(m):
+    p = m.spawn("sh", uid=1000)
+    q = m.spawn("other", uid=1001)
+    assert _err(p.shmget, 5, P, 0) == 2                              # ENOENT
+    assert _err(p.shmget, 5, 0, lv.IPC_CREAT) == 22                  # EINVAL: size < SHMMIN
+    shmid = p.shmget(5, 2 * P, lv.IPC_CREAT | 0o600)
+    assert _err(p.shmget, 5, P, lv.IPC_CREAT | lv.IPC_EXCL) == 17    # EEXIST
+    assert _err(p.shmget, 5, 3 * P, 0) == 22                         # EINVAL: larger
+    assert _err(q.shmget, 5, P, 0o400) == 13                         # EACCES
+    assert _err(q.shmat, shmid, 0, 0) == 13
+    assert _err(q.shmctl, shmid, lv.IPC_STAT) == 13
+    assert _err(q.shmctl, shmid, lv.IPC_RMID) == 1                   # EPERM
+    assert _err(p.shmat, shmid + 1, 0, 0) == 22                      # no such index
+    assert _err(p.shmat, shmid + 32768, 0, 0) == 22                  # stale sequence
+    assert _err(p.shmat, -1, 0, 0) == 22
+    assert _err(p.shmat, shmid, 0x10001, 0) == 22                    # unaligned
+    assert _err(p.shmat, shmid, 0, lv.SHM_REMAP) == 22
+    assert _err(p.shmdt, 0x1000) == 22
+    m.sysctl["kernel.shmmax"] = P
+    assert _err(p.shmget, lv.IPC_PRIVATE, P + 1, 0) == 22
+    m.sysctl["kernel.shmall"] = 2
+    assert _err(p.shmget, lv.IPC_PRIVATE, P, 0) == 28                # ENOSPC: shm_tot
+    m.sysctl["kernel.shmall"] = 100
+    m.sysctl["kernel.shmmni"] = 1
+    assert _err(p.shmget, lv.IPC_PRIVATE, P, 0) == 28                # ENOSPC: shmmni
+    m.check()
+
+
+def test_sysv_shm_rdonly_rnd_and_partial_unmap(m):
+    p = m.spawn("sh")
+    shmid = p.shmget(lv.IPC_PRIVATE, 4 * P, 0o600)
+    a = p.shmat(shmid)
+    p.write(a, b"w")
+    r = p.shmat(shmid, 0x500000000005, lv.SHM_RND | lv.SHM_RDONLY)
+    assert r == 0x500000000000                    # SHM_RND: rounded down to SHMLBA
+    assert _err(p.shmat, shmid, r, 0) == 22       # already mapped there, no SHM_REMAP
+    assert p.read(r, 1) == b"w"
+    with pytest.raises(lv.SegmentationFault):
+        p.write(r, b"x")
+    assert p.shmctl(shmid, lv.IPC_STAT).shm_nattch == 2
+    p.munmap(a + P, P)                            # split: the fragments count apart
+    assert p.shmctl(shmid, lv.IPC_STAT).shm_nattch == 3
+    m.check()
+    p.shmdt(a)                                    # both fragments of the first attach
+    assert p.shmctl(shmid, lv.IPC_STAT).shm_nattch == 1
+    p.shmdt(r)
+    assert p.shmctl(shmid, lv.IPC_STAT).shm_nattch == 0
+    p.shmctl(shmid, lv.IPC_RMID)
+    m.check()
+    assert _kb(m, "Shmem") == 0

@@ -168,7 +168,7 @@ class File:
     """struct file: an open file description (f_mode, f_count, f_op, the inode)."""
 
     __slots__ = ("inode", "f_flags", "f_mode_read", "f_mode_write", "f_count", "f_op",
-                 "path", "f_pos", "f_ra", "f_mode_random")
+                 "path", "f_pos", "f_ra", "f_mode_random", "private_data")
 
     def __init__(self, inode, f_flags, path, f_op):
         self.inode = inode
@@ -182,6 +182,7 @@ class File:
         self.f_pos = 0
         self.f_ra = FileRaState(inode.i_mapping.ra_pages)     # file_ra_state_init
         self.f_mode_random = False   # FMODE_RANDOM (POSIX_FADV_RANDOM)
+        self.private_data = None     # a driver's own data (a SysV shm attach's segment)
         inode.i_count += 1           # the open file holds the inode
 
     @property
