@@ -412,3 +412,53 @@ def test_sysv_shm_rdonly_rnd_and_partial_unmap(m):
     p.shmctl(shmid, lv.IPC_RMID)
     m.check()
     assert _kb(m, "Shmem") == 0
+
+
+def test_drop_caches_drops_only_clean_unmapped_shmem_pages(m):
+    # 4.6's invalidate_inode_page has no shmem exception: a page that was only read
+    # through a mapping is clean (SGP_CACHE) and goes once unmapped; written pages stay
+    p = m.spawn("sh")
+    c0 = _kb(m, "Committed_AS")
+    fd = p.open("/dev/shm/d", lv.O_RDWR | lv.O_CREAT)
+    p.ftruncate(fd, 4 * P)
+    a = p.mmap(None, 4 * P, RW, lv.MAP_SHARED, fd, 0)
+    p.write(a, b"keep")
+    p.read(a + 2 * P, 1)
+    s = p.mmap(None, 4 * P, RW, SHANON)
+    p.read(s, 1)
+    p.write(s + P, b"x")
+    shmem = _kb(m, "Shmem")
+    m.sysctl["vm.drop_caches"] = 1
+    assert _kb(m, "Shmem") == shmem, "mapped pages stay"
+    m.check()
+    p.munmap(a, 4 * P)
+    p.madvise(s, 4 * P, lv.MADV_DONTNEED)
+    m.check()
+    m.sysctl["vm.drop_caches"] = 1
+    m.check()
+    # the read-only page of each file went (fault-around mapped only what was cached)
+    assert _kb(m, "Shmem") == shmem - 8
+    assert p.pread(fd, s + 2 * P, 4, 0) == 4 and p.read(s + 2 * P, 4) == b"keep"
+    # the block of the dropped tmpfs page is still charged until shmem_recalc_inode runs
+    assert _kb(m, "Committed_AS") == c0 + 16 + 8
+    p.ftruncate(fd, 0)                               # shmem_undo_range recalculates
+    assert _kb(m, "Committed_AS") == c0 + 16
+    m.check()
+
+
+def test_fadvise_on_tmpfs_is_ignored(m):
+    # tmpfs has noop_backing_dev_info: 4.6's fadvise accepts the advice and does nothing
+    p = m.spawn("sh")
+    fd = p.open("/dev/shm/a", lv.O_RDWR | lv.O_CREAT)
+    p.ftruncate(fd, 4 * P)
+    a = p.mmap(None, 4 * P, RW, lv.MAP_SHARED, fd, 0)
+    p.read(a, 1)
+    p.munmap(a, 4 * P)
+    shmem = _kb(m, "Shmem")
+    assert p.posix_fadvise(fd, 0, 0, lv.POSIX_FADV_DONTNEED) == 0
+    assert p.posix_fadvise(fd, 0, 0, lv.POSIX_FADV_WILLNEED) == 0
+    assert _kb(m, "Shmem") == shmem
+    with pytest.raises(lv.SyscallError) as e:
+        p.posix_fadvise(fd, 0, 0, 99)
+    assert e.value.errno == 22
+    m.check()

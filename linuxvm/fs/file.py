@@ -104,7 +104,9 @@ class VFS:
         # /tmp, so that a process of any uid may create files (mkdir gives its own mode)
         self.dirs["/"] = self._new_inode(root, "/", S_IFDIR | 0o1777, 0)
         # shmem_init's kern_mount: the internal tmpfs mount has no size limit
-        m.shm_mnt_sbinfo = ShmemSbInfo(0)
+        self.shm_mnt = SuperBlock("tmpfs", SHMEM_DEV, None, shmem_aops, shmem_file_operations,
+                                  shmem_ops, 0, False, None)
+        m.shm_mnt_sbinfo = self.shm_mnt.s_fs_info = ShmemSbInfo(0, self.shm_mnt)
         # a distribution's boot: devtmpfs's /dev/zero, and tmpfs on /dev/shm
         self.mknod("/dev/zero", S_IFCHR | 0o666, (MEM_MAJOR, ZERO_MINOR), zero_fops)
         self.mount("tmpfs", "/dev/shm")
@@ -191,7 +193,7 @@ class VFS:
                             0, False, mountpoint)
             # size=N rounds up to pages (shmem_parse_options)
             sb.s_fs_info = ShmemSbInfo(shmem_default_max_blocks(self.m) if size is None
-                                       else (size + 4095) >> 12)
+                                       else (size + 4095) >> 12, sb)
         else:
             sb = SuperBlock("ramfs", dev, None, ramfs_aops, ramfs_file_operations, ramfs_ops,
                             0, False, mountpoint)

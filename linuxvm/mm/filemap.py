@@ -598,6 +598,20 @@ def check_page_cache(m) -> None:
     if total != m.global_page_state(NR_FILE_PAGES):
         raise KernelBug(f"NR_FILE_PAGES is {m.global_page_state(NR_FILE_PAGES)} but the "
                         f"address spaces hold {total} pages")
+    shmem = sum(1 for mapping in spaces.values() for pfn in mapping.i_pages.values()
+                if mem_map.f[pfn] & (1 << PG_swapbacked))
+    for mapping in spaces.values():
+        info = mapping.host.shmem_info
+        for pfn in mapping.i_pages.values():
+            if bool(mem_map.f[pfn] & (1 << PG_swapbacked)) != (info is not None):
+                raise KernelBug(f"cached pfn {pfn:#x} of {mapping!r}: PG_swapbacked does "
+                                f"not say whether its file is shmem")
+        if info is not None and info.alloced - info.swapped < mapping.nrpages:
+            raise KernelBug(f"{mapping!r}: {mapping.nrpages} pages but shmem alloced "
+                            f"{info.alloced}")
+    if shmem != m.global_page_state(NR_SHMEM):
+        raise KernelBug(f"NR_SHMEM is {m.global_page_state(NR_SHMEM)} but the shmem "
+                        f"files hold {shmem} pages")
     if dirty != m.global_page_state(NR_FILE_DIRTY):
         raise KernelBug(f"NR_FILE_DIRTY is {m.global_page_state(NR_FILE_DIRTY)} but "
                         f"{dirty} cached pages are dirty")

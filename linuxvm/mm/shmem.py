@@ -57,11 +57,12 @@ _U64 = 0xFFFFFFFFFFFFFFFF
 class ShmemSbInfo:
     """struct shmem_sb_info: a tmpfs mount's block limit (0: none) and its use."""
 
-    __slots__ = ("max_blocks", "used_blocks")
+    __slots__ = ("max_blocks", "used_blocks", "sb")
 
-    def __init__(self, max_blocks: int):
+    def __init__(self, max_blocks: int, sb=None):
         self.max_blocks = max_blocks
         self.used_blocks = 0
+        self.sb = sb                    # the super_block (its inode list for drop_caches)
 
     def __repr__(self):
         return f"<shmem_sb_info {self.used_blocks}/{self.max_blocks} blocks>"
@@ -567,6 +568,10 @@ def shmem_file_setup(m, name: str, size: int, flags: int):
     inode.i_mode = 0o100777
     shmem_init_inode(m, inode, flags, m.shm_mnt_sbinfo)
     inode.i_nlink = 0            # an unlinked file: the last fput evicts it
+    sb = m.shm_mnt_sbinfo.sb
+    if sb is not None:
+        inode.sb = sb
+        sb.inodes.insert(0, inode)   # drop_caches reaches shm_mnt's inodes too
     if not flags & VM_NORESERVE:
         inode.shmem_acct = pages     # given back with the inode (shmem_unacct_size)
     return File(inode, O_RDWR, inode.path, shmem_file_operations)
