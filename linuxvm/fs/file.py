@@ -17,7 +17,8 @@ from ..mm.mman import (O_ACCMODE, O_RDONLY, O_WRONLY, O_RDWR, O_CREAT, O_APPEND,
                        O_TRUNC, O_DIRECTORY)
 from ..mm.shmem import SHMEM_DEV
 from ..mm.truncate import truncate_setsize
-from .ext4 import (BlockDevice, ext4_aops, ext4_file_operations, ext4_sops, ramfs_aops,
+from ..block.blk_core import BlockDevice
+from .ext4 import (ext4_aops, ext4_file_operations, ext4_sops, ramfs_aops,
                    ramfs_file_operations, ramfs_ops, generic_file_vm_ops)
 
 __all__ = ["VFS", "File", "Inode", "SuperBlock", "ROOT_DEV", "generic_file_vm_ops"]

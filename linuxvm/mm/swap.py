@@ -32,13 +32,16 @@ _U64 = 0xFFFFFFFFFFFFFFFF
 
 
 class Lruvec:
-    """struct lruvec: the five LRU list heads of one zone."""
+    """struct lruvec: the five LRU list heads of one zone, with the reclaim statistics
+    get_scan_count balances anon and file by (zone_reclaim_stat: [anon, file])."""
 
-    __slots__ = ("lists", "zone")
+    __slots__ = ("lists", "zone", "recent_rotated", "recent_scanned")
 
     def __init__(self, zone, heads):
         self.zone = zone
         self.lists = heads
+        self.recent_rotated = [0, 0]
+        self.recent_scanned = [0, 0]
 
 
 class LruState:
