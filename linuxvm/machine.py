@@ -31,6 +31,7 @@ from .include.vm_event_item import NR_VM_EVENT_ITEMS
 from .mm.rmap import rmap_init
 from .mm.slab_state import kmem_cache_init
 from .mm.swap import lru_init
+from .mm.vmscan.reclaim import reclaim_init
 from .mm.swapfile import swap_init, sys_swapon, sys_swapoff, SWAP_FLAG_PREFER
 from .block.blk_core import BlockDevice
 from .units import parse_size
@@ -219,6 +220,7 @@ class Machine(MachineState):
             hook(self)
         util.init_user_reserve(self)         # subsys_initcalls of mm/mmap.c
         util.init_admin_reserve(self)
+        reclaim_init(self)                   # kswapd and direct reclaim (kswapd_init)
         self.vfs = VFS(self)                 # the root filesystem is mounted
         self.fs = self.vfs
         self.free_initmem()

@@ -225,9 +225,11 @@ def __try_to_reclaim_swap(m, si, offset: int) -> bool:
     f = m.mem_map.f
     if f[pfn] & (1 << PG_locked):
         return False
+    m.mem_map.rc[pfn] += 1                     # find_get_page's reference
     f[pfn] = f[pfn] | (1 << PG_locked)
     ret = try_to_free_swap(m, pfn)
     f[pfn] = f[pfn] & ~(1 << PG_locked) & _U64
+    put_page(m, pfn)
     return bool(ret)
 
 
@@ -422,12 +424,14 @@ def free_swap_and_cache(m, entry: int) -> int:
     if pfn != NULL:
         mem_map = m.mem_map
         f = mem_map.f
+        mem_map.rc[pfn] += 1                   # find_get_page's reference
         f[pfn] = f[pfn] | (1 << PG_locked)
         if (f[pfn] & (1 << PG_swapcache) and not f[pfn] & (1 << PG_writeback)
                 and mem_map.mc[pfn] < 0):
             swap_state.delete_from_swap_cache(m, pfn)
             f[pfn] = f[pfn] | (1 << PG_dirty)
         f[pfn] = f[pfn] & ~(1 << PG_locked) & _U64
+        put_page(m, pfn)
     return 1
 
 

@@ -14,11 +14,11 @@ from ...include.vm_event_item import (VM_EVENT, NR_LRU_BASE, NR_ACTIVE_FILE, NR_
 from .. import gfp as G
 from .. import page_io, swap_state, swapfile
 from ..filemap import __delete_from_page_cache
-from ..mmzone import ZONE_DIRTY
+from ..mmzone import ZONE_DIRTY, ZONE_WRITEBACK, ZONE_CONGESTED
 from ..page import (PG_lru, PG_active, PG_unevictable, PG_locked, PG_writeback,
                     PG_dirty, PG_referenced, PG_swapbacked, PG_swapcache, PG_reclaim,
                     PAGE_MAPPING_ANON)
-from ..page_alloc import free_hot_cold_page
+from ..page_alloc import free_hot_cold_page, zone_watermark_ok
 from ..page_writeback import page_mapping, clear_page_dirty_for_io
 from ..rmap import (page_referenced, try_to_unmap, SWAP_SUCCESS, SWAP_AGAIN, SWAP_FAIL,
                     SWAP_MLOCK, SWAP_LZFREE, TTU_UNMAP, TTU_BATCH_FLUSH, TTU_LZFREE)
@@ -217,10 +217,12 @@ def _page_mapping_or_swap(m, pfn: int):
     return page_mapping(m, pfn)
 
 
-def shrink_page_list(m, page_list: list, zone, sc, ttu_flags: int, force_reclaim=False):
+def shrink_page_list(m, page_list: list, zone, sc, ttu_flags: int, force_reclaim=False,
+                     stats=None):
     """Try to free each isolated page: unmap it (giving an anon page a swap slot first),
     write it out if dirty, drop it from its cache, free it. The pages kept go back in
-    ``page_list``; the number freed (mm/vmscan.c shrink_page_list)."""
+    ``page_list``; the number freed (mm/vmscan.c shrink_page_list). ``stats``, if given,
+    gets the dirty file pages seen and those not yet queued for writeback."""
     mem_map = m.mem_map
     f = mem_map.f
     ret_pages = []
@@ -246,6 +248,12 @@ def shrink_page_list(m, page_list: list, zone, sc, ttu_flags: int, force_reclaim
                 sc.nr_scanned += 1
             may_enter_fs = bool(sc.gfp_mask & G.__GFP_FS) or bool(
                 f[pfn] & (1 << PG_swapcache) and sc.gfp_mask & G.__GFP_IO)
+            if stats is not None and page_is_file_cache(mem_map, pfn):
+                # page_check_dirty_writeback: only file pages count
+                if f[pfn] & ((1 << PG_dirty) | (1 << PG_writeback)):
+                    stats[0] += 1
+                if f[pfn] & (1 << PG_dirty) and not f[pfn] & (1 << PG_writeback):
+                    stats[1] += 1
             if f[pfn] & (1 << PG_writeback):
                 # the model's writes finish at once: a page still under writeback
                 # cannot be met here
@@ -278,7 +286,7 @@ def shrink_page_list(m, page_list: list, zone, sc, ttu_flags: int, force_reclaim
                 outcome = "cull"
         if outcome is None and f[pfn] & (1 << PG_dirty):
             if page_is_file_cache(mem_map, pfn) and (not sc.kswapd or not zone.flags
-                                                     & ZONE_DIRTY):
+                                                     & (1 << ZONE_DIRTY)):
                 # dirty file pages are left to the flusher unless kswapd finds the
                 # zone full of them
                 zone.vm_stat[NR_VMSCAN_IMMEDIATE] += 1
@@ -374,11 +382,15 @@ def shrink_inactive_list(m, nr_to_scan: int, lruvec, sc, lru: int) -> int:
     _zone_event(m, zone, "pgscan_kswapd" if sc.kswapd else "pgscan_direct", nr_scanned)
     if not nr_taken:
         return 0
-    nr_reclaimed = shrink_page_list(m, page_list, zone, sc, TTU_UNMAP)
+    stats = [0, 0]                      # nr_dirty, nr_unqueued_dirty
+    nr_reclaimed = shrink_page_list(m, page_list, zone, sc, TTU_UNMAP, stats=stats)
     lruvec.recent_scanned[file] += nr_taken
     _zone_event(m, zone, "pgsteal_kswapd" if sc.kswapd else "pgsteal_direct", nr_reclaimed)
     putback_inactive_pages(m, lruvec, page_list)
     zone.vm_stat[NR_ISOLATED_ANON + file] -= nr_taken
+    if stats[1] == nr_taken:
+        # every page taken was dirty and not under writeback: tell kswapd to write
+        zone.flags |= 1 << ZONE_DIRTY
     return nr_reclaimed
 
 
@@ -618,3 +630,173 @@ def try_to_free_pages(m, order: int, gfp_mask: int) -> int:
                      may_writepage=not m.sysctl["vm.laptop_mode"],
                      may_unmap=True, may_swap=True)
     return do_try_to_free_pages(m, gfp_mask, sc)
+
+
+# -- kswapd ----------------------------------------------------------------------------------
+
+KSWAPD_ZONE_BALANCE_GAP_RATIO = 100
+
+
+class KswapdState:
+    """The node's kswapd: the order and class zone it was last woken for
+    (pgdat->kswapd_max_order, classzone_idx), and a record of its wake-ups and sleeps
+    (the mm_vmscan_kswapd_wake/sleep tracepoints): (clock ns, "wake"|"sleep", order,
+    free pages of each populated zone)."""
+
+    __slots__ = ("max_order", "classzone_idx", "trace", "running")
+
+    def __init__(self):
+        self.max_order = 0
+        self.classzone_idx = 0
+        self.trace = []
+        self.running = False
+
+
+def _trace(m, what: str, order: int) -> None:
+    tr = m.pgdat.kswapd.trace
+    tr.append((m.clock_ns, what, order,
+               tuple(z.vm_stat[NR_FREE_PAGES] for z in m.zones if z.managed_pages)))
+    if len(tr) > 4096:
+        del tr[:2048]
+
+
+def zone_balanced(m, zone, order: int, highorder: bool, balance_gap: int,
+                  classzone_idx: int) -> bool:
+    """The zone is above its high watermark (plus ``balance_gap``); below order-0 checks
+    2^order more pages instead, leaving the order to kcompactd (mm/vmscan.c)."""
+    mark = zone.high_wmark_pages() + balance_gap
+    if not highorder:
+        mark += 1 << order
+        order = 0
+    return zone_watermark_ok(zone, order, mark, classzone_idx, 0)
+
+
+def pgdat_balanced(m, order: int, classzone_idx: int) -> bool:
+    """Every zone up to ``classzone_idx`` is balanced or not worth reclaiming
+    (mm/vmscan.c pgdat_balanced)."""
+    managed = balanced = 0
+    for zone in m.zones[:classzone_idx + 1]:
+        if not zone.managed_pages:
+            continue
+        managed += zone.managed_pages
+        if not zone_reclaimable(m, zone):
+            balanced += zone.managed_pages
+            continue
+        if zone_balanced(m, zone, order, False, 0, zone.idx):
+            balanced += zone.managed_pages
+        elif not order:
+            return False
+    return balanced >= managed >> 2 if order else True
+
+
+def age_active_anon(m, zone, sc) -> None:
+    if not m.total_swap_pages:
+        return
+    lruvec = m.lru.lruvecs[zone.idx]
+    if inactive_anon_is_low(m, lruvec):
+        shrink_active_list(m, SWAP_CLUSTER_MAX, lruvec, sc, LRU_ACTIVE_ANON)
+
+
+def kswapd_shrink_zone(m, zone, classzone_idx: int, sc) -> bool:
+    """Reclaim one zone towards its high watermark (plus a balance gap); True when the
+    pass scanned as much as it set out to reclaim (mm/vmscan.c kswapd_shrink_zone)."""
+    sc.nr_to_reclaim = max(SWAP_CLUSTER_MAX, zone.high_wmark_pages())
+    balance_gap = min(zone.low_wmark_pages(),
+                      -(-zone.managed_pages // KSWAPD_ZONE_BALANCE_GAP_RATIO))
+    if zone_balanced(m, zone, sc.order, False, balance_gap, classzone_idx):
+        return True
+    shrink_zone(m, zone, sc)
+    zone.flags &= ~(1 << ZONE_WRITEBACK)
+    if zone_reclaimable(m, zone) and zone_balanced(m, zone, sc.order, False, 0,
+                                                   classzone_idx):
+        zone.flags &= ~((1 << ZONE_CONGESTED) | (1 << ZONE_DIRTY))
+    return sc.nr_scanned >= sc.nr_to_reclaim
+
+
+def balance_pgdat(m, order: int, classzone_idx: int) -> int:
+    """kswapd's work: reclaim from the zones below their high watermark, lowering the
+    priority until the node is balanced (mm/vmscan.c balance_pgdat). The last zone
+    it had to balance."""
+    sc = ScanControl(G.GFP_KERNEL, order, 0, may_writepage=not m.sysctl["vm.laptop_mode"],
+                     kswapd=True)
+    m.pgdat.vm_events[VM_EVENT["pageoutrun"]] += 1
+    end_zone = 0
+    zones = m.zones
+    while True:
+        raise_priority = True
+        sc.nr_reclaimed = 0
+        end_zone = -1
+        for zone in reversed(zones[:m.pgdat.nr_zones]):
+            if not zone.managed_pages:
+                continue
+            if sc.priority != DEF_PRIORITY and not zone_reclaimable(m, zone):
+                continue
+            age_active_anon(m, zone, sc)
+            if not zone_balanced(m, zone, order, False, 0, 0):
+                end_zone = zone.idx
+                break
+            zone.flags &= ~((1 << ZONE_CONGESTED) | (1 << ZONE_DIRTY))
+        if end_zone < 0:
+            return 0                                   # every zone is balanced
+        if sc.priority < DEF_PRIORITY - 2:
+            sc.may_writepage = True
+        for zone in zones[:end_zone + 1]:
+            if not zone.managed_pages:
+                continue
+            if sc.priority != DEF_PRIORITY and not zone_reclaimable(m, zone):
+                continue
+            sc.nr_scanned = 0
+            if kswapd_shrink_zone(m, zone, end_zone, sc):
+                raise_priority = False
+        if raise_priority or not sc.nr_reclaimed:
+            sc.priority -= 1
+        if sc.priority < 1 or pgdat_balanced(m, order, classzone_idx):
+            return end_zone
+
+
+def wakeup_kswapd(zone, order: int, classzone_idx: int) -> None:
+    """An allocation found ``zone`` below its low watermark: wake kswapd unless the zone
+    is balanced (mm/vmscan.c wakeup_kswapd). The model's kswapd runs at once, to the
+    end of its balance_pgdat pass, before the allocation carries on; then it sleeps."""
+    if not zone.managed_pages:
+        return
+    pgdat = zone.zone_pgdat
+    m = pgdat.machine
+    k = pgdat.kswapd
+    if k.max_order < order:
+        k.max_order = order
+        k.classzone_idx = min(k.classzone_idx, classzone_idx)
+    if k.running:
+        return                          # kswapd is awake already: its wait queue is empty
+    if zone_balanced(m, zone, order, True, 0, 0):
+        return
+    kswapd_run(m)
+
+
+def kswapd_run(m) -> None:
+    """One round of the kswapd thread: balance the node for the order it was woken with,
+    then sleep (mm/vmscan.c kswapd). It runs as a kernel thread: no current task."""
+    pgdat = m.pgdat
+    k = pgdat.kswapd
+    order, classzone_idx = k.max_order, k.classzone_idx
+    k.max_order = 0
+    k.classzone_idx = pgdat.nr_zones - 1
+    saved = m.current
+    m.current = None
+    k.running = True
+    _trace(m, "wake", order)
+    try:
+        balance_pgdat(m, order, classzone_idx)
+    finally:
+        k.running = False
+        m.current = saved
+    _trace(m, "sleep", order)
+
+
+def reclaim_init(m) -> None:
+    """Start kswapd and give the allocator its reclaim entry points (kswapd_init)."""
+    pgdat = m.pgdat
+    pgdat.kswapd = KswapdState()
+    pgdat.kswapd.classzone_idx = pgdat.nr_zones - 1
+    pgdat.reclaim.try_to_free_pages = try_to_free_pages
+    pgdat.reclaim.wakeup_kswapd = wakeup_kswapd
