@@ -792,8 +792,6 @@ def __alloc_pages_may_oom(pgdat, gfp_mask: int, order: int, ac, cpu: int) -> tup
     oom_lock is always free here: the model runs one allocation at a time."""
     m = pgdat.machine
     oom = m.oom
-    if oom.defer:
-        raise oom.deferred        # an accelerator hands this allocation back (oom_kill)
     page = get_page_from_freelist(pgdat, gfp_mask | G.__GFP_HARDWALL, order,
                                   ALLOC_WMARK_HIGH | ALLOC_CPUSET, ac, cpu)
     if page != NULL:
@@ -882,6 +880,10 @@ def __alloc_pages_slowpath(pgdat, gfp_mask: int, order: int, ac, cpu: int) -> in
         warn_on_once(pgdat, _WARN_ATOMIC_LINE, "__alloc_pages_slowpath", cpu)
         gfp_mask &= ~G.__GFP_ATOMIC
     m = pgdat.machine
+    if m.oom.defer:
+        # an accelerator that fuses a fault hands back any allocation that needs the
+        # slow path (kswapd, reclaim, the OOM killer): it runs once, on the reference path
+        raise m.oom.deferred
     can_direct_reclaim = gfp_mask & G.__GFP_DIRECT_RECLAIM
     idle = 0
     pages_reclaimed = 0
