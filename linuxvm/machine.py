@@ -24,6 +24,9 @@ from .mm import bootmem, page_alloc, page_alloc_init, util
 from .mm import gfp as G
 from .errors import KernelPanic
 from .mm.machine_state import MachineState
+from .mm.backing_dev import WritebackState
+from .mm.page_writeback import writeback_set_ratelimit
+from .fs.fs_writeback import run_flusher
 from .mm.memblock import Memblock
 from .mm.mmzone import PglistData, MAX_ORDER
 from .mm.page import NULL, PG_reserved
@@ -221,8 +224,10 @@ class Machine(MachineState):
         util.init_user_reserve(self)         # subsys_initcalls of mm/mmap.c
         util.init_admin_reserve(self)
         reclaim_init(self)                   # kswapd and direct reclaim (kswapd_init)
+        self.writeback = WritebackState(self.nr_cpus)
         self.vfs = VFS(self)                 # the root filesystem is mounted
         self.fs = self.vfs
+        writeback_set_ratelimit(self)        # page_writeback_init
         self.free_initmem()
         if swap_bytes:
             self.swapon(swap_bytes)          # swapon -a by the init scripts
@@ -273,11 +278,12 @@ class Machine(MachineState):
         s = self.swap
         minor = s.next_dev
         name = "/dev/sd" + chr(ord("a") + minor // 16)
-        ret = sys_swapon(self, name, BlockDevice(name[5:], (8, minor)), nbytes >> PAGE_SHIFT,
-                         flags)
+        bdev = BlockDevice(name[5:], (8, minor))
+        ret = sys_swapon(self, name, bdev, nbytes >> PAGE_SHIFT, flags)
         if ret < 0:
             raise SyscallError(-ret, "swapon")
         s.next_dev = minor + 16
+        self.vfs.all_bdevs.append(bdev)      # an opened block device (blkdev_get)
         return name
 
     def swapoff(self, path: str) -> None:
@@ -292,6 +298,7 @@ class Machine(MachineState):
         ret = sys_swapoff(self, path)
         if ret < 0:
             raise SyscallError(-ret, "swapoff")
+        self.vfs.all_bdevs[:] = [b for b in self.vfs.all_bdevs if f"/dev/{b.name}" != path]
 
     # -- processes -------------------------------------------------------------
     def spawn(self, comm="prog", uid=1000, rlimits=None, **kw):
@@ -315,6 +322,17 @@ class Machine(MachineState):
             raise KernelPanic(f"the machine has panicked: {self.oom.panic_msg}")
 
     # -- invariants ------------------------------------------------------------
+    def run_flusher(self) -> int:
+        """Let the flusher threads run once (fs/fs-writeback.c wb_workfn of every device):
+        queued work, then the inodes dirtied more than ``vm.dirty_expire_centisecs`` ago
+        (once per ``vm.dirty_writeback_centisecs`` of ``m.clock_ns``), then background
+        writeback while more than the background threshold is dirty. Pages written.
+
+        >>> m.clock_ns += 35 * 10**9; m.run_flusher()     # 35 s later: old data goes
+        3
+        """
+        return run_flusher(self)
+
     def check(self) -> None:
         """Check the model's invariants (like CONFIG_DEBUG_VM); raise KernelBug on the first
         one broken."""

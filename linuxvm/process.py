@@ -33,6 +33,7 @@ from .mm.mprotect import sys_mprotect
 from .mm.mremap import sys_mremap
 from .mm.msync import sys_msync
 from .fs import read_write as rw
+from .fs.fs_writeback import sys_sync
 
 ELF_ET_DYN_BASE = TASK_SIZE // 3 * 2
 U64 = (1 << 64) - 1
@@ -322,7 +323,8 @@ class Process:
         return self._call("munlockall", mlock_mod.sys_munlockall)
 
     def msync(self, addr, length, flags) -> int:
-        """msync(2): 0; MS_ASYNC, MS_SYNC, MS_INVALIDATE."""
+        """msync(2): 0; MS_SYNC writes the dirty pages of shared file mappings in the
+        range to disk, MS_ASYNC and MS_INVALIDATE do nothing more (4.6)."""
         return self._call("msync", sys_msync, _u64("addr", addr), _u64("length", length),
                           _u32("flags", flags))
 
@@ -530,6 +532,11 @@ class Process:
     def fdatasync(self, fd) -> int:
         """fdatasync(2): as fsync (the model keeps no metadata to skip)."""
         return self._call("fdatasync", rw.do_fsync, self.task, self._fd(fd), True)
+
+    def sync(self) -> int:
+        """sync(2): 0 once every dirty page of every disk filesystem is written (the
+        flushers run the queued work at once)."""
+        return self._call("sync", sys_sync)
 
     def posix_fadvise(self, fd, offset, length, advice) -> int:
         """posix_fadvise(2) as the fadvise64 system call: 0 (errno on failure, where

@@ -71,6 +71,27 @@ def w_process_life(m):
         p.touch(x, PAGE, write=True)
         p.munmap(x, 16 * PAGE)
     m.check()
+    # file read faults with fault-around: cached pages, a disk file read on a miss (its
+    # readahead marker skipped), a private COW write, a second mapping of the same pages
+    fd = p.open("/cached", lv.O_RDWR | lv.O_CREAT, 0o600)
+    log.append(p.sys_write(fd, a, 40 * PAGE))
+    m.fs.create("/disk", size=70 * PAGE + 100, data=bytes(range(256)) * 16)
+    fd2 = p.open("/disk", lv.O_RDONLY)
+    f1 = p.mmap(None, 48 * PAGE, RW, lv.MAP_PRIVATE, fd, 0)
+    f2 = p.mmap(None, 40 * PAGE, lv.PROT_READ, lv.MAP_SHARED, fd, 0)
+    f3 = p.mmap(None, 80 * PAGE, lv.PROT_READ, lv.MAP_PRIVATE, fd2, 0)
+    for i in (3, 20, 21, 39):
+        log.append(_signal(p.access, f1 + i * PAGE, "r"))
+    log.append(_signal(p.access, f1 + 44 * PAGE, "r"))   # past EOF: SIGBUS
+    p.write(f1 + 5 * PAGE, b"cow")
+    c2 = p.fork()
+    c2.touch(f2, 40 * PAGE)
+    for i in (0, 30, 50, 71, 75):
+        log.append(_signal(p.access, f3 + i * PAGE, "r"))
+    m.check()
+    c2.exit()
+    log.append(_signal(p.munmap, f1, 48 * PAGE))
+    m.check()
     c.exit()
     m.check()
     log.append(_signal(p.madvise, a, 64 * PAGE, lv.MADV_DONTNEED))

@@ -19,8 +19,8 @@ from ..arch.x86.pgtable_types import (PTE_PFN_MASK, _PAGE_TABLE, _PAGE_PRESENT,
                                       _PAGE_DIRTY, _PAGE_RW, _PAGE_PSE, _PAGE_DEVMAP)
 from ..lib.accel_registry import register
 from ..include.mm import VM_SHARED, VM_PFNMAP, VM_MIXEDMAP
-from ..mm.mm_types import MM_ANONPAGES, MM_FILEPAGES
-from ..mm.page import PAGE_MAPPING_ANON, PG_mlocked, pfns_distinct
+from ..mm.mm_types import MM_ANONPAGES, MM_FILEPAGES, MM_SHMEMPAGES
+from ..mm.page import PAGE_MAPPING_ANON, PG_mlocked, PG_swapbacked, pfns_distinct
 from ..include.vm_event_item import NR_ANON_PAGES
 from ..mm.memory.copy import is_cow_mapping
 from ..mm.memory.fault import handle_pte_fault
@@ -324,7 +324,10 @@ def copy_pte_range(m, segs, vma, rss) -> bool:
     else:
         np.add.at(mem_map._refcount, pages, 1)
         np.add.at(mem_map._mapcount, pages, 1)
-    anon = int(np.count_nonzero(mem_map.mapping[pages] & PAGE_MAPPING_ANON))
-    rss[MM_ANONPAGES] += anon
-    rss[MM_FILEPAGES] += pages.size - anon
+    anon = (mem_map.mapping[pages] & PAGE_MAPPING_ANON) != 0
+    shmem = ~anon & ((mem_map.flags[pages] & np.uint64(1 << PG_swapbacked)) != 0)
+    n_anon, n_shmem = int(np.count_nonzero(anon)), int(np.count_nonzero(shmem))
+    rss[MM_ANONPAGES] += n_anon                                # mm_counter
+    rss[MM_SHMEMPAGES] += n_shmem
+    rss[MM_FILEPAGES] += pages.size - n_anon - n_shmem
     return True

@@ -7,6 +7,7 @@ and request counts.
 
 from ..arch.x86.page_types import PAGE_SIZE
 from ..include.vm_event_item import VM_EVENT
+from ..mm.fs_types import Inode
 
 SECTORS_PER_PAGE = PAGE_SIZE >> 9
 READ, WRITE = 0, 1
@@ -14,14 +15,17 @@ READ, WRITE = 0, 1
 
 class BlockDevice:
     """struct block_device: a disk or partition, with the sector counts of the I/O it
-    has done."""
+    has done. ``bd_inode`` is its inode on the bdev pseudo filesystem, whose page cache
+    holds what is read through the device itself (metadata, raw device I/O:
+    /proc/meminfo's Buffers); the model's files never go through it."""
 
     __slots__ = ("name", "dev", "sectors_read", "sectors_written", "ios_read",
-                 "ios_written")
+                 "ios_written", "bd_inode")
 
     def __init__(self, name: str, dev: tuple):
         self.name = name
         self.dev = dev
+        self.bd_inode = Inode(0, dev, 0, bytearray(), f"/dev/{name}")
         self.sectors_read = self.sectors_written = 0
         self.ios_read = self.ios_written = 0
 

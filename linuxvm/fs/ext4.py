@@ -6,7 +6,8 @@ pages are its only storage.
 A regular ext4 file keeps its on-disk bytes in ``inode.data`` (the blocks the block
 device holds for it; past ``len(data)`` the file is a hole). A page-cache miss reads
 the page's block: 8 sectors counted in pgpgin, as submit_bio counts them. Writeback
-(fsync, fadvise DONTNEED) writes dirty pages back into ``inode.data`` (pgpgout).
+(fsync, msync, fadvise DONTNEED, sync and the flusher) writes dirty pages back into
+``inode.data`` (pgpgout).
 """
 
 from ..arch.x86.page_types import PAGE_SHIFT, PAGE_SIZE
@@ -16,11 +17,14 @@ from ..mm.filemap import (generic_file_read_iter, generic_file_write_iter, filem
 from ..mm.fs_types import AddressSpaceOperations, FileOperations, SuperOperations
 from ..mm.memory.fault import next_content_tag
 from ..mm.page import PG_mappedtodisk
+from ..mm.backing_dev import I_FREEING, inode_io_list_del
 from ..mm.page_writeback import (page_mapping, __set_page_dirty_nobuffers,
-                                 __set_page_dirty_no_writeback)
+                                 __set_page_dirty_no_writeback, set_page_writeback,
+                                 end_page_writeback)
 from ..mm.truncate import truncate_inode_pages_final
 from ..mm.vm_ops import VmOperationsStruct
 from ..block.blk_core import submit_bio, SECTORS_PER_PAGE, READ, WRITE
+
 
 def _fill_page(m, pfn: int, data: bytes) -> None:
     """Put a block's bytes in a page (zeros cost nothing: no host bytes, tag 0)."""
@@ -55,11 +59,14 @@ def ext4_readpage(m, file, pfn: int) -> int:
 
 def ext4_writepage(m, pfn: int) -> int:
     """Write a locked page's bytes inside i_size to its block and unlock it
-    (fs/ext4/inode.c ext4_writepage)."""
+    (fs/ext4/inode.c ext4_writepage → ext4_bio_write_page). The page is under writeback
+    from the submission to the bio's completion, which the model's disk reports at once
+    (end_page_writeback before returning)."""
     mapping = page_mapping(m, pfn)
     inode = mapping.host
     index = int(m.mem_map.idx[pfn])
     start = index << PAGE_SHIFT
+    set_page_writeback(m, pfn)
     if start < inode.i_size:
         n = min(PAGE_SIZE, inode.i_size - start)
         buf = m.page_contents.get(pfn)
@@ -70,6 +77,7 @@ def ext4_writepage(m, pfn: int) -> int:
         data[start:start + n] = chunk
         submit_bio(m, inode.sb.bdev, WRITE, SECTORS_PER_PAGE)
     unlock_page(m, pfn)
+    end_page_writeback(m, pfn)                      # ext4_end_bio
     return 0
 
 
@@ -79,17 +87,19 @@ def ext4_file_mmap(file, vma) -> int:
     return 0
 
 
-def ext4_sync_file(m, file, datasync: bool) -> int:
-    """fsync/fdatasync: write the file's dirty pages (fs/ext4/fsync.c; the journal
-    commit is not modelled)."""
-    return filemap_write_and_wait_range(m, file.f_mapping, 0, -1)
+def ext4_sync_file(m, file, start: int, end: int, datasync: bool) -> int:
+    """fsync/fdatasync/msync(MS_SYNC): write the file's dirty pages in bytes [start, end]
+    (fs/ext4/fsync.c; the journal commit is not modelled)."""
+    return filemap_write_and_wait_range(m, file.f_mapping, start, end)
 
 
 def ext4_evict_inode(inode) -> None:
     """The last reference to an unlinked inode: its pages and blocks go."""
     m = inode.machine
     mapping = inode.i_mapping
+    inode.i_state |= I_FREEING
     truncate_inode_pages_final(m, mapping)
+    inode_io_list_del(inode)
     inode.data = bytearray()
     if mapping.handle:
         m.address_spaces.pop(mapping.handle, None)
@@ -125,7 +135,7 @@ def generic_file_mmap(file, vma) -> int:
     return 0
 
 
-def noop_fsync(m, file, datasync: bool) -> int:
+def noop_fsync(m, file, start: int, end: int, datasync: bool) -> int:
     return 0
 
 

@@ -12,12 +12,14 @@ filesystems' operations are linuxvm/fs/ext4.py's.
 import errno
 import os
 
+from ..mm.backing_dev import BackingDevInfo, bdi_register
 from ..mm.fs_types import File, FileOperations, Inode
 from ..mm.mman import (O_ACCMODE, O_RDONLY, O_WRONLY, O_RDWR, O_CREAT, O_APPEND, O_EXCL,
                        O_TRUNC, O_DIRECTORY)
 from ..mm.shmem import SHMEM_DEV
 from ..mm.truncate import truncate_setsize
 from ..block.blk_core import BlockDevice
+from .fs_writeback import wb_workfn
 from .ext4 import (ext4_aops, ext4_file_operations, ext4_sops, ramfs_aops,
                    ramfs_file_operations, ramfs_ops, generic_file_vm_ops)
 
@@ -51,7 +53,7 @@ class SuperBlock:
     list (s_inodes, newest first as inode_sb_list_add leaves it)."""
 
     __slots__ = ("fstype", "dev", "bdev", "a_ops", "f_op", "s_op", "ra_pages",
-                 "account_dirty", "inodes", "mountpoint")
+                 "account_dirty", "inodes", "mountpoint", "s_bdi")
 
     def __init__(self, fstype, dev, bdev, a_ops, f_op, s_op, ra_pages, account_dirty,
                  mountpoint):
@@ -65,6 +67,7 @@ class SuperBlock:
         self.account_dirty = account_dirty
         self.inodes = []
         self.mountpoint = mountpoint
+        self.s_bdi = None           # the device's backing_dev_info; None: noop_backing_dev_info
 
     def __repr__(self):
         return f"<super_block {self.fstype} {self.dev[0]}:{self.dev[1]} on {self.mountpoint}>"
@@ -92,9 +95,12 @@ class VFS:
         self.next_ino = {ROOT_DEV: 2, SHMEM_DEV: 1}
         self.mounts = {}                # mountpoint -> SuperBlock
         self.sda = BlockDevice("sda", (8, 0))
+        self.all_bdevs = [self.sda]     # fs/block_dev.c all_bdevs
         self.next_anon_dev = 100        # get_anon_bdev minors for ramfs mounts
         root = SuperBlock("ext4", ROOT_DEV, self.sda, ext4_aops, ext4_file_operations,
                           ext4_sops, 32, True, "/")
+        root.s_bdi = BackingDevInfo(m, f"{self.sda.dev[0]}:{self.sda.dev[1]}", wb_workfn)
+        bdi_register(m, root.s_bdi)
         self.mounts["/"] = root
         # directories the model makes by itself are world-writable and sticky, like
         # /tmp, so that a process of any uid may create files (mkdir gives its own mode)

@@ -13,6 +13,7 @@ from ..arch.x86 import uaccess
 from ..arch.x86.page_types import PAGE_SIZE, TASK_SIZE
 from ..errors import Signal
 from ..mm.fadvise import sys_fadvise64_64
+from ..mm.fs_types import vfs_fsync
 from ..mm.mman import O_APPEND, SEEK_SET, SEEK_CUR, SEEK_END
 from .file import S_IFMT, S_IFDIR, S_IFREG
 
@@ -194,9 +195,7 @@ def do_fsync(m, task, fd: int, datasync: bool) -> int:
     file = _fdget(task, fd)
     if file is None:
         return -errno.EBADF
-    if file.f_op.fsync is None:
-        return -errno.EINVAL
-    return file.f_op.fsync(m, file, datasync)
+    return vfs_fsync(m, file, datasync)
 
 
 def sys_unlink(m, task, path: str) -> int:

@@ -44,6 +44,10 @@ def do_exit(m, task) -> None:
         mm = task.active_mm
         task.active_mm = None
         mmdrop(m, mm)
+    if task.nr_dirtied and m.writeback is not None:
+        # pages it dirtied since its last balance_dirty_pages: the next dirtier on this
+        # CPU is charged for them
+        m.writeback.dirty_throttle_leaks[m.current_cpu] += task.nr_dirtied
     _free_thread_stack(m, task)
     m.tasks.pop(task.pid, None)
     slab_free_obj(m, "task_struct", task)

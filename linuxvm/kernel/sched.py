@@ -52,7 +52,7 @@ class TaskStruct:
                  "flags", "personality", "min_flt", "maj_flt", "rss_stat",
                  "brk_randomized", "files", "exit_state", "slab_obj", "cpu", "sp", "real_parent",
                  "stack", "thread_cr2", "thread_error_code",
-                 "memdie", "sigkill")
+                 "memdie", "sigkill", "nr_dirtied", "nr_dirtied_pause", "dirty_paused_when")
 
     def __init__(self, pid: int, comm: str, cred: Cred):
         self.pid = self.tgid = pid
@@ -76,6 +76,10 @@ class TaskStruct:
         self.thread_error_code = 0
         self.memdie = False                      # TIF_MEMDIE: an OOM victim on its way out
         self.sigkill = False                     # SIGKILL pending (fatal_signal_pending)
+        # balance_dirty_pages' per-task state, as copy_process sets it
+        self.nr_dirtied = 0                      # pages dirtied since the last check
+        self.nr_dirtied_pause = 128 >> 2         # check after this many (128 KiB)
+        self.dirty_paused_when = 0
 
     def __repr__(self):
         return f"<task {self.pid} {self.comm}>"

@@ -16,6 +16,7 @@ from ..arch.x86.page_types import PAGE_SIZE
 from ..errors import SyscallError
 from ..fs.drop_caches import drop_caches
 from ..mm.mmap import CONFIG_DEFAULT_MMAP_MIN_ADDR, DEFAULT_MAX_MAP_COUNT
+from ..mm.page_writeback import writeback_set_ratelimit
 from ..mm.util import OVERCOMMIT_GUESS
 
 INT_MAX = (1 << 31) - 1
@@ -209,6 +210,17 @@ def _clear(other, only_if_changed):
     return apply
 
 
+def _dirty_limit_apply(other):
+    # dirty_ratio_handler, dirty_bytes_handler: a change recomputes ratelimit_pages (with
+    # the other value still set, as 4.6 clears it after) and clears the other
+    def apply(s, e, old, new):
+        if new != old:
+            if s.machine is not None and s.machine.writeback is not None:
+                writeback_set_ratelimit(s.machine)
+            s.values[other] = 0
+    return apply
+
+
 def _min_free_kbytes_apply(s, e, old, new):
     s.user_min_free_kbytes = new[0]
     s.machine.setup_per_zone_wmarks()
@@ -233,8 +245,8 @@ APPLIES = {
     "overcommit_kbytes_handler": _clear("vm.overcommit_ratio", False),
     "dirty_background_ratio_handler": _clear("vm.dirty_background_bytes", False),
     "dirty_background_bytes_handler": _clear("vm.dirty_background_ratio", False),
-    "dirty_ratio_handler": _clear("vm.dirty_bytes", True),
-    "dirty_bytes_handler": _clear("vm.dirty_ratio", True),
+    "dirty_ratio_handler": _dirty_limit_apply("vm.dirty_bytes"),
+    "dirty_bytes_handler": _dirty_limit_apply("vm.dirty_ratio"),
     "min_free_kbytes_sysctl_handler": _min_free_kbytes_apply,
     "watermark_scale_factor_sysctl_handler": _watermark_scale_factor_apply,
     "lowmem_reserve_ratio_sysctl_handler": _lowmem_reserve_ratio_apply,

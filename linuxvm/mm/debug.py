@@ -11,14 +11,16 @@ from ..arch.x86.pgtable_types import (PTE_PFN_MASK, _PAGE_PRESENT, _PAGE_PROTNON
 from ..errors import KernelBug
 from ..include.mm import VM_LOCKED, VM_ACCOUNT, is_exec_mapping, is_stack_mapping, \
     is_data_mapping
-from .mm_types import MM_ANONPAGES, MM_FILEPAGES, MM_SWAPENTS
+from .mm_types import MM_ANONPAGES, MM_FILEPAGES, MM_SHMEMPAGES, MM_SWAPENTS
 from .swapfile import check_swap, swp_swapcount, SWP_USED, SWAP_HAS_CACHE
 from .swap_state import check_swap_cache, find_swap_page
 from ..arch.x86.pgtable import pte_to_swp_entry, swp_entry
 from .mmzone import MAX_ORDER, MIGRATE_TYPES, MIGRATE_PCPTYPES, migratetype_names
-from .page import PAGE_BUDDY_MAPCOUNT_VALUE, PAGE_MAPPING_ANON, PG_reserved, PG_swapcache, NULL
+from .page import (PAGE_BUDDY_MAPCOUNT_VALUE, PAGE_MAPPING_ANON, PG_reserved, PG_swapcache,
+                   PG_swapbacked, NULL)
 from .swap import check_lru
 from .filemap import check_page_cache
+from .backing_dev import check_writeback
 from .vma import vma_pages, vma_compute_subtree_gap
 from ..include.vm_event_item import NR_FREE_PAGES
 
@@ -212,9 +214,13 @@ def check_user_pages(m) -> None:
             raise KernelBug(f"mm of pid {owners[0].pid}: page tables map {int(anon.sum())} "
                             f"anon pages but MM_ANONPAGES is {mm.rss_stat[MM_ANONPAGES]} + "
                             f"{cached} cached")
-        if int((~anon).sum()) != mm.rss_stat[MM_FILEPAGES] + sum(
-                t.rss_stat.count[MM_FILEPAGES] for t in owners):
-            raise KernelBug(f"mm of pid {owners[0].pid}: MM_FILEPAGES does not match")
+        shmem = ~anon & ((mem_map.flags[normal] & np.uint64(1 << PG_swapbacked)) != 0)
+        for member, name, n in ((MM_FILEPAGES, "MM_FILEPAGES", int((~anon & ~shmem).sum())),
+                                (MM_SHMEMPAGES, "MM_SHMEMPAGES", int(shmem.sum()))):
+            if n != mm.rss_stat[member] + sum(t.rss_stat.count[member] for t in owners):
+                raise KernelBug(f"mm of pid {owners[0].pid}: page tables map {n} pages of "
+                                f"{name} but it is {mm.rss_stat[member]} + "
+                                f"{sum(t.rss_stat.count[member] for t in owners)} cached")
     mapped = np.flatnonzero(counts)
     mc = mem_map._mapcount[mapped].astype(np.int64) + 1
     bad = mapped[mc != counts[mapped]]
@@ -384,3 +390,4 @@ extra_checks.append(check_user_pages)
 extra_checks.append(check_pgtables)
 extra_checks.append(check_address_spaces)
 extra_checks.append(check_page_cache)
+extra_checks.append(check_writeback)

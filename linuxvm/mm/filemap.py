@@ -26,8 +26,10 @@ from .memory.pgtable import pte_lookup
 from .page import (NULL, PAGE_MAPPING_ANON, PG_locked, PG_uptodate, PG_dirty, PG_reclaim,
                    PG_lru, PG_mappedtodisk, PG_active, PG_referenced, PG_swapbacked, PG_error, PG_writeback)
 from .page_alloc import __alloc_pages_nodemask
+from .backing_dev import WB_SYNC_ALL
 from .page_writeback import (page_mapping, account_page_cleaned, set_page_dirty,
-                             clear_page_dirty_for_io, set_page_writeback, end_page_writeback)
+                             WritebackControl, do_writepages, balance_dirty_pages_ratelimited,
+                             LONG_MAX, LLONG_MAX)
 from .rmap import page_add_file_rmap, page_remove_file_rmap       # noqa: F401 (re-export)
 from .swap import lru_cache_add, put_page, get_page, mark_page_accessed
 from .vm_ops import (VM_FAULT_SIGBUS, VM_FAULT_MAJOR, VM_FAULT_LOCKED, VM_FAULT_OOM,
@@ -279,8 +281,15 @@ def filemap_fault(vma, vmf) -> int:
 def filemap_map_pages(vma, vmf) -> None:
     """vm_operations_struct.map_pages: map the pages of [vmf.pgoff, vmf.max_pgoff] that
     are already cached, up to date, not readahead markers, not locked, inside i_size and
-    whose PTE is none (mm/filemap.c filemap_map_pages)."""
+    whose PTE is none (mm/filemap.c filemap_map_pages).
+
+    Accelerator: ``filemap_map_pages`` in linuxvm/accel/filemap.py (the per-page calls
+    inlined, the RSS counted once).
+    """
     m = vmf.m
+    fast = m.accel.filemap_map_pages
+    if fast is not None:
+        return fast(vma, vmf)
     file = vma.vm_file
     mapping = file.f_mapping
     table_pfn, first = vmf.pte
@@ -500,6 +509,7 @@ def generic_perform_write(m, file, pos: int, count: int, fetch) -> int:
         pos += copied
         written += copied
         count -= copied
+        balance_dirty_pages_ratelimited(m, mapping)
         if copied < nbytes:
             status = -errno.EFAULT
             break
@@ -515,38 +525,47 @@ def generic_file_write_iter(m, file, pos: int, count: int, copy) -> int:
 
 # -- writeback of a range (the synchronous part of mm/filemap.c and page-writeback.c) ------------
 
-def __filemap_fdatawrite_range(m, mapping, start: int, end: int) -> int:
-    """Write the dirty pages of bytes [start, end] out through ->writepage, in index
-    order (do_writepages → write_cache_pages); the block device completes each write at
-    once, so no page is left under writeback. 0 or the first -errno."""
-    a_ops = mapping.a_ops
-    if a_ops is None or a_ops.writepage is None:
-        return 0                # no writeback (ramfs: noop_backing_dev_info)
-    first = start >> PAGE_SHIFT
-    last = end >> PAGE_SHIFT if end >= 0 else _U64
-    ret = 0
+def __filemap_fdatawrite_range(m, mapping, start: int, end: int,
+                               sync_mode: int = WB_SYNC_ALL) -> int:
+    """Write the dirty pages of bytes [start, end] (end -1: to the end) out through
+    do_writepages (mm/filemap.c); the block device completes each write at once, so no
+    page is left under writeback. 0 or the first -errno."""
+    if not mapping.account_dirty:
+        return 0                # mapping_cap_writeback_dirty: ramfs and shmem never write
+    if end < 0:
+        end = LLONG_MAX
+    wbc = WritebackControl(sync_mode=sync_mode, nr_to_write=LONG_MAX, range_start=start,
+                           range_end=end)
+    return do_writepages(m, mapping, wbc)
+
+
+def filemap_fdatawrite(m, mapping) -> int:
+    return __filemap_fdatawrite_range(m, mapping, 0, LLONG_MAX)
+
+
+def filemap_fdatawait_range(m, mapping, start_byte: int, end_byte: int) -> int:
+    """Wait for the writeback of bytes [start_byte, end_byte] (mm/filemap.c): the model's
+    writes have completed when they were submitted, so no page is under writeback here;
+    0 (the model's disk reports no errors)."""
     f = m.mem_map.f
-    for index in sorted(i for i in mapping.i_pages if first <= i <= last):
-        pfn = mapping.i_pages[index]
-        if not f[pfn] & (1 << PG_dirty):
-            continue
-        lock_page(m, pfn)
-        if not clear_page_dirty_for_io(m, pfn):
-            unlock_page(m, pfn)
-            continue
-        set_page_writeback(m, pfn)
-        err = a_ops.writepage(m, pfn)          # unlocks the page
-        end_page_writeback(m, pfn)
-        if err and not ret:
-            ret = err
-    return ret
+    first = start_byte >> PAGE_SHIFT
+    last = end_byte >> PAGE_SHIFT if end_byte >= 0 else _U64
+    for index, pfn in mapping.i_pages.items():
+        if first <= index <= last and f[pfn] & (1 << PG_writeback):
+            raise KernelBug(f"pfn {pfn:#x} still under writeback after its write completed")
+    return 0
 
 
 def filemap_write_and_wait_range(m, mapping, lstart: int, lend: int) -> int:
-    """fsync's writeback of a range; waiting is immediate in the model (mm/filemap.c)."""
-    if not mapping.nrpages:
-        return 0
-    return __filemap_fdatawrite_range(m, mapping, lstart, lend)
+    """fsync's writeback of a range: write, then wait (mm/filemap.c)."""
+    err = 0
+    if mapping.nrpages:
+        err = __filemap_fdatawrite_range(m, mapping, lstart, lend, WB_SYNC_ALL)
+        if err != -errno.EIO:
+            err2 = filemap_fdatawait_range(m, mapping, lstart, lend)
+            if not err:
+                err = err2
+    return err
 
 
 # -- the invariant check --------------------------------------------------------------------------

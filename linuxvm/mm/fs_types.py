@@ -8,10 +8,13 @@ mappings. The filesystems themselves (linuxvm/fs/) build these objects with thei
 tables; mm never imports them.
 """
 
+import errno
+
 from .mman import O_ACCMODE, O_RDONLY, O_WRONLY, O_RDWR
 
 __all__ = ["FileOperations", "SuperOperations", "AddressSpaceOperations", "AddressSpace",
-           "FileRaState", "Inode", "File", "iput", "VM_MAX_READAHEAD_PAGES"]
+           "FileRaState", "Inode", "File", "iput", "VM_MAX_READAHEAD_PAGES",
+           "vfs_fsync_range", "vfs_fsync"]
 
 # include/linux/mm.h VM_MAX_READAHEAD (128 KiB): a block device's default ra_pages
 VM_MAX_READAHEAD_PAGES = 32
@@ -35,7 +38,9 @@ class FileOperations:
         # and the caller's buffer (copy_page_to_iter / iov_iter_copy_from_user_atomic)
         self.read_iter = read_iter
         self.write_iter = write_iter
-        self.fsync = fsync                          # (m, file, datasync) -> 0 or -errno
+        # (m, file, start, end, datasync) -> 0 or -errno: bytes [start, end] (end -1:
+        # to the end of the file), as vfs_fsync_range passes them
+        self.fsync = fsync
 
     def __repr__(self):
         return f"<file_operations {self.ident}>"
@@ -82,7 +87,7 @@ class AddressSpace:
     """
 
     __slots__ = ("host", "i_pages", "nrpages", "a_ops", "handle", "ra_pages",
-                 "account_dirty")
+                 "account_dirty", "writeback_index")
 
     def __init__(self, host, a_ops=None, ra_pages=VM_MAX_READAHEAD_PAGES,
                  account_dirty=True):
@@ -93,6 +98,7 @@ class AddressSpace:
         self.handle = 0
         self.ra_pages = ra_pages            # inode_to_bdi(host)->ra_pages
         self.account_dirty = account_dirty  # mapping_cap_account_dirty
+        self.writeback_index = 0            # where range-cyclic writeback goes on from
 
     @property
     def i_mmap(self):
@@ -131,7 +137,7 @@ class Inode:
     __slots__ = ("i_ino", "dev", "i_size", "data", "is_append", "is_hugetlbfs",
                  "cap_account_dirty", "mmap_capable", "i_mmap", "path", "s_op",
                  "shmem_acct", "machine", "i_mapping", "i_mode", "i_uid", "i_nlink",
-                 "i_count", "sb")
+                 "i_count", "sb", "i_state", "dirtied_when")
 
     def __init__(self, ino, dev, size, data, path, mmap_capable=True, account_dirty=True,
                  s_op=None):
@@ -154,6 +160,8 @@ class Inode:
         self.i_nlink = 1
         self.i_count = 0             # open files and mappings holding the inode (iget)
         self.sb = None               # the filesystem (super_block) the inode lives on
+        self.i_state = 0             # I_DIRTY_PAGES, I_SYNC, … (mm/backing_dev.py)
+        self.dirtied_when = 0        # jiffies when it was first dirtied (fs-writeback.c)
 
 
 class File:
@@ -192,6 +200,23 @@ class File:
         self.f_count -= 1
         if self.f_count == 0:
             iput(self.inode)
+
+
+LLONG_MAX = (1 << 63) - 1
+
+
+def vfs_fsync_range(m, file, start: int, end: int, datasync: bool) -> int:
+    """Write bytes [start, end] of ``file`` and its metadata to disk through its fsync
+    (fs/sync.c vfs_fsync_range; here because msync calls it and mm never imports fs).
+    0 or -errno: EINVAL when the file has no fsync."""
+    if file.f_op is None or file.f_op.fsync is None:
+        return -errno.EINVAL
+    return file.f_op.fsync(m, file, start, end, datasync)
+
+
+def vfs_fsync(m, file, datasync: bool) -> int:
+    """fsync(2) and fdatasync(2) of the whole file (fs/sync.c)."""
+    return vfs_fsync_range(m, file, 0, LLONG_MAX, datasync)
 
 
 def iput(inode) -> None:

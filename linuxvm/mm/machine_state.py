@@ -88,6 +88,7 @@ class MachineState:
         "address_space_seq",  # last address_space handle handed out
         "fault_around_bytes",  # mm/memory.c fault_around_bytes (debugfs), 65536
         "drop_caches_stfu",  # fs/drop_caches.c: a write with bit 4 silenced the log line
+        "writeback",        # WritebackState: bdi_list and page-writeback.c's globals
         # -- tasks and CPUs --------------------------------------------------------------
         "cpus",             # per-CPU state: control registers, TLB, current task
         "current_cpu",      # the CPU the model is running on (smp_processor_id)

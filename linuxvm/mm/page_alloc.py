@@ -17,7 +17,9 @@ import numpy as np
 
 from ..errors import KernelBug
 from . import gfp as G
-from . import page_writeback
+# page-writeback.c (zone_dirty_ok) is found through the package when it is called:
+# page_writeback imports rmap, which imports swap, which imports this module
+from .. import mm as _mm_pkg
 from .mmzone import (MAX_ORDER, pageblock_order, pageblock_nr_pages, MIGRATE_UNMOVABLE,
                      MIGRATE_MOVABLE, MIGRATE_RECLAIMABLE, MIGRATE_PCPTYPES,
                      MIGRATE_HIGHATOMIC, MIGRATE_ISOLATE, fallbacks, WMARK_MIN, WMARK_LOW,
@@ -678,9 +680,9 @@ def alloc_context(pgdat, gfp_mask: int) -> AllocContext:
 
 
 def _zone_dirty_ok_fn():
-    """page-writeback.c's zone_dirty_ok(zone), or None while that module has none: with no
-    dirty page cache modelled every zone is within its dirty limit anyway."""
-    return getattr(page_writeback, "zone_dirty_ok", None)
+    """page-writeback.c's zone_dirty_ok(zone) (None only while that module is still being
+    imported, before any allocation can ask)."""
+    return getattr(getattr(_mm_pkg, "page_writeback", None), "zone_dirty_ok", None)
 
 
 def get_page_from_freelist(pgdat, gfp_mask: int, order: int, alloc_flags: int, ac,

@@ -7,19 +7,23 @@ the kernel pointer. Each AnonVma and AnonVmaChain takes an object from its SLUB
 cache when the slab allocator is present.
 """
 
+from ..arch.x86 import tlb as x86_tlb
 from ..arch.x86.page_types import PAGE_SHIFT
-from ..arch.x86.pgtable import (pt_entries, pgd_index, pud_offset, pmd_offset, pte_index,
-                                pgd_present, pud_present, pud_large, pmd_present, pmd_large,
-                                pmd_pfn, pte_present, pte_pfn, pte_young, pte_mkold, pte_dirty,
-                                pte_soft_dirty, swp_entry_to_pte, pte_swp_mksoft_dirty)
+from ..arch.x86.pgtable import (get_entry, set_entry, pgd_offset, pud_offset, pmd_offset,
+                                pte_offset_map, pgd_present, pud_present, pud_large,
+                                pmd_present, pmd_large, pte_present, pte_pfn, pte_dirty,
+                                pte_write, pte_wrprotect, pte_mkclean, pt_entries, pgd_index,
+                                pmd_pfn, pte_young, pte_mkold, pte_soft_dirty,
+                                swp_entry_to_pte, pte_swp_mksoft_dirty)
 from ..arch.x86.pgtable_types import _PAGE_PRESENT
 from ..arch.x86.tlb import flush_tlb_page
 from ..errors import KernelBug
-from ..include.mm import VM_READ, VM_WRITE, VM_EXEC, VM_SOFTDIRTY, VM_LOCKED, VM_SEQ_READ
+from ..include.mm import (VM_READ, VM_WRITE, VM_EXEC, VM_SOFTDIRTY, VM_SHARED, VM_LOCKED,
+                          VM_SEQ_READ)
 from ..include.vm_event_item import NR_ANON_PAGES, NR_MLOCK, VM_EVENT, NR_FILE_MAPPED
 from .mm_types import MM_ANONPAGES, MM_FILEPAGES, MM_SHMEMPAGES, MM_SWAPENTS
 from .page import (PAGE_MAPPING_ANON, PG_swapbacked, PG_mlocked, PG_lru, PG_unevictable,
-                   PG_swapcache, PG_dirty)
+                   PG_locked, PG_swapcache, PG_dirty)
 from .page_writeback import set_page_dirty
 from .slab_common import slab_alloc_obj, slab_free_obj
 from .swap import (page_lru, del_page_from_lru_list, add_page_to_lru_list, LRU_UNEVICTABLE,
@@ -334,6 +338,62 @@ def rmap_walk(m, pfn: int, rmap_one) -> None:
         rmap_walk_file(m, pfn, rmap_one)
 
 
+def page_check_address(m, pfn: int, mm, address: int):
+    """The pointer to ``mm``'s PTE at ``address`` when it maps ``pfn``, else None
+    (mm/rmap.c __page_check_address; the model has no huge file mappings)."""
+    e = get_entry(m, pgd_offset(mm, address))
+    if not pgd_present(e):
+        return None
+    e = get_entry(m, pud_offset(e, address))
+    if not pud_present(e) or pud_large(e):
+        return None
+    e = get_entry(m, pmd_offset(e, address))
+    if not pmd_present(e) or pmd_large(e):
+        return None
+    ptr = pte_offset_map(e, address)
+    pte = get_entry(m, ptr)
+    if not pte_present(pte) or pte_pfn(pte) != pfn:
+        return None
+    return ptr
+
+
+def page_mkclean_one(m, pfn: int, vma, address: int) -> int:
+    """Write-protect and clean one shared mapping of the page, flushing its TLB entry;
+    1 when the PTE was dirty or writable (mm/rmap.c page_mkclean_one)."""
+    ptr = page_check_address(m, pfn, vma.vm_mm, address)
+    if ptr is None:
+        return 0
+    pte = get_entry(m, ptr)
+    if not (pte_dirty(pte) or pte_write(pte)):
+        return 0
+    set_entry(m, ptr, 0)                                   # ptep_clear_flush
+    x86_tlb.flush_tlb_page(m, vma, address)
+    set_entry(m, ptr, pte_mkclean(pte_wrprotect(pte)))     # set_pte_at
+    return 1
+
+
+def page_mkclean(m, pfn: int) -> int:
+    """Write-protect and clean every PTE mapping a locked page-cache page through a
+    VM_SHARED mapping, so the next write faults (wp_page_shared) and dirties the page
+    again; how many PTEs it cleaned (mm/rmap.c page_mkclean, invalid_mkclean_vma skips
+    private mappings)."""
+    mem_map = m.mem_map
+    if not mem_map.f[pfn] & (1 << PG_locked):
+        raise KernelBug(f"kernel BUG at mm/rmap.c: page_mkclean: pfn {pfn:#x} is not locked")
+    if mem_map.mc[pfn] < 0:                                # !page_mapped
+        return 0
+    mapping = int(mem_map.mapv[pfn])
+    if not mapping or mapping & PAGE_MAPPING_ANON:
+        return 0
+    cleaned = [0]
+
+    def one(pfn, vma, address):
+        if vma.vm_flags & VM_SHARED:
+            cleaned[0] += page_mkclean_one(m, pfn, vma, address)
+    rmap_walk_file(m, pfn, one)
+    return cleaned[0]
+
+
 def rmap_init(m) -> None:
     m.anon_vmas = {}
     m.anon_vma_seq = 0
@@ -380,19 +440,6 @@ def mm_find_pmd(m, mm, address: int) -> int:
     if not pmd_present(e) or pmd_large(e):
         return -1
     return pmd_pfn(e)
-
-
-def page_check_address(m, pfn: int, mm, address: int):
-    """The (table pfn, index) of the present PTE mapping ``pfn`` at ``address`` in ``mm``,
-    or None (mm/rmap.c page_check_address)."""
-    table = mm_find_pmd(m, mm, address)
-    if table < 0:
-        return None
-    i = pte_index(address)
-    pte = pt_entries(m, table)[i]
-    if not pte_present(pte) or pte_pfn(pte) != pfn:
-        return None
-    return (table, i)
 
 
 def _ptep_clear_flush(m, vma, address: int, ptr) -> int:

@@ -47,8 +47,12 @@ def num_poisoned_pages(m) -> int:
 
 
 def nr_blockdev_pages(m) -> int:
-    """Block-device page-cache pages (Buffers): the model has no block devices."""
-    return 0
+    """Pages in the page caches of the block devices' own inodes: /proc/meminfo's Buffers
+    (fs/block_dev.c nr_blockdev_pages over all_bdevs)."""
+    vfs = getattr(m, "vfs", None)
+    if vfs is None:
+        return 0
+    return sum(bdev.bd_inode.i_mapping.nrpages for bdev in vfs.all_bdevs)
 
 
 def si_mem_available(m) -> int:

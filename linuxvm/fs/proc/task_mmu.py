@@ -25,9 +25,18 @@ def stack_guard_page_start(vma, addr) -> bool:
                 not (prev is not None and prev.vm_end == addr and prev.vm_flags & VM_GROWSDOWN))
 
 
+def file_d_path(file) -> str:
+    """The path d_path prints for an open file: " (deleted)" after the name of a file
+    whose last link is gone (fs/d_path.c prepend_path's d_unlinked test)."""
+    path = file.path
+    if file.inode.i_nlink == 0 and not path.endswith(" (deleted)"):
+        path += " (deleted)"
+    return path
+
+
 def vma_name(task, mm, vma):
     if vma.vm_file is not None:
-        return vma.vm_file.path
+        return file_d_path(vma.vm_file)
     if vma.vm_start <= mm.brk and vma.vm_end >= mm.start_brk:
         return "[heap]"
     if mm.start_stack and vma.vm_start <= mm.start_stack <= vma.vm_end:

@@ -2,7 +2,7 @@
 caches its deltas and folds them into its mm now and then."""
 
 from ..mm_types import MM_FILEPAGES, MM_ANONPAGES, MM_SHMEMPAGES
-from ..page import PAGE_MAPPING_ANON
+from ..page import PAGE_MAPPING_ANON, PG_swapbacked
 from ..rmap import rmap_callbacks
 
 TASK_RSS_EVENTS_THRESH = 64
@@ -63,9 +63,12 @@ def update_hiwater_rss(mm) -> None:
 
 
 def mm_counter(m, pfn: int) -> int:
-    """The RSS counter a page counts in (mm_counter; no shmem pages yet)."""
+    """The RSS counter a page counts in: anonymous, else shmem for a swap-backed page-cache
+    page, else file (include/linux/mm.h mm_counter, mm_counter_file)."""
     if m.mem_map.mapping[pfn] & PAGE_MAPPING_ANON:
         return MM_ANONPAGES
+    if m.mem_map.f[pfn] & (1 << PG_swapbacked):
+        return MM_SHMEMPAGES
     return MM_FILEPAGES
 
 
