@@ -24,7 +24,7 @@ from ..include.vm_event_item import NR_ANON_PAGES, NR_MLOCK, VM_EVENT, NR_FILE_M
 from .mm_types import MM_ANONPAGES, MM_FILEPAGES, MM_SHMEMPAGES, MM_SWAPENTS
 from .page import (PAGE_MAPPING_ANON, PG_swapbacked, PG_mlocked, PG_lru, PG_unevictable,
                    PG_locked, PG_swapcache, PG_dirty)
-from .page_writeback import set_page_dirty
+from . import page_writeback              # (page_writeback's page_mkclean is ours)
 from .slab_common import slab_alloc_obj, slab_free_obj
 from .swap import (page_lru, del_page_from_lru_list, add_page_to_lru_list, LRU_UNEVICTABLE,
                    put_page)
@@ -485,7 +485,7 @@ def try_to_unmap_one(m, pfn: int, vma, address: int, flags: int, state: list) ->
             return False
     pteval = _ptep_clear_flush(m, vma, address, ptr)
     if pte_dirty(pteval):
-        set_page_dirty(m, pfn)
+        page_writeback.set_page_dirty(m, pfn)
     rmap_callbacks.update_hiwater_rss(mm)
     if mem_map.mapping[pfn] & PAGE_MAPPING_ANON:
         entry = int(mem_map.priv[pfn])
