@@ -317,3 +317,21 @@ def test_swapoff_without_the_memory_to_commit_is_enomem():
     m.check()
     assert meminfo(m, "SwapTotal") == 65532
     assert m.proc.read("/proc/swaps").count("/dev/sdb") == 1
+
+
+def test_ramfs_pages_are_unevictable_and_never_dropped():
+    m = lv.Machine(ram="128M", swap="16M")
+    m.fs.mount("ramfs", "/mnt/ram")
+    p = m.spawn("r")
+    fd = p.open("/mnt/ram/f", lv.O_RDWR | lv.O_CREAT, 0o600)
+    buf = p.mmap(None, 64 * P, RW, ANON)
+    fill(p, buf, 64, tag=9)
+    assert p.sys_write(fd, buf, 64 * P) == 64 * P
+    f = p.mmap(None, 64 * P, lv.PROT_READ, lv.MAP_SHARED, fd, 0)   # one hole page read
+    m.check()
+    assert meminfo(m, "Unevictable") == 0
+    reclaim(m, p, 5000)
+    m.check()
+    assert meminfo(m, "Unevictable") >= 4 * 60      # culled, not dropped
+    verify(p, f, 64, tag=9)
+    m.check()

@@ -130,6 +130,8 @@ class VFS:
         mapping = inode.i_mapping
         mapping.a_ops = sb.a_ops
         mapping.ra_pages = sb.ra_pages
+        if sb.fstype == "ramfs":
+            mapping.unevictable = True      # ramfs_get_inode: mapping_set_unevictable
         sb.inodes.insert(0, inode)
         return inode
 

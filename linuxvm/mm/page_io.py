@@ -11,7 +11,7 @@ from ..errors import KernelBug
 from ..include.vm_event_item import VM_EVENT
 from . import swapfile
 from .page import PG_locked, PG_uptodate, PG_swapcache
-from .page_writeback import set_page_writeback, end_page_writeback
+from . import page_writeback                # (it reaches swap through rmap)
 
 _U64 = 0xFFFFFFFFFFFFFFFF
 
@@ -40,11 +40,11 @@ def __swap_writepage(m, pfn: int) -> int:
     data = m.page_contents.get(pfn)
     si.slots[swp_offset(entry)] = (int(mem_map.contv[pfn]),
                                    bytes(data) if data is not None else None)
-    set_page_writeback(m, pfn)
+    page_writeback.set_page_writeback(m, pfn)
     _unlock(m, pfn)
     m.pgdat.vm_events[VM_EVENT["pswpout"]] += 1
     submit_bio(m, si.bdev, WRITE, SECTORS_PER_PAGE)
-    end_page_writeback(m, pfn)                  # end_swap_bio_write: the I/O is done
+    page_writeback.end_page_writeback(m, pfn)   # end_swap_bio_write: the I/O is done
     return 0
 
 
