@@ -34,6 +34,7 @@ from .mm.mremap import sys_mremap
 from .mm.msync import sys_msync
 from .fs import read_write as rw
 from .fs.fs_writeback import sys_sync
+from .ipc import shm as ipc_shm
 
 ELF_ET_DYN_BASE = TASK_SIZE // 3 * 2
 U64 = (1 << 64) - 1
@@ -58,6 +59,12 @@ def _u64(name, value, allow_none=False):
     if isinstance(value, bool) or not isinstance(value, int):
         raise TypeError(f"{name} must be an int, not {value!r}")
     return _u64(name, int(value))       # an int subclass (IntFlag): its plain value
+
+
+def _s32(name, value):
+    """An ``int`` argument as the kernel sees it: the low 32 bits, signed."""
+    v = _u32(name, value)
+    return v - (1 << 32) if v >= 1 << 31 else v
 
 
 def _u32(name, value):
@@ -327,6 +334,39 @@ class Process:
         range to disk, MS_ASYNC and MS_INVALIDATE do nothing more (4.6)."""
         return self._call("msync", sys_msync, _u64("addr", addr), _u64("length", length),
                           _u32("flags", flags))
+
+    # -- System V shared memory ---------------------------------------------------------
+    def shmget(self, key, size, shmflg=0) -> int:
+        """shmget(2): the segment's shmid (IPC_PRIVATE, or a key with IPC_CREAT/IPC_EXCL
+        and the mode's low nine bits)."""
+        return self._call("shmget", ipc_shm.sys_shmget, _s32("key", key), _u64("size", size),
+                          _s32("shmflg", shmflg))
+
+    def shmat(self, shmid, shmaddr=0, shmflg=0) -> int:
+        """shmat(2): the address the segment is attached at (SHM_RDONLY, SHM_RND,
+        SHM_REMAP, SHM_EXEC)."""
+        return self._call("shmat", ipc_shm.do_shmat, _s32("shmid", shmid),
+                          _u64("shmaddr", shmaddr if shmaddr is not None else 0),
+                          _s32("shmflg", shmflg))
+
+    def shmdt(self, shmaddr) -> int:
+        """shmdt(2): 0; the attach starting at ``shmaddr`` is unmapped."""
+        return self._call("shmdt", ipc_shm.sys_shmdt, _u64("shmaddr", shmaddr))
+
+    def shmctl(self, shmid, cmd):
+        """shmctl(2): IPC_STAT gives a ``ShmidDs`` (shm_segsz, shm_nattch, shm_cpid,
+        shm_lpid, shm_perm.key/mode/uid/cuid); IPC_RMID gives 0."""
+        shmid, cmd = _s32("shmid", shmid), _s32("cmd", cmd)
+        out = []
+
+        def do_shmctl(m, shmid, cmd):
+            ret = ipc_shm.sys_shmctl(m, shmid, cmd)
+            if isinstance(ret, int):
+                return ret
+            out.append(ret)
+            return 0
+        ret = self._call("shmctl", do_shmctl, shmid, cmd)
+        return out[0] if out else ret
 
     # -- files ----------------------------------------------------------------------
     def open(self, path, flags=0, mode=0o666) -> int:

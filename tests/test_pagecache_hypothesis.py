@@ -34,15 +34,16 @@ def file_bytes(size_, data):
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.lists(op, min_size=1, max_size=20), st.booleans())
-def test_random_file_io_keeps_contents_and_invariants(ops, on_disk):
+@given(st.lists(op, min_size=1, max_size=20), st.sampled_from(["disk", "ramfs", "tmpfs"]))
+def test_random_file_io_keeps_contents_and_invariants(ops, fstype):
+    on_disk = fstype == "disk"
     m = lv.Machine(ram="256M", aslr=False)
     p = m.spawn("fz")
     init = bytes((i * 13 + 5) & 0xFF for i in range(3 * P + 100))
     if on_disk:
         m.fs.create("/f", len(init), init)
     else:
-        m.fs.mount("ramfs", "/r")
+        m.fs.mount(fstype, "/r")
     path = "/f" if on_disk else "/r/f"
     fd = p.open(path, lv.O_RDWR | lv.O_CREAT)
     p.mmap(BUF, 4 * P, RW, lv.MAP_PRIVATE | lv.MAP_ANONYMOUS | lv.MAP_FIXED)

@@ -75,9 +75,6 @@ def test_random_syscalls_keep_invariants(calls, never):
                     p.munlockall()
         except lv.SyscallError as e:
             assert e.errno in ALLOWED, (c, e)
-        except NotImplementedError as e:
-            # populating shmem (MAP_SHARED|MAP_LOCKED, mlockall) waits for shmem faults
-            assert "not modelled" in str(e), e
         m.check()
     p.exit()
     m.check()

@@ -17,7 +17,8 @@ def drop_caches(m, value: int) -> None:
     """The write side of drop_caches_sysctl_handler for ``value`` (1 or 4; 2 and 3 are
     refused before anything changes, since drop_slab is not modelled)."""
     if value & 1:
-        for sb in list(m.vfs.mounts.values()):          # iterate_supers
+        # iterate_supers: the mounted filesystems and the internal shmem mount
+        for sb in list(m.vfs.mounts.values()) + [m.vfs.shm_mnt]:
             drop_pagecache_sb(m, sb)
         m.pgdat.vm_events[VM_EVENT["drop_pagecache"]] += 1
     if not m.drop_caches_stfu:

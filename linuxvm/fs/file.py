@@ -16,12 +16,15 @@ from ..mm.backing_dev import BackingDevInfo, bdi_register
 from ..mm.fs_types import File, FileOperations, Inode
 from ..mm.mman import (O_ACCMODE, O_RDONLY, O_WRONLY, O_RDWR, O_CREAT, O_APPEND, O_EXCL,
                        O_TRUNC, O_DIRECTORY)
-from ..mm.shmem import SHMEM_DEV
+from ..include.mm import VM_NORESERVE
+from ..mm.shmem import (SHMEM_DEV, ShmemSbInfo, shmem_aops, shmem_file_operations, shmem_ops,
+                        shmem_init_inode, shmem_default_max_blocks)
 from ..mm.truncate import truncate_setsize
 from ..block.blk_core import BlockDevice
 from .fs_writeback import wb_workfn
 from .ext4 import (ext4_aops, ext4_file_operations, ext4_sops, ramfs_aops,
                    ramfs_file_operations, ramfs_ops, generic_file_vm_ops)
+from .char_mem import MEM_MAJOR, ZERO_MINOR, zero_fops
 
 __all__ = ["VFS", "File", "Inode", "SuperBlock", "ROOT_DEV", "generic_file_vm_ops"]
 
@@ -29,6 +32,7 @@ ROOT_DEV = (8, 1)                # the model's root filesystem (sda1)
 S_IFMT = 0o170000
 S_IFREG = 0o100000
 S_IFDIR = 0o040000
+S_IFCHR = 0o020000
 MAY_WRITE, MAY_READ = 2, 4
 
 
@@ -53,7 +57,7 @@ class SuperBlock:
     list (s_inodes, newest first as inode_sb_list_add leaves it)."""
 
     __slots__ = ("fstype", "dev", "bdev", "a_ops", "f_op", "s_op", "ra_pages",
-                 "account_dirty", "inodes", "mountpoint", "s_bdi")
+                 "account_dirty", "inodes", "mountpoint", "s_bdi", "s_fs_info")
 
     def __init__(self, fstype, dev, bdev, a_ops, f_op, s_op, ra_pages, account_dirty,
                  mountpoint):
@@ -68,6 +72,7 @@ class SuperBlock:
         self.inodes = []
         self.mountpoint = mountpoint
         self.s_bdi = None           # the device's backing_dev_info; None: noop_backing_dev_info
+        self.s_fs_info = None       # SHMEM_SB of a tmpfs mount
 
     def __repr__(self):
         return f"<super_block {self.fstype} {self.dev[0]}:{self.dev[1]} on {self.mountpoint}>"
@@ -105,6 +110,13 @@ class VFS:
         # directories the model makes by itself are world-writable and sticky, like
         # /tmp, so that a process of any uid may create files (mkdir gives its own mode)
         self.dirs["/"] = self._new_inode(root, "/", S_IFDIR | 0o1777, 0)
+        # shmem_init's kern_mount: the internal tmpfs mount has no size limit
+        self.shm_mnt = SuperBlock("tmpfs", SHMEM_DEV, None, shmem_aops, shmem_file_operations,
+                                  shmem_ops, 0, False, None)
+        m.shm_mnt_sbinfo = self.shm_mnt.s_fs_info = ShmemSbInfo(0, self.shm_mnt)
+        # a distribution's boot: devtmpfs's /dev/zero, and tmpfs on /dev/shm
+        self.mknod("/dev/zero", S_IFCHR | 0o666, (MEM_MAJOR, ZERO_MINOR), zero_fops)
+        self.mount("tmpfs", "/dev/shm")
 
     # -- inodes and names ---------------------------------------------------------------
     def _ino(self, dev):
@@ -132,6 +144,9 @@ class VFS:
         mapping.ra_pages = sb.ra_pages
         if sb.fstype == "ramfs":
             mapping.unevictable = True      # ramfs_get_inode: mapping_set_unevictable
+        if sb.fstype == "tmpfs":
+            # shmem_mknod → shmem_get_inode(..., VM_NORESERVE): charged page by page
+            shmem_init_inode(self.m, inode, VM_NORESERVE, sb.s_fs_info)
         sb.inodes.insert(0, inode)
         return inode
 
@@ -157,10 +172,23 @@ class VFS:
         self._mkdirs(path)
         self.dirs[path].i_mode = S_IFDIR | (mode & 0o7777)
 
-    def mount(self, fstype: str, mountpoint: str) -> SuperBlock:
-        """Mount a new, empty ramfs at ``mountpoint`` (made if missing)."""
-        if fstype != "ramfs":
-            raise ValueError(f"only ramfs can be mounted, not {fstype!r}")
+    def mknod(self, path: str, mode: int, rdev: tuple, fops) -> Inode:
+        """A device node (vfs_mknod): opening it gives the driver's file_operations."""
+        self._check_path(path)
+        self._mkdirs(_parent(path))
+        inode = self._new_inode(self.sb_of(path), path, mode, 0)
+        inode.i_fop = fops
+        inode.i_rdev = rdev
+        self.files[path] = inode
+        return inode
+
+    def mount(self, fstype: str, mountpoint: str, size: int = None) -> SuperBlock:
+        """Mount a new, empty ramfs or tmpfs at ``mountpoint`` (made if missing). A
+        tmpfs holds ``size`` bytes (default: half of RAM, as 4.6 mounts it)."""
+        if fstype not in ("ramfs", "tmpfs"):
+            raise ValueError(f"only ramfs and tmpfs can be mounted, not {fstype!r}")
+        if size is not None and (fstype != "tmpfs" or not isinstance(size, int) or size < 0):
+            raise ValueError(f"size= is a tmpfs mount's byte count, not {size!r}")
         self._check_path(mountpoint)
         if mountpoint in self.mounts:
             raise ValueError(f"something is already mounted on {mountpoint}")
@@ -169,8 +197,15 @@ class VFS:
         self.next_anon_dev += 1
         self.next_ino[dev] = 1
         # noop_backing_dev_info: no readahead, no dirty accounting or writeback
-        sb = SuperBlock("ramfs", dev, None, ramfs_aops, ramfs_file_operations, ramfs_ops,
-                        0, False, mountpoint)
+        if fstype == "tmpfs":
+            sb = SuperBlock("tmpfs", dev, None, shmem_aops, shmem_file_operations, shmem_ops,
+                            0, False, mountpoint)
+            # size=N rounds up to pages (shmem_parse_options)
+            sb.s_fs_info = ShmemSbInfo(shmem_default_max_blocks(self.m) if size is None
+                                       else (size + 4095) >> 12, sb)
+        else:
+            sb = SuperBlock("ramfs", dev, None, ramfs_aops, ramfs_file_operations, ramfs_ops,
+                            0, False, mountpoint)
         self.mounts[mountpoint] = sb
         self.dirs[mountpoint] = self._new_inode(sb, mountpoint, S_IFDIR | 0o1777, 0)
         return sb
@@ -194,8 +229,8 @@ class VFS:
         if not isinstance(size, int) or size < 0 or len(data) > size:
             raise ValueError(f"size must be an int >= len(data), not {size!r}")
         sb = self.sb_of(path)
-        if sb.fstype == "ramfs" and any(data):
-            raise ValueError("a ramfs file has no storage for data: write it instead")
+        if sb.fstype in ("ramfs", "tmpfs") and any(data):
+            raise ValueError(f"a {sb.fstype} file has no storage for data: write it instead")
         self._mkdirs(_parent(path))
         inode = self._new_inode(sb, path, S_IFREG | (mode & 0o7777), uid, size,
                                 data if sb.bdev is not None else b"")
@@ -268,15 +303,21 @@ class VFS:
             if inode.is_append:
                 return -errno.EPERM
             self.truncate(inode, 0)
+        if inode.i_fop is not None:
+            return File(inode, flags, path, inode.i_fop)      # chrdev_open
         f_op = inode.sb.f_op if inode.mmap_capable else nommap_file_operations
         return File(inode, flags, path, f_op)
 
-    def truncate(self, inode, length: int) -> None:
-        """Set a file's size (notify_change → ext4_setattr/simple_setattr): the page
-        cache past it goes, and the blocks past it on the disk."""
+    def truncate(self, inode, length: int) -> int:
+        """Set a file's size (notify_change → ext4_setattr/simple_setattr/shmem_setattr):
+        the page cache past it goes, and the blocks past it on the disk. 0 or -errno."""
+        setattr_size = inode.s_op.setattr_size if inode.s_op is not None else None
+        if setattr_size is not None:
+            return setattr_size(self.m, inode, length)
         truncate_setsize(self.m, inode, length)
         if len(inode.data) > length:
             del inode.data[length:]
+        return 0
 
     def unlink(self, path, cred=None) -> int:
         """do_unlinkat: remove the name; the inode lives on while files hold it."""

@@ -186,8 +186,7 @@ def do_sys_ftruncate(m, task, fd: int, length: int) -> int:
         return -errno.EINVAL
     if inode.is_append:
         return -errno.EPERM
-    m.vfs.truncate(inode, length)
-    return 0
+    return m.vfs.truncate(inode, length)
 
 
 def do_fsync(m, task, fd: int, datasync: bool) -> int:

@@ -92,6 +92,8 @@ def dup_mmap(m, mm, oldmm) -> int:
         __vma_link_rb(mm, tmp)
         prev = tmp
         mm.map_count += 1
+        if tmp.vm_ops is not None and tmp.vm_ops.open is not None:
+            tmp.vm_ops.open(tmp)                    # a SysV shm attach counts itself
         retval = copy_page_range(m, mm, oldmm, mpnt)
         if retval:
             if charge:

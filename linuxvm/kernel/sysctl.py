@@ -310,6 +310,16 @@ VM_TABLE = [
     _e("mmap_rnd_compat_bits", 8, DOINTVEC_MINMAX, 8, 16, mode=0o600),
 ]
 
+# ipc/ipc_sysctl.c: the shm limits of the (one) IPC namespace (shm_init_ns defaults)
+_SHMMAX = (1 << 64) - 1 - (1 << 24)
+IPC_TABLE = [
+    SysctlEntry("kernel.shmmax", _SHMMAX, DOULONGVEC_MINMAX),
+    SysctlEntry("kernel.shmall", _SHMMAX, DOULONGVEC_MINMAX),
+    SysctlEntry("kernel.shmmni", 4096, DOINTVEC),
+    SysctlEntry("kernel.shm_rmid_forced", 0, DOINTVEC_MINMAX, 0, 1),
+]
+VM_TABLE = VM_TABLE + IPC_TABLE
+
 VM_ENTRIES = {e.name: e for e in VM_TABLE}
 
 

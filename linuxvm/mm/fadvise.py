@@ -25,6 +25,13 @@ def sys_fadvise64_64(m, file, offset: int, length: int, advice: int) -> int:
     mapping = file.f_mapping
     if mapping is None or length < 0:
         return -errno.EINVAL
+    sb = inode.sb
+    if sb is not None and sb.bdev is None:
+        # noop_backing_dev_info (tmpfs, ramfs): valid advice is accepted and ignored
+        if advice not in (POSIX_FADV_NORMAL, POSIX_FADV_RANDOM, POSIX_FADV_SEQUENTIAL,
+                          POSIX_FADV_WILLNEED, POSIX_FADV_NOREUSE, POSIX_FADV_DONTNEED):
+            return -errno.EINVAL
+        return 0
     endbyte = offset + length
     if not length or endbyte > LOFF_MAX:               # overflow: as much as possible
         endbyte = -1

@@ -21,7 +21,8 @@ from ..include.vm_event_item import NR_FILE_PAGES, NR_SHMEM, NR_FILE_DIRTY, PGMA
 from ..include.mm import VM_RAND_READ, VM_SEQ_READ
 from . import gfp as G
 from . import readahead as ra_mod            # readahead calls back into the cache
-from .memory.fault import do_set_pte, FAULT_FLAG_ALLOW_RETRY
+# a module reference: mmap → shmem → filemap is imported while memory.fault loads
+from .memory import fault as memory_fault
 from .memory.pgtable import pte_lookup
 from .page import (NULL, PAGE_MAPPING_ANON, PG_locked, PG_uptodate, PG_dirty, PG_reclaim,
                    PG_lru, PG_mappedtodisk, PG_active, PG_referenced, PG_swapbacked, PG_error, PG_writeback)
@@ -252,7 +253,7 @@ def filemap_fault(vma, vmf) -> int:
                 return VM_FAULT_SIGBUS
             continue
         if ret & VM_FAULT_MAJOR and _test(m, pfn, PG_mappedtodisk) and \
-                vmf.flags & FAULT_FLAG_ALLOW_RETRY:
+                vmf.flags & memory_fault.FAULT_FLAG_ALLOW_RETRY:
             # lock_page_or_retry: this fault submitted the page's read, so the page is
             # locked under I/O; 4.6 drops mmap_sem, waits for the read and has the
             # fault retried (the model's disk has completed it by then; with
@@ -314,7 +315,7 @@ def filemap_map_pages(vma, vmf) -> None:
         get_page(m, pfn)                          # page_cache_get_speculative
         if file.f_ra.mmap_miss > 0:
             file.f_ra.mmap_miss -= 1
-        do_set_pte(m, vma, address + ((index - vmf.pgoff) << PAGE_SHIFT), pfn,
+        memory_fault.do_set_pte(m, vma, address + ((index - vmf.pgoff) << PAGE_SHIFT), pfn,
                    (table_pfn, i), False, False)
 
 
@@ -617,6 +618,20 @@ def check_page_cache(m) -> None:
     if total != m.global_page_state(NR_FILE_PAGES):
         raise KernelBug(f"NR_FILE_PAGES is {m.global_page_state(NR_FILE_PAGES)} but the "
                         f"address spaces and the swap cache hold {total} pages")
+    shmem = sum(1 for mapping in spaces.values() for pfn in mapping.i_pages.values()
+                if mem_map.f[pfn] & (1 << PG_swapbacked))
+    for mapping in spaces.values():
+        info = mapping.host.shmem_info
+        for pfn in mapping.i_pages.values():
+            if bool(mem_map.f[pfn] & (1 << PG_swapbacked)) != (info is not None):
+                raise KernelBug(f"cached pfn {pfn:#x} of {mapping!r}: PG_swapbacked does "
+                                f"not say whether its file is shmem")
+        if info is not None and info.alloced - info.swapped < mapping.nrpages:
+            raise KernelBug(f"{mapping!r}: {mapping.nrpages} pages but shmem alloced "
+                            f"{info.alloced}")
+    if shmem != m.global_page_state(NR_SHMEM):
+        raise KernelBug(f"NR_SHMEM is {m.global_page_state(NR_SHMEM)} but the shmem "
+                        f"files hold {shmem} pages")
     if dirty != m.global_page_state(NR_FILE_DIRTY):
         raise KernelBug(f"NR_FILE_DIRTY is {m.global_page_state(NR_FILE_DIRTY)} but "
                         f"{dirty} cached pages are dirty")

@@ -26,10 +26,11 @@ class FileOperations:
     :param ident: the C name of the table, for repr only
     """
 
-    __slots__ = ("ident", "mmap", "get_unmapped_area", "read_iter", "write_iter", "fsync")
+    __slots__ = ("ident", "mmap", "get_unmapped_area", "read_iter", "write_iter", "fsync",
+                 "fallocate")
 
     def __init__(self, ident: str, *, mmap=None, get_unmapped_area=None, read_iter=None,
-                 write_iter=None, fsync=None):
+                 write_iter=None, fsync=None, fallocate=None):
         self.ident = ident
         self.mmap = mmap                            # (file, vma) -> 0 or -errno
         # (m, mm, file, addr, len, pgoff, flags) -> address or -errno
@@ -41,19 +42,23 @@ class FileOperations:
         # (m, file, start, end, datasync) -> 0 or -errno: bytes [start, end] (end -1:
         # to the end of the file), as vfs_fsync_range passes them
         self.fsync = fsync
+        self.fallocate = fallocate                  # (m, file, mode, offset, len) -> 0/-errno
 
     def __repr__(self):
         return f"<file_operations {self.ident}>"
 
 
 class SuperOperations:
-    """struct super_operations: what the inode's filesystem does when it is evicted."""
+    """struct super_operations: what the inode's filesystem does when it is evicted;
+    ``setattr_size`` stands for the size half of the filesystem's inode_operations.setattr
+    where it is not the generic one (shmem_setattr)."""
 
-    __slots__ = ("ident", "evict_inode")
+    __slots__ = ("ident", "evict_inode", "setattr_size")
 
-    def __init__(self, ident: str, *, evict_inode=None):
+    def __init__(self, ident: str, *, evict_inode=None, setattr_size=None):
         self.ident = ident
         self.evict_inode = evict_inode              # (inode) -> None
+        self.setattr_size = setattr_size            # (m, inode, newsize) -> 0 or -errno
 
     def __repr__(self):
         return f"<super_operations {self.ident}>"
@@ -138,7 +143,7 @@ class Inode:
     __slots__ = ("i_ino", "dev", "i_size", "data", "is_append", "is_hugetlbfs",
                  "cap_account_dirty", "mmap_capable", "i_mmap", "path", "s_op",
                  "shmem_acct", "machine", "i_mapping", "i_mode", "i_uid", "i_nlink",
-                 "i_count", "sb", "i_state", "dirtied_when")
+                 "i_count", "sb", "i_state", "dirtied_when", "shmem_info", "i_fop", "i_rdev")
 
     def __init__(self, ino, dev, size, data, path, mmap_capable=True, account_dirty=True,
                  s_op=None):
@@ -163,13 +168,16 @@ class Inode:
         self.sb = None               # the filesystem (super_block) the inode lives on
         self.i_state = 0             # I_DIRTY_PAGES, I_SYNC, … (mm/backing_dev.py)
         self.dirtied_when = 0        # jiffies when it was first dirtied (fs-writeback.c)
+        self.shmem_info = None       # SHMEM_I(inode) of a shmem/tmpfs inode
+        self.i_fop = None            # a device node's own file_operations (def_chr_fops)
+        self.i_rdev = None           # a device node's (major, minor)
 
 
 class File:
     """struct file: an open file description (f_mode, f_count, f_op, the inode)."""
 
     __slots__ = ("inode", "f_flags", "f_mode_read", "f_mode_write", "f_count", "f_op",
-                 "path", "f_pos", "f_ra", "f_mode_random")
+                 "path", "f_pos", "f_ra", "f_mode_random", "private_data")
 
     def __init__(self, inode, f_flags, path, f_op):
         self.inode = inode
@@ -183,6 +191,7 @@ class File:
         self.f_pos = 0
         self.f_ra = FileRaState(inode.i_mapping.ra_pages)     # file_ra_state_init
         self.f_mode_random = False   # FMODE_RANDOM (POSIX_FADV_RANDOM)
+        self.private_data = None     # a driver's own data (a SysV shm attach's segment)
         inode.i_count += 1           # the open file holds the inode
 
     @property

@@ -69,6 +69,8 @@ class MachineState:
         # -- counters --------------------------------------------------------------------
         "vm_committed_as",  # pages charged to Committed_AS (vm_committed_as)
         "committed_outside_vmas",  # committed pages not owned by a VMA (stack guard, shm)
+        "shm_mnt_sbinfo",   # the internal tmpfs mount behind shared anonymous memory
+        "shm_ids",          # SysV shared memory segments (ipc/shm.c shm_ids)
         "total_swap_pages",  # swap pages in all swap areas (total_swap_pages)
         "nr_swap_pages",    # free swap pages (nr_swap_pages)
         "total_swapcache_pages",  # pages in the swap cache
@@ -116,6 +118,8 @@ class MachineState:
         self.extfrag_events = 0
         self.vm_committed_as = 0
         self.committed_outside_vmas = 0
+        self.shm_mnt_sbinfo = None
+        self.shm_ids = None
         self.total_swap_pages = 0
         self.nr_swap_pages = 0
         self.total_swapcache_pages = 0

@@ -21,6 +21,7 @@ from ..include.mm import (VM_RAND_READ, VM_SEQ_READ, VM_DONTCOPY, VM_IO, VM_DONT
                        VM_DONTEXPAND, VM_HUGETLB, VM_MIXEDMAP, VM_HUGEPAGE, VM_NOHUGEPAGE,
                        VM_LOCKED, VM_WRITE)
 from .readahead import force_page_cache_readahead
+from .shmem import FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE
 from .mman import (MADV_NORMAL, MADV_RANDOM, MADV_SEQUENTIAL, MADV_WILLNEED, MADV_DONTNEED,
                    MADV_FREE, MADV_REMOVE, MADV_DONTFORK, MADV_DOFORK, MADV_MERGEABLE,
                    MADV_UNMERGEABLE, MADV_HUGEPAGE, MADV_NOHUGEPAGE, MADV_DONTDUMP,
@@ -94,8 +95,20 @@ def madvise_vma(m, vma, prev, start, end, behavior):
             return None, -errno.EINVAL
         if (vma.vm_flags & (VM_SHARED | VM_WRITE)) != (VM_SHARED | VM_WRITE):
             return None, -errno.EACCES
-        zap_page_range(m, vma, start, end - start)     # the punched hole drops the pages
-        return None, 0
+        f = vma.vm_file
+        if f.f_op.fallocate is None:
+            # a filesystem the model gives no fallocate: the range's PTEs go, as before
+            zap_page_range(m, vma, start, end - start)
+            return None, 0
+        # vfs_fallocate(FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE) at the file offset
+        if not f.f_mode_write:
+            return None, -errno.EBADF
+        offset = (start - vma.vm_start) + (vma.vm_pgoff << PAGE_SHIFT)
+        f.get_file()
+        err = f.f_op.fallocate(m, f, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, offset,
+                               end - start)
+        f.fput()
+        return None, err
     if behavior == MADV_WILLNEED:
         return vma, madvise_willneed(m, vma, start, end)
     if behavior == MADV_FREE and get_nr_swap_pages(m) > 0:

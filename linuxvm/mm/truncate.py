@@ -12,7 +12,7 @@ import errno
 from ..arch.x86.page_types import PAGE_SHIFT, PAGE_SIZE
 from ..errors import KernelBug
 from .filemap import lock_page, unlock_page, delete_from_page_cache, __delete_from_page_cache
-from .memory.zap import zap_page_range_single
+from .memory.zap import zap_page_range_single, ZapDetails
 from .page import NULL, PG_dirty, PG_writeback, PG_mappedtodisk, PG_locked
 from .page_writeback import cancel_dirty_page
 from .swap import get_page, put_page
@@ -32,9 +32,11 @@ def unmap_mapping_range(m, mapping, holebegin: int, holelen: int, even_cows: int
     """Zap the PTEs of every VMA mapping bytes [holebegin, holebegin+holelen) of the file
     (holelen 0: to the end); with ``even_cows`` the private COW copies go too
     (mm/memory.c unmap_mapping_range)."""
+    details = None
     if not even_cows:
-        raise NotImplementedError("unmap_mapping_range without even_cows (zap_details."
-                                  "check_mapping) is not modelled yet")
+        if not mapping.handle:
+            return                  # no page was ever cached: nothing of the file is mapped
+        details = ZapDetails(mapping.handle << 2)   # the file's own pages only
     hba = holebegin >> PAGE_SHIFT
     hlen = (holelen + PAGE_SIZE - 1) >> PAGE_SHIFT
     if hlen == 0:
@@ -50,7 +52,7 @@ def unmap_mapping_range(m, mapping, holebegin: int, holelen: int, even_cows: int
         zea = min(last_index, vea)
         start = ((zba - vba) << PAGE_SHIFT) + vma.vm_start
         end = ((zea - vba + 1) << PAGE_SHIFT) + vma.vm_start
-        zap_page_range_single(m, vma, start, end - start, None)
+        zap_page_range_single(m, vma, start, end - start, details)
 
 
 def truncate_complete_page(m, mapping, pfn: int) -> int:
@@ -66,7 +68,8 @@ def truncate_complete_page(m, mapping, pfn: int) -> int:
 
 def truncate_inode_page(m, mapping, pfn: int) -> int:
     if m.mem_map.mc[pfn] >= 0:
-        unmap_mapping_range(m, mapping, int(m.mem_map.idx[pfn]) << PAGE_SHIFT, PAGE_SIZE, 1)
+        # 4.6 leaves private COW copies here: a truncation unmapped them first
+        unmap_mapping_range(m, mapping, int(m.mem_map.idx[pfn]) << PAGE_SHIFT, PAGE_SIZE, 0)
     return truncate_complete_page(m, mapping, pfn)
 
 

@@ -169,8 +169,10 @@ class Run:
                       f"m = lv.Machine(ram={ram!r}, cpus=2, seed={seed})", "K = m.kernel"]
         self.boot = frame_census(self.m)
         self.m.vfs.create("/soak", 64 * P, b"soak")
+        self.m.vfs.create("/dev/shm/soak", 64 * P)          # a tmpfs file: all holes
         self.lines += ["boot = census_total(frame_census(m))",
-                       "m.vfs.create('/soak', 0x40000, b'soak')"]
+                       "m.vfs.create('/soak', 0x40000, b'soak')",
+                       "m.vfs.create('/dev/shm/soak', 0x40000)"]
         self.procs = []          # [Process, var name, [(addr, len)…], fds, brk0]
         self.nvar = 0
         self.pages = []          # (pfn, order) from alloc_pages
@@ -347,7 +349,8 @@ class Run:
 
     def op_open(self, r):
         pr = self.proc(r)
-        path = r.choice(["/soak", "/soak", "/missing", f"/new{r.randrange(4)}"])
+        path = r.choice(["/soak", "/soak", "/missing", f"/new{r.randrange(4)}",
+                         "/dev/shm/soak", f"/dev/shm/new{r.randrange(4)}", "/dev/zero"])
         flags = r.choice([M.O_RDONLY, M.O_RDWR, M.O_WRONLY, M.O_RDWR | M.O_CREAT])
         fd = self.call(f"{pr[1]}.open", pr[0].open, path, flags, expect=SYSCALL)
         if fd is not None:

@@ -50,6 +50,23 @@ def zap_present_pte(tlb, vma, addr: int, ptent: int, details) -> bool:
     return not __tlb_remove_page(tlb, page)
 
 
+class ZapDetails:
+    """struct zap_details: ``check_mapping`` (a ``page->mapping`` value, or 0) limits a
+    zap to that file's pages, leaving private COW copies (unmap_mapping_range without
+    even_cows)."""
+
+    __slots__ = ("check_mapping", "check_swap_entries")
+
+    def __init__(self, check_mapping: int = 0):
+        self.check_mapping = check_mapping
+        self.check_swap_entries = False
+
+
+def _other_mapping(m, vma, addr: int, ptent: int, details) -> bool:
+    page = vm_normal_page(m, vma, addr, ptent)
+    return page != NULL and int(m.mem_map.mapping[page]) != details.check_mapping
+
+
 def zap_swap_pte(tlb, vma, addr: int, ptent: int, details) -> None:
     """A non-present, non-none PTE: drop a swap entry's hold on its slot (and the
     swap-cache page, if that was the last), as zap_pte_range does."""
@@ -89,6 +106,10 @@ def zap_pte_range(tlb, vma, pmd, addr: int, end: int, details) -> int:
             ptent = table[i]
             if ptent:
                 if pte_present(ptent):
+                    if details is not None and details.check_mapping and \
+                            _other_mapping(m, vma, addr, ptent, details):
+                        addr += PAGE_SIZE                # not this file's page: kept
+                        continue
                     table[i] = 0                         # ptep_get_and_clear_full
                     tlb_remove_tlb_entry(tlb, None, addr)
                     if zap_present_pte(tlb, vma, addr, ptent, details):
