@@ -9,11 +9,12 @@ from ...errors import KernelBug
 from ...include.mm import VM_LOCKED, VM_EXEC
 from ...include.vm_event_item import (VM_EVENT, NR_LRU_BASE, NR_ACTIVE_FILE, NR_INACTIVE_FILE,
                                       NR_ACTIVE_ANON, NR_INACTIVE_ANON, NR_ISOLATED_ANON,
-                                      NR_ISOLATED_FILE, NR_PAGES_SCANNED, NR_FREE_PAGES,
+                                      NR_PAGES_SCANNED, NR_FREE_PAGES,
                                       NR_VMSCAN_WRITE, NR_VMSCAN_IMMEDIATE)
 from .. import gfp as G
 from .. import page_io, swap_state, swapfile
 from ..filemap import __delete_from_page_cache
+from ..vmstat import zone_reclaimable
 from ..mmzone import ZONE_DIRTY, ZONE_WRITEBACK, ZONE_CONGESTED
 from ..page import (PG_lru, PG_active, PG_unevictable, PG_locked, PG_writeback,
                     PG_dirty, PG_referenced, PG_swapbacked, PG_swapcache, PG_reclaim,
@@ -72,21 +73,6 @@ def _zone_event(m, zone, name: str, n: int) -> None:
     """__count_zone_vm_events: the per-zone event counter ``name``_<zone>."""
     if n:
         m.pgdat.vm_events[VM_EVENT[f"{name}_{zone.name.lower()}"]] += n
-
-
-def zone_reclaimable_pages(m, zone) -> int:
-    """The pages reclaim could free in a zone: file LRUs, and anon ones if there is
-    swap to put them in (mm/vmscan.c zone_reclaimable_pages)."""
-    st = zone.vm_stat
-    nr = st[NR_ACTIVE_FILE] + st[NR_INACTIVE_FILE] + st[NR_ISOLATED_FILE]
-    if m.nr_swap_pages > 0:
-        nr += st[NR_ACTIVE_ANON] + st[NR_INACTIVE_ANON] + st[NR_ISOLATED_ANON]
-    return nr
-
-
-def zone_reclaimable(m, zone) -> bool:
-    """Reclaim has not yet scanned the zone's reclaimable pages six times over."""
-    return zone.vm_stat[NR_PAGES_SCANNED] < zone_reclaimable_pages(m, zone) * 6
 
 
 def __isolate_lru_page(m, pfn: int, mode: int) -> int:
