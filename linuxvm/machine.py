@@ -13,7 +13,7 @@ from .arch.x86 import setup as x86_setup
 from .arch.x86.cpu import setup_cpus
 from .arch.x86.e820 import E820_RAM, default_e820
 from .arch.x86.page_types import PAGE_OFFSET, PAGE_SHIFT, PAGE_SIZE
-from .errors import KernelBug
+from .errors import KernelBug, SyscallError
 from .fs.file import VFS
 from .fs.proc import ProcFS
 from .kernel.printk import LogBuffer
@@ -34,6 +34,9 @@ from .include.vm_event_item import NR_VM_EVENT_ITEMS
 from .mm.rmap import rmap_init
 from .mm.slab_state import kmem_cache_init
 from .mm.swap import lru_init
+from .mm.vmscan.reclaim import reclaim_init
+from .mm.swapfile import swap_init, sys_swapon, sys_swapoff, SWAP_FLAG_PREFER
+from .block.blk_core import BlockDevice
 from .units import parse_size
 from .mm import slab_api
 from .mm.debug import check_machine
@@ -144,8 +147,9 @@ class Machine(MachineState):
             raise ValueError(f"ram {ram!r} is larger than the model supports (4T)")
         if isinstance(cpus, bool) or not isinstance(cpus, int) or not 1 <= cpus <= 256:
             raise ValueError(f"cpus must be an integer from 1 to 256, not {cpus!r}")
-        if parse_size(swap) != 0:
-            raise NotImplementedError("swap is not modelled yet: use swap='0'")
+        swap_bytes = parse_size(swap)
+        if swap_bytes and swap_bytes < 2 * PAGE_SIZE:
+            raise ValueError(f"swap {swap!r} is too small for a swap area (at least 8K)")
         if thp not in THP_MODES:
             raise ValueError(f"thp must be one of {', '.join(THP_MODES)}, not {thp!r}")
         if isinstance(seed, bool) or not isinstance(seed, int):
@@ -182,7 +186,7 @@ class Machine(MachineState):
         self.pgdat.log = self.log
         self.pgdat.nr_cpus = cpus
         self.pgdat.vm_events = [0] * NR_VM_EVENT_ITEMS
-        self._boot()
+        self._boot(swap_bytes)
         self.proc = ProcFS(self)
         self.kernel = Kernel(self)
         for name, value in sysctl.items():
@@ -192,7 +196,7 @@ class Machine(MachineState):
         return self.clock_ns
 
     # -- boot ------------------------------------------------------------------
-    def _boot(self):
+    def _boot(self, swap_bytes=0):
         log = self.log
         log.pr_info("Linux version 4.6.0 (linuxvm) #1 SMP")
         log.pr_info(f"Command line: {self.cmdline}")
@@ -204,6 +208,7 @@ class Machine(MachineState):
         self.mem_map = self.pgdat.mem_map      # struct page array (vmemmap)
         self.zones = self.pgdat.node_zones
         lru_init(self)                       # the zones' lruvecs (free_area_init_core)
+        swap_init(self)                      # no swap areas yet
         rmap_init(self)
         x86_setup.vfs_caches_init_early(self, self.nr_kernel_pages)
         # mem_init
@@ -218,11 +223,14 @@ class Machine(MachineState):
             hook(self)
         util.init_user_reserve(self)         # subsys_initcalls of mm/mmap.c
         util.init_admin_reserve(self)
+        reclaim_init(self)                   # kswapd and direct reclaim (kswapd_init)
         self.writeback = WritebackState(self.nr_cpus)
         self.vfs = VFS(self)                 # the root filesystem is mounted
         self.fs = self.vfs
         writeback_set_ratelimit(self)        # page_writeback_init
         self.free_initmem()
+        if swap_bytes:
+            self.swapon(swap_bytes)          # swapon -a by the init scripts
         self.boot_free_pages = self.nr_free_pages()
 
     def mem_init_print_info(self):
@@ -249,6 +257,48 @@ class Machine(MachineState):
     def dmesg(self) -> list:
         """The kernel log, one line per entry, formatted as ``dmesg`` prints it."""
         return self.log.lines()
+
+    # -- swap ------------------------------------------------------------------
+    def swapon(self, size, priority=None) -> str:
+        """Make a swap partition of ``size`` (mkswap: its first page is the header) and
+        swap on it (sys_swapon); its path, e.g. "/dev/sdb". ``priority`` 0-32767 as
+        ``swapon -p``; by default each area gets the next lower negative priority.
+
+        :raises SyscallError: 4.6's errno (EPERM past MAX_SWAPFILES areas, ENOMEM)
+        """
+        nbytes = parse_size(size)
+        if nbytes < 2 * PAGE_SIZE:
+            raise ValueError(f"size {size!r} is too small for a swap area (at least 8K)")
+        flags = 0
+        if priority is not None:
+            if isinstance(priority, bool) or not isinstance(priority, int) \
+                    or not 0 <= priority <= 32767:
+                raise ValueError(f"priority must be an int from 0 to 32767, not {priority!r}")
+            flags = SWAP_FLAG_PREFER | priority
+        s = self.swap
+        minor = s.next_dev
+        name = "/dev/sd" + chr(ord("a") + minor // 16)
+        bdev = BlockDevice(name[5:], (8, minor))
+        ret = sys_swapon(self, name, bdev, nbytes >> PAGE_SHIFT, flags)
+        if ret < 0:
+            raise SyscallError(-ret, "swapon")
+        s.next_dev = minor + 16
+        self.vfs.all_bdevs.append(bdev)      # an opened block device (blkdev_get)
+        return name
+
+    def swapoff(self, path: str) -> None:
+        """Swap off the area at ``path``, reading its pages back in (sys_swapoff).
+
+        :raises SyscallError: EINVAL if it is not a swap area in use, ENOMEM if its pages
+            cannot be committed or allocated
+        """
+        if not isinstance(path, str):
+            raise TypeError(f"path must be a str, not {path!r}")
+        self.check_alive()
+        ret = sys_swapoff(self, path)
+        if ret < 0:
+            raise SyscallError(-ret, "swapoff")
+        self.vfs.all_bdevs[:] = [b for b in self.vfs.all_bdevs if f"/dev/{b.name}" != path]
 
     # -- processes -------------------------------------------------------------
     def spawn(self, comm="prog", uid=1000, rlimits=None, **kw):

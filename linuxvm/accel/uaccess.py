@@ -477,10 +477,12 @@ def _bulk_chunk(m, task, cpu, mm, vma, va: int, end: int, write: bool, held) -> 
         try:
             ptr = memory.pte_alloc_map(m, mm, va)
         except OomDeferred:
-            # a table allocation needs the OOM killer: the per-access path runs it
-            return _one_access(m, task, va, write, held)
+            ptr = OOM_DEFERRED
         finally:
             m.oom.defer = False
+        if ptr == OOM_DEFERRED:
+            # a table allocation needs the slow path: the per-access path runs it
+            return _one_access(m, task, va, write, held)
         if ptr is None:
             # as that fault: its miss, failed walk and counts, then VM_FAULT_OOM
             held.flush()

@@ -1,6 +1,6 @@
 """The model's disk filesystem and its block device: an ext4-like filesystem whose file
 bytes live on ``sda`` (fs/ext4/inode.c ext4_readpage/ext4_writepage with 4 KiB blocks,
-block/blk-core.c submit_bio's I/O counting), and ramfs (fs/ramfs, fs/libfs.c), whose
+with its I/O counted by block/blk_core.py), and ramfs (fs/ramfs, fs/libfs.c), whose
 pages are its only storage.
 
 A regular ext4 file keeps its on-disk bytes in ``inode.data`` (the blocks the block
@@ -11,11 +11,10 @@ the page's block: 8 sectors counted in pgpgin, as submit_bio counts them. Writeb
 """
 
 from ..arch.x86.page_types import PAGE_SHIFT, PAGE_SIZE
-from ..include.vm_event_item import VM_EVENT
 from ..mm.filemap import (generic_file_read_iter, generic_file_write_iter, filemap_fault,
                           filemap_map_pages, filemap_write_and_wait_range, unlock_page,
                           SetPageUptodate, filemap_page_mkwrite)
-from ..mm.fs_types import AddressSpaceOperations, FileOperations, Inode, SuperOperations
+from ..mm.fs_types import AddressSpaceOperations, FileOperations, SuperOperations
 from ..mm.memory.fault import next_content_tag
 from ..mm.page import PG_mappedtodisk
 from ..mm.backing_dev import I_FREEING, inode_io_list_del
@@ -24,43 +23,7 @@ from ..mm.page_writeback import (page_mapping, __set_page_dirty_nobuffers,
                                  end_page_writeback)
 from ..mm.truncate import truncate_inode_pages_final
 from ..mm.vm_ops import VmOperationsStruct
-
-SECTORS_PER_PAGE = PAGE_SIZE >> 9
-READ, WRITE = 0, 1
-
-
-class BlockDevice:
-    """struct block_device of the disk the root filesystem is on (``sda``), with the
-    sector counts of the I/O it has done. ``bd_inode`` is its inode on the bdev pseudo
-    filesystem, whose page cache holds what is read through the device itself (metadata,
-    raw device I/O: /proc/meminfo's Buffers); the model's files never go through it."""
-
-    __slots__ = ("name", "dev", "sectors_read", "sectors_written", "ios_read",
-                 "ios_written", "bd_inode")
-
-    def __init__(self, name: str, dev: tuple):
-        self.name = name
-        self.dev = dev
-        self.bd_inode = Inode(0, dev, 0, bytearray(), f"/dev/{name}")
-        self.sectors_read = self.sectors_written = 0
-        self.ios_read = self.ios_written = 0
-
-    def __repr__(self):
-        return f"<block_device {self.name} {self.dev[0]}:{self.dev[1]}>"
-
-
-def submit_bio(m, bdev, rw: int, sectors: int) -> None:
-    """Count one bio's I/O: pgpgin/pgpgout in sectors, as 4.6 submit_bio does
-    (/proc/vmstat prints them halved, in KiB)."""
-    ev = m.pgdat.vm_events
-    if rw == WRITE:
-        ev[VM_EVENT["pgpgout"]] += sectors
-        bdev.sectors_written += sectors
-        bdev.ios_written += 1
-    else:
-        ev[VM_EVENT["pgpgin"]] += sectors
-        bdev.sectors_read += sectors
-        bdev.ios_read += 1
+from ..block.blk_core import submit_bio, SECTORS_PER_PAGE, READ, WRITE
 
 
 def _fill_page(m, pfn: int, data: bytes) -> None:

@@ -20,8 +20,9 @@ from ..include.mm import VM_NORESERVE
 from ..mm.shmem import (SHMEM_DEV, ShmemSbInfo, shmem_aops, shmem_file_operations, shmem_ops,
                         shmem_init_inode, shmem_default_max_blocks)
 from ..mm.truncate import truncate_setsize
+from ..block.blk_core import BlockDevice
 from .fs_writeback import wb_workfn
-from .ext4 import (BlockDevice, ext4_aops, ext4_file_operations, ext4_sops, ramfs_aops,
+from .ext4 import (ext4_aops, ext4_file_operations, ext4_sops, ramfs_aops,
                    ramfs_file_operations, ramfs_ops, generic_file_vm_ops)
 from .char_mem import MEM_MAJOR, ZERO_MINOR, zero_fops
 
@@ -141,6 +142,8 @@ class VFS:
         mapping = inode.i_mapping
         mapping.a_ops = sb.a_ops
         mapping.ra_pages = sb.ra_pages
+        if sb.fstype == "ramfs":
+            mapping.unevictable = True      # ramfs_get_inode: mapping_set_unevictable
         if sb.fstype == "tmpfs":
             # shmem_mknod → shmem_get_inode(..., VM_NORESERVE): charged page by page
             shmem_init_inode(self.m, inode, VM_NORESERVE, sb.s_fs_info)

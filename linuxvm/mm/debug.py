@@ -11,9 +11,13 @@ from ..arch.x86.pgtable_types import (PTE_PFN_MASK, _PAGE_PRESENT, _PAGE_PROTNON
 from ..errors import KernelBug
 from ..include.mm import VM_LOCKED, VM_ACCOUNT, is_exec_mapping, is_stack_mapping, \
     is_data_mapping
-from .mm_types import MM_ANONPAGES, MM_FILEPAGES, MM_SHMEMPAGES
+from .mm_types import MM_ANONPAGES, MM_FILEPAGES, MM_SHMEMPAGES, MM_SWAPENTS
+from .swapfile import check_swap, swp_swapcount, SWP_USED, SWAP_HAS_CACHE
+from .swap_state import check_swap_cache, find_swap_page
+from ..arch.x86.pgtable import pte_to_swp_entry, swp_entry
 from .mmzone import MAX_ORDER, MIGRATE_TYPES, MIGRATE_PCPTYPES, migratetype_names
-from .page import PAGE_BUDDY_MAPCOUNT_VALUE, PAGE_MAPPING_ANON, PG_reserved, PG_swapbacked, NULL
+from .page import (PAGE_BUDDY_MAPCOUNT_VALUE, PAGE_MAPPING_ANON, PG_reserved, PG_swapcache,
+                   PG_swapbacked, NULL)
 from .swap import check_lru
 from .filemap import check_page_cache
 from .backing_dev import check_writeback
@@ -146,8 +150,8 @@ def check_machine(m) -> None:
 
 
 def _user_ptes(m, mm):
-    """(pte_values, vaddrs) of every present (or PROT_NONE) 4 KiB PTE in ``mm``'s user
-    half, via NumPy."""
+    """(pte_values, vaddrs) of every non-none 4 KiB PTE in ``mm``'s user half (present,
+    PROT_NONE or a swap entry), via NumPy."""
     vals, addrs = [], []
     pgd = pt_array(m, mm.pgd)
     for i in np.flatnonzero(pgd[:256] & _PAGE_PRESENT):
@@ -160,7 +164,8 @@ def _user_ptes(m, mm):
                 if pmd[k] & _PAGE_PSE:
                     continue
                 pte = pt_array(m, int(pmd[k] & PTE_PFN_MASK) >> 12)
-                idx = np.flatnonzero(pte & (_PAGE_PRESENT | _PAGE_PROTNONE))
+                # present, PROT_NONE and swap entries: every entry that is not none
+                idx = np.flatnonzero(pte)
                 if idx.size:
                     vals.append(pte[idx])
                     addrs.append((int(i) << 39) | (int(j) << 30) | (int(k) << 21)
@@ -182,10 +187,21 @@ def check_user_pages(m) -> None:
         if t.mm is not None:
             mms.setdefault(id(t.mm), (t.mm, []))[1].append(t)
     counts = np.zeros(mem_map.nr_frames, dtype=np.int64)
+    swap_refs = {}
     for mm, owners in mms.values():
         vals, addrs = _user_ptes(m, mm)
         # pte_present: PROT_NONE entries (present bit clear, _PAGE_PROTNONE set) still map
-        present = vals[(vals & np.uint64(_PAGE_PRESENT | _PAGE_PROTNONE)) != 0]
+        is_present = (vals & np.uint64(_PAGE_PRESENT | _PAGE_PROTNONE)) != 0
+        present = vals[is_present]
+        swapped = vals[~is_present]
+        for v in swapped.tolist():
+            e = pte_to_swp_entry(v)
+            swap_refs[e] = swap_refs.get(e, 0) + 1
+        cached = sum(t.rss_stat.count[MM_SWAPENTS] for t in owners)
+        if swapped.size != mm.rss_stat[MM_SWAPENTS] + cached:
+            raise KernelBug(f"mm of pid {owners[0].pid}: page tables hold {swapped.size} swap "
+                            f"entries but MM_SWAPENTS is {mm.rss_stat[MM_SWAPENTS]} + "
+                            f"{cached} cached")
         special = (present & np.uint64(_PAGE_SPECIAL)) != 0
         pfns = ((present & np.uint64(PTE_PFN_MASK)) >> np.uint64(12)).astype(np.int64)
         if special.any() and (pfns[special] != m.zero_pfn).any():
@@ -218,6 +234,9 @@ def check_user_pages(m) -> None:
         for pvec in list(lru.lru_add_pvec) + list(lru.lru_deactivate_pvecs):
             for p in pvec:
                 holders[p] += 1
+    swapcache = np.flatnonzero(mem_map.flags & np.uint64(1 << PG_swapcache))
+    holders[swapcache] += 1                  # the swap cache's reference
+    check_swap_refs(m, swap_refs)
     anon_pages = np.flatnonzero((mem_map.mapping & PAGE_MAPPING_ANON) != 0)
     live = anon_pages[mem_map._refcount[anon_pages] > 0]
     badrc = live[mem_map._refcount[live].astype(np.int64) != holders[live]]
@@ -228,6 +247,31 @@ def check_user_pages(m) -> None:
     unmapped = live[counts[live] == 0]
     if unmapped.size and (mem_map._mapcount[unmapped] != -1).any():
         raise KernelBug("an unmapped anon page has a mapcount")
+
+
+def check_swap_refs(m, swap_refs: dict) -> None:
+    """Each used swap slot counts exactly the PTEs holding its entry, and has
+    SWAP_HAS_CACHE exactly when its page is in the swap cache (the areas' own counts
+    are checked by check_swap)."""
+    check_swap(m)
+    check_swap_cache(m)
+    for si in m.swap.swap_info:
+        if not si.flags & SWP_USED:
+            continue
+        for off in np.flatnonzero(si.swap_map[1:]).tolist():
+            off += 1
+            e = swp_entry(si.type, off)
+            want = swap_refs.pop(e, 0)
+            if swp_swapcount(m, e) != want:
+                raise KernelBug(f"{si.name} slot {off}: swap count {swp_swapcount(m, e)} but "
+                                f"{want} PTEs hold it")
+            cached = find_swap_page(m, e) != NULL
+            if bool(si.swap_map[off] & SWAP_HAS_CACHE) != cached:
+                raise KernelBug(f"{si.name} slot {off}: SWAP_HAS_CACHE does not match the "
+                                f"swap cache")
+    if swap_refs:
+        e = next(iter(swap_refs))
+        raise KernelBug(f"a PTE holds swap entry {e:#x}, whose slot is free")
 
 
 # -- address spaces (mm/mmap.c validate_mm, plus the accounting the model can recompute) --

@@ -614,9 +614,10 @@ def check_page_cache(m) -> None:
                                 f"{holders} holders (the cache, PTEs and pagevecs)")
             if not fl & (1 << PG_lru) and pfn not in in_pvec:
                 raise KernelBug(f"cached pfn {pfn:#x} is on no LRU list and no pagevec")
+    total += m.total_swapcache_pages            # the swap cache counts in NR_FILE_PAGES
     if total != m.global_page_state(NR_FILE_PAGES):
         raise KernelBug(f"NR_FILE_PAGES is {m.global_page_state(NR_FILE_PAGES)} but the "
-                        f"address spaces hold {total} pages")
+                        f"address spaces and the swap cache hold {total} pages")
     shmem = sum(1 for mapping in spaces.values() for pfn in mapping.i_pages.values()
                 if mem_map.f[pfn] & (1 << PG_swapbacked))
     for mapping in spaces.values():

@@ -92,7 +92,7 @@ class AddressSpace:
     """
 
     __slots__ = ("host", "i_pages", "nrpages", "a_ops", "handle", "ra_pages",
-                 "account_dirty", "writeback_index")
+                 "account_dirty", "writeback_index", "unevictable")
 
     def __init__(self, host, a_ops=None, ra_pages=VM_MAX_READAHEAD_PAGES,
                  account_dirty=True):
@@ -104,6 +104,7 @@ class AddressSpace:
         self.ra_pages = ra_pages            # inode_to_bdi(host)->ra_pages
         self.account_dirty = account_dirty  # mapping_cap_account_dirty
         self.writeback_index = 0            # where range-cyclic writeback goes on from
+        self.unevictable = False            # AS_UNEVICTABLE: reclaim must keep its pages
 
     @property
     def i_mmap(self):

@@ -71,9 +71,9 @@ class MachineState:
         "committed_outside_vmas",  # committed pages not owned by a VMA (stack guard, shm)
         "shm_mnt_sbinfo",   # the internal tmpfs mount behind shared anonymous memory
         "shm_ids",          # SysV shared memory segments (ipc/shm.c shm_ids)
-        "total_swap_pages",  # swap pages in all swap areas (0: swap is not modelled)
+        "total_swap_pages",  # swap pages in all swap areas (total_swap_pages)
         "nr_swap_pages",    # free swap pages (nr_swap_pages)
-        "total_swapcache_pages",  # pages in the swap cache (0: no swap cache yet)
+        "total_swapcache_pages",  # pages in the swap cache
         "swap_cache_info",  # swap cache add, delete, find_success, find_total
         "khugepaged_enter_vma_merge",  # khugepaged's hook on VMA merges, once THP has one
         "huge_zero_pfn",    # head frame of the huge zero page, None until THP makes one
@@ -81,6 +81,7 @@ class MachineState:
         "sysctl",           # Sysctl: every /proc/sys/vm value and its handler
         "slab",             # SlabState: the SLUB caches (slab_caches)
         "lru",              # LruState: pagevecs and lru_add_drain (mm/swap.c)
+        "swap",             # SwapState: swap areas and the swap cache (mm/swapfile.c)
         "anon_vmas",        # id -> AnonVma, every live anon_vma
         "anon_vma_seq",     # last anon_vma id handed out
         "vfs",              # VFS: the model's files and inodes

@@ -3,7 +3,19 @@ REMOVE and WILLNEED."""
 
 import errno
 
-from ..arch.x86.page_types import PAGE_SHIFT, PAGE_SIZE
+from ..arch.x86.page_types import PAGE_SHIFT, PAGE_SIZE, PMD_SIZE
+from ..arch.x86.pgtable import pt_entries, pte_index, is_swap_pte, pte_to_swp_entry, \
+    non_swap_entry, pte_present, pte_young, pte_dirty, pte_mkclean, pte_mkold
+from ..arch.x86.tlb import flush_tlb_mm_range
+from .memory import vm_normal_page, update_hiwater_rss
+from .mm_types import MM_SWAPENTS
+from .page import PG_swapcache, PG_dirty, PG_locked, PG_active
+from .swapfile import free_swap_and_cache, try_to_free_swap
+from . import gfp as G
+from .page import NULL
+from .rmap import mm_find_pmd
+from .swap import put_page, lru_add_drain, deactivate_page
+from .swap_state import read_swap_cache_async
 from ..include.mm import (VM_RAND_READ, VM_SEQ_READ, VM_DONTCOPY, VM_IO, VM_DONTDUMP,
                        VM_SPECIAL, VM_MERGEABLE, VM_SHARED, VM_MAYSHARE, VM_PFNMAP,
                        VM_DONTEXPAND, VM_HUGETLB, VM_MIXEDMAP, VM_HUGEPAGE, VM_NOHUGEPAGE,
@@ -26,6 +38,9 @@ VALID_BEHAVIOURS = frozenset((
 VM_NO_THP = VM_SPECIAL | VM_HUGETLB | VM_SHARED | VM_MAYSHARE     # 4.6: no shmem THP yet
 KSM_NEVER = (VM_MERGEABLE | VM_SHARED | VM_MAYSHARE | VM_PFNMAP | VM_IO | VM_DONTEXPAND
              | VM_HUGETLB | VM_MIXEDMAP)
+
+
+_U64 = 0xFFFFFFFFFFFFFFFF
 
 
 def madvise_behavior(m, vma, prev, start, end, behavior):
@@ -101,10 +116,7 @@ def madvise_vma(m, vma, prev, start, end, behavior):
             return vma, -errno.EINVAL
         if not vma_is_anonymous(vma):
             return vma, -errno.EINVAL
-        # madvise_free_single_vma: MADV_FREE with swap marks the pages lazily freeable
-        # (madvise_free_page_range), which the model does not do yet; the pages stay
-        # mapped, as they do in 4.6 until reclaim comes for them
-        return vma, 0
+        return vma, madvise_free_single_vma(m, vma, start, end)
     if behavior in (MADV_FREE, MADV_DONTNEED):
         # without swap, MADV_FREE behaves as MADV_DONTNEED
         if vma.vm_flags & (VM_LOCKED | VM_HUGETLB | VM_PFNMAP):
@@ -159,11 +171,106 @@ def sys_madvise(m, start, len_in, behavior) -> int:
         vma = prev.vm_next if prev is not None else find_vma(mm, start)
 
 
+def force_swapin_readahead(m, vma, start: int, end: int) -> None:
+    """Start reading each swapped-out page of [start, end) into the swap cache
+    (mm/madvise.c force_swapin_readahead)."""
+    mm = vma.vm_mm
+    addr = start
+    while addr < end:
+        table = mm_find_pmd(m, mm, addr)
+        if table < 0:
+            addr = (addr | (PMD_SIZE - 1)) + 1
+            continue
+        pte = int(pt_entries(m, table)[pte_index(addr)])
+        if is_swap_pte(pte):
+            entry = pte_to_swp_entry(pte)
+            if not non_swap_entry(entry):
+                pfn = read_swap_cache_async(m, entry, G.GFP_HIGHUSER_MOVABLE, vma, addr)
+                if pfn != NULL:
+                    put_page(m, pfn)
+        addr += PAGE_SIZE
+
+
+def madvise_free_pte_range(m, vma, start: int, end: int) -> bool:
+    """Mark the anonymous pages of [start, end) lazily freeable: swap entries are
+    dropped, and each page only this PTE maps loses its swap slot and its dirty bits, so
+    reclaim may discard it instead of swapping it out, unless it is written again
+    first (mm/madvise.c madvise_free_pte_range). True if a PTE changed."""
+    mm = vma.vm_mm
+    mem_map = m.mem_map
+    f = mem_map.f
+    nr_swap = 0
+    changed = False
+    addr = start
+    while addr < end:
+        table = mm_find_pmd(m, mm, addr)
+        if table < 0:
+            addr = (addr | (PMD_SIZE - 1)) + 1
+            continue
+        entries = pt_entries(m, table)
+        i = pte_index(addr)
+        ptent = int(entries[i])
+        addr += PAGE_SIZE
+        if not ptent:
+            continue
+        if not pte_present(ptent):
+            entry = pte_to_swp_entry(ptent)
+            if non_swap_entry(entry):
+                continue
+            nr_swap -= 1
+            free_swap_and_cache(m, entry)
+            entries[i] = 0
+            continue
+        page = vm_normal_page(m, vma, addr - PAGE_SIZE, ptent)
+        if page == NULL:
+            continue
+        if f[page] & ((1 << PG_swapcache) | (1 << PG_dirty)):
+            if f[page] & (1 << PG_locked):
+                continue                          # trylock_page failed
+            if mem_map.mc[page] + 1 != 1:
+                continue
+            if f[page] & (1 << PG_swapcache):
+                f[page] = f[page] | (1 << PG_locked)
+                freed = try_to_free_swap(m, page)
+                f[page] = f[page] & ~(1 << PG_locked) & _U64
+                if not freed:
+                    continue
+            f[page] = f[page] & ~(1 << PG_dirty) & _U64
+        if pte_young(ptent) or pte_dirty(ptent):
+            entries[i] = pte_mkclean(pte_mkold(ptent))
+            changed = True
+            if f[page] & (1 << PG_active):
+                deactivate_page(m, page)
+    if nr_swap:
+        mm.rss_stat[MM_SWAPENTS] += nr_swap
+    return changed or bool(nr_swap)
+
+
+def madvise_free_single_vma(m, vma, start_addr: int, end_addr: int) -> int:
+    """MADV_FREE of one anonymous VMA once there is swap (mm/madvise.c)."""
+    if vma.vm_flags & (VM_LOCKED | VM_HUGETLB | VM_PFNMAP):
+        return -errno.EINVAL
+    if not vma_is_anonymous(vma):
+        return -errno.EINVAL
+    start = max(vma.vm_start, start_addr)
+    if start >= vma.vm_end:
+        return -errno.EINVAL
+    end = min(vma.vm_end, end_addr)
+    if end <= vma.vm_start:
+        return -errno.EINVAL
+    lru_add_drain(m)
+    update_hiwater_rss(vma.vm_mm)
+    if madvise_free_pte_range(m, vma, start, end):
+        flush_tlb_mm_range(m, vma.vm_mm, start, end)    # tlb_finish_mmu
+    return 0
+
+
 def madvise_willneed(m, vma, start: int, end: int) -> int:
-    """Read a file mapping's range into the page cache (mm/madvise.c madvise_willneed);
-    anonymous and shmem ranges would be swapped in, and nothing is swapped out."""
+    """Read a file mapping's range into the page cache, or an anonymous range's swapped
+    pages into the swap cache (mm/madvise.c madvise_willneed)."""
     file = vma.vm_file
     if file is None:
+        force_swapin_readahead(m, vma, start, end)
         return 0
     mapping = file.f_mapping
     if mapping.a_ops is None or mapping.a_ops.readpage is None:

@@ -13,7 +13,7 @@ from ..include.mm import (VM_LOCKED, VM_LOCKONFAULT, VM_SPECIAL, VM_HUGETLB,
                        VM_LOCKED_CLEAR_MASK)
 from .mman import MLOCK_ONFAULT, MCL_CURRENT, MCL_FUTURE, MCL_ONFAULT
 from .page import NULL, PG_lru, PG_mlocked, PG_unevictable
-from .rmap import rmap_walk_anon
+from .rmap import rmap_walk_anon, rmap_callbacks
 from .swap import (PAGEVEC_SIZE, __pagevec_lru_add_fn, del_page_from_lru_list, get_page,
                    lru_add_drain, lru_add_drain_all, page_lru, put_page, release_pages)
 from .vma import find_vma
@@ -357,3 +357,5 @@ def sys_mlockall(m, flags) -> int:
 def sys_munlockall(m) -> int:
     return apply_mlockall_flags(m, 0)
 
+
+rmap_callbacks.mlock_vma_page = mlock_vma_page

@@ -123,6 +123,18 @@ class Zone:
                 f"managed {self.managed_pages}>")
 
 
+class ReclaimOps:
+    """The reclaim entry points the allocator calls (mm/vmscan.c try_to_free_pages and
+    wakeup_kswapd): vmscan sits above the allocator in the model's imports, so it fills
+    these in at boot. None: no reclaim (nothing reclaimed, as before vmscan loads)."""
+
+    __slots__ = ("try_to_free_pages", "wakeup_kswapd")
+
+    def __init__(self):
+        self.try_to_free_pages = None
+        self.wakeup_kswapd = None
+
+
 class PglistData:
     """struct pglist_data for the single node (UMA)."""
 
@@ -130,7 +142,7 @@ class PglistData:
                  "node_present_pages", "node_spanned_pages", "totalreserve_pages",
                  "mem_map", "pageblock_flags", "vm_events", "zonelist", "nr_cpus",
                  "log", "machine", "accel", "ac_cache", "bad_page_state", "nopage_rs",
-                 "page_alloc_warned")
+                 "page_alloc_warned", "reclaim", "kswapd")
 
     def __init__(self):
         self.node_id = 0
@@ -140,6 +152,8 @@ class PglistData:
         self.node_present_pages = 0
         self.node_spanned_pages = 0
         self.totalreserve_pages = 0
+        self.reclaim = ReclaimOps()
+        self.kswapd = None              # KswapdState once vmscan's reclaim is installed
 
 
 class PageblockFlags:

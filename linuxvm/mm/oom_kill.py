@@ -39,11 +39,12 @@ def K(x: int) -> int:
 
 
 class OomDeferred(Exception):
-    """Raised where the OOM killer would run while ``m.oom.defer`` is set: an accelerator
-    that fuses a fault asks the allocator to stop there and hands the access back to the
-    reference path (which then runs the killer), so the killer sees the reference's state.
-    Nothing has changed when it is raised but failed free-list attempts, which leave no
-    trace a second attempt would not leave."""
+    """Raised where the allocator's slow path would start while ``m.oom.defer`` is set: an
+    accelerator that fuses a fault asks the allocator to stop there and hands the access
+    back to the reference path (which then wakes kswapd, reclaims and, last, runs the
+    OOM killer), so all of that runs once and sees the reference's state. Nothing has
+    changed when it is raised but a failed fast-path attempt, which leaves no trace a
+    second attempt would not leave."""
 
 
 class OomControl:

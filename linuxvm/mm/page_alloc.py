@@ -794,8 +794,6 @@ def __alloc_pages_may_oom(pgdat, gfp_mask: int, order: int, ac, cpu: int) -> tup
     oom_lock is always free here: the model runs one allocation at a time."""
     m = pgdat.machine
     oom = m.oom
-    if oom.defer:
-        raise oom.deferred        # an accelerator hands this allocation back (oom_kill)
     page = get_page_from_freelist(pgdat, gfp_mask | G.__GFP_HARDWALL, order,
                                   ALLOC_WMARK_HIGH | ALLOC_CPUSET, ac, cpu)
     if page != NULL:
@@ -826,14 +824,55 @@ def __alloc_pages_may_oom(pgdat, gfp_mask: int, order: int, ac, cpu: int) -> tup
     return page, progress
 
 
-def __alloc_pages_slowpath(pgdat, gfp_mask: int, order: int, ac, cpu: int) -> int:
-    """The slow path: an attempt at the min mark with the caller's privileges, one without
-    watermarks if allowed, then (for callers that may sleep) compaction, direct reclaim
-    and the OOM killer, retrying while the killer makes progress (mm/page_alloc.c).
+def wake_all_kswapds(pgdat, order: int, ac) -> None:
+    """Wake kswapd for the zones the allocation may use (mm/page_alloc.c)."""
+    wake = pgdat.reclaim.wakeup_kswapd
+    if wake is None:
+        return
+    for zone in ac.zones:
+        wake(zone, order, ac.classzone_idx)
 
-    Compaction and reclaim are 4.6's code path with the outcome they have while neither
-    is modelled (issue 13): nothing compacted, nothing reclaimed (did_some_progress 0),
-    so no reclaim retry; the OOM killer is next."""
+
+def __perform_reclaim(pgdat, gfp_mask: int, order: int, ac) -> int:
+    """Direct reclaim with PF_MEMALLOC set, so that reclaim's own allocations do not
+    reclaim again (mm/page_alloc.c __perform_reclaim)."""
+    ttfp = pgdat.reclaim.try_to_free_pages
+    if ttfp is None:
+        return 0
+    cur = pgdat.machine.current
+    if cur is not None:
+        cur.flags |= PF_MEMALLOC
+    try:
+        return ttfp(pgdat.machine, order, gfp_mask)
+    finally:
+        if cur is not None:
+            cur.flags &= ~PF_MEMALLOC
+
+
+def __alloc_pages_direct_reclaim(pgdat, gfp_mask: int, order: int, alloc_flags: int, ac,
+                                 cpu: int) -> tuple:
+    """(page, did_some_progress): reclaim, then try the free lists again, once more after
+    draining the per-CPU lists (mm/page_alloc.c __alloc_pages_direct_reclaim)."""
+    progress = __perform_reclaim(pgdat, gfp_mask, order, ac)
+    if not progress:
+        return NULL, 0
+    page = get_page_from_freelist(pgdat, gfp_mask, order, alloc_flags & ~ALLOC_NO_WATERMARKS,
+                                  ac, cpu)
+    if page == NULL:
+        drain_all_pages(pgdat)
+        page = get_page_from_freelist(pgdat, gfp_mask, order,
+                                      alloc_flags & ~ALLOC_NO_WATERMARKS, ac, cpu)
+    return page, progress
+
+
+def __alloc_pages_slowpath(pgdat, gfp_mask: int, order: int, ac, cpu: int) -> int:
+    """The slow path: wake kswapd, an attempt at the min mark with the caller's
+    privileges, one without watermarks if allowed, then (for callers that may sleep)
+    compaction, direct reclaim — retrying while it makes progress for orders up to
+    PAGE_ALLOC_COSTLY_ORDER — and the OOM killer, retrying while the killer makes
+    progress (mm/page_alloc.c, 4.6's rules before the 4.7 OOM-detection rework).
+
+    Compaction is not modelled yet: it compacts nothing (COMPACT_SKIPPED)."""
     if order >= MAX_ORDER:
         if not gfp_mask & G.__GFP_NOWARN:
             warn_on_once(pgdat, _WARN_ORDER_LINE, "__alloc_pages_slowpath", cpu)
@@ -843,10 +882,16 @@ def __alloc_pages_slowpath(pgdat, gfp_mask: int, order: int, ac, cpu: int) -> in
         warn_on_once(pgdat, _WARN_ATOMIC_LINE, "__alloc_pages_slowpath", cpu)
         gfp_mask &= ~G.__GFP_ATOMIC
     m = pgdat.machine
+    if m.oom.defer:
+        # an accelerator that fuses a fault hands back any allocation that needs the
+        # slow path (kswapd, reclaim, the OOM killer): it runs once, on the reference path
+        raise m.oom.deferred
     can_direct_reclaim = gfp_mask & G.__GFP_DIRECT_RECLAIM
     idle = 0
+    pages_reclaimed = 0
     while True:                                          # retry:
-        # kswapd would be woken here for __GFP_KSWAPD_RECLAIM (not modelled yet)
+        if gfp_mask & G.__GFP_KSWAPD_RECLAIM:
+            wake_all_kswapds(pgdat, order, ac)
         alloc_flags = gfp_to_alloc_flags(gfp_mask, m)
         page = get_page_from_freelist(pgdat, gfp_mask, order,
                                       alloc_flags & ~ALLOC_NO_WATERMARKS, ac, cpu)
@@ -864,11 +909,20 @@ def __alloc_pages_slowpath(pgdat, gfp_mask: int, order: int, ac, cpu: int) -> in
             break                        # no recursion into reclaim
         if cur is not None and cur.memdie and not gfp_mask & G.__GFP_NOFAIL:
             break                        # a victim that used the reserves up: fail
-        # __alloc_pages_direct_compact: nothing to compact yet (COMPACT_SKIPPED);
-        # __alloc_pages_direct_reclaim: nothing reclaimable yet, did_some_progress = 0
+        # __alloc_pages_direct_compact: nothing to compact yet (COMPACT_SKIPPED)
+        free_before = m.nr_free_pages()
+        page, progress = __alloc_pages_direct_reclaim(pgdat, gfp_mask, order, alloc_flags,
+                                                      ac, cpu)
+        if page != NULL:
+            return page
         if gfp_mask & G.__GFP_NORETRY:
             break                        # noretry: compaction again finds nothing
-        free_before = m.nr_free_pages()
+        pages_reclaimed += progress
+        if (progress and order <= PAGE_ALLOC_COSTLY_ORDER) or (
+                gfp_mask & G.__GFP_REPEAT and pages_reclaimed < 1 << order):
+            idle = idle + 1 if m.nr_free_pages() <= free_before else 0
+            if idle <= MAX_IDLE_RETRIES:
+                continue
         page, progress = __alloc_pages_may_oom(pgdat, gfp_mask, order, ac, cpu)
         if page != NULL:
             return page

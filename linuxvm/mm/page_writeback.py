@@ -25,7 +25,7 @@ from .vmstat import global_page_state, zone_page_state
 from ..include.vm_event_item import (NR_FREE_PAGES, NR_INACTIVE_FILE, NR_ACTIVE_FILE,
                                      NR_FILE_DIRTY, NR_DIRTIED, NR_WRITEBACK, NR_WRITTEN)
 from .page import PAGE_MAPPING_ANON, PG_dirty, PG_writeback, PG_locked
-from .rmap import page_mkclean
+from . import rmap                           # (rmap dirties pages through us)
 from .slub_debug import jiffies
 
 # task flag checked by domain_dirty_limits (include/linux/sched.h)
@@ -201,7 +201,7 @@ def clear_page_dirty_for_io(m, pfn: int) -> bool:
                         f"pfn {pfn:#x} is not locked")
     mapping = page_mapping(m, pfn)
     if mapping is not None and mapping.account_dirty:
-        if page_mkclean(m, pfn):
+        if rmap.page_mkclean(m, pfn):
             set_page_dirty(m, pfn)
         if f[pfn] & _PG_DIRTY:
             f[pfn] = f[pfn] & ~_PG_DIRTY & _U64

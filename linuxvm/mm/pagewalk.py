@@ -7,13 +7,15 @@ import errno
 import numpy as np
 
 from ..arch.x86.page_types import PAGE_SHIFT, PAGE_SIZE, TASK_SIZE
-from ..arch.x86.pgtable import pt_array
+from ..arch.x86.pgtable import (pt_array, pte_to_swp_entry, non_swap_entry, swp_type,
+                                swp_offset, pte_swp_soft_dirty, MAX_SWAPFILES_SHIFT)
 from ..arch.x86.pgtable_types import (PTE_PFN_MASK, _PAGE_PRESENT, _PAGE_PROTNONE, _PAGE_PSE,
                                       _PAGE_SPECIAL, _PAGE_ACCESSED, _PAGE_DIRTY,
                                       _PAGE_SOFT_DIRTY)
 from ..errors import SyscallError
 from ..include.mm import VM_SOFTDIRTY, VM_HUGETLB
 from .page import PAGE_MAPPING_ANON, PG_dirty, PG_referenced, PG_young
+from .swapfile import swp_swapcount
 from .vma import find_vma
 
 PM_ENTRY_BYTES = 8
@@ -87,7 +89,17 @@ def smaps_account(m, vma, mss) -> None:
     mapped = (vals & _PRESENT) != 0
     present = vals[mapped]
     if present.size != vals.size:
-        raise NotImplementedError("smaps of swap entries: swap is not modelled yet")
+        for pte in vals[~mapped].tolist():        # swap entries (smaps_pte_entry)
+            entry = pte_to_swp_entry(pte)
+            if non_swap_entry(entry):
+                raise NotImplementedError("smaps of a migration entry: page migration is "
+                                          "not modelled yet")
+            mss.swap += PAGE_SIZE
+            mapcount = swp_swapcount(m, entry)
+            if mapcount >= 2:
+                mss.swap_pss += (PAGE_SIZE << PSS_SHIFT) // mapcount
+            else:
+                mss.swap_pss += PAGE_SIZE << PSS_SHIFT
     normal = present[(present & np.uint64(_PAGE_SPECIAL)) == 0]
     for pte in normal.tolist():
         page = (pte & PTE_PFN_MASK) >> PAGE_SHIFT
@@ -165,7 +177,12 @@ def pagemap_read(m, task, offset: int, count, show_pfn: bool = True) -> bytes:
                     if mem_map.mc[page] + 1 == 1:
                         flags |= PM_MMAP_EXCLUSIVE
             else:
-                raise NotImplementedError("pagemap of swap entries: swap is not modelled yet")
+                # a swap entry: its type and offset, whether or not PFNs may be shown
+                if pte_swp_soft_dirty(pte):
+                    flags |= PM_SOFT_DIRTY
+                entry = pte_to_swp_entry(pte)
+                frame = swp_type(entry) | (swp_offset(entry) << MAX_SWAPFILES_SHIFT)
+                flags |= PM_SWAP
             if vma.vm_flags & VM_SOFTDIRTY:
                 flags |= PM_SOFT_DIRTY
             out[i] = (frame & PM_PFRAME_MASK) | flags

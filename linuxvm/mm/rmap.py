@@ -12,14 +12,23 @@ from ..arch.x86.page_types import PAGE_SHIFT
 from ..arch.x86.pgtable import (get_entry, set_entry, pgd_offset, pud_offset, pmd_offset,
                                 pte_offset_map, pgd_present, pud_present, pud_large,
                                 pmd_present, pmd_large, pte_present, pte_pfn, pte_dirty,
-                                pte_write, pte_wrprotect, pte_mkclean)
+                                pte_write, pte_wrprotect, pte_mkclean, pt_entries, pgd_index,
+                                pmd_pfn, pte_young, pte_mkold, pte_soft_dirty,
+                                swp_entry_to_pte, pte_swp_mksoft_dirty)
+from ..arch.x86.pgtable_types import _PAGE_PRESENT
+from ..arch.x86.tlb import flush_tlb_page
 from ..errors import KernelBug
-from ..include.mm import VM_READ, VM_WRITE, VM_EXEC, VM_SOFTDIRTY, VM_SHARED
+from ..include.mm import (VM_READ, VM_WRITE, VM_EXEC, VM_SOFTDIRTY, VM_SHARED, VM_LOCKED,
+                          VM_SEQ_READ)
 from ..include.vm_event_item import NR_ANON_PAGES, NR_MLOCK, VM_EVENT, NR_FILE_MAPPED
+from .mm_types import MM_ANONPAGES, MM_FILEPAGES, MM_SHMEMPAGES, MM_SWAPENTS
 from .page import (PAGE_MAPPING_ANON, PG_swapbacked, PG_mlocked, PG_lru, PG_unevictable,
-                   PG_locked)
+                   PG_locked, PG_swapcache, PG_dirty)
+from . import page_writeback              # (page_writeback's page_mkclean is ours)
 from .slab_common import slab_alloc_obj, slab_free_obj
-from .swap import page_lru, del_page_from_lru_list, add_page_to_lru_list, LRU_UNEVICTABLE
+from .swap import (page_lru, del_page_from_lru_list, add_page_to_lru_list, LRU_UNEVICTABLE,
+                   put_page)
+from .swapfile import swap_duplicate
 
 
 class AnonVma:
@@ -388,3 +397,174 @@ def page_mkclean(m, pfn: int) -> int:
 def rmap_init(m) -> None:
     m.anon_vmas = {}
     m.anon_vma_seq = 0
+
+
+# --- unmapping a page from every PTE (reclaim) ------------------------------------------
+
+# try_to_unmap's answers (include/linux/rmap.h)
+SWAP_SUCCESS, SWAP_AGAIN, SWAP_FAIL, SWAP_MLOCK, SWAP_LZFREE = 0, 1, 2, 3, 4
+# enum ttu_flags
+TTU_UNMAP = 1
+TTU_MIGRATION = 2
+TTU_MUNLOCK = 4
+TTU_LZFREE = 8
+TTU_IGNORE_MLOCK = 1 << 8
+TTU_IGNORE_ACCESS = 1 << 9
+TTU_IGNORE_HWPOISON = 1 << 10
+TTU_BATCH_FLUSH = 1 << 11
+
+
+class RmapCallbacks:
+    """What try_to_unmap_one calls in modules that import rmap (mm/mlock.c's
+    mlock_vma_page, mm/memory.c's update_hiwater_rss): each fills in its slot when it
+    loads, as an ops table would, so the imports stay one way."""
+
+    __slots__ = ("mlock_vma_page", "update_hiwater_rss")
+
+
+rmap_callbacks = RmapCallbacks()
+
+
+def mm_find_pmd(m, mm, address: int) -> int:
+    """The pfn of the PTE table covering ``address``, or -1 (mm/rmap.c mm_find_pmd: a
+    huge PMD is no PTE table)."""
+    e = pt_entries(m, mm.pgd)[pgd_index(address)]
+    if not pgd_present(e):
+        return -1
+    t = pud_offset(e, address)
+    e = pt_entries(m, t[0])[t[1]]
+    if not pud_present(e) or pud_large(e):
+        return -1
+    t = pmd_offset(e, address)
+    e = pt_entries(m, t[0])[t[1]]
+    if not pmd_present(e) or pmd_large(e):
+        return -1
+    return pmd_pfn(e)
+
+
+def _ptep_clear_flush(m, vma, address: int, ptr) -> int:
+    table = pt_entries(m, ptr[0])
+    old = int(table[ptr[1]])
+    table[ptr[1]] = 0
+    if old & _PAGE_PRESENT:
+        flush_tlb_page(m, vma, address)
+    return old
+
+
+def ptep_clear_flush_young(m, vma, address: int, ptr) -> bool:
+    """Clear the accessed bit, flushing the TLB entry if it was set (x86's
+    ptep_clear_flush_young); True if it was set."""
+    table = pt_entries(m, ptr[0])
+    pte = int(table[ptr[1]])
+    if not pte_young(pte):
+        return False
+    table[ptr[1]] = pte_mkold(pte)
+    flush_tlb_page(m, vma, address)
+    return True
+
+
+def try_to_unmap_one(m, pfn: int, vma, address: int, flags: int, state: list) -> bool:
+    """Unmap ``pfn`` from one VMA: an anon page's PTE becomes its swap entry, a file
+    page's PTE is cleared; a VM_LOCKED VMA or a recent access stops the walk
+    (mm/rmap.c try_to_unmap_one). False stops the rmap walk."""
+    mm = vma.vm_mm
+    ptr = page_check_address(m, pfn, mm, address)
+    if ptr is None:
+        return True
+    mem_map = m.mem_map
+    if not flags & TTU_IGNORE_MLOCK:
+        if vma.vm_flags & VM_LOCKED:
+            rmap_callbacks.mlock_vma_page(m, pfn)
+            state[0] = SWAP_MLOCK
+            return False
+        if flags & TTU_MUNLOCK:
+            return True
+    if not flags & TTU_IGNORE_ACCESS:
+        if ptep_clear_flush_young(m, vma, address, ptr):
+            state[0] = SWAP_FAIL
+            return False
+    pteval = _ptep_clear_flush(m, vma, address, ptr)
+    if pte_dirty(pteval):
+        page_writeback.set_page_dirty(m, pfn)
+    rmap_callbacks.update_hiwater_rss(mm)
+    if mem_map.mapping[pfn] & PAGE_MAPPING_ANON:
+        entry = int(mem_map.priv[pfn])
+        if not mem_map.f[pfn] & (1 << PG_swapcache):
+            raise KernelBug("VM_BUG_ON_PAGE(!PageSwapCache(page)): try_to_unmap_one of an "
+                            "anon page without a swap slot")
+        if not mem_map.f[pfn] & (1 << PG_dirty) and flags & TTU_LZFREE:
+            mm.rss_stat[MM_ANONPAGES] -= 1         # a clean MADV_FREE page: just dropped
+            state[1] += 1                          # rp->lazyfreed
+        else:
+            if swap_duplicate(m, entry) < 0:
+                pt_entries(m, ptr[0])[ptr[1]] = pteval
+                state[0] = SWAP_FAIL
+                return False
+            mm.rss_stat[MM_ANONPAGES] -= 1
+            mm.rss_stat[MM_SWAPENTS] += 1
+            swp_pte = swp_entry_to_pte(entry)
+            if pte_soft_dirty(pteval):
+                swp_pte = pte_swp_mksoft_dirty(swp_pte)
+            pt_entries(m, ptr[0])[ptr[1]] = swp_pte
+    else:
+        mm.rss_stat[MM_SHMEMPAGES if mem_map.f[pfn] & (1 << PG_swapbacked)
+                    else MM_FILEPAGES] -= 1
+    page_remove_rmap(m, pfn)
+    put_page(m, pfn)
+    return True
+
+
+def page_mapped(m, pfn: int) -> bool:
+    return m.mem_map.mc[pfn] >= 0
+
+
+def try_to_unmap(m, pfn: int, flags: int) -> int:
+    """Remove every PTE mapping a locked page (mm/rmap.c try_to_unmap): SWAP_SUCCESS
+    when none is left, SWAP_AGAIN/SWAP_FAIL/SWAP_MLOCK otherwise."""
+    state = [SWAP_AGAIN, 0]                         # ret, lazyfreed
+
+    def one(p, vma, address):
+        if not try_to_unmap_one(m, p, vma, address, flags, state):
+            return False
+        return page_mapped(m, p)               # rwc.done: page_not_mapped
+    rmap_walk(m, pfn, one)
+    ret = state[0]
+    if ret != SWAP_MLOCK and not page_mapped(m, pfn):
+        ret = SWAP_SUCCESS
+        if state[1] and not m.mem_map.f[pfn] & (1 << PG_dirty):
+            ret = SWAP_LZFREE
+    return ret
+
+
+def page_referenced_one(m, pfn: int, vma, address: int, pra: dict) -> bool:
+    """Count one mapping's accessed bit (clearing it) and note a VM_LOCKED VMA
+    (mm/rmap.c page_referenced_one)."""
+    ptr = page_check_address(m, pfn, vma.vm_mm, address)
+    if ptr is None:
+        return True
+    if vma.vm_flags & VM_LOCKED:
+        pra["vm_flags"] |= VM_LOCKED
+        return False                               # no need to look further
+    if ptep_clear_flush_young(m, vma, address, ptr):
+        # a sequential-read mapping's accesses do not count (VM_SEQ_READ)
+        if not vma.vm_flags & VM_SEQ_READ:
+            pra["referenced"] += 1
+    pra["vm_flags"] |= vma.vm_flags
+    pra["mapcount"] -= 1
+    return pra["mapcount"] > 0
+
+
+def page_referenced(m, pfn: int, is_locked: bool = True) -> tuple:
+    """How many mappings of the page were accessed since the last look (clearing the
+    bits), and the union of their VMA flags: (referenced, vm_flags)
+    (mm/rmap.c page_referenced)."""
+    mem_map = m.mem_map
+    mapcount = mem_map.mc[pfn] + 1
+    if not mapcount:
+        return 0, 0
+    if not mem_map.mapping[pfn]:
+        return 0, 0
+    pra = {"mapcount": mapcount, "referenced": 0, "vm_flags": 0}
+    rmap_walk(m, pfn, lambda p, vma, address: page_referenced_one(m, p, vma, address, pra))
+    return pra["referenced"], pra["vm_flags"]
+

@@ -8,6 +8,7 @@ from ..arch.x86.page_types import THREAD_SIZE
 from .mmzone import MAX_ORDER, MIGRATE_TYPES, WMARK_MIN, WMARK_LOW, WMARK_HIGH, \
     migratetype_letters
 from .util import get_nr_swap_pages
+from .vmstat import zone_reclaimable
 from ..include.vm_event_item import (NR_FREE_PAGES, NR_PAGES_SCANNED, NR_ACTIVE_ANON, NR_INACTIVE_ANON,
                            NR_ISOLATED_ANON, NR_ACTIVE_FILE, NR_INACTIVE_FILE,
                            NR_ISOLATED_FILE, NR_UNEVICTABLE, NR_FILE_DIRTY, NR_WRITEBACK,
@@ -21,15 +22,6 @@ from ..include.vm_event_item import (NR_FREE_PAGES, NR_PAGES_SCANNED, NR_ACTIVE_
 def zone_free_pcp(zone) -> int:
     """Pages on every CPU's pcp lists of ``zone`` (show_free_areas' ``free_pcp``)."""
     return sum(ps.pcp.count for ps in zone.pageset)
-
-
-def zone_reclaimable(zone, m) -> bool:
-    """Whether reclaim may still make progress in ``zone`` (mm/vmscan.c)."""
-    v = zone.vm_stat
-    nr = v[NR_ACTIVE_FILE] + v[NR_INACTIVE_FILE]
-    if get_nr_swap_pages(m) > 0:
-        nr += v[NR_ACTIVE_ANON] + v[NR_INACTIVE_ANON]
-    return v[NR_PAGES_SCANNED] < nr * 6
 
 
 def show_free_areas(pgdat) -> list:
@@ -76,7 +68,7 @@ def show_free_areas(pgdat) -> list:
             f"local_pcp:{zone.pageset[m.current_cpu].pcp.count * 4}kB "
             f"free_cma:{v[NR_FREE_CMA_PAGES] * 4}kB writeback_tmp:{v[NR_WRITEBACK_TEMP] * 4}kB "
             f"pages_scanned:{v[NR_PAGES_SCANNED] * 4} "
-            f"all_unreclaimable? {'no' if zone_reclaimable(zone, m) else 'yes'}")
+            f"all_unreclaimable? {'no' if zone_reclaimable(m, zone) else 'yes'}")
         out.append("lowmem_reserve[]:" + "".join(f" {x}" for x in zone.lowmem_reserve))
     for zone in zones:
         parts = []

@@ -32,13 +32,16 @@ _U64 = 0xFFFFFFFFFFFFFFFF
 
 
 class Lruvec:
-    """struct lruvec: the five LRU list heads of one zone."""
+    """struct lruvec: the five LRU list heads of one zone, with the reclaim statistics
+    get_scan_count balances anon and file by (zone_reclaim_stat: [anon, file])."""
 
-    __slots__ = ("lists", "zone")
+    __slots__ = ("lists", "zone", "recent_rotated", "recent_scanned")
 
     def __init__(self, zone, heads):
         self.zone = zone
         self.lists = heads
+        self.recent_rotated = [0, 0]
+        self.recent_scanned = [0, 0]
 
 
 class LruState:
@@ -169,7 +172,15 @@ def __pagevec_lru_add_fn(m, pfn: int) -> None:
     if mm.f[pfn] & _LRU_MASK:
         raise KernelBug(f"pfn {pfn:#x} is already on an LRU list")
     mm.f[pfn] = mm.f[pfn] | _LRU_MASK
-    add_page_to_lru_list(m, pfn, page_lru(mm, pfn))
+    lru = page_lru(mm, pfn)
+    add_page_to_lru_list(m, pfn, lru)
+    if lru != LRU_UNEVICTABLE:
+        # update_page_reclaim_stat: get_scan_count's anon/file balance
+        rs = m.lru.lruvecs[m.page_zone(pfn).idx]
+        file = lru >= LRU_INACTIVE_FILE
+        rs.recent_scanned[file] += 1
+        if lru & LRU_ACTIVE:
+            rs.recent_rotated[file] += 1
 
 
 def __pagevec_lru_add(m, cpu: int) -> None:
@@ -274,6 +285,9 @@ def mark_page_accessed(m, pfn: int) -> None:
             mm.f[pfn] = (mm.f[pfn] | _PG_ACTIVE) & ~(1 << PG_referenced) & _U64
             add_page_to_lru_list(m, pfn, lru + LRU_ACTIVE)
             m.pgdat.vm_events[VM_EVENT["pgactivate"]] += 1
+            rs = m.lru.lruvecs[m.page_zone(pfn).idx]       # update_page_reclaim_stat
+            rs.recent_scanned[lru >= LRU_INACTIVE_FILE] += 1
+            rs.recent_rotated[lru >= LRU_INACTIVE_FILE] += 1
         else:
             mm.f[pfn] = (mm.f[pfn] | _PG_ACTIVE) & ~(1 << PG_referenced) & _U64
     elif not f & (1 << PG_referenced):

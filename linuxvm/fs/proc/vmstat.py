@@ -8,13 +8,10 @@ from ...mm.mmzone import MAX_ORDER, MIGRATE_TYPES, migratetype_names, pageblock_
     pageblock_nr_pages
 from ...mm.page_alloc_init import calculate_normal_threshold
 from ...mm.page_writeback import global_dirty_limits
-from ...mm.util import get_nr_swap_pages
-from ...mm.vmstat import global_page_state, zone_page_state
+from ...mm.vmstat import global_page_state, zone_page_state, zone_reclaimable
 from ...include.vm_event_item import (ZONE_STAT_NAMES, WRITEBACK_STAT_NAMES, VM_EVENT_NAMES,
                                 VM_EVENT, NR_VM_ZONE_STAT_ITEMS, NR_FREE_PAGES,
-                                NR_PAGES_SCANNED, NR_ACTIVE_FILE, NR_INACTIVE_FILE,
-                                NR_ISOLATED_FILE, NR_ACTIVE_ANON, NR_INACTIVE_ANON,
-                                NR_ISOLATED_ANON)
+                                NR_PAGES_SCANNED)
 
 EXTFRAG_DIR = "/sys/kernel/debug/extfrag"
 
@@ -86,18 +83,6 @@ def pagetypeinfo_show(m) -> str:
 
 
 # --- /proc/zoneinfo ----------------------------------------------------------------
-
-def zone_reclaimable_pages(m, zone) -> int:
-    """File LRU pages, plus anon LRU pages when swap space is free (mm/vmscan.c)."""
-    items = [NR_ACTIVE_FILE, NR_INACTIVE_FILE, NR_ISOLATED_FILE]
-    if get_nr_swap_pages(m) > 0:
-        items += [NR_ACTIVE_ANON, NR_INACTIVE_ANON, NR_ISOLATED_ANON]
-    return sum(zone_page_state(zone, i) for i in items)
-
-
-def zone_reclaimable(m, zone) -> bool:
-    return zone_page_state(zone, NR_PAGES_SCANNED) < zone_reclaimable_pages(m, zone) * 6
-
 
 def zoneinfo_show_print(m, zone) -> str:
     out = [f"Node {m.pgdat.node_id}, zone {zone.name:>8}"

@@ -12,6 +12,9 @@ from .. import hugetlb
 from ..page import NULL
 from .pgtable import pte_alloc_map, vm_normal_page
 from .rss import mm_counter
+from ..mm_types import MM_SWAPENTS
+from ..swapfile import swap_duplicate
+from ...arch.x86.pgtable import pte_to_swp_entry, non_swap_entry
 
 
 def is_cow_mapping(flags: int) -> bool:
@@ -21,12 +24,19 @@ def is_cow_mapping(flags: int) -> bool:
 
 def copy_one_pte(m, dst_mm, src_mm, src_table, si: int, dst_table, di: int, vma, addr: int,
                  rss: list) -> None:
-    """Copy one present PTE into the child, write-protecting a COW page in both
-    (mm/memory.c copy_one_pte)."""
+    """Copy one PTE into the child, write-protecting a COW page in both; a swap entry
+    gains a reference on its slot (mm/memory.c copy_one_pte)."""
     pte = src_table[si]
     vm_flags = vma.vm_flags
     if not pte_present(pte):
-        raise NotImplementedError("copy_one_pte: swap entries are not modelled yet")
+        entry = pte_to_swp_entry(pte)
+        if non_swap_entry(entry):
+            raise NotImplementedError("copy_one_pte of a migration or hwpoison entry: "
+                                      "page migration and memory failure are not modelled")
+        swap_duplicate(m, entry)            # the continuation count never runs out here
+        rss[MM_SWAPENTS] += 1
+        dst_table[di] = pte
+        return
     if is_cow_mapping(vm_flags):
         src_table[si] = pte_wrprotect(pte)
         pte = pte_wrprotect(pte)

@@ -16,7 +16,9 @@ from ...arch.x86.page_types import PAGE_SHIFT, PAGE_SIZE, PMD_SIZE
 from ...arch.x86.pgtable import (pt_entries, pgd_offset, pte_present, pte_offset_map,
                                  pte_write, pte_pfn, pfn_pte, mk_pte, pte_mkspecial, pte_mkwrite,
                                  pte_mkdirty, pte_mkyoung, pte_protnone, pmd_trans_huge,
-                                 pmd_devmap)
+                                 pmd_devmap, pte_to_swp_entry, non_swap_entry, swp_type,
+                                 pte_swp_soft_dirty, pte_mksoft_dirty, SWP_HWPOISON,
+                                 SWP_MIGRATION_READ, SWP_MIGRATION_WRITE)
 from ...arch.x86.pgtable_types import _PAGE_PRESENT
 from ...errors import KernelBug
 from .. import gfp as G
@@ -24,17 +26,20 @@ from .. import hugetlb          # hugetlb.c's fault hook (it calls memory back)
 from .. import mlock
 from ...include.mm import (VM_SHARED, VM_WRITE, VM_LOCKED, VM_HUGETLB, VM_GROWSDOWN,
                         VM_HUGEPAGE, VM_NOHUGEPAGE, VM_STACK_INCOMPLETE_SETUP)
-from ..mm_types import MM_ANONPAGES, MM_FILEPAGES, MM_SHMEMPAGES
+from ..mm_types import MM_ANONPAGES, MM_FILEPAGES, MM_SHMEMPAGES, MM_SWAPENTS
 from ..mmap_stack import expand_downwards
-from ..page import NULL, PAGE_MAPPING_ANON, PG_uptodate, PG_mlocked, PG_locked, PG_swapbacked
+from ..page import (NULL, PAGE_MAPPING_ANON, PG_uptodate, PG_mlocked, PG_locked, PG_swapbacked,
+                    PG_swapcache)
 from ..page_alloc import __alloc_pages_nodemask
+from .. import swapfile, swap_state
 from ..page_writeback import set_page_dirty, page_mapping, balance_dirty_pages_ratelimited
-from ..rmap import (anon_vma_prepare, page_add_new_anon_rmap, page_remove_rmap,
+from ..swapfile import reuse_swap_page
+from ..rmap import (anon_vma_prepare, page_add_new_anon_rmap, page_add_anon_rmap, page_remove_rmap,
                     page_add_file_rmap, linear_page_index)
 from ..vm_ops import VmFault
 from ..swap import lru_cache_add_active_or_unevictable, put_page, get_page
-from ...include.vm_event_item import PGFAULT
-from .pgtable import pud_alloc, pmd_alloc, pte_alloc, is_zero_pfn, vm_normal_page
+from ...include.vm_event_item import PGFAULT, PGMAJFAULT
+from .pgtable import pud_alloc, pmd_alloc, pte_alloc, is_zero_pfn, vm_normal_page, print_bad_pte
 from .rss import inc_mm_counter_fast, dec_mm_counter_fast, check_sync_rss_stat, mm_counter
 
 # the VM_FAULT_* codes live with vm_operations_struct, whose fault handlers return them
@@ -216,11 +221,6 @@ def wp_page_copy(m, mm, vma, address: int, ptr, orig_pte: int, old_page: int) ->
             mlock.munlock_vma_page(m, old_page)
         put_page(m, old_page)
     return VM_FAULT_WRITE if page_copied else 0
-
-
-def reuse_swap_page(m, page: int) -> bool:
-    """4.6 reuses an anon page on a write fault when only one PTE maps it."""
-    return m.mem_map.mc[page] + 1 <= 1
 
 
 def do_wp_page(m, mm, vma, address: int, ptr, orig_pte: int) -> int:
@@ -459,6 +459,68 @@ def do_fault(m, mm, vma, address: int, ptr, flags: int, orig_pte: int) -> int:
     return do_shared_fault(m, mm, vma, address, ptr, pgoff, flags, orig_pte)
 
 
+# --- swap-in ------------------------------------------------------------------------------
+
+def do_swap_page(m, mm, vma, address: int, ptr, flags: int, orig_pte: int) -> int:
+    """A PTE holding a swap entry: find the page in the swap cache or read it (with
+    readahead; a major fault), map it, and drop the PTE's hold on the slot
+    (mm/memory.c do_swap_page)."""
+    entry = pte_to_swp_entry(orig_pte)
+    if non_swap_entry(entry):
+        if swp_type(entry) == SWP_HWPOISON:
+            return VM_FAULT_HWPOISON
+        if swp_type(entry) in (SWP_MIGRATION_READ, SWP_MIGRATION_WRITE):
+            raise NotImplementedError("do_swap_page on a migration entry: page migration "
+                                      "is not modelled yet")
+        print_bad_pte(m, vma, address, orig_pte, NULL)
+        return VM_FAULT_SIGBUS
+    ret = 0
+    page = swap_state.lookup_swap_cache(m, entry)
+    if page == NULL:
+        page = swap_state.swapin_readahead(m, entry, G.GFP_HIGHUSER_MOVABLE, vma, address)
+        if page == NULL:
+            if pt_entries(m, ptr[0])[ptr[1]] == orig_pte:
+                return VM_FAULT_OOM
+            return 0
+        ret = VM_FAULT_MAJOR
+        m.pgdat.vm_events[PGMAJFAULT] += 1
+    mem_map = m.mem_map
+    f = mem_map.f
+    _lock_page(m, page)
+    if not f[page] & (1 << PG_swapcache) or int(mem_map.priv[page]) != entry:
+        _unlock_page(m, page)       # the slot was freed and reused meanwhile: retry
+        put_page(m, page)
+        return ret
+    table = pt_entries(m, ptr[0])
+    if table[ptr[1]] != orig_pte or not f[page] & (1 << PG_uptodate):
+        _unlock_page(m, page)
+        put_page(m, page)
+        return ret if table[ptr[1]] != orig_pte else VM_FAULT_SIGBUS
+    inc_mm_counter_fast(m, mm, MM_ANONPAGES)
+    dec_mm_counter_fast(m, mm, MM_SWAPENTS)
+    pte = mk_pte(page, vma.vm_page_prot)
+    exclusive = False
+    if flags & FAULT_FLAG_WRITE and swapfile.reuse_swap_page(m, page):
+        pte = maybe_mkwrite(pte_mkdirty(pte), vma)
+        flags &= ~FAULT_FLAG_WRITE
+        ret |= VM_FAULT_WRITE
+        exclusive = True
+    if pte_swp_soft_dirty(orig_pte):
+        pte = pte_mksoft_dirty(pte)
+    table[ptr[1]] = pte
+    page_add_anon_rmap(m, page, vma, address, exclusive)
+    swapfile.swap_free(m, entry)
+    if (swapfile.vm_swap_full(m) or vma.vm_flags & VM_LOCKED
+            or f[page] & (1 << PG_mlocked)):
+        swapfile.try_to_free_swap(m, page)
+    _unlock_page(m, page)
+    if flags & FAULT_FLAG_WRITE:
+        ret |= do_wp_page(m, mm, vma, address, ptr, pte)
+        if ret & VM_FAULT_ERROR:
+            ret &= VM_FAULT_ERROR
+    return ret
+
+
 def handle_pte_fault(m, mm, vma, address: int, ptr, flags: int, table=None) -> int:
     if table is None:
         table = pt_entries(m, ptr[0])
@@ -468,7 +530,7 @@ def handle_pte_fault(m, mm, vma, address: int, ptr, flags: int, table=None) -> i
             if vma.vm_ops is None:
                 return do_anonymous_page(m, mm, vma, address, ptr, flags, table)
             return do_fault(m, mm, vma, address, ptr, flags, entry)
-        raise NotImplementedError("do_swap_page: swap is not modelled yet")
+        return do_swap_page(m, mm, vma, address, ptr, flags, entry)
     if pte_protnone(entry):
         raise NotImplementedError("do_numa_page: NUMA balancing is not modelled")
     if flags & FAULT_FLAG_WRITE:

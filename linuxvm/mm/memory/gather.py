@@ -13,7 +13,7 @@ from ...arch.x86 import tlb as x86_tlb
 from ...arch.x86.page_types import PAGE_SIZE
 from ...arch.x86.pgtable import U64
 from .. import gfp as G
-from ..swap import lru_add_drain, release_pages
+from ..swap_state import free_pages_and_swap_cache
 
 MMU_GATHER_BUNDLE = 8
 MAX_GATHER_BATCH = (PAGE_SIZE - 16) // 8          # pointers in one batch page
@@ -167,10 +167,3 @@ def pmd_free_tlb(tlb, pfn: int, address: int) -> None:
 
 
 pud_free_tlb = pmd_free_tlb
-
-
-def free_pages_and_swap_cache(m, pfns) -> None:
-    """Drain this CPU's pagevecs, then drop the gathered references (mm/swap_state.c;
-    the model has no swap cache, so this is its whole body, kept beside its only caller)."""
-    lru_add_drain(m)
-    release_pages(m, pfns)

@@ -3,6 +3,7 @@ caches its deltas and folds them into its mm now and then."""
 
 from ..mm_types import MM_FILEPAGES, MM_ANONPAGES, MM_SHMEMPAGES
 from ..page import PAGE_MAPPING_ANON, PG_swapbacked
+from ..rmap import rmap_callbacks
 
 TASK_RSS_EVENTS_THRESH = 64
 
@@ -69,3 +70,6 @@ def mm_counter(m, pfn: int) -> int:
     if m.mem_map.f[pfn] & (1 << PG_swapbacked):
         return MM_SHMEMPAGES
     return MM_FILEPAGES
+
+
+rmap_callbacks.update_hiwater_rss = update_hiwater_rss

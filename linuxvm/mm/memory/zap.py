@@ -5,11 +5,13 @@ zap_pte_range, zap_page_range).
 * ``unmap_page_range(tlb, vma, addr, end, details=None)``, ``unmap_vmas(tlb, vma, start,
   end)`` (``vma`` is the first VMA of a ``vm_next`` chain, or a list of VMAs in address
   order), ``zap_page_range(m, vma, start, size)``.
-* ``zap_swap_pte`` and ``zap_huge_pmd`` raise NotImplementedError until swap and THP are
-  modelled.
+* ``zap_huge_pmd`` raises NotImplementedError until THP is modelled, ``zap_swap_pte`` on a
+  migration entry until page migration is.
 """
 
 from ...arch.x86.page_types import PAGE_SIZE, PAGE_SHIFT
+from ...arch.x86.pgtable import (pte_to_swp_entry, non_swap_entry, swp_type, SWP_MIGRATION_READ,
+                                 SWP_MIGRATION_WRITE)
 from ...arch.x86.pgtable import (pt_entries, pte_present, pte_dirty, pte_young,
                                  pmd_trans_huge, pmd_devmap, pmd_bad)
 from ...errors import KernelBug
@@ -19,6 +21,8 @@ from ..page import NULL, PAGE_MAPPING_ANON
 from ..page_writeback import set_page_dirty
 from ..swap import lru_add_drain, mark_page_accessed
 from ..rmap import page_remove_rmap
+from ..mm_types import MM_SWAPENTS
+from ..swapfile import free_swap_and_cache
 from .gather import (tlb_gather_mmu, tlb_finish_mmu, tlb_remove_tlb_entry, __tlb_remove_page,
                      tlb_flush_mmu_tlbonly, tlb_flush_mmu_free)
 from .pgtable import _get, _table_of, _clear_bad, none_or_clear_bad_entries, vm_normal_page, \
@@ -64,8 +68,17 @@ def _other_mapping(m, vma, addr: int, ptent: int, details) -> bool:
 
 
 def zap_swap_pte(tlb, vma, addr: int, ptent: int, details) -> None:
-    """A non-present, non-none PTE: a swap or migration entry."""
-    raise NotImplementedError("zapping swap/migration entries: swap is not modelled yet")
+    """A non-present, non-none PTE: drop a swap entry's hold on its slot (and the
+    swap-cache page, if that was the last), as zap_pte_range does."""
+    m = tlb.m
+    entry = pte_to_swp_entry(ptent)
+    if not non_swap_entry(entry):
+        vma.vm_mm.rss_stat[MM_SWAPENTS] -= 1
+    elif swp_type(entry) in (SWP_MIGRATION_READ, SWP_MIGRATION_WRITE):
+        raise NotImplementedError("zapping a migration entry: page migration is not "
+                                  "modelled yet")
+    if not free_swap_and_cache(m, entry):
+        print_bad_pte(m, vma, addr, ptent, NULL)
 
 
 def zap_huge_pmd(tlb, vma, pmd, addr: int) -> bool:

@@ -1,16 +1,23 @@
-"""Taking pages off and putting them back on the LRU (mm/vmscan.c isolate_lru_page,
-putback_lru_page, page_evictable). Reclaim itself is a later issue."""
+"""mm/vmscan.c: taking pages off and putting them back on the LRU (isolate_lru_page,
+putback_lru_page, page_evictable) here; the reclaim path in linuxvm/mm/vmscan/reclaim.py
+(imported on its own: it reaches the page cache, which reaches back here through mlock)."""
 
-from .page import PG_lru, PG_active, PG_unevictable, PG_mlocked
-from .swap import (page_lru, del_page_from_lru_list, add_page_to_lru_list, lru_cache_add,
+from ..page import PG_lru, PG_active, PG_unevictable, PG_mlocked
+from ..swap import (page_lru, del_page_from_lru_list, add_page_to_lru_list, lru_cache_add,
                    get_page, put_page, LRU_UNEVICTABLE)
-from ..include.vm_event_item import VM_EVENT
+from ...include.vm_event_item import VM_EVENT
+from ..page_writeback import page_mapping
 
 _U64 = 0xFFFFFFFFFFFFFFFF
 
 
 def page_evictable(m, pfn: int) -> bool:
-    return not m.mem_map.f[pfn] & (1 << PG_mlocked)
+    """Not mlocked, and not in a mapping reclaim may not touch (ramfs, SHM_LOCKed shmem)
+    (mm/vmscan.c page_evictable)."""
+    if m.mem_map.f[pfn] & (1 << PG_mlocked):
+        return False
+    mapping = page_mapping(m, pfn)
+    return mapping is None or not mapping.unevictable
 
 
 def isolate_lru_page(m, pfn: int) -> int:

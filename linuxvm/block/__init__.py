@@ -1,0 +1,1 @@
+"""The block layer (block/): the devices the page cache and swap do their I/O on."""
