@@ -15,6 +15,7 @@ from ..arch.x86.pgtable_types import (PTE_PFN_MASK, _PAGE_PRESENT, _PAGE_PROTNON
 from ..errors import SyscallError
 from ..include.mm import VM_SOFTDIRTY, VM_HUGETLB
 from .page import PAGE_MAPPING_ANON, PG_dirty, PG_referenced, PG_young
+from . import hugetlb
 from .swapfile import swp_swapcount
 from .vma import find_vma
 
@@ -144,17 +145,51 @@ def pagemap_read(m, task, offset: int, count, show_pfn: bool = True) -> bytes:
     end_vaddr = TASK_SIZE
     if start_vaddr > end_vaddr:
         start_vaddr = end_vaddr
-    n = min(count // PM_ENTRY_BYTES, (end_vaddr - start_vaddr) >> PAGE_SHIFT)
-    if n <= 0:
+    want = count // PM_ENTRY_BYTES
+    parts = []
+    got = 0
+    # walk_hugetlb_range emits nothing for the part of a hugetlb VMA with no page-table
+    # path (huge_pte_offset is NULL) and pagemap_read goes on past it, so the entries that
+    # follow move up: read on until ``want`` entries are had or the address space ends
+    step = 512
+    while got < want and start_vaddr < end_vaddr:
+        n = min(max(want - got, step), (end_vaddr - start_vaddr) >> PAGE_SHIFT)
+        out, emit = _pagemap_entries(m, mm, start_vaddr, n, show_pfn)
+        part = out if emit is None else out[emit]
+        parts.append(part)
+        got += part.size
+        start_vaddr += n << PAGE_SHIFT
+        step = min(step * 2, 1 << 20)     # across a long hugetlb VMA without tables
+    if not parts:
         return b""
+    return np.concatenate(parts)[:want].tobytes()
+
+
+def _pagemap_entries(m, mm, start_vaddr: int, n: int, show_pfn: bool):
+    """The pagemap entries of ``n`` pages from ``start_vaddr``, and which of them 4.6's
+    walk emits (None: all of them)."""
     out = np.zeros(n, dtype=np.uint64)
+    emit = None
     end = start_vaddr + (n << PAGE_SHIFT)
     vma = find_vma(mm, start_vaddr)
     mem_map = m.mem_map
     while vma is not None and vma.vm_start < end:
-        if vma.vm_flags & VM_HUGETLB:
-            raise NotImplementedError("pagemap of a hugetlb VMA (walk_hugetlb_range)")
         lo, hi = max(vma.vm_start, start_vaddr), min(vma.vm_end, end)
+        if vma.vm_flags & VM_HUGETLB:
+            # pagemap_hugetlb_range; the model never maps a huge page (nr_hugepages 0)
+            if hugetlb.huge_entries_present(m, mm, lo, hi):
+                raise NotImplementedError("pagemap of a mapped huge page: the model never "
+                                          "maps one")
+            i0, i1 = (lo - start_vaddr) >> PAGE_SHIFT, (hi - start_vaddr) >> PAGE_SHIFT
+            if vma.vm_flags & VM_SOFTDIRTY:
+                out[i0:i1] = PM_SOFT_DIRTY
+            if emit is None:
+                emit = np.ones(n, dtype=bool)
+            emit[i0:i1] = False
+            for plo, phi, _ in hugetlb.huge_pmd_tables(m, mm, lo, hi):
+                emit[(plo - start_vaddr) >> PAGE_SHIFT:(phi - start_vaddr) >> PAGE_SHIFT] = True
+            vma = vma.vm_next
+            continue
         i0, i1 = (lo - start_vaddr) >> PAGE_SHIFT, (hi - start_vaddr) >> PAGE_SHIFT
         if vma.vm_flags & VM_SOFTDIRTY:
             out[i0:i1] = PM_SOFT_DIRTY           # holes inside a soft-dirty VMA
@@ -187,4 +222,4 @@ def pagemap_read(m, task, offset: int, count, show_pfn: bool = True) -> bytes:
                 flags |= PM_SOFT_DIRTY
             out[i] = (frame & PM_PFRAME_MASK) | flags
         vma = vma.vm_next
-    return out.tobytes()
+    return out, emit
