@@ -15,6 +15,7 @@ from .. import gfp as G
 from .. import page_io, swap_state, swapfile
 from ..filemap import __delete_from_page_cache
 from ..vmstat import zone_reclaimable
+from ..workingset import workingset_eviction
 from ..mmzone import ZONE_DIRTY, ZONE_WRITEBACK, ZONE_CONGESTED
 from ..page import (PG_lru, PG_active, PG_unevictable, PG_locked, PG_writeback,
                     PG_dirty, PG_referenced, PG_swapbacked, PG_swapcache, PG_reclaim,
@@ -178,9 +179,10 @@ def _writepage_of(m, pfn: int):
     return mapping.a_ops.writepage
 
 
-def __remove_mapping(m, pfn: int) -> bool:
+def __remove_mapping(m, pfn: int, reclaimed: bool = True) -> bool:
     """Take a clean, unreferenced page out of the page or swap cache so it can be freed:
-    its count must be exactly the cache's and ours (mm/vmscan.c __remove_mapping)."""
+    its count must be exactly the cache's and ours; a reclaimed file page leaves a
+    workingset shadow (mm/vmscan.c __remove_mapping)."""
     mem_map = m.mem_map
     if mem_map.rc[pfn] != 2:
         return False
@@ -192,7 +194,10 @@ def __remove_mapping(m, pfn: int) -> bool:
         swap_state.__delete_from_swap_cache(m, pfn)
         swapfile.swapcache_free(m, entry)
     else:
-        __delete_from_page_cache(m, pfn)
+        shadow = None
+        if reclaimed and page_is_file_cache(mem_map, pfn):
+            shadow = workingset_eviction(m, pfn)
+        __delete_from_page_cache(m, pfn, shadow)
     return True
 
 
