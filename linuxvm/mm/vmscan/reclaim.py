@@ -626,6 +626,7 @@ def try_to_free_pages(m, order: int, gfp_mask: int) -> int:
 # -- kswapd ----------------------------------------------------------------------------------
 
 KSWAPD_ZONE_BALANCE_GAP_RATIO = 100
+KSWAPD_SHORT_SLEEP_NS = 100_000_000        # schedule_timeout(HZ/10)
 
 
 class KswapdState:
@@ -634,13 +635,14 @@ class KswapdState:
     (the mm_vmscan_kswapd_wake/sleep tracepoints): (clock ns, "wake"|"sleep", order,
     free pages of each populated zone)."""
 
-    __slots__ = ("max_order", "classzone_idx", "trace", "running")
+    __slots__ = ("max_order", "classzone_idx", "trace", "running", "slept_at")
 
     def __init__(self):
         self.max_order = 0
         self.classzone_idx = 0
         self.trace = []
         self.running = False
+        self.slept_at = None          # clock ns of its last sleep, None before the first
 
 
 def _trace(m, what: str, order: int) -> None:
@@ -772,6 +774,11 @@ def kswapd_run(m) -> None:
     order, classzone_idx = k.max_order, k.classzone_idx
     k.max_order = 0
     k.classzone_idx = pgdat.nr_zones - 1
+    if k.slept_at is not None and m.clock_ns - k.slept_at < KSWAPD_SHORT_SLEEP_NS:
+        # kswapd_try_to_sleep: woken within the HZ/10 nap after its last pass, so the
+        # node fell below the low watermark again quickly (the clock moves only when the
+        # model's user moves it, so back-to-back wake-ups all count here)
+        m.pgdat.vm_events[VM_EVENT["kswapd_low_wmark_hit_quickly"]] += 1
     saved = m.current
     m.current = None
     k.running = True
@@ -781,6 +788,7 @@ def kswapd_run(m) -> None:
     finally:
         k.running = False
         m.current = saved
+    k.slept_at = m.clock_ns
     _trace(m, "sleep", order)
 
 
