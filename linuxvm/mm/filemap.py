@@ -21,6 +21,7 @@ from ..include.vm_event_item import NR_FILE_PAGES, NR_SHMEM, NR_FILE_DIRTY, PGMA
 from ..include.mm import VM_RAND_READ, VM_SEQ_READ
 from . import gfp as G
 from . import readahead as ra_mod            # readahead calls back into the cache
+from .workingset import workingset_refault, workingset_activation
 # a module reference: mmap → shmem → filemap is imported while memory.fault loads
 from .memory import fault as memory_fault
 from .memory.pgtable import pte_lookup
@@ -106,9 +107,10 @@ def mapping_gfp_mask(mapping) -> int:
     return G.GFP_HIGHUSER_MOVABLE
 
 
-def __add_to_page_cache_locked(m, pfn: int, mapping, offset: int) -> int:
+def __add_to_page_cache_locked(m, pfn: int, mapping, offset: int, shadowp=None) -> int:
     """Insert a locked page at ``offset``: the cache's reference, page->mapping/index,
-    NR_FILE_PAGES (mm/filemap.c); 0 or -EEXIST."""
+    NR_FILE_PAGES (mm/filemap.c); 0 or -EEXIST. A shadow entry in the slot is replaced
+    and handed back in ``shadowp[0]`` (page_cache_tree_insert)."""
     mem_map = m.mem_map
     if not mem_map.f[pfn] & (1 << PG_locked):
         raise KernelBug(f"__add_to_page_cache_locked: pfn {pfn:#x} is not locked")
@@ -120,6 +122,9 @@ def __add_to_page_cache_locked(m, pfn: int, mapping, offset: int) -> int:
     get_page(m, pfn)
     mem_map.mapv[pfn] = mapping_handle(m, mapping)
     mem_map.idx[pfn] = offset
+    shadow = mapping.shadows.pop(offset, None)      # nrexceptional--
+    if shadowp is not None:
+        shadowp[0] = shadow
     mapping.i_pages[offset] = pfn           # page_cache_tree_insert
     mapping.nrpages += 1
     m.page_zone(pfn).vm_stat[NR_FILE_PAGES] += 1
@@ -127,22 +132,28 @@ def __add_to_page_cache_locked(m, pfn: int, mapping, offset: int) -> int:
 
 
 def add_to_page_cache_lru(m, pfn: int, mapping, offset: int, gfp: int = 0) -> int:
-    """Lock the page, insert it and queue it for the inactive file LRU (mm/filemap.c);
-    0 or -EEXIST. The model keeps no shadow entries, so a page never comes back active
-    (workingset_refault)."""
+    """Lock the page, insert it and queue it for the file LRU (mm/filemap.c): inactive,
+    or active when its shadow says it was evicted recently enough (workingset_refault);
+    0 or -EEXIST."""
     _set(m, pfn, PG_locked)
-    ret = __add_to_page_cache_locked(m, pfn, mapping, offset)
+    shadow = [None]
+    ret = __add_to_page_cache_locked(m, pfn, mapping, offset, shadow)
     if ret:
         _clear(m, pfn, PG_locked)
         return ret
-    _clear(m, pfn, PG_active)
+    if shadow[0] is not None and workingset_refault(m, shadow[0]):
+        _set(m, pfn, PG_active)
+        workingset_activation(m, pfn)
+    else:
+        _clear(m, pfn, PG_active)
     lru_cache_add(m, pfn)
     return 0
 
 
-def __delete_from_page_cache(m, pfn: int) -> None:
-    """Take a page out of its mapping: the tree slot, page->mapping, NR_FILE_PAGES
-    (mm/filemap.c). page->index stays set; the cache's reference is the caller's to drop."""
+def __delete_from_page_cache(m, pfn: int, shadow=None) -> None:
+    """Take a page out of its mapping: the tree slot (left holding ``shadow``, if reclaim
+    gives one), page->mapping, NR_FILE_PAGES (mm/filemap.c). page->index stays set; the
+    cache's reference is the caller's to drop."""
     mem_map = m.mem_map
     mapping = page_mapping(m, pfn)
     if mapping is None:
@@ -150,7 +161,10 @@ def __delete_from_page_cache(m, pfn: int) -> None:
     if mem_map.mc[pfn] >= 0:
         raise KernelBug(f"__delete_from_page_cache: pfn {pfn:#x} is still mapped "
                         f"(mapcount {mem_map.mc[pfn] + 1})")
-    del mapping.i_pages[int(mem_map.idx[pfn])]           # page_cache_tree_delete
+    index = int(mem_map.idx[pfn])
+    del mapping.i_pages[index]                          # page_cache_tree_delete
+    if shadow is not None:
+        mapping.shadows[index] = shadow
     mapping.nrpages -= 1
     mem_map.mapv[pfn] = 0
     z = m.page_zone(pfn)
@@ -614,6 +628,9 @@ def check_page_cache(m) -> None:
                                 f"{holders} holders (the cache, PTEs and pagevecs)")
             if not fl & (1 << PG_lru) and pfn not in in_pvec:
                 raise KernelBug(f"cached pfn {pfn:#x} is on no LRU list and no pagevec")
+    for mapping in spaces.values():
+        if mapping.shadows and not mapping.shadows.keys().isdisjoint(mapping.i_pages):
+            raise KernelBug(f"{mapping!r}: a slot holds both a page and a shadow entry")
     total += m.total_swapcache_pages            # the swap cache counts in NR_FILE_PAGES
     if total != m.global_page_state(NR_FILE_PAGES):
         raise KernelBug(f"NR_FILE_PAGES is {m.global_page_state(NR_FILE_PAGES)} but the "

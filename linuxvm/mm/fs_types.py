@@ -92,7 +92,7 @@ class AddressSpace:
     """
 
     __slots__ = ("host", "i_pages", "nrpages", "a_ops", "handle", "ra_pages",
-                 "account_dirty", "writeback_index", "unevictable")
+                 "account_dirty", "writeback_index", "unevictable", "shadows")
 
     def __init__(self, host, a_ops=None, ra_pages=VM_MAX_READAHEAD_PAGES,
                  account_dirty=True):
@@ -105,6 +105,7 @@ class AddressSpace:
         self.account_dirty = account_dirty  # mapping_cap_account_dirty
         self.writeback_index = 0            # where range-cyclic writeback goes on from
         self.unevictable = False            # AS_UNEVICTABLE: reclaim must keep its pages
+        self.shadows = {}                   # index -> workingset shadow (exceptional entries)
 
     @property
     def i_mmap(self):

@@ -15,6 +15,7 @@ from .page import (PG_lru, PG_active, PG_unevictable, PG_swapbacked, PG_mlocked,
 from ..include.mm import VM_LOCKED, VM_SPECIAL
 from .page_alloc import free_hot_cold_page, __free_pages_ok
 from ..include.vm_event_item import NR_LRU_BASE, NR_MLOCK, VM_EVENT
+from .workingset import workingset_activation
 
 PAGEVEC_SIZE = 14
 
@@ -35,13 +36,14 @@ class Lruvec:
     """struct lruvec: the five LRU list heads of one zone, with the reclaim statistics
     get_scan_count balances anon and file by (zone_reclaim_stat: [anon, file])."""
 
-    __slots__ = ("lists", "zone", "recent_rotated", "recent_scanned")
+    __slots__ = ("lists", "zone", "recent_rotated", "recent_scanned", "inactive_age")
 
     def __init__(self, zone, heads):
         self.zone = zone
         self.lists = heads
         self.recent_rotated = [0, 0]
         self.recent_scanned = [0, 0]
+        self.inactive_age = 0            # the eviction clock of mm/workingset.c
 
 
 class LruState:
@@ -290,6 +292,8 @@ def mark_page_accessed(m, pfn: int) -> None:
             rs.recent_rotated[lru >= LRU_INACTIVE_FILE] += 1
         else:
             mm.f[pfn] = (mm.f[pfn] | _PG_ACTIVE) & ~(1 << PG_referenced) & _U64
+        if not mm.f[pfn] & _PG_SWAPBACKED:
+            workingset_activation(m, pfn)
     elif not f & (1 << PG_referenced):
         mm.f[pfn] = f | (1 << PG_referenced)
 

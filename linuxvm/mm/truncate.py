@@ -88,12 +88,16 @@ def zero_user_segment(m, pfn: int, start: int, end: int) -> None:
 def truncate_inode_pages_range(m, mapping, lstart: int, lend: int) -> None:
     """Delete the cached pages of bytes [lstart, lend] (lend -1: to the end) and zero the
     partial pages at the edges (mm/truncate.c)."""
-    if mapping.nrpages == 0:
-        return
     partial_start = lstart & (PAGE_SIZE - 1)
     partial_end = (lend + 1) & (PAGE_SIZE - 1)
     start = (lstart + PAGE_SIZE - 1) >> PAGE_SHIFT
     end = PGOFF_MAX if lend == -1 else (lend + 1) >> PAGE_SHIFT
+    if mapping.shadows:
+        # clear_exceptional_entry: the workingset shadows of the range go too
+        for index in [i for i in mapping.shadows if start <= i < end]:
+            del mapping.shadows[index]
+    if mapping.nrpages == 0:
+        return
     f = m.mem_map.f
     for index in sorted(i for i in mapping.i_pages if start <= i < end):
         pfn = mapping.i_pages[index]

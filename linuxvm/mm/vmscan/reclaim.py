@@ -15,6 +15,7 @@ from .. import gfp as G
 from .. import page_io, swap_state, swapfile
 from ..filemap import __delete_from_page_cache
 from ..vmstat import zone_reclaimable
+from ..workingset import workingset_eviction
 from ..mmzone import ZONE_DIRTY, ZONE_WRITEBACK, ZONE_CONGESTED
 from ..page import (PG_lru, PG_active, PG_unevictable, PG_locked, PG_writeback,
                     PG_dirty, PG_referenced, PG_swapbacked, PG_swapcache, PG_reclaim,
@@ -178,9 +179,10 @@ def _writepage_of(m, pfn: int):
     return mapping.a_ops.writepage
 
 
-def __remove_mapping(m, pfn: int) -> bool:
+def __remove_mapping(m, pfn: int, reclaimed: bool = True) -> bool:
     """Take a clean, unreferenced page out of the page or swap cache so it can be freed:
-    its count must be exactly the cache's and ours (mm/vmscan.c __remove_mapping)."""
+    its count must be exactly the cache's and ours; a reclaimed file page leaves a
+    workingset shadow (mm/vmscan.c __remove_mapping)."""
     mem_map = m.mem_map
     if mem_map.rc[pfn] != 2:
         return False
@@ -192,7 +194,10 @@ def __remove_mapping(m, pfn: int) -> bool:
         swap_state.__delete_from_swap_cache(m, pfn)
         swapfile.swapcache_free(m, entry)
     else:
-        __delete_from_page_cache(m, pfn)
+        shadow = None
+        if reclaimed and page_is_file_cache(mem_map, pfn):
+            shadow = workingset_eviction(m, pfn)
+        __delete_from_page_cache(m, pfn, shadow)
     return True
 
 
@@ -621,6 +626,7 @@ def try_to_free_pages(m, order: int, gfp_mask: int) -> int:
 # -- kswapd ----------------------------------------------------------------------------------
 
 KSWAPD_ZONE_BALANCE_GAP_RATIO = 100
+KSWAPD_SHORT_SLEEP_NS = 100_000_000        # schedule_timeout(HZ/10)
 
 
 class KswapdState:
@@ -629,13 +635,14 @@ class KswapdState:
     (the mm_vmscan_kswapd_wake/sleep tracepoints): (clock ns, "wake"|"sleep", order,
     free pages of each populated zone)."""
 
-    __slots__ = ("max_order", "classzone_idx", "trace", "running")
+    __slots__ = ("max_order", "classzone_idx", "trace", "running", "slept_at")
 
     def __init__(self):
         self.max_order = 0
         self.classzone_idx = 0
         self.trace = []
         self.running = False
+        self.slept_at = None          # clock ns of its last sleep, None before the first
 
 
 def _trace(m, what: str, order: int) -> None:
@@ -767,6 +774,11 @@ def kswapd_run(m) -> None:
     order, classzone_idx = k.max_order, k.classzone_idx
     k.max_order = 0
     k.classzone_idx = pgdat.nr_zones - 1
+    if k.slept_at is not None and m.clock_ns - k.slept_at < KSWAPD_SHORT_SLEEP_NS:
+        # kswapd_try_to_sleep: woken within the HZ/10 nap after its last pass, so the
+        # node fell below the low watermark again quickly (the clock moves only when the
+        # model's user moves it, so back-to-back wake-ups all count here)
+        m.pgdat.vm_events[VM_EVENT["kswapd_low_wmark_hit_quickly"]] += 1
     saved = m.current
     m.current = None
     k.running = True
@@ -776,6 +788,7 @@ def kswapd_run(m) -> None:
     finally:
         k.running = False
         m.current = saved
+    k.slept_at = m.clock_ns
     _trace(m, "sleep", order)
 
 
