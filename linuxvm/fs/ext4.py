@@ -13,7 +13,8 @@ the page's block: 8 sectors counted in pgpgin, as submit_bio counts them. Writeb
 from ..arch.x86.page_types import PAGE_SHIFT, PAGE_SIZE
 from ..mm.filemap import (generic_file_read_iter, generic_file_write_iter, filemap_fault,
                           filemap_map_pages, filemap_write_and_wait_range, unlock_page,
-                          SetPageUptodate, filemap_page_mkwrite)
+                          SetPageUptodate, filemap_page_mkwrite, simple_write_begin,
+                          simple_write_end)
 from ..mm.fs_types import AddressSpaceOperations, FileOperations, SuperOperations
 from ..mm.memory.fault import next_content_tag
 from ..mm.page import PG_mappedtodisk
@@ -107,6 +108,7 @@ def ext4_evict_inode(inode) -> None:
 
 
 ext4_aops = AddressSpaceOperations("ext4_aops", readpage=ext4_readpage,
+                                   write_begin=simple_write_begin, write_end=simple_write_end,
                                    writepage=ext4_writepage,
                                    set_page_dirty=__set_page_dirty_nobuffers)
 ext4_file_vm_ops = VmOperationsStruct("ext4_file_vm_ops", fault=filemap_fault,
@@ -149,6 +151,7 @@ def ramfs_evict_inode(inode) -> None:
 
 
 ramfs_aops = AddressSpaceOperations("ramfs_aops", readpage=simple_readpage,
+                                    write_begin=simple_write_begin, write_end=simple_write_end,
                                     set_page_dirty=__set_page_dirty_no_writeback)
 generic_file_vm_ops = VmOperationsStruct("generic_file_vm_ops", fault=filemap_fault,
                                          map_pages=filemap_map_pages,

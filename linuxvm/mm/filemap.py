@@ -498,6 +498,7 @@ def generic_perform_write(m, file, pos: int, count: int, fetch) -> int:
     bytes (iov_iter_fault_in_readable + the copy), fewer or none at a fault. Bytes
     written, or -errno."""
     mapping = file.f_mapping
+    a_ops = mapping.a_ops
     written = 0
     status = 0
     while count:
@@ -508,7 +509,7 @@ def generic_perform_write(m, file, pos: int, count: int, fetch) -> int:
             status = -errno.EFAULT
             break
         copied = len(data)
-        pfn = simple_write_begin(m, file, mapping, pos, copied)
+        pfn = a_ops.write_begin(m, file, mapping, pos, copied)
         if pfn < 0:
             status = -errno.ENOMEM if pfn == NULL else pfn
             break
@@ -520,7 +521,7 @@ def generic_perform_write(m, file, pos: int, count: int, fetch) -> int:
             buf[offset:offset + copied] = data
         m.content_seq = (m.content_seq % 0xFFFFFFFF) + 1          # a new content tag
         m.mem_map.contv[pfn] = m.content_seq
-        simple_write_end(m, file, mapping, pos, copied, pfn)
+        a_ops.write_end(m, file, mapping, pos, copied, pfn)
         pos += copied
         written += copied
         count -= copied

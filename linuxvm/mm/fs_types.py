@@ -71,13 +71,19 @@ class AddressSpaceOperations:
     :param ident: the C name of the table (``"ext4_aops"``), for repr only
     """
 
-    __slots__ = ("ident", "readpage", "writepage", "set_page_dirty")
+    __slots__ = ("ident", "readpage", "writepage", "set_page_dirty", "write_begin",
+                 "write_end")
 
-    def __init__(self, ident: str, *, readpage=None, writepage=None, set_page_dirty=None):
+    def __init__(self, ident: str, *, readpage=None, writepage=None, set_page_dirty=None,
+                 write_begin=None, write_end=None):
         self.ident = ident
         self.readpage = readpage            # (m, file, pfn) -> 0 or -errno; unlocks the page
         self.writepage = writepage          # (m, pfn) -> 0 or -errno
         self.set_page_dirty = set_page_dirty    # (m, pfn) -> True when newly dirtied
+        # (m, file, mapping, pos, len) -> the locked page to copy into, or -errno
+        self.write_begin = write_begin
+        # (m, file, mapping, pos, copied, pfn): up to date, dirty, unlocked, released
+        self.write_end = write_end
 
     def __repr__(self):
         return f"<address_space_operations {self.ident}>"

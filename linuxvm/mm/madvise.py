@@ -171,24 +171,33 @@ def sys_madvise(m, start, len_in, behavior) -> int:
         vma = prev.vm_next if prev is not None else find_vma(mm, start)
 
 
-def force_swapin_readahead(m, vma, start: int, end: int) -> None:
-    """Start reading each swapped-out page of [start, end) into the swap cache
-    (mm/madvise.c force_swapin_readahead)."""
-    mm = vma.vm_mm
+def _pte_slots(m, mm, start: int, end: int):
+    """(PTE table entries, index, address) for each page of [start, end) a PTE table
+    covers, skipping the PMD ranges without one (the walk's pte_hole)."""
     addr = start
     while addr < end:
         table = mm_find_pmd(m, mm, addr)
         if table < 0:
             addr = (addr | (PMD_SIZE - 1)) + 1
             continue
-        pte = int(pt_entries(m, table)[pte_index(addr)])
+        entries = pt_entries(m, table)
+        stop = min(end, (addr | (PMD_SIZE - 1)) + 1)
+        while addr < stop:
+            yield entries, pte_index(addr), addr
+            addr += PAGE_SIZE
+
+
+def force_swapin_readahead(m, vma, start: int, end: int) -> None:
+    """Start reading each swapped-out page of [start, end) into the swap cache
+    (mm/madvise.c force_swapin_readahead)."""
+    for entries, i, addr in _pte_slots(m, vma.vm_mm, start, end):
+        pte = int(entries[i])
         if is_swap_pte(pte):
             entry = pte_to_swp_entry(pte)
             if not non_swap_entry(entry):
                 pfn = read_swap_cache_async(m, entry, G.GFP_HIGHUSER_MOVABLE, vma, addr)
                 if pfn != NULL:
                     put_page(m, pfn)
-        addr += PAGE_SIZE
 
 
 def madvise_free_pte_range(m, vma, start: int, end: int) -> bool:
@@ -201,16 +210,8 @@ def madvise_free_pte_range(m, vma, start: int, end: int) -> bool:
     f = mem_map.f
     nr_swap = 0
     changed = False
-    addr = start
-    while addr < end:
-        table = mm_find_pmd(m, mm, addr)
-        if table < 0:
-            addr = (addr | (PMD_SIZE - 1)) + 1
-            continue
-        entries = pt_entries(m, table)
-        i = pte_index(addr)
+    for entries, i, addr in _pte_slots(m, mm, start, end):
         ptent = int(entries[i])
-        addr += PAGE_SIZE
         if not ptent:
             continue
         if not pte_present(ptent):
@@ -221,7 +222,7 @@ def madvise_free_pte_range(m, vma, start: int, end: int) -> bool:
             free_swap_and_cache(m, entry)
             entries[i] = 0
             continue
-        page = vm_normal_page(m, vma, addr - PAGE_SIZE, ptent)
+        page = vm_normal_page(m, vma, addr, ptent)
         if page == NULL:
             continue
         if f[page] & ((1 << PG_swapcache) | (1 << PG_dirty)):

@@ -9,8 +9,8 @@ cache when the slab allocator is present.
 
 from ..arch.x86 import tlb as x86_tlb
 from ..arch.x86.page_types import PAGE_SHIFT
-from ..arch.x86.pgtable import (get_entry, set_entry, pgd_offset, pud_offset, pmd_offset,
-                                pte_offset_map, pgd_present, pud_present, pud_large,
+from ..arch.x86.pgtable import (get_entry, set_entry, pud_offset, pmd_offset, pte_index,
+                                pgd_present, pud_present, pud_large,
                                 pmd_present, pmd_large, pte_present, pte_pfn, pte_dirty,
                                 pte_write, pte_wrprotect, pte_mkclean, pt_entries, pgd_index,
                                 pmd_pfn, pte_young, pte_mkold, pte_soft_dirty,
@@ -341,16 +341,10 @@ def rmap_walk(m, pfn: int, rmap_one) -> None:
 def page_check_address(m, pfn: int, mm, address: int):
     """The pointer to ``mm``'s PTE at ``address`` when it maps ``pfn``, else None
     (mm/rmap.c __page_check_address; the model has no huge file mappings)."""
-    e = get_entry(m, pgd_offset(mm, address))
-    if not pgd_present(e):
+    table = mm_find_pmd(m, mm, address)
+    if table < 0:
         return None
-    e = get_entry(m, pud_offset(e, address))
-    if not pud_present(e) or pud_large(e):
-        return None
-    e = get_entry(m, pmd_offset(e, address))
-    if not pmd_present(e) or pmd_large(e):
-        return None
-    ptr = pte_offset_map(e, address)
+    ptr = (table, pte_index(address))
     pte = get_entry(m, ptr)
     if not pte_present(pte) or pte_pfn(pte) != pfn:
         return None

@@ -28,6 +28,7 @@ from ..include.mm import VM_NORESERVE
 from ..include.vm_event_item import NR_FILE_PAGES, NR_SHMEM, PGMAJFAULT   # noqa: F401
 from . import gfp as G
 from .filemap import (mapping_handle, filemap_map_pages, lock_page, unlock_page,
+                      generic_file_write_iter,
                       SetPageUptodate, delete_from_page_cache)
 from .fs_types import AddressSpaceOperations, File, FileOperations, Inode, SuperOperations
 from .mman import O_RDWR
@@ -357,16 +358,19 @@ def shmem_file_read_iter(m, file, pos: int, count: int, copy) -> int:
     return retval if retval else error
 
 
-def shmem_write_begin(m, inode, pos: int) -> int:
-    """The locked page to write at ``pos`` (SGP_WRITE: may exceed i_size); or -errno."""
+def shmem_write_begin(m, file, mapping, pos: int, length: int) -> int:
+    """The locked page to write at ``pos`` (SGP_WRITE: may exceed i_size); or -errno
+    (ENOSPC past the mount's size) (mm/shmem.c shmem_write_begin)."""
+    inode = mapping.host
     error, page = shmem_getpage_gfp(m, inode, pos >> PAGE_SHIFT, SGP_WRITE,
                                     shmem_mapping_gfp(inode))
     return error if error else page
 
 
-def shmem_write_end(m, inode, pos: int, copied: int, page: int) -> int:
+def shmem_write_end(m, file, mapping, pos: int, copied: int, page: int) -> int:
     """Grow i_size, make a new page up to date (the bytes around the write are zero),
     dirty it, unlock and release it (mm/shmem.c shmem_write_end)."""
+    inode = mapping.host
     if pos + copied > inode.i_size:
         inode.i_size = pos + copied
     if not _test(m, page, PG_uptodate):
@@ -375,44 +379,6 @@ def shmem_write_end(m, inode, pos: int, copied: int, page: int) -> int:
     unlock_page(m, page)
     put_page(m, page)
     return copied
-
-
-def shmem_file_write_iter(m, file, pos: int, count: int, fetch) -> int:
-    """generic_perform_write through shmem_write_begin/shmem_write_end: bytes written,
-    or -errno (ENOSPC past the mount's size)."""
-    if not count:
-        return 0
-    inode = file.inode
-    written = 0
-    status = 0
-    while count:
-        offset = pos & (PAGE_SIZE - 1)
-        nbytes = min(PAGE_SIZE - offset, count)
-        data = fetch(nbytes)
-        if not data:
-            status = -errno.EFAULT
-            break
-        copied = len(data)
-        page = shmem_write_begin(m, inode, pos)
-        if page < 0:
-            status = page
-            break
-        pc = m.page_contents
-        buf = pc.get(page)
-        if buf is None and any(data):
-            buf = pc[page] = bytearray(PAGE_SIZE)
-        if buf is not None:
-            buf[offset:offset + copied] = data
-        m.content_seq = (m.content_seq % 0xFFFFFFFF) + 1
-        m.mem_map.contv[page] = m.content_seq
-        shmem_write_end(m, inode, pos, copied, page)
-        pos += copied
-        written += copied
-        count -= copied
-        if copied < nbytes:
-            status = -errno.EFAULT
-            break
-    return written if written else status
 
 
 def shmem_fsync(m, file, start: int, end: int, datasync: bool) -> int:
@@ -533,12 +499,14 @@ def shmem_evict_inode(inode) -> None:
         sb.inodes.remove(inode)
 
 
-shmem_aops = AddressSpaceOperations("shmem_aops", set_page_dirty=__set_page_dirty_no_writeback)
+shmem_aops = AddressSpaceOperations("shmem_aops", set_page_dirty=__set_page_dirty_no_writeback,
+                                    write_begin=shmem_write_begin,
+                                    write_end=shmem_write_end)
 shmem_vm_ops = VmOperationsStruct("shmem_vm_ops", fault=shmem_fault,
                                   map_pages=filemap_map_pages)
 shmem_file_operations = FileOperations("shmem_file_operations", mmap=shmem_mmap,
                                        read_iter=shmem_file_read_iter,
-                                       write_iter=shmem_file_write_iter, fsync=shmem_fsync,
+                                       write_iter=generic_file_write_iter, fsync=shmem_fsync,
                                        fallocate=shmem_fallocate)
 shmem_ops = SuperOperations("shmem_ops", evict_inode=shmem_evict_inode,
                             setattr_size=shmem_setattr_size)

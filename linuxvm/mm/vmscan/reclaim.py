@@ -358,15 +358,21 @@ def putback_inactive_pages(m, lruvec, page_list: list) -> None:
             free_hot_cold_page(m.page_zone(pfn), pfn, True, cpu)
 
 
+def _isolate_batch(m, nr_to_scan: int, lruvec, sc, lru: int):
+    """Drain the pagevecs, then isolate a batch in the mode the scan allows (the common
+    start of shrink_inactive_list and shrink_active_list): (pages, scanned)."""
+    lru_add_drain(m)
+    mode = (0 if sc.may_unmap else ISOLATE_UNMAPPED) | (0 if sc.may_writepage
+                                                        else ISOLATE_CLEAN)
+    return isolate_lru_pages(m, nr_to_scan, lruvec, lru, mode)
+
+
 def shrink_inactive_list(m, nr_to_scan: int, lruvec, sc, lru: int) -> int:
     """Isolate a batch from the tail of an inactive list and try to free it
     (mm/vmscan.c shrink_inactive_list); the pages freed."""
     zone = lruvec.zone
     file = lru >= LRU_INACTIVE_FILE
-    lru_add_drain(m)
-    mode = (0 if sc.may_unmap else ISOLATE_UNMAPPED) | (0 if sc.may_writepage
-                                                        else ISOLATE_CLEAN)
-    page_list, nr_scanned = isolate_lru_pages(m, nr_to_scan, lruvec, lru, mode)
+    page_list, nr_scanned = _isolate_batch(m, nr_to_scan, lruvec, sc, lru)
     nr_taken = len(page_list)
     zone.vm_stat[NR_ISOLATED_ANON + file] += nr_taken
     zone.vm_stat[NR_PAGES_SCANNED] += nr_scanned
@@ -409,10 +415,7 @@ def shrink_active_list(m, nr_to_scan: int, lruvec, sc, lru: int) -> None:
     referenced executable file pages active (mm/vmscan.c shrink_active_list)."""
     zone = lruvec.zone
     file = lru >= LRU_INACTIVE_FILE
-    lru_add_drain(m)
-    mode = (0 if sc.may_unmap else ISOLATE_UNMAPPED) | (0 if sc.may_writepage
-                                                        else ISOLATE_CLEAN)
-    l_hold, nr_scanned = isolate_lru_pages(m, nr_to_scan, lruvec, lru, mode)
+    l_hold, nr_scanned = _isolate_batch(m, nr_to_scan, lruvec, sc, lru)
     nr_taken = len(l_hold)
     zone.vm_stat[NR_PAGES_SCANNED] += nr_scanned
     lruvec.recent_scanned[file] += nr_taken
