@@ -151,9 +151,11 @@ def _backed(m, addr: int, n: int) -> None:
         raise ValueError(f"length must be a non-negative int, not {n!r}")
     if isinstance(addr, bool) or not isinstance(addr, int):
         raise TypeError(f"address must be an int, not {addr!r}")
+    if not n:
+        return          # a zero-length copy touches no memory (e.g. at an object's end)
     sl = _sl(m)
     first = _direct_map_pfn(m, addr)
-    end = addr + max(n, 1) - 1
+    end = addr + n - 1
     if not m.pfn_valid((end - PAGE_OFFSET) >> PAGE_SHIFT):
         raise ValueError(f"{n} bytes at {addr:#x} run past the end of the direct map "
                          f"(4.6 would oops on the first unmapped byte)")
