@@ -108,6 +108,7 @@ def _one_access(m, task, va: int, held) -> int:
 
 
 _MISSING = "missing"
+OOM_DEFERRED = "oom deferred"
 
 
 def _upper(m, cpu, va: int):
@@ -186,10 +187,12 @@ def _build_tables(m, task, cpu, mm, va: int, held):
     try:
         ptr = pte_alloc_map(m, mm, va)
     except OomDeferred:
-        # a table allocation needs the OOM killer: the per-access path runs it
-        return _one_access(m, task, va, held)
+        ptr = OOM_DEFERRED
     finally:
         m.oom.defer = False
+    if ptr is OOM_DEFERRED:
+        # a table allocation needs the OOM killer: the per-access path runs it
+        return _one_access(m, task, va, held)
     if keep and _tlb_marks(cpu.tlb) != marks:
         raise KernelBug("touch_file_read: the TLB was used while fills were held back "
                         "over a page-table allocation")
