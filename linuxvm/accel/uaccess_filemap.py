@@ -16,6 +16,7 @@ tests/test_filemap_touch.py and tests/test_accel.py compare whole machines.
 """
 
 from bisect import bisect_left, bisect_right
+from itertools import repeat
 
 import numpy as np
 
@@ -268,8 +269,8 @@ def _file_chunk(m, task, cpu, mm, vma, va: int, end: int, held) -> int:
     top = min(pgoff_lo + hi - lo + 1, size)
     pf = np.full(hi - lo + 1, NULL, dtype=np.int64)
     if top > pgoff_lo:
-        get = i_pages.get
-        pf[:top - pgoff_lo] = [get(x, NULL) for x in range(pgoff_lo, top)]
+        pf[:top - pgoff_lo] = list(map(i_pages.get, range(pgoff_lo, top),
+                                       repeat(NULL, top - pgoff_lo)))
     mem_map = m.mem_map
     flags = mem_map.flags
     cached = pf != NULL
@@ -279,9 +280,10 @@ def _file_chunk(m, task, cpu, mm, vma, va: int, end: int, held) -> int:
                                      | (1 << PG_locked))) == np.uint64(1 << PG_uptodate))
     # the faults, in access order: each at the first accessed PTE still none; its window
     # [ws, we] (do_fault_around's, in table slots) maps every eligible none slot in it
-    cand = (np.flatnonzero(none[first - lo:last - lo + 1]) + first).tolist()
+    cand = np.flatnonzero(none[first - lo:last - lo + 1]) + first
+    odd = np.flatnonzero(~elig[cand - lo]).tolist()      # faults filemap_fault would serve
+    cand = cand.tolist()
     el = elig.tolist()
-    odd = [k for k, q in enumerate(cand) if not el[q - lo]]   # faults filemap_fault serves
     faults = []
     stop = last + 1
     k = 0
