@@ -109,7 +109,7 @@ def _one_access(m, task, va: int, held) -> int:
 
 
 _MISSING = "missing"
-OOM_DEFERRED = "oom deferred"
+_OOM_DEFERRED = "oom deferred"
 
 
 def _upper(m, cpu, va: int):
@@ -188,10 +188,10 @@ def _build_tables(m, task, cpu, mm, va: int, held):
     try:
         ptr = pte_alloc_map(m, mm, va)
     except OomDeferred:
-        ptr = OOM_DEFERRED
+        ptr = _OOM_DEFERRED
     finally:
         m.oom.defer = False
-    if ptr is OOM_DEFERRED:
+    if ptr is _OOM_DEFERRED:
         # a table allocation needs the OOM killer: the per-access path runs it
         return _one_access(m, task, va, held)
     if keep and _tlb_marks(cpu.tlb) != marks:
