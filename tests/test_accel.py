@@ -139,7 +139,82 @@ def w_kernel_allocations(m):
     return log
 
 
+def w_file_touch(m):
+    #   ...ffff|ffff...   a cached file mapped private at an address off its fault-around
+    #        ^ PMD        windows, crossing a PMD: touched from an unaligned address, again
+    #   ffffffff....      (translations cached), shared past EOF (SIGBUS), a partly cached
+    #   aaaaffff          disk file (readahead markers, misses), anonymous and file VMAs in
+    #                     one touch, tmpfs, mlock, MADV_RANDOM, a fork, other window sizes
+    log = []
+    p = m.spawn("ftouch")
+    buf = p.mmap(None, 64 * PAGE, RW, ANON)
+    p.touch(buf, 64 * PAGE, write=True)
+    fd = p.open("/big", lv.O_RDWR | lv.O_CREAT, 0o600)
+    for _ in range(12):
+        log.append(p.sys_write(fd, buf, 64 * PAGE))     # 768 cached pages
+    m.check()
+    f1 = p.mmap(0x7f00001f3000, 700 * PAGE, lv.PROT_READ, lv.MAP_PRIVATE | lv.MAP_FIXED,
+                fd, 5 * PAGE)
+    log.append(_signal(p.touch, f1 + 3 * PAGE + 17, 600 * PAGE))
+    m.check()
+    log.append(_signal(p.touch, f1, 700 * PAGE))       # present now, partly in the TLB
+    log.append(_signal(p.touch, f1 + 690 * PAGE, 20 * PAGE))    # on into a gap: SIGSEGV
+    m.check()
+    ws = p.mmap(None, 700 * PAGE, RW, lv.MAP_SHARED, fd, 0)
+    log.append(_signal(p.touch, ws, 700 * PAGE, True))
+    big = p.mmap(None, 2000 * PAGE, RW, ANON)
+    log.append(_signal(p.touch, big, 2000 * PAGE))     # the written pages leave the TLB
+    log.append(_signal(p.touch, ws, 760 * PAGE))       # dirty, writable PTEs read back
+    m.check()
+    f2 = p.mmap(None, 800 * PAGE, lv.PROT_READ, lv.MAP_SHARED, fd, 0)
+    log.append(_signal(p.touch, f2 + 7 * PAGE, 2 * PAGE))   # a window's middle first
+    log.append(_signal(p.touch, f2, 800 * PAGE))       # SIGBUS at EOF (page 768)
+    m.check()
+    m.fs.create("/disk", size=300 * PAGE + 100, data=bytes(range(256)) * 64)
+    fd2 = p.open("/disk", lv.O_RDONLY)
+    log.append(p.pread(fd2, buf, 8 * PAGE, 100 * PAGE))   # readahead: a marker page
+    f3 = p.mmap(None, 310 * PAGE, lv.PROT_READ, lv.MAP_PRIVATE, fd2, 0)
+    log.append(_signal(p.touch, f3 + 90 * PAGE, 40 * PAGE))
+    m.check()
+    log.append(_signal(p.touch, f3, 310 * PAGE))       # misses, then SIGBUS past page 300
+    m.check()
+    g = p.mmap(None, 64 * PAGE, RW, ANON)
+    p.mmap(g + 32 * PAGE, 32 * PAGE, RW, lv.MAP_PRIVATE | lv.MAP_FIXED, fd, 0)
+    p.write(g + 40 * PAGE, b"cow")                     # a private copy among file pages
+    log.append(_signal(p.touch, g, 64 * PAGE))
+    m.check()
+    fd3 = p.open("/dev/shm/seg", lv.O_RDWR | lv.O_CREAT, 0o600)
+    log.append(p.sys_write(fd3, buf, 40 * PAGE))
+    f4 = p.mmap(None, 48 * PAGE, lv.PROT_READ, lv.MAP_SHARED, fd3, 0)
+    log.append(_signal(p.touch, f4, 40 * PAGE))
+    m.check()
+    f5 = p.mmap(None, 40 * PAGE, lv.PROT_READ, lv.MAP_PRIVATE, fd, 0)
+    log.append(_signal(p.madvise, f5, 40 * PAGE, lv.MADV_RANDOM))
+    log.append(_signal(p.touch, f5 + 20 * PAGE, 20 * PAGE))
+    log.append(_signal(p.mlock, f5, 8 * PAGE))
+    log.append(_signal(p.touch, f5, 40 * PAGE))
+    m.check()
+    c = p.fork()
+    c.touch(f1 + 400 * PAGE, 300 * PAGE)               # the child refaults file pages
+    m.check()
+    for size in (4096, 32768, 1 << 21):
+        m.fault_around_bytes = size
+        f6 = p.mmap(None, 100 * PAGE, lv.PROT_READ, lv.MAP_PRIVATE, fd, 60 * PAGE)
+        log.append(_signal(p.touch, f6 + 30 * PAGE, 70 * PAGE))
+        m.check()
+        log.append(_signal(p.munmap, f6, 100 * PAGE))
+    m.fault_around_bytes = 65536
+    log.append(_signal(p.ftruncate, fd, 100 * PAGE))
+    log.append(_signal(p.touch, f1, 200 * PAGE))       # SIGBUS past the new EOF
+    m.check()
+    c.exit()
+    p.exit()
+    m.check()
+    return log
+
+
 WORKLOADS = {"process_life": (w_process_life, "256M"),
+             "file_touch": (w_file_touch, "256M"),
              "kernel_allocations": (w_kernel_allocations, "128M")}
 
 

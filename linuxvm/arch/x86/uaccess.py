@@ -6,9 +6,11 @@ for a user read, write or instruction fetch, and on a page fault calls
 ``__do_page_fault`` and retries, as re-executing the faulting instruction does.
 Data written through ``write_user`` lands in the frame's bytes
 (``m.page_contents``); every write also gives the frame a fresh content tag.
-``touch`` has two accelerators in linuxvm/accel/uaccess.py: ``touch_write`` (the first
-write of a plain anonymous page taken inline) and ``touch_bulk`` (runs of never-touched
-pages faulted up to a 2 MiB chunk at a time).
+``touch`` has three accelerators: ``touch_write`` (the first write of a plain anonymous
+page taken inline) and ``touch_bulk`` (runs of never-touched pages faulted up to a 2 MiB
+chunk at a time) in linuxvm/accel/uaccess.py, and ``touch_file_read`` (read faults of
+cached file pages, fault-around windows and all, a PTE table at a time) in
+linuxvm/accel/uaccess_filemap.py.
 """
 
 from ...errors import KernelBug
@@ -67,11 +69,16 @@ def _tag(m, pfn: int) -> None:
 def touch(m, task, addr: int, length: int, write: bool = False, bulk: bool = False) -> None:
     """One access per page of [addr, addr+length), as a loop touching each page would.
 
-    Accelerators (linuxvm/accel/uaccess.py): ``touch_bulk`` when ``bulk`` is asked for;
-    else ``touch_write`` for a write over more than one page (one page pays more for its
-    set-up than it can win).
+    Accelerators: ``touch_file_read`` (linuxvm/accel/uaccess_filemap.py) for a read when
+    ``bulk`` is asked for (cached file pages faulted a PTE table at a time; other VMAs it
+    hands to ``touch_bulk``); ``touch_bulk`` (linuxvm/accel/uaccess.py) when ``bulk`` is
+    asked for; else ``touch_write`` for a write over more than one page (one page pays
+    more for its set-up than it can win).
     """
     accel = m.accel
+    if bulk and not write and accel.touch_file_read is not None:
+        accel.touch_file_read(m, task, addr, length)
+        return
     if bulk and accel.touch_bulk is not None:
         accel.touch_bulk(m, task, addr, length, write)
         return
