@@ -71,13 +71,16 @@ class AddressSpaceOperations:
     :param ident: the C name of the table (``"ext4_aops"``), for repr only
     """
 
-    __slots__ = ("ident", "readpage", "writepage", "set_page_dirty")
+    __slots__ = ("ident", "readpage", "writepage", "set_page_dirty", "migratepage")
 
-    def __init__(self, ident: str, *, readpage=None, writepage=None, set_page_dirty=None):
+    def __init__(self, ident: str, *, readpage=None, writepage=None, set_page_dirty=None,
+                 migratepage=None):
         self.ident = ident
         self.readpage = readpage            # (m, file, pfn) -> 0 or -errno; unlocks the page
         self.writepage = writepage          # (m, pfn) -> 0 or -errno
         self.set_page_dirty = set_page_dirty    # (m, pfn) -> True when newly dirtied
+        # (m, mapping, newpage, page, mode) -> 0 or -errno; None: fallback_migrate_page
+        self.migratepage = migratepage
 
     def __repr__(self):
         return f"<address_space_operations {self.ident}>"

@@ -22,6 +22,7 @@ shared anonymous memory has no limit.
 
 import errno
 
+from .migrate import migrate_page
 from ..arch.x86.page_types import PAGE_SHIFT, PAGE_SIZE
 from ..errors import KernelBug
 from ..include.mm import VM_NORESERVE
@@ -533,7 +534,8 @@ def shmem_evict_inode(inode) -> None:
         sb.inodes.remove(inode)
 
 
-shmem_aops = AddressSpaceOperations("shmem_aops", set_page_dirty=__set_page_dirty_no_writeback)
+shmem_aops = AddressSpaceOperations("shmem_aops", set_page_dirty=__set_page_dirty_no_writeback,
+                                    migratepage=migrate_page)
 shmem_vm_ops = VmOperationsStruct("shmem_vm_ops", fault=shmem_fault,
                                   map_pages=filemap_map_pages)
 shmem_file_operations = FileOperations("shmem_file_operations", mmap=shmem_mmap,

@@ -5,6 +5,8 @@ dip below zero for a moment; every reader clamps it at 0. The model's counters
 are exact, but the readers keep the kernel's clamp.
 """
 
+from .mmzone import MAX_ORDER
+
 
 def zone_page_state(zone, item: int) -> int:
     """A zone counter as /proc shows it: never negative."""
@@ -14,3 +16,33 @@ def zone_page_state(zone, item: int) -> int:
 def global_page_state(m, item: int) -> int:
     """A counter summed over the node's zones (vm_stat[]), never negative."""
     return max(sum(z.vm_stat[item] for z in m.pgdat.node_zones), 0)
+
+
+def fill_contig_page_info(zone, suitable_order: int) -> tuple:
+    """(free_pages, free_blocks_total, free_blocks_suitable) for ``suitable_order``
+    (mm/vmstat.c fill_contig_page_info)."""
+    free_pages = free_blocks_total = free_blocks_suitable = 0
+    for order in range(MAX_ORDER):
+        blocks = zone.free_area[order].nr_free
+        free_blocks_total += blocks
+        free_pages += blocks << order
+        if order >= suitable_order:
+            free_blocks_suitable += blocks << (order - suitable_order)
+    return free_pages, free_blocks_total, free_blocks_suitable
+
+
+def __fragmentation_index(order: int, info: tuple) -> int:
+    """0 (failure from lack of memory) to 1000 (from fragmentation); -1000 when the
+    request would succeed (mm/vmstat.c __fragmentation_index)."""
+    free_pages, total, suitable = info
+    if not total:
+        return 0
+    if suitable:
+        return -1000
+    return 1000 - (1000 + free_pages * 1000 // (1 << order)) // total
+
+
+def fragmentation_index(zone, order: int) -> int:
+    """How far a failure of an order-``order`` request in ``zone`` would be due to
+    fragmentation rather than lack of memory (mm/vmstat.c fragmentation_index)."""
+    return __fragmentation_index(order, fill_contig_page_info(zone, order))

@@ -101,8 +101,16 @@ def __isolate_lru_page(m, pfn: int, mode: int) -> int:
     if mode & (ISOLATE_CLEAN | ISOLATE_ASYNC_MIGRATE):
         if f & (1 << PG_writeback):
             return -errno.EBUSY
-        if f & (1 << PG_dirty) and mode & ISOLATE_CLEAN:
-            return -errno.EBUSY
+        if f & (1 << PG_dirty):
+            if mode & ISOLATE_CLEAN:
+                return -errno.EBUSY
+            # async migration cannot write a dirty page out first: only pages whose
+            # mapping has a migratepage (anon, swap cache, shmem, ext4) may go
+            if not f & (1 << PG_swapcache):
+                mapping = page_mapping(m, pfn)
+                if mapping is not None and (mapping.a_ops is None
+                                            or mapping.a_ops.migratepage is None):
+                    return -errno.EBUSY
     if mode & ISOLATE_UNMAPPED and mem_map.mc[pfn] >= 0:
         return -errno.EBUSY
     if mem_map.rc[pfn] <= 0:
@@ -786,7 +794,14 @@ def kswapd_run(m) -> None:
     k.running = True
     _trace(m, "wake", order)
     try:
-        balance_pgdat(m, order, classzone_idx)
+        balanced_classzone_idx = balance_pgdat(m, order, classzone_idx)
+        # kswapd_try_to_sleep: a balanced node clears the compaction skip bits a direct
+        # compaction left and hands the high order to kcompactd before kswapd sleeps
+        ops = pgdat.compaction
+        if ops.wakeup_kcompactd is not None and pgdat_balanced(m, order,
+                                                               balanced_classzone_idx):
+            ops.reset_isolation_suitable(pgdat)
+            ops.wakeup_kcompactd(pgdat, order, classzone_idx)
     finally:
         k.running = False
         m.current = saved
