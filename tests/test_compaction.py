@@ -12,6 +12,7 @@ neither the allocator nor kcompactd compacts — while ``vm.compact_memory`` sti
 import struct
 
 import pytest
+from hypothesis import given, settings, HealthCheck, strategies as st
 
 import linuxvm as lv
 from linuxvm.arch.x86.pgtable import (pt_entries, pte_pfn, pte_present, is_swap_pte,
@@ -472,3 +473,81 @@ def test_a_migration_entry_met_by_a_fault_is_a_kernel_bug():
                       | rmap.TTU_IGNORE_ACCESS)
     with pytest.raises(lv.KernelBug, match="completes within one call"):
         p.read(a, 1)
+
+
+# --- random work with compaction in between (Hypothesis) ----------------------------------
+
+REGION = 256
+BASE = 0x7f0000000000
+_proc = st.integers(0, 3)
+_span = st.tuples(st.integers(0, REGION - 1), st.integers(1, 96))
+_step = st.one_of(
+    st.tuples(st.just("write"), _proc, _span),
+    st.tuples(st.just("fork"), _proc),
+    st.tuples(st.just("exit"), _proc),
+    st.tuples(st.just("dontneed"), _proc, _span, st.integers(2, 4)),
+    st.tuples(st.just("reclaim"), st.integers(16, 400)),
+    st.tuples(st.just("compact")),
+    st.tuples(st.just("alloc"), st.integers(1, 4), st.booleans()),
+)
+
+
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(_step, min_size=1, max_size=25))
+def test_random_work_with_compaction_keeps_every_byte(steps):
+    m = lv.Machine(ram="64M", swap="32M", aslr=False, seed=9)
+    first = m.spawn("p0")
+    first.mmap(BASE, REGION * P, RW, ANON | lv.MAP_FIXED)
+    procs, oracle, held = [first], [{}], []
+    m.check()
+    seq = 0
+    for s in steps:
+        op = s[0]
+        if op == "reclaim":
+            saved = m.current
+            m.current = None
+            do_try_to_free_pages(m, G.GFP_KERNEL, ScanControl(G.GFP_KERNEL, 0, s[1]))
+            m.current = saved
+        elif op == "compact":
+            m.sysctl["vm.compact_memory"] = 1
+        elif op == "alloc":
+            pfn = m.kernel.alloc_pages(DIRECT + "|__GFP_NOWARN", s[1])
+            if pfn is not None:
+                if s[2]:
+                    held.append((pfn, s[1]))
+                else:
+                    m.kernel.free_pages(pfn, s[1])
+        else:
+            k = s[1] % len(procs)
+            p, orc = procs[k], oracle[k]
+            if op == "fork":
+                if len(procs) < 4:
+                    procs.append(p.fork())
+                    oracle.append(dict(orc))
+            elif op == "exit":
+                if len(procs) > 1:
+                    p.exit(0)
+                    del procs[k], oracle[k]
+            else:
+                first_page, n = s[2]
+                pages = range(first_page, min(REGION, first_page + n))
+                if op == "write":
+                    for i in pages:
+                        seq += 1
+                        data = struct.pack("<QQ", i, seq)
+                        p.write(BASE + i * P, data)
+                        orc[i] = data
+                else:
+                    for i in pages[::s[3]]:
+                        p.madvise(BASE + i * P, P, lv.MADV_DONTNEED)
+                        orc.pop(i, None)
+        m.check()
+    for p, orc in zip(procs, oracle):
+        for i in range(REGION):
+            assert p.read(BASE + i * P, 16) == orc.get(i, bytes(16)), i
+    m.check()
+    for pfn, order in held:
+        m.kernel.free_pages(pfn, order)
+    for p in procs:
+        p.exit(0)
+    m.check()
