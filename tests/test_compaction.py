@@ -30,7 +30,7 @@ from linuxvm.mm.page import PG_locked, PG_mlocked, PG_unevictable
 from linuxvm.mm.page_alloc import __alloc_pages_nodemask
 from linuxvm.mm.swap import lru_add_drain
 from linuxvm.mm.vmscan import isolate_lru_page, putback_lru_page
-from linuxvm.mm.vmscan.reclaim import ScanControl, do_try_to_free_pages
+from linuxvm.mm.vmscan.reclaim import ScanControl, do_try_to_free_pages, try_to_free_pages
 
 P = 4096
 RW = lv.PROT_READ | lv.PROT_WRITE
@@ -404,6 +404,42 @@ def test_compaction_that_cannot_succeed_is_deferred():
     assert d["compact_stall"] == d["compact_fail"] > 0
     assert all(z.compact_defer_shift == 2 for z in deferred)
     assert [z.compact_considered for z in deferred] == [0] * len(deferred)
+
+
+def test_costly_order_direct_reclaim_stops_when_compaction_is_ready():
+    # shrink_zones skips a zone with free pages enough for compaction to make an order-4
+    # block (compaction_ready) and do_try_to_free_pages reports progress without
+    # reclaiming; while compaction would be skipped, reclaim goes ahead
+    m, p, a, kept = fragmented()
+    m.fs.create("/f", 512 * P, data=bytes(range(256)) * (2 * 512))
+    fd = p.open("/f", lv.O_RDONLY)
+    f = p.mmap(None, 512 * P, lv.PROT_READ, lv.MAP_PRIVATE, fd, 0)
+    for i in range(512):
+        p.read(f + i * P, 1)
+    p.munmap(f, 512 * P)
+    m.check()
+
+    def direct_reclaim(order):
+        saved = m.current
+        m.current = p.task
+        try:
+            return try_to_free_pages(m, order, G.GFP_KERNEL)
+        finally:
+            m.current = saved
+
+    file0 = meminfo(m, "Active(file)") + meminfo(m, "Inactive(file)")
+    steal0 = sum(v for k, v in vmstat(m).items() if k.startswith("pgsteal_"))
+    m.sysctl["vm.extfrag_threshold"] = 500
+    assert direct_reclaim(4) == 1
+    m.check()
+    assert meminfo(m, "Active(file)") + meminfo(m, "Inactive(file)") == file0
+    assert sum(v for k, v in vmstat(m).items() if k.startswith("pgsteal_")) == steal0
+    m.sysctl["vm.extfrag_threshold"] = 1000              # compaction would be skipped
+    assert direct_reclaim(4) >= 32
+    m.check()
+    assert meminfo(m, "Active(file)") + meminfo(m, "Inactive(file)") < file0
+    verify(p, a, kept, 7)
+    m.check()
 
 
 def test_migrate_pages_of_one_page_and_its_migration_entries():

@@ -719,3 +719,5 @@ def compaction_init(m) -> None:
     ops.compaction_defer_reset = compaction_defer_reset
     ops.wakeup_kcompactd = wakeup_kcompactd
     ops.reset_isolation_suitable = reset_isolation_suitable
+    ops.compaction_suitable = compaction_suitable
+    ops.compaction_deferred = compaction_deferred

@@ -143,15 +143,18 @@ class ReclaimOps:
 
 
 class CompactionOps:
-    """The compaction entry points the allocator and kswapd call (mm/compaction.c
-    try_to_compact_pages, compaction_defer_reset, wakeup_kcompactd): compaction sits
+    """The compaction entry points the allocator and reclaim call (mm/compaction.c
+    try_to_compact_pages, compaction_defer_reset, wakeup_kcompactd, compaction_suitable,
+    compaction_deferred): compaction sits
     above the allocator and reclaim in the model's imports, so it fills these in at boot.
     None: no compaction (COMPACT_SKIPPED)."""
 
     __slots__ = ("try_to_compact_pages", "compaction_defer_reset", "wakeup_kcompactd",
-                 "reset_isolation_suitable")
+                 "reset_isolation_suitable", "compaction_suitable", "compaction_deferred")
 
     def __init__(self):
+        self.compaction_suitable = None
+        self.compaction_deferred = None
         self.try_to_compact_pages = None
         self.compaction_defer_reset = None
         self.wakeup_kcompactd = None
