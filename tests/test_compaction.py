@@ -21,8 +21,7 @@ from linuxvm.arch.x86.pgtable import (pt_entries, pte_pfn, pte_present, is_swap_
 from linuxvm.include.vm_event_item import NR_ISOLATED_ANON
 from linuxvm.mm import gfp as G
 from linuxvm.mm import rmap
-from linuxvm.mm.compaction import (compaction_suitable, COMPACT_SKIPPED, COMPACT_CONTINUE,
-                                   COMPACT_PARTIAL)
+from linuxvm.mm.compaction import compaction_suitable, COMPACT_SKIPPED, COMPACT_CONTINUE
 from linuxvm.mm.memory.pgtable import pte_lookup
 from linuxvm.mm.migrate import (migrate_pages, remove_migration_ptes, MR_SYSCALL,
                                 MIGRATE_SYNC)
