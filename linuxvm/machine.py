@@ -35,6 +35,7 @@ from .mm.rmap import rmap_init
 from .mm.slab_state import kmem_cache_init
 from .mm.swap import lru_init
 from .mm.vmscan.reclaim import reclaim_init
+from .mm.compaction import compaction_init
 from .mm.swapfile import swap_init, sys_swapon, sys_swapoff, SWAP_FLAG_PREFER
 from .block.blk_core import BlockDevice
 from .units import parse_size
@@ -224,6 +225,7 @@ class Machine(MachineState):
         util.init_user_reserve(self)         # subsys_initcalls of mm/mmap.c
         util.init_admin_reserve(self)
         reclaim_init(self)                   # kswapd and direct reclaim (kswapd_init)
+        compaction_init(self)                # kcompactd and direct compaction
         self.writeback = WritebackState(self.nr_cpus)
         self.vfs = VFS(self)                 # the root filesystem is mounted
         self.fs = self.vfs

@@ -204,7 +204,6 @@ def test_ratio_and_bytes_pairs_clear_each_other():
 
 @pytest.mark.parametrize("name,value,missing", [
     ("vm.drop_caches", 3, "drop_caches"),
-    ("vm.compact_memory", 1, "compaction"),
     ("vm.nr_hugepages", 4, "hugetlb"),
     ("vm.nr_overcommit_hugepages", 4, "hugetlb"),
 ])

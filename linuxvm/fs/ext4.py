@@ -10,6 +10,7 @@ the page's block: 8 sectors counted in pgpgin, as submit_bio counts them. Writeb
 ``inode.data`` (pgpgout).
 """
 
+from ..mm.migrate import buffer_migrate_page
 from ..arch.x86.page_types import PAGE_SHIFT, PAGE_SIZE
 from ..mm.filemap import (generic_file_read_iter, generic_file_write_iter, filemap_fault,
                           filemap_map_pages, filemap_write_and_wait_range, unlock_page,
@@ -110,7 +111,8 @@ def ext4_evict_inode(inode) -> None:
 ext4_aops = AddressSpaceOperations("ext4_aops", readpage=ext4_readpage,
                                    write_begin=simple_write_begin, write_end=simple_write_end,
                                    writepage=ext4_writepage,
-                                   set_page_dirty=__set_page_dirty_nobuffers)
+                                   set_page_dirty=__set_page_dirty_nobuffers,
+                                   migratepage=buffer_migrate_page)
 ext4_file_vm_ops = VmOperationsStruct("ext4_file_vm_ops", fault=filemap_fault,
                                       map_pages=filemap_map_pages,
                                       page_mkwrite=filemap_page_mkwrite)

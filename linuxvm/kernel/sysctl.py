@@ -15,6 +15,7 @@ import errno
 from ..arch.x86.page_types import PAGE_SIZE
 from ..errors import SyscallError
 from ..fs.drop_caches import drop_caches
+from ..mm.compaction import compact_nodes
 from ..mm.mmap import CONFIG_DEFAULT_MMAP_MIN_ADDR, DEFAULT_MAX_MAP_COUNT
 from ..mm.page_writeback import writeback_set_ratelimit
 from ..mm.util import OVERCOMMIT_GUESS
@@ -196,7 +197,6 @@ CHECKS = {
     "lowmem_reserve_ratio_sysctl_handler": _lowmem_reserve_ratio_check,
     "percpu_pagelist_fraction_sysctl_handler": _percpu_pagelist_fraction_check,
     "drop_caches_sysctl_handler": _drop_caches_check,
-    "sysctl_compaction_handler": _not_modelled("memory compaction (compact_nodes)"),
     "hugetlb_sysctl_handler": _not_modelled("the hugetlb page pool"),
     "hugetlb_overcommit_handler": _not_modelled("the hugetlb surplus page pool"),
 }
@@ -239,8 +239,14 @@ def _percpu_pagelist_fraction_apply(s, e, old, new):
         s.machine.update_pageset_high_and_batch()
 
 
+def _compaction_apply(s, e, old, new):
+    # sysctl_compaction_handler: any write compacts every node
+    compact_nodes(s.machine)
+
+
 APPLIES = {
     "drop_caches_sysctl_handler": _drop_caches_apply,
+    "sysctl_compaction_handler": _compaction_apply,
     "overcommit_ratio_handler": _clear("vm.overcommit_kbytes", False),
     "overcommit_kbytes_handler": _clear("vm.overcommit_ratio", False),
     "dirty_background_ratio_handler": _clear("vm.dirty_background_bytes", False),

@@ -72,10 +72,10 @@ class AddressSpaceOperations:
     """
 
     __slots__ = ("ident", "readpage", "writepage", "set_page_dirty", "write_begin",
-                 "write_end")
+                 "write_end", "migratepage")
 
     def __init__(self, ident: str, *, readpage=None, writepage=None, set_page_dirty=None,
-                 write_begin=None, write_end=None):
+                 write_begin=None, write_end=None, migratepage=None):
         self.ident = ident
         self.readpage = readpage            # (m, file, pfn) -> 0 or -errno; unlocks the page
         self.writepage = writepage          # (m, pfn) -> 0 or -errno
@@ -84,6 +84,8 @@ class AddressSpaceOperations:
         self.write_begin = write_begin
         # (m, file, mapping, pos, copied, pfn): up to date, dirty, unlocked, released
         self.write_end = write_end
+        # (m, mapping, newpage, page, mode) -> 0 or -errno; None: fallback_migrate_page
+        self.migratepage = migratepage
 
     def __repr__(self):
         return f"<address_space_operations {self.ident}>"

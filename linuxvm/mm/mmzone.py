@@ -77,7 +77,9 @@ class Zone:
                  "present_pages", "managed_pages", "watermark", "lowmem_reserve",
                  "nr_reserved_highatomic", "free_area", "pageset", "flags", "vm_stat",
                  "inactive_ratio", "pages_scanned", "compact_considered",
-                 "compact_defer_shift", "compact_order_failed", "mem_map", "pb", "accel")
+                 "compact_defer_shift", "compact_order_failed", "compact_cached_free_pfn",
+                 "compact_cached_migrate_pfn", "compact_blockskip_flush", "mem_map", "pb",
+                 "accel")
 
     def __init__(self, idx: int, pgdat):
         self.idx = idx
@@ -98,6 +100,11 @@ class Zone:
         self.compact_considered = 0
         self.compact_defer_shift = 0
         self.compact_order_failed = 0
+        # where the scanners stopped ([async, sync] for the migrate scanner), and whether
+        # kswapd should clear the skip bits before it sleeps
+        self.compact_cached_free_pfn = 0
+        self.compact_cached_migrate_pfn = [0, 0]
+        self.compact_blockskip_flush = False
 
     @property
     def zone_end_pfn(self) -> int:
@@ -135,6 +142,25 @@ class ReclaimOps:
         self.wakeup_kswapd = None
 
 
+class CompactionOps:
+    """The compaction entry points the allocator and reclaim call (mm/compaction.c
+    try_to_compact_pages, compaction_defer_reset, wakeup_kcompactd, compaction_suitable,
+    compaction_deferred): compaction sits
+    above the allocator and reclaim in the model's imports, so it fills these in at boot.
+    None: no compaction (COMPACT_SKIPPED)."""
+
+    __slots__ = ("try_to_compact_pages", "compaction_defer_reset", "wakeup_kcompactd",
+                 "reset_isolation_suitable", "compaction_suitable", "compaction_deferred")
+
+    def __init__(self):
+        self.compaction_suitable = None
+        self.compaction_deferred = None
+        self.try_to_compact_pages = None
+        self.compaction_defer_reset = None
+        self.wakeup_kcompactd = None
+        self.reset_isolation_suitable = None
+
+
 class PglistData:
     """struct pglist_data for the single node (UMA)."""
 
@@ -142,7 +168,8 @@ class PglistData:
                  "node_present_pages", "node_spanned_pages", "totalreserve_pages",
                  "mem_map", "pageblock_flags", "vm_events", "zonelist", "nr_cpus",
                  "log", "machine", "accel", "ac_cache", "bad_page_state", "nopage_rs",
-                 "page_alloc_warned", "reclaim", "kswapd")
+                 "page_alloc_warned", "reclaim", "kswapd", "compaction",
+                 "kcompactd_max_order", "kcompactd_classzone_idx")
 
     def __init__(self):
         self.node_id = 0
@@ -154,6 +181,9 @@ class PglistData:
         self.totalreserve_pages = 0
         self.reclaim = ReclaimOps()
         self.kswapd = None              # KswapdState once vmscan's reclaim is installed
+        self.compaction = CompactionOps()
+        self.kcompactd_max_order = 0
+        self.kcompactd_classzone_idx = 0
 
 
 class PageblockFlags:
@@ -175,3 +205,14 @@ class PageblockFlags:
     def set_pageblock_migratetype(self, pfn: int, mt: int) -> None:
         i = pfn >> pageblock_order
         self.b[i] = (self.b[i] & ~7) | mt
+
+    def get_pageblock_skip(self, pfn: int) -> bool:
+        return bool(self.b[pfn >> pageblock_order] & (1 << self.PB_migrate_skip))
+
+    def set_pageblock_skip(self, pfn: int) -> None:
+        i = pfn >> pageblock_order
+        self.b[i] = self.b[i] | (1 << self.PB_migrate_skip)
+
+    def clear_pageblock_skip(self, pfn: int) -> None:
+        i = pfn >> pageblock_order
+        self.b[i] = self.b[i] & ~(1 << self.PB_migrate_skip) & 0xFF

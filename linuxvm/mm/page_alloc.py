@@ -2,9 +2,10 @@
 (mm/page_alloc.c).
 
 Functions take the zone (or the node) they work on, as in the kernel. Every
-``page`` argument is a frame number. Reclaim, compaction and the OOM killer are
-later issues: an allocation that 4.6 would pass to them fails here, with the
-"page allocation failure" warning unless ``__GFP_NOWARN`` is given.
+``page`` argument is a frame number. The slow path reaches reclaim (mm/vmscan) and
+compaction (mm/compaction) through the node's ops tables, filled in at boot; an
+allocation that fails prints the "page allocation failure" warning unless
+``__GFP_NOWARN`` is given.
 
 The functions here are kernel-shaped. Where a faster stand-in exists (an accelerator in
 linuxvm/accel/page_alloc.py: the fused order-0 allocation and free, rmqueue_bulk's split
@@ -27,7 +28,9 @@ from .mmzone import (MAX_ORDER, pageblock_order, pageblock_nr_pages, MIGRATE_UNM
 from .page import (PAGE_BUDDY_MAPCOUNT_VALUE, PAGE_MAPPING_ANON, PAGE_FLAGS_CHECK_AT_FREE,
                    PAGE_FLAGS_CHECK_AT_PREP, PG_slab, NULL, decode_page_flags)
 from .show_mem import show_mem
-from ..include.vm_event_item import NR_FREE_PAGES, NR_ALLOC_BATCH, PGALLOC, PGFREE, NR_PAGES_SCANNED
+from ..include.compaction import COMPACT_DEFERRED, COMPACT_SKIPPED, MIGRATE_ASYNC, \
+    MIGRATE_SYNC_LIGHT
+from ..include.vm_event_item import VM_EVENT, NR_FREE_PAGES, NR_ALLOC_BATCH, PGALLOC, PGFREE, NR_PAGES_SCANNED
 
 # alloc_flags (mm/internal.h)
 ALLOC_WMARK_MIN = WMARK_MIN
@@ -295,6 +298,53 @@ def free_one_page(zone, page: int, pfn: int, order: int, migratetype: int) -> No
     if migratetype == MIGRATE_ISOLATE:
         migratetype = zone.pb.get_pageblock_migratetype(pfn)
     __free_one_page(page, pfn, zone, order, migratetype)
+
+
+def __isolate_free_page(zone, page: int, order: int) -> int:
+    """Take a free block off its buddy list for compaction, if the zone stays above its
+    low watermark plus the block; a block of half a pageblock or more makes its pageblocks
+    MOVABLE. The pages taken (0 when the watermark says no) (mm/page_alloc.c
+    __isolate_free_page)."""
+    mm = zone.mem_map
+    if mm.mc[page] != _BUDDY:
+        raise KernelBug(f"BUG_ON(!PageBuddy(page)): __isolate_free_page of pfn {page:#x}")
+    mt = zone.pb.get_pageblock_migratetype(page)
+    if mt != MIGRATE_ISOLATE:
+        watermark = zone.low_wmark_pages() + (1 << order)
+        if not zone_watermark_ok(zone, 0, watermark, 0, 0):
+            return 0
+        __mod_zone_freepage_state(zone, -(1 << order), mt)
+    mm.list_del(page)
+    zone.free_area[order].nr_free -= 1
+    rmv_page_order(mm, page)
+    if order >= pageblock_order - 1:
+        for pfn in range(page, page + (1 << order) - 1, pageblock_nr_pages):
+            if zone.pb.get_pageblock_migratetype(pfn) != MIGRATE_ISOLATE:
+                zone.pb.set_pageblock_migratetype(pfn, MIGRATE_MOVABLE)
+    return 1 << order
+
+
+def split_page(mm, page: int, order: int) -> None:
+    """Give every page of a non-compound block its own reference (mm/page_alloc.c)."""
+    if mm.PageHead(page) or mm.PageTail(page):
+        raise KernelBug(f"VM_BUG_ON_PAGE(PageCompound(page)): split_page of pfn {page:#x}")
+    if mm.rc[page] == 0:
+        raise KernelBug(f"VM_BUG_ON_PAGE(!page_count(page)): split_page of pfn {page:#x}")
+    for pfn in range(page + 1, page + (1 << order)):
+        mm.rc[pfn] = 1                                # set_page_refcounted
+
+
+def split_free_page(zone, page: int) -> int:
+    """Isolate a free block and split it into order-0 pages, each with one reference:
+    how many (mm/page_alloc.c split_free_page)."""
+    mm = zone.mem_map
+    order = int(mm.priv[page])
+    nr_pages = __isolate_free_page(zone, page, order)
+    if not nr_pages:
+        return 0
+    mm.rc[page] = 1
+    split_page(mm, page, order)
+    return nr_pages
 
 
 # --- checks on the way in and out --------------------------------------------
@@ -726,6 +776,7 @@ def get_page_from_freelist(pgdat, gfp_mask: int, order: int, alloc_flags: int, a
 
 # task flags gfp_to_alloc_flags looks at (include/linux/sched.h)
 PF_MEMALLOC = 0x00000800
+PF_KTHREAD = 0x00200000
 # source lines of the WARN_ON_ONCE()s in 4.6.2 __alloc_pages_slowpath, printed by the warning
 _WARN_ORDER_LINE = 3133
 _WARN_ATOMIC_LINE = 3141
@@ -865,6 +916,55 @@ def __alloc_pages_direct_reclaim(pgdat, gfp_mask: int, order: int, alloc_flags: 
     return page, progress
 
 
+def is_thp_gfp_mask(gfp_mask: int) -> bool:
+    """A transparent huge page fault's mask (GFP_TRANSHUGE without kswapd)."""
+    return gfp_mask & (G.GFP_TRANSHUGE | G.__GFP_KSWAPD_RECLAIM) == G.GFP_TRANSHUGE
+
+
+def _current_is_kthread(m) -> bool:
+    cur = m.current
+    return cur is None or bool(getattr(cur, "flags", 0) & PF_KTHREAD)
+
+
+def __alloc_pages_direct_compact(pgdat, gfp_mask: int, order: int, alloc_flags: int, ac,
+                                 mode: int, cpu: int) -> tuple:
+    """(page, deferred): compact with PF_MEMALLOC set, then try the free lists; counts
+    compact_stall and compact_success/fail when a zone was compacted
+    (mm/page_alloc.c __alloc_pages_direct_compact)."""
+    if not order:
+        return NULL, False
+    ops = pgdat.compaction
+    if ops.try_to_compact_pages is None:
+        return NULL, False
+    m = pgdat.machine
+    cur = m.current
+    saved = cur.flags if cur is not None else 0
+    if cur is not None:
+        cur.flags |= PF_MEMALLOC
+    try:
+        result, _contended = ops.try_to_compact_pages(pgdat, gfp_mask, order, alloc_flags,
+                                                      ac, mode)
+    finally:
+        if cur is not None:
+            cur.flags = (cur.flags & ~PF_MEMALLOC) | (saved & PF_MEMALLOC)
+    if result == COMPACT_DEFERRED:
+        return NULL, True
+    if result == COMPACT_SKIPPED:
+        return NULL, False
+    ev = pgdat.vm_events
+    ev[VM_EVENT["compact_stall"]] += 1
+    page = get_page_from_freelist(pgdat, gfp_mask, order, alloc_flags & ~ALLOC_NO_WATERMARKS,
+                                  ac, cpu)
+    if page != NULL:
+        zone = pgdat.node_zones[pgdat.mem_map.f[page] >> 62]
+        zone.compact_blockskip_flush = False
+        ops.compaction_defer_reset(zone, order, True)
+        ev[VM_EVENT["compact_success"]] += 1
+        return page, False
+    ev[VM_EVENT["compact_fail"]] += 1
+    return NULL, False
+
+
 def __alloc_pages_slowpath(pgdat, gfp_mask: int, order: int, ac, cpu: int) -> int:
     """The slow path: wake kswapd, an attempt at the min mark with the caller's
     privileges, one without watermarks if allowed, then (for callers that may sleep)
@@ -872,7 +972,9 @@ def __alloc_pages_slowpath(pgdat, gfp_mask: int, order: int, ac, cpu: int) -> in
     PAGE_ALLOC_COSTLY_ORDER — and the OOM killer, retrying while the killer makes
     progress (mm/page_alloc.c, 4.6's rules before the 4.7 OOM-detection rework).
 
-    Compaction is not modelled yet: it compacts nothing (COMPACT_SKIPPED)."""
+    The first direct compaction is async; after it, sync-light (async throughout for a
+    THP fault). A request that stops retrying (__GFP_NORETRY, or the OOM killer made no
+    progress) compacts once more before it fails."""
     if order >= MAX_ORDER:
         if not gfp_mask & G.__GFP_NOWARN:
             warn_on_once(pgdat, _WARN_ORDER_LINE, "__alloc_pages_slowpath", cpu)
@@ -889,6 +991,8 @@ def __alloc_pages_slowpath(pgdat, gfp_mask: int, order: int, ac, cpu: int) -> in
     can_direct_reclaim = gfp_mask & G.__GFP_DIRECT_RECLAIM
     idle = 0
     pages_reclaimed = 0
+    migration_mode = MIGRATE_ASYNC
+    noretry = False
     while True:                                          # retry:
         if gfp_mask & G.__GFP_KSWAPD_RECLAIM:
             wake_all_kswapds(pgdat, order, ac)
@@ -909,14 +1013,23 @@ def __alloc_pages_slowpath(pgdat, gfp_mask: int, order: int, ac, cpu: int) -> in
             break                        # no recursion into reclaim
         if cur is not None and cur.memdie and not gfp_mask & G.__GFP_NOFAIL:
             break                        # a victim that used the reserves up: fail
-        # __alloc_pages_direct_compact: nothing to compact yet (COMPACT_SKIPPED)
+        page, deferred = __alloc_pages_direct_compact(pgdat, gfp_mask, order, alloc_flags,
+                                                      ac, migration_mode, cpu)
+        if page != NULL:
+            return page
+        if is_thp_gfp_mask(gfp_mask) and deferred:
+            break                        # a THP fault does not reclaim after a deferral
+        # (the model's compaction is never contended, so 4.6's other THP exits stay shut)
+        if not is_thp_gfp_mask(gfp_mask) or _current_is_kthread(m):
+            migration_mode = MIGRATE_SYNC_LIGHT
         free_before = m.nr_free_pages()
         page, progress = __alloc_pages_direct_reclaim(pgdat, gfp_mask, order, alloc_flags,
                                                       ac, cpu)
         if page != NULL:
             return page
         if gfp_mask & G.__GFP_NORETRY:
-            break                        # noretry: compaction again finds nothing
+            noretry = True
+            break
         pages_reclaimed += progress
         if (progress and order <= PAGE_ALLOC_COSTLY_ORDER) or (
                 gfp_mask & G.__GFP_REPEAT and pages_reclaimed < 1 << order):
@@ -927,10 +1040,17 @@ def __alloc_pages_slowpath(pgdat, gfp_mask: int, order: int, ac, cpu: int) -> in
         if page != NULL:
             return page
         if not progress:
+            noretry = True
             break
         idle = idle + 1 if m.nr_free_pages() <= free_before else 0
         if idle > MAX_IDLE_RETRIES:
             break
+    if noretry:
+        # noretry: reclaim/compaction relies on a compaction after the reclaim
+        page, _ = __alloc_pages_direct_compact(pgdat, gfp_mask, order, alloc_flags, ac,
+                                               migration_mode, cpu)
+        if page != NULL:
+            return page
     warn_alloc_failed(pgdat, gfp_mask, order)
     return NULL
 
@@ -1010,8 +1130,9 @@ def warn_alloc_failed(pgdat, gfp_mask: int, order: int) -> None:
 
 # the kernel-named functions, with the double-underscore ones a star import would skip
 __all__ = [n for n in dir() if not n.startswith("_") or n.startswith("__rmqueue")
-           or n in ("__free_one_page", "__free_pages", "__free_pages_ok",
+           or n in ("__free_one_page", "__free_pages", "__free_pages_ok", "__isolate_free_page",
                     "__alloc_pages_nodemask", "__alloc_pages_slowpath", "__alloc_pages_may_oom", "__ratelimit",
+                    "__alloc_pages_direct_compact",
                     "__zone_watermark_ok", "__mod_zone_freepage_state")]
 
 

@@ -8,11 +8,12 @@ import numpy as np
 
 from ..arch.x86.page_types import PAGE_SHIFT, PAGE_SIZE, TASK_SIZE
 from ..arch.x86.pgtable import (pt_array, pte_to_swp_entry, non_swap_entry, swp_type,
-                                swp_offset, pte_swp_soft_dirty, MAX_SWAPFILES_SHIFT)
+                                swp_offset, pte_swp_soft_dirty, MAX_SWAPFILES_SHIFT,
+                                SWP_MIGRATION_READ, SWP_MIGRATION_WRITE)
 from ..arch.x86.pgtable_types import (PTE_PFN_MASK, _PAGE_PRESENT, _PAGE_PROTNONE, _PAGE_PSE,
                                       _PAGE_SPECIAL, _PAGE_ACCESSED, _PAGE_DIRTY,
                                       _PAGE_SOFT_DIRTY)
-from ..errors import SyscallError
+from ..errors import SyscallError, KernelBug
 from ..include.mm import VM_SOFTDIRTY, VM_HUGETLB
 from .page import PAGE_MAPPING_ANON, PG_dirty, PG_referenced, PG_young
 from . import hugetlb
@@ -93,8 +94,12 @@ def smaps_account(m, vma, mss) -> None:
         for pte in vals[~mapped].tolist():        # swap entries (smaps_pte_entry)
             entry = pte_to_swp_entry(pte)
             if non_swap_entry(entry):
-                raise NotImplementedError("smaps of a migration entry: page migration is "
-                                          "not modelled yet")
+                if swp_type(entry) in (SWP_MIGRATION_READ, SWP_MIGRATION_WRITE):
+                    raise KernelBug("smaps of a migration entry: the model's "
+                                    "migrate_pages completes within one call, so no "
+                                    "PTE holds a migration entry between calls")
+                raise NotImplementedError("smaps of a hwpoison entry: memory failure is "
+                                          "not modelled")
             mss.swap += PAGE_SIZE
             mapcount = swp_swapcount(m, entry)
             if mapcount >= 2:

@@ -14,7 +14,8 @@ from ..arch.x86.pgtable import (get_entry, set_entry, pud_offset, pmd_offset, pt
                                 pmd_present, pmd_large, pte_present, pte_pfn, pte_dirty,
                                 pte_write, pte_wrprotect, pte_mkclean, pt_entries, pgd_index,
                                 pmd_pfn, pte_young, pte_mkold, pte_soft_dirty,
-                                swp_entry_to_pte, pte_swp_mksoft_dirty)
+                                swp_entry_to_pte, pte_swp_mksoft_dirty, swp_entry,
+                                SWP_MIGRATION_READ, SWP_MIGRATION_WRITE)
 from ..arch.x86.pgtable_types import _PAGE_PRESENT
 from ..arch.x86.tlb import flush_tlb_page
 from ..errors import KernelBug
@@ -290,6 +291,9 @@ def clear_page_mlock(m, pfn: int) -> None:
         mm.f[pfn] = mm.f[pfn] & ~(1 << PG_unevictable) & 0xFFFFFFFFFFFFFFFF
         add_page_to_lru_list(m, pfn, page_lru(mm, pfn))
         m.pgdat.vm_events[VM_EVENT["unevictable_pgs_rescued"]] += 1
+    elif not mm.f[pfn] & (1 << PG_lru) and mm.f[pfn] & (1 << PG_unevictable):
+        # isolated (by migration): it cannot be moved back now
+        m.pgdat.vm_events[VM_EVENT["unevictable_pgs_stranded"]] += 1
 
 
 def vma_address(m, pfn: int, vma) -> int:
@@ -458,9 +462,10 @@ def ptep_clear_flush_young(m, vma, address: int, ptr) -> bool:
 
 
 def try_to_unmap_one(m, pfn: int, vma, address: int, flags: int, state: list) -> bool:
-    """Unmap ``pfn`` from one VMA: an anon page's PTE becomes its swap entry, a file
-    page's PTE is cleared; a VM_LOCKED VMA or a recent access stops the walk
-    (mm/rmap.c try_to_unmap_one). False stops the rmap walk."""
+    """Unmap ``pfn`` from one VMA: under TTU_MIGRATION the PTE becomes a migration
+    entry; otherwise an anon page's PTE becomes its swap entry and a file page's PTE is
+    cleared; a VM_LOCKED VMA or a recent access stops the walk (mm/rmap.c
+    try_to_unmap_one). False stops the rmap walk."""
     mm = vma.vm_mm
     ptr = page_check_address(m, pfn, mm, address)
     if ptr is None:
@@ -481,7 +486,15 @@ def try_to_unmap_one(m, pfn: int, vma, address: int, flags: int, state: list) ->
     if pte_dirty(pteval):
         page_writeback.set_page_dirty(m, pfn)
     rmap_callbacks.update_hiwater_rss(mm)
-    if mem_map.mapping[pfn] & PAGE_MAPPING_ANON:
+    if flags & TTU_MIGRATION:
+        # a migration entry naming the old frame, writable if the PTE was; the rss
+        # counters stay, as the page comes back in remove_migration_ptes
+        swp_pte = swp_entry_to_pte(swp_entry(
+            SWP_MIGRATION_WRITE if pte_write(pteval) else SWP_MIGRATION_READ, pfn))
+        if pte_soft_dirty(pteval):
+            swp_pte = pte_swp_mksoft_dirty(swp_pte)
+        pt_entries(m, ptr[0])[ptr[1]] = swp_pte
+    elif mem_map.mapping[pfn] & PAGE_MAPPING_ANON:
         entry = int(mem_map.priv[pfn])
         if not mem_map.f[pfn] & (1 << PG_swapcache):
             raise KernelBug("VM_BUG_ON_PAGE(!PageSwapCache(page)): try_to_unmap_one of an "

@@ -22,6 +22,7 @@ shared anonymous memory has no limit.
 
 import errno
 
+from .migrate import migrate_page
 from ..arch.x86.page_types import PAGE_SHIFT, PAGE_SIZE
 from ..errors import KernelBug
 from ..include.mm import VM_NORESERVE
@@ -501,7 +502,8 @@ def shmem_evict_inode(inode) -> None:
 
 shmem_aops = AddressSpaceOperations("shmem_aops", set_page_dirty=__set_page_dirty_no_writeback,
                                     write_begin=shmem_write_begin,
-                                    write_end=shmem_write_end)
+                                    write_end=shmem_write_end,
+                                    migratepage=migrate_page)
 shmem_vm_ops = VmOperationsStruct("shmem_vm_ops", fault=shmem_fault,
                                   map_pages=filemap_map_pages)
 shmem_file_operations = FileOperations("shmem_file_operations", mmap=shmem_mmap,

@@ -8,7 +8,8 @@ from ...mm.mmzone import MAX_ORDER, MIGRATE_TYPES, migratetype_names, pageblock_
     pageblock_nr_pages
 from ...mm.page_alloc_init import calculate_normal_threshold
 from ...mm.page_writeback import global_dirty_limits
-from ...mm.vmstat import global_page_state, zone_page_state, zone_reclaimable
+from ...mm.vmstat import (global_page_state, zone_page_state, zone_reclaimable,
+                           fill_contig_page_info, __fragmentation_index)
 from ...include.vm_event_item import (ZONE_STAT_NAMES, WRITEBACK_STAT_NAMES, VM_EVENT_NAMES,
                                 VM_EVENT, NR_VM_ZONE_STAT_ITEMS, NR_FREE_PAGES,
                                 NR_PAGES_SCANNED)
@@ -138,35 +139,12 @@ def vmstat_show(m) -> str:
 
 # --- debugfs extfrag/unusable_index and extfrag_index --------------------------------
 
-def fill_contig_page_info(zone, suitable_order: int) -> tuple:
-    """(free_pages, free_blocks_total, free_blocks_suitable) for ``suitable_order``."""
-    free_pages = free_blocks_total = free_blocks_suitable = 0
-    for order in range(MAX_ORDER):
-        blocks = zone.free_area[order].nr_free
-        free_blocks_total += blocks
-        free_pages += blocks << order
-        if order >= suitable_order:
-            free_blocks_suitable += blocks << (order - suitable_order)
-    return free_pages, free_blocks_total, free_blocks_suitable
-
-
 def unusable_free_index(order: int, info: tuple) -> int:
     """Thousandths of the free memory that cannot serve an order-``order`` request."""
     free_pages, _, suitable = info
     if free_pages == 0:
         return 1000
     return (free_pages - (suitable << order)) * 1000 // free_pages
-
-
-def __fragmentation_index(order: int, info: tuple) -> int:
-    """0 (failure from lack of memory) to 1000 (from fragmentation); -1000 when the
-    request would succeed (mm/vmstat.c __fragmentation_index)."""
-    free_pages, total, suitable = info
-    if not total:
-        return 0
-    if suitable:
-        return -1000
-    return 1000 - (1000 + free_pages * 1000 // (1 << order)) // total
 
 
 def _c_div_mod(a: int, b: int) -> tuple:

@@ -14,7 +14,9 @@ from .pgtable import pte_alloc_map, vm_normal_page
 from .rss import mm_counter
 from ..mm_types import MM_SWAPENTS
 from ..swapfile import swap_duplicate
-from ...arch.x86.pgtable import pte_to_swp_entry, non_swap_entry
+from ...arch.x86.pgtable import (pte_to_swp_entry, non_swap_entry, swp_type, SWP_MIGRATION_READ,
+                                 SWP_MIGRATION_WRITE)
+from ...errors import KernelBug
 
 
 def is_cow_mapping(flags: int) -> bool:
@@ -31,8 +33,12 @@ def copy_one_pte(m, dst_mm, src_mm, src_table, si: int, dst_table, di: int, vma,
     if not pte_present(pte):
         entry = pte_to_swp_entry(pte)
         if non_swap_entry(entry):
-            raise NotImplementedError("copy_one_pte of a migration or hwpoison entry: "
-                                      "page migration and memory failure are not modelled")
+            if swp_type(entry) in (SWP_MIGRATION_READ, SWP_MIGRATION_WRITE):
+                raise KernelBug("copy_one_pte of a migration entry: the model's "
+                                "migrate_pages completes within one call, so no PTE "
+                                "holds a migration entry between calls")
+            raise NotImplementedError("copy_one_pte of a hwpoison entry: memory failure "
+                                      "is not modelled")
         swap_duplicate(m, entry)            # the continuation count never runs out here
         rss[MM_SWAPENTS] += 1
         dst_table[di] = pte

@@ -470,8 +470,11 @@ def do_swap_page(m, mm, vma, address: int, ptr, flags: int, orig_pte: int) -> in
         if swp_type(entry) == SWP_HWPOISON:
             return VM_FAULT_HWPOISON
         if swp_type(entry) in (SWP_MIGRATION_READ, SWP_MIGRATION_WRITE):
-            raise NotImplementedError("do_swap_page on a migration entry: page migration "
-                                      "is not modelled yet")
+            # 4.6 waits for the migration to finish (migration_entry_wait); in the
+            # model a migration ends within the call that started it
+            raise KernelBug("do_swap_page on a migration entry: the model's "
+                            "migrate_pages completes within one call, so no PTE holds "
+                            "a migration entry between calls")
         print_bad_pte(m, vma, address, orig_pte, NULL)
         return VM_FAULT_SIGBUS
     ret = 0

@@ -75,8 +75,9 @@ def zap_swap_pte(tlb, vma, addr: int, ptent: int, details) -> None:
     if not non_swap_entry(entry):
         vma.vm_mm.rss_stat[MM_SWAPENTS] -= 1
     elif swp_type(entry) in (SWP_MIGRATION_READ, SWP_MIGRATION_WRITE):
-        raise NotImplementedError("zapping a migration entry: page migration is not "
-                                  "modelled yet")
+        raise KernelBug("zapping a migration entry: the model's migrate_pages "
+                        "completes within one call, so no PTE holds a migration entry "
+                        "between calls")
     if not free_swap_and_cache(m, entry):
         print_bad_pte(m, vma, addr, ptent, NULL)
 

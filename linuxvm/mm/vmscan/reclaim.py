@@ -16,11 +16,12 @@ from .. import page_io, swap_state, swapfile
 from ..filemap import __delete_from_page_cache
 from ..vmstat import zone_reclaimable
 from ..workingset import workingset_eviction
-from ..mmzone import ZONE_DIRTY, ZONE_WRITEBACK, ZONE_CONGESTED
+from ...include.compaction import COMPACT_PARTIAL, COMPACT_CONTINUE, COMPACT_SKIPPED
+from ..mmzone import ZONE_DIRTY, ZONE_WRITEBACK, ZONE_CONGESTED, PAGE_ALLOC_COSTLY_ORDER
 from ..page import (PG_lru, PG_active, PG_unevictable, PG_locked, PG_writeback,
                     PG_dirty, PG_referenced, PG_swapbacked, PG_swapcache, PG_reclaim,
                     PAGE_MAPPING_ANON)
-from ..page_alloc import free_hot_cold_page, zone_watermark_ok
+from ..page_alloc import free_hot_cold_page, zone_watermark_ok, MAX_IDLE_RETRIES
 from ..page_writeback import page_mapping, clear_page_dirty_for_io
 from ..rmap import (page_referenced, try_to_unmap, SWAP_SUCCESS, SWAP_AGAIN, SWAP_FAIL,
                     SWAP_MLOCK, SWAP_LZFREE, TTU_UNMAP, TTU_BATCH_FLUSH, TTU_LZFREE)
@@ -53,7 +54,8 @@ class ScanControl:
     """struct scan_control: what one reclaim pass is after and what it has done."""
 
     __slots__ = ("nr_to_reclaim", "gfp_mask", "order", "priority", "may_writepage",
-                 "may_unmap", "may_swap", "nr_scanned", "nr_reclaimed", "kswapd")
+                 "may_unmap", "may_swap", "nr_scanned", "nr_reclaimed", "kswapd",
+                 "compaction_ready")
 
     def __init__(self, gfp_mask: int, order: int = 0, nr_to_reclaim: int = SWAP_CLUSTER_MAX,
                  may_writepage: bool = True, may_unmap: bool = True, may_swap: bool = True,
@@ -68,6 +70,7 @@ class ScanControl:
         self.nr_scanned = 0
         self.nr_reclaimed = 0
         self.kswapd = kswapd         # current_is_kswapd()
+        self.compaction_ready = False   # a zone has enough free for compaction
 
 
 def _zone_event(m, zone, name: str, n: int) -> None:
@@ -88,8 +91,16 @@ def __isolate_lru_page(m, pfn: int, mode: int) -> int:
     if mode & (ISOLATE_CLEAN | ISOLATE_ASYNC_MIGRATE):
         if f & (1 << PG_writeback):
             return -errno.EBUSY
-        if f & (1 << PG_dirty) and mode & ISOLATE_CLEAN:
-            return -errno.EBUSY
+        if f & (1 << PG_dirty):
+            if mode & ISOLATE_CLEAN:
+                return -errno.EBUSY
+            # async migration cannot write a dirty page out first: only pages whose
+            # mapping has a migratepage (anon, swap cache, shmem, ext4) may go
+            if not f & (1 << PG_swapcache):
+                mapping = page_mapping(m, pfn)
+                if mapping is not None and (mapping.a_ops is None
+                                            or mapping.a_ops.migratepage is None):
+                    return -errno.EBUSY
     if mode & ISOLATE_UNMAPPED and mem_map.mc[pfn] >= 0:
         return -errno.EBUSY
     if mem_map.rc[pfn] <= 0:
@@ -565,14 +576,69 @@ def shrink_zone_memcg(m, zone, sc) -> None:
         shrink_active_list(m, SWAP_CLUSTER_MAX, lruvec, sc, LRU_ACTIVE_ANON)
 
 
+def in_reclaim_compaction(sc) -> bool:
+    """Reclaim for a high-order request that compaction will follow: a costly order, or
+    any order once the priority has dropped (mm/vmscan.c in_reclaim_compaction)."""
+    return bool(sc.order) and (sc.order > PAGE_ALLOC_COSTLY_ORDER
+                               or sc.priority < DEF_PRIORITY - 2)
+
+
+def should_continue_reclaim(m, zone, nr_reclaimed: int, nr_scanned: int, sc) -> bool:
+    """Reclaim/compaction: go round the zone again until 2 << order pages are freed or
+    compaction could go ahead (mm/vmscan.c should_continue_reclaim)."""
+    suitable = m.pgdat.compaction.compaction_suitable
+    if suitable is None or not in_reclaim_compaction(sc):
+        return False
+    if sc.gfp_mask & G.__GFP_REPEAT:
+        if not nr_reclaimed and not nr_scanned:
+            return False
+    elif not nr_reclaimed:
+        return False
+    pages_for_compaction = 2 << sc.order
+    inactive_lru_pages = zone.vm_stat[NR_INACTIVE_FILE]
+    if m.nr_swap_pages > 0:
+        inactive_lru_pages += zone.vm_stat[NR_INACTIVE_ANON]
+    if sc.nr_reclaimed < pages_for_compaction and inactive_lru_pages > pages_for_compaction:
+        return True
+    return suitable(zone, sc.order, 0, 0) not in (COMPACT_PARTIAL, COMPACT_CONTINUE)
+
+
 def shrink_zone(m, zone, sc) -> bool:
     """One zone's LRU lists (the model keeps no slab shrinkers' objects to scan: its
-    dentry and inode caches are not modelled); True if it made progress
-    (mm/vmscan.c shrink_zone)."""
-    nr_reclaimed = sc.nr_reclaimed
-    nr_scanned = sc.nr_scanned
-    shrink_zone_memcg(m, zone, sc)
-    return sc.nr_reclaimed != nr_reclaimed or sc.nr_scanned != nr_scanned
+    dentry and inode caches are not modelled), again while reclaim/compaction asks for
+    more; True if it made progress (mm/vmscan.c shrink_zone)."""
+    progress = False
+    idle = 0
+    while True:
+        nr_reclaimed = sc.nr_reclaimed
+        nr_scanned = sc.nr_scanned
+        shrink_zone_memcg(m, zone, sc)
+        if sc.nr_reclaimed != nr_reclaimed or sc.nr_scanned != nr_scanned:
+            progress = True
+        if not should_continue_reclaim(m, zone, sc.nr_reclaimed - nr_reclaimed,
+                                       sc.nr_scanned - nr_scanned, sc):
+            return progress
+        # a __GFP_REPEAT pass that scans without freeing could go round for ever in 4.6
+        # (nothing else runs here to change that): give up after as many idle passes as
+        # the allocator's retries allow
+        idle = idle + 1 if sc.nr_reclaimed == nr_reclaimed else 0
+        if idle > MAX_IDLE_RETRIES:
+            return progress
+
+
+def compaction_ready(m, zone, order: int) -> bool:
+    """The zone has free pages enough for compaction to make an order-``order`` block,
+    so reclaim may stop (mm/vmscan.c compaction_ready)."""
+    ops = m.pgdat.compaction
+    balance_gap = min(zone.low_wmark_pages(),
+                      -(-zone.managed_pages // KSWAPD_ZONE_BALANCE_GAP_RATIO))
+    watermark = zone.high_wmark_pages() + balance_gap + (2 << order)
+    watermark_ok = zone_watermark_ok(zone, 0, watermark, 0, 0)
+    if ops.compaction_deferred(zone, order):
+        return watermark_ok
+    if ops.compaction_suitable(zone, order, 0, 0) == COMPACT_SKIPPED:
+        return False
+    return watermark_ok
 
 
 def _zonelist(m, gfp_mask: int):
@@ -585,8 +651,15 @@ def shrink_zones(m, gfp_mask: int, sc) -> bool:
     """shrink_zone on each zone of the zonelist worth reclaiming from; whether any of
     them could still be reclaimed (mm/vmscan.c shrink_zones)."""
     reclaimable = False
+    requested_highidx = G.gfp_zone(gfp_mask)
+    compacts = m.pgdat.compaction.compaction_suitable is not None
     for zone in _zonelist(m, gfp_mask):
         if sc.priority != DEF_PRIORITY and not zone_reclaimable(m, zone):
+            continue
+        # plenty free for compaction to make a costly order here: reclaim no more
+        if (compacts and sc.order > PAGE_ALLOC_COSTLY_ORDER
+                and zone.idx <= requested_highidx and compaction_ready(m, zone, sc.order)):
+            sc.compaction_ready = True
             continue
         if shrink_zone(m, zone, sc):
             reclaimable = True
@@ -607,6 +680,8 @@ def do_try_to_free_pages(m, gfp_mask: int, sc) -> int:
         zones_reclaimable = shrink_zones(m, gfp_mask, sc)
         if sc.nr_reclaimed >= sc.nr_to_reclaim:
             break
+        if sc.compaction_ready:
+            break
         if sc.priority < DEF_PRIORITY - 2:
             sc.may_writepage = True
         sc.priority -= 1
@@ -614,6 +689,8 @@ def do_try_to_free_pages(m, gfp_mask: int, sc) -> int:
             break
     if sc.nr_reclaimed:
         return sc.nr_reclaimed
+    if sc.compaction_ready:
+        return 1                    # compaction can go on: that is progress
     return 1 if zones_reclaimable else 0
 
 
@@ -787,7 +864,14 @@ def kswapd_run(m) -> None:
     k.running = True
     _trace(m, "wake", order)
     try:
-        balance_pgdat(m, order, classzone_idx)
+        balanced_classzone_idx = balance_pgdat(m, order, classzone_idx)
+        # kswapd_try_to_sleep: a balanced node clears the compaction skip bits a direct
+        # compaction left and hands the high order to kcompactd before kswapd sleeps
+        ops = pgdat.compaction
+        if ops.wakeup_kcompactd is not None and pgdat_balanced(m, order,
+                                                               balanced_classzone_idx):
+            ops.reset_isolation_suitable(pgdat)
+            ops.wakeup_kcompactd(pgdat, order, classzone_idx)
     finally:
         k.running = False
         m.current = saved
