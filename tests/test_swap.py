@@ -359,3 +359,25 @@ def test_dirty_shmem_pages_stay_under_reclaim_and_clean_ones_may_go(swapm):
     m.check()
     c.exit(0)
     m.check()
+
+
+def test_file_pages_go_before_anon_at_default_swappiness():
+    m = lv.Machine(ram="128M", swap="64M")
+    assert m.sysctl["vm.swappiness"] == 60
+    p = m.spawn("io")
+    m.fs.create("/data", 8 << 20, data=bytes(range(256)) * (32 << 10))
+    fd = p.open("/data", lv.O_RDONLY)
+    buf = p.mmap(None, P, RW, ANON)
+    for _ in range((8 << 20) // P):
+        p.sys_read(fd, buf, P)                          # 2048 inactive file pages
+    a = p.mmap(None, 2000 * P, RW, ANON)
+    fill(p, a, 2000)
+    m.check()
+    file0 = meminfo(m, "Active(file)") + meminfo(m, "Inactive(file)")
+    reclaim(m, p, 200)
+    m.check()
+    # a large inactive file list is scanned alone (get_scan_count's SCAN_FILE)
+    assert meminfo(m, "Active(file)") + meminfo(m, "Inactive(file)") <= file0 - 4 * 32
+    assert vmstat(m, "pswpout") == 0
+    verify(p, a, 2000)
+    m.check()
