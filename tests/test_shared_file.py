@@ -109,3 +109,20 @@ def test_read_only_shared_mapping_is_not_written():
     except lv.SegmentationFault:
         pass
     m.check()
+
+
+def test_write_fault_throttled_at_a_zero_dirty_limit_still_lands():
+    # the soak's failure at seed 8005: with vm.dirty_ratio 0 the faulting task runs the
+    # flusher inside balance_dirty_pages; the page it is writing must not be cleaned and
+    # write-protected again before its store lands (4.6's flusher is asynchronous)
+    m, p, fd = _setup()
+    m.sysctl["vm.dirty_ratio"] = 0
+    a = p.mmap(None, 4 * P, lv.PROT_WRITE, lv.MAP_SHARED, fd, 0)     # write-only
+    for i in range(4):
+        p.write(a + i * P, b"zz")
+        m.check()
+    buf = p.mmap(None, P, RW, lv.MAP_PRIVATE | lv.MAP_ANONYMOUS)
+    for i in range(4):
+        assert p.pread(fd, buf, 2, i * P) == 2
+        assert p.read(buf, 2) == b"zz"
+    m.check()

@@ -92,10 +92,14 @@ class WritebackState:
     """The globals of mm/page-writeback.c and the bdi_list of mm/backing-dev.c."""
 
     __slots__ = ("bdi_list", "ratelimit_pages", "dirty_limit", "bdp_ratelimits",
-                 "dirty_throttle_leaks")
+                 "dirty_throttle_leaks", "store_in_flight")
 
     def __init__(self, nr_cpus: int):
         self.bdi_list = []
+        # the page a write fault is making writable while its task is throttled: its store
+        # has not landed yet, so the model's synchronous flusher leaves it dirty (4.6's
+        # flusher is asynchronous: the retried store lands before the I/O would clean it)
+        self.store_in_flight = -1
         self.ratelimit_pages = 32           # the static initialiser; writeback_set_ratelimit
         self.dirty_limit = 0                # global_wb_domain.dirty_limit
         self.bdp_ratelimits = [0] * nr_cpus         # per-CPU

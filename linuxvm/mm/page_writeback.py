@@ -287,6 +287,7 @@ def write_cache_pages(m, mapping, wbc) -> int:
         range_whole = wbc.range_start == 0 and wbc.range_end == LLONG_MAX
         cycled = True
     f = m.mem_map.f
+    in_flight = m.writeback.store_in_flight
     while True:
         # tag_pages_for_writeback for WB_SYNC_ALL: the set is fixed before writing starts,
         # so pages dirtied meanwhile wait for the next call
@@ -294,7 +295,7 @@ def write_cache_pages(m, mapping, wbc) -> int:
         done_index = index
         for idx in todo:
             pfn = mapping.i_pages.get(idx)
-            if pfn is None:
+            if pfn is None or pfn == in_flight:
                 continue
             done_index = idx
             f[pfn] = f[pfn] | (1 << PG_locked)             # lock_page
@@ -415,10 +416,11 @@ def balance_dirty_pages(m, mapping, wb, pages_dirtied: int) -> None:
         wb_start_background_writeback(wb)
 
 
-def balance_dirty_pages_ratelimited(m, mapping) -> None:
+def balance_dirty_pages_ratelimited(m, mapping, page: int = -1) -> None:
     """A task dirtied a page of ``mapping``: every nr_dirtied_pause pages it dirtied (8
     while the device is over its limit), or when this CPU's tasks dirtied
-    ratelimit_pages, check the dirty limits (mm/page-writeback.c)."""
+    ratelimit_pages, check the dirty limits (mm/page-writeback.c). ``page``: the page a
+    write fault made writable, whose store lands after this returns."""
     if not mapping.account_dirty:
         return
     wb = inode_to_wb(mapping.host)
@@ -441,4 +443,8 @@ def balance_dirty_pages_ratelimited(m, mapping) -> None:
         st.dirty_throttle_leaks[cpu] -= n
         tsk.nr_dirtied += n
     if tsk.nr_dirtied >= ratelimit:
-        balance_dirty_pages(m, mapping, wb, tsk.nr_dirtied)
+        st.store_in_flight = page
+        try:
+            balance_dirty_pages(m, mapping, wb, tsk.nr_dirtied)
+        finally:
+            st.store_in_flight = -1

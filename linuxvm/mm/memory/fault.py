@@ -174,7 +174,7 @@ def wp_page_reuse(m, vma, address: int, ptr, orig_pte: int, page: int = NULL,
         _unlock_page(m, page)
         put_page(m, page)
         if (dirtied or page_mkwrite) and mapping is not None:
-            balance_dirty_pages_ratelimited(m, mapping)
+            balance_dirty_pages_ratelimited(m, mapping, page)
     return VM_FAULT_WRITE
 
 
@@ -442,7 +442,7 @@ def do_shared_fault(m, mm, vma, address: int, ptr, pgoff: int, flags: int,
     mapping = page_mapping(m, fault_page)
     _unlock_page(m, fault_page)
     if (dirtied or mkwrite is not None) and mapping is not None:
-        balance_dirty_pages_ratelimited(m, mapping)
+        balance_dirty_pages_ratelimited(m, mapping, fault_page)
     return ret
 
 
