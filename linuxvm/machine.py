@@ -37,6 +37,7 @@ from .mm.swap import lru_init
 from .mm.vmscan.reclaim import reclaim_init
 from .mm.compaction import compaction_init
 from .mm.swapfile import swap_init, sys_swapon, sys_swapoff, SWAP_FLAG_PREFER
+from .mm.shmem import shmem_init
 from .block.blk_core import BlockDevice
 from .units import parse_size
 from .mm import slab_api
@@ -210,6 +211,7 @@ class Machine(MachineState):
         self.zones = self.pgdat.node_zones
         lru_init(self)                       # the zones' lruvecs (free_area_init_core)
         swap_init(self)                      # no swap areas yet
+        shmem_init(self)
         rmap_init(self)
         x86_setup.vfs_caches_init_early(self, self.nr_kernel_pages)
         # mem_init

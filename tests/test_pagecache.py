@@ -123,10 +123,11 @@ def test_drop_caches_keeps_dirty_mapped_and_pagevec_pages(m):
     assert m.global_page_state(NR_FILE_PAGES) == 0
 
 
-def test_drop_caches_bit_two_is_refused_whole(m):
-    with pytest.raises(NotImplementedError, match="drop_slab"):
-        m.sysctl["vm.drop_caches"] = 3
+def test_drop_caches_3_drops_the_page_cache_and_the_slab_objects(m):
+    m.sysctl["vm.drop_caches"] = 3
     m.check()
+    vmstat = dict(l.split() for l in m.proc.read("/proc/vmstat").splitlines())
+    assert vmstat["drop_pagecache"] == "1" and vmstat["drop_slab"] == "1"
 
 
 def test_meminfo_and_lru_counts_follow_the_cache(m):

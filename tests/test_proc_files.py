@@ -289,9 +289,14 @@ def test_meminfo_lines_and_formulas(m):
     assert all(cols[n] == 24 for n in MEMINFO_46 if n != "VmallocTotal")
     assert mem["VmallocTotal"].value == 34359738367
     assert mem["Hugepagesize"].value == 2048 and mem["HugePages_Total"].value == 0
-    # si_mem_available with no page cache or slab: free minus totalreserve
+    # si_mem_available with no page cache: free minus totalreserve, plus the part of the
+    # reclaimable slab (the boot's few dentries and inodes) above half of it or wmark_low
     reserve = m.pgdat.totalreserve_pages
-    assert mem["MemAvailable"].value == (m.nr_free_pages() - reserve) * 4
+    wmark_low = sum(z.low_wmark_pages() for z in m.zones)
+    srecl = mem["SReclaimable"].value // 4
+    assert srecl > 0
+    assert mem["MemAvailable"].value == \
+        (m.nr_free_pages() - reserve + srecl - min(srecl // 2, wmark_low)) * 4
     from linuxvm.mm.util import vm_commit_limit
     assert mem["CommitLimit"].value == vm_commit_limit(m) * 4 == m.totalram_pages() // 2 * 4
     d = m.direct_pages_count
@@ -313,8 +318,10 @@ def test_meminfo_counters_follow_zone_stats(m):
     assert mem["Active"].value == 12000
     wmark_low = sum(zz.watermark[1] for zz in m.zones)
     cache = 4000 - min(2000, wmark_low)
+    srecl = mem["SReclaimable"].value // 4          # the boot's dentries and inodes
+    slab = srecl - min(srecl // 2, wmark_low)
     assert mem["MemAvailable"].value == (m.nr_free_pages() - m.pgdat.totalreserve_pages
-                                         + cache) * 4
+                                         + cache + slab) * 4
     z.vm_stat[NR_INACTIVE_FILE] -= 1000
     z.vm_stat[NR_ACTIVE_FILE] -= 3000
 

@@ -340,9 +340,9 @@ def test_ramfs_pages_are_unevictable_and_never_dropped():
     m.check()
 
 
-def test_dirty_shmem_pages_stay_under_reclaim_and_clean_ones_may_go(swapm):
-    # shmem_writepage (shmem to swap) is not modelled yet: written pages are kept
-    # (activated), never-written ones (zeros) are dropped as 4.6 drops clean pages
+def test_shmem_pages_under_reclaim_keep_their_bytes(swapm):
+    # written pages go to swap through shmem_writepage, never-written ones (zeros) are
+    # dropped as 4.6 drops clean pages; both read back as they were
     m, p = swapm
     n = 300
     s = p.mmap(None, n * P, RW, lv.MAP_SHARED | lv.MAP_ANONYMOUS)

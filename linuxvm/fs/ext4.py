@@ -16,7 +16,8 @@ from ..mm.filemap import (generic_file_read_iter, generic_file_write_iter, filem
                           filemap_map_pages, filemap_write_and_wait_range, unlock_page,
                           SetPageUptodate, filemap_page_mkwrite, simple_write_begin,
                           simple_write_end)
-from ..mm.fs_types import AddressSpaceOperations, FileOperations, SuperOperations
+from ..mm.fs_types import (AddressSpaceOperations, FileOperations, SuperOperations,
+                           destroy_inode)
 from ..mm.memory.fault import next_content_tag
 from ..mm.page import PG_mappedtodisk
 from ..mm.backing_dev import I_FREEING, inode_io_list_del
@@ -26,6 +27,7 @@ from ..mm.page_writeback import (page_mapping, __set_page_dirty_nobuffers,
 from ..mm.truncate import truncate_inode_pages_final
 from ..mm.vm_ops import VmOperationsStruct
 from ..block.blk_core import submit_bio, SECTORS_PER_PAGE, READ, WRITE
+from .dcache import dput_inode
 
 
 def _fill_page(m, pfn: int, data: bytes) -> None:
@@ -96,16 +98,28 @@ def ext4_sync_file(m, file, start: int, end: int, datasync: bool) -> int:
 
 
 def ext4_evict_inode(inode) -> None:
-    """The last reference to an unlinked inode: its pages and blocks go."""
+    """The in-core inode goes: its pages always, its blocks too if it was unlinked
+    (fs/ext4/inode.c ext4_evict_inode, then destroy_inode)."""
     m = inode.machine
     mapping = inode.i_mapping
     inode.i_state |= I_FREEING
     truncate_inode_pages_final(m, mapping)
     inode_io_list_del(inode)
-    inode.data = bytearray()
+    if inode.i_nlink == 0:
+        inode.data = bytearray()
+    _release_inode(m, inode)
+
+
+def _release_inode(m, inode) -> None:
+    """The in-core inode's last traces: its page cache's handle, its place on s_inodes
+    and its object (clear_inode, inode_sb_list_del, destroy_inode)."""
+    mapping = inode.i_mapping
     if mapping.handle:
         m.address_spaces.pop(mapping.handle, None)
-    inode.sb.inodes.remove(inode)
+        mapping.handle = 0
+    if inode in inode.sb.inodes:
+        inode.sb.inodes.remove(inode)
+    destroy_inode(m, inode)
 
 
 ext4_aops = AddressSpaceOperations("ext4_aops", readpage=ext4_readpage,
@@ -120,7 +134,8 @@ ext4_file_operations = FileOperations("ext4_file_operations", mmap=ext4_file_mma
                                       read_iter=generic_file_read_iter,
                                       write_iter=generic_file_write_iter,
                                       fsync=ext4_sync_file)
-ext4_sops = SuperOperations("ext4_sops", evict_inode=ext4_evict_inode)
+ext4_sops = SuperOperations("ext4_sops", evict_inode=ext4_evict_inode,
+                            inode_cachep="ext4_inode_cache", dput=dput_inode)
 
 
 # -- ramfs ------------------------------------------------------------------------------------
@@ -145,11 +160,8 @@ def noop_fsync(m, file, start: int, end: int, datasync: bool) -> int:
 
 def ramfs_evict_inode(inode) -> None:
     m = inode.machine
-    mapping = inode.i_mapping
-    truncate_inode_pages_final(m, mapping)
-    if mapping.handle:
-        m.address_spaces.pop(mapping.handle, None)
-    inode.sb.inodes.remove(inode)
+    truncate_inode_pages_final(m, inode.i_mapping)
+    _release_inode(m, inode)
 
 
 ramfs_aops = AddressSpaceOperations("ramfs_aops", readpage=simple_readpage,
@@ -161,4 +173,4 @@ generic_file_vm_ops = VmOperationsStruct("generic_file_vm_ops", fault=filemap_fa
 ramfs_file_operations = FileOperations("ramfs_file_operations", mmap=generic_file_mmap,
                                        read_iter=generic_file_read_iter,
                                        write_iter=generic_file_write_iter, fsync=noop_fsync)
-ramfs_ops = SuperOperations("ramfs_ops", evict_inode=ramfs_evict_inode)
+ramfs_ops = SuperOperations("ramfs_ops", evict_inode=ramfs_evict_inode, dput=dput_inode)

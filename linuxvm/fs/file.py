@@ -13,7 +13,7 @@ import errno
 import os
 
 from ..mm.backing_dev import BackingDevInfo, bdi_register
-from ..mm.fs_types import File, FileOperations, Inode
+from ..mm.fs_types import File, FileOperations, Inode, alloc_inode
 from ..mm.mman import (O_ACCMODE, O_RDONLY, O_WRONLY, O_RDWR, O_CREAT, O_APPEND, O_EXCL,
                        O_TRUNC, O_DIRECTORY)
 from ..include.mm import VM_NORESERVE
@@ -22,6 +22,9 @@ from ..mm.shmem import (SHMEM_DEV, ShmemSbInfo, shmem_aops, shmem_file_operation
 from ..mm.truncate import truncate_setsize
 from ..block.blk_core import BlockDevice
 from .fs_writeback import wb_workfn
+from .dcache import d_alloc, d_instantiate, d_delete, dput, dput_inode
+from .inode import iget
+from .super import register_super_shrinker
 from .ext4 import (ext4_aops, ext4_file_operations, ext4_sops, ramfs_aops,
                    ramfs_file_operations, ramfs_ops, generic_file_vm_ops)
 from .char_mem import MEM_MAJOR, ZERO_MINOR, zero_fops
@@ -57,7 +60,8 @@ class SuperBlock:
     list (s_inodes, newest first as inode_sb_list_add leaves it)."""
 
     __slots__ = ("fstype", "dev", "bdev", "a_ops", "f_op", "s_op", "ra_pages",
-                 "account_dirty", "inodes", "mountpoint", "s_bdi", "s_fs_info")
+                 "account_dirty", "inodes", "mountpoint", "s_bdi", "s_fs_info",
+                 "s_dentry_lru", "s_inode_lru", "s_shrink")
 
     def __init__(self, fstype, dev, bdev, a_ops, f_op, s_op, ra_pages, account_dirty,
                  mountpoint):
@@ -73,6 +77,10 @@ class SuperBlock:
         self.mountpoint = mountpoint
         self.s_bdi = None           # the device's backing_dev_info; None: noop_backing_dev_info
         self.s_fs_info = None       # SHMEM_SB of a tmpfs mount
+        # the unused dentries and inodes, oldest first (list_lru s_dentry_lru, s_inode_lru)
+        self.s_dentry_lru = {}
+        self.s_inode_lru = {}
+        self.s_shrink = None        # the slab shrinker of its dentries and inodes
 
     def __repr__(self):
         return f"<super_block {self.fstype} {self.dev[0]}:{self.dev[1]} on {self.mountpoint}>"
@@ -97,6 +105,10 @@ class VFS:
         self.m = m
         self.files = {}                 # path -> Inode of each regular file
         self.dirs = {}                  # path -> Inode of each directory
+        self.dcache = {}                # path -> its hashed Dentry (dentry_hashtable)
+        m.vfs = self                    # vfs_caches_init: the dcache exists from here on
+        # the tmpfs inode's dentry is the VFS's (mm's shmem has no dcache of its own)
+        shmem_ops.dput = dput_inode
         self.next_ino = {ROOT_DEV: 2, SHMEM_DEV: 1}
         self.mounts = {}                # mountpoint -> SuperBlock
         self.sda = BlockDevice("sda", (8, 0))
@@ -107,6 +119,7 @@ class VFS:
         root.s_bdi = BackingDevInfo(m, f"{self.sda.dev[0]}:{self.sda.dev[1]}", wb_workfn)
         bdi_register(m, root.s_bdi)
         self.mounts["/"] = root
+        register_super_shrinker(m, root)
         # directories the model makes by itself are world-writable and sticky, like
         # /tmp, so that a process of any uid may create files (mkdir gives its own mode)
         self.dirs["/"] = self._new_inode(root, "/", S_IFDIR | 0o1777, 0)
@@ -114,6 +127,7 @@ class VFS:
         self.shm_mnt = SuperBlock("tmpfs", SHMEM_DEV, None, shmem_aops, shmem_file_operations,
                                   shmem_ops, 0, False, None)
         m.shm_mnt_sbinfo = self.shm_mnt.s_fs_info = ShmemSbInfo(0, self.shm_mnt)
+        register_super_shrinker(m, self.shm_mnt)
         # a distribution's boot: devtmpfs's /dev/zero, and tmpfs on /dev/shm
         self.mknod("/dev/zero", S_IFCHR | 0o666, (MEM_MAJOR, ZERO_MINOR), zero_fops)
         self.mount("tmpfs", "/dev/shm")
@@ -132,7 +146,9 @@ class VFS:
                 best = sb
         return best
 
-    def _new_inode(self, sb, path, mode, uid, size=0, data=b"") -> Inode:
+    def _new_inode(self, sb, path, mode, uid, size=0, data=b"", pinned=False) -> Inode:
+        """A new inode named ``path`` on ``sb``, in core with its dentry (a negative
+        dentry of the name becomes it)."""
         inode = Inode(self._ino(sb.dev), sb.dev, size, bytearray(data), path,
                       account_dirty=sb.account_dirty, s_op=sb.s_op)
         inode.i_mode = mode
@@ -148,7 +164,44 @@ class VFS:
             # shmem_mknod → shmem_get_inode(..., VM_NORESERVE): charged page by page
             shmem_init_inode(self.m, inode, VM_NORESERVE, sb.s_fs_info)
         sb.inodes.insert(0, inode)
+        alloc_inode(self.m, inode, sb.s_op.inode_cachep)
+        pinned = pinned or sb.fstype != "ext4"
+        negative = self.dcache.get(path)
+        if negative is not None and negative.d_inode is None and not pinned:
+            d_instantiate(negative, inode)
+        elif path == "/" or path == sb.mountpoint:
+            d_alloc(self.m, sb, path, None, inode, True)
+        else:
+            d_alloc(self.m, sb, path, self._lookup(_parent(path)).i_dentry, inode, pinned)
         return inode
+
+    def _lookup(self, path: str):
+        """Walk to ``path``: the inode, read in and given its dentry again if the caches
+        had dropped them, or None; a name a disk filesystem does not have is cached as a
+        negative dentry (fs/namei.c lookup_fast/lookup_slow → d_alloc, ext4_lookup)."""
+        inode = self.files.get(path) or self.dirs.get(path)
+        if inode is not None:
+            if inode.i_dentry is None:
+                parent = None if path == "/" or path == inode.sb.mountpoint \
+                    else self._lookup(_parent(path)).i_dentry
+                if not inode.slab_obj:
+                    iget(self.m, inode.sb, inode)
+                d_alloc(self.m, inode.sb, path, parent, inode)
+            return inode
+        parent_path = _parent(path)
+        if path in self.dcache or parent_path not in self.dirs:
+            return None
+        parent = self._lookup(parent_path)
+        if parent.sb.fstype == "ext4" and self.sb_of(path) is parent.sb:
+            d_alloc(self.m, parent.sb, path, parent.i_dentry, None)
+        return None
+
+    def _path_put(self, path: str) -> None:
+        """The end of a path walk's use of its last dentry (path_put → dput)."""
+        inode = self.files.get(path) or self.dirs.get(path)
+        dentry = inode.i_dentry if inode is not None else self.dcache.get(path)
+        if dentry is not None:
+            dput(self.m, dentry)
 
     def _check_path(self, path):
         if not isinstance(path, str) or not path.startswith("/") or \
@@ -171,12 +224,13 @@ class VFS:
             raise ValueError(f"{path} already exists")
         self._mkdirs(path)
         self.dirs[path].i_mode = S_IFDIR | (mode & 0o7777)
+        self._path_put(path)
 
     def mknod(self, path: str, mode: int, rdev: tuple, fops) -> Inode:
         """A device node (vfs_mknod): opening it gives the driver's file_operations."""
         self._check_path(path)
         self._mkdirs(_parent(path))
-        inode = self._new_inode(self.sb_of(path), path, mode, 0)
+        inode = self._new_inode(self.sb_of(path), path, mode, 0, pinned=True)
         inode.i_fop = fops
         inode.i_rdev = rdev
         self.files[path] = inode
@@ -206,7 +260,11 @@ class VFS:
         else:
             sb = SuperBlock("ramfs", dev, None, ramfs_aops, ramfs_file_operations, ramfs_ops,
                             0, False, mountpoint)
+        # the mountpoint's own dentry stays, pinned by the mount (DCACHE_MOUNTED)
+        under = self._lookup(mountpoint).i_dentry
+        under.d_count += 1
         self.mounts[mountpoint] = sb
+        register_super_shrinker(self.m, sb)
         self.dirs[mountpoint] = self._new_inode(sb, mountpoint, S_IFDIR | 0o1777, 0)
         return sb
 
@@ -220,6 +278,12 @@ class VFS:
         :param mmap: False makes a file without an mmap operation (mmap → ENODEV)
         :raises ValueError: a bad path or size, or the file exists
         """
+        inode = self._create(path, size, data, mmap=mmap, append=append, mode=mode, uid=uid)
+        self._path_put(path)
+        return inode
+
+    def _create(self, path: str, size: int = 0, data: bytes = None, *, mmap: bool = True,
+                append: bool = False, mode: int = 0o666, uid: int = 0) -> Inode:
         self._check_path(path)
         if path in self.files or path in self.dirs:
             raise ValueError(f"{path} already exists")
@@ -265,6 +329,12 @@ class VFS:
         err = build_open_flags(flags)
         if err:
             return err
+        self._lookup(path)
+        file = self._open(path, flags, mode, cred)
+        self._path_put(path)
+        return file
+
+    def _open(self, path, flags, mode, cred):
         acc = flags & O_ACCMODE
         if path in self.dirs:
             if flags & O_CREAT and flags & O_EXCL:
@@ -286,7 +356,7 @@ class VFS:
             err = self._permission(self.dirs[parent], MAY_WRITE, cred)
             if err:
                 return err
-            inode = self.create(path, 0, mode=mode, uid=cred.euid if cred else 0)
+            inode = self._create(path, 0, mode=mode, uid=cred.euid if cred else 0)
         elif flags & O_CREAT and flags & O_EXCL:
             return -errno.EEXIST
         else:
@@ -323,15 +393,16 @@ class VFS:
         """do_unlinkat: remove the name; the inode lives on while files hold it."""
         if path in self.dirs:
             return -errno.EISDIR
-        inode = self.files.get(path)
+        inode = self._lookup(path)
         if inode is None:
+            self._path_put(path)
             return -errno.ENOENT
         err = self._permission(self.dirs.get(_parent(path), self.dirs["/"]), MAY_WRITE, cred)
         if err:
+            self._path_put(path)
             return err
         del self.files[path]
         inode.i_nlink = 0
         inode.path = path + " (deleted)"
-        if inode.i_count <= 0:
-            inode.s_op.evict_inode(inode)
+        d_delete(self.m, inode.i_dentry)
         return 0

@@ -13,6 +13,7 @@ writeback while more than the background threshold is dirty. The 100 ms time sli
 writeback_sb_inodes never runs out, as the model's clock does not move while it works.
 """
 
+from .inode import inode_add_lru
 from ..mm.backing_dev import (I_DIRTY, I_DIRTY_PAGES, I_SYNC, I_NEW, I_FREEING, I_WILL_FREE,
                               WB_SYNC_NONE, WB_SYNC_ALL, WB_writeback_running,
                               WB_has_dirty_io, WB_REASON_BACKGROUND, WB_REASON_PERIODIC,
@@ -167,7 +168,8 @@ def writeback_sb_inodes(m, wb, work) -> int:
         if not inode.i_state & I_DIRTY:
             wrote += 1
         requeue_inode(m, inode, wb, wbc)
-        inode.i_state &= ~I_SYNC                   # inode_sync_complete
+        inode.i_state &= ~I_SYNC                   # inode_sync_complete:
+        inode_add_lru(inode)                       # clean and unused: reclaimable again
         if wrote and work.nr_pages <= 0:
             break
     return wrote

@@ -180,14 +180,6 @@ def _not_modelled(what):
     return check
 
 
-def _drop_caches_check(s, e, old, new, err):
-    # 1 drops the page cache (fs/drop_caches.py); bit 2 needs drop_slab
-    if not err and new[0] & 2:
-        raise NotImplementedError(f"writing {e.name}={new[0]}: dropping slab objects "
-                                  f"(drop_caches bit 2, drop_slab) is not modelled yet")
-    return new, err
-
-
 def _drop_caches_apply(s, e, old, new):
     drop_caches(s.machine, new[0])
 
@@ -196,7 +188,6 @@ CHECKS = {
     "dirty_writeback_centisecs_handler": _ignore_error,
     "lowmem_reserve_ratio_sysctl_handler": _lowmem_reserve_ratio_check,
     "percpu_pagelist_fraction_sysctl_handler": _percpu_pagelist_fraction_check,
-    "drop_caches_sysctl_handler": _drop_caches_check,
     "hugetlb_sysctl_handler": _not_modelled("the hugetlb page pool"),
     "hugetlb_overcommit_handler": _not_modelled("the hugetlb surplus page pool"),
 }

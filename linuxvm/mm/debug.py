@@ -12,7 +12,8 @@ from ..errors import KernelBug
 from ..include.mm import VM_LOCKED, VM_ACCOUNT, is_exec_mapping, is_stack_mapping, \
     is_data_mapping
 from .mm_types import MM_ANONPAGES, MM_FILEPAGES, MM_SHMEMPAGES, MM_SWAPENTS
-from .swapfile import check_swap, swp_swapcount, SWP_USED, SWAP_HAS_CACHE
+from .swapfile import (check_swap, swp_swapcount, swap_count, SWP_USED, SWAP_HAS_CACHE,
+                       SWAP_MAP_SHMEM)
 from .swap_state import check_swap_cache, find_swap_page
 from ..arch.x86.pgtable import pte_to_swp_entry, swp_entry
 from .mmzone import MAX_ORDER, MIGRATE_TYPES, MIGRATE_PCPTYPES, migratetype_names
@@ -255,12 +256,25 @@ def check_swap_refs(m, swap_refs: dict) -> None:
     are checked by check_swap)."""
     check_swap(m)
     check_swap_cache(m)
+    shmem_refs = {}                         # the shmem files' entries (SWAP_MAP_SHMEM)
+    for info in m.swap.shmem_swaplist:
+        if len(info.swap) != info.swapped:
+            raise KernelBug(f"shmem ino {info.inode.i_ino}: swapped {info.swapped} but "
+                            f"{len(info.swap)} swap entries")
+        for e in info.swap.values():
+            if e in shmem_refs:
+                raise KernelBug(f"swap entry {e:#x} held by two shmem slots")
+            shmem_refs[e] = info
     for si in m.swap.swap_info:
         if not si.flags & SWP_USED:
             continue
         for off in np.flatnonzero(si.swap_map[1:]).tolist():
             off += 1
             e = swp_entry(si.type, off)
+            if swap_count(int(si.swap_map[off])) == SWAP_MAP_SHMEM:
+                if shmem_refs.pop(e, None) is None or e in swap_refs:
+                    raise KernelBug(f"{si.name} slot {off}: a shmem slot no file holds alone")
+                continue
             want = swap_refs.pop(e, 0)
             if swp_swapcount(m, e) != want:
                 raise KernelBug(f"{si.name} slot {off}: swap count {swp_swapcount(m, e)} but "
@@ -272,6 +286,9 @@ def check_swap_refs(m, swap_refs: dict) -> None:
     if swap_refs:
         e = next(iter(swap_refs))
         raise KernelBug(f"a PTE holds swap entry {e:#x}, whose slot is free")
+    if shmem_refs:
+        e = next(iter(shmem_refs))
+        raise KernelBug(f"a shmem file holds swap entry {e:#x}, whose slot is not shmem's")
 
 
 # -- address spaces (mm/mmap.c validate_mm, plus the accounting the model can recompute) --

@@ -13,11 +13,13 @@ import errno
 from .mman import O_ACCMODE, O_RDONLY, O_WRONLY, O_RDWR
 
 __all__ = ["FileOperations", "SuperOperations", "AddressSpaceOperations", "AddressSpace",
-           "FileRaState", "Inode", "File", "iput", "VM_MAX_READAHEAD_PAGES",
+           "FileRaState", "Inode", "Dentry", "File", "iput", "alloc_inode", "destroy_inode", "d_alloc_pseudo", "VM_MAX_READAHEAD_PAGES",
            "vfs_fsync_range", "vfs_fsync"]
 
 # include/linux/mm.h VM_MAX_READAHEAD (128 KiB): a block device's default ra_pages
 VM_MAX_READAHEAD_PAGES = 32
+# include/linux/fs.h: writepage kept the page (locked): reclaim should activate it
+AOP_WRITEPAGE_ACTIVATE = 0x80000
 
 
 class FileOperations:
@@ -51,14 +53,23 @@ class FileOperations:
 class SuperOperations:
     """struct super_operations: what the inode's filesystem does when it is evicted;
     ``setattr_size`` stands for the size half of the filesystem's inode_operations.setattr
-    where it is not the generic one (shmem_setattr)."""
+    where it is not the generic one (shmem_setattr); ``inode_cachep`` names the slab
+    cache its alloc_inode takes in-core inodes from (None: the VFS's inode_cache).
 
-    __slots__ = ("ident", "evict_inode", "setattr_size")
+    ``dput`` stands for the dput of the file's dentry in __fput (fs/file_table.c): the
+    model's open files and mappings hold the inode's ``i_count`` where 4.6 holds the
+    dentry, so the last of them is the dentry's last use (None: its dentries are pinned).
+    """
 
-    def __init__(self, ident: str, *, evict_inode=None, setattr_size=None):
+    __slots__ = ("ident", "evict_inode", "setattr_size", "inode_cachep", "dput")
+
+    def __init__(self, ident: str, *, evict_inode=None, setattr_size=None, inode_cachep=None,
+                 dput=None):
         self.ident = ident
         self.evict_inode = evict_inode              # (inode) -> None
         self.setattr_size = setattr_size            # (m, inode, newsize) -> 0 or -errno
+        self.inode_cachep = inode_cachep
+        self.dput = dput                            # (inode) -> None
 
     def __repr__(self):
         return f"<super_operations {self.ident}>"
@@ -152,7 +163,8 @@ class Inode:
     __slots__ = ("i_ino", "dev", "i_size", "data", "is_append", "is_hugetlbfs",
                  "cap_account_dirty", "mmap_capable", "i_mmap", "path", "s_op",
                  "shmem_acct", "machine", "i_mapping", "i_mode", "i_uid", "i_nlink",
-                 "i_count", "sb", "i_state", "dirtied_when", "shmem_info", "i_fop", "i_rdev")
+                 "i_count", "sb", "i_state", "dirtied_when", "shmem_info", "i_fop", "i_rdev",
+                 "slab_obj", "i_dentry", "i_lru")
 
     def __init__(self, ino, dev, size, data, path, mmap_capable=True, account_dirty=True,
                  s_op=None):
@@ -180,6 +192,66 @@ class Inode:
         self.shmem_info = None       # SHMEM_I(inode) of a shmem/tmpfs inode
         self.i_fop = None            # a device node's own file_operations (def_chr_fops)
         self.i_rdev = None           # a device node's (major, minor)
+        # the in-core inode: its slab object (0: only the on-disk inode exists, the
+        # cache dropped the in-core one), the dentry that names it, and whether it is on
+        # its filesystem's inode LRU (unused, clean, reclaimable)
+        self.slab_obj = 0
+        self.i_dentry = None
+        self.i_lru = False
+
+
+class Dentry:
+    """struct dentry: a cached name of an inode (fs/dcache.c), backed by an object of the
+    dentry cache. ``d_count`` is d_lockref.count less the model's open files and mappings,
+    which it reads from the inode's ``i_count``: the children's references, and one for
+    a pinned dentry (the root, a mountpoint, a ramfs/tmpfs or device node name)."""
+
+    __slots__ = ("d_name", "d_inode", "d_parent", "d_count", "d_flags", "d_sb", "d_lru",
+                 "d_unhashed", "slab_obj")
+
+    def __init__(self, name: str, inode, parent, sb):
+        self.d_name = name
+        self.d_inode = inode
+        self.d_parent = parent
+        self.d_count = 0
+        self.d_flags = 0
+        self.d_sb = sb
+        self.d_lru = False           # on the superblock's dentry LRU
+        self.d_unhashed = False      # d_drop: the name was unlinked while in use
+        self.slab_obj = 0
+
+    def __repr__(self):
+        return f"<dentry {self.d_name} count={self.d_count} lru={self.d_lru}>"
+
+
+def alloc_inode(m, inode, cachep) -> None:
+    """Back an inode by an object of its filesystem's inode cache (fs/inode.c alloc_inode
+    through s_op->alloc_inode)."""
+    slab = m.slab
+    if slab is not None:
+        inode.slab_obj = slab.alloc_obj(cachep or "inode_cache")
+
+
+def d_alloc_pseudo(m, sb, inode) -> Dentry:
+    """The unhashed dentry of an internal file (fs/dcache.c d_alloc_pseudo); the VFS
+    frees it with the file's last reference."""
+    dentry = Dentry(inode.path, inode, None, sb)
+    dentry.d_unhashed = True
+    slab = m.slab
+    if slab is not None:
+        dentry.slab_obj = slab.alloc_obj("dentry")
+    inode.i_dentry = dentry
+    return dentry
+
+
+def destroy_inode(m, inode) -> None:
+    """Free the in-core inode's object (fs/inode.c destroy_inode)."""
+    slab = m.slab
+    if slab is not None and inode.slab_obj:
+        s_op = inode.s_op
+        slab.free_obj((s_op.inode_cachep if s_op is not None else None) or "inode_cache",
+                      inode.slab_obj)
+    inode.slab_obj = 0
 
 
 class File:
@@ -240,9 +312,15 @@ def vfs_fsync(m, file, datasync: bool) -> int:
 
 def iput(inode) -> None:
     """Drop an inode reference; the last one of an unlinked inode evicts it (fs/inode.c
-    iput_final with generic_drop_inode)."""
+    iput_final with generic_drop_inode); the last one of a linked inode leaves its
+    dentry unused, cached on its filesystem's LRU (``s_op.dput``)."""
     inode.i_count -= 1
-    if inode.i_count <= 0 and inode.i_nlink == 0:
-        s_op = inode.s_op
-        if s_op is not None and s_op.evict_inode is not None:
-            s_op.evict_inode(inode)
+    if inode.i_count > 0:
+        return
+    s_op = inode.s_op
+    if s_op is None:
+        return
+    if s_op.dput is not None and inode.i_dentry is not None:
+        s_op.dput(inode)
+    elif inode.i_nlink == 0 and s_op.evict_inode is not None:
+        s_op.evict_inode(inode)

@@ -91,6 +91,8 @@ class MachineState:
         "fault_around_bytes",  # mm/memory.c fault_around_bytes (debugfs), 65536
         "drop_caches_stfu",  # fs/drop_caches.c: a write with bit 4 silenced the log line
         "writeback",        # WritebackState: bdi_list and page-writeback.c's globals
+        "shrinker_list",    # the registered slab shrinkers (mm/vmscan.c shrinker_list)
+        "reclaim_state",    # current->reclaim_state of the running reclaimer, or None
         # -- tasks and CPUs --------------------------------------------------------------
         "cpus",             # per-CPU state: control registers, TLB, current task
         "current_cpu",      # the CPU the model is running on (smp_processor_id)
@@ -130,6 +132,7 @@ class MachineState:
         self.address_space_seq = 0
         self.fault_around_bytes = 65536
         self.drop_caches_stfu = False
+        self.shrinker_list = []
         self.current_cpu = 0
         self.tasks = {}
         self.next_pid = 1

@@ -26,21 +26,25 @@ from .migrate import migrate_page
 from ..arch.x86.page_types import PAGE_SHIFT, PAGE_SIZE
 from ..errors import KernelBug
 from ..include.mm import VM_NORESERVE
-from ..include.vm_event_item import NR_FILE_PAGES, NR_SHMEM, PGMAJFAULT   # noqa: F401
+from ..include.vm_event_item import NR_FILE_PAGES, NR_SHMEM, PGMAJFAULT
 from . import gfp as G
 from .filemap import (mapping_handle, filemap_map_pages, lock_page, unlock_page,
                       generic_file_write_iter,
                       SetPageUptodate, delete_from_page_cache)
-from .fs_types import AddressSpaceOperations, File, FileOperations, Inode, SuperOperations
+from .fs_types import (AddressSpaceOperations, File, FileOperations, Inode, SuperOperations,
+                       alloc_inode, destroy_inode, d_alloc_pseudo, AOP_WRITEPAGE_ACTIVATE)
 from .mman import O_RDWR
 from .page import NULL, PG_locked, PG_swapbacked, PG_uptodate, PG_referenced, PG_active, \
-    PG_dirty
+    PG_dirty, PG_swapcache
 from .page_alloc import __alloc_pages_nodemask
-from .page_writeback import set_page_dirty, __set_page_dirty_no_writeback
+from .page_writeback import set_page_dirty, __set_page_dirty_no_writeback, page_mapping
 from .swap import get_page, put_page, mark_page_accessed, lru_cache_add
 from .truncate import unmap_mapping_range, truncate_inode_page, zero_user_segment
 from .util import security_vm_enough_memory_mm, vm_unacct_memory
-from .vm_ops import VmOperationsStruct, VM_FAULT_LOCKED, VM_FAULT_OOM, VM_FAULT_SIGBUS
+from .vm_ops import (VmOperationsStruct, VM_FAULT_LOCKED, VM_FAULT_OOM, VM_FAULT_SIGBUS,
+                     VM_FAULT_MAJOR)
+from . import page_io, swap_state, swapfile   # shmem pages go to swap under pressure
+from ..include.mm import VM_LOCKED
 
 SHMEM_DEV = (0, 5)               # shm_mnt: the internal tmpfs mount of 4.6
 SHMEM_ZERO_PATH = "/dev/zero (deleted)"
@@ -71,16 +75,21 @@ class ShmemSbInfo:
 
 
 class ShmemInodeInfo:
-    """struct shmem_inode_info: the inode's VM_NORESERVE flag, the pages it has allocated
-    (``alloced``) and swapped (always 0 until swap is modelled)."""
+    """struct shmem_inode_info: the inode's VM_NORESERVE (and SHM_LOCK's VM_LOCKED) flag,
+    the pages it has allocated (``alloced``) and swapped out. ``swap`` holds the swap
+    entries 4.6 keeps in the page cache's radix tree slots (index → entry) while a page
+    is out; ``on_swaplist`` is the info's place on shmem_swaplist."""
 
-    __slots__ = ("flags", "alloced", "swapped", "sbinfo")
+    __slots__ = ("flags", "alloced", "swapped", "sbinfo", "swap", "on_swaplist", "inode")
 
-    def __init__(self, flags: int, sbinfo: ShmemSbInfo):
+    def __init__(self, flags: int, sbinfo: ShmemSbInfo, inode=None):
+        self.inode = inode              # SHMEM_I's container: the vfs_inode
         self.flags = flags
         self.alloced = 0
         self.swapped = 0
         self.sbinfo = sbinfo
+        self.swap = {}
+        self.on_swaplist = False
 
     def __repr__(self):
         return f"<shmem_inode_info alloced={self.alloced} flags={self.flags:#x}>"
@@ -188,11 +197,12 @@ def find_lock_entry(m, mapping, index: int) -> int:
     return pfn
 
 
-def shmem_getpage_gfp(m, inode, index: int, sgp: int, gfp: int):
-    """Find or allocate the page of a shmem file at ``index`` (mm/shmem.c
-    shmem_getpage_gfp, without the swap half): (0, page locked with a reference),
-    (0, NULL) for a hole SGP_READ does not fill, or (-errno, NULL): EINVAL past i_size
-    (but for SGP_WRITE and SGP_FALLOC), ENOSPC, ENOMEM, EFBIG."""
+def shmem_getpage_gfp(m, inode, index: int, sgp: int, gfp: int, fault_type=None):
+    """Find, read back from swap, or allocate the page of a shmem file at ``index``
+    (mm/shmem.c shmem_getpage_gfp): (0, page locked with a reference), (0, NULL) for a
+    hole SGP_READ does not fill, or (-errno, NULL): EINVAL past i_size (but for
+    SGP_WRITE and SGP_FALLOC), ENOSPC, ENOMEM, EFBIG. A fault that had to read the page
+    from the disk adds VM_FAULT_MAJOR to ``fault_type[0]``."""
     mapping = inode.i_mapping
     info = inode.shmem_info
     if index > (MAX_LFS_FILESIZE >> PAGE_SHIFT):
@@ -200,6 +210,12 @@ def shmem_getpage_gfp(m, inode, index: int, sgp: int, gfp: int):
     once = False
     while True:
         page = find_lock_entry(m, mapping, index)
+        swap = info.swap.get(index, 0) if page == NULL else 0
+        if swap:
+            error, page = shmem_swapin_page(m, inode, index, swap, sgp, gfp, fault_type)
+            if error == -errno.EEXIST:
+                continue                    # the entry changed under us: look again
+            return error, page
         if sgp not in (SGP_WRITE, SGP_FALLOC) and (index << PAGE_SHIFT) >= inode.i_size:
             error = -errno.EINVAL
         else:
@@ -227,6 +243,158 @@ def shmem_getpage_gfp(m, inode, index: int, sgp: int, gfp: int):
             shmem_recalc_inode(m, inode)
             continue
         return error, NULL
+
+
+def shmem_swapin_page(m, inode, index: int, swap: int, sgp: int, gfp: int, fault_type):
+    """The swap half of shmem_getpage_gfp: the page of ``swap`` from the swap cache or the
+    disk (shmem_swapin → swapin_readahead), put back in the file's cache in the entry's
+    place, out of the swap cache, dirty; the slot is freed. (0, page locked with a
+    reference), (-ENOMEM, NULL), or (-EEXIST, NULL) if the entry went meanwhile."""
+    info = inode.shmem_info
+    page = swap_state.lookup_swap_cache(m, swap)
+    if page == NULL:
+        if fault_type is not None:
+            fault_type[0] |= VM_FAULT_MAJOR
+            m.pgdat.vm_events[PGMAJFAULT] += 1
+        # shmem_swapin: a pseudo-VMA for the mempolicy; the model has one node
+        page = swap_state.swapin_readahead(m, swap, gfp, None, 0)
+        if page == NULL:
+            return -errno.ENOMEM, NULL
+    lock_page(m, page)
+    mem_map = m.mem_map
+    if not mem_map.f[page] & (1 << PG_swapcache) or int(mem_map.priv[page]) != swap \
+            or info.swap.get(index) != swap:
+        unlock_page(m, page)
+        put_page(m, page)
+        return -errno.EEXIST, NULL
+    if not mem_map.f[page] & (1 << PG_uptodate):
+        unlock_page(m, page)
+        put_page(m, page)
+        return -errno.EIO, NULL
+    # shmem_add_to_page_cache with the expected swap entry: the page takes its slot
+    del info.swap[index]
+    shmem_add_to_page_cache(m, page, inode.i_mapping, index)
+    info.swapped -= 1
+    shmem_recalc_inode(m, inode)
+    if sgp == SGP_WRITE:
+        mark_page_accessed(m, page)
+    swap_state.delete_from_swap_cache(m, page)
+    set_page_dirty(m, page)
+    swapfile.swap_free(m, swap)
+    return 0, page
+
+
+def _shmem_swaplist_del(m, info) -> None:
+    if info.on_swaplist and not info.swapped:
+        info.on_swaplist = False
+        m.swap.shmem_swaplist.remove(info)
+
+
+def shmem_writepage(m, pfn: int, for_reclaim: bool = True) -> int:
+    """address_space_operations.writepage of shmem: under memory pressure a locked page
+    goes to a swap slot (the swap cache, then swap_writepage), leaving the slot's entry
+    in its place in the file; without swap, for SHM_LOCKed memory or outside reclaim it
+    is redirtied and kept (AOP_WRITEPAGE_ACTIVATE, still locked) (mm/shmem.c
+    shmem_writepage)."""
+    mem_map = m.mem_map
+    if not mem_map.f[pfn] & (1 << PG_locked):
+        raise KernelBug(f"BUG_ON(!PageLocked(page)): shmem_writepage pfn {pfn:#x}")
+    mapping = page_mapping(m, pfn)
+    inode = mapping.host
+    info = inode.shmem_info
+    swap = 0
+    if not info.flags & VM_LOCKED and m.total_swap_pages:
+        if not for_reclaim:
+            # 4.6 warns once: tmpfs pages go to swap only for reclaim
+            m.log.pr_warn("shmem_writepage: not for reclaim; the page stays in memory")
+        else:
+            if not mem_map.f[pfn] & (1 << PG_uptodate):
+                clear_highpage(m, pfn)          # a fallocated page: written as zeros
+                SetPageUptodate(m, pfn)
+            swap = swapfile.get_swap_page(m)
+    if not swap:
+        set_page_dirty(m, pfn)
+        if for_reclaim:
+            return AOP_WRITEPAGE_ACTIVATE
+        unlock_page(m, pfn)
+        return 0
+    if not info.on_swaplist:
+        info.on_swaplist = True
+        m.swap.shmem_swaplist.append(info)
+    swap_state.add_to_swap_cache(m, pfn, swap)
+    shmem_recalc_inode(m, inode)
+    info.swapped += 1
+    swapfile.swap_shmem_alloc(m, swap)
+    shmem_delete_from_page_cache(m, pfn, swap)
+    if mem_map.mc[pfn] >= 0:
+        raise KernelBug(f"BUG_ON(page_mapped(page)): shmem_writepage pfn {pfn:#x}")
+    page_io.swap_writepage(m, pfn)
+    return 0
+
+
+def shmem_delete_from_page_cache(m, pfn: int, swap: int) -> None:
+    """Replace a page of the file's cache by its swap entry, dropping the cache's
+    reference (mm/shmem.c shmem_delete_from_page_cache)."""
+    mem_map = m.mem_map
+    mapping = page_mapping(m, pfn)
+    index = int(mem_map.idx[pfn])
+    del mapping.i_pages[index]
+    mapping.host.shmem_info.swap[index] = swap
+    mapping.nrpages -= 1
+    mem_map.mapv[pfn] = 0
+    vs = m.page_zone(pfn).vm_stat
+    vs[NR_FILE_PAGES] -= 1
+    vs[NR_SHMEM] -= 1
+    put_page(m, pfn)
+
+
+def shmem_free_swap(m, info, index: int) -> int:
+    """Free the swap entry at ``index`` (a slot and any swap-cache page); 1 if there was
+    one (mm/shmem.c shmem_free_swap)."""
+    swap = info.swap.pop(index, 0)
+    if not swap:
+        return 0
+    swapfile.free_swap_and_cache(m, swap)
+    return 1
+
+
+def shmem_unuse(m, swap: int, page: int) -> bool:
+    """swapoff: put the swap-cache ``page`` of ``swap`` back into the shmem file whose
+    entry it is, out of the swap cache; False if no file holds it (mm/shmem.c
+    shmem_unuse → shmem_unuse_inode)."""
+    for info in list(m.swap.shmem_swaplist):
+        index = next((i for i, e in info.swap.items() if e == swap), None)
+        if index is None:
+            continue
+        inode = info.inode
+        del info.swap[index]
+        shmem_add_to_page_cache(m, page, inode.i_mapping, index)
+        info.swapped -= 1
+        shmem_recalc_inode(m, inode)
+        _shmem_swaplist_del(m, info)
+        swap_state.delete_from_swap_cache(m, page)
+        set_page_dirty(m, page)
+        swapfile.swap_free(m, swap)
+        return True
+    return False
+
+
+def shmem_init(m) -> None:
+    """The part of shmem_init the swap code needs: swapoff reaches shmem's entries
+    through the swap state's shmem_unuse hook."""
+    m.swap.shmem_unuse = shmem_unuse
+
+
+def shmem_swap_usage(m, vma) -> int:
+    """Bytes of the mapped range of a shmem file that are out on swap (mm/shmem.c
+    shmem_swap_usage → shmem_partial_swap_usage)."""
+    inode = vma.vm_file.inode
+    info = inode.shmem_info
+    if info is None or not info.swapped:
+        return 0
+    start = vma.vm_pgoff
+    end = start + ((vma.vm_end - vma.vm_start) >> PAGE_SHIFT)
+    return sum(1 for i in info.swap if start <= i < end) << PAGE_SHIFT
 
 
 def _clear_fallocated(m, page: int, sgp: int) -> None:
@@ -286,15 +454,16 @@ def shmem_mapping_gfp(inode) -> int:
 def shmem_fault(vma, vmf) -> int:
     """vm_operations_struct.fault of a shmem mapping: the page at ``vmf.pgoff``, found or
     allocated zeroed (SGP_CACHE), returned locked; SIGBUS past i_size, OOM when no page
-    can be had (mm/shmem.c shmem_fault). A page read from swap would be a major fault;
-    without swap none is."""
+    can be had (mm/shmem.c shmem_fault). A page read back from swap is a major fault."""
     m = vmf.m
     inode = vma.vm_file.inode
-    error, page = shmem_getpage_gfp(m, inode, vmf.pgoff, SGP_CACHE, shmem_mapping_gfp(inode))
+    fault_type = [0]
+    error, page = shmem_getpage_gfp(m, inode, vmf.pgoff, SGP_CACHE, shmem_mapping_gfp(inode),
+                                    fault_type)
     if error:
         return VM_FAULT_OOM if error == -errno.ENOMEM else VM_FAULT_SIGBUS
     vmf.page = page
-    return VM_FAULT_LOCKED
+    return VM_FAULT_LOCKED | fault_type[0]
 
 
 def shmem_mmap(file, vma) -> int:
@@ -407,6 +576,14 @@ def shmem_undo_range(m, inode, lstart: int, lend: int) -> None:
         truncate_inode_page(m, mapping, pfn)
         unlock_page(m, pfn)
         put_page(m, pfn)
+    info = inode.shmem_info
+    nr_swaps_freed = 0
+    for index in sorted(i for i in info.swap if start <= i < end):
+        nr_swaps_freed += shmem_free_swap(m, info, index)
+    if nr_swaps_freed:
+        info.swapped -= nr_swaps_freed
+        shmem_recalc_inode(m, inode)
+        _shmem_swaplist_del(m, info)
     gfp = shmem_mapping_gfp(inode)
     if partial_start:
         _, page = shmem_getpage_gfp(m, inode, start - 1, SGP_READ, gfp)
@@ -493,14 +670,20 @@ def shmem_evict_inode(inode) -> None:
     mapping = inode.i_mapping
     if mapping.nrpages:
         raise KernelBug(f"shmem_evict_inode: {mapping!r} still holds pages")
+    info = inode.shmem_info
+    if info is not None and (info.swapped or info.swap):
+        raise KernelBug(f"shmem_evict_inode: ino {inode.i_ino} still has pages on swap")
     if mapping.handle:
         m.address_spaces.pop(mapping.handle, None)
+        mapping.handle = 0
     sb = inode.sb
     if sb is not None and inode in sb.inodes:
         sb.inodes.remove(inode)
+    destroy_inode(m, inode)
 
 
 shmem_aops = AddressSpaceOperations("shmem_aops", set_page_dirty=__set_page_dirty_no_writeback,
+                                    writepage=shmem_writepage,
                                     write_begin=shmem_write_begin,
                                     write_end=shmem_write_end,
                                     migratepage=migrate_page)
@@ -511,12 +694,13 @@ shmem_file_operations = FileOperations("shmem_file_operations", mmap=shmem_mmap,
                                        write_iter=generic_file_write_iter, fsync=shmem_fsync,
                                        fallocate=shmem_fallocate)
 shmem_ops = SuperOperations("shmem_ops", evict_inode=shmem_evict_inode,
+                            inode_cachep="shmem_inode_cache",
                             setattr_size=shmem_setattr_size)
 
 
 def shmem_init_inode(m, inode, flags: int, sbinfo: ShmemSbInfo) -> None:
     """The shmem half of shmem_get_inode: tables, no readahead, no dirty accounting."""
-    inode.shmem_info = ShmemInodeInfo(flags & VM_NORESERVE, sbinfo)
+    inode.shmem_info = ShmemInodeInfo(flags & VM_NORESERVE, sbinfo, inode)
     inode.machine = m
     inode.s_op = shmem_ops
     inode.cap_account_dirty = False
@@ -542,6 +726,8 @@ def shmem_file_setup(m, name: str, size: int, flags: int):
     if sb is not None:
         inode.sb = sb
         sb.inodes.insert(0, inode)   # drop_caches reaches shm_mnt's inodes too
+    alloc_inode(m, inode, "shmem_inode_cache")
+    d_alloc_pseudo(m, sb, inode)
     if not flags & VM_NORESERVE:
         inode.shmem_acct = pages     # given back with the inode (shmem_unacct_size)
     return File(inode, O_RDWR, inode.path, shmem_file_operations)

@@ -200,7 +200,10 @@ class SlabState:
     def create_kernel_caches(self) -> None:
         """The caches start_kernel creates after mm_init (radix_tree_init … vfs_caches_init)."""
         for name, size, align, flags, has_ctor in C.KERNEL_CACHES:
-            ctor = _named_ctor(name.replace("_cache", "") + "_ctor") if has_ctor else None
+            ctor = None
+            if has_ctor:
+                ctor = _named_ctor(has_ctor if isinstance(has_ctor, str)
+                                   else name.replace("_cache", "") + "_ctor")
             self.kmem_cache_create(name, size, align, flags, ctor)
         # the model's own code holds these (and the boot and kmalloc caches) for good
         self.permanent = {s.id: s.refcount for s in self.slab_caches}

@@ -252,6 +252,9 @@ def __free_slab(s, page: int) -> None:
     mm.priv[page] = 0
     mm.nxt[page] = NULL
     mm.prv[page] = NULL
+    rs = sl.m.reclaim_state
+    if rs is not None:
+        rs.reclaimed_slab += 1 << order
     _free_pages(sl.pgdat, page, order, sl.m.current_cpu)
 
 

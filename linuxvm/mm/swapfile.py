@@ -77,7 +77,7 @@ class SwapState:
 
     __slots__ = ("swap_info", "nr_swapfiles", "least_priority", "swap_active",
                  "swap_avail", "swapper_spaces", "prev_offset", "last_readahead_pages",
-                 "swapin_readahead_hits", "next_dev")
+                 "swapin_readahead_hits", "next_dev", "shmem_swaplist", "shmem_unuse")
 
     def __init__(self):
         self.swap_info = []        # swap_info[type]
@@ -90,6 +90,8 @@ class SwapState:
         self.last_readahead_pages = 0
         self.swapin_readahead_hits = 0
         self.next_dev = 16         # minor of the next swap partition (8:16 = sdb)
+        self.shmem_swaplist = []   # mm/shmem.c: the shmem inodes with pages on swap
+        self.shmem_unuse = None    # shmem's swapoff hook (shmem sits above swap): shmem_init
 
 
 def swap_init(m) -> None:
@@ -350,6 +352,11 @@ def __swap_duplicate(m, entry: int, usage: int) -> int:
     return err
 
 
+def swap_shmem_alloc(m, entry: int) -> None:
+    """Mark a slot as held by a shmem file rather than by PTEs (mm/swapfile.c)."""
+    __swap_duplicate(m, entry, SWAP_MAP_SHMEM)
+
+
 def swap_duplicate(m, entry: int) -> int:
     """Another PTE refers to the slot (fork): 0 or -errno (mm/swapfile.c)."""
     return __swap_duplicate(m, entry, 1)
@@ -560,6 +567,9 @@ def try_to_unuse(m, si) -> int:
         f = m.mem_map.f
         if not f[pfn] & (1 << PG_locked):
             f[pfn] = f[pfn] | (1 << PG_locked)
+        if swap_count(int(si.swap_map[offset])) == SWAP_MAP_SHMEM:
+            if not m.swap.shmem_unuse(m, entry, pfn):
+                raise KernelBug(f"try_to_unuse: no shmem file holds slot {offset}")
         for mm, vma, ptr, addr in users.get(entry, ()):
             swap_state.unuse_pte(m, vma, ptr, addr, entry, pfn)
         if f[pfn] & (1 << PG_swapcache) and swap_count(int(si.swap_map[offset])) == 0:

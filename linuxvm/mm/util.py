@@ -50,7 +50,7 @@ def vm_unacct_memory(m, pages: int) -> None:
 
 
 def get_nr_swap_pages(m) -> int:
-    # free swap pages: swap is not modelled yet, so all of it (0) is free
+    # free swap pages, as __vm_enough_memory's guess counts them
     return m.nr_swap_pages
 
 

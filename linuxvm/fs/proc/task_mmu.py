@@ -1,10 +1,11 @@
 """/proc/PID/maps, smaps and statm (fs/proc/task_mmu.c)."""
 
 from ...arch.x86.page_types import PAGE_SHIFT, PAGE_SIZE
-from ...include.mm import (VM_READ, VM_WRITE, VM_EXEC, VM_MAYSHARE, VM_GROWSDOWN, VM_LOCKED,
+from ...include.mm import (VM_READ, VM_WRITE, VM_EXEC, VM_MAYSHARE, VM_SHARED, VM_GROWSDOWN, VM_LOCKED,
                             show_vm_flags)
 from ...mm.mm_types import MM_FILEPAGES, MM_ANONPAGES, MM_SHMEMPAGES, MM_SWAPENTS
-from ...mm.pagewalk import smaps_account, PSS_SHIFT
+from ...mm.pagewalk import smaps_account, vma_ptes, PSS_SHIFT
+from ...mm.shmem import shmem_swap_usage
 
 MAPS_NAME_COLUMN = 25 + 8 * 6 - 1      # seq_setwidth(m, 25 + sizeof(void *) * 6 - 1)
 
@@ -89,7 +90,23 @@ class MemSizeStats:
 
 def smaps_walk(m, vma, mss) -> None:
     """Account the pages mapped in ``vma`` (walk_page_vma with smaps_pte_range; the walk
-    lives in mm/pagewalk.py)."""
+    lives in mm/pagewalk.py), and the pages of a shmem file it maps that are out on swap:
+    all of its range for a shared or read-only mapping, only the holes for a private
+    writable one (the rest are its own COW copies) (show_smap's shmem_swap_usage,
+    smaps_pte_hole)."""
+    file = vma.vm_file
+    info = file.inode.shmem_info if file is not None else None
+    if info is not None:
+        swapped = shmem_swap_usage(m, vma)
+        if not swapped or vma.vm_flags & VM_SHARED or not vma.vm_flags & VM_WRITE:
+            mss.swap = swapped
+        else:
+            addrs, _ = vma_ptes(m, vma)
+            taken = set(addrs.tolist())
+            for index in info.swap:
+                addr = vma.vm_start + ((index - vma.vm_pgoff) << PAGE_SHIFT)
+                if vma.vm_start <= addr < vma.vm_end and addr not in taken:
+                    mss.swap += PAGE_SIZE
     smaps_account(m, vma, mss)
 
 

@@ -22,6 +22,7 @@ from ..page import (PG_lru, PG_active, PG_unevictable, PG_locked, PG_writeback,
                     PG_dirty, PG_referenced, PG_swapbacked, PG_swapcache, PG_reclaim,
                     PAGE_MAPPING_ANON)
 from ..page_alloc import free_hot_cold_page, zone_watermark_ok, MAX_IDLE_RETRIES
+from ..fs_types import AOP_WRITEPAGE_ACTIVATE
 from ..page_writeback import page_mapping, clear_page_dirty_for_io
 from ..rmap import (page_referenced, try_to_unmap, SWAP_SUCCESS, SWAP_AGAIN, SWAP_FAIL,
                     SWAP_MLOCK, SWAP_LZFREE, TTU_UNMAP, TTU_BATCH_FLUSH, TTU_LZFREE)
@@ -29,6 +30,7 @@ from ..swap import (page_lru, del_page_from_lru_list, add_page_to_lru_list, lru_
                     page_is_file_cache, LRU_INACTIVE_ANON, LRU_ACTIVE_ANON, LRU_INACTIVE_FILE,
                     LRU_ACTIVE_FILE)
 from . import page_evictable, putback_lru_page
+from .shrinker import shrink_slab, ReclaimState
 
 _U64 = 0xFFFFFFFFFFFFFFFF
 
@@ -172,7 +174,9 @@ def pageout(m, pfn: int, writepage, sc) -> int:
         return PAGE_CLEAN
     f = m.mem_map.f
     f[pfn] = f[pfn] | (1 << PG_reclaim)
-    writepage(m, pfn)
+    if writepage(m, pfn) == AOP_WRITEPAGE_ACTIVATE:
+        f[pfn] = f[pfn] & ~(1 << PG_reclaim) & _U64        # kept, still locked
+        return PAGE_ACTIVATE
     if not f[pfn] & (1 << PG_writeback):
         f[pfn] = f[pfn] & ~(1 << PG_reclaim) & _U64        # the write is done already
     m.page_zone(pfn).vm_stat[NR_VMSCAN_WRITE] += 1
@@ -477,10 +481,11 @@ def shrink_list(m, lru: int, nr_to_scan: int, lruvec, sc) -> int:
     return shrink_inactive_list(m, nr_to_scan, lruvec, sc, lru)
 
 
-def get_scan_count(m, lruvec, sc) -> list:
+def get_scan_count(m, lruvec, sc) -> tuple:
     """How many pages of each evictable list to scan at this priority, balancing anon
     against file by swappiness and by how often each was found in use
-    (mm/vmscan.c get_scan_count). nr[lru] for the four evictable lists."""
+    (mm/vmscan.c get_scan_count): nr[lru] for the four evictable lists, and the pages
+    on the lists it may scan (lru_pages, what the slab shrinkers are weighed against)."""
     zone = lruvec.zone
     st = zone.vm_stat
     swappiness = m.sysctl["vm.swappiness"]
@@ -515,9 +520,11 @@ def get_scan_count(m, lruvec, sc) -> list:
         denominator = ap + fp + 1
     nr = [0] * 5
     some_scanned = False
+    lru_pages = 0
     for pass_ in range(2):
         if some_scanned:
             break
+        lru_pages = 0
         for lru in EVICTABLE_LRUS:
             file = lru >= LRU_INACTIVE_FILE
             size = st[NR_LRU_BASE + lru]
@@ -528,17 +535,19 @@ def get_scan_count(m, lruvec, sc) -> list:
                 scan = scan * fraction[file] // denominator
             elif balance in (SCAN_FILE, SCAN_ANON):
                 if (balance == SCAN_FILE) != file:
-                    scan = 0
+                    size = scan = 0
+            lru_pages += size
             nr[lru] = scan
             some_scanned |= bool(scan)
-    return nr
+    return nr, lru_pages
 
 
-def shrink_zone_memcg(m, zone, sc) -> None:
+def shrink_zone_memcg(m, zone, sc) -> int:
     """Scan a zone's LRU lists in SWAP_CLUSTER_MAX batches until the targets are met,
-    then keep the anon lists balanced (mm/vmscan.c shrink_zone_memcg)."""
+    then keep the anon lists balanced (mm/vmscan.c shrink_zone_memcg); the pages on the
+    lists it could scan."""
     lruvec = m.lru.lruvecs[zone.idx]
-    nr = get_scan_count(m, lruvec, sc)
+    nr, lru_pages = get_scan_count(m, lruvec, sc)
     targets = list(nr)
     nr_to_reclaim = sc.nr_to_reclaim
     nr_reclaimed = 0
@@ -574,6 +583,7 @@ def shrink_zone_memcg(m, zone, sc) -> None:
     sc.nr_reclaimed += nr_reclaimed
     if inactive_anon_is_low(m, lruvec):
         shrink_active_list(m, SWAP_CLUSTER_MAX, lruvec, sc, LRU_ACTIVE_ANON)
+    return lru_pages
 
 
 def in_reclaim_compaction(sc) -> bool:
@@ -603,16 +613,24 @@ def should_continue_reclaim(m, zone, nr_reclaimed: int, nr_scanned: int, sc) -> 
     return suitable(zone, sc.order, 0, 0) not in (COMPACT_PARTIAL, COMPACT_CONTINUE)
 
 
-def shrink_zone(m, zone, sc) -> bool:
-    """One zone's LRU lists (the model keeps no slab shrinkers' objects to scan: its
-    dentry and inode caches are not modelled), again while reclaim/compaction asks for
-    more; True if it made progress (mm/vmscan.c shrink_zone)."""
+def shrink_zone(m, zone, sc, is_classzone: bool = True) -> bool:
+    """One zone's LRU lists, then (for the zone the allocation asked for) the slab caches
+    in the same proportion as the LRU pages scanned, adding the slab pages freed, again
+    while reclaim/compaction asks for more; True if it made progress (mm/vmscan.c
+    shrink_zone; the model has no memory cgroups, so the root's pass is the global one)."""
     progress = False
     idle = 0
+    reclaim_state = m.reclaim_state
     while True:
         nr_reclaimed = sc.nr_reclaimed
         nr_scanned = sc.nr_scanned
-        shrink_zone_memcg(m, zone, sc)
+        lru_pages = shrink_zone_memcg(m, zone, sc)
+        if is_classzone:
+            shrink_slab(m, sc.gfp_mask, 0, None, sc.nr_scanned - nr_scanned, lru_pages,
+                        sc.kswapd)
+        if reclaim_state is not None:
+            sc.nr_reclaimed += reclaim_state.reclaimed_slab
+            reclaim_state.reclaimed_slab = 0
         if sc.nr_reclaimed != nr_reclaimed or sc.nr_scanned != nr_scanned:
             progress = True
         if not should_continue_reclaim(m, zone, sc.nr_reclaimed - nr_reclaimed,
@@ -653,6 +671,9 @@ def shrink_zones(m, gfp_mask: int, sc) -> bool:
     reclaimable = False
     requested_highidx = G.gfp_zone(gfp_mask)
     compacts = m.pgdat.compaction.compaction_suitable is not None
+    classzone_idx = requested_highidx           # the highest populated zone it may use
+    while not m.zones[classzone_idx].present_pages:
+        classzone_idx -= 1
     for zone in _zonelist(m, gfp_mask):
         if sc.priority != DEF_PRIORITY and not zone_reclaimable(m, zone):
             continue
@@ -661,7 +682,7 @@ def shrink_zones(m, gfp_mask: int, sc) -> bool:
                 and zone.idx <= requested_highidx and compaction_ready(m, zone, sc.order)):
             sc.compaction_ready = True
             continue
-        if shrink_zone(m, zone, sc):
+        if shrink_zone(m, zone, sc, zone.idx == classzone_idx):
             reclaimable = True
         if zone_reclaimable(m, zone):
             reclaimable = True
@@ -700,7 +721,13 @@ def try_to_free_pages(m, order: int, gfp_mask: int) -> int:
     sc = ScanControl(gfp_mask, order, SWAP_CLUSTER_MAX,
                      may_writepage=not m.sysctl["vm.laptop_mode"],
                      may_unmap=True, may_swap=True)
-    return do_try_to_free_pages(m, gfp_mask, sc)
+    # __perform_reclaim: slab pages freed meanwhile count as reclaimed
+    saved = m.reclaim_state
+    m.reclaim_state = ReclaimState()
+    try:
+        return do_try_to_free_pages(m, gfp_mask, sc)
+    finally:
+        m.reclaim_state = saved
 
 
 # -- kswapd ----------------------------------------------------------------------------------
@@ -778,7 +805,7 @@ def kswapd_shrink_zone(m, zone, classzone_idx: int, sc) -> bool:
                       -(-zone.managed_pages // KSWAPD_ZONE_BALANCE_GAP_RATIO))
     if zone_balanced(m, zone, sc.order, False, balance_gap, classzone_idx):
         return True
-    shrink_zone(m, zone, sc)
+    shrink_zone(m, zone, sc, zone.idx == classzone_idx)
     zone.flags &= ~(1 << ZONE_WRITEBACK)
     if zone_reclaimable(m, zone) and zone_balanced(m, zone, sc.order, False, 0,
                                                    classzone_idx):
@@ -859,22 +886,26 @@ def kswapd_run(m) -> None:
         # node fell below the low watermark again quickly (the clock moves only when the
         # model's user moves it, so back-to-back wake-ups all count here)
         m.pgdat.vm_events[VM_EVENT["kswapd_low_wmark_hit_quickly"]] += 1
-    saved = m.current
+    saved = m.current, m.reclaim_state
     m.current = None
+    m.reclaim_state = ReclaimState()
     k.running = True
     _trace(m, "wake", order)
     try:
         balanced_classzone_idx = balance_pgdat(m, order, classzone_idx)
         # kswapd_try_to_sleep: a balanced node clears the compaction skip bits a direct
-        # compaction left and hands the high order to kcompactd before kswapd sleeps
+        # compaction left and hands the high order to kcompactd before kswapd sleeps;
+        # one balance_pgdat could not balance is a premature sleep (4.6's kswapd would
+        # go round again at once; the model's stops and counts it)
         ops = pgdat.compaction
-        if ops.wakeup_kcompactd is not None and pgdat_balanced(m, order,
-                                                               balanced_classzone_idx):
+        if not pgdat_balanced(m, order, balanced_classzone_idx):
+            m.pgdat.vm_events[VM_EVENT["kswapd_high_wmark_hit_quickly"]] += 1
+        elif ops.wakeup_kcompactd is not None:
             ops.reset_isolation_suitable(pgdat)
             ops.wakeup_kcompactd(pgdat, order, classzone_idx)
     finally:
         k.running = False
-        m.current = saved
+        m.current, m.reclaim_state = saved
     k.slept_at = m.clock_ns
     _trace(m, "sleep", order)
 
