@@ -14,12 +14,14 @@ import errno
 import importlib
 import io
 import os
+import posixpath
 
 from ...errors import SyscallError
+from . import export
 
 # Modules (under linuxvm.fs.proc) that contribute files; each has register(procfs).
 PROC_MODULES = ["meminfo", "vmstat", "page", "sysctl_files", "base", "pagetables",
-                "slabinfo", "swaps"]
+                "slabinfo", "swaps", "stat", "cpuinfo"]
 
 
 # the most one read returns (read_bytes, or read() of a file from m.proc.open): a bigger
@@ -201,13 +203,16 @@ class ProcFS:
         node.write(data)
 
     def _follow(self, path):
+        path = self._norm(path)
         node = self.lookup(path)
         hops = 0
         while node.kind == "link":
             hops += 1
             if hops > 8:
                 raise SyscallError(errno.ELOOP, "open")
-            node = self.lookup(node.target)
+            # a relative target ("/proc/self" -> "42") is relative to the link's directory
+            path = posixpath.join(posixpath.dirname(path), node.target)
+            node = self.lookup(path)
         return node
 
     def readlink(self, path) -> str:
@@ -240,6 +245,24 @@ class ProcFS:
                 raise NotADirectoryError(errno.ENOTDIR, "Not a directory", path)
             return []
         return names
+
+    def export(self, dirpath):
+        """Write the model's /proc and /sys as real files under ``dirpath`` (``dirpath/proc``,
+        ``dirpath/sys``), for real tools to read in a mount namespace (fs/proc/export.py).
+
+        >>> m.proc.export("/tmp/model")
+        <export /tmp/model: 1380 files, 54 dirs, 38 links, 79 unreadable>
+
+        :param dirpath: a directory that is absent, empty, or holds an earlier export
+        :raises TypeError: ``dirpath`` is not a str or os.PathLike
+        :raises FileNotFoundError: the parent of ``dirpath`` does not exist
+        :raises NotADirectoryError: ``dirpath`` is a file
+        :raises FileExistsError: ``dirpath`` holds files that are not an earlier export
+        :raises PermissionError: ``dirpath`` cannot be written
+        """
+        if not isinstance(dirpath, (str, os.PathLike)):
+            raise TypeError(f"dirpath must be a str or os.PathLike, not {dirpath!r}")
+        return export.export_tree(self, os.fspath(dirpath))
 
     def exists(self, path) -> bool:
         try:

@@ -71,7 +71,40 @@ def oom_adj_write(m, task, text: str) -> None:
     __set_oom_adj(m, task, v, True)
 
 
+def proc_pid_cmdline_read(m, task) -> str:
+    """The argument strings, NUL-separated (fs/proc/base.c proc_pid_cmdline_read): empty for
+    a task without an mm or whose mm has no argument area yet (``env_end`` 0), which is
+    every task of the model (it has no execve to build one)."""
+    mm = task.mm
+    if mm is None or not mm.env_end:
+        return ""
+    raise NotImplementedError("/proc/PID/cmdline of an mm with an argument area: "
+                              "access_remote_vm is not modelled")
+
+
+def environ_read(m, task) -> str:
+    """The environment strings (fs/proc/base.c environ_read): empty, as cmdline, while the
+    mm has no environment area."""
+    mm = task.mm
+    if mm is None or not mm.env_end:
+        return ""
+    raise NotImplementedError("/proc/PID/environ of an mm with an environment area: "
+                              "access_remote_vm is not modelled")
+
+
+def proc_self_task(m):
+    """The task /proc/self names (proc_self_get_link reads current's tgid). The model has no
+    reading process of its own: it is ``m.current`` while a system call runs, else the
+    oldest live task (the lowest pid), as if that process read /proc; None with no tasks."""
+    if m.current is not None and m.current.pid in m.tasks:
+        return m.current
+    return m.tasks[min(m.tasks)] if m.tasks else None
+
+
 PID_FILES = {
+    "cmdline": (proc_pid_cmdline_read, None),
+    "comm": (lambda m, t: f"{t.comm}\n", None),
+    "environ": (environ_read, None),
     "maps": (render_maps, None),
     "smaps": (render_smaps, None),
     "statm": (render_statm, None),
@@ -103,6 +136,13 @@ def register(procfs) -> None:
         parts = path.split("/")[2:]           # "", "proc", pid, file
         if not parts or len(parts) > 2:
             return None
+        if parts[0] == "self":
+            me = proc_self_task(m)
+            if me is None:
+                return None
+            if len(parts) == 1:
+                return Node("link", target=str(me.tgid))
+            parts[0] = str(me.tgid)
         task = task_of(parts[0])
         if task is None:
             return None
@@ -121,8 +161,11 @@ def register(procfs) -> None:
 
     def lister(path):
         parts = path.split("/")[2:]
+        if parts and parts[0] == "self" and proc_self_task(m) is not None:
+            parts[0] = str(proc_self_task(m).tgid)
         if not parts:
-            return [str(pid) for pid in sorted(m.tasks)]
+            return [str(pid) for pid in sorted(m.tasks)] + \
+                (["self"] if proc_self_task(m) is not None else [])
         if len(parts) == 1 and task_of(parts[0]) is not None:
             return sorted(list(PID_FILES) + ["pagemap"])
         return None
