@@ -108,7 +108,7 @@ def cmd_cat(args) -> int:
             else:
                 sys.stdout.write(format_binary(m.proc, args.path, args.offset, args.bytes))
         elif args.raw:
-            sys.stdout.buffer.write(m.proc.read(args.path).encode())
+            sys.stdout.buffer.write(m.proc.read_bytes(args.path))
         else:
             sys.stdout.write(m.proc.read(args.path))
     except FileNotFoundError:

@@ -194,3 +194,40 @@ def test_cli_cat_bad_input(argv, capsys):
     assert cli.main(argv + ["--ram", "128M"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("linuxvm: error: ") and err.count("\n") == 1
+
+
+def _with_args(m, p, args: bytes, env: bytes):
+    """Lay out an argument and environment area as exec leaves it (the model's spawn has
+    none): the strings in a mapping, mm->arg_start..env_end around them."""
+    a = p.mmap(None, 2 * P, RW, ANON)
+    p.write(a, args + env)
+    mm = p.mm
+    mm.arg_start, mm.arg_end = a, a + len(args)
+    mm.env_start, mm.env_end = a + len(args), a + len(args) + len(env)
+    return a
+
+
+def test_cmdline_and_environ_read_the_argument_area():
+    m = lv.Machine(ram="128M", seed=0)
+    p = m.spawn("prog")
+    a = _with_args(m, p, b"prog\0-v\0caf\xc3\xa9\0", b"HOME=/\0X=\xff\0")
+    m.check()
+    assert m.proc.read_bytes(f"/proc/{p.pid}/cmdline") == b"prog\0-v\0caf\xc3\xa9\0"
+    assert m.proc.read_bytes(f"/proc/{p.pid}/environ") == b"HOME=/\0X=\xff\0"
+    # setproctitle: argv overwritten without its last NUL runs on into the environment
+    p.write(a, b"prog: worker status"[:14])
+    assert m.proc.read_bytes(f"/proc/{p.pid}/cmdline") == b"prog: worker s" + b"HOME=/"
+    m.check()
+
+
+def test_environ_on_a_page_not_resident_is_not_modelled():
+    m = lv.Machine(ram="128M", seed=0)
+    p = m.spawn("prog")
+    a = _with_args(m, p, b"prog\0", b"A=1\0")
+    # the environment area moved to the mapping's second page, never touched: reading it
+    # would fault it in, which a /proc renderer must not do
+    p.mm.env_start, p.mm.env_end = a + P, a + P + 4
+    assert m.proc.read_bytes(f"/proc/{p.pid}/cmdline") == b"prog\0"
+    with pytest.raises(NotImplementedError, match="access_remote_vm"):
+        m.proc.read(f"/proc/{p.pid}/environ")
+    m.check()

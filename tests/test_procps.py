@@ -348,3 +348,23 @@ def test_ps(model):
         assert int(rss) == int(stat[23]) * 4
         assert int(vsz) * 1024 == int(stat[22])
     assert rows[c.pid][1] == str(p.pid)
+
+
+@needs_ns
+def test_pmap_and_ps_show_the_command_line(tmp_path):
+    need("pmap")
+    need("ps")
+    m = lv.Machine(ram="128M", seed=0)
+    p = m.spawn("server")
+    # an argument area as exec leaves one (the model's spawn has none)
+    args, env = b"/usr/sbin/server\0-p\0" + b"8080\0", b"HOME=/\0"
+    a = p.mmap(None, P, RW, ANON)
+    p.write(a, args + env)
+    p.mm.arg_start, p.mm.arg_end = a, a + len(args)
+    p.mm.env_start, p.mm.env_end = a + len(args), a + len(args) + len(env)
+    m.check()
+    m.proc.export(tmp_path)
+    assert tool(str(tmp_path), f"pmap {p.pid}").splitlines()[0] == \
+        f"{p.pid}:   /usr/sbin/server -p 8080"
+    assert tool(str(tmp_path), "ps -eo pid,comm,args").splitlines()[1].split() == \
+        [str(p.pid), "server", "/usr/sbin/server", "-p", "8080"]

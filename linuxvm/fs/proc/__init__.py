@@ -40,6 +40,12 @@ class Node:
         self.size = size            # binary: () -> bytes a read from 0 to the end returns
 
 
+def text_bytes(text: str) -> bytes:
+    """A text file's bytes: UTF-8, with the bytes a renderer passed through undecoded (a
+    process's argv, as surrogate escapes) given back unchanged."""
+    return text.encode("utf-8", "surrogateescape")
+
+
 def _check_offset(offset, n):
     if isinstance(offset, bool) or not isinstance(offset, int):
         raise TypeError(f"offset must be an int, not {offset!r}")
@@ -61,7 +67,7 @@ def _read_node(node, path: str, offset: int, n, text_cache=None) -> bytes:
                              f"read_bytes(path, offset, n), or read it in chunks from "
                              f"m.proc.open(path)")
         return node.render(offset, n)
-    data = text_cache if text_cache is not None else node.render().encode()
+    data = text_cache if text_cache is not None else text_bytes(node.render())
     return data[offset:] if n is None else data[offset:offset + n]
 
 
@@ -104,7 +110,7 @@ class ProcFile(io.RawIOBase):
         _check_offset(0, size)
         n = None if size is None or size < 0 else size
         if self._node.kind == "text" and (self._text is None or self._pos == 0):
-            self._text = self._node.render().encode()
+            self._text = text_bytes(self._node.render())
         data = _read_node(self._node, self._path, self._pos, n, self._text)
         self._pos += len(data)
         return data

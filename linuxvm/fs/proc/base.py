@@ -7,9 +7,9 @@ from ...include.oom import OOM_SCORE_ADJ_MAX, OOM_SCORE_ADJ_MIN
 from . import Node
 from .array import render_status, render_stat
 from .task_mmu import render_maps, render_smaps, render_statm
-from ...arch.x86.page_types import PAGE_SHIFT, TASK_SIZE
+from ...arch.x86.page_types import PAGE_SHIFT, PAGE_SIZE, TASK_SIZE
 from ...mm.oom_kill import oom_badness, totalpages_of
-from ...mm.pagewalk import PM_ENTRY_BYTES, pagemap_read
+from ...mm.pagewalk import PM_ENTRY_BYTES, PM_PFRAME_MASK, PM_PRESENT, pagemap_read
 
 OOM_DISABLE = -17
 OOM_ADJUST_MIN = -17
@@ -71,25 +71,61 @@ def oom_adj_write(m, task, text: str) -> None:
     __set_oom_adj(m, task, v, True)
 
 
+def read_resident(m, task, addr: int, n: int) -> bytes:
+    """``n`` bytes of ``task``'s memory at ``addr``, for /proc readers (the data
+    access_remote_vm would copy), read through the page tables without changing anything.
+
+    :raises NotImplementedError: a page of the range is not resident: access_remote_vm would
+        fault it in (get_user_pages), and /proc renderers never change the model's state
+    """
+    out = bytearray()
+    end = addr + n
+    va = addr
+    while va < end:
+        chunk = min(end, (va & ~(PAGE_SIZE - 1)) + PAGE_SIZE) - va
+        entry = int.from_bytes(pagemap_read(m, task, (va >> PAGE_SHIFT) * PM_ENTRY_BYTES,
+                                            PM_ENTRY_BYTES), "little")
+        if not entry & PM_PRESENT:
+            raise NotImplementedError(f"/proc/{task.pid}: reading the non-resident page at "
+                                      f"{va:#x} would fault it in (access_remote_vm)")
+        data = m.page_contents.get(entry & PM_PFRAME_MASK)
+        off = va & (PAGE_SIZE - 1)
+        out += data[off:off + chunk] if data is not None else bytes(chunk)
+        va += chunk
+    return bytes(out)
+
+
 def proc_pid_cmdline_read(m, task) -> str:
     """The argument strings, NUL-separated (fs/proc/base.c proc_pid_cmdline_read): empty for
-    a task without an mm or whose mm has no argument area yet (``env_end`` 0), which is
-    every task of the model (it has no execve to build one)."""
+    a task without an mm or whose mm has no argument area yet (``env_end`` 0, as for every
+    spawned task). When the last byte of the area is not a NUL (the process wrote over its
+    argv, as setproctitle does), the first string is read on into the environment area up
+    to its NUL, as 4.6 does."""
     mm = task.mm
     if mm is None or not mm.env_end:
         return ""
-    raise NotImplementedError("/proc/PID/cmdline of an mm with an argument area: "
-                              "access_remote_vm is not modelled")
+    if mm.arg_end <= mm.arg_start:
+        return ""
+    args = read_resident(m, task, mm.arg_start, mm.arg_end - mm.arg_start)
+    if args[-1] != 0:
+        nul = args.find(0)
+        if nul >= 0:
+            args = args[:nul]
+        elif mm.env_end > mm.env_start:
+            env = read_resident(m, task, mm.env_start, mm.env_end - mm.env_start)
+            nul = env.find(0)
+            args += env if nul < 0 else env[:nul]
+    return args.decode("utf-8", "surrogateescape")      # the bytes, as text
 
 
 def environ_read(m, task) -> str:
-    """The environment strings (fs/proc/base.c environ_read): empty, as cmdline, while the
-    mm has no environment area."""
+    """The environment strings as the process left them (fs/proc/base.c environ_read):
+    empty while the mm has no environment area (``env_end`` 0)."""
     mm = task.mm
-    if mm is None or not mm.env_end:
+    if mm is None or not mm.env_end or mm.env_end <= mm.env_start:
         return ""
-    raise NotImplementedError("/proc/PID/environ of an mm with an environment area: "
-                              "access_remote_vm is not modelled")
+    return read_resident(m, task, mm.env_start, mm.env_end - mm.env_start).decode(
+        "utf-8", "surrogateescape")
 
 
 def proc_self_task(m):

@@ -120,7 +120,7 @@ def export_tree(procfs, root: str) -> ExportResult:
             result.files += 1
         else:
             try:
-                data = node.render().encode()
+                data = node.render().encode("utf-8", "surrogateescape")   # as text_bytes
             except (SyscallError, NotImplementedError) as e:
                 data = b""
                 result.skipped.append((path, str(e)))
