@@ -124,6 +124,8 @@ def cmd_cat(args) -> int:
 
 def cmd_ls(args) -> int:
     m = boot(args)
+    if args.user:
+        _user_process(m, args.user)
     try:
         for name in m.proc.listdir(args.path):
             print(name)
@@ -342,6 +344,8 @@ def build_parser():
 
     s = sub.add_parser("ls", help="list a directory of the model's /proc or /sys")
     s.add_argument("path")
+    s.add_argument("--user", metavar="SIZE",
+                   help="first spawn a process (pid 1) that maps and touches SIZE bytes")
     add_machine_args(s)
     s.set_defaults(fn=cmd_ls)
 

@@ -231,3 +231,12 @@ def test_environ_on_a_page_not_resident_is_not_modelled():
     with pytest.raises(NotImplementedError, match="access_remote_vm"):
         m.proc.read(f"/proc/{p.pid}/environ")
     m.check()
+
+
+def test_cli_ls_proc_lists_the_pids(capsys):
+    assert cli.main(["ls", "/proc", "--ram", "128M"]) == 0
+    names = capsys.readouterr().out.split()
+    assert "self" not in names and not any(n.isdigit() for n in names)   # no task yet
+    assert cli.main(["ls", "/proc", "--ram", "128M", "--user", "64K"]) == 0
+    names = capsys.readouterr().out.split()
+    assert names[0] == "1" and "self" in names and "stat" in names and "cpuinfo" in names
