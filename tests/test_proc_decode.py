@@ -99,7 +99,11 @@ def test_pid_files_and_self():
     f = m.proc.read("/proc/2/stat").split()
     assert len(f) == 52
     assert (f[0], f[1], f[3], f[38]) == ("2", "(parent)", "1", str(c.task.cpu))
+    assert f[8] == str(0x400000)                          # task->flags: PF_RANDOMIZE
     m.check()
+    m = lv.Machine(ram="128M", seed=0, aslr=False)
+    p = m.spawn("a")
+    assert m.proc.read(f"/proc/{p.pid}/stat").split()[8] == "0"
 
 
 # -- decoding ---------------------------------------------------------------------------

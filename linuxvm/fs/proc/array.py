@@ -118,7 +118,7 @@ def render_stat(m, task) -> str:
     state = get_task_state(m, task)[0]
     parent = getattr(task, "real_parent", None)
     ppid = parent.tgid if parent is not None else 0
-    f = [task.pid, f"({task.comm})", state, ppid, task.pid, task.pid, 0, -1, 0x400000,
+    f = [task.pid, f"({task.comm})", state, ppid, task.pid, task.pid, 0, -1, task.flags,
          task.min_flt, 0, task.maj_flt, 0, 0, 0, 0, 0, 20, 0, 1, 0, 0,
          vsize, rss, rsslim]
     if mm is not None:
