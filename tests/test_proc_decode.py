@@ -10,6 +10,7 @@ import pytest
 
 import linuxvm as lv
 from linuxvm import cli
+from linuxvm.accel.fingerprint import fingerprint, assert_same
 from linuxvm.fs.proc.page import decode_kpageflags
 from linuxvm.fs.proc.stat import nr_irqs
 from linuxvm.helpers.pagemap import (decode_pagemap_entry, format_binary, format_kpagecount,
@@ -224,14 +225,37 @@ def test_cmdline_and_environ_read_the_argument_area():
     m.check()
 
 
-def test_environ_on_a_page_not_resident_is_not_modelled():
-    m = lv.Machine(ram="128M", seed=0)
+def test_argument_area_read_without_faults():
+    m = lv.Machine(ram="128M", swap="16M", seed=0)
     p = m.spawn("prog")
-    a = _with_args(m, p, b"prog\0", b"A=1\0")
-    # the environment area moved to the mapping's second page, never touched: reading it
-    # would fault it in, which a /proc renderer must not do
+    a = _with_args(m, p, b"prog\0x\0", b"A=1\0")
+    pad = p.mmap(None, 256 * P, RW, ANON)          # enough anon for reclaim to go to swap
+    p.touch(pad, 256 * P, write=True)
+    path = f"/proc/{p.pid}/pagemap"
+    # swapped out: the slot's bytes (reclaim until the page leaves the page tables)
+    m.current = p.task
+    for _ in range(20):
+        do_try_to_free_pages(m, G.GFP_KERNEL, ScanControl(G.GFP_KERNEL, 0, 1024))
+        entry = struct.unpack("<Q", m.proc.read_bytes(path, a // P * 8, 8))[0]
+        if entry >> 62 & 1:
+            break
+    m.current = None
+    assert entry >> 62 & 1 and not entry >> 63
+    before = fingerprint(m)
+    assert m.proc.read_bytes(f"/proc/{p.pid}/cmdline") == b"prog\0x\0"
+    assert m.proc.read_bytes(f"/proc/{p.pid}/environ") == b"A=1\0"
+    assert_same(before, fingerprint(m))            # nothing was faulted back in
+    # an anonymous page never faulted reads as zeros (the zero page a fault would map)
     p.mm.env_start, p.mm.env_end = a + P, a + P + 4
-    assert m.proc.read_bytes(f"/proc/{p.pid}/cmdline") == b"prog\0"
+    assert m.proc.read_bytes(f"/proc/{p.pid}/environ") == bytes(4)
+    # past the end of every VMA the copy stops short, as access_remote_vm does
+    p.mm.env_start, p.mm.env_end = a + 2 * P - 2, a + 2 * P + 6
+    assert m.proc.read_bytes(f"/proc/{p.pid}/environ") == bytes(2)
+    # a file page not in the page tables would need the page cache and a fault
+    fd = p.open("/f", lv.O_RDWR | lv.O_CREAT)
+    p.ftruncate(fd, P)
+    f = p.mmap(None, P, RW, lv.MAP_SHARED, fd, 0)
+    p.mm.env_start, p.mm.env_end = f, f + 4
     with pytest.raises(NotImplementedError, match="access_remote_vm"):
         m.proc.read(f"/proc/{p.pid}/environ")
     m.check()

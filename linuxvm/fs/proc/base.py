@@ -9,8 +9,10 @@ from .array import render_status, render_stat
 from .task_mmu import render_maps, render_smaps, render_statm
 from ...arch.x86.page_types import PAGE_SHIFT, PAGE_SIZE, TASK_SIZE
 from ...mm.oom_kill import oom_badness, totalpages_of
-from ...mm.pagewalk import PM_ENTRY_BYTES, PM_PFRAME_MASK, PM_PRESENT, pagemap_read
+from ...arch.x86.pgtable import MAX_SWAPFILES, MAX_SWAPFILES_SHIFT
+from ...mm.pagewalk import PM_ENTRY_BYTES, PM_PFRAME_MASK, PM_PRESENT, PM_SWAP, pagemap_read
 
+SWP_TYPE_MASK = (1 << MAX_SWAPFILES_SHIFT) - 1     # a pagemap swap entry's type bits
 OOM_DISABLE = -17
 OOM_ADJUST_MIN = -17
 OOM_ADJUST_MAX = 15
@@ -71,24 +73,47 @@ def oom_adj_write(m, task, text: str) -> None:
     __set_oom_adj(m, task, v, True)
 
 
-def read_resident(m, task, addr: int, n: int) -> bytes:
-    """``n`` bytes of ``task``'s memory at ``addr``, for /proc readers (the data
-    access_remote_vm would copy), read through the page tables without changing anything.
+def _vma_at(mm, va: int):
+    """The VMA holding ``va``, found by walking the list (find_vma would touch the
+    vmacache, and a renderer changes nothing)."""
+    v = mm.mmap
+    while v is not None and v.vm_end <= va:
+        v = v.vm_next
+    return v if v is not None and v.vm_start <= va else None
 
-    :raises NotImplementedError: a page of the range is not resident: access_remote_vm would
-        fault it in (get_user_pages), and /proc renderers never change the model's state
+
+def read_resident(m, task, addr: int, n: int) -> bytes:
+    """Up to ``n`` bytes of ``task``'s memory at ``addr``: what access_remote_vm would copy
+    for a /proc reader, read without its side effects. A present page gives its frame's
+    bytes, a swapped one its slot's, an anonymous page never faulted zeros (the zero page
+    the fault would map); the copy stops short at an address no VMA covers, as
+    access_remote_vm does.
+
+    :raises NotImplementedError: a file page not in the page tables (reading it would need
+        the page cache lookup and fault a renderer must not make), or a migration entry
     """
     out = bytearray()
     end = addr + n
     va = addr
     while va < end:
         chunk = min(end, (va & ~(PAGE_SIZE - 1)) + PAGE_SIZE) - va
+        vma = _vma_at(task.mm, va)
+        if vma is None:
+            break
         entry = int.from_bytes(pagemap_read(m, task, (va >> PAGE_SHIFT) * PM_ENTRY_BYTES,
                                             PM_ENTRY_BYTES), "little")
-        if not entry & PM_PRESENT:
-            raise NotImplementedError(f"/proc/{task.pid}: reading the non-resident page at "
-                                      f"{va:#x} would fault it in (access_remote_vm)")
-        data = m.page_contents.get(entry & PM_PFRAME_MASK)
+        frame = entry & PM_PFRAME_MASK
+        if entry & PM_PRESENT:
+            data = m.page_contents.get(frame)
+        elif entry & PM_SWAP and frame & SWP_TYPE_MASK < MAX_SWAPFILES:
+            si = m.swap.swap_info[frame & SWP_TYPE_MASK]
+            data = si.slots.get(frame >> MAX_SWAPFILES_SHIFT, (0, None))[1]
+        elif not entry & PM_SWAP and vma.vm_file is None:
+            data = None
+        else:
+            raise NotImplementedError(f"/proc/{task.pid}: reading the page at {va:#x} would "
+                                      f"need a fault (access_remote_vm), which a /proc "
+                                      f"renderer must not make")
         off = va & (PAGE_SIZE - 1)
         out += data[off:off + chunk] if data is not None else bytes(chunk)
         va += chunk
@@ -107,6 +132,8 @@ def proc_pid_cmdline_read(m, task) -> str:
     if mm.arg_end <= mm.arg_start:
         return ""
     args = read_resident(m, task, mm.arg_start, mm.arg_end - mm.arg_start)
+    if not args:
+        return ""
     if args[-1] != 0:
         nul = args.find(0)
         if nul >= 0:
