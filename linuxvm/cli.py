@@ -12,8 +12,9 @@ from .arch.x86.dump_pagetables import ptdump_walk_pgd_level
 from .helpers.slabinfo import read_caches, format_table
 from .helpers.vtop import vtop
 from .helpers.oom_explain import oom_explain
+from .helpers.pagemap import format_binary
 from .machine import Machine
-from .errors import Signal, OutOfMemory
+from .errors import Signal, OutOfMemory, SyscallError
 from .mm.gfp import parse_gfp, format_gfp
 from .mm.mman import PROT_READ, PROT_WRITE, MAP_PRIVATE, MAP_ANONYMOUS
 from .tools import soak
@@ -39,6 +40,9 @@ examples:
                                             m.check() after each; shrunk reproducers
   linuxvm oom-explain --ram 1G --proc web=200M --proc db=300M,adj=-500 --proc job=100M,uid=0
                                             whom the OOM killer would choose, and why
+  linuxvm cat /proc/1/pagemap --user 64K    a pagemap decoded (--raw: the bytes)
+  linuxvm export-proc /tmp/model --user 64M the model's /proc and /sys as files, for
+                                            free, vmstat, ps, pmap and slabtop
 """
 
 
@@ -87,22 +91,41 @@ def machine_line(args, m) -> str:
 
 def cmd_cat(args) -> int:
     m = boot(args)
+    if args.user:
+        _user_process(m, args.user)
+    if (args.offset is not None and args.offset < 0) or (args.bytes is not None
+                                                          and args.bytes < 0):
+        raise CliError("--offset and --bytes must not be negative")
     try:
         node = m.proc._follow(args.path)
         if node.kind == "binary":
-            data = m.proc.read_bytes(args.path, 0, args.bytes)
-            sys.stdout.write(data.hex(" ", 8) + "\n")
+            if args.raw:
+                data = m.proc.read_bytes(args.path, args.offset or 0,
+                                         args.bytes if args.bytes is not None else 64)
+                sys.stdout.flush()
+                sys.stdout.buffer.write(data)
+                sys.stdout.buffer.flush()
+            else:
+                sys.stdout.write(format_binary(m.proc, args.path, args.offset, args.bytes))
+        elif args.raw:
+            sys.stdout.buffer.write(m.proc.read_bytes(args.path))
         else:
             sys.stdout.write(m.proc.read(args.path))
     except FileNotFoundError:
         raise CliError(f"{args.path}: no such file in the model") from None
     except IsADirectoryError:
         raise CliError(f"{args.path}: is a directory (use 'linuxvm ls')") from None
+    except SyscallError as e:
+        raise CliError(f"{args.path}: read at offset {args.offset or 0}: {e.strerror}") from None
+    except ValueError as e:
+        raise CliError(str(e)) from None
     return 0
 
 
 def cmd_ls(args) -> int:
     m = boot(args)
+    if args.user:
+        _user_process(m, args.user)
     try:
         for name in m.proc.listdir(args.path):
             print(name)
@@ -273,6 +296,26 @@ def cmd_oom_explain(args) -> int:
     return 0
 
 
+def cmd_export_proc(args) -> int:
+    """Write the model's /proc and /sys as files under DIR (m.proc.export), for real tools
+    to read through a bind mount."""
+    m = boot(args)
+    for size in args.user:
+        _user_process(m, size)
+    try:
+        result = m.proc.export(args.dir)
+    except OSError as e:
+        raise CliError(f"cannot export to {args.dir}: {e.strerror or e}") from None
+    print(machine_line(args, m) + "".join(f" --user {u}" for u in args.user))
+    print(f"wrote {result.files} files, {result.dirs} directories and {result.links} links "
+          f"under {result.root}/proc and {result.root}/sys ({len(result.skipped)} of them "
+          f"empty: reading them fails in 4.6 too, write-only or ENOSYS)")
+    print(f"read them with real tools in a private mount namespace, e.g.:\n"
+          f"  unshare -pfm sh -c 'mount --bind {result.root}/proc /proc && "
+          f"mount --bind {result.root}/sys /sys && exec free'")
+    return 0
+
+
 def build_parser():
     p = argparse.ArgumentParser(
         prog="linuxvm",
@@ -284,14 +327,25 @@ def build_parser():
     add_machine_args(s)
     s.set_defaults(fn=cmd_demo)
 
-    s = sub.add_parser("cat", help="print a /proc, /sys or debugfs file of the model")
+    s = sub.add_parser("cat", help="print a /proc, /sys or debugfs file of the model "
+                                   "(binary files decoded as tables)")
     s.add_argument("path")
-    s.add_argument("--bytes", type=int, default=64, help="bytes to show of a binary file")
+    s.add_argument("--bytes", type=int, default=None,
+                   help="bytes of a binary file to show (default 64; a pagemap shows its "
+                        "mappings' entries, at most 1024)")
+    s.add_argument("--offset", type=int, default=None,
+                   help="byte offset into a binary file (a multiple of 8)")
+    s.add_argument("--raw", action="store_true",
+                   help="write the bytes unchanged to stdout instead of a table")
+    s.add_argument("--user", metavar="SIZE",
+                   help="first spawn a process (pid 1) that maps and touches SIZE bytes")
     add_machine_args(s)
     s.set_defaults(fn=cmd_cat)
 
     s = sub.add_parser("ls", help="list a directory of the model's /proc or /sys")
     s.add_argument("path")
+    s.add_argument("--user", metavar="SIZE",
+                   help="first spawn a process (pid 1) that maps and touches SIZE bytes")
     add_machine_args(s)
     s.set_defaults(fn=cmd_ls)
 
@@ -342,6 +396,14 @@ def build_parser():
                         + " ".join(DEFAULT_OOM_PROCS) + ")")
     add_machine_args(s)
     s.set_defaults(fn=cmd_oom_explain)
+
+    s = sub.add_parser("export-proc", help="write the model's /proc and /sys as files under "
+                                           "DIR, for procps tools in a mount namespace")
+    s.add_argument("dir", metavar="DIR", help="absent, empty, or an earlier export")
+    s.add_argument("--user", action="append", default=[], metavar="SIZE",
+                   help="spawn a process that maps and touches SIZE bytes first (repeatable)")
+    add_machine_args(s)
+    s.set_defaults(fn=cmd_export_proc)
     return p
 
 

@@ -14,12 +14,14 @@ import errno
 import importlib
 import io
 import os
+import posixpath
 
 from ...errors import SyscallError
+from . import export
 
 # Modules (under linuxvm.fs.proc) that contribute files; each has register(procfs).
 PROC_MODULES = ["meminfo", "vmstat", "page", "sysctl_files", "base", "pagetables",
-                "slabinfo", "swaps"]
+                "slabinfo", "swaps", "stat", "cpuinfo"]
 
 
 # the most one read returns (read_bytes, or read() of a file from m.proc.open): a bigger
@@ -36,6 +38,12 @@ class Node:
         self.write = write
         self.target = target
         self.size = size            # binary: () -> bytes a read from 0 to the end returns
+
+
+def text_bytes(text: str) -> bytes:
+    """A text file's bytes: UTF-8, with the bytes a renderer passed through undecoded (a
+    process's argv, as surrogate escapes) given back unchanged."""
+    return text.encode("utf-8", "surrogateescape")
 
 
 def _check_offset(offset, n):
@@ -59,7 +67,7 @@ def _read_node(node, path: str, offset: int, n, text_cache=None) -> bytes:
                              f"read_bytes(path, offset, n), or read it in chunks from "
                              f"m.proc.open(path)")
         return node.render(offset, n)
-    data = text_cache if text_cache is not None else node.render().encode()
+    data = text_cache if text_cache is not None else text_bytes(node.render())
     return data[offset:] if n is None else data[offset:offset + n]
 
 
@@ -102,7 +110,7 @@ class ProcFile(io.RawIOBase):
         _check_offset(0, size)
         n = None if size is None or size < 0 else size
         if self._node.kind == "text" and (self._text is None or self._pos == 0):
-            self._text = self._node.render().encode()
+            self._text = text_bytes(self._node.render())
         data = _read_node(self._node, self._path, self._pos, n, self._text)
         self._pos += len(data)
         return data
@@ -201,13 +209,16 @@ class ProcFS:
         node.write(data)
 
     def _follow(self, path):
+        path = self._norm(path)
         node = self.lookup(path)
         hops = 0
         while node.kind == "link":
             hops += 1
             if hops > 8:
                 raise SyscallError(errno.ELOOP, "open")
-            node = self.lookup(node.target)
+            # a relative target ("/proc/self" -> "42") is relative to the link's directory
+            path = posixpath.join(posixpath.dirname(path), node.target)
+            node = self.lookup(path)
         return node
 
     def readlink(self, path) -> str:
@@ -240,6 +251,24 @@ class ProcFS:
                 raise NotADirectoryError(errno.ENOTDIR, "Not a directory", path)
             return []
         return names
+
+    def export(self, dirpath):
+        """Write the model's /proc and /sys as real files under ``dirpath`` (``dirpath/proc``,
+        ``dirpath/sys``), for real tools to read in a mount namespace (fs/proc/export.py).
+
+        >>> m.proc.export("/tmp/model")
+        <export /tmp/model: 1380 files, 54 dirs, 38 links, 79 unreadable>
+
+        :param dirpath: a directory that is absent, empty, or holds an earlier export
+        :raises TypeError: ``dirpath`` is not a str or os.PathLike
+        :raises FileNotFoundError: the parent of ``dirpath`` does not exist
+        :raises NotADirectoryError: ``dirpath`` is a file
+        :raises FileExistsError: ``dirpath`` holds files that are not an earlier export
+        :raises PermissionError: ``dirpath`` cannot be written
+        """
+        if not isinstance(dirpath, (str, os.PathLike)):
+            raise TypeError(f"dirpath must be a str or os.PathLike, not {dirpath!r}")
+        return export.export_tree(self, os.fspath(dirpath))
 
     def exists(self, path) -> bool:
         try:

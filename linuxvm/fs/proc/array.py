@@ -116,14 +116,18 @@ def render_stat(m, task) -> str:
     rss = get_mm_rss(task, mm) if mm is not None else 0
     rsslim = RLIM_INFINITY
     state = get_task_state(m, task)[0]
-    f = [task.pid, f"({task.comm})", state, 0, task.pid, task.pid, 0, -1, 0x400000,
+    parent = getattr(task, "real_parent", None)
+    ppid = parent.tgid if parent is not None else 0
+    f = [task.pid, f"({task.comm})", state, ppid, task.pid, task.pid, 0, -1, task.flags,
          task.min_flt, 0, task.maj_flt, 0, 0, 0, 0, 0, 20, 0, 1, 0, 0,
          vsize, rss, rsslim]
     if mm is not None:
         f += [mm.start_code, mm.end_code, mm.start_stack]
     else:
         f += [0, 0, 0]
-    f += [0, 0, 0, 0, 0, 0, 0, 0, 0, 17, 0, 0, 0, 0, 0, 0]
+    # kstkesp kstkeip signal blocked sigignore sigcatch wchan nswap cnswap exit_signal,
+    # then task_cpu() and rt_priority policy delayacct_blkio guest_time cguest_time
+    f += [0, 0, 0, 0, 0, 0, 0, 0, 0, 17, task.cpu, 0, 0, 0, 0, 0]
     if mm is not None:
         f += [mm.start_data, mm.end_data, mm.start_brk, mm.arg_start, mm.arg_end,
               mm.env_start, mm.env_end]

@@ -7,10 +7,12 @@ from ...include.oom import OOM_SCORE_ADJ_MAX, OOM_SCORE_ADJ_MIN
 from . import Node
 from .array import render_status, render_stat
 from .task_mmu import render_maps, render_smaps, render_statm
-from ...arch.x86.page_types import PAGE_SHIFT, TASK_SIZE
+from ...arch.x86.page_types import PAGE_SHIFT, PAGE_SIZE, TASK_SIZE
 from ...mm.oom_kill import oom_badness, totalpages_of
-from ...mm.pagewalk import PM_ENTRY_BYTES, pagemap_read
+from ...arch.x86.pgtable import MAX_SWAPFILES, MAX_SWAPFILES_SHIFT
+from ...mm.pagewalk import PM_ENTRY_BYTES, PM_PFRAME_MASK, PM_PRESENT, PM_SWAP, pagemap_read
 
+SWP_TYPE_MASK = (1 << MAX_SWAPFILES_SHIFT) - 1     # a pagemap swap entry's type bits
 OOM_DISABLE = -17
 OOM_ADJUST_MIN = -17
 OOM_ADJUST_MAX = 15
@@ -71,7 +73,101 @@ def oom_adj_write(m, task, text: str) -> None:
     __set_oom_adj(m, task, v, True)
 
 
+def _vma_at(mm, va: int):
+    """The VMA holding ``va``, found by walking the list (find_vma would touch the
+    vmacache, and a renderer changes nothing)."""
+    v = mm.mmap
+    while v is not None and v.vm_end <= va:
+        v = v.vm_next
+    return v if v is not None and v.vm_start <= va else None
+
+
+def read_resident(m, task, addr: int, n: int) -> bytes:
+    """Up to ``n`` bytes of ``task``'s memory at ``addr``: what access_remote_vm would copy
+    for a /proc reader, read without its side effects. A present page gives its frame's
+    bytes, a swapped one its slot's, an anonymous page never faulted zeros (the zero page
+    the fault would map); the copy stops short at an address no VMA covers, as
+    access_remote_vm does.
+
+    :raises NotImplementedError: a file page not in the page tables (reading it would need
+        the page cache lookup and fault a renderer must not make), or a migration entry
+    """
+    out = bytearray()
+    end = addr + n
+    va = addr
+    while va < end:
+        chunk = min(end, (va & ~(PAGE_SIZE - 1)) + PAGE_SIZE) - va
+        vma = _vma_at(task.mm, va)
+        if vma is None:
+            break
+        entry = int.from_bytes(pagemap_read(m, task, (va >> PAGE_SHIFT) * PM_ENTRY_BYTES,
+                                            PM_ENTRY_BYTES), "little")
+        frame = entry & PM_PFRAME_MASK
+        if entry & PM_PRESENT:
+            data = m.page_contents.get(frame)
+        elif entry & PM_SWAP and frame & SWP_TYPE_MASK < MAX_SWAPFILES:
+            si = m.swap.swap_info[frame & SWP_TYPE_MASK]
+            data = si.slots.get(frame >> MAX_SWAPFILES_SHIFT, (0, None))[1]
+        elif not entry & PM_SWAP and vma.vm_file is None:
+            data = None
+        else:
+            raise NotImplementedError(f"/proc/{task.pid}: reading the page at {va:#x} would "
+                                      f"need a fault (access_remote_vm), which a /proc "
+                                      f"renderer must not make")
+        off = va & (PAGE_SIZE - 1)
+        out += data[off:off + chunk] if data is not None else bytes(chunk)
+        va += chunk
+    return bytes(out)
+
+
+def proc_pid_cmdline_read(m, task) -> str:
+    """The argument strings, NUL-separated (fs/proc/base.c proc_pid_cmdline_read): empty for
+    a task without an mm or whose mm has no argument area yet (``env_end`` 0, as for every
+    spawned task). When the last byte of the area is not a NUL (the process wrote over its
+    argv, as setproctitle does), the first string is read on into the environment area up
+    to its NUL, as 4.6 does."""
+    mm = task.mm
+    if mm is None or not mm.env_end:
+        return ""
+    if mm.arg_end <= mm.arg_start:
+        return ""
+    args = read_resident(m, task, mm.arg_start, mm.arg_end - mm.arg_start)
+    if not args:
+        return ""
+    if args[-1] != 0:
+        nul = args.find(0)
+        if nul >= 0:
+            args = args[:nul]
+        elif mm.env_end > mm.env_start:
+            env = read_resident(m, task, mm.env_start, mm.env_end - mm.env_start)
+            nul = env.find(0)
+            args += env if nul < 0 else env[:nul]
+    return args.decode("utf-8", "surrogateescape")      # the bytes, as text
+
+
+def environ_read(m, task) -> str:
+    """The environment strings as the process left them (fs/proc/base.c environ_read):
+    empty while the mm has no environment area (``env_end`` 0)."""
+    mm = task.mm
+    if mm is None or not mm.env_end or mm.env_end <= mm.env_start:
+        return ""
+    return read_resident(m, task, mm.env_start, mm.env_end - mm.env_start).decode(
+        "utf-8", "surrogateescape")
+
+
+def proc_self_task(m):
+    """The task /proc/self names (proc_self_get_link reads current's tgid). The model has no
+    reading process of its own: it is ``m.current`` while a system call runs, else the
+    oldest live task (the lowest pid), as if that process read /proc; None with no tasks."""
+    if m.current is not None and m.current.pid in m.tasks:
+        return m.current
+    return m.tasks[min(m.tasks)] if m.tasks else None
+
+
 PID_FILES = {
+    "cmdline": (proc_pid_cmdline_read, None),
+    "comm": (lambda m, t: f"{t.comm}\n", None),
+    "environ": (environ_read, None),
     "maps": (render_maps, None),
     "smaps": (render_smaps, None),
     "statm": (render_statm, None),
@@ -103,6 +199,13 @@ def register(procfs) -> None:
         parts = path.split("/")[2:]           # "", "proc", pid, file
         if not parts or len(parts) > 2:
             return None
+        if parts[0] == "self":
+            me = proc_self_task(m)
+            if me is None:
+                return None
+            if len(parts) == 1:
+                return Node("link", target=str(me.tgid))
+            parts[0] = str(me.tgid)
         task = task_of(parts[0])
         if task is None:
             return None
@@ -121,8 +224,11 @@ def register(procfs) -> None:
 
     def lister(path):
         parts = path.split("/")[2:]
+        if parts and parts[0] == "self" and proc_self_task(m) is not None:
+            parts[0] = str(proc_self_task(m).tgid)
         if not parts:
-            return [str(pid) for pid in sorted(m.tasks)]
+            return [str(pid) for pid in sorted(m.tasks)] + \
+                (["self"] if proc_self_task(m) is not None else [])
         if len(parts) == 1 and task_of(parts[0]) is not None:
             return sorted(list(PID_FILES) + ["pagemap"])
         return None
