@@ -1,1 +1,7 @@
-"""(grows as features land)"""
+"""Front-ends that run programs on the model: the notes' experiments (``multi_page_alloc``,
+``simple_alloc``, ``crazy_alloc``, ``autopsy``: generators of ``Step``; ``run_example``
+prints a whole run), the glibc malloc model they use, and the demo."""
+
+from .experiments import (EXAMPLES, Step, autopsy, crazy_alloc, multi_page_alloc,  # noqa: F401
+                          run_example, simple_alloc, start_process)
+from .malloc import GLIBC_2_23, GLIBC_2_36, GlibcConfig, MallocState  # noqa: F401

@@ -86,9 +86,9 @@ def maps_lines_for(maps_text: str, addrs) -> list:
     return out
 
 
-def start_process(m, comm: str, uid: int = 1000):
+def start_process(m, comm: str, uid: int = 1000, rlimits=None):
     """A process with the stack an exec would have left it (see the module docstring)."""
-    p = m.spawn(comm, uid=uid)
+    p = m.spawn(comm, uid=uid, rlimits=rlimits)
     base = STACK_TOP - INITIAL_STACK
     p.mmap(base, INITIAL_STACK, PROT_READ | PROT_WRITE,
            MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_GROWSDOWN)
@@ -100,9 +100,10 @@ def start_process(m, comm: str, uid: int = 1000):
 class Program:
     """A running experiment: its process, libc and the text it printed."""
 
-    def __init__(self, m, comm, glibc=GLIBC_2_23, stdout="tty", stdin="tty", uid=1000):
+    def __init__(self, m, comm, glibc=GLIBC_2_23, stdout="tty", stdin="tty", uid=1000,
+                 rlimits=None):
         self.m = m
-        self.p = start_process(m, comm, uid)
+        self.p = start_process(m, comm, uid, rlimits)
         self.libc = MallocState(self.p, glibc)
         self.stdio = Stdio(self.libc, stdout, stdin)
         self.stderr = []
@@ -126,11 +127,13 @@ class Program:
         # into the mm every 64 faults (SPLIT_RSS_COUNTING); pagemap does not lag
         return Step(label, text, status, maps, meminfo, dict(values), region, present)
 
-    def block(self, label, watch=(), region=None, **values) -> Step:
-        """The program waits for return: stdin's buffer is filled, and we stop."""
-        step = self.stop(label, watch, region, **values)
+    def block(self, label, watch=(), region=None, **values):
+        """``yield from``: the program waits for return in getchar (stdin's buffer is
+        allocated by then); we stop there, and on resuming the line read lands in the
+        buffer."""
+        self.stdio.getchar_wait()
+        yield self.stop(label, watch, region, **values)
         self.stdio.getchar()
-        return step
 
     def heap_watch(self):
         """The heap's first address, once brk has grown it (the [heap] line)."""
@@ -152,28 +155,28 @@ def multi_page_alloc(m, glibc=GLIBC_2_23, stdout="tty", stdin="tty", uid=1000):
     prog = Program(m, "multi_page_alloc", glibc, stdout, stdin, uid)
     io, libc, p = prog.stdio, prog.libc, prog.p
     io.puts("Before alloc.")
-    yield prog.block("before alloc", [prog.heap_watch()])
+    yield from prog.block("before alloc", [prog.heap_watch()])
     ptr = libc.malloc(size)
     io.puts("Alloc'ed.")
     print_addr(io, ptr)
     # the pages the 11-page block spans (12: it starts 16 bytes into a page)
     region = (ptr & ~(PAGE_SIZE - 1), (ptr + size - 1) // PAGE_SIZE - ptr // PAGE_SIZE + 1)
-    yield prog.block("malloc", [ptr], region, ptr=ptr)
+    yield from prog.block("malloc", [ptr], region, ptr=ptr)
     p.write(ptr, b"1")
     io.puts("Touched 1st page.")
-    yield prog.block("touch page 0", [ptr], region, ptr=ptr)
+    yield from prog.block("touch page 0", [ptr], region, ptr=ptr)
     p.write(ptr + PAGE_SIZE, b"2")
     io.puts("Touched 2nd page.")
-    yield prog.block("touch page 1", [ptr], region, ptr=ptr)
+    yield from prog.block("touch page 1", [ptr], region, ptr=ptr)
     p.write(ptr + PAGE_SIZE * 7, b"7")
     io.puts("Touched 7th page.")
-    yield prog.block("touch page 7", [ptr], region, ptr=ptr)
+    yield from prog.block("touch page 7", [ptr], region, ptr=ptr)
     p.write(ptr, b"x" * size)
     io.puts("Memset.")
-    yield prog.block("memset", [ptr], region, ptr=ptr)
+    yield from prog.block("memset", [ptr], region, ptr=ptr)
     libc.free(ptr)
     io.puts("Freed.")
-    yield prog.block("free", [ptr, prog.heap_watch()], region, ptr=ptr)
+    yield from prog.block("free", [ptr, prog.heap_watch()], region, ptr=ptr)
     p.exit(0)
 
 
@@ -183,11 +186,11 @@ RECUR_LOCALS = 1040
 
 
 def simple_alloc(m, glibc=GLIBC_2_23, uid=1000, pages=1025, additional=69,
-                 stack_count=7000):
+                 stack_count=7000, rlimits=None):
     """experiments/simple_alloc.c: malloc(1025 pages + 69), filled byte by byte and
     freed, then a 7000-deep recursion with 1 KiB frames (about 7 MiB of stack grown
     through expand_stack). The program prints nothing; it stops after each phase."""
-    prog = Program(m, "simple_alloc", glibc, uid=uid)
+    prog = Program(m, "simple_alloc", glibc, uid=uid, rlimits=rlimits)
     libc, p = prog.libc, prog.p
     nbytes = pages * PAGE_SIZE + additional
     yield prog.stop("start", [p.sp])
@@ -273,14 +276,14 @@ def autopsy(m, uid=1000, stdout="tty", stdin="tty", glibc=GLIBC_2_23):
         return
     region = (ptr, AUTOPSY_SIZE // PAGE_SIZE)
     io.puts("mmap        <hit ret>")
-    yield prog.block("mmap", [ptr], region, ptr=ptr)
+    yield from prog.block("mmap", [ptr], region, ptr=ptr)
     p.write(ptr, b"x")
     p.write(ptr + AUTOPSY_SIZE - 1, b"y")
     io.puts("0, SIZE - 1 <hit ret>")
-    yield prog.block("0, SIZE - 1", [ptr], region, ptr=ptr)
+    yield from prog.block("0, SIZE - 1", [ptr], region, ptr=ptr)
     p.write(ptr, b"x" * AUTOPSY_SIZE)
     io.puts("memset      <hit ret>")
-    yield prog.block("memset", [ptr], region, ptr=ptr)
+    yield from prog.block("memset", [ptr], region, ptr=ptr)
     p.exit(0)
 
 

@@ -73,12 +73,16 @@ class Stdio:
             self.stdout.pos = 0
         self.text.append(s)
 
+    def getchar_wait(self) -> None:
+        """getchar up to the read(2) that waits: stdin's buffer is allocated first."""
+        if not self.stdin.buf:
+            self._doallocate(self.stdin)
+
     def getchar(self, line: bytes = b"\n") -> int:
         """Reads a line of input into stdin's buffer (the user pressed return); a
         terminal's stdin flushes stdout first (line-buffered streams are flushed)."""
         f = self.stdin
-        if not f.buf:
-            self._doallocate(f)
+        self.getchar_wait()
         self.p.write(f.buf, line[:f.size])
         self.stdout.pos = 0 if self.stdout.kind == "tty" else self.stdout.pos
         return line[0]
