@@ -13,7 +13,7 @@ from .helpers.slabinfo import read_caches, format_table
 from .helpers.vtop import vtop
 from .helpers.oom_explain import oom_explain
 from .machine import Machine
-from .errors import Signal, OutOfMemory
+from .errors import Signal, OutOfMemory, SyscallError
 from .mm.gfp import parse_gfp, format_gfp
 from .mm.mman import PROT_READ, PROT_WRITE, MAP_PRIVATE, MAP_ANONYMOUS
 from .tools import soak
@@ -104,6 +104,8 @@ def cmd_cat(args) -> int:
         raise CliError(f"{args.path}: no such file in the model") from None
     except IsADirectoryError:
         raise CliError(f"{args.path}: is a directory (use 'linuxvm ls')") from None
+    except SyscallError as e:        # a read the kernel refuses (debugfs pagetables: ESRCH)
+        raise CliError(f"{args.path}: {e.strerror}") from None
     return 0
 
 

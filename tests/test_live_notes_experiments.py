@@ -120,6 +120,7 @@ def test_simple_alloc_live_and_model_agree():
     assert live["freed"]["vma"] == "0-0" and fre.maps == []
     # the recursion: VmStk grew alike (within two pages, see the module docstring)
     grown_live = int(live["deepest"]["vmstk"]) - int(live["start"]["vmstk"])
-    grown_model = steps["stack_alloc: deepest call"].status["VmStk"] - steps["start"].status["VmStk"]
+    grown_model = (steps["stack_alloc: deepest call"].status["VmStk"]
+                   - steps["start"].status["VmStk"])
     assert abs(grown_live - grown_model) <= 8, (grown_live, grown_model)
     m.check()

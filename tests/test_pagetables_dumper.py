@@ -134,7 +134,6 @@ def expected_tree(m, p, leaves):
     """The tool's lines for a process whose only user entries lead to ``leaves``
     ({addr: (pte flag text, pte value)}), computed from the mm's tables and pagemap."""
     lines = []
-    tabs = [p.mm.pgd]
     seen = set()
     for addr in sorted(leaves):
         idx = [addr >> 39 & 511, addr >> 30 & 511, addr >> 21 & 511, addr >> 12 & 511]
@@ -254,7 +253,8 @@ def test_huge_leaf_is_marked_not_descended_and_counted_4k_in_flag_totals(m):
     # TOTAL adds the huge page's 2 MiB; the flag lines count it as one 4 KiB page of two
     total = [ln for ln in lines if ln.startswith("TOTAL:")][0]
     tables = int(total.split()[1]) - 2
-    assert total == "TOTAL:\t\t%8d (%s)" % (tables + 2, human_bytes(tables * 4096 + 4096 + (2 << 20)))
+    assert total == "TOTAL:\t\t%8d (%s)" % (tables + 2,
+                                               human_bytes(tables * 4096 + 4096 + (2 << 20)))
     assert "R/W PTEs:\t       2/2 (   8.0 KiB)" in lines
     assert "NX PTEs:\t       2/2 (   8.0 KiB)" in lines
     m.check()
@@ -300,4 +300,10 @@ def test_cli_pagetables(capsys):
     assert main(["pagetables", "--ram", "256M", "--cpus", "1"]) == 0     # the tool itself
     assert "4K Phys pages:\t       1 (   4.0 KiB)" in capsys.readouterr().out
     assert main(["pagetables", "77", "--ram", "256M", "--cpus", "1"]) == 1
+    assert "No such process" in capsys.readouterr().err
+
+
+def test_cli_cat_of_a_refused_read(capsys):
+    # nothing has run on a fresh machine: pid 0 has no mm
+    assert main(["cat", D + "pgd", "--ram", "256M", "--cpus", "1"]) == 2
     assert "No such process" in capsys.readouterr().err

@@ -10,10 +10,9 @@ import pytest
 
 import linuxvm as lv
 from linuxvm.cli import main
-from linuxvm.workloads import (GLIBC_2_23, GLIBC_2_36, autopsy, crazy_alloc,
+from linuxvm.workloads import (GLIBC_2_36, autopsy, crazy_alloc,
                                multi_page_alloc, run_example, simple_alloc)
-from linuxvm.workloads.experiments import (MEMINFO_FIELDS, STACK_TOP, STATUS_FIELDS,
-                                           maps_lines_for, parse_kb)
+from linuxvm.workloads.experiments import MEMINFO_FIELDS, STACK_TOP, STATUS_FIELDS, parse_kb
 from linuxvm.workloads.malloc import DEFAULT_TOP_PAD, MINSIZE, request2size
 
 PAGE = 4096

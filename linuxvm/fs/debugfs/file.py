@@ -1,4 +1,4 @@
-"""debugfs attribute files: debugfs_create_u32 and debugfs_create_x64 (fs/debugfs/file.c, fs/libfs.c).
+"""debugfs attribute files: debugfs_create_u32, debugfs_create_x64 (fs/debugfs/file.c, fs/libfs.c).
 
 Both are simple_attr files: a read formats the value afresh at offset 0 ("%llu\\n" for
 u32, "0x%016llx\\n" for x64); a write takes at most 23 bytes (set_buf is 24 with its
