@@ -17,6 +17,7 @@ from .ipc.shm import (IPC_PRIVATE, IPC_CREAT, IPC_EXCL, IPC_NOWAIT, IPC_RMID, IP
                       SHM_HUGETLB, SHM_NORESERVE, SHM_DEST, SHM_LOCK, SHM_UNLOCK, SHM_STAT,
                       SHM_INFO, ShmidDs)
 from . import helpers
+from . import workloads
 from . import accel as _accel   # registers the accelerators (linuxvm/accel)
 
 __version__ = "0.1.0"

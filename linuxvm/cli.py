@@ -18,8 +18,11 @@ from .errors import Signal, OutOfMemory, SyscallError
 from .mm.gfp import parse_gfp, format_gfp
 from .mm.mman import PROT_READ, PROT_WRITE, MAP_PRIVATE, MAP_ANONYMOUS
 from .tools import soak
+from .tools.pagetables_usr import pagetables_usr
 from .units import parse_size
 from .workloads.demo import run_demo
+from .workloads.experiments import EXAMPLES as EXPERIMENTS, run_example, start_process
+from .workloads.malloc import GLIBC_2_23, GLIBC_2_36
 
 EXAMPLES = """\
 examples:
@@ -43,6 +46,9 @@ examples:
   linuxvm cat /proc/1/pagemap --user 64K    a pagemap decoded (--raw: the bytes)
   linuxvm export-proc /tmp/model --user 64M the model's /proc and /sys as files, for
                                             free, vmstat, ps, pmap and slabtop
+  linuxvm pagetables 1 --user 64K           the hacks repository's page-table dumper over
+                                            /sys/kernel/debug/pagetables of process 1
+  linuxvm run-example multi_page_alloc      a notes experiment, with /proc figures at each stop
 """
 
 
@@ -316,6 +322,31 @@ def cmd_export_proc(args) -> int:
     return 0
 
 
+def cmd_pagetables(args) -> int:
+    """``./pagetables [pid]`` of linux-vm-hacks: a process (pid 1) that mapped and touched
+    ``--user`` bytes, then the tool as its own process (pid 0: the tool itself)."""
+    m = boot(args)
+    print(machine_line(args, m))
+    if args.user:
+        p, base, size = _user_process(m, args.user)
+        print(f"# pid {p.pid}: {args.user} anonymous mapping at {base:#x}, touched")
+    tool = start_process(m, "pagetables")
+    print(f"# pid {tool.pid}: the tool")
+    r = pagetables_usr(m, args.pid, reader=tool)
+    sys.stdout.write(r.stdout)
+    sys.stderr.write(r.stderr)
+    return r.status
+
+
+def cmd_run_example(args) -> int:
+    """One of the notes' experiments, printing its prompts and the /proc figures."""
+    m = boot(args)
+    print(machine_line(args, m) + f" glibc={args.glibc}")
+    glibc = GLIBC_2_36 if args.glibc == "2.36" else GLIBC_2_23
+    run_example(m, args.name, sys.stdout, glibc=glibc)
+    return 0
+
+
 def build_parser():
     p = argparse.ArgumentParser(
         prog="linuxvm",
@@ -404,6 +435,22 @@ def build_parser():
                    help="spawn a process that maps and touches SIZE bytes first (repeatable)")
     add_machine_args(s)
     s.set_defaults(fn=cmd_export_proc)
+
+    s = sub.add_parser("pagetables", help="linux-vm-hacks' pagetables tool over the model's "
+                                          "/sys/kernel/debug/pagetables")
+    s.add_argument("pid", nargs="?", help="the process to dump (default: the tool itself)")
+    s.add_argument("--user", metavar="SIZE", help="first start a process (pid 1) that maps "
+                                                  "and touches SIZE bytes")
+    add_machine_args(s)
+    s.set_defaults(fn=cmd_pagetables)
+
+    s = sub.add_parser("run-example", help="run one of the notes' experiments "
+                                           "(" + ", ".join(EXPERIMENTS) + ")")
+    s.add_argument("name", choices=list(EXPERIMENTS))
+    s.add_argument("--glibc", default="2.23", choices=["2.23", "2.36"],
+                   help="the malloc/stdio behaviour to model (default 2.23, the notes' era)")
+    add_machine_args(s)
+    s.set_defaults(fn=cmd_run_example)
     return p
 
 

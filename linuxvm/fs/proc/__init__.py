@@ -30,14 +30,15 @@ MAX_READ = 256 << 20
 
 
 class Node:
-    __slots__ = ("kind", "render", "write", "target", "size")
+    __slots__ = ("kind", "render", "write", "target", "size", "mode")
 
-    def __init__(self, kind, render=None, write=None, target=None, size=None):
+    def __init__(self, kind, render=None, write=None, target=None, size=None, mode=None):
         self.kind = kind            # "text", "binary", "dir" or "link"
         self.render = render
         self.write = write
         self.target = target
         self.size = size            # binary: () -> bytes a read from 0 to the end returns
+        self.mode = mode            # permission bits where a file records them (debugfs)
 
 
 def text_bytes(text: str) -> bytes:
@@ -137,11 +138,12 @@ class ProcFS:
             importlib.import_module(f"{__name__}.{name}").register(self)
 
     # -- registration ---------------------------------------------------------
-    def add_text(self, path, render, write=None):
-        self._files[path] = Node("text", render, write)
+    def add_text(self, path, render, write=None, mode=None):
+        self._files[path] = Node("text", render, write, mode=mode)
 
-    def add_binary(self, path, render, size=None):
-        self._files[path] = Node("binary", render, size=size)
+    def add_binary(self, path, render, size=None, write=None, mode=None):
+        """A binary file; ``write(bytes)``, when given, serves write(2) on it."""
+        self._files[path] = Node("binary", render, write, size=size, mode=mode)
 
     def add_provider(self, prefix, resolve, lister):
         """Files below ``prefix`` that depend on state (``/proc/<pid>/…``)."""
@@ -202,11 +204,19 @@ class ProcFS:
 
     def write(self, path, data) -> None:
         node = self._follow(path)
-        if node.kind != "text" or node.write is None:
+        if node.kind not in ("text", "binary") or node.write is None:
             raise SyscallError(errno.EACCES, "open", f"{path} is not writable")
+        if node.kind == "binary":
+            node.write(data.encode() if isinstance(data, str) else bytes(data))
+            return
         if isinstance(data, bytes):
             data = data.decode()
         node.write(data)
+
+    def mode(self, path):
+        """The permission bits a file was created with (debugfs files record theirs), or
+        None where the model does not record them."""
+        return self._follow(path).mode
 
     def _follow(self, path):
         path = self._norm(path)

@@ -1,0 +1,1 @@
+"""debugfs (fs/debugfs/): attribute files and the modules that put files in /sys/kernel/debug."""
