@@ -20,7 +20,7 @@ from .kernel.printk import LogBuffer
 from .kernel.exit import exit_killed_task
 from .kernel.sysctl import Sysctl
 from .lib.accel_registry import AccelTable
-from .mm import bootmem, page_alloc, page_alloc_init, util
+from .mm import bootmem, page_alloc, page_alloc_init, util, huge_memory
 from .mm import gfp as G
 from .errors import KernelPanic
 from .mm.machine_state import MachineState
@@ -218,8 +218,7 @@ class Machine(MachineState):
         kmem_cache_init(self)                # m.slab: boot and kmalloc caches (mm_init)
         bootmem.setup_per_cpu_pageset(self)
         page_alloc_init.init_per_zone_wmark_min(self.pgdat, self.sysctl)
-        if self.thp != "never":
-            page_alloc_init.set_recommended_min_free_kbytes(self.pgdat, self.sysctl)
+        huge_memory.hugepage_init(self)      # THP knobs; khugepaged's min_free_kbytes raise
         for hook in self.late_init_hooks:
             hook(self)
         util.init_user_reserve(self)         # subsys_initcalls of mm/mmap.c

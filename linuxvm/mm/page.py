@@ -78,6 +78,11 @@ PAGE_FLAGS_CHECK_AT_PREP = __PG_FLAGS_MASK & ~((1 << PG_hwpoison) | (1 << PG_you
 
 NULL = -1  # "no frame" in frame-number fields
 
+# compound_page_dtors (mm/page_alloc.c): destructor id kept in a compound page's first
+# tail -> the function that frees it; modules with their own kind of compound page add
+# theirs (huge_memory: free_transhuge_page)
+compound_page_dtors = {}
+
 
 class MemMap:
     """The ``struct page`` array (mem_map / vmemmap), one slot per frame.

@@ -24,7 +24,7 @@ from ..include.mm import (VM_READ, VM_WRITE, VM_EXEC, VM_SOFTDIRTY, VM_SHARED, V
 from ..include.vm_event_item import NR_ANON_PAGES, NR_MLOCK, VM_EVENT, NR_FILE_MAPPED
 from .mm_types import MM_ANONPAGES, MM_FILEPAGES, MM_SHMEMPAGES, MM_SWAPENTS
 from .page import (PAGE_MAPPING_ANON, PG_swapbacked, PG_mlocked, PG_lru, PG_unevictable,
-                   PG_locked, PG_swapcache, PG_dirty)
+                   PG_locked, PG_swapcache, PG_dirty, PG_head, NULL)
 from . import page_writeback              # (page_writeback's page_mkclean is ours)
 from .slab_common import slab_alloc_obj, slab_free_obj
 from .swap import (page_lru, del_page_from_lru_list, add_page_to_lru_list, LRU_UNEVICTABLE,
@@ -278,6 +278,11 @@ def page_remove_rmap(m, pfn: int) -> None:
     m.page_zone(pfn).vm_stat[NR_ANON_PAGES] -= 1
     if mm.f[pfn] & (1 << PG_mlocked):
         clear_page_mlock(m, pfn)
+    head = mm.ch[pfn]
+    if head == NULL and mm.f[pfn] & (1 << PG_head):
+        head = pfn
+    if head != NULL:                                 # PageTransCompound
+        rmap_callbacks.deferred_split_huge_page(m, head)
 
 
 def clear_page_mlock(m, pfn: int) -> None:
@@ -417,7 +422,7 @@ class RmapCallbacks:
     mlock_vma_page, mm/memory.c's update_hiwater_rss): each fills in its slot when it
     loads, as an ops table would, so the imports stay one way."""
 
-    __slots__ = ("mlock_vma_page", "update_hiwater_rss")
+    __slots__ = ("mlock_vma_page", "update_hiwater_rss", "deferred_split_huge_page")
 
 
 rmap_callbacks = RmapCallbacks()

@@ -4,9 +4,9 @@ on file mappings (do_fault: do_read_fault with do_fault_around, do_cow_fault,
 do_shared_fault; the filesystem answers through ``vma.vm_ops.fault``, ``map_pages`` and
 ``page_mkwrite``) and the first write to a write-protected shared page (wp_page_shared).
 
-Transparent huge pages are not modelled yet: where 4.6 would take the huge-page fault
-path (``transparent_hugepage_enabled(vma)`` and an aligned 2 MiB range inside the VMA),
-the fault raises NotImplementedError; elsewhere it takes the 4 KiB path, as 4.6 does.
+Where a PMD is none and ``transparent_hugepage_enabled(vma)``, an anonymous fault first
+tries a transparent huge page (linuxvm/mm/huge_memory.py); a huge PMD's faults go there
+too (do_huge_pmd_wp_page, huge_pmd_set_accessed).
 """
 
 import errno
@@ -19,10 +19,11 @@ from ...arch.x86.pgtable import (pt_entries, pgd_offset, pte_present, pte_offset
                                  pmd_devmap, pte_to_swp_entry, non_swap_entry, swp_type,
                                  pte_swp_soft_dirty, pte_mksoft_dirty, SWP_HWPOISON,
                                  SWP_MIGRATION_READ, SWP_MIGRATION_WRITE)
-from ...arch.x86.pgtable_types import _PAGE_PRESENT
+from ...arch.x86.pgtable_types import _PAGE_PRESENT, _PAGE_RW
 from ...errors import KernelBug
 from .. import gfp as G
 from .. import hugetlb          # hugetlb.c's fault hook (it calls memory back)
+from .. import huge_memory
 from .. import mlock
 from ...include.mm import (VM_SHARED, VM_WRITE, VM_LOCKED, VM_HUGETLB, VM_GROWSDOWN,
                         VM_HUGEPAGE, VM_NOHUGEPAGE, VM_STACK_INCOMPLETE_SETUP)
@@ -569,17 +570,27 @@ def __handle_mm_fault(m, mm, vma, address: int, flags: int) -> int:
         return VM_FAULT_OOM
     pmdv = pt_entries(m, pmd[0])[pmd[1]]
     if not pmdv and transparent_hugepage_enabled(m, vma):
-        haddr = address & ~(PMD_SIZE - 1)
-        if vma.vm_ops is None and vma.vm_start <= haddr and haddr + PMD_SIZE <= vma.vm_end:
-            raise NotImplementedError(
-                f"do_huge_pmd_anonymous_page: 4.6 would map a transparent huge page at "
-                f"{haddr:#x} (thp={m.thp!r}); THP faults are not modelled yet -- boot with "
-                f"thp='never' or 'madvise', or use MADV_NOHUGEPAGE")
-        # the 2 MiB range leaves the VMA: 4.6 falls back to 4 KiB pages (VM_FAULT_FALLBACK)
-    if pmdv and (pmd_trans_huge(pmdv) or pmd_devmap(pmdv)):
-        raise NotImplementedError("huge PMD faults: transparent huge pages are not modelled")
+        # create_huge_pmd: only anonymous VMAs have a huge fault in 4.6 (no pmd_fault here)
+        if vma.vm_ops is None:
+            ret = huge_memory.do_huge_pmd_anonymous_page(m, mm, vma, address, pmd, flags)
+            if not ret & VM_FAULT_FALLBACK:
+                return ret
+    elif pmdv and (pmd_trans_huge(pmdv) or pmd_devmap(pmdv)):
+        if pmd_devmap(pmdv):
+            raise NotImplementedError("devmap PMD faults: DAX is not modelled")
+        dirty = bool(flags & FAULT_FLAG_WRITE)
+        if dirty and not pmdv & _PAGE_RW:
+            # wp_huge_pmd: anonymous VMAs only
+            ret = huge_memory.do_huge_pmd_wp_page(m, mm, vma, address, pmd, pmdv)
+            if not ret & VM_FAULT_FALLBACK:
+                return ret
+        else:
+            huge_memory.huge_pmd_set_accessed(m, mm, vma, address, pmd, pmdv, dirty)
+            return 0
     if pte_alloc(m, mm, pmd, address):
         return VM_FAULT_OOM
+    if pmd_trans_huge(pt_entries(m, pmd[0])[pmd[1]]):
+        return 0                                  # pmd_trans_unstable: a huge PMD appeared
     ptr = pte_offset_map(pt_entries(m, pmd[0])[pmd[1]], address)
     return handle_pte_fault(m, mm, vma, address, ptr, flags)
 
