@@ -19,7 +19,7 @@ from ...errors import SyscallError
 
 # Modules (under linuxvm.fs.proc) that contribute files; each has register(procfs).
 PROC_MODULES = ["meminfo", "vmstat", "page", "sysctl_files", "base", "pagetables",
-                "slabinfo", "swaps"]
+                "slabinfo", "swaps", "thp_sysfs"]
 
 
 # the most one read returns (read_bytes, or read() of a file from m.proc.open): a bigger
