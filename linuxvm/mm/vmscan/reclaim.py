@@ -5,6 +5,7 @@ reclaim (try_to_free_pages).
 
 import errno
 
+from .. import huge_memory
 from ...errors import KernelBug
 from ...include.mm import VM_LOCKED, VM_EXEC
 from ...include.vm_event_item import (VM_EVENT, NR_LRU_BASE, NR_ACTIVE_FILE, NR_INACTIVE_FILE,
@@ -271,6 +272,9 @@ def shrink_page_list(m, page_list: list, zone, sc, ttu_flags: int, force_reclaim
             if anon and not f[pfn] & (1 << PG_swapcache):
                 if not sc.gfp_mask & G.__GFP_IO:
                     outcome = "keep_locked"
+                elif huge_memory.PageTransHuge(mem_map, pfn) and \
+                        huge_memory.split_huge_page_to_list(m, pfn, None):
+                    outcome = "activate"         # add_to_swap splits a THP first
                 elif not swap_state.add_to_swap(m, pfn):
                     outcome = "activate"
                 else:
@@ -609,6 +613,11 @@ def shrink_zone(m, zone, sc) -> bool:
     more; True if it made progress (mm/vmscan.c shrink_zone)."""
     progress = False
     idle = 0
+    if m.transparent_hugepage is not None and (m.transparent_hugepage.split_queue_len
+                                               or m.huge_zero_pfn is not None):
+        # shrink_slab's THP shrinkers; the model runs them over their whole lists once
+        # per zone instead of in proportion to the LRU pages scanned
+        huge_memory.shrink_thp(m)
     while True:
         nr_reclaimed = sc.nr_reclaimed
         nr_scanned = sc.nr_scanned
