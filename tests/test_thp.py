@@ -30,7 +30,7 @@ def meminfo(m, key):
 
 
 def huge_region(m, size=8 << 20, advise=True):
-    p = m.spawn("thp")
+    p = m.spawn("thp", uid=0)
     a = p.mmap(None, size, RW, ANON)
     if advise:
         p.madvise(a, size, lv.MADV_HUGEPAGE)
@@ -263,3 +263,44 @@ def test_fallback_when_no_huge_page(m):
     e = vmstat(m)
     assert e["thp_fault_fallback"] >= ev["thp_fault_fallback"] + 1
     assert p.read(b, 5) == b"small"
+
+
+def test_reclaim_splits_thp_before_swapping_it():
+    m = lv.Machine(ram="128M", swap="256M", seed=0)
+    m.proc.write(f"{SYS}/enabled", "always")
+    p = m.spawn("big")
+    size = 200 << 20
+    a = p.mmap(None, size, RW, ANON)
+    p.touch(a, size, write=True)
+    for off in range(0, size, 1 << 20):
+        p.write(a + off, b"%d" % off)
+    m.check()
+    e = vmstat(m)
+    assert e["thp_fault_alloc"] > 0 and e["thp_split_page"] > 0 and e["pswpout"] > 0
+    for off in range(0, size, 1 << 20):
+        assert p.read(a + off, len(b"%d" % off)) == b"%d" % off
+    m.check()
+    p.exit()
+    m.check()
+    assert meminfo(m, "AnonPages") == 0 and meminfo(m, "AnonHugePages") == 0
+
+
+def test_mlock_of_thp_and_munlock(m):
+    p, b = huge_region(m)
+    p.write(b, b"x")
+    p.mlock(b, M)
+    m.check()
+    assert meminfo(m, "Mlocked") == 2048 and meminfo(m, "AnonHugePages") == 2048
+    p.munlock(b + P, P)                 # splits the PMD: 4.6 clears the THP's mlock
+    m.check()
+    assert meminfo(m, "Mlocked") == 0
+    p.mlock(b + M, M)
+    c = p.fork()
+    m.check()
+    assert meminfo(m, "Mlocked") == 2048
+    c.exit()
+    p.munlock(b + M, M)
+    m.check()
+    assert meminfo(m, "Mlocked") == 0 and meminfo(m, "Unevictable") == 0
+    p.exit()
+    m.check()

@@ -1,4 +1,4 @@
-"""Random mmap/madvise(MADV_HUGEPAGE)/touch/fork/munmap/mprotect/exit sequences over
+"""Random madvise(MADV_HUGEPAGE)/touch/fork/munmap/mprotect/mlock/reclaim/exit sequences over
 THP-eligible regions with a byte-level oracle of every page written, m.check() after
 every step, and at the end no anonymous page, THP, deposited table or queued split
 left behind."""
@@ -6,7 +6,9 @@ left behind."""
 from hypothesis import given, settings, HealthCheck, strategies as st
 
 import linuxvm as lv
+from linuxvm.mm import gfp as G
 from linuxvm.mm import huge_memory as H
+from linuxvm.mm.vmscan.reclaim import ScanControl, do_try_to_free_pages
 
 P = 4096
 M = 2 << 20
@@ -27,6 +29,8 @@ step = st.one_of(
               st.sampled_from([lv.MADV_HUGEPAGE, lv.MADV_NOHUGEPAGE, lv.MADV_DONTNEED])),
     st.tuples(st.just("mprotect"), proc, span, st.sampled_from([lv.PROT_READ, RW])),
     st.tuples(st.just("split"),),
+    st.tuples(st.just("mlock"), proc, span, st.booleans()),
+    st.tuples(st.just("reclaim"), st.integers(16, 1200)),
 )
 
 
@@ -37,11 +41,11 @@ def meminfo(m, key):
     raise KeyError(key)
 
 
-@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(step, min_size=1, max_size=25))
 def test_random_thp_work_keeps_every_byte(steps):
-    m = lv.Machine(ram="1G", aslr=False)
-    first = m.spawn("p0")
+    m = lv.Machine(ram="1G", swap="256M", aslr=False)
+    first = m.spawn("p0", uid=0)
     first.mmap(BASE, REGION * P, RW, ANON | lv.MAP_FIXED)
     first.madvise(BASE, REGION * P, lv.MADV_HUGEPAGE)
     procs = [first]
@@ -54,6 +58,11 @@ def test_random_thp_work_keeps_every_byte(steps):
         if kind == "split":
             H.deferred_split_scan(m)
             H.shrink_huge_zero_page(m)
+        elif kind == "reclaim":
+            saved = m.current
+            m.current = None
+            do_try_to_free_pages(m, G.GFP_KERNEL, ScanControl(G.GFP_KERNEL, 0, s[1]))
+            m.current = saved
         elif kind in ("fork", "exit"):
             i = s[1] % len(procs)
             if procs[i] is None:
@@ -97,6 +106,9 @@ def test_random_thp_work_keeps_every_byte(steps):
                     if s[3] == lv.MADV_DONTNEED:
                         for pg in pages:
                             oracle[i].pop(pg, None)
+            elif kind == "mlock":
+                if all(pg in prot[i] for pg in pages):
+                    (p.mlock if s[3] else p.munlock)(a, n * P)
             elif kind == "mprotect":
                 if all(pg in prot[i] for pg in pages):
                     p.mprotect(a, n * P, s[3])

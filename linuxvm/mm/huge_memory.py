@@ -53,7 +53,9 @@ from . import gfp as G
 from .mm_types import MM_ANONPAGES
 from .page import (NULL, PAGE_MAPPING_ANON, PG_head, PG_double_map, PG_uptodate, PG_swapbacked,
                    PG_mlocked, PG_lru, PG_dirty, PG_locked, PG_referenced, PG_active,
-                   PG_unevictable, PAGE_FLAGS_CHECK_AT_PREP, compound_page_dtors)
+                   PG_unevictable, PAGE_FLAGS_CHECK_AT_PREP, compound_page_dtors,
+                   TRANSHUGE_PAGE_DTOR, PageTransHuge, PageTransCompound, compound_mapcount,
+                   PageDoubleMap, page_trans_huge_mapcount, total_mapcount)
 from .page_alloc import __alloc_pages_nodemask, __free_pages_ok
 from . import page_alloc_init
 from . import rmap
@@ -67,9 +69,6 @@ HPAGE_PMD_NR = 1 << HPAGE_PMD_ORDER
 HPAGE_PMD_SIZE = PMD_SIZE
 HPAGE_PMD_MASK = ~(HPAGE_PMD_SIZE - 1)
 
-# enum compound_dtor_id (include/linux/mm.h); the model stores it negated minus one so
-# it never reads as a frame number in the first tail's lru.next
-TRANSHUGE_PAGE_DTOR = -4
 
 VM_NO_THP = VM_SPECIAL | VM_HUGETLB | VM_SHARED | VM_MAYSHARE
 
@@ -268,23 +267,6 @@ def transparent_hugepage_enabled(m, vma) -> bool:
 
 # -- compound page helpers ----------------------------------------------------------------
 
-def PageTransHuge(mm, pfn: int) -> bool:
-    """A THP head (4.6 PageTransHuge; the model checks the destructor too)."""
-    return bool(mm.f[pfn] & (1 << PG_head)) and mm.nxt[pfn + 1] == TRANSHUGE_PAGE_DTOR
-
-
-def PageTransCompound(mm, pfn: int) -> bool:
-    return PageTransHuge(mm, mm.compound_head_pfn(pfn))
-
-
-def compound_mapcount(mm, head: int) -> int:
-    return int(mm.priv[head + 1]) + 1
-
-
-def PageDoubleMap(mm, head: int) -> bool:
-    return bool(mm.f[head + 1] & (1 << PG_double_map))
-
-
 def _set_double_map(mm, head: int, on: bool) -> None:
     if on:
         mm.f[head + 1] = mm.f[head + 1] | (1 << PG_double_map)
@@ -301,28 +283,6 @@ def page_mapcount(mm, pfn: int) -> int:
         if PageDoubleMap(mm, head):
             ret -= 1
     return ret
-
-
-def total_mapcount(mm, head: int) -> int:
-    """Every mapping of any part of the THP (mm/huge_memory.c total_mapcount)."""
-    if not PageTransHuge(mm, head):
-        return mm.mc[head] + 1
-    ret = compound_mapcount(mm, head)
-    ret += int((mm._mapcount[head:head + HPAGE_PMD_NR].astype("int64") + 1).sum())
-    if PageDoubleMap(mm, head):
-        ret -= HPAGE_PMD_NR
-    return ret
-
-
-def page_trans_huge_mapcount(mm, pfn: int) -> int:
-    """The most mappings any one subpage has (mm/huge_memory.c page_trans_huge_mapcount)."""
-    head = mm.compound_head_pfn(pfn)
-    if not PageTransHuge(mm, head):
-        return mm.mc[pfn] + 1
-    ret = int(mm._mapcount[head:head + HPAGE_PMD_NR].max()) + 1
-    if PageDoubleMap(mm, head):
-        ret -= 1
-    return ret + compound_mapcount(mm, head)
 
 
 def prep_transhuge_page(m, page: int) -> None:
@@ -614,6 +574,14 @@ def __do_huge_pmd_anonymous_page(m, mm, vma, haddr: int, pmd, page: int) -> int:
     mm.nr_ptes += 1
     count_vm_event(m, "thp_fault_alloc")
     return 0
+
+
+def touch_pmd(m, vma, addr: int, pmd) -> None:
+    """FOLL_TOUCH on a huge PMD: set its accessed and dirty bits (mm/huge_memory.c)."""
+    v = _get(m, pmd)
+    new = pmd_mkdirty(v | _PAGE_ACCESSED)
+    if new != v:
+        _set(m, pmd, new)
 
 
 def huge_pmd_set_accessed(m, mm, vma, address: int, pmd, orig_pmd: int, dirty: bool) -> None:

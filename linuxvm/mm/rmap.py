@@ -28,7 +28,7 @@ from .page import (PAGE_MAPPING_ANON, PG_swapbacked, PG_mlocked, PG_lru, PG_unev
 from . import page_writeback              # (page_writeback's page_mkclean is ours)
 from .slab_common import slab_alloc_obj, slab_free_obj
 from .swap import (page_lru, del_page_from_lru_list, add_page_to_lru_list, LRU_UNEVICTABLE,
-                   put_page)
+                   put_page, hpage_nr_pages)
 from .swapfile import swap_duplicate
 
 
@@ -289,7 +289,7 @@ def clear_page_mlock(m, pfn: int) -> None:
     """The page is no longer mapped by a VM_LOCKED VMA: leave the unevictable list."""
     mm = m.mem_map
     mm.f[pfn] = mm.f[pfn] & ~(1 << PG_mlocked) & 0xFFFFFFFFFFFFFFFF
-    m.page_zone(pfn).vm_stat[NR_MLOCK] -= 1
+    m.page_zone(pfn).vm_stat[NR_MLOCK] -= hpage_nr_pages(mm, pfn)
     m.pgdat.vm_events[VM_EVENT["unevictable_pgs_cleared"]] += 1
     if mm.f[pfn] & (1 << PG_lru) and mm.f[pfn] & (1 << PG_unevictable):
         del_page_from_lru_list(m, pfn, LRU_UNEVICTABLE)

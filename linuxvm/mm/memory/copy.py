@@ -53,7 +53,7 @@ def copy_one_pte(m, dst_mm, src_mm, src_table, si: int, dst_table, di: int, vma,
     page = vm_normal_page(m, vma, addr, pte)
     if page != NULL:
         mem_map = m.mem_map
-        mem_map.rc[page] += 1                      # get_page
+        mem_map.rc[mem_map.compound_head_pfn(page)] += 1      # get_page
         mem_map.mc[page] += 1                      # page_dup_rmap
         rss[mm_counter(m, page)] += 1
     dst_table[di] = pte

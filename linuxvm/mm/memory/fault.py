@@ -29,7 +29,7 @@ from ...include.mm import (VM_SHARED, VM_WRITE, VM_LOCKED, VM_HUGETLB, VM_GROWSD
                         VM_HUGEPAGE, VM_NOHUGEPAGE, VM_STACK_INCOMPLETE_SETUP)
 from ..mm_types import MM_ANONPAGES, MM_FILEPAGES, MM_SHMEMPAGES, MM_SWAPENTS
 from ..mmap_stack import expand_downwards
-from ..page import (NULL, PAGE_MAPPING_ANON, PG_uptodate, PG_mlocked, PG_locked, PG_swapbacked,
+from ..page import (total_mapcount, NULL, PAGE_MAPPING_ANON, PG_uptodate, PG_mlocked, PG_locked, PG_swapbacked,
                     PG_swapcache)
 from ..page_alloc import __alloc_pages_nodemask
 from .. import swapfile, swap_state
@@ -234,7 +234,9 @@ def do_wp_page(m, mm, vma, address: int, ptr, orig_pte: int) -> int:
     mem_map = m.mem_map
     if mem_map.mapping[old_page] & PAGE_MAPPING_ANON:
         if reuse_swap_page(m, old_page):
-            page_move_anon_rmap(m, old_page, vma, address)
+            # a THP subpage: the anon_vma moves only when no other process maps any part
+            if total_mapcount(mem_map, mem_map.compound_head_pfn(old_page)) == 1:
+                page_move_anon_rmap(m, old_page, vma, address)
             return wp_page_reuse(m, vma, address, ptr, orig_pte)
     elif (vma.vm_flags & (VM_WRITE | VM_SHARED)) == (VM_WRITE | VM_SHARED):
         return wp_page_shared(m, mm, vma, address, ptr, orig_pte, old_page)
@@ -284,9 +286,16 @@ def do_page_mkwrite(m, vma, page: int, address: int) -> int:
 
 
 def page_move_anon_rmap(m, page: int, vma, address: int) -> None:
-    """The page is exclusively ours: point it at our own anon_vma (mm/rmap.c)."""
+    """The page is exclusively ours: point it at our own anon_vma (mm/rmap.c); for a
+    subpage of a THP, the whole compound page (4.6 sets the head's mapping)."""
     av = vma.anon_vma
-    m.mem_map.mapping[page] = (av.handle << 2) | PAGE_MAPPING_ANON
+    mem_map = m.mem_map
+    head = mem_map.compound_head_pfn(page)
+    if mem_map.PageHead(head):
+        nr = 1 << mem_map.compound_order(head)
+        mem_map.mapping[head:head + nr] = (av.handle << 2) | PAGE_MAPPING_ANON
+    else:
+        mem_map.mapping[page] = (av.handle << 2) | PAGE_MAPPING_ANON
 
 
 # --- faults on file mappings ------------------------------------------------------------
