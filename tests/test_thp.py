@@ -10,6 +10,8 @@ import linuxvm as lv
 from linuxvm.mm import huge_memory as H
 from linuxvm.fs.proc.page import decode_kpageflags
 from linuxvm.mm.memory import walk
+from linuxvm.helpers import vtop
+from linuxvm.arch.x86.dump_pagetables import ptdump_walk_pgd_level
 
 M = 2 << 20
 P = 4096
@@ -302,5 +304,39 @@ def test_mlock_of_thp_and_munlock(m):
     p.munlock(b + M, M)
     m.check()
     assert meminfo(m, "Mlocked") == 0 and meminfo(m, "Unevictable") == 0
+    p.exit()
+    m.check()
+
+
+def test_vtop_ptdump_and_tlb_show_the_2m_leaf(m):
+    p, b = huge_region(m)
+    p.write(b + 0x1234, b"x")
+    out = str(vtop(p.mm, b + 0x1234))
+    assert "PSE" in out and "(2MB)" in out
+    dump = ptdump_walk_pgd_level(m, p.mm.pgd)
+    assert any(l.startswith(f"0x{b:016x}-0x{b + M:016x}") and "PSE" in l and "USR" in l
+               for l in dump.splitlines())
+    p.read(b + 0x5000, 1)
+    entry, shift = m.cpus[m.current_cpu].tlb.lookup_slow(b + 0x5000)
+    assert entry is not None and shift == 21
+    m.check()
+
+
+def test_madv_free_whole_and_part_of_a_thp():
+    m = lv.Machine(ram="1G", swap="64M", seed=0)
+    p, b = huge_region(m)
+    p.write(b, b"a")
+    p.write(b + M, b"b")
+    ev = vmstat(m)
+    p.madvise(b, M, lv.MADV_FREE)               # the whole PMD: clean and old, kept huge
+    m.check()
+    assert meminfo(m, "AnonHugePages") == 4096
+    pmd = H.huge_pmd_lookup(m, p.mm, b)
+    assert pmd is not None and not m.pgtables[pmd[0]][pmd[1]] & 0x40     # !_PAGE_DIRTY
+    p.madvise(b + M + P, P, lv.MADV_FREE)      # a part: the THP is split
+    m.check()
+    assert vmstat(m)["thp_split_page"] == ev["thp_split_page"] + 1
+    assert meminfo(m, "AnonHugePages") == 2048
+    assert p.read(b, 1) == b"a" and p.read(b + M, 1) == b"b"
     p.exit()
     m.check()
