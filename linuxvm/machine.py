@@ -20,7 +20,7 @@ from .kernel.printk import LogBuffer
 from .kernel.exit import exit_killed_task
 from .kernel.sysctl import Sysctl
 from .lib.accel_registry import AccelTable
-from .mm import bootmem, page_alloc, page_alloc_init, util, huge_memory
+from .mm import bootmem, page_alloc, page_alloc_init, util, huge_memory, khugepaged
 from .mm import gfp as G
 from .errors import KernelPanic
 from .mm.machine_state import MachineState
@@ -219,6 +219,7 @@ class Machine(MachineState):
         bootmem.setup_per_cpu_pageset(self)
         page_alloc_init.init_per_zone_wmark_min(self.pgdat, self.sysctl)
         huge_memory.hugepage_init(self)      # THP knobs; khugepaged's min_free_kbytes raise
+        khugepaged.khugepaged_init(self)
         for hook in self.late_init_hooks:
             hook(self)
         util.init_user_reserve(self)         # subsys_initcalls of mm/mmap.c
@@ -333,6 +334,16 @@ class Machine(MachineState):
         3
         """
         return run_flusher(self)
+
+    def run_khugepaged(self) -> int:
+        """Let khugepaged run once (mm/huge_memory.c khugepaged_do_scan): scan up to
+        ``khugepaged/pages_to_scan`` pages of the registered mms from where the last run
+        stopped, collapsing eligible 2 MiB ranges into huge pages. THPs collapsed.
+
+        >>> p.madvise(a, 4 << 20, lv.MADV_HUGEPAGE); m.run_khugepaged()
+        1
+        """
+        return khugepaged.khugepaged_do_scan(self)
 
     def check(self) -> None:
         """Check the model's invariants (like CONFIG_DEBUG_VM); raise KernelBug on the first

@@ -10,6 +10,7 @@ import linuxvm as lv
 from linuxvm.mm import huge_memory as H
 from linuxvm.fs.proc.page import decode_kpageflags
 from linuxvm.mm.memory import walk
+from linuxvm.mm.swap import lru_add_drain
 from linuxvm.helpers import vtop
 from linuxvm.arch.x86.dump_pagetables import ptdump_walk_pgd_level
 
@@ -340,3 +341,33 @@ def test_madv_free_whole_and_part_of_a_thp():
     assert p.read(b, 1) == b"a" and p.read(b + M, 1) == b"b"
     p.exit()
     m.check()
+
+
+def test_khugepaged_collapses_and_respects_max_ptes_none(m):
+    p = m.spawn("k")
+    a = p.mmap(None, 8 << 20, RW, ANON)
+    b = (a + M - 1) & ~(M - 1)
+    for i in range(0, 300):
+        p.write(b + i * P, b"%d" % i)
+        p.write(b + M + i * P, b"%d" % -i)
+    p.madvise(a, 8 << 20, lv.MADV_HUGEPAGE)       # registers the mm (enter_vma_merge)
+    m.proc.write(f"{SYS}/khugepaged/max_ptes_none", "211")
+    lru_add_drain(m)
+    m.check()
+    assert m.run_khugepaged() == 0                  # 212 none PTEs in each block > 211
+    m.proc.write(f"{SYS}/khugepaged/max_ptes_none", "212")
+    ev = vmstat(m)
+    assert m.run_khugepaged() == 2
+    m.check()
+    assert vmstat(m)["thp_collapse_alloc"] >= ev["thp_collapse_alloc"] + 2
+    assert meminfo(m, "AnonHugePages") == 4096
+    assert m.proc.read(f"{SYS}/khugepaged/pages_collapsed") == "2\n"
+    for i in range(0, 300):
+        assert p.read(b + i * P, len(b"%d" % i)) == b"%d" % i
+        assert p.read(b + M + i * P, len(b"%d" % -i)) == b"%d" % -i
+    assert p.read(b + 400 * P, 4) == b"\0" * 4
+    c = p.fork()
+    c.exit()
+    p.exit()
+    m.check()
+    assert not m.transparent_hugepage.khugepaged_scan.mm_head

@@ -1,4 +1,4 @@
-"""Random madvise(MADV_HUGEPAGE)/touch/fork/munmap/mprotect/mlock/reclaim/exit sequences over
+"""Random madvise/touch/fork/munmap/mprotect/mlock/reclaim/khugepaged/exit sequences over
 THP-eligible regions with a byte-level oracle of every page written, m.check() after
 every step, and at the end no anonymous page, THP, deposited table or queued split
 left behind."""
@@ -8,6 +8,7 @@ from hypothesis import given, settings, HealthCheck, strategies as st
 import linuxvm as lv
 from linuxvm.mm import gfp as G
 from linuxvm.mm import huge_memory as H
+from linuxvm.mm.swap import lru_add_drain
 from linuxvm.mm.vmscan.reclaim import ScanControl, do_try_to_free_pages
 
 P = 4096
@@ -32,6 +33,7 @@ step = st.one_of(
     st.tuples(st.just("split"),),
     st.tuples(st.just("mlock"), proc, span, st.booleans()),
     st.tuples(st.just("reclaim"), st.integers(16, 1200)),
+    st.tuples(st.just("khugepaged"),),
 )
 
 
@@ -67,6 +69,9 @@ def test_random_thp_work_keeps_every_byte(steps):
         if kind == "split":
             H.deferred_split_scan(m)
             H.shrink_huge_zero_page(m)
+        elif kind == "khugepaged":
+            lru_add_drain(m)
+            m.run_khugepaged()
         elif kind == "reclaim":
             saved = m.current
             m.current = None

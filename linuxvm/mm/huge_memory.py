@@ -85,7 +85,8 @@ class TransparentHugepage:
     enabled mode, which lives in ``m.thp``; the huge zero page's refcount, the deposited
     page tables and the deferred split queue."""
 
-    __slots__ = ("defrag", "use_zero_page", "khugepaged_defrag", "khugepaged_pages_to_scan",
+    __slots__ = ("khugepaged_scan", "defrag", "use_zero_page", "khugepaged_defrag",
+                 "khugepaged_pages_to_scan",
                  "khugepaged_max_ptes_none", "khugepaged_scan_sleep_millisecs",
                  "khugepaged_alloc_sleep_millisecs", "khugepaged_pages_collapsed",
                  "khugepaged_full_scans", "khugepaged_thread", "huge_zero_refcount",
@@ -102,6 +103,7 @@ class TransparentHugepage:
         self.khugepaged_pages_collapsed = 0
         self.khugepaged_full_scans = 0
         self.khugepaged_thread = False          # whether khugepaged runs (start_stop)
+        self.khugepaged_scan = None             # khugepaged.KhugepagedScan
         self.huge_zero_refcount = 0
         self.pmd_huge_pte = {}                  # PMD table pfn -> [deposited PTE tables]
         self.split_queue = split_queue          # list head slot in mem_map
@@ -312,6 +314,13 @@ def free_transhuge_page(m, page: int) -> None:
 
 
 compound_page_dtors[TRANSHUGE_PAGE_DTOR] = free_transhuge_page
+
+
+def clear_huge_page_one(m, page: int) -> None:
+    """clear_user_highpage of one subpage."""
+    if m.page_contents:
+        m.drop_contents(page, 1)
+    m.mem_map.content[page] = 0
 
 
 def clear_huge_page(m, page: int) -> None:
@@ -1000,9 +1009,9 @@ def shrink_thp(m) -> int:
 # -- khugepaged's registration -------------------------------------------------------------
 
 def khugepaged_enter(m, vma, vm_flags: int) -> None:
-    """Register the mm for khugepaged (its mm_slot); the model does not scan yet."""
-    hook = m.khugepaged_enter_vma_merge
-    if hook is not None:
+    """Register the mm with khugepaged (linuxvm/mm/khugepaged.py fills the slot)."""
+    hook = rmap_callbacks.khugepaged_enter
+    if hook is not None and m.transparent_hugepage.khugepaged_scan is not None:
         hook(m, vma, vm_flags)
 
 

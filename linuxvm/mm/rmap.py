@@ -418,11 +418,17 @@ TTU_BATCH_FLUSH = 1 << 11
 
 
 class RmapCallbacks:
-    """What try_to_unmap_one calls in modules that import rmap (mm/mlock.c's
-    mlock_vma_page, mm/memory.c's update_hiwater_rss): each fills in its slot when it
-    loads, as an ops table would, so the imports stay one way."""
+    """What rmap and the modules below huge_memory call in modules that import rmap
+    (mm/mlock.c's mlock_vma_page, mm/memory.c's update_hiwater_rss, huge_memory's
+    deferred_split_huge_page, khugepaged's khugepaged_enter): each fills in its slot when
+    it loads, as an ops table would, so the imports stay one way."""
 
-    __slots__ = ("mlock_vma_page", "update_hiwater_rss", "deferred_split_huge_page")
+    __slots__ = ("mlock_vma_page", "update_hiwater_rss", "deferred_split_huge_page",
+                 "khugepaged_enter")
+
+    def __init__(self):
+        for name in RmapCallbacks.__slots__:
+            setattr(self, name, None)
 
 
 rmap_callbacks = RmapCallbacks()
