@@ -371,3 +371,17 @@ def test_khugepaged_collapses_and_respects_max_ptes_none(m):
     p.exit()
     m.check()
     assert not m.transparent_hugepage.khugepaged_scan.mm_head
+
+
+@pytest.mark.parametrize("fast", [True, False])
+def test_touch_over_a_thp_after_nohugepage(fast):
+    # a huge PMD left from before MADV_NOHUGEPAGE: the bulk touch goes around it, and a
+    # THP waiting in the pagevec counts 512 on its LRU list when the pagevec drains
+    m = lv.Machine(ram="1G", fast=fast)
+    p, b = huge_region(m)
+    p.write(b, b"x")
+    p.madvise(b - M if b >= M else b, 6 << 20, lv.MADV_NOHUGEPAGE)
+    p.touch(b - P, 4 << 20, write=True)
+    p.touch(b - P, 4 << 20)
+    m.check()
+    assert meminfo(m, "AnonHugePages") == 2048 and p.read(b, 1) == b"x"
