@@ -113,9 +113,10 @@ class Machine(MachineState):
     :param cpus: number of CPUs (1..256)
     :param swap: swap size; only "0" until swap is modelled
     :param seed: seed for every random choice the model makes
-    :param thp: transparent hugepage mode, "always", "madvise" (default) or "never"; it sets
-        min_free_kbytes as 4.6 does, but THP faults themselves are not modelled yet (a
-        fault 4.6 would serve with a huge page raises NotImplementedError)
+    :param thp: transparent hugepage mode, "always", "madvise" (default) or "never" (the
+        transparent_hugepage= boot option); as in 4.6, a machine with less than 512 MiB of
+        RAM boots with THP off whatever it says (write
+        /sys/kernel/mm/transparent_hugepage/enabled to turn it on)
     :param aslr: address-space randomisation (False is like ``setarch -R``)
     :param sysctl: initial ``vm.*`` sysctl values (dotted or /proc/sys/ names), checked
         before boot and applied in order after it, as writes to /proc/sys would be
