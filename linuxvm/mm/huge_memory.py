@@ -40,22 +40,21 @@ from ..arch.x86.page_types import PAGE_SHIFT, PAGE_SIZE, PMD_SIZE
 from ..arch.x86.pgtable import (pt_entries, pgd_offset, pud_offset, pmd_offset, pgd_present,
                                 pud_present, pmd_trans_huge, pmd_modify, mk_pmd, mk_pte,
                                 pfn_pte, pte_mkspecial, pte_mkwrite, pte_wrprotect,
-                                pte_mkold, pte_mkdirty)
+                                pte_mkold)
 from ..arch.x86.pgtable_types import (PTE_PFN_MASK, _PAGE_PSE, _PAGE_RW, _PAGE_DIRTY,
-                                      _PAGE_ACCESSED, _PAGE_SOFT_DIRTY, _PAGE_TABLE,
-                                      _PAGE_PRESENT, _PAGE_PROTNONE)
+                                      _PAGE_ACCESSED, _PAGE_SOFT_DIRTY, _PAGE_TABLE)
 from ..errors import KernelBug
-from ..include.mm import (VM_HUGEPAGE, VM_NOHUGEPAGE, VM_WRITE, VM_LOCKED, VM_SPECIAL,
+from ..include.mm import (VM_HUGEPAGE, VM_NOHUGEPAGE, VM_WRITE, VM_SPECIAL,
                           VM_HUGETLB, VM_SHARED, VM_MAYSHARE, VM_STACK_INCOMPLETE_SETUP)
-from ..include.vm_event_item import (VM_EVENT, NR_ANON_PAGES, NR_ANON_TRANSPARENT_HUGEPAGES,
-                                     NR_MLOCK)
+from ..include.vm_event_item import VM_EVENT, NR_ANON_PAGES, NR_ANON_TRANSPARENT_HUGEPAGES
 from . import gfp as G
 from .mm_types import MM_ANONPAGES
 from .page import (NULL, PAGE_MAPPING_ANON, PG_head, PG_double_map, PG_uptodate, PG_swapbacked,
                    PG_mlocked, PG_lru, PG_dirty, PG_locked, PG_referenced, PG_active,
                    PG_unevictable, PAGE_FLAGS_CHECK_AT_PREP, compound_page_dtors,
-                   TRANSHUGE_PAGE_DTOR, PageTransHuge, PageTransCompound, compound_mapcount,
+                   TRANSHUGE_PAGE_DTOR, PageTransHuge, compound_mapcount,
                    PageDoubleMap, page_trans_huge_mapcount, total_mapcount)
+from .vm_ops import VM_FAULT_OOM, VM_FAULT_WRITE, VM_FAULT_FALLBACK
 from .page_alloc import __alloc_pages_nodemask, __free_pages_ok
 from . import page_alloc_init
 from . import rmap
@@ -514,11 +513,6 @@ def deferred_split_huge_page(m, page: int) -> None:
 
 
 # -- faults ------------------------------------------------------------------------------------
-
-VM_FAULT_OOM = 0x0001
-VM_FAULT_WRITE = 0x0008
-VM_FAULT_FALLBACK = 0x0800
-
 
 def set_huge_zero_page(m, pgtable: int, mm, vma, haddr: int, pmd, zero_page: int) -> bool:
     if _get(m, pmd):

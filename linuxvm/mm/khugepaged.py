@@ -15,7 +15,6 @@ and the waits between failed allocations (alloc_sleep_millisecs) take no model t
 """
 
 from ..arch.x86 import tlb as x86_tlb
-from ..arch.x86.page_types import PAGE_SHIFT
 from ..arch.x86.pgtable import (pt_entries, pte_present, pte_write, pte_young, pte_pfn,
                                 pgd_offset, pud_offset, pmd_offset)
 from ..include.mm import VM_HUGEPAGE, VM_NOHUGEPAGE

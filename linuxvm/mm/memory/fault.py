@@ -12,7 +12,7 @@ too (do_huge_pmd_wp_page, huge_pmd_set_accessed).
 import errno
 
 from ...arch.x86 import tlb as x86_tlb
-from ...arch.x86.page_types import PAGE_SHIFT, PAGE_SIZE, PMD_SIZE
+from ...arch.x86.page_types import PAGE_SHIFT, PAGE_SIZE
 from ...arch.x86.pgtable import (pt_entries, pgd_offset, pte_present, pte_offset_map,
                                  pte_write, pte_pfn, pfn_pte, mk_pte, pte_mkspecial, pte_mkwrite,
                                  pte_mkdirty, pte_mkyoung, pte_protnone, pmd_trans_huge,
@@ -24,9 +24,9 @@ from ...errors import KernelBug
 from .. import gfp as G
 from .. import hugetlb          # hugetlb.c's fault hook (it calls memory back)
 from .. import huge_memory
+from ..huge_memory import transparent_hugepage_enabled
 from .. import mlock
-from ...include.mm import (VM_SHARED, VM_WRITE, VM_LOCKED, VM_HUGETLB, VM_GROWSDOWN,
-                        VM_HUGEPAGE, VM_NOHUGEPAGE, VM_STACK_INCOMPLETE_SETUP)
+from ...include.mm import VM_SHARED, VM_WRITE, VM_LOCKED, VM_HUGETLB, VM_GROWSDOWN
 from ..mm_types import MM_ANONPAGES, MM_FILEPAGES, MM_SHMEMPAGES, MM_SWAPENTS
 from ..mmap_stack import expand_downwards
 from ..page import (total_mapcount, NULL, PAGE_MAPPING_ANON, PG_uptodate, PG_mlocked, PG_locked, PG_swapbacked,
@@ -602,14 +602,6 @@ def __handle_mm_fault(m, mm, vma, address: int, flags: int) -> int:
         return 0                                  # pmd_trans_unstable: a huge PMD appeared
     ptr = pte_offset_map(pt_entries(m, pmd[0])[pmd[1]], address)
     return handle_pte_fault(m, mm, vma, address, ptr, flags)
-
-
-def transparent_hugepage_enabled(m, vma) -> bool:
-    """Whether a fault in ``vma`` may take a huge page (include/linux/huge_mm.h)."""
-    f = vma.vm_flags
-    if f & VM_NOHUGEPAGE or (f & VM_STACK_INCOMPLETE_SETUP) == VM_STACK_INCOMPLETE_SETUP:
-        return False
-    return m.thp == "always" or (m.thp == "madvise" and bool(f & VM_HUGEPAGE))
 
 
 def handle_mm_fault(m, mm, vma, address: int, flags: int) -> int:
