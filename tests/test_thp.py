@@ -11,6 +11,7 @@ from linuxvm.mm import huge_memory as H
 from linuxvm.fs.proc.page import decode_kpageflags
 from linuxvm.mm.memory import walk
 from linuxvm.mm.swap import lru_add_drain
+from linuxvm.mm.rmap import page_referenced
 from linuxvm.helpers import vtop
 from linuxvm.arch.x86.dump_pagetables import ptdump_walk_pgd_level
 
@@ -385,3 +386,15 @@ def test_touch_over_a_thp_after_nohugepage(fast):
     p.touch(b, 4 << 20)
     m.check()
     assert meminfo(m, "AnonHugePages") == 2048 and p.read(b, 1) == b"x"
+
+
+def test_page_referenced_sees_the_pmd_young_bit(m):
+    p, b = huge_region(m)
+    p.write(b, b"x")
+    head = H.huge_pmd_lookup(m, p.mm, b)
+    page = m.pgtables[head[0]][head[1]] >> 12 & ((1 << 40) - 1)
+    assert page_referenced(m, int(page))[0] == 1          # the PMD was young: now old
+    assert page_referenced(m, int(page))[0] == 0
+    p.read(b + 5 * P, 1)                                   # the walk sets it again
+    assert page_referenced(m, int(page))[0] == 1
+    m.check()
