@@ -398,3 +398,42 @@ def test_page_referenced_sees_the_pmd_young_bit(m):
     p.read(b + 5 * P, 1)                                   # the walk sets it again
     assert page_referenced(m, int(page))[0] == 1
     m.check()
+
+
+def _take_all_order9(m):
+    held = []
+    while True:
+        try:
+            pfn = m.kernel.alloc_pages("GFP_KERNEL|__GFP_NOWARN|__GFP_NORETRY", 9)
+        except Exception:
+            break
+        if pfn is None:
+            break
+        held.append(pfn)
+    return held
+
+
+def test_cow_of_a_shared_thp_without_a_huge_page_copies_512_small_pages(m):
+    m.proc.write(f"{SYS}/defrag", "never")
+    p, b = huge_region(m)
+    p.write(b, b"parent")
+    p.write(b + M - 8, b"end")
+    c = p.fork()
+    held = _take_all_order9(m)
+    assert held and m.nr_free_pages() > 600
+    ev = vmstat(m)
+    c.write(b + 4 * P, b"child")                # do_huge_pmd_wp_page_fallback
+    m.check()
+    e = vmstat(m)
+    assert e["thp_fault_fallback"] == ev["thp_fault_fallback"] + 1
+    assert meminfo(m, "AnonHugePages") == 2048          # the parent's PMD only
+    assert c.read(b, 6) == b"parent" and c.read(b + M - 8, 3) == b"end"
+    assert c.read(b + 4 * P, 5) == b"child" and p.read(b + 4 * P, 5) == b"\0" * 5
+    p.write(b + 8, b"mine")                     # the parent's THP is its own again: reused
+    m.check()
+    assert c.read(b + 8, 4) == b"\0" * 4
+    for pfn in held:
+        m.kernel.free_pages(pfn, 9)
+    c.exit()
+    p.exit()
+    m.check()

@@ -71,12 +71,10 @@ HPAGE_PMD_MASK = ~(HPAGE_PMD_SIZE - 1)
 
 VM_NO_THP = VM_SPECIAL | VM_HUGETLB | VM_SHARED | VM_MAYSHARE
 
-THP_MODES = ("always", "madvise", "never")
 DEFRAG_MODES = ("always", "defer", "madvise", "never")
 
 _U64 = 0xFFFFFFFFFFFFFFFF
 _TAIL_OFFSETS = np.arange(1, HPAGE_PMD_NR, dtype=np.int64)
-_PMD_U64_MASK = HPAGE_PMD_MASK & _U64
 
 
 class TransparentHugepage:
