@@ -20,7 +20,7 @@ from .kernel.printk import LogBuffer
 from .kernel.exit import exit_killed_task
 from .kernel.sysctl import Sysctl
 from .lib.accel_registry import AccelTable
-from .mm import bootmem, page_alloc, page_alloc_init, util
+from .mm import bootmem, page_alloc, page_alloc_init, util, huge_memory, khugepaged
 from .mm import gfp as G
 from .errors import KernelPanic
 from .mm.machine_state import MachineState
@@ -114,9 +114,10 @@ class Machine(MachineState):
     :param cpus: number of CPUs (1..256)
     :param swap: swap size; only "0" until swap is modelled
     :param seed: seed for every random choice the model makes
-    :param thp: transparent hugepage mode, "always", "madvise" (default) or "never"; it sets
-        min_free_kbytes as 4.6 does, but THP faults themselves are not modelled yet (a
-        fault 4.6 would serve with a huge page raises NotImplementedError)
+    :param thp: transparent hugepage mode, "always", "madvise" (default) or "never" (the
+        transparent_hugepage= boot option); as in 4.6, a machine with less than 512 MiB of
+        RAM boots with THP off whatever it says (write
+        /sys/kernel/mm/transparent_hugepage/enabled to turn it on)
     :param aslr: address-space randomisation (False is like ``setarch -R``)
     :param sysctl: initial ``vm.*`` sysctl values (dotted or /proc/sys/ names), checked
         before boot and applied in order after it, as writes to /proc/sys would be
@@ -220,8 +221,8 @@ class Machine(MachineState):
         kmem_cache_init(self)                # m.slab: boot and kmalloc caches (mm_init)
         bootmem.setup_per_cpu_pageset(self)
         page_alloc_init.init_per_zone_wmark_min(self.pgdat, self.sysctl)
-        if self.thp != "never":
-            page_alloc_init.set_recommended_min_free_kbytes(self.pgdat, self.sysctl)
+        huge_memory.hugepage_init(self)      # THP knobs; khugepaged's min_free_kbytes raise
+        khugepaged.khugepaged_init(self)
         for hook in self.late_init_hooks:
             hook(self)
         util.init_user_reserve(self)         # subsys_initcalls of mm/mmap.c
@@ -336,6 +337,16 @@ class Machine(MachineState):
         3
         """
         return run_flusher(self)
+
+    def run_khugepaged(self) -> int:
+        """Let khugepaged run once (mm/huge_memory.c khugepaged_do_scan): scan up to
+        ``khugepaged/pages_to_scan`` pages of the registered mms from where the last run
+        stopped, collapsing eligible 2 MiB ranges into huge pages. THPs collapsed.
+
+        >>> p.madvise(a, 4 << 20, lv.MADV_HUGEPAGE); m.run_khugepaged()
+        1
+        """
+        return khugepaged.khugepaged_do_scan(self)
 
     def check(self) -> None:
         """Check the model's invariants (like CONFIG_DEBUG_VM); raise KernelBug on the first

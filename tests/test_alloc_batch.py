@@ -145,14 +145,15 @@ def test_fast_only_without_the_accelerator_allocates_nothing():
 
 def test_a_broken_batch_is_caught(monkeypatch):
     # the pages a refill leaves on the pcp list linked in reverse: a state the comparison
-    # must see (102 = 47 from DMA, then 55 from DMA32 in refills of 3: two pages left)
+    # must see (103: the DMA zone's share, then DMA32 in refills of 3 that leave pages on
+    # the list; 128M boots without the THP min_free_kbytes raise, as 4.6 does below 512M)
     real = accel_pa._link_pcp_tail
 
     def reversed_pcp(mm, head, rest):
         real(mm, head, rest[::-1])
     monkeypatch.setattr(accel_pa, "_link_pcp_tail", reversed_pcp)
     with pytest.raises(AssertionError):
-        compare("128M", 0, 0, MOVABLE_ZERO, 102, 0)
+        compare("128M", 0, 0, MOVABLE_ZERO, 103, 0)
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -18,8 +18,12 @@ from linuxvm.include.vm_event_item import NR_FREE_PAGES, NR_ALLOC_BATCH, PGALLOC
 
 @pytest.fixture
 def m():
-    """512 MiB: DMA and a DMA32 zone whose pcp batch is 31 and high 186; pcp lists empty."""
+    """512 MiB: DMA and a DMA32 zone whose pcp batch is 31 and high 186; pcp lists empty.
+    THP is turned on (4.6 boots a machine below 512 MiB of RAM with it off): khugepaged's
+    min_free_kbytes raise gives DMA32 a fair batch (high - low watermark) of 1501 pages,
+    more than these tests allocate, so every page comes from DMA32."""
     m = lv.Machine(ram="512M", cpus=2, seed=0)
+    m.proc.write("/sys/kernel/mm/transparent_hugepage/enabled", "madvise")
     m.kernel.drain_all_pages()
     # boot-time allocations may have spent DMA32's fair batch (ZONE_FAIR_DEPLETED stays
     # set until a reset): start from fresh batches so the first pages come from DMA32

@@ -20,7 +20,7 @@ from ..arch.x86.pgtable_types import (PTE_PFN_MASK, _PAGE_TABLE, _PAGE_PRESENT,
 from ..lib.accel_registry import register
 from ..include.mm import VM_SHARED, VM_PFNMAP, VM_MIXEDMAP
 from ..mm.mm_types import MM_ANONPAGES, MM_FILEPAGES, MM_SHMEMPAGES
-from ..mm.page import PAGE_MAPPING_ANON, PG_mlocked, PG_swapbacked, pfns_distinct
+from ..mm.page import PAGE_MAPPING_ANON, PG_mlocked, PG_swapbacked, pfns_distinct, NULL
 from ..include.vm_event_item import NR_ANON_PAGES
 from ..mm.memory.copy import is_cow_mapping
 from ..mm.memory.fault import handle_pte_fault
@@ -318,11 +318,13 @@ def copy_pte_range(m, segs, vma, rss) -> bool:
         d[:] = allv[off:off + n]
         off += n
     mem_map = m.mem_map
-    if pfns_distinct(pages):
+    ch = mem_map.compound_head[pages]
+    heads = pages if (ch == NULL).all() else np.where(ch != NULL, ch, pages).astype(np.int64)
+    if heads is pages and pfns_distinct(pages):
         mem_map._refcount[pages] += 1                          # get_page
         mem_map._mapcount[pages] += 1                          # page_dup_rmap
-    else:
-        np.add.at(mem_map._refcount, pages, 1)
+    else:                                    # repeats, or PTE-mapped THP subpages
+        np.add.at(mem_map._refcount, heads, 1)                 # get_page: the head's
         np.add.at(mem_map._mapcount, pages, 1)
     anon = (mem_map.mapping[pages] & PAGE_MAPPING_ANON) != 0
     shmem = ~anon & ((mem_map.flags[pages] & np.uint64(1 << PG_swapbacked)) != 0)

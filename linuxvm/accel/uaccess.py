@@ -33,13 +33,14 @@ from ..arch.x86.uaccess import ACCESS, run_on_cpu, user_access, touch
 from ..errors import KernelBug
 from ..lib.accel_registry import register
 from ..mm import memory
+from ..mm import huge_memory
 from ..mm.memory import (next_content_tag, transparent_hugepage_enabled,
                         GFP_HIGHUSER_MOVABLE_ZERO, sync_mm_rss, TASK_RSS_EVENTS_THRESH)
 from ..include.mm import (VM_SHARED, VM_WRITE, VM_READ, VM_EXEC, VM_LOCKED, VM_GROWSDOWN,
                            VM_HUGETLB, VM_PFNMAP, VM_MIXEDMAP)
 from ..mm.mm_types import MM_ANONPAGES
 from ..mm.page import (NULL, PG_uptodate, PG_swapbacked, PG_active, PG_lru, PG_unevictable,
-                       PAGE_MAPPING_ANON)
+                       PG_head, PAGE_MAPPING_ANON)
 from ..mm.page_alloc import __alloc_pages_nodemask, _GFP_BITS_MASK, alloc_context
 from ..mm.oom_kill import OomDeferred
 from .page_alloc import alloc_pages_order0_batch
@@ -457,6 +458,9 @@ def _bulk_chunk(m, task, cpu, mm, vma, va: int, end: int, write: bool, held) -> 
     access is at ``va`` itself, the others at page starts, as :func:`touch` makes them."""
     pva = va & ~(PAGE_SIZE - 1)
     n = (end - pva + PAGE_SIZE - 1) >> PAGE_SHIFT
+    if huge_memory.huge_pmd_lookup(m, mm, va) is not None:
+        # a THP mapped before the VMA lost its eligibility: the huge PMD's own path
+        return _one_access(m, task, va, write, held)
     ptr = memory.pte_lookup(m, mm, va)
     if ptr is not None:
         nz = np.flatnonzero(pt_array(m, ptr[0])[ptr[1]:ptr[1] + n])
@@ -629,6 +633,13 @@ def _lru_cache_add_bulk(m, pfns, cpu: int) -> None:
                             LRU_INACTIVE_FILE)
                    + ((f >> np.uint64(PG_active)) & np.uint64(1)).astype(np.int64))
     key = (f >> np.uint64(62)).astype(np.int64) * 8 + lru
+    # a THP waiting in the pagevec counts hpage_nr_pages on its list
+    head = (f & np.uint64(1 << PG_head)) != 0
+    weight = None
+    if head.any():
+        order = np.zeros(q.size, dtype=np.int64)
+        order[head] = mem_map.lru_prev[q[head] + 1]          # compound_order
+        weight = np.left_shift(1, order)
     k0 = int(key[0])
     groups = [(k0, q)] if (key == k0).all() else \
         [(k, q[key == k]) for k in dict.fromkeys(key.tolist())]
@@ -646,5 +657,6 @@ def _lru_cache_add_bulk(m, pfns, cpu: int) -> None:
         prv[first] = tail_new
         prv[head_new] = h
         nxt[h] = head_new
-        m.zones[zone].vm_stat[NR_LRU_BASE + lru_] += len(g)
+        m.zones[zone].vm_stat[NR_LRU_BASE + lru_] += len(g) if weight is None else \
+            int(weight[key == k].sum())
     mem_map._refcount[q] -= 1                                   # release_pages

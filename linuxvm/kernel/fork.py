@@ -11,6 +11,7 @@ from ..mm.memory import copy_page_range, get_mm_rss
 from ..mm.mm_types import MmStruct
 from ..mm.mmap import exit_mmap, vm_stat_account, vma_copy
 from ..mm.rmap import anon_vma_fork
+from ..mm.khugepaged import khugepaged_fork, khugepaged_exit
 from ..mm.slab_common import slab_alloc_obj, slab_free_obj
 from ..mm.util import security_vm_enough_memory_mm, vm_unacct_memory
 from ..mm.vma import __vma_link_list, __vma_link_rb, vma_pages
@@ -35,6 +36,7 @@ def mmput(m, mm) -> None:
     """Drop a user of ``mm``; the last one tears the address space down."""
     mm.mm_users -= 1
     if mm.mm_users == 0:
+        khugepaged_exit(m, mm)
         exit_mmap(m, mm)
         mmdrop(m, mm)
 
@@ -63,6 +65,7 @@ def dup_mmap(m, mm, oldmm) -> int:
     mm.data_vm = oldmm.data_vm
     mm.exec_vm = oldmm.exec_vm
     mm.stack_vm = oldmm.stack_vm
+    khugepaged_fork(m, mm, oldmm)
     retval = 0
     prev = None
     mpnt = oldmm.mmap

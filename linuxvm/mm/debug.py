@@ -18,7 +18,8 @@ from .swap_state import check_swap_cache, find_swap_page
 from ..arch.x86.pgtable import pte_to_swp_entry, swp_entry
 from .mmzone import MAX_ORDER, MIGRATE_TYPES, MIGRATE_PCPTYPES, migratetype_names
 from .page import (PAGE_BUDDY_MAPCOUNT_VALUE, PAGE_MAPPING_ANON, PG_reserved, PG_swapcache,
-                   PG_swapbacked, NULL)
+                   PG_swapbacked, PG_head, NULL)
+from . import huge_memory
 from .swap import check_lru
 from .filemap import check_page_cache
 from .backing_dev import check_writeback
@@ -150,9 +151,10 @@ def check_machine(m) -> None:
         fn(m)
 
 
-def _user_ptes(m, mm):
+def _user_ptes(m, mm, huge=None):
     """(pte_values, vaddrs) of every non-none 4 KiB PTE in ``mm``'s user half (present,
-    PROT_NONE or a swap entry), via NumPy."""
+    PROT_NONE or a swap entry), via NumPy; ``huge``, a list, gets the value of each huge
+    PMD."""
     vals, addrs = [], []
     pgd = pt_array(m, mm.pgd)
     for i in np.flatnonzero(pgd[:256] & _PAGE_PRESENT):
@@ -161,8 +163,10 @@ def _user_ptes(m, mm):
             if pud[j] & _PAGE_PSE:
                 continue
             pmd = pt_array(m, int(pud[j] & PTE_PFN_MASK) >> 12)
-            for k in np.flatnonzero(pmd & _PAGE_PRESENT):
+            for k in np.flatnonzero(pmd & np.uint64(_PAGE_PRESENT | _PAGE_PSE)):
                 if pmd[k] & _PAGE_PSE:
+                    if huge is not None:
+                        huge.append(int(pmd[k]))
                     continue
                 pte = pt_array(m, int(pmd[k] & PTE_PFN_MASK) >> 12)
                 # present, PROT_NONE and swap entries: every entry that is not none
@@ -188,9 +192,22 @@ def check_user_pages(m) -> None:
         if t.mm is not None:
             mms.setdefault(id(t.mm), (t.mm, []))[1].append(t)
     counts = np.zeros(mem_map.nr_frames, dtype=np.int64)
+    pmd_maps = {}                  # THP head -> PMDs mapping it
+    zero_pmds = 0
     swap_refs = {}
     for mm, owners in mms.values():
-        vals, addrs = _user_ptes(m, mm)
+        huge = []
+        vals, addrs = _user_ptes(m, mm, huge)
+        thp_anon = 0
+        for v in huge:
+            head = (v & PTE_PFN_MASK) >> 12
+            if head == m.huge_zero_pfn:
+                zero_pmds += 1
+                continue
+            if not huge_memory.PageTransHuge(mem_map, head):
+                raise KernelBug(f"a huge PMD maps pfn {head:#x}, which is not a THP head")
+            pmd_maps[head] = pmd_maps.get(head, 0) + 1
+            thp_anon += huge_memory.HPAGE_PMD_NR
         # pte_present: PROT_NONE entries (present bit clear, _PAGE_PROTNONE set) still map
         is_present = (vals & np.uint64(_PAGE_PRESENT | _PAGE_PROTNONE)) != 0
         present = vals[is_present]
@@ -211,8 +228,9 @@ def check_user_pages(m) -> None:
         np.add.at(counts, normal, 1)
         anon = (mem_map.mapping[normal] & PAGE_MAPPING_ANON) != 0
         cached = sum(t.rss_stat.count[MM_ANONPAGES] for t in owners)
-        if int(anon.sum()) != mm.rss_stat[MM_ANONPAGES] + cached:
-            raise KernelBug(f"mm of pid {owners[0].pid}: page tables map {int(anon.sum())} "
+        if int(anon.sum()) + thp_anon != mm.rss_stat[MM_ANONPAGES] + cached:
+            raise KernelBug(f"mm of pid {owners[0].pid}: page tables map "
+                            f"{int(anon.sum()) + thp_anon} "
                             f"anon pages but MM_ANONPAGES is {mm.rss_stat[MM_ANONPAGES]} + "
                             f"{cached} cached")
         shmem = ~anon & ((mem_map.flags[normal] & np.uint64(1 << PG_swapbacked)) != 0)
@@ -222,14 +240,39 @@ def check_user_pages(m) -> None:
                 raise KernelBug(f"mm of pid {owners[0].pid}: page tables map {n} pages of "
                                 f"{name} but it is {mm.rss_stat[member]} + "
                                 f"{sum(t.rss_stat.count[member] for t in owners)} cached")
+    holders = counts.copy()
+    expect_mc = counts.copy()
+    thp = m.transparent_hugepage
+    if thp is not None:
+        if m.huge_zero_pfn is not None or thp.huge_zero_refcount:
+            if thp.huge_zero_refcount != 1 + zero_pmds:
+                raise KernelBug(f"huge_zero_refcount is {thp.huge_zero_refcount} but "
+                                f"{zero_pmds} PMDs map the huge zero page")
+        for head in _thp_heads(m).tolist():
+            nr = huge_memory.HPAGE_PMD_NR
+            cm = huge_memory.compound_mapcount(mem_map, head)
+            if cm != pmd_maps.get(head, 0):
+                raise KernelBug(f"THP {head:#x}: compound_mapcount {cm} but "
+                                f"{pmd_maps.get(head, 0)} PMDs map it")
+            ptes = counts[head:head + nr]
+            dm = huge_memory.PageDoubleMap(mem_map, head)
+            if dm and not cm:
+                raise KernelBug(f"THP {head:#x}: PageDoubleMap with no PMD mapping")
+            if cm and ptes.any() and not dm:
+                raise KernelBug(f"THP {head:#x}: mapped by PMD and PTEs without PageDoubleMap")
+            expect_mc[head:head + nr] += int(dm)
+            holders[head] = cm + int(ptes.sum())
+            holders[head + 1:head + nr] = 0
+            counts[head:head + nr] = np.maximum(ptes, expect_mc[head:head + nr])
+        if pmd_maps and set(pmd_maps) - set(_thp_heads(m).tolist()):
+            raise KernelBug("a huge PMD maps a page that is not a THP")
     mapped = np.flatnonzero(counts)
     mc = mem_map._mapcount[mapped].astype(np.int64) + 1
-    bad = mapped[mc != counts[mapped]]
+    bad = mapped[mc != expect_mc[mapped]]
     if bad.size:
         p = int(bad[0])
         raise KernelBug(f"pfn {p:#x}: _mapcount+1 is {mem_map.mc[p] + 1} but {counts[p]} "
                         f"PTEs map it")
-    holders = counts.copy()
     lru = getattr(m, "lru", None)
     if lru is not None:
         for pvec in list(lru.lru_add_pvec) + list(lru.lru_deactivate_pvecs):
@@ -245,7 +288,7 @@ def check_user_pages(m) -> None:
         p = int(badrc[0])
         raise KernelBug(f"anon pfn {p:#x}: _refcount {mem_map.rc[p]} but {holders[p]} "
                         f"holders (PTEs and pagevecs)")
-    unmapped = live[counts[live] == 0]
+    unmapped = live[(counts[live] == 0) & (holders[live] == 0)]
     if unmapped.size and (mem_map._mapcount[unmapped] != -1).any():
         raise KernelBug("an unmapped anon page has a mapcount")
 
@@ -289,6 +332,36 @@ def check_swap_refs(m, swap_refs: dict) -> None:
     if shmem_refs:
         e = next(iter(shmem_refs))
         raise KernelBug(f"a shmem file holds swap entry {e:#x}, whose slot is not shmem's")
+
+
+def _thp_heads(m) -> np.ndarray:
+    """Head frames of every allocated THP (the compound destructor marks them)."""
+    mem_map = m.mem_map
+    heads = np.flatnonzero(mem_map.flags & np.uint64(1 << PG_head))
+    heads = heads[heads + 1 < mem_map.nr_frames]
+    return heads[mem_map.lru_next[heads + 1] == huge_memory.TRANSHUGE_PAGE_DTOR]
+
+
+def check_thp(m) -> None:
+    """The deferred split queue holds THPs only and its length is right; each PMD table
+    has one deposited table per huge PMD in it."""
+    thp = m.transparent_hugepage
+    if thp is None:
+        return
+    mem_map = m.mem_map
+    q = mem_map.list_entries(thp.split_queue)
+    if len(q) != thp.split_queue_len:
+        raise KernelBug(f"split_queue_len is {thp.split_queue_len} but the queue holds "
+                        f"{len(q)}")
+    for t in q:
+        if not huge_memory.PageTransHuge(mem_map, t - 2):
+            raise KernelBug(f"pfn {t - 2:#x} on the deferred split queue is not a THP")
+    for table, deposited in thp.pmd_huge_pte.items():
+        ents = pt_array(m, table)
+        n = int(((ents & np.uint64(_PAGE_PSE)) != 0).sum())
+        if n != len(deposited):
+            raise KernelBug(f"PMD table {table:#x} has {n} huge PMDs but {len(deposited)} "
+                            f"deposited tables")
 
 
 # -- address spaces (mm/mmap.c validate_mm, plus the accounting the model can recompute) --
@@ -404,6 +477,7 @@ def check_address_spaces(m) -> None:
 
 
 extra_checks.append(check_user_pages)
+extra_checks.append(check_thp)
 extra_checks.append(check_pgtables)
 extra_checks.append(check_address_spaces)
 extra_checks.append(check_page_cache)

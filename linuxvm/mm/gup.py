@@ -11,10 +11,11 @@ from ..include.mm import (VM_LOCKONFAULT, VM_WRITE, VM_SHARED, VM_READ, VM_EXEC,
 # memory.c's fault path mlocks pages (mlock.py), and mlock.py calls back into this module:
 # memory is held as a module so that any of the three may be imported first
 from . import memory
+from . import huge_memory
 # follow_page_pte mlocks pages and mlock.py calls back into this module: held as a module
 # so that either may be imported first
 from . import mlock
-from .page import NULL, PG_dirty
+from .page import NULL, PG_dirty, PG_locked
 from .swap import mark_page_accessed, lru_add_drain
 from .vm_ops import (VM_FAULT_ERROR, VM_FAULT_MAJOR, VM_FAULT_WRITE, VM_FAULT_OOM,
                      VM_FAULT_SIGBUS)
@@ -36,8 +37,45 @@ FOLL_MLOCK = 0x1000
 FOLL_REMOTE = 0x2000
 
 
+def follow_trans_huge_pmd(m, vma, address: int, pmd, flags: int):
+    """The subpage a huge PMD maps at ``address`` if the access needs no fault, mlocking
+    the THP for FOLL_MLOCK when only this PMD maps it; None to fault, -EFAULT for the
+    huge zero page under FOLL_DUMP (mm/huge_memory.c follow_trans_huge_pmd)."""
+    v = pt_entries(m, pmd[0])[pmd[1]]
+    if flags & FOLL_WRITE and not pte_write(v):
+        return None
+    if flags & FOLL_DUMP and huge_memory.is_huge_zero_pmd(m, v):
+        return -errno.EFAULT
+    page = pte_pfn(v)
+    mem_map = m.mem_map
+    if flags & FOLL_TOUCH:
+        huge_memory.touch_pmd(m, vma, address, pmd)
+    if flags & FOLL_MLOCK and vma.vm_flags & VM_LOCKED and page != m.huge_zero_pfn:
+        # 4.6 mlocks only a THP this PMD alone maps, never a PTE-mapped one
+        if huge_memory.compound_mapcount(mem_map, page) == 1 and \
+                not huge_memory.PageDoubleMap(mem_map, page) and mem_map.mapping[page] and \
+                not mem_map.f[page] & (1 << PG_locked):
+            lru_add_drain(m)
+            mlock.mlock_vma_page(m, page)
+    return page + ((address >> PAGE_SHIFT) & (huge_memory.HPAGE_PMD_NR - 1))
+
+
+def follow_page_mask(m, vma, address: int, flags: int):
+    """(page or None or -errno, page_mask): the PTE path, or a huge PMD's subpage with the
+    mask of the rest of its 2 MiB (mm/gup.c follow_page_mask)."""
+    pmd = huge_memory.huge_pmd_lookup(m, vma.vm_mm, address)
+    if pmd is not None:
+        return follow_trans_huge_pmd(m, vma, address, pmd, flags), \
+            huge_memory.HPAGE_PMD_NR - 1
+    return follow_page_pte(m, vma, address, flags), 0
+
+
 def follow_page_pte(m, vma, address: int, flags: int):
     """The page mapped at ``address`` if the access ``flags`` needs no fault; else None."""
+    pmd = huge_memory.huge_pmd_lookup(m, vma.vm_mm, address)
+    if pmd is not None:
+        page = follow_trans_huge_pmd(m, vma, address, pmd, flags)
+        return None if page is not None and page < 0 else page
     ptr = memory.pte_lookup(m, vma.vm_mm, address)
     if ptr is None:
         return None
@@ -106,15 +144,18 @@ def __get_user_pages(m, task, mm, vma, start: int, nr_pages: int, gup_flags: int
     if err:
         return err
     while nr_pages:
-        page = follow_page_pte(m, vma, start, flags[0])
+        page, page_mask = follow_page_mask(m, vma, start, flags[0])
         if page is None:
             ret = faultin_page(m, task, vma, start, flags)
             if ret:
                 return done or ret
             continue
-        done += 1
-        start += PAGE_SIZE
-        nr_pages -= 1
+        if page < 0:
+            return done or page
+        page_increm = min(1 + (~(start >> PAGE_SHIFT) & page_mask), nr_pages)
+        done += page_increm
+        start += page_increm * PAGE_SIZE
+        nr_pages -= page_increm
     return done
 
 

@@ -77,6 +77,7 @@ class MachineState:
         "swap_cache_info",  # swap cache add, delete, find_success, find_total
         "khugepaged_enter_vma_merge",  # khugepaged's hook on VMA merges, once THP has one
         "huge_zero_pfn",    # head frame of the huge zero page, None until THP makes one
+        "transparent_hugepage",  # TransparentHugepage: THP knobs, deposits, split queue
         # -- subsystems ------------------------------------------------------------------
         "sysctl",           # Sysctl: every /proc/sys/vm value and its handler
         "slab",             # SlabState: the SLUB caches (slab_caches)

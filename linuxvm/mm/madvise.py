@@ -6,15 +6,17 @@ import errno
 from ..arch.x86.page_types import PAGE_SHIFT, PAGE_SIZE, PMD_SIZE
 from ..arch.x86.pgtable import pt_entries, pte_index, is_swap_pte, pte_to_swp_entry, \
     non_swap_entry, pte_present, pte_young, pte_dirty, pte_mkclean, pte_mkold
+from ..arch.x86.pgtable_types import PTE_PFN_MASK, _PAGE_ACCESSED, _PAGE_DIRTY
 from ..arch.x86.tlb import flush_tlb_mm_range
 from .memory import vm_normal_page, update_hiwater_rss
 from .mm_types import MM_SWAPENTS
-from .page import PG_swapcache, PG_dirty, PG_locked, PG_active
+from .page import PG_swapcache, PG_dirty, PG_locked, PG_active, PageTransCompound
+from . import huge_memory
 from .swapfile import free_swap_and_cache, try_to_free_swap
 from . import gfp as G
 from .page import NULL
 from .rmap import mm_find_pmd
-from .swap import put_page, lru_add_drain, deactivate_page
+from .swap import put_page, get_page, lru_add_drain, deactivate_page
 from .swap_state import read_swap_cache_async
 from ..include.mm import (VM_RAND_READ, VM_SEQ_READ, VM_DONTCOPY, VM_IO, VM_DONTDUMP,
                        VM_SPECIAL, VM_MERGEABLE, VM_SHARED, VM_MAYSHARE, VM_PFNMAP,
@@ -210,7 +212,17 @@ def madvise_free_pte_range(m, vma, start: int, end: int) -> bool:
     f = mem_map.f
     nr_swap = 0
     changed = False
+    skip_to = start                  # the rest of a PMD the walk left ("goto out")
+    huge = set()                     # PMD ranges a huge PMD took (the walk goes on past)
+    for a in range(start & ~(PMD_SIZE - 1), end, PMD_SIZE):
+        pmd = huge_memory.huge_pmd_lookup(m, mm, max(a, start))
+        if pmd is not None:
+            huge.add(a)
+            changed |= madvise_free_huge_pmd(m, vma, pmd, max(a, start),
+                                             min(a + PMD_SIZE, end))
     for entries, i, addr in _pte_slots(m, mm, start, end):
+        if addr < skip_to or (addr & ~(PMD_SIZE - 1)) in huge:
+            continue
         ptent = int(entries[i])
         if not ptent:
             continue
@@ -225,6 +237,24 @@ def madvise_free_pte_range(m, vma, start: int, end: int) -> bool:
         page = vm_normal_page(m, vma, addr, ptent)
         if page == NULL:
             continue
+        if PageTransCompound(mem_map, page):
+            # a PTE-mapped THP: split it, then look at this PTE again; if it cannot be
+            # split the walk of this PMD ends ("goto out")
+            head = mem_map.compound_head_pfn(page)
+            if huge_memory.page_mapcount(mem_map, page) != 1 or f[head] & (1 << PG_locked):
+                skip_to = (addr | (PMD_SIZE - 1)) + 1
+                continue
+            get_page(m, page)
+            f[head] = f[head] | (1 << PG_locked)
+            failed = huge_memory.split_huge_page(m, page)
+            f[page] = f[page] & ~(1 << PG_locked) & _U64
+            put_page(m, page)
+            if failed:
+                skip_to = (addr | (PMD_SIZE - 1)) + 1
+                continue
+            ptent = int(entries[i])
+            if not pte_present(ptent):
+                continue
         if f[page] & ((1 << PG_swapcache) | (1 << PG_dirty)):
             if f[page] & (1 << PG_locked):
                 continue                          # trylock_page failed
@@ -245,6 +275,34 @@ def madvise_free_pte_range(m, vma, start: int, end: int) -> bool:
     if nr_swap:
         mm.rss_stat[MM_SWAPENTS] += nr_swap
     return changed or bool(nr_swap)
+
+
+def madvise_free_huge_pmd(m, vma, pmd, addr: int, nxt: int) -> bool:
+    """MADV_FREE over a huge PMD: a part of it splits the THP (and the walk skips that
+    range this time, as 4.6 does); the whole of one only this PMD maps becomes clean and
+    old, deactivated (mm/huge_memory.c madvise_free_huge_pmd). True if the PMD changed."""
+    mem_map = m.mem_map
+    f = mem_map.f
+    orig = int(pt_entries(m, pmd[0])[pmd[1]])
+    if huge_memory.is_huge_zero_pmd(m, orig):
+        return False
+    page = (orig & PTE_PFN_MASK) >> PAGE_SHIFT
+    if huge_memory.page_mapcount(mem_map, page) != 1 or f[page] & (1 << PG_locked):
+        return False
+    if nxt - addr != PMD_SIZE:
+        get_page(m, page)
+        f[page] = f[page] | (1 << PG_locked)
+        huge_memory.split_huge_page(m, page)
+        put_page(m, page)
+        f[page] = f[page] & ~(1 << PG_locked) & _U64
+        return False
+    f[page] = f[page] & ~(1 << PG_dirty) & _U64
+    if f[page] & (1 << PG_active):
+        deactivate_page(m, page)
+    if orig & (_PAGE_ACCESSED | _PAGE_DIRTY):
+        pt_entries(m, pmd[0])[pmd[1]] = orig & ~(_PAGE_ACCESSED | _PAGE_DIRTY) & _U64
+        return True
+    return False
 
 
 def madvise_free_single_vma(m, vma, start_addr: int, end_addr: int) -> int:

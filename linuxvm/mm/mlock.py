@@ -8,14 +8,15 @@ from ..errors import KernelBug
 from ..include.resource import RLIMIT_MEMLOCK
 # mmap.py, gup.py and memory/ call back into this module (munlock_vma_pages_range,
 # mlock_vma_page, munlock_vma_page): held as modules so that any may be imported first
-from . import gup, memory, mmap
+from . import gup, memory, mmap, huge_memory
 from ..include.mm import (VM_LOCKED, VM_LOCKONFAULT, VM_SPECIAL, VM_HUGETLB,
                        VM_LOCKED_CLEAR_MASK)
 from .mman import MLOCK_ONFAULT, MCL_CURRENT, MCL_FUTURE, MCL_ONFAULT
 from .page import NULL, PG_lru, PG_mlocked, PG_unevictable
 from .rmap import rmap_walk_anon, rmap_callbacks
 from .swap import (PAGEVEC_SIZE, __pagevec_lru_add_fn, del_page_from_lru_list, get_page,
-                   lru_add_drain, lru_add_drain_all, page_lru, put_page, release_pages)
+                   lru_add_drain, lru_add_drain_all, page_lru, put_page, release_pages,
+                   hpage_nr_pages)
 from .vma import find_vma
 from .vmscan import isolate_lru_page, putback_lru_page
 from ..include.vm_event_item import NR_MLOCK, VM_EVENT
@@ -38,7 +39,7 @@ def mlock_vma_page(m, page: int) -> None:
     mem_map = m.mem_map
     if not mem_map.f[page] & _PG_MLOCKED:
         mem_map.f[page] = mem_map.f[page] | _PG_MLOCKED
-        m.page_zone(page).vm_stat[NR_MLOCK] += 1
+        m.page_zone(page).vm_stat[NR_MLOCK] += hpage_nr_pages(mem_map, page)
         m.pgdat.vm_events[VM_EVENT["unevictable_pgs_mlocked"]] += 1
         if not isolate_lru_page(m, page):
             putback_lru_page(m, page)
@@ -73,7 +74,11 @@ def try_to_munlock(m, page: int) -> bool:
 
 
 def _pte_maps(m, vma, address: int, pfn: int) -> bool:
-    """Whether ``vma``'s PTE at ``address`` maps ``pfn`` (mm/rmap.c page_check_address)."""
+    """Whether ``vma``'s PTE at ``address`` maps ``pfn``, or its huge PMD the THP headed by
+    ``pfn`` (mm/rmap.c page_check_address, page_check_address_transhuge)."""
+    pmd = huge_memory.huge_pmd_lookup(m, vma.vm_mm, address)
+    if pmd is not None:
+        return pte_pfn(pt_entries(m, pmd[0])[pmd[1]]) == pfn
     ptr = memory.pte_lookup(m, vma.vm_mm, address)
     if ptr is None:
         return False
@@ -101,17 +106,19 @@ def __munlock_isolation_failed(m, page: int) -> None:
 
 def munlock_vma_page(m, page: int) -> int:
     """Clear PG_mlocked unless another VM_LOCKED mapping keeps it (try_to_munlock), and put
-    the page back on an evictable list; the page mask, 0 for a small page (mm/mlock.c)."""
+    the page back on an evictable list; the page mask, 0 for a small page, 511 for a THP
+    (mm/mlock.c)."""
     mem_map = m.mem_map
+    nr_pages = hpage_nr_pages(mem_map, page)
     if not mem_map.f[page] & _PG_MLOCKED:
-        return 0
+        return nr_pages - 1
     mem_map.f[page] = mem_map.f[page] & ~_PG_MLOCKED & _U64
-    m.page_zone(page).vm_stat[NR_MLOCK] -= 1
+    m.page_zone(page).vm_stat[NR_MLOCK] -= nr_pages
     if __munlock_isolate_lru_page(m, page, True):
         __munlock_isolated_page(m, page)
     else:
         __munlock_isolation_failed(m, page)
-    return 0
+    return nr_pages - 1
 
 
 def __putback_lru_fast_prepare(m, page: int, pvec: list) -> int:
@@ -214,8 +221,8 @@ def munlock_vma_pages_range(m, vma, start, end) -> None:
     vma.vm_flags &= VM_LOCKED_CLEAR_MASK
     mem_map = m.mem_map
     while start < end:
-        page = gup.follow_page_pte(m, vma, start, gup.FOLL_DUMP)
-        if page is not None and page != m.zero_pfn:
+        page, page_mask = gup.follow_page_mask(m, vma, start, gup.FOLL_DUMP)
+        if page is not None and page >= 0 and page != m.zero_pfn:
             if mem_map.PageTail(page) and mem_map.f[page] & _PG_MLOCKED:
                 raise KernelBug(f"page:{page:#x} page dumped because: "
                                 f"VM_BUG_ON_PAGE(PageMlocked(page))")
@@ -223,7 +230,7 @@ def munlock_vma_pages_range(m, vma, start, end) -> None:
             if mem_map.PageTail(page):
                 put_page(m, page)
             elif mem_map.PageHead(page):
-                munlock_vma_page(m, page)
+                page_mask = munlock_vma_page(m, page)
                 put_page(m, page)
             else:
                 pvec = [page]
@@ -231,7 +238,7 @@ def munlock_vma_pages_range(m, vma, start, end) -> None:
                 start = __munlock_pagevec_fill(m, pvec, vma, zone, start, end)
                 __munlock_pagevec(m, pvec, zone)
                 continue
-        start += PAGE_SIZE
+        start += (1 + page_mask) * PAGE_SIZE
 
 
 def mlock_fixup(m, vma, prev, start, end, newflags):

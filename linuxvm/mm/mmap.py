@@ -22,7 +22,7 @@ from .mman import (PROT_READ, PROT_WRITE, PROT_EXEC, MAP_SHARED, MAP_PRIVATE, MA
                    MAP_POPULATE, MAP_NONBLOCK)
 # gup and mlock call back into this module (mm_populate, munlock_vma_pages_range,
 # vma_modify_flags): held as modules so any of the three may be imported first
-from . import gup, mlock, rmap
+from . import gup, mlock, rmap, huge_memory
 from .memory import update_hiwater_rss
 from .hugetlb import is_file_hugepages
 from .memory import tlb_gather_mmu, unmap_vmas, free_pgtables, tlb_finish_mmu
@@ -216,6 +216,7 @@ def vma_adjust(m, vma, start, end, pgoff, insert=None) -> int:
     # (__vma_link_rb) refreshes the gaps the split moved. Removals keep both.
     start_changed = start != vma.vm_start or removed is not None
     end_changed = end != vma.vm_end or removed is not None
+    huge_memory.vma_adjust_trans_huge(m, vma, start, end, adjust_next)
     vma.vm_start = start
     vma.vm_end = end
     vma.vm_pgoff = pgoff

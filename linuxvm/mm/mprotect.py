@@ -3,7 +3,7 @@
 import errno
 
 from ..arch.x86 import tlb as x86_tlb
-from ..arch.x86.page_types import PAGE_SHIFT, PAGE_SIZE
+from ..arch.x86.page_types import PAGE_SHIFT, PAGE_SIZE, PMD_SIZE
 from ..arch.x86.pgtable import (pt_entries, pte_present, pte_modify, pte_mkwrite, pte_dirty,
                                 pte_soft_dirty, pte_to_swp_entry, swp_entry, swp_type,
                                 swp_offset, swp_entry_to_pte, pte_swp_soft_dirty,
@@ -13,6 +13,7 @@ from ..arch.x86.pgtable_types import PTE_PFN_MASK
 from ..errors import KernelBug
 from ..include.personality import READ_IMPLIES_EXEC
 from . import hugetlb
+from . import huge_memory
 from .memory.pgtable import _get, _table_of, _clear_bad, none_or_clear_bad_entries
 from ..include.mm import (VM_READ, VM_WRITE, VM_EXEC, VM_SHARED, VM_ACCOUNT, VM_HUGETLB,
                        VM_NORESERVE, VM_LOCKED, VM_GROWSDOWN, VM_GROWSUP, VM_SOFTDIRTY)
@@ -59,8 +60,15 @@ def change_pmd_range(m, vma, pud_val: int, addr: int, end: int, newprot: int,
     for pmd, v, a, nxt in none_or_clear_bad_entries(m, _table_of(pud_val), addr, end, "pmd",
                                                     False):
         if pmd_trans_huge(v) or pmd_devmap(v):
-            raise NotImplementedError("change_huge_pmd: transparent huge pages are "
-                                      "not modelled yet")
+            if nxt - a != PMD_SIZE:
+                huge_memory.split_huge_pmd(m, vma, pmd, a)
+            else:
+                nr = huge_memory.change_huge_pmd(m, vma, pmd, a, newprot)
+                if nr:
+                    if nr == huge_memory.HPAGE_PMD_NR:
+                        pages += huge_memory.HPAGE_PMD_NR
+                    continue
+            v = _get(m, pmd)
         if pmd_bad(v):
             _clear_bad(m, pmd, "pmd")
         else:

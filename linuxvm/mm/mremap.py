@@ -15,6 +15,7 @@ from ..include.mm import (VM_ACCOUNT, VM_LOCKED, VM_DONTEXPAND, VM_PFNMAP, VM_HU
                        VM_MAYSHARE, VM_MERGEABLE)
 from .mman import MREMAP_FIXED, MREMAP_MAYMOVE, MAP_FIXED, MAP_SHARED
 from .gup import mm_populate
+from . import huge_memory
 from .mmap import (do_munmap, may_expand_vm, get_unmapped_area, copy_vma, vma_adjust,
                    vm_stat_account, sysctl_max_map_count, page_align)
 from .util import security_vm_enough_memory_mm, vm_unacct_memory
@@ -91,8 +92,14 @@ def move_page_tables(m, vma, old_addr: int, new_vma, new_addr: int, length: int,
         if new_pmd is None:
             break
         if pmd_trans_huge(_get(m, old_pmd)):
-            raise NotImplementedError("move_huge_pmd: transparent huge pages are not "
-                                      "modelled yet")
+            if extent == PMD_SIZE:
+                if huge_memory.move_huge_pmd(m, vma, new_vma, old_addr, new_addr, old_end,
+                                             old_pmd, new_pmd):
+                    need_flush = True
+                    old_addr += extent
+                    new_addr += extent
+                    continue
+            huge_memory.split_huge_pmd(m, vma, old_pmd, old_addr)
         if pte_alloc(m, new_vma.vm_mm, new_pmd, new_addr):
             break
         nxt = (new_addr + PMD_SIZE) & PMD_MASK

@@ -78,6 +78,15 @@ PAGE_FLAGS_CHECK_AT_PREP = __PG_FLAGS_MASK & ~((1 << PG_hwpoison) | (1 << PG_you
 
 NULL = -1  # "no frame" in frame-number fields
 
+# compound_page_dtors (mm/page_alloc.c): destructor id kept in a compound page's first
+# tail -> the function that frees it; modules with their own kind of compound page add
+# theirs (huge_memory: free_transhuge_page)
+compound_page_dtors = {}
+# enum compound_dtor_id's TRANSHUGE_PAGE_DTOR (include/linux/mm.h), stored negative so it
+# never reads as a frame number in the first tail's lru.next
+TRANSHUGE_PAGE_DTOR = -4
+THP_NR = 512                # HPAGE_PMD_NR
+
 
 class MemMap:
     """The ``struct page`` array (mem_map / vmemmap), one slot per frame.
@@ -290,3 +299,44 @@ def pfns_distinct(pfns) -> bool:
         return int(np.bincount(pfns - lo).max()) == 1
     s = np.sort(pfns)
     return bool((s[1:] != s[:-1]).all())
+
+
+# -- transparent huge pages (the layout is described in linuxvm/mm/huge_memory.py) -----
+
+def PageTransHuge(mm, pfn: int) -> bool:
+    """A THP head (4.6 PageTransHuge; the model checks the destructor too)."""
+    return bool(mm.f[pfn] & (1 << PG_head)) and mm.nxt[pfn + 1] == TRANSHUGE_PAGE_DTOR
+
+
+def PageTransCompound(mm, pfn: int) -> bool:
+    return PageTransHuge(mm, mm.compound_head_pfn(pfn))
+
+
+def compound_mapcount(mm, head: int) -> int:
+    return int(mm.priv[head + 1]) + 1
+
+
+def PageDoubleMap(mm, head: int) -> bool:
+    return bool(mm.f[head + 1] & (1 << PG_double_map))
+
+
+def page_trans_huge_mapcount(mm, pfn: int) -> int:
+    """The most mappings any one subpage has (mm/huge_memory.c page_trans_huge_mapcount)."""
+    head = mm.compound_head_pfn(pfn)
+    if not PageTransHuge(mm, head):
+        return mm.mc[pfn] + 1
+    ret = int(mm._mapcount[head:head + THP_NR].max()) + 1
+    if PageDoubleMap(mm, head):
+        ret -= 1
+    return ret + compound_mapcount(mm, head)
+
+
+def total_mapcount(mm, head: int) -> int:
+    """Every mapping of any part of the THP (mm/huge_memory.c total_mapcount)."""
+    if not PageTransHuge(mm, head):
+        return mm.mc[head] + 1
+    ret = compound_mapcount(mm, head)
+    ret += int((mm._mapcount[head:head + THP_NR].astype("int64") + 1).sum())
+    if PageDoubleMap(mm, head):
+        ret -= THP_NR
+    return ret

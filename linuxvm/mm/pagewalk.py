@@ -17,6 +17,7 @@ from ..errors import SyscallError, KernelBug
 from ..include.mm import VM_SOFTDIRTY, VM_HUGETLB
 from .page import PAGE_MAPPING_ANON, PG_dirty, PG_referenced, PG_young
 from . import hugetlb
+from . import huge_memory
 from .swapfile import swp_swapcount
 from .vma import find_vma
 
@@ -33,10 +34,11 @@ PSS_SHIFT = 12
 _PRESENT = np.uint64(_PAGE_PRESENT | _PAGE_PROTNONE)
 
 
-def vma_ptes(m, vma, start: int = None, end: int = None):
-    """(addresses, pte values) of the non-empty PTEs in [start, end) of ``vma``, ascending.
+def vma_ptes(m, vma, start: int = None, end: int = None, huge=None):
+    """(addresses, pte values) of the non-empty PTEs in [start, end) of ``vma``, ascending;
+    ``huge``, a list, gets (first address, end address, PMD value) of each huge PMD met.
 
-    :raises NotImplementedError: a huge PMD (THP is not modelled yet)
+    :raises NotImplementedError: a huge PMD when no ``huge`` list is given
     """
     start = vma.vm_start if start is None else start
     end = vma.vm_end if end is None else end
@@ -64,10 +66,12 @@ def vma_ptes(m, vma, start: int = None, end: int = None):
             while c < lim2:
                 e3 = int(pmd[(c >> 21) & 511])
                 nxt3 = ((c >> 21) + 1) << 21
-                if e3 & _PAGE_PRESENT:
-                    if e3 & _PAGE_PSE:
-                        raise NotImplementedError("huge PMD in a page walk: transparent huge "
-                                                  "pages are not modelled yet")
+                if e3 & _PAGE_PSE:
+                    if huge is None:
+                        raise NotImplementedError("huge PMD in a page walk that does not "
+                                                  "take one")
+                    huge.append((c, min(lim2, nxt3), e3))
+                elif e3 & _PAGE_PRESENT:
                     pte = pt_array(m, (e3 & PTE_PFN_MASK) >> PAGE_SHIFT)
                     lo = (c >> PAGE_SHIFT) & 511
                     hi = lo + ((min(lim2, nxt3) - c) >> PAGE_SHIFT)
@@ -87,7 +91,10 @@ def vma_ptes(m, vma, start: int = None, end: int = None):
 def smaps_account(m, vma, mss) -> None:
     """Add the pages mapped in ``vma`` to a MemSizeStats (smaps_pte_range/smaps_account)."""
     mem_map = m.mem_map
-    _, vals = vma_ptes(m, vma)
+    huge = []
+    _, vals = vma_ptes(m, vma, huge=huge)
+    for _lo, _hi, pmd in huge:
+        smaps_pmd_entry(m, pmd, mss)
     mapped = (vals & _PRESENT) != 0
     present = vals[mapped]
     if present.size != vals.size:
@@ -118,8 +125,8 @@ def smaps_account(m, vma, mss) -> None:
         if young or flags & ((1 << PG_young) | (1 << PG_referenced)):
             mss.referenced += PAGE_SIZE
         pdirty = dirty or flags & (1 << PG_dirty)
-        mapcount = mem_map.mc[page] + 1
-        if mem_map.rc[page] == 1 or mapcount < 2:
+        mapcount = huge_memory.page_mapcount(mem_map, page)
+        if mem_map.rc[mem_map.compound_head_pfn(page)] == 1 or mapcount < 2:
             if pdirty:
                 mss.private_dirty += PAGE_SIZE
             else:
@@ -131,6 +138,47 @@ def smaps_account(m, vma, mss) -> None:
             else:
                 mss.shared_clean += PAGE_SIZE
             mss.pss += (PAGE_SIZE << PSS_SHIFT) // mapcount
+
+
+def smaps_pmd_entry(m, pmd: int, mss) -> None:
+    """A huge PMD in smaps: the THP counted whole, AnonHugePages too; the huge zero page
+    is skipped (follow_trans_huge_pmd with FOLL_DUMP) (fs/proc/task_mmu.c)."""
+    if huge_memory.is_huge_zero_pmd(m, pmd):
+        return
+    mem_map = m.mem_map
+    page = (pmd & PTE_PFN_MASK) >> PAGE_SHIFT
+    nr = huge_memory.HPAGE_PMD_NR
+    size = nr * PAGE_SIZE
+    flags = int(mem_map.f[page])
+    if mem_map.mapping[page] & PAGE_MAPPING_ANON:
+        mss.anonymous_thp += size
+        mss.anonymous += size
+    mss.resident += size
+    if pmd & _PAGE_ACCESSED or flags & ((1 << PG_young) | (1 << PG_referenced)):
+        mss.referenced += size
+    dirty = bool(pmd & _PAGE_DIRTY)
+    if mem_map.rc[page] == 1:
+        if dirty or flags & (1 << PG_dirty):
+            mss.private_dirty += size
+        else:
+            mss.private_clean += size
+        mss.pss += size << PSS_SHIFT
+        return
+    for i in range(nr):
+        mapcount = huge_memory.page_mapcount(mem_map, page + i)
+        pdirty = dirty or mem_map.f[page + i] & (1 << PG_dirty)
+        if mapcount >= 2:
+            if pdirty:
+                mss.shared_dirty += PAGE_SIZE
+            else:
+                mss.shared_clean += PAGE_SIZE
+            mss.pss += (PAGE_SIZE << PSS_SHIFT) // mapcount
+        else:
+            if pdirty:
+                mss.private_dirty += PAGE_SIZE
+            else:
+                mss.private_clean += PAGE_SIZE
+            mss.pss += PAGE_SIZE << PSS_SHIFT
 
 
 def pagemap_read(m, task, offset: int, count, show_pfn: bool = True) -> bytes:
@@ -198,7 +246,23 @@ def _pagemap_entries(m, mm, start_vaddr: int, n: int, show_pfn: bool):
         i0, i1 = (lo - start_vaddr) >> PAGE_SHIFT, (hi - start_vaddr) >> PAGE_SHIFT
         if vma.vm_flags & VM_SOFTDIRTY:
             out[i0:i1] = PM_SOFT_DIRTY           # holes inside a soft-dirty VMA
-        addrs, vals = vma_ptes(m, vma, lo, hi)
+        huge = []
+        addrs, vals = vma_ptes(m, vma, lo, hi, huge)
+        for hlo, hhi, pmd in huge:            # pagemap_pmd_range's huge PMD
+            flags = PM_SOFT_DIRTY if vma.vm_flags & VM_SOFTDIRTY or pmd & _PAGE_SOFT_DIRTY \
+                else 0
+            frame = 0
+            if pmd & (_PAGE_PRESENT | _PAGE_PROTNONE):
+                page = (pmd & PTE_PFN_MASK) >> PAGE_SHIFT
+                if huge_memory.page_mapcount(mem_map, page) == 1:
+                    flags |= PM_MMAP_EXCLUSIVE
+                flags |= PM_PRESENT
+                if show_pfn:
+                    frame = page + ((hlo >> PAGE_SHIFT) & 511)
+            i0, i1 = (hlo - start_vaddr) >> PAGE_SHIFT, (hhi - start_vaddr) >> PAGE_SHIFT
+            ent = np.arange(frame, frame + i1 - i0, dtype=np.uint64) if frame else \
+                np.zeros(i1 - i0, np.uint64)
+            out[i0:i1] = (ent & np.uint64(PM_PFRAME_MASK)) | np.uint64(flags)
         for a, pte in zip(addrs.tolist(), vals.tolist()):
             i = (a - start_vaddr) >> PAGE_SHIFT
             flags = 0

@@ -8,7 +8,7 @@ cache when the slab allocator is present.
 """
 
 from ..arch.x86 import tlb as x86_tlb
-from ..arch.x86.page_types import PAGE_SHIFT
+from ..arch.x86.page_types import PAGE_SHIFT, PMD_SIZE
 from ..arch.x86.pgtable import (get_entry, set_entry, pud_offset, pmd_offset, pte_index,
                                 pgd_present, pud_present, pud_large,
                                 pmd_present, pmd_large, pte_present, pte_pfn, pte_dirty,
@@ -16,7 +16,7 @@ from ..arch.x86.pgtable import (get_entry, set_entry, pud_offset, pmd_offset, pt
                                 pmd_pfn, pte_young, pte_mkold, pte_soft_dirty,
                                 swp_entry_to_pte, pte_swp_mksoft_dirty, swp_entry,
                                 SWP_MIGRATION_READ, SWP_MIGRATION_WRITE)
-from ..arch.x86.pgtable_types import _PAGE_PRESENT
+from ..arch.x86.pgtable_types import _PAGE_PRESENT, _PAGE_PSE
 from ..arch.x86.tlb import flush_tlb_page
 from ..errors import KernelBug
 from ..include.mm import (VM_READ, VM_WRITE, VM_EXEC, VM_SOFTDIRTY, VM_SHARED, VM_LOCKED,
@@ -24,11 +24,12 @@ from ..include.mm import (VM_READ, VM_WRITE, VM_EXEC, VM_SOFTDIRTY, VM_SHARED, V
 from ..include.vm_event_item import NR_ANON_PAGES, NR_MLOCK, VM_EVENT, NR_FILE_MAPPED
 from .mm_types import MM_ANONPAGES, MM_FILEPAGES, MM_SHMEMPAGES, MM_SWAPENTS
 from .page import (PAGE_MAPPING_ANON, PG_swapbacked, PG_mlocked, PG_lru, PG_unevictable,
-                   PG_locked, PG_swapcache, PG_dirty)
+                   PG_locked, PG_swapcache, PG_dirty, PG_head, NULL, PageTransHuge,
+                   total_mapcount)
 from . import page_writeback              # (page_writeback's page_mkclean is ours)
 from .slab_common import slab_alloc_obj, slab_free_obj
 from .swap import (page_lru, del_page_from_lru_list, add_page_to_lru_list, LRU_UNEVICTABLE,
-                   put_page)
+                   put_page, hpage_nr_pages)
 from .swapfile import swap_duplicate
 
 
@@ -278,13 +279,18 @@ def page_remove_rmap(m, pfn: int) -> None:
     m.page_zone(pfn).vm_stat[NR_ANON_PAGES] -= 1
     if mm.f[pfn] & (1 << PG_mlocked):
         clear_page_mlock(m, pfn)
+    head = mm.ch[pfn]
+    if head == NULL and mm.f[pfn] & (1 << PG_head):
+        head = pfn
+    if head != NULL:                                 # PageTransCompound
+        rmap_callbacks.deferred_split_huge_page(m, head)
 
 
 def clear_page_mlock(m, pfn: int) -> None:
     """The page is no longer mapped by a VM_LOCKED VMA: leave the unevictable list."""
     mm = m.mem_map
     mm.f[pfn] = mm.f[pfn] & ~(1 << PG_mlocked) & 0xFFFFFFFFFFFFFFFF
-    m.page_zone(pfn).vm_stat[NR_MLOCK] -= 1
+    m.page_zone(pfn).vm_stat[NR_MLOCK] -= hpage_nr_pages(mm, pfn)
     m.pgdat.vm_events[VM_EVENT["unevictable_pgs_cleared"]] += 1
     if mm.f[pfn] & (1 << PG_lru) and mm.f[pfn] & (1 << PG_unevictable):
         del_page_from_lru_list(m, pfn, LRU_UNEVICTABLE)
@@ -413,11 +419,17 @@ TTU_BATCH_FLUSH = 1 << 11
 
 
 class RmapCallbacks:
-    """What try_to_unmap_one calls in modules that import rmap (mm/mlock.c's
-    mlock_vma_page, mm/memory.c's update_hiwater_rss): each fills in its slot when it
-    loads, as an ops table would, so the imports stay one way."""
+    """What rmap and the modules below huge_memory call in modules that import rmap
+    (mm/mlock.c's mlock_vma_page, mm/memory.c's update_hiwater_rss, huge_memory's
+    deferred_split_huge_page, khugepaged's khugepaged_enter): each fills in its slot when
+    it loads, as an ops table would, so the imports stay one way."""
 
-    __slots__ = ("mlock_vma_page", "update_hiwater_rss")
+    __slots__ = ("mlock_vma_page", "update_hiwater_rss", "deferred_split_huge_page",
+                 "khugepaged_enter")
+
+    def __init__(self):
+        for name in RmapCallbacks.__slots__:
+            setattr(self, name, None)
 
 
 rmap_callbacks = RmapCallbacks()
@@ -449,15 +461,37 @@ def _ptep_clear_flush(m, vma, address: int, ptr) -> int:
     return old
 
 
-def ptep_clear_flush_young(m, vma, address: int, ptr) -> bool:
+def page_check_address_pmd(m, pfn: int, mm, address: int):
+    """The pointer to ``mm``'s huge PMD at ``address`` when it maps the THP headed by
+    ``pfn``, else None (mm/huge_memory.c page_check_address_pmd)."""
+    e = pt_entries(m, mm.pgd)[pgd_index(address)]
+    if not pgd_present(e):
+        return None
+    t = pud_offset(e, address)
+    e = pt_entries(m, t[0])[t[1]]
+    if not pud_present(e) or pud_large(e):
+        return None
+    t = pmd_offset(e, address)
+    e = int(pt_entries(m, t[0])[t[1]])
+    if not (e & _PAGE_PSE and e & _PAGE_PRESENT) or pmd_pfn(e) != pfn:
+        return None
+    return t
+
+
+def ptep_clear_flush_young(m, vma, address: int, ptr, huge: bool = False) -> bool:
     """Clear the accessed bit, flushing the TLB entry if it was set (x86's
-    ptep_clear_flush_young); True if it was set."""
+    ptep_clear_flush_young; a huge PMD's, pmdp_clear_flush_young, flushes the 2 MiB);
+    True if it was set."""
     table = pt_entries(m, ptr[0])
     pte = int(table[ptr[1]])
     if not pte_young(pte):
         return False
     table[ptr[1]] = pte_mkold(pte)
-    flush_tlb_page(m, vma, address)
+    if huge:
+        haddr = address & ~(PMD_SIZE - 1)
+        x86_tlb.flush_tlb_range(m, vma, haddr, haddr + PMD_SIZE)
+    else:
+        flush_tlb_page(m, vma, address)
     return True
 
 
@@ -544,15 +578,20 @@ def try_to_unmap(m, pfn: int, flags: int) -> int:
 
 
 def page_referenced_one(m, pfn: int, vma, address: int, pra: dict) -> bool:
-    """Count one mapping's accessed bit (clearing it) and note a VM_LOCKED VMA
-    (mm/rmap.c page_referenced_one)."""
-    ptr = page_check_address(m, pfn, vma.vm_mm, address)
+    """Count one mapping's accessed bit (clearing it) and note a VM_LOCKED VMA; a THP
+    mapped by a PMD has the PMD's bit (mm/rmap.c page_referenced_one)."""
+    ptr = None
+    if PageTransHuge(m.mem_map, pfn):
+        ptr = page_check_address_pmd(m, pfn, vma.vm_mm, address)
+    huge = ptr is not None
+    if ptr is None:
+        ptr = page_check_address(m, pfn, vma.vm_mm, address)
     if ptr is None:
         return True
     if vma.vm_flags & VM_LOCKED:
         pra["vm_flags"] |= VM_LOCKED
         return False                               # no need to look further
-    if ptep_clear_flush_young(m, vma, address, ptr):
+    if ptep_clear_flush_young(m, vma, address, ptr, huge):    # or pmdp_clear_flush_young
         # a sequential-read mapping's accesses do not count (VM_SEQ_READ)
         if not vma.vm_flags & VM_SEQ_READ:
             pra["referenced"] += 1
@@ -566,7 +605,7 @@ def page_referenced(m, pfn: int, is_locked: bool = True) -> tuple:
     bits), and the union of their VMA flags: (referenced, vm_flags)
     (mm/rmap.c page_referenced)."""
     mem_map = m.mem_map
-    mapcount = mem_map.mc[pfn] + 1
+    mapcount = total_mapcount(mem_map, pfn)
     if not mapcount:
         return 0, 0
     if not mem_map.mapping[pfn]:

@@ -11,7 +11,7 @@ import numpy as np
 
 from ..errors import KernelBug
 from .page import (PG_lru, PG_active, PG_unevictable, PG_swapbacked, PG_mlocked,
-                   PG_referenced)
+                   PG_referenced, compound_page_dtors)
 from ..include.mm import VM_LOCKED, VM_SPECIAL
 from .page_alloc import free_hot_cold_page, __free_pages_ok
 from ..include.vm_event_item import NR_LRU_BASE, NR_MLOCK, VM_EVENT
@@ -137,7 +137,11 @@ def _free_page(m, pfn: int, cpu: int) -> None:
     mm.f[pfn] = mm.f[pfn] & ~(_PG_ACTIVE | (1 << PG_referenced)) & _U64
     zone = m.page_zone(pfn)
     if mm.PageHead(pfn):
-        __free_pages_ok(zone, pfn, mm.compound_order(pfn))
+        dtor = compound_page_dtors.get(int(mm.nxt[pfn + 1]))     # __put_compound_page
+        if dtor is not None:
+            dtor(m, pfn)
+        else:
+            __free_pages_ok(zone, pfn, mm.compound_order(pfn))
     else:
         free_hot_cold_page(zone, pfn, False, cpu)
 

@@ -20,7 +20,7 @@ from ..arch.x86.pgtable import swp_entry, swp_type, swp_offset, MAX_SWAPFILES
 from ..errors import KernelBug
 from . import gfp as G
 from . import swap_state                    # the swap cache (it calls back here)
-from .page import NULL, PG_swapcache, PG_writeback, PG_dirty, PG_locked
+from .page import NULL, PG_swapcache, PG_writeback, PG_dirty, PG_locked, page_trans_huge_mapcount
 from .page_alloc import __alloc_pages_nodemask, __free_pages
 from .swap import put_page
 from .util import security_vm_enough_memory_mm, vm_unacct_memory
@@ -407,7 +407,7 @@ def reuse_swap_page(m, pfn: int) -> bool:
     """May a write fault reuse this anon page in place? Only if nothing else maps it or
     its slot; then its slot is dropped (mm/swapfile.c reuse_swap_page)."""
     mem_map = m.mem_map
-    count = mem_map.mc[pfn] + 1
+    count = page_trans_huge_mapcount(mem_map, pfn)
     if count <= 1 and mem_map.f[pfn] & (1 << PG_swapcache):
         count += page_swapcount(m, pfn)
         if count == 1 and not mem_map.f[pfn] & (1 << PG_writeback):

@@ -181,6 +181,18 @@ def count_user_tables(m, pgd_pfn: int) -> tuple:
     return counts, frames
 
 
+def count_huge_pmds(m, pgd_pfn: int) -> int:
+    """2 MiB leaves (PSE PMD entries, present or PROT_NONE) below a PGD's user half."""
+    n = 0
+    pgd = read_array(m, pgd_pfn)[:KERNEL_PGD_BOUNDARY]
+    for e in pgd[(pgd & np.uint64(_PAGE_PRESENT)) != 0].tolist():
+        pud = read_array(m, (e & PTE_PFN_MASK) >> PAGE_SHIFT)
+        for e2 in pud[(pud & np.uint64(_PAGE_PRESENT | _PAGE_PSE)) == _PAGE_PRESENT].tolist():
+            pmd = read_array(m, (e2 & PTE_PFN_MASK) >> PAGE_SHIFT)
+            n += int(((pmd & np.uint64(_PAGE_PSE)) != 0).sum())
+    return n
+
+
 def check_pgtables(m) -> None:
     """nr_ptes/nr_pmds of every mm and zone NR_PAGETABLE match the tables; tables are frames."""
     if not hasattr(m, "pgtables"):
@@ -212,6 +224,8 @@ def check_pgtables(m) -> None:
         if pmds != mm.nr_pmds:
             raise KernelBug(f"mm with pgd {pgd:#x}: nr_pmds is {mm.nr_pmds} but its tables "
                             f"hold {pmds} PMD pages")
+        # a huge PMD's deposited table counts in nr_ptes and NR_PAGETABLE (4.6)
+        pte_pages += count_huge_pmds(m, pgd)
         if pte_pages != mm.nr_ptes:
             raise KernelBug(f"mm with pgd {pgd:#x}: nr_ptes is {mm.nr_ptes} but its tables "
                             f"hold {pte_pages} PTE pages")

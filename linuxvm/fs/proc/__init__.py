@@ -21,7 +21,7 @@ from . import export
 
 # Modules (under linuxvm.fs.proc) that contribute files; each has register(procfs).
 PROC_MODULES = ["meminfo", "vmstat", "page", "sysctl_files", "base", "pagetables",
-                "slabinfo", "swaps", "stat", "cpuinfo"]
+                "slabinfo", "swaps", "stat", "cpuinfo", "thp_sysfs"]
 
 
 # the most one read returns (read_bytes, or read() of a file from m.proc.open): a bigger

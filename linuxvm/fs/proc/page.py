@@ -8,6 +8,8 @@ import errno
 
 import numpy as np
 
+from ...mm import huge_memory
+
 from ...errors import SyscallError
 from ...mm.bootmem import SECTION_PFN_SHIFT
 from ...mm.mmzone import MAX_ORDER
@@ -68,10 +70,10 @@ def decode_kpageflags(value: int) -> list:
 
 
 def compound_mapcount(m, head: int) -> int:
-    """The head's compound_mapcount (PMD mappings of the whole page, -1 for none).
-
-    The model has no PMD-mapped (THP) pages yet, so every compound page has none.
-    """
+    """The head's compound_mapcount (PMD mappings of the whole page, -1 for none): a
+    THP's, or -1 for other compound pages (nothing maps those by PMD)."""
+    if huge_memory.PageTransHuge(m.mem_map, head):
+        return huge_memory.compound_mapcount(m.mem_map, head) - 1
     return -1
 
 

@@ -9,8 +9,9 @@ from ...arch.x86.pgtable import (pt_entries, pgd_offset, pud_offset, pmd_offset,
 from ...arch.x86.pgtable_types import PTE_PFN_MASK
 from ...include.mm import VM_SHARED, VM_MAYWRITE, VM_HUGETLB, VM_PFNMAP, VM_MIXEDMAP
 from .. import hugetlb
+from .. import huge_memory
 from ..page import NULL
-from .pgtable import pte_alloc_map, vm_normal_page
+from .pgtable import pte_alloc_map, vm_normal_page, pud_alloc, pmd_alloc
 from .rss import mm_counter
 from ..mm_types import MM_SWAPENTS
 from ..swapfile import swap_duplicate
@@ -52,7 +53,7 @@ def copy_one_pte(m, dst_mm, src_mm, src_table, si: int, dst_table, di: int, vma,
     page = vm_normal_page(m, vma, addr, pte)
     if page != NULL:
         mem_map = m.mem_map
-        mem_map.rc[page] += 1                      # get_page
+        mem_map.rc[mem_map.compound_head_pfn(page)] += 1      # get_page
         mem_map.mc[page] += 1                      # page_dup_rmap
         rss[mm_counter(m, page)] += 1
     dst_table[di] = pte
@@ -105,7 +106,16 @@ def copy_page_range(m, dst_mm, src_mm, vma) -> int:
             addr = next_pmd
             continue
         if pmd_trans_huge(pmdv):
-            raise NotImplementedError("copy_huge_pmd: transparent huge pages are not modelled")
+            # copy_pmd_range: the child's PMD, then copy_huge_pmd (-EAGAIN cannot happen:
+            # nothing splits the PMD meanwhile)
+            dst_pud = pud_alloc(m, dst_mm, pgd_offset(dst_mm, addr), addr)
+            dst_pmd = None if dst_pud is None else pmd_alloc(m, dst_mm, dst_pud, addr)
+            if dst_pmd is None or huge_memory.copy_huge_pmd(m, dst_mm, src_mm, dst_pmd, pmd,
+                                                             addr, vma):
+                err = -errno.ENOMEM
+                break
+            addr = next_pmd
+            continue
         dst_ptr = pte_alloc_map(m, dst_mm, addr)
         if dst_ptr is None:
             err = -errno.ENOMEM

@@ -4,31 +4,32 @@ on file mappings (do_fault: do_read_fault with do_fault_around, do_cow_fault,
 do_shared_fault; the filesystem answers through ``vma.vm_ops.fault``, ``map_pages`` and
 ``page_mkwrite``) and the first write to a write-protected shared page (wp_page_shared).
 
-Transparent huge pages are not modelled yet: where 4.6 would take the huge-page fault
-path (``transparent_hugepage_enabled(vma)`` and an aligned 2 MiB range inside the VMA),
-the fault raises NotImplementedError; elsewhere it takes the 4 KiB path, as 4.6 does.
+Where a PMD is none and ``transparent_hugepage_enabled(vma)``, an anonymous fault first
+tries a transparent huge page (linuxvm/mm/huge_memory.py); a huge PMD's faults go there
+too (do_huge_pmd_wp_page, huge_pmd_set_accessed).
 """
 
 import errno
 
 from ...arch.x86 import tlb as x86_tlb
-from ...arch.x86.page_types import PAGE_SHIFT, PAGE_SIZE, PMD_SIZE
+from ...arch.x86.page_types import PAGE_SHIFT, PAGE_SIZE
 from ...arch.x86.pgtable import (pt_entries, pgd_offset, pte_present, pte_offset_map,
                                  pte_write, pte_pfn, pfn_pte, mk_pte, pte_mkspecial, pte_mkwrite,
                                  pte_mkdirty, pte_mkyoung, pte_protnone, pmd_trans_huge,
                                  pmd_devmap, pte_to_swp_entry, non_swap_entry, swp_type,
                                  pte_swp_soft_dirty, pte_mksoft_dirty, SWP_HWPOISON,
                                  SWP_MIGRATION_READ, SWP_MIGRATION_WRITE)
-from ...arch.x86.pgtable_types import _PAGE_PRESENT
+from ...arch.x86.pgtable_types import _PAGE_PRESENT, _PAGE_RW
 from ...errors import KernelBug
 from .. import gfp as G
 from .. import hugetlb          # hugetlb.c's fault hook (it calls memory back)
+from .. import huge_memory
+from ..huge_memory import transparent_hugepage_enabled
 from .. import mlock
-from ...include.mm import (VM_SHARED, VM_WRITE, VM_LOCKED, VM_HUGETLB, VM_GROWSDOWN,
-                        VM_HUGEPAGE, VM_NOHUGEPAGE, VM_STACK_INCOMPLETE_SETUP)
+from ...include.mm import VM_SHARED, VM_WRITE, VM_LOCKED, VM_HUGETLB, VM_GROWSDOWN
 from ..mm_types import MM_ANONPAGES, MM_FILEPAGES, MM_SHMEMPAGES, MM_SWAPENTS
 from ..mmap_stack import expand_downwards
-from ..page import (NULL, PAGE_MAPPING_ANON, PG_uptodate, PG_mlocked, PG_locked, PG_swapbacked,
+from ..page import (total_mapcount, NULL, PAGE_MAPPING_ANON, PG_uptodate, PG_mlocked, PG_locked, PG_swapbacked,
                     PG_swapcache)
 from ..page_alloc import __alloc_pages_nodemask
 from .. import swapfile, swap_state
@@ -233,7 +234,9 @@ def do_wp_page(m, mm, vma, address: int, ptr, orig_pte: int) -> int:
     mem_map = m.mem_map
     if mem_map.mapping[old_page] & PAGE_MAPPING_ANON:
         if reuse_swap_page(m, old_page):
-            page_move_anon_rmap(m, old_page, vma, address)
+            # a THP subpage: the anon_vma moves only when no other process maps any part
+            if total_mapcount(mem_map, mem_map.compound_head_pfn(old_page)) == 1:
+                page_move_anon_rmap(m, old_page, vma, address)
             return wp_page_reuse(m, vma, address, ptr, orig_pte)
     elif (vma.vm_flags & (VM_WRITE | VM_SHARED)) == (VM_WRITE | VM_SHARED):
         return wp_page_shared(m, mm, vma, address, ptr, orig_pte, old_page)
@@ -283,9 +286,16 @@ def do_page_mkwrite(m, vma, page: int, address: int) -> int:
 
 
 def page_move_anon_rmap(m, page: int, vma, address: int) -> None:
-    """The page is exclusively ours: point it at our own anon_vma (mm/rmap.c)."""
+    """The page is exclusively ours: point it at our own anon_vma (mm/rmap.c); for a
+    subpage of a THP, the whole compound page (4.6 sets the head's mapping)."""
     av = vma.anon_vma
-    m.mem_map.mapping[page] = (av.handle << 2) | PAGE_MAPPING_ANON
+    mem_map = m.mem_map
+    head = mem_map.compound_head_pfn(page)
+    if mem_map.PageHead(head):
+        nr = 1 << mem_map.compound_order(head)
+        mem_map.mapping[head:head + nr] = (av.handle << 2) | PAGE_MAPPING_ANON
+    else:
+        mem_map.mapping[page] = (av.handle << 2) | PAGE_MAPPING_ANON
 
 
 # --- faults on file mappings ------------------------------------------------------------
@@ -569,27 +579,29 @@ def __handle_mm_fault(m, mm, vma, address: int, flags: int) -> int:
         return VM_FAULT_OOM
     pmdv = pt_entries(m, pmd[0])[pmd[1]]
     if not pmdv and transparent_hugepage_enabled(m, vma):
-        haddr = address & ~(PMD_SIZE - 1)
-        if vma.vm_ops is None and vma.vm_start <= haddr and haddr + PMD_SIZE <= vma.vm_end:
-            raise NotImplementedError(
-                f"do_huge_pmd_anonymous_page: 4.6 would map a transparent huge page at "
-                f"{haddr:#x} (thp={m.thp!r}); THP faults are not modelled yet -- boot with "
-                f"thp='never' or 'madvise', or use MADV_NOHUGEPAGE")
-        # the 2 MiB range leaves the VMA: 4.6 falls back to 4 KiB pages (VM_FAULT_FALLBACK)
-    if pmdv and (pmd_trans_huge(pmdv) or pmd_devmap(pmdv)):
-        raise NotImplementedError("huge PMD faults: transparent huge pages are not modelled")
+        # create_huge_pmd: only anonymous VMAs have a huge fault in 4.6 (no pmd_fault here)
+        if vma.vm_ops is None:
+            ret = huge_memory.do_huge_pmd_anonymous_page(m, mm, vma, address, pmd, flags)
+            if not ret & VM_FAULT_FALLBACK:
+                return ret
+    elif pmdv and (pmd_trans_huge(pmdv) or pmd_devmap(pmdv)):
+        if pmd_devmap(pmdv):
+            raise NotImplementedError("devmap PMD faults: DAX is not modelled")
+        dirty = bool(flags & FAULT_FLAG_WRITE)
+        if dirty and not pmdv & _PAGE_RW:
+            # wp_huge_pmd: anonymous VMAs only
+            ret = huge_memory.do_huge_pmd_wp_page(m, mm, vma, address, pmd, pmdv)
+            if not ret & VM_FAULT_FALLBACK:
+                return ret
+        else:
+            huge_memory.huge_pmd_set_accessed(m, mm, vma, address, pmd, pmdv, dirty)
+            return 0
     if pte_alloc(m, mm, pmd, address):
         return VM_FAULT_OOM
+    if pmd_trans_huge(pt_entries(m, pmd[0])[pmd[1]]):
+        return 0                                  # pmd_trans_unstable: a huge PMD appeared
     ptr = pte_offset_map(pt_entries(m, pmd[0])[pmd[1]], address)
     return handle_pte_fault(m, mm, vma, address, ptr, flags)
-
-
-def transparent_hugepage_enabled(m, vma) -> bool:
-    """Whether a fault in ``vma`` may take a huge page (include/linux/huge_mm.h)."""
-    f = vma.vm_flags
-    if f & VM_NOHUGEPAGE or (f & VM_STACK_INCOMPLETE_SETUP) == VM_STACK_INCOMPLETE_SETUP:
-        return False
-    return m.thp == "always" or (m.thp == "madvise" and bool(f & VM_HUGEPAGE))
 
 
 def handle_mm_fault(m, mm, vma, address: int, flags: int) -> int:

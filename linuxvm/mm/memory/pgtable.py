@@ -157,7 +157,8 @@ def pte_lookup(m, mm, address: int):
     """The PTE pointer for ``address`` when a PTE table covers it (the entry itself may be
     none), else None; no allocation.
 
-    :raises NotImplementedError: a huge PMD covers it (THP is not modelled yet)
+    :raises NotImplementedError: a huge PMD covers it (callers that meet THPs look for a
+        huge PMD first: huge_memory.huge_pmd_lookup)
     """
     e = _get(m, pgd_offset(mm, address))
     if not pgd_present(e):
@@ -169,8 +170,8 @@ def pte_lookup(m, mm, address: int):
     if not pmd_present(e):
         return None
     if pmd_large(e):
-        raise NotImplementedError("huge PMD mapping: transparent huge pages are not "
-                                  "modelled yet")
+        raise NotImplementedError(f"pte_lookup at {address:#x}: a huge PMD maps it and "
+                                  f"this caller does not handle transparent huge pages")
     return pte_offset_map(e, address)
 
 

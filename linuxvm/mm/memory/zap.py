@@ -5,11 +5,11 @@ zap_pte_range, zap_page_range).
 * ``unmap_page_range(tlb, vma, addr, end, details=None)``, ``unmap_vmas(tlb, vma, start,
   end)`` (``vma`` is the first VMA of a ``vm_next`` chain, or a list of VMAs in address
   order), ``zap_page_range(m, vma, start, size)``.
-* ``zap_huge_pmd`` raises NotImplementedError until THP is modelled, ``zap_swap_pte`` on a
-  migration entry until page migration is.
+* ``zap_huge_pmd`` unmaps a whole huge PMD; a range covering part of one splits it first.
 """
 
-from ...arch.x86.page_types import PAGE_SIZE, PAGE_SHIFT
+from ...arch.x86.page_types import PAGE_SIZE, PAGE_SHIFT, PMD_SIZE
+from ...arch.x86.pgalloc import pte_free
 from ...arch.x86.pgtable import (pte_to_swp_entry, non_swap_entry, swp_type, SWP_MIGRATION_READ,
                                  SWP_MIGRATION_WRITE)
 from ...arch.x86.pgtable import (pt_entries, pte_present, pte_dirty, pte_young,
@@ -17,13 +17,15 @@ from ...arch.x86.pgtable import (pt_entries, pte_present, pte_dirty, pte_young,
 from ...errors import KernelBug
 from ...include.mm import VM_HUGETLB, VM_SEQ_READ
 from .. import hugetlb
+from .. import huge_memory
 from ..page import NULL, PAGE_MAPPING_ANON
 from ..page_writeback import set_page_dirty
 from ..swap import lru_add_drain, mark_page_accessed
 from ..rmap import page_remove_rmap
-from ..mm_types import MM_SWAPENTS
+from ..mm_types import MM_SWAPENTS, MM_ANONPAGES
 from ..swapfile import free_swap_and_cache
 from .gather import (tlb_gather_mmu, tlb_finish_mmu, tlb_remove_tlb_entry, __tlb_remove_page,
+                     tlb_remove_page, __tlb_adjust_range,
                      tlb_flush_mmu_tlbonly, tlb_flush_mmu_free)
 from .pgtable import _get, _table_of, _clear_bad, none_or_clear_bad_entries, vm_normal_page, \
     print_bad_pte
@@ -83,8 +85,27 @@ def zap_swap_pte(tlb, vma, addr: int, ptent: int, details) -> None:
 
 
 def zap_huge_pmd(tlb, vma, pmd, addr: int) -> bool:
-    """zap_huge_pmd (mm/huge_memory.c): not reached until THP is modelled."""
-    raise NotImplementedError("zap_huge_pmd: transparent huge pages are not modelled yet")
+    """Unmap a whole huge PMD: drop the THP's compound mapping and RSS (or the huge zero
+    page's reference) and free the deposited table (mm/huge_memory.c zap_huge_pmd)."""
+    m = tlb.m
+    mm = tlb.mm
+    orig = _get(m, pmd)
+    if not pmd_trans_huge(orig):
+        return False
+    pt_entries(m, pmd[0])[pmd[1]] = 0            # pmdp_huge_get_and_clear_full
+    __tlb_adjust_range(tlb, addr)                # tlb_remove_pmd_tlb_entry
+    pte_free(m, mm, huge_memory.pgtable_trans_huge_withdraw(m, pmd))
+    mm.nr_ptes -= 1
+    if huge_memory.is_huge_zero_pmd(m, orig):
+        huge_memory.put_huge_zero_page(m)        # tlb_remove_page of the huge zero page
+        return True
+    page = _table_of(orig)
+    huge_memory.page_remove_anon_compound_rmap(m, page)
+    if huge_memory.page_mapcount(m.mem_map, page) < 0:
+        raise KernelBug(f"VM_BUG_ON_PAGE(page_mapcount(page) < 0): pfn {page:#x}")
+    mm.rss_stat[MM_ANONPAGES] -= huge_memory.HPAGE_PMD_NR
+    tlb_remove_page(tlb, page)
+    return True
 
 
 def zap_pte_range(tlb, vma, pmd, addr: int, end: int, details) -> int:
@@ -141,7 +162,9 @@ def zap_pmd_range(tlb, vma, pud, addr: int, end: int, details) -> int:
     for pmd, v, a, nxt in none_or_clear_bad_entries(m, _table_of(_get(m, pud)), addr, end,
                                                     "pmd", False):
         if pmd_trans_huge(v) or pmd_devmap(v):
-            if zap_huge_pmd(tlb, vma, pmd, a):
+            if nxt - a != PMD_SIZE:
+                huge_memory.split_huge_pmd(m, vma, pmd, a)
+            elif zap_huge_pmd(tlb, vma, pmd, a):
                 continue
             v = _get(m, pmd)
         if pmd_bad(v):

@@ -5,6 +5,7 @@ reclaim (try_to_free_pages).
 
 import errno
 
+from .. import huge_memory
 from ...errors import KernelBug
 from ...include.mm import VM_LOCKED, VM_EXEC
 from ...include.vm_event_item import (VM_EVENT, NR_LRU_BASE, NR_ACTIVE_FILE, NR_INACTIVE_FILE,
@@ -275,6 +276,9 @@ def shrink_page_list(m, page_list: list, zone, sc, ttu_flags: int, force_reclaim
             if anon and not f[pfn] & (1 << PG_swapcache):
                 if not sc.gfp_mask & G.__GFP_IO:
                     outcome = "keep_locked"
+                elif huge_memory.PageTransHuge(mem_map, pfn) and \
+                        huge_memory.split_huge_page_to_list(m, pfn, None):
+                    outcome = "activate"         # add_to_swap splits a THP first
                 elif not swap_state.add_to_swap(m, pfn):
                     outcome = "activate"
                 else:
