@@ -6,8 +6,10 @@ from ...errors import SyscallError
 from ...include.oom import OOM_SCORE_ADJ_MAX, OOM_SCORE_ADJ_MIN
 from . import Node
 from .array import render_status, render_stat
-from .task_mmu import render_maps, render_smaps, render_statm
-from ...arch.x86.page_types import PAGE_SHIFT, TASK_SIZE
+from .task_mmu import render_maps, render_smaps, render_statm, file_d_path
+from ...arch.x86.page_types import PAGE_SHIFT, PAGE_SIZE, TASK_SIZE
+from ...arch.x86.pgtable import pt_entries, pte_present, pte_pfn
+from ...mm.memory import pte_lookup
 from ...mm.oom_kill import oom_badness, totalpages_of
 from ...mm.pagewalk import PM_ENTRY_BYTES, pagemap_read
 
@@ -83,6 +85,83 @@ PID_FILES = {
 }
 
 
+def access_remote_vm(m, mm, addr: int, n: int) -> bytes:
+    """``n`` bytes of ``mm``'s memory at ``addr`` as /proc reads them (mm/memory.c
+    access_remote_vm), from the frames mapped there.
+
+    :raises NotImplementedError: a page of the range is not present (4.6 would fault it
+        in, swapping it back; a /proc renderer here never changes state)
+    """
+    out = bytearray()
+    va, end = addr, addr + n
+    while va < end:
+        chunk = min(end, (va & ~(PAGE_SIZE - 1)) + PAGE_SIZE) - va
+        ptr = pte_lookup(m, mm, va)
+        pte = pt_entries(m, ptr[0])[ptr[1]] if ptr is not None else 0
+        if not pte_present(pte):
+            raise NotImplementedError(f"reading {va:#x} of another process through /proc: "
+                                      f"the page is not present (access_remote_vm would "
+                                      f"fault it in)")
+        data = m.page_contents.get(pte_pfn(pte))
+        off = va & (PAGE_SIZE - 1)
+        out += data[off:off + chunk] if data is not None else bytes(chunk)
+        va += chunk
+    return bytes(out)
+
+
+def proc_pid_cmdline(m, task) -> bytes:
+    """The argument strings between arg_start and arg_end, or, when the last byte there
+    is not a NUL (a program rewrote its arguments), the string running on into the
+    environment (fs/proc/base.c proc_pid_cmdline_read)."""
+    mm = task.mm
+    if mm is None or mm.arg_end == mm.arg_start:
+        return b""
+    args = access_remote_vm(m, mm, mm.arg_start, mm.arg_end - mm.arg_start)
+    if args[-1:] == b"\0":
+        return args
+    cut = args.find(b"\0")
+    if cut >= 0:
+        return args[:cut + 1]
+    env = access_remote_vm(m, mm, mm.env_start, mm.env_end - mm.env_start)
+    cut = env.find(b"\0")
+    return args + (env[:cut] if cut >= 0 else env)
+
+
+def proc_pid_environ(m, task) -> bytes:
+    """The environment strings between env_start and env_end (environ_read)."""
+    mm = task.mm
+    if mm is None or not mm.env_end:
+        return b""
+    return access_remote_vm(m, mm, mm.env_start, mm.env_end - mm.env_start)
+
+
+def proc_pid_auxv(m, task) -> bytes:
+    """saved_auxv up to and including AT_NULL, as 8-byte words (proc_pid_auxv)."""
+    mm = task.mm
+    if mm is None:
+        return b""
+    auxv = mm.saved_auxv
+    nwords = 0
+    while nwords + 2 <= len(auxv):
+        nwords += 2
+        if auxv[nwords - 2] == 0:
+            break
+    return b"".join(w.to_bytes(8, "little") for w in auxv[:nwords])
+
+
+def proc_exe_link(task):
+    """The executed file's path (proc_exe_link → get_mm_exe_file), or None (ENOENT)."""
+    mm = task.mm
+    if mm is None or mm.exe_file is None:
+        return None
+    return file_d_path(mm.exe_file)
+
+
+# binary files rendered whole (small): name -> renderer(m, task) -> bytes
+PID_BYTES_FILES = {"cmdline": proc_pid_cmdline, "environ": proc_pid_environ,
+                   "auxv": proc_pid_auxv}
+
+
 def pagemap_size(task) -> int:
     """How far a pagemap read goes: one entry per page below the task size (pagemap_read
     stops at mm->task_size), nothing for a task without an mm."""
@@ -112,6 +191,13 @@ def register(procfs) -> None:
             return Node("binary", lambda off, n: pagemap_read(m, task, off, n,
                                                               procfs.privileged),
                         size=lambda: pagemap_size(task))
+        if parts[1] in PID_BYTES_FILES:
+            render = PID_BYTES_FILES[parts[1]]
+            return Node("binary", lambda off, n: render(m, task)[off:off + n],
+                        size=lambda: len(render(m, task)))
+        if parts[1] == "exe":
+            target = proc_exe_link(task)
+            return Node("link", target=target) if target is not None else None
         entry = PID_FILES.get(parts[1])
         if entry is None:
             return None
@@ -124,7 +210,7 @@ def register(procfs) -> None:
         if not parts:
             return [str(pid) for pid in sorted(m.tasks)]
         if len(parts) == 1 and task_of(parts[0]) is not None:
-            return sorted(list(PID_FILES) + ["pagemap"])
+            return sorted(list(PID_FILES) + list(PID_BYTES_FILES) + ["pagemap", "exe"])
         return None
 
     procfs.add_provider("/proc", resolve, lister)
