@@ -121,7 +121,7 @@ def proc_pid_cmdline(m, task) -> bytes:
         return args
     cut = args.find(b"\0")
     if cut >= 0:
-        return args[:cut + 1]
+        return args[:cut]               # the first string, without its NUL
     env = access_remote_vm(m, mm, mm.env_start, mm.env_end - mm.env_start)
     cut = env.find(b"\0")
     return args + (env[:cut] if cut >= 0 else env)
