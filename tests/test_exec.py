@@ -274,6 +274,15 @@ def test_exec_errors_leave_the_process_intact(mn):
             assert m.proc.read(f"/proc/{p.pid}/maps") == before
             assert p.read(a, 4) == b"keep"
         m.check()
+    # a failure after strings were copied frees the new mm and its pages (the page cache
+    # keeps what the first try read)
+    for args in (("/bin/true", ["x"] * 10 + ["x" * MAX_ARG_STRLEN], ["e"] * 5000),
+                 ("/tmp/text", ["x"] * 3000, [])):
+        _errno(p, *args)
+        base = free_state(m)
+        _errno(p, *args)
+        assert free_state(m) == base
+        m.check()
     # root may execute a file only if some execute bit is set
     r = m.spawn("root", uid=0)
     assert _errno(r, "/tmp/noexec", ["x"], []) == errno.EACCES
