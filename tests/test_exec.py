@@ -534,3 +534,18 @@ def test_executable_stack(static_binary, tmp_path):
 
 def test_auxv_names():
     assert AT_NAMES[33] == "AT_SYSINFO_EHDR" and AT_NAMES[0] == "AT_NULL"
+
+
+def test_script_is_not_modelled_and_leaves_nothing(mn):
+    m = mn
+    m.fs.create("/tmp/script", 20, b"#!/bin/sh\necho hi\n\0\0", mode=0o755)
+    p = m.spawn("sh")
+    p.execve("/bin/true", ["true"], [])         # warm the cache
+    with pytest.raises(NotImplementedError, match="binfmt_script"):
+        p.execve("/tmp/script", ["script"], [])
+    base = free_state(m)
+    with pytest.raises(NotImplementedError):
+        p.execve("/tmp/script", ["script"], [])
+    assert free_state(m) == base
+    assert m.vfs.files["/tmp/script"].i_writecount == 0
+    m.check()

@@ -17,6 +17,7 @@ from elftools.elf.structs import ELFStructs
 from ..arch.x86 import mmap as x86_mmap
 from ..arch.x86.page_types import PAGE_SHIFT, PAGE_SIZE, TASK_SIZE
 from ..arch.x86.vdso import arch_setup_additional_pages
+from ..include.mm import VM_LOCKED
 from ..include.personality import ADDR_NO_RANDOMIZE, READ_IMPLIES_EXEC, MMAP_PAGE_ZERO
 from ..include.sched import PF_RANDOMIZE
 from ..mm import gup
@@ -164,7 +165,7 @@ def vm_brk(m, addr: int, length: int) -> int:
         return addr
     mm = m.current.mm
     ret = do_brk(m, addr, length)
-    if ret >= 0 and mm.def_flags & 0x00002000:          # VM_LOCKED
+    if ret >= 0 and mm.def_flags & VM_LOCKED:
         gup.mm_populate(m, addr, length)
     return ret
 
@@ -230,10 +231,11 @@ def _prot(ph) -> int:
 def load_elf_interp(m, interp_ex, interpreter, no_base: int, phdrs):
     """Map the dynamic loader; ``(load_addr or -errno, first map address)``."""
     interp_map_addr = 0
+    # 4.6 returns ~0UL for these, which load_elf_binary passes on as (int)~0UL: -EPERM
     if interp_ex.e_type not in ("ET_EXEC", "ET_DYN") or not elf_check_arch(interp_ex):
-        return -errno.ENOEXEC, 0            # (4.6 returns ~0UL here: BAD_ADDR, -EINVAL)
+        return -errno.EPERM, 0
     if interpreter.f_op.mmap is None:
-        return -errno.ENOEXEC, 0
+        return -errno.EPERM, 0
     total_size = total_mapping_size(phdrs)
     if not total_size:
         return -errno.EINVAL, 0

@@ -470,12 +470,17 @@ def do_execveat_common(m, filename: str, argv, envp) -> int:
         return retval
     argv = [] if argv is None else argv
     envp = [] if envp is None else envp
-    retval = _exec_strings_and_load(m, bprm, argv, envp)
-    if retval < 0 and bprm.mm is not None:
-        acct_arg_size(m, bprm, 0)
-        mmput(m, bprm.mm)
-        bprm.mm = None
-    free_bprm(bprm)
+    try:
+        retval = _exec_strings_and_load(m, bprm, argv, envp)
+    except NotImplementedError:
+        retval = -errno.ENOEXEC             # (undo what was built, then say what is missing)
+        raise
+    finally:
+        if retval < 0 and bprm.mm is not None:
+            acct_arg_size(m, bprm, 0)
+            mmput(m, bprm.mm)
+            bprm.mm = None
+        free_bprm(bprm)
     return min(retval, 0)
 
 

@@ -5,8 +5,8 @@ import errno
 from ..arch.x86 import tlb as x86_tlb
 from ..arch.x86.page_types import TASK_SIZE
 from ..arch.x86.pgalloc import mm_alloc_pgd, mm_free_pgd
-from ..include.mm import (VM_DENYWRITE, VM_DONTCOPY, VM_ACCOUNT, VM_LOCKED, VM_LOCKONFAULT, VM_UFFD_MISSING,
-                          VM_UFFD_WP, VM_INIT_DEF_MASK)
+from ..include.mm import (VM_DENYWRITE, VM_DONTCOPY, VM_ACCOUNT, VM_LOCKED, VM_LOCKONFAULT,
+                          VM_UFFD_MISSING, VM_UFFD_WP, VM_INIT_DEF_MASK)
 from ..mm.memory import copy_page_range, get_mm_rss
 from ..mm.mm_types import MmStruct
 from ..mm.mmap import exit_mmap, vm_stat_account, vma_copy
