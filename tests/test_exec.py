@@ -549,3 +549,19 @@ def test_script_is_not_modelled_and_leaves_nothing(mn):
     assert free_state(m) == base
     assert m.vfs.files["/tmp/script"].i_writecount == 0
     m.check()
+
+
+@pytest.mark.parametrize("args, exc", [
+    ((b"/bin/true", ["true"], []), TypeError),          # path not a str
+    (("/bin/true", "true", []), TypeError),             # argv a string, not a list
+    (("/bin/true", ["true", 5], []), TypeError),
+    (("/bin/true", ["tr\0ue"], []), ValueError),        # a NUL ends a C string
+    (("/bin/true", ["true"], [b"A=\0"]), ValueError),
+])
+def test_execve_bad_arguments_change_nothing(mn, args, exc):
+    m = mn
+    p = m.spawn("sh")
+    with pytest.raises(exc):
+        p.execve(*args)
+    assert m.proc.read(f"/proc/{p.pid}/maps") == ""
+    m.check()
