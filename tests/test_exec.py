@@ -18,7 +18,7 @@ from linuxvm.fs.binfmt_elf import (AT_NAMES, AT_SYSINFO_EHDR, AT_HWCAP, AT_PAGES
                                    AT_PHDR, AT_PHENT, AT_PHNUM, AT_BASE, AT_FLAGS, AT_ENTRY,
                                    AT_UID, AT_EUID, AT_GID, AT_EGID, AT_SECURE, AT_RANDOM,
                                    AT_EXECFN, AT_PLATFORM, AT_NULL, ElfHdr)
-from linuxvm.fs.exec import MAX_ARG_STRLEN
+from linuxvm.fs.exec import MAX_ARG_STRLEN, O_CLOEXEC
 from linuxvm.include.personality import ADDR_NO_RANDOMIZE
 
 INTERP = "/lib64/ld-linux-x86-64.so.2"
@@ -564,4 +564,17 @@ def test_execve_bad_arguments_change_nothing(mn, args, exc):
     with pytest.raises(exc):
         p.execve(*args)
     assert m.proc.read(f"/proc/{p.pid}/maps") == ""
+    m.check()
+
+
+def test_close_on_exec(mn):
+    m = mn
+    m.fs.create("/tmp/f", 4096)
+    p = m.spawn("sh")
+    keep = p.open("/tmp/f", lv.O_RDONLY)
+    gone = p.open("/tmp/f", lv.O_RDONLY | O_CLOEXEC)
+    p.execve("/bin/true", ["true"], [])
+    assert keep in p.task.files and gone not in p.task.files
+    p.close(keep)
+    assert m.vfs.files["/tmp/f"].i_count == 0
     m.check()
