@@ -578,3 +578,24 @@ def test_close_on_exec(mn):
     p.close(keep)
     assert m.vfs.files["/tmp/f"].i_count == 0
     m.check()
+
+
+def test_reading_the_pid_files_of_an_execd_process(mn):
+    m = mn
+    p = m.spawn("sh")
+    p.execve("/bin/true", ["true", "-v"], ["A=1"])
+    d = f"/proc/{p.pid}"
+    snap = (m.proc.read(f"{d}/smaps"), m.proc.read("/proc/meminfo"), m.nr_free_pages())
+    for name in m.proc.listdir(d):
+        node = m.proc.lookup(f"{d}/{name}")
+        if name == "pagemap":
+            m.proc.read_bytes(f"{d}/pagemap", (0x555555554000 >> 12) * 8, 64)
+        elif node.kind == "binary":
+            m.proc.read_bytes(f"{d}/{name}")
+        elif node.kind == "link":
+            assert m.proc.readlink(f"{d}/{name}") == "/bin/true"
+        else:
+            m.proc.read(f"{d}/{name}")
+        m.check()
+    assert snap == (m.proc.read(f"{d}/smaps"), m.proc.read("/proc/meminfo"),
+                    m.nr_free_pages())

@@ -209,8 +209,12 @@ def register(procfs) -> None:
         parts = path.split("/")[2:]
         if not parts:
             return [str(pid) for pid in sorted(m.tasks)]
-        if len(parts) == 1 and task_of(parts[0]) is not None:
-            return sorted(list(PID_FILES) + list(PID_BYTES_FILES) + ["pagemap", "exe"])
+        task = task_of(parts[0]) if len(parts) == 1 else None
+        if task is not None:
+            # exe only for a task with a program (4.6 lists it always; readlink of a
+            # process without one fails with ENOENT, which the model's lookup gives)
+            exe = ["exe"] if proc_exe_link(task) is not None else []
+            return sorted(list(PID_FILES) + list(PID_BYTES_FILES) + ["pagemap"] + exe)
         return None
 
     procfs.add_provider("/proc", resolve, lister)
