@@ -599,3 +599,13 @@ def test_reading_the_pid_files_of_an_execd_process(mn):
         m.check()
     assert snap == (m.proc.read(f"{d}/smaps"), m.proc.read("/proc/meminfo"),
                     m.nr_free_pages())
+
+
+def test_mlockall_future_does_not_survive_exec(mn):
+    m = mn
+    p = m.spawn("sh", uid=0)
+    p.mlockall(lv.MCL_FUTURE)
+    p.execve("/bin/true", ["true"], [])
+    assert p.mm.def_flags == 0 and p.mm.locked_vm == 0
+    assert "VmLck:\t       0 kB" in m.proc.read(f"/proc/{p.pid}/status")
+    m.check()

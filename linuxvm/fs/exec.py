@@ -20,7 +20,8 @@ import errno
 from ..arch.x86.cpu import switch_mm
 from ..arch.x86.page_types import PAGE_SIZE, PAGE_MASK, STACK_TOP_MAX, TASK_SIZE
 from ..arch.x86.pgtable_types import vm_get_page_prot
-from ..include.mm import VM_SOFTDIRTY, VM_STACK_FLAGS, VM_STACK_INCOMPLETE_SETUP, VM_EXEC
+from ..include.mm import (VM_SOFTDIRTY, VM_STACK_FLAGS, VM_STACK_INCOMPLETE_SETUP, VM_EXEC,
+                          VM_INIT_DEF_MASK)
 from ..include.personality import ADDR_NO_RANDOMIZE, READ_IMPLIES_EXEC
 from ..include.resource import RLIMIT_STACK
 from ..include.sched import PF_RANDOMIZE
@@ -199,6 +200,10 @@ def bprm_mm_init(m, bprm) -> int:
     mm = mm_alloc(m, m.current)
     if mm is None:
         return -errno.ENOMEM
+    old = m.current.mm
+    if old is not None:
+        # mm_init: of the caller's default VMA flags only VM_NOHUGEPAGE survives exec
+        mm.def_flags = old.def_flags & VM_INIT_DEF_MASK
     bprm.mm = mm
     err = __bprm_mm_init(m, bprm)
     if err:
