@@ -467,6 +467,19 @@ class Process:
         envp = None if envp is None else list(envp)
         return self._call("execve", sys_execve, path, argv, envp)
 
+    def personality(self, persona=0xFFFFFFFF) -> int:
+        """personality(2): set the execution domain (e.g. ADDR_NO_RANDOMIZE, as
+        ``setarch -R`` does before exec); the old one. 0xffffffff only queries
+        (kernel/exec_domain.c)."""
+        persona = _u32("persona", persona)
+
+        def sys_personality(m, persona):
+            old = self.task.personality
+            if persona != 0xFFFFFFFF:
+                self.task.personality = persona
+            return old
+        return self._call("personality", sys_personality, persona)
+
     # -- memory accesses (the CPU, not a system call) ---------------------------------
     @property
     def sp(self) -> int:

@@ -19,7 +19,7 @@ from linuxvm.fs.binfmt_elf import (AT_NAMES, AT_SYSINFO_EHDR, AT_HWCAP, AT_PAGES
                                    AT_UID, AT_EUID, AT_GID, AT_EGID, AT_SECURE, AT_RANDOM,
                                    AT_EXECFN, AT_PLATFORM, AT_NULL, ElfHdr)
 from linuxvm.fs.exec import MAX_ARG_STRLEN, O_CLOEXEC
-from linuxvm.include.personality import ADDR_NO_RANDOMIZE
+from linuxvm.include.personality import ADDR_NO_RANDOMIZE, READ_IMPLIES_EXEC
 
 INTERP = "/lib64/ld-linux-x86-64.so.2"
 PIE_BASE = 0x555555554000
@@ -428,7 +428,9 @@ def test_personality_no_randomize_and_sysctl(mn):
     m.fs.import_host("/bin/true")
     m.fs.import_host(INTERP)
     p = m.spawn("sh")
-    p.task.personality |= ADDR_NO_RANDOMIZE               # setarch -R
+    assert p.personality() == 0
+    assert p.personality(ADDR_NO_RANDOMIZE) == 0          # setarch -R
+    assert p.personality() == ADDR_NO_RANDOMIZE
     p.execve("/bin/true", ["true"], [])
     assert maps(m, p) == maps(mn, _exec(mn))
     m.sysctl["kernel.randomize_va_space"] = 0
@@ -527,8 +529,12 @@ def test_executable_stack(static_binary, tmp_path):
     p = m.spawn("sh")
     p.execve("/xstack", ["x"], [])
     assert next(v for v in maps(m, p) if v[4] == "[stack]")[2] == "rwxp"
+    assert p.personality() & READ_IMPLIES_EXEC          # elf_read_implies_exec
+    a = p.mmap(None, 4096, lv.PROT_READ, lv.MAP_PRIVATE | lv.MAP_ANONYMOUS)
+    assert next(v for v in maps(m, p) if v[0] == a)[2] == "r-xp"
     p.execve("/static", ["x"], [])
     assert next(v for v in maps(m, p) if v[4] == "[stack]")[2] == "rw-p"
+    assert not p.personality() & READ_IMPLIES_EXEC      # set_personality_64bit
     m.check()
 
 

@@ -372,7 +372,9 @@ def load_elf_binary(m, bprm) -> int:
         retval = flush_old_exec(m, bprm)
         if retval:
             return retval
-        # SET_PERSONALITY: a 64-bit task; elf_read_implies_exec without PT_GNU_STACK's NX
+        # SET_PERSONALITY (set_personality_64bit clears READ_IMPLIES_EXEC), then
+        # elf_read_implies_exec: set again unless PT_GNU_STACK asks for a non-exec stack
+        task.personality &= ~READ_IMPLIES_EXEC
         if executable_stack != EXSTACK_DISABLE_X:
             task.personality |= READ_IMPLIES_EXEC
         if not task.personality & ADDR_NO_RANDOMIZE and randomize_va_space(m):
