@@ -165,6 +165,8 @@ class Machine(MachineState):
         check_host_memory(ram_bytes)
         MachineState.__init__(self)
         self.sysctl = Sysctl(self)
+        if not aslr:
+            self.sysctl.values["kernel.randomize_va_space"] = 0
         sysctl = dict(sysctl or {})
         for name, value in sysctl.items():   # every check before any state changes
             if not isinstance(name, str) or name not in self.sysctl:

@@ -33,6 +33,8 @@ from .mm.mprotect import sys_mprotect
 from .mm.mremap import sys_mremap
 from .mm.msync import sys_msync
 from .fs import read_write as rw
+from .fs.exec import sys_execve
+from .fs import binfmt_elf      # noqa: F401  (registers the ELF format: init_elf_binfmt)
 from .fs.fs_writeback import sys_sync
 from .ipc import shm as ipc_shm
 
@@ -437,6 +439,46 @@ class Process:
         if child is None:
             raise SyscallError(errno.ENOMEM, "fork")
         return Process(m, child)
+
+    def execve(self, path, argv, envp=None) -> int:
+        """execve(2): replace the address space with the program at ``path`` (an ELF
+        file in the model's filesystem, e.g. from ``m.fs.import_host``); 0. The process
+        stops where it would enter user mode: ``p.task.ip`` is the entry point and
+        ``p.sp`` the initial stack pointer.
+
+        >>> m.fs.import_host("/bin/true"); m.fs.import_host("/lib64/ld-linux-x86-64.so.2")
+        >>> p.execve("/bin/true", ["true"], ["HOME=/"])
+
+        :param argv: the argument strings (str or bytes, no NUL), or None for a NULL array
+        :param envp: the environment strings, likewise
+        :raises TypeError: ``path`` not a str, a string neither str nor bytes
+        :raises ValueError: a string holding a NUL byte
+        :raises SyscallError: 4.6's errno (ENOENT, EACCES, ENOEXEC, E2BIG, ETXTBSY, ENOMEM)
+        :raises ProcessKilled: the load failed after the old address space was gone (4.6
+            kills the process with SIGSEGV)
+        """
+        if not isinstance(path, str):
+            raise TypeError(f"path must be a str, not {path!r}")
+        for name, strings in (("argv", argv), ("envp", envp)):
+            if strings is not None and (isinstance(strings, (str, bytes)) or
+                                        not isinstance(strings, Iterable)):
+                raise TypeError(f"{name} must be a list of strings or None, not {strings!r}")
+        argv = None if argv is None else list(argv)
+        envp = None if envp is None else list(envp)
+        return self._call("execve", sys_execve, path, argv, envp)
+
+    def personality(self, persona=0xFFFFFFFF) -> int:
+        """personality(2): set the execution domain (e.g. ADDR_NO_RANDOMIZE, as
+        ``setarch -R`` does before exec); the old one. 0xffffffff only queries
+        (kernel/exec_domain.c)."""
+        persona = _u32("persona", persona)
+
+        def sys_personality(m, persona):
+            old = self.task.personality
+            if persona != 0xFFFFFFFF:
+                self.task.personality = persona
+            return old
+        return self._call("personality", sys_personality, persona)
 
     # -- memory accesses (the CPU, not a system call) ---------------------------------
     @property

@@ -61,7 +61,7 @@ class SuperBlock:
 
     __slots__ = ("fstype", "dev", "bdev", "a_ops", "f_op", "s_op", "ra_pages",
                  "account_dirty", "inodes", "mountpoint", "s_bdi", "s_fs_info",
-                 "s_dentry_lru", "s_inode_lru", "s_shrink")
+                 "s_dentry_lru", "s_inode_lru", "s_shrink", "noexec")
 
     def __init__(self, fstype, dev, bdev, a_ops, f_op, s_op, ra_pages, account_dirty,
                  mountpoint):
@@ -81,6 +81,7 @@ class SuperBlock:
         self.s_dentry_lru = {}
         self.s_inode_lru = {}
         self.s_shrink = None        # the slab shrinker of its dentries and inodes
+        self.noexec = False         # MNT_NOEXEC of its mount (path_noexec)
 
     def __repr__(self):
         return f"<super_block {self.fstype} {self.dev[0]}:{self.dev[1]} on {self.mountpoint}>"
@@ -236,9 +237,11 @@ class VFS:
         self.files[path] = inode
         return inode
 
-    def mount(self, fstype: str, mountpoint: str, size: int = None) -> SuperBlock:
+    def mount(self, fstype: str, mountpoint: str, size: int = None, *,
+              noexec: bool = False) -> SuperBlock:
         """Mount a new, empty ramfs or tmpfs at ``mountpoint`` (made if missing). A
-        tmpfs holds ``size`` bytes (default: half of RAM, as 4.6 mounts it)."""
+        tmpfs holds ``size`` bytes (default: half of RAM, as 4.6 mounts it); ``noexec``
+        is the mount option (execve of its files gives EACCES)."""
         if fstype not in ("ramfs", "tmpfs"):
             raise ValueError(f"only ramfs and tmpfs can be mounted, not {fstype!r}")
         if size is not None and (fstype != "tmpfs" or not isinstance(size, int) or size < 0):
@@ -260,6 +263,7 @@ class VFS:
         else:
             sb = SuperBlock("ramfs", dev, None, ramfs_aops, ramfs_file_operations, ramfs_ops,
                             0, False, mountpoint)
+        sb.noexec = bool(noexec)
         # the mountpoint's own dentry stays, pinned by the mount (DCACHE_MOUNTED)
         under = self._lookup(mountpoint).i_dentry
         under.d_count += 1
@@ -369,6 +373,9 @@ class VFS:
                 return err
         if inode.is_append and acc in (O_WRONLY, O_RDWR) and not flags & O_APPEND:
             return -errno.EPERM
+        writer = acc in (O_WRONLY, O_RDWR) and inode.i_mode & S_IFMT == S_IFREG
+        if writer and inode.i_writecount < 0:
+            return -errno.ETXTBSY      # get_write_access: it is being executed
         if flags & O_TRUNC and acc in (O_WRONLY, O_RDWR):
             if inode.is_append:
                 return -errno.EPERM
@@ -376,7 +383,11 @@ class VFS:
         if inode.i_fop is not None:
             return File(inode, flags, path, inode.i_fop)      # chrdev_open
         f_op = inode.sb.f_op if inode.mmap_capable else nommap_file_operations
-        return File(inode, flags, path, f_op)
+        f = File(inode, flags, path, f_op)
+        if writer:
+            inode.i_writecount += 1    # do_dentry_open: FMODE_WRITER
+            f.f_mode_writer = True
+        return f
 
     def truncate(self, inode, length: int) -> int:
         """Set a file's size (notify_change → ext4_setattr/simple_setattr/shmem_setattr):

@@ -5,8 +5,8 @@ import errno
 from ..arch.x86 import tlb as x86_tlb
 from ..arch.x86.page_types import TASK_SIZE
 from ..arch.x86.pgalloc import mm_alloc_pgd, mm_free_pgd
-from ..include.mm import (VM_DONTCOPY, VM_ACCOUNT, VM_LOCKED, VM_LOCKONFAULT, VM_UFFD_MISSING,
-                          VM_UFFD_WP, VM_INIT_DEF_MASK)
+from ..include.mm import (VM_DENYWRITE, VM_DONTCOPY, VM_ACCOUNT, VM_LOCKED, VM_LOCKONFAULT,
+                          VM_UFFD_MISSING, VM_UFFD_WP, VM_INIT_DEF_MASK)
 from ..mm.memory import copy_page_range, get_mm_rss
 from ..mm.mm_types import MmStruct
 from ..mm.mmap import exit_mmap, vm_stat_account, vma_copy
@@ -38,6 +38,9 @@ def mmput(m, mm) -> None:
     if mm.mm_users == 0:
         khugepaged_exit(m, mm)
         exit_mmap(m, mm)
+        if mm.exe_file is not None:              # set_mm_exe_file(mm, NULL)
+            mm.exe_file.fput()
+            mm.exe_file = None
         mmdrop(m, mm)
 
 
@@ -90,6 +93,8 @@ def dup_mmap(m, mm, oldmm) -> int:
         tmp.vm_userfaultfd_ctx = None
         if tmp.vm_file is not None:
             tmp.vm_file.get_file()
+            if tmp.vm_flags & VM_DENYWRITE:
+                tmp.vm_file.inode.i_writecount -= 1
             tmp.vm_file.inode.i_mmap.add(tmp)       # into the file's rmap beside mpnt
         __vma_link_list(mm, tmp, prev)
         __vma_link_rb(mm, tmp)
@@ -116,8 +121,10 @@ def dup_mm(m, task, oldmm):
     for f in ("mmap_base", "mmap_legacy_base", "task_size", "get_unmapped_area",
               "start_code", "end_code", "start_data", "end_data", "start_brk", "brk",
               "start_stack", "arg_start", "arg_end", "env_start", "env_end",
-              "flags", "exe_file", "saved_auxv", "highest_vm_end"):
+              "flags", "exe_file", "saved_auxv", "highest_vm_end", "context", "binfmt"):
         setattr(mm, f, getattr(oldmm, f))
+    if mm.exe_file is not None:
+        mm.exe_file.get_file()                   # dup_mm_exe_file
     # mm_init: of the parent's default VMA flags only VM_NOHUGEPAGE carries over, so
     # mlockall(MCL_FUTURE) is not inherited
     mm.def_flags = oldmm.def_flags & VM_INIT_DEF_MASK

@@ -51,7 +51,7 @@ class TaskStruct:
     __slots__ = ("pid", "tgid", "comm", "mm", "active_mm", "cred", "real_cred", "signal",
                  "flags", "personality", "min_flt", "maj_flt", "rss_stat",
                  "brk_randomized", "files", "exit_state", "slab_obj", "cpu", "sp", "real_parent",
-                 "stack", "thread_cr2", "thread_error_code",
+                 "stack", "thread_cr2", "thread_error_code", "ip",
                  "memdie", "sigkill", "nr_dirtied", "nr_dirtied_pause", "dirty_paused_when")
 
     def __init__(self, pid: int, comm: str, cred: Cred):
@@ -70,6 +70,7 @@ class TaskStruct:
         self.slab_obj = 0
         self.cpu = 0                             # task_cpu(): where it is scheduled
         self.sp = 0                              # user %rsp, for the stack-growth check
+        self.ip = 0                              # user %rip (exec's start_thread: the entry)
         self.real_parent = None
         self.stack = None                        # the kernel stack (fork_stack)
         self.thread_cr2 = 0                      # thread.cr2, thread.error_code: the last fault

@@ -314,6 +314,8 @@ IPC_TABLE = [
     SysctlEntry("kernel.shmall", _SHMMAX, DOULONGVEC_MINMAX),
     SysctlEntry("kernel.shmmni", 4096, DOINTVEC),
     SysctlEntry("kernel.shm_rmid_forced", 0, DOINTVEC_MINMAX, 0, 1),
+    # kernel/sysctl.c kern_table: 0 none, 1 mmap/stack/vDSO, 2 also brk (Machine(aslr=False): 0)
+    SysctlEntry("kernel.randomize_va_space", 2, DOINTVEC),
 ]
 VM_TABLE = VM_TABLE + IPC_TABLE
 

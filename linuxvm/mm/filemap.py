@@ -18,7 +18,7 @@ from ..arch.x86.page_types import PAGE_SHIFT, PAGE_SIZE
 from ..arch.x86.pgtable import pte_present, pte_pfn, pte_special
 from ..errors import KernelBug
 from ..include.vm_event_item import NR_FILE_PAGES, NR_SHMEM, NR_FILE_DIRTY, PGMAJFAULT
-from ..include.mm import VM_RAND_READ, VM_SEQ_READ
+from ..include.mm import VM_RAND_READ, VM_SEQ_READ, VM_DENYWRITE
 from . import gfp as G
 from . import readahead as ra_mod            # readahead calls back into the cache
 from .workingset import workingset_refault, workingset_activation
@@ -673,6 +673,27 @@ def check_page_cache(m) -> None:
         for v in mapping.host.i_mmap:
             if v not in live_vmas:
                 raise KernelBug(f"{mapping!r}: i_mmap holds {v!r}, which no live mm has")
+    # i_writecount: the files open for writing, less the VM_DENYWRITE mappings (exec's)
+    writers, inodes = {}, {}
+    for task in (m.tasks or {}).values():
+        for f in task.files.values():
+            writers[id(f)] = f
+            inodes[id(f.inode)] = f.inode
+    for v in live_vmas:
+        writers[id(v.vm_file)] = v.vm_file
+        inodes[id(v.vm_file.inode)] = v.vm_file.inode
+    want = dict.fromkeys(inodes, 0)
+    for f in writers.values():
+        if f.f_mode_writer:
+            want[id(f.inode)] += 1
+    for v in live_vmas:
+        if v.vm_flags & VM_DENYWRITE:
+            want[id(v.vm_file.inode)] -= 1
+    for key, inode in inodes.items():
+        if inode.i_writecount != want[key]:
+            raise KernelBug(f"inode {inode.i_ino} ({inode.path}): i_writecount is "
+                            f"{inode.i_writecount}, but its writers and VM_DENYWRITE "
+                            f"mappings make {want[key]}")
     # every PTE of a cached page is found through i_mmap (rmap_walk_file), and a file
     # VMA maps nothing but its own file's page at each cached offset (or a COW copy)
     for mapping in spaces.values():

@@ -164,7 +164,7 @@ class Inode:
                  "cap_account_dirty", "mmap_capable", "i_mmap", "path", "s_op",
                  "shmem_acct", "machine", "i_mapping", "i_mode", "i_uid", "i_nlink",
                  "i_count", "sb", "i_state", "dirtied_when", "shmem_info", "i_fop", "i_rdev",
-                 "slab_obj", "i_dentry", "i_lru")
+                 "slab_obj", "i_dentry", "i_lru", "i_writecount")
 
     def __init__(self, ino, dev, size, data, path, mmap_capable=True, account_dirty=True,
                  s_op=None):
@@ -198,6 +198,9 @@ class Inode:
         self.slab_obj = 0
         self.i_dentry = None
         self.i_lru = False
+        # writers (> 0: files open for writing) or deniers (< 0: exec and VM_DENYWRITE
+        # mappings), never both (get_write_access / deny_write_access)
+        self.i_writecount = 0
 
 
 class Dentry:
@@ -258,7 +261,7 @@ class File:
     """struct file: an open file description (f_mode, f_count, f_op, the inode)."""
 
     __slots__ = ("inode", "f_flags", "f_mode_read", "f_mode_write", "f_count", "f_op",
-                 "path", "f_pos", "f_ra", "f_mode_random", "private_data")
+                 "path", "f_pos", "f_ra", "f_mode_random", "private_data", "f_mode_writer")
 
     def __init__(self, inode, f_flags, path, f_op):
         self.inode = inode
@@ -273,6 +276,7 @@ class File:
         self.f_ra = FileRaState(inode.i_mapping.ra_pages)     # file_ra_state_init
         self.f_mode_random = False   # FMODE_RANDOM (POSIX_FADV_RANDOM)
         self.private_data = None     # a driver's own data (a SysV shm attach's segment)
+        self.f_mode_writer = False   # FMODE_WRITER: open took i_writecount (get_write_access)
         inode.i_count += 1           # the open file holds the inode
 
     @property
@@ -290,6 +294,8 @@ class File:
         """Drop a reference; the last one releases the inode (__fput → iput)."""
         self.f_count -= 1
         if self.f_count == 0:
+            if self.f_mode_writer:
+                self.inode.i_writecount -= 1         # __fput: put_write_access
             iput(self.inode)
 
 

@@ -27,7 +27,7 @@ class MmStruct:
         "start_code", "end_code", "start_data", "end_data", "start_brk", "brk",
         "start_stack", "arg_start", "arg_end", "env_start", "env_end",
         "saved_auxv", "rss_stat", "flags", "cpu_vm_mask", "context", "exe_file",
-        "owner", "mmlist", "slab_obj",
+        "owner", "mmlist", "slab_obj", "binfmt",
         # the model's own: the machine this mm belongs to (set by pgd_alloc)
         "machine",
     )
@@ -65,7 +65,8 @@ class MmStruct:
         self.flags = 0
         self.cpu_vm_mask = set()    # CPUs that may hold TLB entries for this mm
         self.context = None
-        self.exe_file = None
+        self.exe_file = None       # the executed file (set_mm_exe_file), holding a reference
+        self.binfmt = None         # the binary format that loaded it (set_binfmt); None: spawned
         self.owner = None
         self.mmlist = None
         self.slab_obj = 0           # address of this object in its SLUB cache, if any

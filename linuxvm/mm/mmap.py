@@ -161,6 +161,8 @@ def vma_link(m, mm, vma, prev) -> None:
     __vma_link_rb(mm, vma)
     if vma.vm_file is not None:
         vma.vm_file.inode.i_mmap.add(vma)
+        if vma.vm_flags & VM_DENYWRITE:
+            vma.vm_file.inode.i_writecount -= 1      # __vma_link_file: no writers while mapped
     mm.map_count += 1
     mm.vmacache_seqnum += 1
 
@@ -169,6 +171,8 @@ def _unlink(m, mm, vma) -> None:
     __vma_unlink(mm, vma)
     if vma.vm_file is not None:
         vma.vm_file.inode.i_mmap.discard(vma)
+        if vma.vm_flags & VM_DENYWRITE:
+            vma.vm_file.inode.i_writecount += 1      # __remove_shared_vm_struct
     mm.map_count -= 1
 
 
@@ -179,6 +183,9 @@ def insert_vm_struct(m, mm, vma) -> int:
         return -errno.ENOMEM
     if vma.vm_flags & VM_ACCOUNT and security_vm_enough_memory_mm(m, mm, vma_pages(vma)):
         return -errno.ENOMEM
+    if vma.vm_ops is None:
+        # vma_is_anonymous: the offset it would get from a fault, so maps and merges agree
+        vma.vm_pgoff = vma.vm_start >> PAGE_SHIFT
     vma_link(m, mm, vma, prev)
     return 0
 
@@ -547,6 +554,13 @@ def mmap_region(m, file, addr, length, vm_flags, pgoff) -> int:
     if vma is None:
         vma = vm_area_alloc(m, mm, addr, addr + length, vm_flags, pgoff)
         vma.vm_page_prot = vm_get_page_prot(vm_flags)
+        if file is not None and vm_flags & VM_DENYWRITE and file.inode.i_writecount > 0:
+            # deny_write_access (only exec maps with MAP_DENYWRITE): the file is open for
+            # writing; the linked VMA itself then keeps writers out (vma_link)
+            slab_free_obj(m, "vm_area_struct", vma)
+            if charged:
+                vm_unacct_memory(m, charged)
+            return -errno.ETXTBSY
         if file is not None:
             vma.vm_file = file.get_file()
             err = file.f_op.mmap(file, vma)

@@ -8,7 +8,8 @@ from ..include.resource import RLIMIT_STACK, RLIMIT_MEMLOCK
 from .mmap import may_expand_vm, vm_stat_account
 from .rmap import anon_vma_prepare
 from .util import security_vm_enough_memory_mm
-from .vma import vma_gap_update
+from . import gup
+from .vma import find_vma, vma_gap_update
 
 
 def acct_stack_growth(m, vma, size: int, grow: int) -> int:
@@ -66,3 +67,22 @@ def expand_stack(m, vma, address: int) -> int:
     if prev is not None and prev.vm_end == address and not prev.vm_flags & VM_GROWSDOWN:
         return -errno.ENOMEM
     return expand_downwards(m, vma, address)
+
+
+def find_extend_vma(m, mm, addr: int):
+    """The VMA holding ``addr``, growing a stack VMA down to it if it lies below one;
+    None if there is none (mm/mmap.c find_extend_vma, !CONFIG_STACK_GROWSUP)."""
+    addr &= PAGE_MASK
+    vma = find_vma(mm, addr)
+    if vma is None:
+        return None
+    if vma.vm_start <= addr:
+        return vma
+    if not vma.vm_flags & VM_GROWSDOWN:
+        return None
+    start = vma.vm_start
+    if expand_stack(m, vma, addr):
+        return None
+    if vma.vm_flags & VM_LOCKED:
+        gup.populate_vma_page_range(m, vma, addr, start)
+    return vma

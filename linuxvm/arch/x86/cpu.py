@@ -38,11 +38,13 @@ EFER_NX = 1 << 11
 class CpuModel:
     """What the processor supports: feature names and TLB geometry."""
 
-    __slots__ = ("name", "features", "tlb_geometry")
+    __slots__ = ("name", "features", "tlb_geometry", "cpuid_1_edx")
 
     def __init__(self, name="Intel Xeon (Skylake-SP class, 2016)", features=None,
-                 tlb_geometry=None):
+                 tlb_geometry=None, cpuid_1_edx=0xbfebfbff):
         self.name = name
+        # CPUID leaf 1 EDX, the feature word exec passes as AT_HWCAP (ELF_HWCAP)
+        self.cpuid_1_edx = cpuid_1_edx
         self.features = set(features if features is not None else
                             ("pse", "pge", "nx", "pdpe1gb", "smep", "smap"))
         self.tlb_geometry = dict(tlb_geometry or {})

@@ -6,7 +6,7 @@ from ...errors import SyscallError
 from ...include.oom import OOM_SCORE_ADJ_MAX, OOM_SCORE_ADJ_MIN
 from . import Node
 from .array import render_status, render_stat
-from .task_mmu import render_maps, render_smaps, render_statm
+from .task_mmu import render_maps, render_smaps, render_statm, file_d_path
 from ...arch.x86.page_types import PAGE_SHIFT, PAGE_SIZE, TASK_SIZE
 from ...mm.oom_kill import oom_badness, totalpages_of
 from ...arch.x86.pgtable import MAX_SWAPFILES, MAX_SWAPFILES_SHIFT
@@ -179,6 +179,32 @@ PID_FILES = {
 }
 
 
+def proc_pid_auxv(m, task) -> bytes:
+    """saved_auxv up to and including AT_NULL, as 8-byte words (proc_pid_auxv)."""
+    mm = task.mm
+    if mm is None:
+        return b""
+    auxv = mm.saved_auxv
+    nwords = 0
+    while nwords + 2 <= len(auxv):
+        nwords += 2
+        if auxv[nwords - 2] == 0:
+            break
+    return b"".join(w.to_bytes(8, "little") for w in auxv[:nwords])
+
+
+def proc_exe_link(task):
+    """The executed file's path (proc_exe_link → get_mm_exe_file), or None (ENOENT)."""
+    mm = task.mm
+    if mm is None or mm.exe_file is None:
+        return None
+    return file_d_path(mm.exe_file)
+
+
+# binary files rendered whole (small): name -> renderer(m, task) -> bytes
+PID_BYTES_FILES = {"auxv": proc_pid_auxv}
+
+
 def pagemap_size(task) -> int:
     """How far a pagemap read goes: one entry per page below the task size (pagemap_read
     stops at mm->task_size), nothing for a task without an mm."""
@@ -215,6 +241,13 @@ def register(procfs) -> None:
             return Node("binary", lambda off, n: pagemap_read(m, task, off, n,
                                                               procfs.privileged),
                         size=lambda: pagemap_size(task))
+        if parts[1] in PID_BYTES_FILES:
+            render = PID_BYTES_FILES[parts[1]]
+            return Node("binary", lambda off, n: render(m, task)[off:off + n],
+                        size=lambda: len(render(m, task)))
+        if parts[1] == "exe":
+            target = proc_exe_link(task)
+            return Node("link", target=target) if target is not None else None
         entry = PID_FILES.get(parts[1])
         if entry is None:
             return None
@@ -229,8 +262,12 @@ def register(procfs) -> None:
         if not parts:
             return [str(pid) for pid in sorted(m.tasks)] + \
                 (["self"] if proc_self_task(m) is not None else [])
-        if len(parts) == 1 and task_of(parts[0]) is not None:
-            return sorted(list(PID_FILES) + ["pagemap"])
+        task = task_of(parts[0]) if len(parts) == 1 else None
+        if task is not None:
+            # exe only for a task with a program (4.6 lists it always; readlink of a
+            # process without one fails with ENOENT, which the model's lookup gives)
+            exe = ["exe"] if proc_exe_link(task) is not None else []
+            return sorted(list(PID_FILES) + list(PID_BYTES_FILES) + ["pagemap"] + exe)
         return None
 
     procfs.add_provider("/proc", resolve, lister)

@@ -6,6 +6,7 @@ from ...include.mm import (VM_READ, VM_WRITE, VM_EXEC, VM_MAYSHARE, VM_SHARED, V
 from ...mm.mm_types import MM_FILEPAGES, MM_ANONPAGES, MM_SHMEMPAGES, MM_SWAPENTS
 from ...mm.pagewalk import smaps_account, vma_ptes, PSS_SHIFT
 from ...mm.shmem import shmem_swap_usage
+from ...arch.x86.vsyscall_64 import get_gate_vma
 
 MAPS_NAME_COLUMN = 25 + 8 * 6 - 1      # seq_setwidth(m, 25 + sizeof(void *) * 6 - 1)
 
@@ -38,6 +39,9 @@ def file_d_path(file) -> str:
 def vma_name(task, mm, vma):
     if vma.vm_file is not None:
         return file_d_path(vma.vm_file)
+    ops = vma.vm_ops
+    if ops is not None and ops.name is not None:
+        return ops.name(vma)             # [vdso], [vvar], [vsyscall]
     if vma.vm_start <= mm.brk and vma.vm_end >= mm.start_brk:
         return "[heap]"
     if mm.start_stack and vma.vm_start <= mm.start_stack <= vma.vm_end:
@@ -73,6 +77,9 @@ def render_maps(m, task) -> str:
     while v is not None:
         out.append(show_map_vma(task, mm, v))
         v = v.vm_next
+    gate = get_gate_vma(mm)              # m_next: the gate VMA after the last one
+    if gate is not None:
+        out.append(show_map_vma(task, mm, gate))
     return "".join(out)
 
 
@@ -117,10 +124,18 @@ def render_smaps(m, task) -> str:
     if mm is None:
         return ""
     out = []
+    vmas = []
     v = mm.mmap
     while v is not None:
+        vmas.append(v)
+        v = v.vm_next
+    gate = get_gate_vma(mm)
+    if gate is not None:
+        vmas.append(gate)
+    for v in vmas:
         mss = MemSizeStats()
-        smaps_walk(m, v, mss)
+        if v.vm_mm is not None:          # walk_page_vma: the gate VMA has no mm to walk
+            smaps_walk(m, v, mss)
         k = lambda b: b >> 10        # noqa: E731
         out.append(show_map_vma(task, mm, v))
         out.append(
@@ -144,7 +159,6 @@ def render_smaps(m, task) -> str:
             f" kB\n")
         out.append("VmFlags: " + "".join(f"{n} " for n in show_vm_flags(v.vm_flags).split())
                    + "\n")
-        v = v.vm_next
     return "".join(out)
 
 
