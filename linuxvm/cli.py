@@ -18,6 +18,7 @@ from .errors import Signal, OutOfMemory, SyscallError
 from .mm.gfp import parse_gfp, format_gfp
 from .mm.mman import PROT_READ, PROT_WRITE, MAP_PRIVATE, MAP_ANONYMOUS
 from .tools import soak
+from .tools.autopsy import autopsy, AutopsyError
 from .tools.pagetables_usr import pagetables_usr
 from .units import parse_size
 from .workloads.demo import run_demo
@@ -49,6 +50,8 @@ examples:
   linuxvm pagetables 1 --user 64K           the hacks repository's page-table dumper over
                                             /sys/kernel/debug/pagetables of process 1
   linuxvm run-example multi_page_alloc      a notes experiment, with /proc figures at each stop
+  linuxvm autopsy /bin/true                 a real program at its entry point after execve:
+                                            maps, smaps, status, auxv, page tables
 """
 
 
@@ -347,6 +350,20 @@ def cmd_run_example(args) -> int:
     return 0
 
 
+def cmd_autopsy(args) -> int:
+    """The notes' process autopsy of a real program (linuxvm/tools/autopsy.py)."""
+    m = boot(args)
+    print(machine_line(args, m) + f" aslr={'on' if not args.no_aslr else 'off'}")
+    if args.no_aslr:
+        m.sysctl["kernel.randomize_va_space"] = 0
+    try:
+        report = autopsy(m, args.program, [args.program] + args.args)
+    except AutopsyError as e:
+        raise CliError(str(e)) from None
+    sys.stdout.write(report)
+    return 0
+
+
 def build_parser():
     p = argparse.ArgumentParser(
         prog="linuxvm",
@@ -451,6 +468,16 @@ def build_parser():
                    help="the malloc/stdio behaviour to model (default 2.23, the notes' era)")
     add_machine_args(s)
     s.set_defaults(fn=cmd_run_example)
+
+    s = sub.add_parser("autopsy", help="execve a real program of this machine in the model "
+                                       "and show its maps, smaps, status, auxv, page tables")
+    s.add_argument("program", help="a host ELF file (its loader is copied in too)")
+    s.add_argument("args", nargs=argparse.REMAINDER,
+                   help="its arguments (everything after PROGRAM; options go before it)")
+    s.add_argument("--no-aslr", action="store_true",
+                   help="randomize_va_space=0, as setarch -R (the notes' addresses)")
+    add_machine_args(s)
+    s.set_defaults(fn=cmd_autopsy)
     return p
 
 
