@@ -360,7 +360,10 @@ def test_ramfs_pages_cannot_migrate_and_count_as_failures():
     m.sysctl["vm.compact_memory"] = 1
     m.check()
     d = delta(ev0, vmstat(m))
-    assert d["pgmigrate_fail"] >= 32
+    # every ramfs page the migration scanner reached failed (those above where the two
+    # scanners met are not tried: how many that is depends on the boot's layout), and
+    # none moved
+    assert 0 < d["pgmigrate_fail"] <= 32
     assert [pfn_of(m, p, f + i * P) for i in range(32)] == pfns
     verify(p, f, range(32), 6)
     m.check()
