@@ -437,3 +437,21 @@ def test_cow_of_a_shared_thp_without_a_huge_page_copies_512_small_pages(m):
     c.exit()
     p.exit()
     m.check()
+
+
+def test_a_pmd_mapped_thp_counts_as_mapped_for_reclaim(m):
+    # page_mapped reads the compound mapcount and every subpage's: ISOLATE_UNMAPPED
+    # (reclaim with may_unmap off) must leave a PMD-mapped THP alone
+    from linuxvm.mm.rmap import page_mapped
+    from linuxvm.mm.vmscan.reclaim import __isolate_lru_page, ISOLATE_UNMAPPED
+    p, b = huge_region(m)
+    p.write(b, b"x")
+    lru_add_drain(m)
+    head = H.huge_pmd_lookup(m, p.mm, b)
+    page = int(m.pgtables[head[0]][head[1]] >> 12 & ((1 << 40) - 1))
+    assert m.mem_map.mc[page] < 0 and page_mapped(m, page) and page_mapped(m, page + 7)
+    assert __isolate_lru_page(m, page, ISOLATE_UNMAPPED) == -16          # -EBUSY
+    m.check()
+    p.munmap(b, M)
+    m.check()
+    assert not page_mapped(m, page)

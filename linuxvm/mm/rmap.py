@@ -25,7 +25,7 @@ from ..include.vm_event_item import NR_ANON_PAGES, NR_MLOCK, VM_EVENT, NR_FILE_M
 from .mm_types import MM_ANONPAGES, MM_FILEPAGES, MM_SHMEMPAGES, MM_SWAPENTS
 from .page import (PAGE_MAPPING_ANON, PG_swapbacked, PG_mlocked, PG_lru, PG_unevictable,
                    PG_locked, PG_swapcache, PG_dirty, PG_head, NULL, PageTransHuge,
-                   total_mapcount)
+                   total_mapcount, compound_mapcount, THP_NR)
 from . import page_writeback              # (page_writeback's page_mkclean is ours)
 from .slab_common import slab_alloc_obj, slab_free_obj
 from .swap import (page_lru, del_page_from_lru_list, add_page_to_lru_list, LRU_UNEVICTABLE,
@@ -556,7 +556,16 @@ def try_to_unmap_one(m, pfn: int, vma, address: int, flags: int, state: list) ->
 
 
 def page_mapped(m, pfn: int) -> bool:
-    return m.mem_map.mc[pfn] >= 0
+    """Some PTE or PMD maps the page (include/linux/mm.h page_mapped): for a THP, the
+    huge mapping or any subpage's."""
+    mem_map = m.mem_map
+    if mem_map.mc[pfn] >= 0:
+        return True
+    head = mem_map.compound_head_pfn(pfn)
+    if not PageTransHuge(mem_map, head):
+        return False                    # a small page, or a compound one not on the LRU
+    return compound_mapcount(mem_map, head) > 0 or \
+        bool((mem_map._mapcount[head:head + THP_NR] >= 0).any())
 
 
 def try_to_unmap(m, pfn: int, flags: int) -> int:

@@ -25,7 +25,7 @@ from ..page import (PG_lru, PG_active, PG_unevictable, PG_locked, PG_writeback,
 from ..page_alloc import free_hot_cold_page, zone_watermark_ok, MAX_IDLE_RETRIES
 from ..fs_types import AOP_WRITEPAGE_ACTIVATE
 from ..page_writeback import page_mapping, clear_page_dirty_for_io
-from ..rmap import (page_referenced, try_to_unmap, SWAP_SUCCESS, SWAP_AGAIN, SWAP_FAIL,
+from ..rmap import (page_referenced, try_to_unmap, page_mapped, SWAP_SUCCESS, SWAP_AGAIN, SWAP_FAIL,
                     SWAP_MLOCK, SWAP_LZFREE, TTU_UNMAP, TTU_BATCH_FLUSH, TTU_LZFREE)
 from ..swap import (page_lru, del_page_from_lru_list, add_page_to_lru_list, lru_add_drain,
                     page_is_file_cache, LRU_INACTIVE_ANON, LRU_ACTIVE_ANON, LRU_INACTIVE_FILE,
@@ -104,7 +104,7 @@ def __isolate_lru_page(m, pfn: int, mode: int) -> int:
                 if mapping is not None and (mapping.a_ops is None
                                             or mapping.a_ops.migratepage is None):
                     return -errno.EBUSY
-    if mode & ISOLATE_UNMAPPED and mem_map.mc[pfn] >= 0:
+    if mode & ISOLATE_UNMAPPED and page_mapped(m, pfn):
         return -errno.EBUSY
     if mem_map.rc[pfn] <= 0:
         return -errno.EBUSY
@@ -248,10 +248,10 @@ def shrink_page_list(m, page_list: list, zone, sc, ttu_flags: int, force_reclaim
         outcome = None
         if not page_evictable(m, pfn):
             outcome = "cull"
-        elif not sc.may_unmap and mem_map.mc[pfn] >= 0:
+        elif not sc.may_unmap and page_mapped(m, pfn):
             outcome = "keep_locked"
         if outcome is None:
-            if mem_map.mc[pfn] >= 0 or f[pfn] & (1 << PG_swapcache):
+            if page_mapped(m, pfn) or f[pfn] & (1 << PG_swapcache):
                 sc.nr_scanned += 1
             may_enter_fs = bool(sc.gfp_mask & G.__GFP_FS) or bool(
                 f[pfn] & (1 << PG_swapcache) and sc.gfp_mask & G.__GFP_IO)
@@ -284,7 +284,7 @@ def shrink_page_list(m, page_list: list, zone, sc, ttu_flags: int, force_reclaim
                 else:
                     lazyfree = True
                     may_enter_fs = True
-        if outcome is None and mem_map.mc[pfn] >= 0 and _page_mapping_or_swap(m, pfn) \
+        if outcome is None and page_mapped(m, pfn) and _page_mapping_or_swap(m, pfn) \
                 is not None:
             ret = try_to_unmap(m, pfn, ttu_flags | TTU_BATCH_FLUSH
                                | (TTU_LZFREE if lazyfree else 0))
