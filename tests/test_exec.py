@@ -19,6 +19,7 @@ from linuxvm.fs.binfmt_elf import (AT_NAMES, AT_SYSINFO_EHDR, AT_HWCAP, AT_PAGES
                                    AT_UID, AT_EUID, AT_GID, AT_EGID, AT_SECURE, AT_RANDOM,
                                    AT_EXECFN, AT_PLATFORM, AT_NULL, ElfHdr)
 from linuxvm.fs.exec import MAX_ARG_STRLEN, O_CLOEXEC
+from linuxvm.arch.x86.vdso import vdso_image_pfn
 from linuxvm.include.personality import ADDR_NO_RANDOMIZE, READ_IMPLIES_EXEC
 
 INTERP = "/lib64/ld-linux-x86-64.so.2"
@@ -615,3 +616,24 @@ def test_mlockall_future_does_not_survive_exec(mn):
     assert p.mm.def_flags == 0 and p.mm.locked_vm == 0
     assert "VmLck:\t       0 kB" in m.proc.read(f"/proc/{p.pid}/status")
     m.check()
+
+
+def test_vdso_pages_fault_in_and_mlockall_works(mn):
+    m = mn
+    p = m.spawn("v", uid=0)
+    p.execve("/bin/true", ["true"], [])
+    vdso = p.mm.context.vdso
+    assert p.read(vdso, 16) == bytes(16)             # the model's image holds no code
+    assert p.read(vdso + 4096, 4) == bytes(4)
+    m.check()
+    page = p.mm.context.vdso_image and vdso_image_pfn(m, p.mm.context.vdso_image, 0)
+    rc = int(m.mem_map.rc[page])
+    assert p.mlockall(lv.MCL_CURRENT) == 0            # [vvar] is VM_PFNMAP: skipped
+    m.check()
+    c = p.fork()
+    assert c.read(vdso, 4) == bytes(4)
+    m.check()
+    c.exit(0)
+    p.exit(0)
+    m.check()
+    assert int(m.mem_map.rc[page]) == rc - 1          # the mapping's reference went

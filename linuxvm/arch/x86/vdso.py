@@ -12,6 +12,7 @@ from ...include.mm import VM_READ, VM_EXEC, VM_MAYREAD, VM_MAYWRITE, VM_MAYEXEC,
     VM_DONTDUMP, VM_PFNMAP
 from ...mm.mmap import get_unmapped_area
 from ...mm.mmap_special import VmSpecialMapping, _install_special_mapping
+from ...mm.swap import get_page
 from ...mm.vm_ops import VM_FAULT_SIGBUS
 from .page_types import PAGE_SHIFT, PAGE_SIZE, PMD_SIZE, TASK_SIZE_MAX
 
@@ -47,9 +48,22 @@ class MmContext:
         self.vdso_image = None
 
 
+def vdso_image_pfn(m, image, pgoff: int) -> int:
+    """The kernel page holding page ``pgoff`` of the image's text: 4.6 keeps it in the
+    kernel's page-aligned data (``raw_data``, at the start of .data). The model has no
+    vDSO code, so the pages hold zeros."""
+    return (m.kernel_sections["rwdata"][0] >> PAGE_SHIFT) + pgoff
+
+
 def vdso_fault(sm, vma, vmf) -> int:
-    raise NotImplementedError("the vDSO's text pages (vdso_image_64.data, kernel pages "
-                              "mapped by vdso_fault) are not modelled")
+    """The text page at ``vmf.pgoff``, with a reference (vma.c vdso_fault)."""
+    image = vma.vm_mm.context.vdso_image if vma.vm_mm.context is not None else None
+    if image is None or (vmf.pgoff << PAGE_SHIFT) >= image.size:
+        return VM_FAULT_SIGBUS
+    page = vdso_image_pfn(vmf.m, image, vmf.pgoff)
+    get_page(vmf.m, page)
+    vmf.page = page
+    return 0
 
 
 def vvar_fault(sm, vma, vmf) -> int:
