@@ -15,6 +15,7 @@ import pytest
 from hypothesis import given, settings, HealthCheck, strategies as st
 
 import linuxvm as lv
+from _proc import meminfo, vmstat
 from linuxvm.arch.x86.pgtable import (pt_entries, pte_pfn, pte_present, is_swap_pte,
                                       pte_to_swp_entry, swp_type, swp_offset,
                                       SWP_MIGRATION_READ, SWP_MIGRATION_WRITE)
@@ -42,14 +43,6 @@ COMPACT_EVENTS = ("compact_migrate_scanned", "compact_free_scanned", "compact_is
                   "pgmigrate_success", "pgmigrate_fail")
 
 
-def vmstat(m):
-    out = {}
-    for line in m.proc.read("/proc/vmstat").splitlines():
-        name, value = line.split()
-        out[name] = int(value)
-    return out
-
-
 def delta(before, after):
     return {k: after[k] - before[k] for k in COMPACT_EVENTS}
 
@@ -65,13 +58,6 @@ def buddyinfo(m):
 
 def high_order_blocks(m, order=3):
     return sum(sum(c[order:]) for c in buddyinfo(m).values())
-
-
-def meminfo(m, key):
-    for line in m.proc.read("/proc/meminfo").splitlines():
-        if line.startswith(key + ":"):
-            return int(line.split()[1])
-    raise KeyError(key)
 
 
 def pte_of(m, p, addr):

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 import linuxvm as lv
+from _proc import meminfo, vmstat
 from linuxvm.arch.x86.pgtable_types import _PAGE_ACCESSED
 from linuxvm.fs.proc.page import KPF_MAPPEDTODISK, KPF_MMAP, KPF_UPTODATE, decode_kpageflags
 from linuxvm.mm import gfp as G
@@ -24,16 +25,6 @@ RW = lv.PROT_READ | lv.PROT_WRITE
 @pytest.fixture
 def m():
     return lv.Machine(ram="256M", aslr=False)
-
-
-def meminfo(m):
-    return {ln.split(":")[0]: int(ln.split()[1]) for ln in m.proc.read("/proc/meminfo")
-            .splitlines()}
-
-
-def vmstat(m):
-    return {k: int(v) for k, v in (ln.split() for ln in m.proc.read("/proc/vmstat")
-                                   .splitlines())}
 
 
 def cache_pages(m):

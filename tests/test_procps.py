@@ -16,6 +16,7 @@ import sys
 import pytest
 
 import linuxvm as lv
+from _proc import meminfo
 from linuxvm.accel.fingerprint import fingerprint, assert_same
 from linuxvm.mm import gfp as G
 from linuxvm.mm.vmscan.reclaim import ScanControl, do_try_to_free_pages
@@ -96,11 +97,6 @@ def tool(root, cmd):
                        timeout=120)
     assert r.returncode == 0, (cmd, r.stdout, r.stderr)
     return r.stdout
-
-
-def meminfo(m):
-    return {l.split(":")[0]: int(l.split()[1]) for l in m.proc.read("/proc/meminfo")
-            .splitlines()}
 
 
 def vmstat_file(m):

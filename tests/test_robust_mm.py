@@ -6,6 +6,7 @@ import errno
 import pytest
 
 import linuxvm as lv
+from _proc import meminfo
 from _vm import P, R, RW, ANON, BASE, machine, proc, layout, fixed, errno_of
 from linuxvm.helpers.vtop import vtop
 from linuxvm.include import mm as F
@@ -16,13 +17,6 @@ GROWSDOWN = 0x0100
 
 def status(m, p, field):
     for line in m.proc.read(f"/proc/{p.pid}/status").splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1])
-    raise KeyError(field)
-
-
-def meminfo(m, field):
-    for line in m.proc.read("/proc/meminfo").splitlines():
         if line.startswith(field + ":"):
             return int(line.split()[1])
     raise KeyError(field)

@@ -8,6 +8,7 @@ import struct
 from hypothesis import given, settings, HealthCheck, strategies as st
 
 import linuxvm as lv
+from _proc import meminfo, vmstat
 from linuxvm.mm import gfp as G
 from linuxvm.mm.fs_types import AOP_WRITEPAGE_ACTIVATE
 from linuxvm.mm.page import PG_locked, PG_dirty
@@ -19,21 +20,6 @@ P = 4096
 RW = lv.PROT_READ | lv.PROT_WRITE
 ANON = lv.MAP_PRIVATE | lv.MAP_ANONYMOUS
 SHARED_ANON = lv.MAP_SHARED | lv.MAP_ANONYMOUS
-
-
-def meminfo(m, key):
-    for line in m.proc.read("/proc/meminfo").splitlines():
-        if line.startswith(key + ":"):
-            return int(line.split()[1])
-    raise KeyError(key)
-
-
-def vmstat(m, key):
-    for line in m.proc.read("/proc/vmstat").splitlines():
-        name, value = line.split()
-        if name == key:
-            return int(value)
-    raise KeyError(key)
 
 
 def reclaim_until(m, cond, nr=1500, tries=20):

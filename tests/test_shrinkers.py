@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given, settings, HealthCheck, strategies as st
 
 import linuxvm as lv
+from _proc import meminfo, vmstat
 from linuxvm.mm import gfp as G
 from linuxvm.mm.swap import lru_add_drain_all
 from linuxvm.mm.vmscan.reclaim import ScanControl, do_try_to_free_pages
@@ -18,21 +19,6 @@ from linuxvm.fs.super import super_cache_count
 P = 4096
 RW = lv.PROT_READ | lv.PROT_WRITE
 ANON = lv.MAP_PRIVATE | lv.MAP_ANONYMOUS
-
-
-def vmstat(m, key):
-    for line in m.proc.read("/proc/vmstat").splitlines():
-        name, value = line.split()
-        if name == key:
-            return int(value)
-    raise KeyError(key)
-
-
-def meminfo(m, key):
-    for line in m.proc.read("/proc/meminfo").splitlines():
-        if line.startswith(key + ":"):
-            return int(line.split()[1])
-    raise KeyError(key)
 
 
 def slabinfo(m, name):

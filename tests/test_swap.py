@@ -7,6 +7,7 @@ import struct
 import pytest
 
 import linuxvm as lv
+from _proc import meminfo, vmstat
 from linuxvm.arch.x86.pgtable import pt_entries, is_swap_pte, pte_to_swp_entry, swp_offset
 from linuxvm.mm import gfp as G
 from linuxvm.mm.memory.pgtable import pte_lookup
@@ -15,21 +16,6 @@ from linuxvm.mm.vmscan.reclaim import ScanControl, do_try_to_free_pages
 P = 4096
 RW = lv.PROT_READ | lv.PROT_WRITE
 ANON = lv.MAP_PRIVATE | lv.MAP_ANONYMOUS
-
-
-def meminfo(m, key):
-    for line in m.proc.read("/proc/meminfo").splitlines():
-        if line.startswith(key + ":"):
-            return int(line.split()[1])
-    raise KeyError(key)
-
-
-def vmstat(m, key):
-    for line in m.proc.read("/proc/vmstat").splitlines():
-        name, value = line.split()
-        if name == key:
-            return int(value)
-    raise KeyError(key)
 
 
 def status(m, p, key):

@@ -7,6 +7,7 @@ import struct
 from hypothesis import given, settings, HealthCheck, strategies as st
 
 import linuxvm as lv
+from _proc import meminfo
 from linuxvm.mm import gfp as G
 from linuxvm.mm.vmscan.reclaim import ScanControl, do_try_to_free_pages
 
@@ -31,13 +32,6 @@ step = st.one_of(
     st.tuples(st.just("mprotect"), proc, region, span,
               st.sampled_from([lv.PROT_READ, RW])),
 )
-
-
-def meminfo(m, key):
-    for line in m.proc.read("/proc/meminfo").splitlines():
-        if line.startswith(key + ":"):
-            return int(line.split()[1])
-    raise KeyError(key)
 
 
 @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -7,6 +7,7 @@ import struct
 import pytest
 
 import linuxvm as lv
+from _proc import meminfo, vmstat
 from linuxvm.mm import huge_memory as H
 from linuxvm.fs.proc.page import decode_kpageflags
 from linuxvm.mm.memory import walk
@@ -20,17 +21,6 @@ P = 4096
 RW = lv.PROT_READ | lv.PROT_WRITE
 ANON = lv.MAP_PRIVATE | lv.MAP_ANONYMOUS
 SYS = "/sys/kernel/mm/transparent_hugepage"
-
-
-def vmstat(m):
-    return {k: int(v) for k, v in (l.split() for l in m.proc.read("/proc/vmstat").splitlines())}
-
-
-def meminfo(m, key):
-    for line in m.proc.read("/proc/meminfo").splitlines():
-        if line.startswith(key + ":"):
-            return int(line.split()[1])
-    raise KeyError(key)
 
 
 def huge_region(m, size=8 << 20, advise=True):

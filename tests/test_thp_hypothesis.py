@@ -6,6 +6,7 @@ left behind."""
 from hypothesis import given, settings, HealthCheck, strategies as st
 
 import linuxvm as lv
+from _proc import meminfo
 from linuxvm.mm import gfp as G
 from linuxvm.mm import huge_memory as H
 from linuxvm.mm.swap import lru_add_drain
@@ -35,13 +36,6 @@ step = st.one_of(
     st.tuples(st.just("reclaim"), st.integers(16, 1200)),
     st.tuples(st.just("khugepaged"),),
 )
-
-
-def meminfo(m, key):
-    for line in m.proc.read("/proc/meminfo").splitlines():
-        if line.startswith(key + ":"):
-            return int(line.split()[1])
-    raise KeyError(key)
 
 
 def check(p, pg, want):

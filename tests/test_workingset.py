@@ -2,25 +2,11 @@
 pages; a page read in again soon enough after its eviction comes back active."""
 
 import linuxvm as lv
+from _proc import meminfo, vmstat
 from linuxvm.mm import gfp as G
 from linuxvm.mm.vmscan.reclaim import ScanControl, do_try_to_free_pages
 
 P = 4096
-
-
-def vmstat(m, key):
-    for line in m.proc.read("/proc/vmstat").splitlines():
-        name, value = line.split()
-        if name == key:
-            return int(value)
-    raise KeyError(key)
-
-
-def meminfo(m, key):
-    for line in m.proc.read("/proc/meminfo").splitlines():
-        if line.startswith(key + ":"):
-            return int(line.split()[1])
-    raise KeyError(key)
 
 
 def read_file(p, fd, buf, npages):
