@@ -6,7 +6,7 @@ kswapd_inodesteal, drop_slab)."""
 import struct
 
 import pytest
-from hypothesis import given, settings, HealthCheck, strategies as st
+from hypothesis import example, given, settings, HealthCheck, strategies as st
 
 import linuxvm as lv
 from _proc import meminfo, vmstat
@@ -340,6 +340,7 @@ def test_kswapd_that_cannot_balance_counts_high_wmark_hit_quickly():
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
+@example([("create", 0), ("pressure", 0), ("unlink", 0)])     # unlink of a pruned name
 @given(st.lists(st.tuples(st.sampled_from(["create", "read", "write", "unlink", "drop",
                                            "pressure", "missing", "sync"]),
                           st.integers(0, 11)), min_size=1, max_size=30))

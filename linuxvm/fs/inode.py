@@ -51,6 +51,7 @@ def iput_final(m, inode) -> None:
     if inode.i_count or inode.i_dentry is not None:
         return
     if inode.i_nlink == 0:
+        inode_lru_list_del(inode)           # (a lookup may have found it on the LRU)
         s_op = inode.s_op
         if s_op is not None and s_op.evict_inode is not None:
             s_op.evict_inode(inode)
