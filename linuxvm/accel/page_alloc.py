@@ -252,6 +252,8 @@ def _free_pcppages_bulk(zone, count: int, pcp) -> None:
     batch_free = 0
     to_free = count
     nr_free_pages = 0
+    nr_free = [0] * MAX_ORDER                    # free_area[order].nr_free changes
+    free_lists = [fa.free_list for fa in area]
     top = MAX_ORDER - 1
     while to_free:
         while True:
@@ -289,7 +291,7 @@ def _free_pcppages_bulk(zone, count: int, pcp) -> None:
                 prv[a] = b
                 nxt[buddy] = NULL
                 prv[buddy] = NULL
-                area[order].nr_free -= 1
+                nr_free[order] -= 1
                 mc[buddy] = -1
                 priv[buddy] = 0
                 page_idx &= buddy_idx
@@ -297,8 +299,7 @@ def _free_pcppages_bulk(zone, count: int, pcp) -> None:
             page = base + page_idx
             priv[page] = order                   # set_page_order
             mc[page] = _BUDDY
-            fa = area[order]
-            fhead = fa.free_list[mt]
+            fhead = free_lists[order][mt]
             tail = False
             if order < MAX_ORDER - 2:
                 combined_idx = (page_idx ^ (1 << order)) & page_idx
@@ -316,12 +317,15 @@ def _free_pcppages_bulk(zone, count: int, pcp) -> None:
                 prv[page] = fhead
                 prv[first] = page
                 nxt[fhead] = page
-            fa.nr_free += 1
+            nr_free[order] += 1
             to_free -= 1
             batch_free -= 1
             if not to_free or not batch_free or nxt[head] == head:
                 break
     vm_stat[NR_FREE_PAGES] += nr_free_pages
+    for order, delta in enumerate(nr_free):
+        if delta:
+            area[order].nr_free += delta
 
 
 # --- block checks ---------------------------------------------------------------------
