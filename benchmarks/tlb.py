@@ -13,8 +13,8 @@ from linuxvm.mm.mm_types import MmStruct
 N_PAGES = 4096
 
 
-def setup():
-    m = lv.Machine(ram="1G", cpus=1)
+def setup(fast=True):
+    m = lv.Machine(ram="1G", cpus=1, fast=fast)
     mm = MmStruct()
     mm_alloc_pgd(m, mm)
     base = 0x7F0000000000

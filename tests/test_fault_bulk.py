@@ -422,7 +422,7 @@ def test_fingerprint_catches_a_wrong_free_order():
     real = accel_swap.release_pages
 
     def reversed_frees(m, pfns, cold=False, cpu=None):
-        real(m, list(pfns)[::-1], cold, cpu)
+        return real(m, list(pfns)[::-1], cold, cpu)
 
     def patch(m):
         m.accel.release_pages = reversed_frees

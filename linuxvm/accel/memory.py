@@ -12,23 +12,30 @@ from bisect import bisect_right
 import numpy as np
 
 from ..arch.x86.page_types import PAGE_SHIFT, PAGE_SIZE
-from ..arch.x86.pgtable import (pt_entries, pt_array, pgd_bad, pud_bad, pmd_bad,
+from ..arch.x86.pgtable import (mk_pte, pte_mkdirty, pt_entries, pt_array, pgd_bad, pud_bad,
+                                pmd_bad,
                                 pmd_trans_huge, pmd_devmap, U64)
 from ..arch.x86.pgtable_types import (PTE_PFN_MASK, _PAGE_TABLE, _PAGE_PRESENT,
                                       _PAGE_PROTNONE, _PAGE_SPECIAL, _PAGE_ACCESSED,
                                       _PAGE_DIRTY, _PAGE_RW, _PAGE_PSE, _PAGE_DEVMAP)
 from ..lib.accel_registry import register
-from ..include.mm import VM_SHARED, VM_PFNMAP, VM_MIXEDMAP
+from ..arch.x86 import tlb as x86_tlb
+from ..include.mm import VM_SHARED, VM_PFNMAP, VM_MIXEDMAP, VM_LOCKED, VM_SPECIAL, VM_WRITE
 from ..mm.mm_types import MM_ANONPAGES, MM_FILEPAGES, MM_SHMEMPAGES
-from ..mm.page import PAGE_MAPPING_ANON, PG_mlocked, PG_swapbacked, pfns_distinct, NULL
+from ..mm.page import (NULL, PAGE_MAPPING_ANON, PG_active, PG_mlocked, PG_swapbacked,
+                       PG_uptodate, pfns_distinct)
+from ..mm import gfp as G
 from ..include.vm_event_item import NR_ANON_PAGES
 from ..mm.memory.copy import is_cow_mapping
-from ..mm.memory.fault import handle_pte_fault
+from ..mm.memory.fault import handle_pte_fault, alloc_page_vma
+from ..mm.rmap import linear_page_index, page_remove_rmap
+from ..mm.swap import PAGEVEC_SIZE, put_page, __pagevec_lru_add
+from ..mm.vm_ops import VM_FAULT_OOM, VM_FAULT_WRITE
 from ..mm.memory.gather import tlb_next_batch, tlb_flush_mmu_tlbonly, tlb_flush_mmu_free
 from ..mm.memory.pgtable import _LEVEL, _get, _table_of, none_or_clear_bad_loop
 from ..mm.memory.zap import zap_pte_range as reference_zap_pte_range
 
-__all__ = ["handle_mm_fault", "none_or_clear_bad_entries", "unmap_page_range",
+__all__ = ["handle_mm_fault", "wp_page_copy", "none_or_clear_bad_entries", "unmap_page_range",
            "zap_pmd_range", "zap_pte_range", "copy_pte_range", "zap_finds_nothing",
            "ZAP_FEW_BYTES"]
 
@@ -69,6 +76,67 @@ def handle_mm_fault(m, mm, vma, address: int, flags: int):
 
 
 # -- the entries a walk descends through -------------------------------------------------------
+
+_COPY_NEW_FLAGS = (1 << PG_uptodate) | (1 << PG_swapbacked) | (1 << PG_active)
+
+
+@register("wp_page_copy", "linuxvm.mm.memory.fault.wp_page_copy")
+def wp_page_copy(m, mm, vma, address: int, ptr, orig_pte: int, old_page: int):
+    """wp_page_copy of an anonymous page in a VMA that has its anon_vma and is not locked,
+    with the copy, the new page's rmap, its pagevec add and the references inlined; None
+    (nothing changed) for the zero page, a file page or a VM_LOCKED VMA."""
+    if old_page == NULL or vma.anon_vma is None or vma.vm_flags & (VM_LOCKED | VM_SPECIAL):
+        return None
+    mem_map = m.mem_map
+    mapv = mem_map.mapv
+    if not mapv[old_page] & PAGE_MAPPING_ANON:
+        return None
+    table = pt_entries(m, ptr[0])
+    if table[ptr[1]] != orig_pte:
+        return None
+    new_page = alloc_page_vma(m, G.GFP_HIGHUSER_MOVABLE)
+    if new_page == NULL:
+        put_page(m, old_page)
+        return VM_FAULT_OOM
+    # copy_user_highpage: the bytes (if any) and the content tag
+    pc = m.page_contents
+    data = pc.get(old_page) if pc else None
+    if data is not None:
+        pc[new_page] = bytearray(data)
+    elif pc:
+        pc.pop(new_page, None)
+    contv = mem_map.contv
+    contv[new_page] = contv[old_page]
+    entry = pte_mkdirty(mk_pte(new_page, vma.vm_page_prot))
+    if vma.vm_flags & VM_WRITE:                  # maybe_mkwrite
+        entry |= _PAGE_RW
+    old = table[ptr[1]]                          # ptep_clear_flush
+    table[ptr[1]] = 0
+    if old & _PAGE_PRESENT:
+        x86_tlb.flush_tlb_page(m, vma, address)
+    # page_add_new_anon_rmap, then lru_cache_add_active_or_unevictable (not VM_LOCKED):
+    # PG_uptodate, PG_swapbacked and PG_active, mapcount 0, the anon_vma and index
+    f = mem_map.f
+    f[new_page] = f[new_page] | _COPY_NEW_FLAGS
+    mem_map.mc[new_page] = 0
+    zone = m.page_zone(new_page)
+    zone.vm_stat[NR_ANON_PAGES] += 1
+    if not mapv[new_page] & PAGE_MAPPING_ANON:
+        mapv[new_page] = (vma.anon_vma.handle << 2) | PAGE_MAPPING_ANON
+        mem_map.idx[new_page] = linear_page_index(vma, address)
+    cpu = m.current_cpu
+    rc = mem_map.rc
+    rc[new_page] += 1                            # __lru_cache_add: get_page
+    pvec = m.lru.lru_add_pvec[cpu]
+    if len(pvec) >= PAGEVEC_SIZE:
+        __pagevec_lru_add(m, cpu)
+    pvec.append(new_page)
+    table[ptr[1]] = entry
+    page_remove_rmap(m, old_page)
+    put_page(m, old_page)                        # the reference the PTE held
+    put_page(m, old_page)                        # do_wp_page's get_page
+    return VM_FAULT_WRITE
+
 
 @register("none_or_clear_bad_entries", "linuxvm.mm.memory.pgtable.none_or_clear_bad_entries")
 def none_or_clear_bad_entries(m, table: int, addr: int, end: int, what: str,

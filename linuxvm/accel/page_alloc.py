@@ -7,6 +7,8 @@ machines with ``linuxvm.accel.fingerprint``):
 * ``alloc_order0``: __alloc_pages_nodemask's order-0 allocation from the preferred zone's
   pcp list, fused into one function;
 * ``free_order0``: __free_pages's order-0 free (free_hot_cold_page, hot), fused;
+* ``free_hot_cold_page_list``: release_pages' list of order-0 frees, checked in a few NumPy
+  operations, then the pcp list adds and free_pcppages_bulk's buddy merges in one loop;
 * ``rmqueue_bulk``: a pcp refill that takes a split block's pages at once;
 * ``free_pages_check_block`` and ``check_new_block``: the per-page checks of a block of
   order 4 or more in a few NumPy operations.
@@ -21,15 +23,17 @@ import numpy as np
 
 from ..lib.accel_registry import register
 from ..mm import gfp as G
-from ..mm.mmzone import MAX_ORDER, MIGRATE_PCPTYPES, WMARK_LOW, ZONE_FAIR_DEPLETED, \
+from ..mm.mmzone import MAX_ORDER, MIGRATE_ISOLATE, MIGRATE_PCPTYPES, WMARK_LOW, \
+    ZONE_FAIR_DEPLETED, \
     pageblock_order
-from ..mm.page import (PAGE_BUDDY_MAPCOUNT_VALUE, PAGE_MAPPING_ANON, PAGE_FLAGS_CHECK_AT_FREE,
+from ..mm.page import (pfns_distinct, PAGE_BUDDY_MAPCOUNT_VALUE, PAGE_MAPPING_ANON, PAGE_FLAGS_CHECK_AT_FREE,
                        PAGE_FLAGS_CHECK_AT_PREP, NULL)
-from ..mm.page_alloc import (__rmqueue, __alloc_pages_nodemask, alloc_context,
+from ..mm.page_alloc import (free_hot_cold_page, __rmqueue, __alloc_pages_nodemask, alloc_context,
                              free_pcppages_bulk, reset_alloc_batches)
-from ..include.vm_event_item import NR_FREE_PAGES, NR_ALLOC_BATCH, PGALLOC, PGFREE
+from ..include.vm_event_item import (NR_FREE_PAGES, NR_ALLOC_BATCH, NR_PAGES_SCANNED, PGALLOC,
+                                     PGFREE)
 
-__all__ = ["alloc_order0", "free_order0", "rmqueue_bulk", "free_pages_check_block",
+__all__ = ["alloc_order0", "free_order0", "free_hot_cold_page_list", "rmqueue_bulk", "free_pages_check_block",
            "check_new_block", "alloc_pages_order0_batch"]
 
 _BUDDY = PAGE_BUDDY_MAPCOUNT_VALUE
@@ -151,6 +155,177 @@ def free_order0(zone, page: int, cpu: int) -> bool:
         free_pcppages_bulk(zone, batch, pcp)
         pcp.count -= batch
     return True
+
+
+_MAX_IDX_MASK = (1 << MAX_ORDER) - 1
+_PCP_MT_U8 = np.uint8(7)
+
+
+@register("free_hot_cold_page_list", "linuxvm.mm.page_alloc.free_hot_cold_page_list")
+def free_hot_cold_page_list(pgdat, pages, cold: bool, cpu: int) -> None:
+    """free_hot_cold_page_list with the per-page checks of the whole list in a few NumPy
+    operations and the pcp adds and bulk frees in one loop; a list with any page that is
+    not a clean order-0 page of one zone's MOVABLE/UNMOVABLE/RECLAIMABLE pageblocks goes
+    one free_hot_cold_page at a time, as the reference does."""
+    n = len(pages)
+    if not n:
+        return
+    mm = pgdat.mem_map
+    p = np.asarray(pages, dtype=np.int64)
+    flags = mm.flags[p]
+    mts = pgdat.node_zones[0].pb.bits[p >> pageblock_order] & _PCP_MT_U8
+    mapping = mm.mapping[p]
+    if ((mts >= MIGRATE_PCPTYPES).any()
+            or (mm._mapcount[p] != -1).any() or mm._refcount[p].any()
+            or (flags & np.uint64(PAGE_FLAGS_CHECK_AT_FREE)).any()
+            or ((mapping != 0) & ((mapping & PAGE_MAPPING_ANON) == 0)).any()
+            or (mm.compound_head[p] != NULL).any() or not pfns_distinct(p)):
+        zones = pgdat.node_zones
+        for page in p.tolist():
+            free_hot_cold_page(zones[mm.f[page] >> 62], page, cold, cpu)
+        return
+    # free_pages_prepare of every page: anon mapping cleared, prep flags cleared, private
+    # zeroed, contents dropped; then set_pcppage_migratetype and PGFREE
+    mm.mapping[p] = 0
+    mm.flags[p] = flags & _NOT_CHECK_AT_PREP_U64
+    mm.private[p] = 0
+    pc = pgdat.machine.page_contents
+    page_list = p.tolist()
+    if pc:
+        for page in page_list:
+            pc.pop(page, None)
+    mm.index[p] = mts
+    pgdat.vm_events[PGFREE] += n
+    # the pcp adds, a zone's run of pages at a time (the list crosses a zone boundary at
+    # most a few times)
+    zone_ids = (flags >> np.uint64(62)).astype(np.int64)
+    cuts = (np.flatnonzero(zone_ids[1:] != zone_ids[:-1]) + 1).tolist()
+    mt_list = mts.tolist()
+    for lo, hi in zip([0] + cuts, cuts + [n]):
+        _pcp_add_run(pgdat.node_zones[zone_ids[lo]], page_list[lo:hi], mt_list[lo:hi],
+                     cold, cpu)
+
+
+def _pcp_add_run(zone, pages, mts, cold: bool, cpu: int) -> None:
+    """free_hot_cold_page's list add and high-mark bulk free for checked pages of ``zone``."""
+    mm = zone.mem_map
+    pcp = zone.pageset[cpu].pcp
+    lists = pcp.lists
+    high = pcp.high
+    batch = pcp.batch
+    nxt = mm.nxt
+    prv = mm.prv
+    count = pcp.count
+    for page, mt in zip(pages, mts):
+        head = lists[mt]
+        if cold:                                 # list_add_tail
+            last = prv[head]
+            nxt[page] = head
+            prv[page] = last
+            nxt[last] = page
+            prv[head] = page
+        else:                                    # list_add
+            first = nxt[head]
+            nxt[page] = first
+            prv[page] = head
+            prv[first] = page
+            nxt[head] = page
+        count += 1
+        if count >= high:
+            pcp.count = count
+            _free_pcppages_bulk(zone, batch, pcp)
+            count -= batch
+    pcp.count = count
+
+
+def _free_pcppages_bulk(zone, count: int, pcp) -> None:
+    """free_pcppages_bulk with __free_one_page (order 0) and page_is_buddy inlined."""
+    mm = zone.mem_map
+    nxt, prv, mc, priv, idx = mm.nxt, mm.prv, mm.mc, mm.priv, mm.idx
+    area = zone.free_area
+    lo = zone.zone_start_pfn
+    hi = min(lo + zone.spanned_pages, mm.nr_frames)
+    vm_stat = zone.vm_stat
+    vm_stat[NR_PAGES_SCANNED] = 0
+    lists = pcp.lists
+    migratetype = 0
+    batch_free = 0
+    to_free = count
+    nr_free_pages = 0
+    nr_free = [0] * MAX_ORDER                    # free_area[order].nr_free changes
+    free_lists = [fa.free_list for fa in area]
+    top = MAX_ORDER - 1
+    while to_free:
+        while True:
+            batch_free += 1
+            migratetype += 1
+            if migratetype == MIGRATE_PCPTYPES:
+                migratetype = 0
+            head = lists[migratetype]
+            if nxt[head] != head:
+                break
+        if batch_free == MIGRATE_PCPTYPES:
+            batch_free = to_free
+        while True:
+            page = prv[head]                     # the list's last entry, list_del'd
+            a = nxt[page]
+            b = prv[page]
+            nxt[b] = a
+            prv[a] = b
+            nxt[page] = NULL
+            prv[page] = NULL
+            mt = idx[page]
+            if mt != MIGRATE_ISOLATE:
+                nr_free_pages += 1
+            page_idx = page & _MAX_IDX_MASK
+            base = page - page_idx
+            order = 0
+            while order < top:
+                buddy_idx = page_idx ^ (1 << order)
+                buddy = base + buddy_idx
+                if not (lo <= buddy < hi and mc[buddy] == _BUDDY and priv[buddy] == order):
+                    break
+                a = nxt[buddy]                   # list_del(buddy), rmv_page_order
+                b = prv[buddy]
+                nxt[b] = a
+                prv[a] = b
+                nxt[buddy] = NULL
+                prv[buddy] = NULL
+                nr_free[order] -= 1
+                mc[buddy] = -1
+                priv[buddy] = 0
+                page_idx &= buddy_idx
+                order += 1
+            page = base + page_idx
+            priv[page] = order                   # set_page_order
+            mc[page] = _BUDDY
+            fhead = free_lists[order][mt]
+            tail = False
+            if order < MAX_ORDER - 2:
+                combined_idx = (page_idx ^ (1 << order)) & page_idx
+                hb = base + (combined_idx ^ (1 << (order + 1)))
+                tail = lo <= hb < hi and mc[hb] == _BUDDY and priv[hb] == order + 1
+            if tail:
+                last = prv[fhead]
+                nxt[page] = fhead
+                prv[page] = last
+                nxt[last] = page
+                prv[fhead] = page
+            else:
+                first = nxt[fhead]
+                nxt[page] = first
+                prv[page] = fhead
+                prv[first] = page
+                nxt[fhead] = page
+            nr_free[order] += 1
+            to_free -= 1
+            batch_free -= 1
+            if not to_free or not batch_free or nxt[head] == head:
+                break
+    vm_stat[NR_FREE_PAGES] += nr_free_pages
+    for order, delta in enumerate(nr_free):
+        if delta:
+            area[order].nr_free += delta
 
 
 # --- block checks ---------------------------------------------------------------------

@@ -1,43 +1,95 @@
 """Accelerators of mm/swap.py: release_pages over many pages at once.
 
 ``release_pages`` stands in for ``linuxvm.mm.swap.release_pages``: for many distinct order-0
-pages the references drop in one NumPy step, then the pages that reached zero are freed in
-list order -- the frees are the only order-sensitive step. Compound, repeated or already
-free pages, and short lists, go one ``put_page`` at a time as the reference does
-(tests/test_fault_bulk.py compares whole machines).
+pages the references drop in one NumPy step; the pages that reached zero leave their LRU
+lists in list order and go to free_hot_cold_page_list last-released first, as the
+reference's list_add collects them. Compound, repeated or already free pages, and short
+lists, are handed back to the reference (it returns False having changed nothing).
+tests/test_fault_bulk.py and tests/test_release_pages.py compare whole machines.
 """
 
 import numpy as np
 
 from ..lib.accel_registry import register
-from ..mm.page import PG_head, NULL, pfns_distinct
-from ..mm.swap import put_page, _free_page
+from ..include.vm_event_item import NR_LRU_BASE
+from ..mm.page import (PG_head, PG_lru, PG_active, PG_referenced, PG_swapbacked,
+                       PG_unevictable, NULL, pfns_distinct)
+from ..mm.page_alloc import free_hot_cold_page_list
+from ..mm.swap import LRU_UNEVICTABLE, NR_LRU_LISTS
 
 __all__ = ["release_pages"]
 
 _PG_HEAD = np.uint64(1 << PG_head)
+_PG_LRU = np.uint64(1 << PG_lru)
+_PG_ACTIVE = np.uint64(1 << PG_active)
+_PG_UNEVICTABLE = np.uint64(1 << PG_unevictable)
+_PG_SWAPBACKED = np.uint64(1 << PG_swapbacked)
+_NOT_ACTIVE_REFERENCED = np.uint64(0xFFFFFFFFFFFFFFFF & ~((1 << PG_active) | (1 << PG_referenced)))
 # below this many pages the NumPy set-up costs more than the loop
 _MIN_BATCH = 32
 
 
 @register("release_pages", "linuxvm.mm.swap.release_pages")
-def release_pages(m, pfns, cold: bool = False, cpu: int = None) -> None:
-    """release_pages with the references of many distinct order-0 pages dropped at once."""
+def release_pages(m, pfns, cold: bool = False, cpu: int = None) -> bool:
+    """release_pages with the references of many distinct order-0 pages dropped at once;
+    False (nothing changed) for a short list or one with compound, repeated or free pages."""
     if len(pfns) < _MIN_BATCH:
-        if isinstance(pfns, np.ndarray):
-            pfns = pfns.tolist()
-        for pfn in pfns:
-            put_page(m, pfn, cpu)
-        return
+        return False
     mm = m.mem_map
     p = np.asarray(pfns, dtype=np.int64)
     rc = mm._refcount[p]
     if (not pfns_distinct(p) or (mm.compound_head[p] != NULL).any()
             or (mm.flags[p] & _PG_HEAD).any() or (rc <= 0).any()):
-        for pfn in p.tolist():               # compound or repeated pages: one at a time
-            put_page(m, pfn, cpu)
-        return
+        return False
     mm._refcount[p] = rc - 1
+    zero = p[rc == 1]
+    if not zero.size:
+        return True
     cpu = m.current_cpu if cpu is None else cpu
-    for pfn in p[rc == 1].tolist():
-        _free_page(m, pfn, cpu)
+    on_lru = zero[(mm.flags[zero] & _PG_LRU) != 0]
+    if on_lru.size:
+        _page_cache_release_many(m, on_lru)
+    mm.flags[zero] &= _NOT_ACTIVE_REFERENCED
+    free_hot_cold_page_list(m.pgdat, zero[::-1], cold, cpu)
+    return True
+
+
+def _page_cache_release_many(m, pages) -> None:
+    """__page_cache_release of distinct order-0 PG_lru pages at once: flags, counters and
+    the lists' links end as one list_del after another leaves them (the links of the
+    pages left on a list skip every run of removed pages)."""
+    mm = m.mem_map
+    f = mm.flags[pages]
+    unevictable = (f & _PG_UNEVICTABLE) != 0
+    # page_off_lru: the list each page is on; clear Unevictable, else Active; and PG_lru
+    lru = np.where(unevictable, LRU_UNEVICTABLE,
+                   np.where(f & _PG_SWAPBACKED, 0, 2) + ((f & _PG_ACTIVE) != 0))
+    mm.flags[pages] = f & np.where(unevictable, ~_PG_UNEVICTABLE, ~_PG_ACTIVE) & ~_PG_LRU
+    zone_ids = (f >> np.uint64(62)).astype(np.int64)
+    counts = np.bincount(zone_ids * NR_LRU_LISTS + lru)
+    for key in np.flatnonzero(counts).tolist():
+        m.pgdat.node_zones[key // NR_LRU_LISTS].vm_stat[NR_LRU_BASE + key % NR_LRU_LISTS] -= int(counts[key])
+    _list_del_many(mm, np.sort(pages))
+
+
+def _list_del_many(mm, s) -> None:
+    """list_del of every entry of the sorted distinct array ``s`` (pointer doubling finds,
+    for each, the nearest neighbours that stay)."""
+    nxt_a = mm.lru_next
+    prv_a = mm.lru_prev
+    ends = []
+    for links in (nxt_a, prv_a):
+        to = links[s].astype(np.int64)
+        pos = np.searchsorted(s, to)
+        pos[pos == s.size] = 0
+        at = np.where(s[pos] == to, pos, -1)     # where ``to`` is itself removed
+        while (at >= 0).any():
+            hop = at >= 0
+            to = np.where(hop, to[np.where(hop, at, 0)], to)
+            at = np.where(hop, at[np.where(hop, at, 0)], at)
+        ends.append(to)
+    n_end, p_end = ends
+    nxt_a[p_end] = n_end
+    prv_a[n_end] = p_end
+    nxt_a[s] = NULL
+    prv_a[s] = NULL

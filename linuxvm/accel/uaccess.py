@@ -463,9 +463,19 @@ def _bulk_chunk(m, task, cpu, mm, vma, va: int, end: int, write: bool, held) -> 
         return _one_access(m, task, va, write, held)
     ptr = memory.pte_lookup(m, mm, va)
     if ptr is not None:
-        nz = np.flatnonzero(pt_array(m, ptr[0])[ptr[1]:ptr[1] + n])
+        entries = pt_array(m, ptr[0])[ptr[1]:ptr[1] + n]
+        nz = np.flatnonzero(entries)
         if nz.size:
             n = int(nz[0])
+            if not n:
+                # a run of mapped (or swapped) pages, e.g. COW after fork: their accesses
+                # one after another through the per-access path, without a chunk set-up
+                # per page
+                z = np.flatnonzero(entries == 0)
+                run_end = min(end, pva + (int(z[0]) << PAGE_SHIFT)) if z.size else end
+                held.flush()
+                touch(m, task, va, run_end - va, write)
+                return (run_end - 1 & ~(PAGE_SIZE - 1)) + PAGE_SIZE
     if n:
         n = held.clear_run(pva, n)
     if not n or m.current is not task or (write and (vma.anon_vma is None

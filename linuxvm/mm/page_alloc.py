@@ -571,6 +571,22 @@ def free_hot_cold_page(zone, page: int, cold: bool, cpu: int) -> None:
         pcp.count -= batch
 
 
+def free_hot_cold_page_list(pgdat, pages, cold: bool, cpu: int) -> None:
+    """Free a list of order-0 pages whose last reference is gone, one free_hot_cold_page
+    each in list order (mm/page_alloc.c free_hot_cold_page_list).
+
+    Accelerator: ``free_hot_cold_page_list`` in linuxvm/accel/page_alloc.py (the checks
+    of the whole list at once, the pcp lists and the buddy merges in one loop).
+    """
+    fast = pgdat.accel.free_hot_cold_page_list
+    if fast is not None:
+        return fast(pgdat, pages, cold, cpu)
+    mm = pgdat.mem_map
+    zones = pgdat.node_zones
+    for page in pages:
+        free_hot_cold_page(zones[mm.f[page] >> 62], page, cold, cpu)
+
+
 def __free_pages_ok(zone, page: int, order: int) -> None:
     """Free a block of order > 0 straight to the buddy lists (mm/page_alloc.c)."""
     zone.zone_pgdat.machine.page_owner_order.pop(page, None)

@@ -13,7 +13,7 @@ from ..errors import KernelBug
 from .page import (PG_lru, PG_active, PG_unevictable, PG_swapbacked, PG_mlocked,
                    PG_referenced, compound_page_dtors)
 from ..include.mm import VM_LOCKED, VM_SPECIAL
-from .page_alloc import free_hot_cold_page, __free_pages_ok
+from .page_alloc import free_hot_cold_page, free_hot_cold_page_list, __free_pages_ok
 from ..include.vm_event_item import NR_LRU_BASE, NR_MLOCK, VM_EVENT
 from .workingset import workingset_activation
 
@@ -159,18 +159,42 @@ def put_page(m, pfn: int, cpu: int = None) -> None:
 
 
 def release_pages(m, pfns, cold: bool = False, cpu: int = None) -> None:
-    """Drop one reference on each page, freeing those that reach zero (mm/swap.c:release_pages).
+    """Drop one reference on each page; take those that reach zero off their LRU lists,
+    then free them as a list (mm/swap.c:release_pages).
+
+    A compound page is freed at once (__put_compound_page); the order-0 pages are collected
+    with list_add, so free_hot_cold_page_list frees them last-released first.
 
     Accelerator: ``release_pages`` in linuxvm/accel/swap.py (the references of many
-    distinct order-0 pages dropped at once).
+    distinct order-0 pages dropped at once); it returns False, having changed nothing,
+    for a list it does not cover.
     """
     fast = m.accel.release_pages
-    if fast is not None:
-        return fast(m, pfns, cold, cpu)
+    if fast is not None and fast(m, pfns, cold, cpu):
+        return
     if isinstance(pfns, np.ndarray):
         pfns = pfns.tolist()
+    cpu = m.current_cpu if cpu is None else cpu
+    mm = m.mem_map
+    pages_to_free = []
     for pfn in pfns:
-        put_page(m, pfn, cpu)
+        head = mm.compound_head_pfn(pfn)
+        rc = mm.rc[head] - 1                          # put_page_testzero
+        if rc < 0:
+            raise KernelBug(f"put_page: refcount of pfn {head:#x} below zero")
+        mm.rc[head] = rc
+        if rc:
+            continue
+        if mm.PageHead(head):
+            _free_page(m, head, cpu)                  # __put_compound_page
+            continue
+        __page_cache_release(m, head)
+        # clear Active in case of a parallel mark_page_accessed (Referenced goes with it:
+        # free_pages_check clears every flag anyway)
+        mm.f[head] = mm.f[head] & ~(_PG_ACTIVE | (1 << PG_referenced)) & _U64
+        pages_to_free.append(head)                    # list_add: freed in reverse
+    pages_to_free.reverse()
+    free_hot_cold_page_list(m.pgdat, pages_to_free, cold, cpu)
 
 
 def __pagevec_lru_add_fn(m, pfn: int) -> None:

@@ -73,9 +73,13 @@ def touch(m, task, addr: int, length: int, write: bool = False, bulk: bool = Fal
     ``bulk`` is asked for (cached file pages faulted a PTE table at a time; other VMAs it
     hands to ``touch_bulk``); ``touch_bulk`` (linuxvm/accel/uaccess.py) when ``bulk`` is
     asked for; else ``touch_write`` for a write over more than one page (one page pays
-    more for its set-up than it can win).
+    more for its set-up than it can win, so a range within one page takes none of them).
     """
     accel = m.accel
+    # one page: the per-access path below; the accelerators' set-up (a TLB snapshot, a
+    # table walk) costs more than one access can win
+    if bulk and (addr ^ (addr + length - 1)) >> PAGE_SHIFT == 0:
+        bulk = False
     if bulk and not write and accel.touch_file_read is not None:
         accel.touch_file_read(m, task, addr, length)
         return

@@ -180,7 +180,17 @@ def wp_page_reuse(m, vma, address: int, ptr, orig_pte: int, page: int = NULL,
 
 
 def wp_page_copy(m, mm, vma, address: int, ptr, orig_pte: int, old_page: int) -> int:
-    """Break COW: copy (or zero-fill, for the zero page) into a new private page."""
+    """Break COW: copy (or zero-fill, for the zero page) into a new private page
+    (mm/memory.c wp_page_copy).
+
+    Accelerator: ``wp_page_copy`` in linuxvm/accel/memory.py (an anonymous page's copy with
+    its helpers inlined); it returns None, having changed nothing, for other cases.
+    """
+    fast = m.accel.wp_page_copy
+    if fast is not None:
+        ret = fast(m, mm, vma, address, ptr, orig_pte, old_page)
+        if ret is not None:
+            return ret
     anon_vma_prepare(m, vma)
     if is_zero_pfn(m, pte_pfn(orig_pte)):
         new_page = alloc_page_vma(m, GFP_HIGHUSER_MOVABLE_ZERO)

@@ -129,10 +129,18 @@ def _gathered(pages):
 
 
 def tlb_flush_mmu_free(tlb) -> None:
+    """Free what the gather holds, one batch at a time: the bundle of MMU_GATHER_BUNDLE,
+    then each MAX_GATHER_BATCH batch in turn (data pages fill the batches before the
+    page-table pages, which are freed after them)."""
     m = tlb.m
     if tlb.pages:
-        free_pages_and_swap_cache(m, _gathered(tlb.pages))
+        pages = _gathered(tlb.pages)
         tlb.pages = []
+        start, size = 0, MMU_GATHER_BUNDLE
+        while start < len(pages):
+            free_pages_and_swap_cache(m, pages[start:start + size])
+            start += size
+            size = MAX_GATHER_BATCH
     for pfn in tlb.tables:
         pgalloc.free_pgtable_page(m, pfn)
     tlb.tables = []
