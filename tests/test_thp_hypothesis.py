@@ -3,7 +3,7 @@ THP-eligible regions with a byte-level oracle of every page written, m.check() a
 every step, and at the end no anonymous page, THP, deposited table or queued split
 left behind."""
 
-from hypothesis import given, settings, HealthCheck, strategies as st
+from hypothesis import example, given, settings, HealthCheck, strategies as st
 
 import linuxvm as lv
 from _proc import meminfo
@@ -47,6 +47,7 @@ def check(p, pg, want):
 
 
 @settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@example([("write", 0, (0, 1)), ("mlock", 0, (1, 1), True)])   # mlock of a PTE-mapped THP
 @given(st.lists(step, min_size=1, max_size=25))
 def test_random_thp_work_keeps_every_byte(steps):
     m = lv.Machine(ram="1G", swap="256M", aslr=False)

@@ -15,7 +15,7 @@ from . import huge_memory
 # follow_page_pte mlocks pages and mlock.py calls back into this module: held as a module
 # so that either may be imported first
 from . import mlock
-from .page import NULL, PG_dirty, PG_locked
+from .page import NULL, PG_dirty, PG_locked, PageTransCompound
 from .swap import mark_page_accessed, lru_add_drain
 from .vm_ops import (VM_FAULT_ERROR, VM_FAULT_MAJOR, VM_FAULT_WRITE, VM_FAULT_OOM,
                      VM_FAULT_SIGBUS)
@@ -95,7 +95,8 @@ def follow_page_pte(m, vma, address: int, flags: int):
             mem_map.f[page] = mem_map.f[page] | (1 << PG_dirty)
         mark_page_accessed(m, page)
     if flags & FOLL_MLOCK and vma.vm_flags & VM_LOCKED:
-        if mem_map.mapping[page]:
+        # a PTE-mapped THP is not mlocked here (its huge PMD mapping would be)
+        if mem_map.mapping[page] and not PageTransCompound(mem_map, page):
             lru_add_drain(m)
             mlock.mlock_vma_page(m, page)
     return page
