@@ -22,8 +22,8 @@ from ..lib.accel_registry import register
 from ..arch.x86 import tlb as x86_tlb
 from ..include.mm import VM_SHARED, VM_PFNMAP, VM_MIXEDMAP, VM_LOCKED, VM_SPECIAL, VM_WRITE
 from ..mm.mm_types import MM_ANONPAGES, MM_FILEPAGES, MM_SHMEMPAGES
-from ..mm.page import (NULL, PAGE_MAPPING_ANON, PG_active, PG_mlocked, PG_swapbacked,
-                       PG_uptodate, pfns_distinct)
+from ..mm.page import (NULL, PAGE_MAPPING_ANON, PG_active, PG_head, PG_mlocked,
+                       PG_swapbacked, PG_uptodate, pfns_distinct)
 from ..mm import gfp as G
 from ..include.vm_event_item import NR_ANON_PAGES
 from ..mm.memory.copy import is_cow_mapping
@@ -34,6 +34,8 @@ from ..mm.vm_ops import VM_FAULT_OOM, VM_FAULT_WRITE
 from ..mm.memory.gather import tlb_next_batch, tlb_flush_mmu_tlbonly, tlb_flush_mmu_free
 from ..mm.memory.pgtable import _LEVEL, _get, _table_of, none_or_clear_bad_loop
 from ..mm.memory.zap import zap_pte_range as reference_zap_pte_range
+
+_PG_HEAD = 1 << PG_head
 
 __all__ = ["handle_mm_fault", "wp_page_copy", "none_or_clear_bad_entries", "unmap_page_range",
            "zap_pmd_range", "zap_pte_range", "copy_pte_range", "zap_finds_nothing",
@@ -84,13 +86,15 @@ _COPY_NEW_FLAGS = (1 << PG_uptodate) | (1 << PG_swapbacked) | (1 << PG_active)
 def wp_page_copy(m, mm, vma, address: int, ptr, orig_pte: int, old_page: int):
     """wp_page_copy of an anonymous page in a VMA that has its anon_vma and is not locked,
     with the copy, the new page's rmap, its pagevec add and the references inlined; None
-    (nothing changed) for the zero page, a file page or a VM_LOCKED VMA."""
+    (nothing changed) for the zero page, a file page, a THP subpage or a VM_LOCKED VMA."""
     if old_page == NULL or vma.anon_vma is None or vma.vm_flags & (VM_LOCKED | VM_SPECIAL):
         return None
     mem_map = m.mem_map
     mapv = mem_map.mapv
     if not mapv[old_page] & PAGE_MAPPING_ANON:
         return None
+    if mem_map.ch[old_page] != NULL or mem_map.f[old_page] & _PG_HEAD:
+        return None                  # a subpage of a PTE-mapped THP: the reference's rmap
     table = pt_entries(m, ptr[0])
     if table[ptr[1]] != orig_pte:
         return None
