@@ -9,7 +9,7 @@ import pytest
 
 import linuxvm as lv
 
-MODULES = ["sched", "mm", "page_alloc", "slab", "vtop", "oom_explain", "pagemap"]
+MODULES = ["sched", "mm", "page_alloc", "slab", "crash", "vtop", "oom_explain", "pagemap"]
 
 
 def fixed_globals() -> dict:
