@@ -13,6 +13,8 @@ from .helpers.slabinfo import read_caches, format_table
 from .helpers.vtop import vtop
 from .helpers.oom_explain import oom_explain
 from .helpers.pagemap import format_binary
+from .helpers import crash
+from .helpers.sched import find_task
 from .machine import Machine
 from .errors import Signal, OutOfMemory, SyscallError
 from .mm.gfp import parse_gfp, format_gfp
@@ -52,6 +54,10 @@ examples:
   linuxvm run-example multi_page_alloc      a notes experiment, with /proc figures at each stop
   linuxvm autopsy /bin/true                 a real program at its entry point after execve:
                                             maps, smaps, status, auxv, page tables
+  linuxvm kmem -i --user 64M                crash's memory usage summary (-f free areas,
+                                            -p START-END page structs, -s slab caches)
+  linuxvm ps --user 64M --user 8M           crash's ps of the model's tasks
+  linuxvm vm 1 --user 64M                   crash's vm: the mm and the VMAs of pid 1
 """
 
 
@@ -364,6 +370,64 @@ def cmd_autopsy(args) -> int:
     return 0
 
 
+def _parse_pfn_range(text: str, nr_frames: int):
+    """``START[-END]`` (END exclusive, numbers in any base int() reads) -> (start, end);
+    no text: the whole mem_map."""
+    if not text:
+        return 0, nr_frames
+    a, sep, b = text.partition("-")
+    try:
+        start = int(a, 0)
+        end = int(b, 0) if sep else start + 1
+    except ValueError:
+        raise CliError(f"-p wants START[-END] page frame numbers, not {text!r}") from None
+    if not 0 <= start < end <= nr_frames:
+        raise CliError(f"pfn range {text} is outside mem_map (0-{nr_frames:#x})")
+    return start, end
+
+
+def cmd_kmem(args) -> int:
+    """crash's kmem -i, -f, -p, -s over the model (helpers/crash.py)."""
+    m = boot(args)
+    for size in args.user:
+        _user_process(m, size)
+    if args.i:
+        sys.stdout.write(crash.kmem_i(m))
+    elif args.f:
+        sys.stdout.write(crash.kmem_f(m))
+    elif args.p is not None:
+        start, end = _parse_pfn_range(args.p, m.mem_map.nr_frames)
+        sys.stdout.write(crash.kmem_p(m, start, end))
+    else:
+        sys.stdout.write(crash.kmem_s(m))
+    return 0
+
+
+def cmd_ps(args) -> int:
+    """crash's ps over the model's tasks (helpers/crash.py)."""
+    m = boot(args)
+    for size in args.user:
+        _user_process(m, size)
+    sys.stdout.write(crash.ps(m))
+    return 0
+
+
+def cmd_vm(args) -> int:
+    """crash's vm PID: the task's mm and its VMAs (helpers/crash.py)."""
+    m = boot(args)
+    for size in args.user:
+        _user_process(m, size)
+    try:
+        pid = int(args.pid, 0)
+    except ValueError:
+        raise CliError(f"not a pid: {args.pid!r}") from None
+    task = find_task(m, pid)
+    if task is None:
+        raise CliError(f"no such pid: {pid} (spawn processes with --user SIZE)")
+    sys.stdout.write(crash.vm(m, task))
+    return 0
+
+
 def build_parser():
     p = argparse.ArgumentParser(
         prog="linuxvm",
@@ -478,6 +542,32 @@ def build_parser():
                    help="randomize_va_space=0, as setarch -R (the notes' addresses)")
     add_machine_args(s)
     s.set_defaults(fn=cmd_autopsy)
+
+    s = sub.add_parser("kmem", help="crash's kmem: -i memory usage, -f free areas, -p page "
+                                    "structs, -s slab caches")
+    g = s.add_mutually_exclusive_group(required=True)
+    g.add_argument("-i", action="store_true", help="memory usage summary")
+    g.add_argument("-f", action="store_true", help="free blocks per zone and order")
+    g.add_argument("-p", nargs="?", const="", metavar="START[-END]",
+                   help="struct pages of a pfn range (END exclusive; default all)")
+    g.add_argument("-s", action="store_true", help="slab caches")
+    s.add_argument("--user", action="append", default=[], metavar="SIZE",
+                   help="spawn a process that maps and touches SIZE bytes first (repeatable)")
+    add_machine_args(s)
+    s.set_defaults(fn=cmd_kmem)
+
+    s = sub.add_parser("ps", help="crash's ps: the model's tasks")
+    s.add_argument("--user", action="append", default=[], metavar="SIZE",
+                   help="spawn a process that maps and touches SIZE bytes first (repeatable)")
+    add_machine_args(s)
+    s.set_defaults(fn=cmd_ps)
+
+    s = sub.add_parser("vm", help="crash's vm: a task's mm and VMAs")
+    s.add_argument("pid", metavar="PID")
+    s.add_argument("--user", action="append", default=[], metavar="SIZE",
+                   help="spawn a process that maps and touches SIZE bytes first (repeatable)")
+    add_machine_args(s)
+    s.set_defaults(fn=cmd_vm)
     return p
 
 

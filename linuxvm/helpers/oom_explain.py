@@ -2,7 +2,8 @@
 4.6 would pick now, and why each other task is not it (mm/oom_kill.c select_bad_process,
 oom_badness, oom_kill_process's child sacrifice).
 
->>> print(lv.helpers.oom_explain(m))
+>>> print(lv.helpers.oom_explain(m).notes[0])
+select_bad_process picks 2 (other), score 0
 """
 
 from ..include.oom import OOM_SCORE_ADJ_MIN
@@ -53,7 +54,7 @@ def oom_explain(m) -> OomExplanation:
     """What 4.6's OOM killer would do if it ran now, and why.
 
     >>> e = oom_explain(m); e.victim.pid
-    3
+    2
 
     :param m: the machine (``struct task_struct`` list, sysctls, RAM and swap totals)
     """

@@ -47,7 +47,17 @@ class VtopResult:
 def vtop(mm, addr: int) -> VtopResult:
     """Walk ``mm``'s page tables for ``addr`` (crash's ``vtop``); never changes state.
 
-    >>> print(vtop(m.init_mm, 0xffff880000001000))
+    >>> print(vtop(m.init_mm, 0xffff880000001000), end="")
+    VIRTUAL           PHYSICAL
+    ffff880000001000  1000
+    <BLANKLINE>
+      PGD: ffff880001b00880 => 1f23067  (PRESENT|RW|USER|ACCESSED|DIRTY)
+      PUD: ffff880001f23000 => 1f24067  (PRESENT|RW|USER|ACCESSED|DIRTY)
+      PMD: ffff880001f24000 => 1f25067  (PRESENT|RW|USER|ACCESSED|DIRTY)
+      PTE: ffff880001f25008 => 8000000000001163  (PRESENT|RW|ACCESSED|DIRTY|GLOBAL|NX)
+    <BLANKLINE>
+     PAGE: 1000
+      PFN: 0x1  flags: 0x400(reserved)
 
     :param mm: ``struct mm_struct *`` (``m.init_mm`` for kernel addresses)
     :param addr: virtual address
