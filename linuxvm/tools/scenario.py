@@ -36,12 +36,12 @@ RANGE = {"region", "offset", "length"}
 # op -> (required fields, optional fields, runs in a process)
 OPS = {
     "mmap": ({"size"}, {"region", "prot", "flags", "fd", "file_offset"}, True),
-    "munmap": ({"region"}, {"offset", "length"}, True),
-    "touch": ({"region"}, {"offset", "length", "write"}, True),
+    "munmap": ({"region"}, {"offset", "length", "stride"}, True),
+    "touch": ({"region"}, {"offset", "length", "write", "stride"}, True),
     "write": ({"region"}, {"offset", "length", "data", "fd"}, True),
     "read": ({"region"}, {"offset", "length", "fd"}, True),
     "brk": (set(), {"grow", "shrink"}, True),
-    "madvise": ({"region", "advice"}, {"offset", "length"}, True),
+    "madvise": ({"region", "advice"}, {"offset", "length", "stride"}, True),
     "mprotect": ({"region", "prot"}, {"offset", "length"}, True),
     "mlock": ({"region"}, {"offset", "length"}, True),
     "munlock": ({"region"}, {"offset", "length"}, True),
@@ -366,6 +366,15 @@ class _Checker:
                      f"offset {off} + length {length} is past the end of region {name!r} "
                      f"({size} bytes)")
         args["offset"], args["length"] = off, length
+        if "stride" in args:
+            try:
+                stride = _size(args["stride"], "stride")
+            except ValueError as e:
+                self.err(L.find("step", i, "stride"), str(e))
+            if stride < max(length, 1):
+                self.err(L.find("step", i, "stride"), f"stride {stride} is shorter than "
+                                                      f"length {length}")
+            args["stride"] = stride
         return off, length
 
     def check_args(self, op, args, pname, state, fds, i):
@@ -390,7 +399,8 @@ class _Checker:
             elif op in ("munmap", "touch", "madvise", "mprotect", "mlock", "munlock",
                         "read", "write"):
                 off, length = self._range(args, regions, i)
-                if op == "munmap" and off == 0 and length == regions[args["region"]]:
+                if op == "munmap" and off == 0 and length == regions[args["region"]] \
+                        and "stride" not in args:
                     del regions[args["region"]]
                 if op == "mprotect":
                     args["prot"] = _prot(args["prot"])
@@ -448,7 +458,8 @@ class _Checker:
                 o = args["order"]
                 if isinstance(o, bool) or not isinstance(o, int) or o < 0:
                     raise ValueError(f"order must be a non-negative integer, not {o!r}")
-                args["gfp"] = parse_gfp(args.get("gfp", "GFP_KERNEL"))
+                args["gfp_text"] = args.get("gfp", "GFP_KERNEL")
+                args["gfp"] = parse_gfp(args["gfp_text"])
                 c = args.get("count", 1)
                 if isinstance(c, bool) or not isinstance(c, int) or c < 1:
                     raise ValueError(f"count must be a positive integer, not {c!r}")
@@ -560,6 +571,17 @@ def _do(m, procs, regions, fds, st: Step, res: Result):
     if "region" in a:
         base = reg[a["region"]][0] + a["offset"]
         n = a["length"]
+        if "stride" in a:       # the op on ``length`` bytes every ``stride`` bytes
+            start, size = reg[a["region"]]
+            one = dict(a)
+            del one["stride"]
+            nr = 0
+            for off in range(a["offset"], size - n + 1, a["stride"]):
+                one["offset"] = off
+                _do(m, procs, regions, fds, Step(op, st.process, one, st.line, st.number,
+                                                 st.label, st.on_error), res)
+                nr += 1
+            return f"{nr} ranges of {n} bytes every {a['stride']} bytes"
     if op == "munmap":
         p.munmap(base, n)
         if a["offset"] == 0 and n == reg[a["region"]][1]:
@@ -620,7 +642,10 @@ def _do(m, procs, regions, fds, st: Step, res: Result):
             if pfn is None:
                 break
         res.kernel_allocs.append((a["order"], got))
-        return f"order-{a['order']}: " + ", ".join(got)
+        ok = len(got) - (got[-1] == "failed")
+        return (f"order-{a['order']} {a['gfp_text']}: {ok} of {a['count']} allocated"
+                + (f" ({', '.join(got[:4])}{', ...' if ok > 4 else ''})" if ok else "")
+                + (", then failed" if got[-1] == "failed" else ""))
     return None
 
 
@@ -662,16 +687,16 @@ def run(scn: Scenario, check=False, progress=None) -> Result:
     total = len(scn.steps)
     for k, st in enumerate(scn.steps):
         where = f"step {st.number}" + (f" #{st.iteration}" if st.iteration else "")
+        what_step = f"{where} {st.op}" + (f" {st.process}" if st.process else "")
         if st.number not in stopped:
             try:
                 note = _do(m, res.procs, regions, fds, st, res)
                 if note:
-                    res.log.append(f"{where} {st.op} {st.process or ''}: {note}".replace("  ", " "))
+                    res.log.append(f"{what_step}: {note}")
             except (SyscallError, Signal, OutOfMemory, KernelPanic, ValueError) as e:
                 what = (errno.errorcode.get(e.errno, str(e.errno))
                         if isinstance(e, SyscallError) else f"{type(e).__name__}: {e}")
-                res.log.append(f"{where} {st.op} {st.process or ''}: failed: {what}"
-                               .replace("  ", " "))
+                res.log.append(f"{what_step}: failed: {what}")
                 res.failed += 1
                 if st.on_error == "fail":
                     raise StepFailed(f"{scn.path}:{st.line}: {where} ({st.op}) failed: "
