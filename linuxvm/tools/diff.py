@@ -43,7 +43,8 @@ def _cell(text, width):
 def side_by_side(left: str, right: str, width=WIDTH, only_diff=False):
     """Rows (marker, left line, right line); ``marker`` is "!" where they differ."""
     rows = []
-    for l, r in itertools.zip_longest(left.splitlines(), right.splitlines(), fillvalue=""):
+    for l, r in itertools.zip_longest(left.expandtabs().splitlines(),
+                                      right.expandtabs().splitlines(), fillvalue=""):
         mark = "!" if l != r else " "
         if only_diff and mark == " ":
             continue

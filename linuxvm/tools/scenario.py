@@ -691,8 +691,8 @@ def run(scn: Scenario, check=False, progress=None) -> Result:
         if st.number not in stopped:
             try:
                 note = _do(m, res.procs, regions, fds, st, res)
-                if note:
-                    res.log.append(f"{what_step}: {note}")
+                if note and (st.iteration == 0 or st.op == "fork"):
+                    res.log.append(f"{what_step}: {note}")   # repeats: the first says it
             except (SyscallError, Signal, OutOfMemory, KernelPanic, ValueError) as e:
                 what = (errno.errorcode.get(e.errno, str(e.errno))
                         if isinstance(e, SyscallError) else f"{type(e).__name__}: {e}")
