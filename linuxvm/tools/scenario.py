@@ -63,7 +63,8 @@ class ScenarioError(Exception):
     """A bad scenario file: ``FILE:LINE: reason``."""
 
     def __init__(self, path, line, reason):
-        super().__init__(f"{path}:{line}: {reason}")
+        # line 0: about the file as a whole (unreadable) or an override from the command line
+        super().__init__(f"{path}:{line}: {reason}" if line else f"{path}: {reason}")
         self.path, self.line, self.reason = path, line, reason
 
 
