@@ -381,7 +381,7 @@ def _load_scenario(path, overrides=None):
         raise CliError(str(e)) from None
 
 
-def _run_scenario(scn, check, console):
+def _run_scenario(scn, check):
     """Run with a progress bar on stderr (only when it is a terminal)."""
     err = Console(stderr=True)
     with Progress(console=err, transient=True, disable=not err.is_terminal) as bar:
@@ -393,8 +393,8 @@ def _run_scenario(scn, check, console):
             return scenario_mod.run(scn, check=check, progress=progress)
         except scenario_mod.ScenarioError as e:
             raise CliError(str(e)) from None
-        except scenario_mod.StepFailed as e:
-            console.print(f"linuxvm: {e}", markup=False, highlight=False)
+        except scenario_mod.StepFailed as e:   # the model refused a step: status 1
+            print(f"linuxvm: {e}", file=sys.stderr)
             raise SystemExit(1) from None
 
 
@@ -402,7 +402,7 @@ def cmd_run(args) -> int:
     """Run a scenario file (linuxvm/tools/scenario.py, docs/scenarios.md)."""
     scn = _load_scenario(args.file)     # the whole file is checked before anything boots
     out = Console(highlight=False, soft_wrap=True)
-    res = _run_scenario(scn, args.check, out)
+    res = _run_scenario(scn, args.check)
     if scn.description:
         out.print(f"# {scn.description}", markup=False)
     for line in res.log:
@@ -437,8 +437,8 @@ def cmd_diff(args) -> int:
     sa = _load_scenario(args.file, a)
     sb = _load_scenario(args.file, b)
     out = Console(highlight=False, soft_wrap=True)
-    ra = _run_scenario(sa, args.check, out)
-    rb = _run_scenario(sb, args.check, out)
+    ra = _run_scenario(sa, args.check)
+    rb = _run_scenario(sb, args.check)
     label_a = " ".join(args.a) or "(no overrides)"
     label_b = " ".join(args.b) or "(no overrides)"
     for text, differs in diff_mod.report(ra, rb, label_a, label_b, args.width,

@@ -232,3 +232,11 @@ def test_diff_bad_override():
     assert rc == 2 and "unknown sysctl 'vm.nosuch'" in err and "Traceback" not in err
     rc, out, err = cli("diff", "examples/autopsy.toml", "--b", "swappiness")
     assert rc == 2 and "NAME=VALUE" in err
+
+
+def test_cli_step_failure_status_1(tmp_path):
+    f = tmp_path / "big.toml"
+    f.write_text('[machine]\nram = "128M"\n[[process]]\nname = "a"\n[[step]]\n'
+                 'op = "mmap"\nprocess = "a"\nsize = "1T"\n')
+    rc, out, err = cli("run", str(f))
+    assert rc == 1 and err == f"linuxvm: {f}:5: step 1 (mmap) failed: ENOMEM\n"
