@@ -8,6 +8,10 @@ unknown gfp flag or file) prints one error line and exits with status 2.
 import argparse
 import sys
 
+from rich.console import Console
+from rich.progress import Progress
+from rich.table import Table
+
 from .arch.x86.dump_pagetables import ptdump_walk_pgd_level
 from .helpers.slabinfo import read_caches, format_table
 from .helpers.vtop import vtop
@@ -22,6 +26,8 @@ from .mm.mman import PROT_READ, PROT_WRITE, MAP_PRIVATE, MAP_ANONYMOUS
 from .tools import soak
 from .tools.autopsy import autopsy, AutopsyError
 from .tools.pagetables_usr import pagetables_usr
+from .tools import scenario as scenario_mod
+from .tools import diff as diff_mod
 from .units import parse_size
 from .workloads.demo import run_demo
 from .workloads.experiments import EXAMPLES as EXPERIMENTS, run_example, start_process
@@ -58,6 +64,10 @@ examples:
                                             -p START-END page structs, -s slab caches)
   linuxvm ps --user 64M --user 8M           crash's ps of the model's tasks
   linuxvm vm 1 --user 64M                   crash's vm: the mm and the VMAs of pid 1
+  linuxvm run examples/autopsy.toml         a scenario file (docs/scenarios.md): its steps,
+                                            snapshots and a summary table
+  linuxvm diff examples/autopsy.toml --a vm.swappiness=60 --b vm.swappiness=10
+                                            the same scenario twice, side by side
 """
 
 
@@ -428,6 +438,79 @@ def cmd_vm(args) -> int:
     return 0
 
 
+def _load_scenario(path, overrides=None):
+    try:
+        return scenario_mod.load(path, overrides)
+    except scenario_mod.ScenarioError as e:
+        raise CliError(str(e)) from None
+
+
+def _run_scenario(scn, check):
+    """Run with a progress bar on stderr (only when it is a terminal)."""
+    err = Console(stderr=True)
+    with Progress(console=err, transient=True, disable=not err.is_terminal) as bar:
+        task = bar.add_task(scn.path, total=len(scn.steps))
+
+        def progress(done, total, text):
+            bar.update(task, completed=done, description=text)
+        try:
+            return scenario_mod.run(scn, check=check, progress=progress)
+        except scenario_mod.ScenarioError as e:
+            raise CliError(str(e)) from None
+        except scenario_mod.StepFailed as e:   # the model refused a step: status 1
+            print(f"linuxvm: {e}", file=sys.stderr)
+            raise SystemExit(1) from None
+
+
+def cmd_run(args) -> int:
+    """Run a scenario file (linuxvm/tools/scenario.py, docs/scenarios.md)."""
+    scn = _load_scenario(args.file)     # the whole file is checked before anything boots
+    out = Console(highlight=False, soft_wrap=True)
+    res = _run_scenario(scn, args.check)
+    if scn.description:
+        out.print(f"# {scn.description}", markup=False)
+    for line in res.log:
+        out.print(line, markup=False)
+    for name, path, text in res.snapshots:
+        out.print(f"== {name}: {path} ==", markup=False)
+        out.print(text, end="", markup=False)
+    rows, mach = scenario_mod.summary(res)
+    t = Table(title="processes")
+    for col in ("name", "pid", "VSZ kB", "RSS kB", "swap kB"):
+        t.add_column(col, justify="left" if col == "name" else "right")
+    for name, pid, vsz, rss, swap in rows:
+        t.add_row(name, str(pid), *(("exited",) + ("",) * 2 if vsz is None
+                                    else (str(vsz), str(rss), str(swap))))
+    out.print(t)
+    t = Table(title="machine")
+    t.add_column("figure")
+    t.add_column("value", justify="right")
+    for k, v in mach:
+        t.add_row(k, v)
+    out.print(t)
+    return 0
+
+
+def cmd_diff(args) -> int:
+    """One scenario and seed twice with two sets of sysctl overrides, side by side."""
+    try:
+        a = diff_mod.parse_overrides(args.a)
+        b = diff_mod.parse_overrides(args.b)
+    except ValueError as e:
+        raise CliError(str(e)) from None
+    sa = _load_scenario(args.file, a)
+    sb = _load_scenario(args.file, b)
+    out = Console(highlight=False, soft_wrap=True)
+    ra = _run_scenario(sa, args.check)
+    rb = _run_scenario(sb, args.check)
+    label_a = " ".join(args.a) or "(no overrides)"
+    label_b = " ".join(args.b) or "(no overrides)"
+    for text, differs in diff_mod.report(ra, rb, label_a, label_b, args.width,
+                                         args.only_diff):
+        out.print(text, style="bold yellow" if differs else None, markup=False)
+    return 0
+
+
 def build_parser():
     p = argparse.ArgumentParser(
         prog="linuxvm",
@@ -568,6 +651,26 @@ def build_parser():
                    help="spawn a process that maps and touches SIZE bytes first (repeatable)")
     add_machine_args(s)
     s.set_defaults(fn=cmd_vm)
+
+    s = sub.add_parser("run", help="run a scenario file (TOML, docs/scenarios.md) with a "
+                                   "progress bar and a summary table")
+    s.add_argument("file", help="the scenario file")
+    s.add_argument("--check", action="store_true",
+                   help="m.check() after every step (slower)")
+    s.set_defaults(fn=cmd_run)
+
+    s = sub.add_parser("diff", help="what-if: run a scenario twice with two sets of sysctl "
+                                    "overrides and show its snapshots and vmstat side by side")
+    s.add_argument("file", help="the scenario file")
+    s.add_argument("--a", action="append", default=[], metavar="NAME=VALUE",
+                   help="a sysctl for run A (repeatable), e.g. vm.swappiness=60")
+    s.add_argument("--b", action="append", default=[], metavar="NAME=VALUE",
+                   help="a sysctl for run B (repeatable), e.g. vm.swappiness=10")
+    s.add_argument("--only-diff", action="store_true", help="show only the lines that differ")
+    s.add_argument("--width", type=int, default=diff_mod.WIDTH,
+                   help=f"width of each column (default {diff_mod.WIDTH})")
+    s.add_argument("--check", action="store_true", help="m.check() after every step")
+    s.set_defaults(fn=cmd_diff)
     return p
 
 
