@@ -1,4 +1,7 @@
-"""Shared readers of the model's /proc counters for the tests."""
+"""Shared readers of the model's /proc counters for the tests, and direct reclaim."""
+
+from linuxvm.mm import gfp as G
+from linuxvm.mm.vmscan.reclaim import ScanControl, do_try_to_free_pages
 
 
 def _table(m, path, sep):
@@ -19,3 +22,14 @@ def vmstat(m, key=None):
     """/proc/vmstat: every counter as a dict, or the value of ``key``."""
     t = _table(m, "/proc/vmstat", None)
     return t if key is None else t[key]
+
+
+def reclaim(m, p, nr):
+    """Direct reclaim of ``nr`` pages as if ``p`` allocated (try_to_free_pages); ``p``
+    None: as a kernel thread."""
+    saved = m.current
+    m.current = p.task if p is not None else None
+    try:
+        return do_try_to_free_pages(m, G.GFP_KERNEL, ScanControl(G.GFP_KERNEL, 0, nr))
+    finally:
+        m.current = saved

@@ -16,10 +16,8 @@ import sys
 import pytest
 
 import linuxvm as lv
-from _proc import meminfo
+from _proc import meminfo, reclaim
 from linuxvm.accel.fingerprint import fingerprint, assert_same
-from linuxvm.mm import gfp as G
-from linuxvm.mm.vmscan.reclaim import ScanControl, do_try_to_free_pages
 
 P = 4096
 RW = lv.PROT_READ | lv.PROT_WRITE
@@ -50,16 +48,6 @@ needs_ns = pytest.mark.skipif(UNSHARE is None, reason="unshare of mount+pid name
 def need(tool):
     if shutil.which(tool) is None:
         pytest.skip(f"{tool} (procps) is not installed")
-
-
-def reclaim(m, p, nr):
-    """Direct reclaim of ``nr`` pages as if ``p`` allocated (try_to_free_pages)."""
-    saved = m.current
-    m.current = p.task
-    try:
-        return do_try_to_free_pages(m, G.GFP_KERNEL, ScanControl(G.GFP_KERNEL, 0, nr))
-    finally:
-        m.current = saved
 
 
 @pytest.fixture(scope="module")

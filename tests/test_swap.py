@@ -7,11 +7,9 @@ import struct
 import pytest
 
 import linuxvm as lv
-from _proc import meminfo, vmstat
+from _proc import meminfo, vmstat, reclaim
 from linuxvm.arch.x86.pgtable import pt_entries, is_swap_pte, pte_to_swp_entry, swp_offset
-from linuxvm.mm import gfp as G
 from linuxvm.mm.memory.pgtable import pte_lookup
-from linuxvm.mm.vmscan.reclaim import ScanControl, do_try_to_free_pages
 
 P = 4096
 RW = lv.PROT_READ | lv.PROT_WRITE
@@ -23,16 +21,6 @@ def status(m, p, key):
         if line.startswith(key + ":"):
             return int(line.split()[1])
     raise KeyError(key)
-
-
-def reclaim(m, p, nr):
-    """Direct reclaim of ``nr`` pages as if ``p`` allocated (try_to_free_pages)."""
-    saved = m.current
-    m.current = p.task
-    try:
-        return do_try_to_free_pages(m, G.GFP_KERNEL, ScanControl(G.GFP_KERNEL, 0, nr))
-    finally:
-        m.current = saved
 
 
 def fill(p, a, n, tag=0):
