@@ -112,7 +112,8 @@ class Machine(MachineState):
 
     :param ram: bytes of RAM, an int or a size string ("512M", "4G", "64G")
     :param cpus: number of CPUs (1..256)
-    :param swap: swap size; only "0" until swap is modelled
+    :param swap: size of a swap partition (/dev/sdb) swapped on at boot ("1G"; 0 or None:
+        no swap); ``m.swapon(size)`` adds more, with priorities
     :param seed: seed for every random choice the model makes
     :param thp: transparent hugepage mode, "always", "madvise" (default) or "never" (the
         transparent_hugepage= boot option); as in 4.6, a machine with less than 512 MiB of
