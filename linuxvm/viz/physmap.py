@@ -28,7 +28,7 @@ OWNER_FILE = 6          # page->mapping is an address_space: page cache, shmem
 OWNER_KERNEL = 7        # any other allocated frame (alloc_pages by the kernel, stacks)
 OWNER_NAMES = ["free (buddy)", "pcp", "page tables", "slab", "reserved", "anon",
                "file / page cache", "kernel"]
-OWNER_COLOURS = ["#e8e8e8", "#a6d854", "#e41a1c", "#ff7f00", "#303030", "#377eb8",
+OWNER_COLOURS = ["#e8e8e8", "#ffd92f", "#e41a1c", "#ff7f00", "#303030", "#377eb8",
                  "#4daf4a", "#984ea3"]
 ZONE_COLOURS = ["#fdb462", "#80b1d3", "#b3de69", "#fccde5"]
 MT_COLOURS = ["#fb8072", "#8dd3c7", "#bebada", "#ffffb3", "#d9d9d9"]
