@@ -3,6 +3,7 @@ SVG, plotting leaves the machine exactly as it was (whole-machine fingerprint), 
 owner classification of the physical map adds up to the model's own counters."""
 
 import doctest
+import pathlib
 
 import numpy as np
 import pytest
@@ -12,7 +13,8 @@ from linuxvm.accel.fingerprint import assert_same, fingerprint
 from linuxvm.cli import PLOT_KINDS, main
 from linuxvm.include.vm_event_item import (NR_ANON_PAGES, NR_FILE_PAGES, NR_PAGETABLE,
                                            NR_SLAB_RECLAIMABLE, NR_SLAB_UNRECLAIMABLE)
-from linuxvm.viz import frag, physmap, pgtree
+from linuxvm.tools import scenario
+from linuxvm.viz import frag, physmap, pgtree, series
 
 MiB = 1 << 20
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -180,7 +182,7 @@ def test_cli_plot_bad_input_exits_2(tmp_path, monkeypatch, capsys, argv):
     assert not list(tmp_path.iterdir())
 
 
-@pytest.mark.parametrize("mod", [physmap, frag, pgtree])
+@pytest.mark.parametrize("mod", [physmap, frag, pgtree, series])
 def test_doctests(machine, mod):
     m, _, _ = machine
     g = dict(vars(mod), m=m, lv=lv)
@@ -190,3 +192,21 @@ def test_doctests(machine, mod):
     for t in tests:
         runner.run(t)
     assert runner.failures == 0
+
+
+def test_timeline_over_scenario_snapshots(tmp_path):
+    scn = scenario.load(str(pathlib.Path(__file__).parent.parent / "examples" / "autopsy.toml"))
+    res = scenario.run(scn, check=True)
+    s = lv.viz.snapshot_series(res.snapshots)
+    assert s.names == ["after mmap", "after the two end writes", "after memset"]
+    pid = res.procs["autopsy"].pid
+    assert s.rss[pid][0] < s.rss[pid][2] and s.rss[pid][1] is None
+    assert s.free_pages[0] > s.free_pages[2]
+    before = fingerprint(res.machine)
+    for fmt in ("png", "svg"):
+        out = tmp_path / f"timeline.{fmt}"
+        assert lv.viz.timeline(res, out) == str(out)
+        _valid(out, fmt)
+    assert_same(before, fingerprint(res.machine))
+    with pytest.raises(ValueError):
+        lv.viz.timeline([("x", "/proc/buddyinfo", "")], tmp_path / "t.png")

@@ -1,7 +1,8 @@
 """The worked example of docs/pictures/README.md: boot a 256 MiB machine, spawn a process
 that touches 64 MiB, fork it, let the child write a quarter of it (copy on write), map and
 write an 8 MiB file (page cache), then free every other MiB of the parent's mapping and
-exit the child; draw physmap.png, frag.png and pagetables.png next to this script.
+exit the child; draw physmap.png, frag.png and pagetables.png next to this script; then
+run examples/autopsy.toml and draw timeline.png from its snapshots.
 
     PYTHONPATH=. python docs/pictures/make.py
 """
@@ -9,6 +10,7 @@ exit the child; draw physmap.png, frag.png and pagetables.png next to this scrip
 import os
 
 import linuxvm as lv
+from linuxvm.tools import scenario
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 MiB = 1 << 20
@@ -39,6 +41,9 @@ def main():
     lv.viz.fragmentation(m, os.path.join(HERE, "frag.png"))
     lv.viz.page_table_tree(m, p.pid, os.path.join(HERE, "pagetables.png"))
     m.check()
+    autopsy = os.path.join(HERE, "..", "..", "examples", "autopsy.toml")
+    res = scenario.run(scenario.load(autopsy), check=True)
+    lv.viz.timeline(res, os.path.join(HERE, "timeline.png"))
     print(m.proc.read("/proc/buddyinfo"), end="")
     print(m.proc.read("/sys/kernel/debug/extfrag/unusable_index"), end="")
 

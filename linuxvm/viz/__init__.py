@@ -1,5 +1,6 @@
 """Pictures of model state (matplotlib, Agg: no display): the physical memory map, the
-fragmentation of the free lists and a process's page-table tree, as PNG or SVG by the
+fragmentation of the free lists, a process's page-table tree, and free pages and RSS over
+a scenario's snapshots (``timeline``), as PNG or SVG by the
 file's suffix. Plotting only reads the model; the machine is left as it was.
 
 >>> import linuxvm as lv
@@ -21,6 +22,7 @@ _LAZY = {
     "fragmentation": "frag", "unusable_index_table": "frag",
     "page_table_tree": "pgtree", "walk_page_table_tree": "pgtree",
     "KINDS": "kinds", "plot": "kinds",
+    "timeline": "series", "snapshot_series": "series",
 }
 
 __all__ = sorted(_LAZY)
