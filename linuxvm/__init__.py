@@ -18,6 +18,7 @@ from .ipc.shm import (IPC_PRIVATE, IPC_CREAT, IPC_EXCL, IPC_NOWAIT, IPC_RMID, IP
                       SHM_INFO, ShmidDs)
 from . import helpers
 from . import workloads
+from . import viz          # light: its plotting modules (matplotlib) load on first use
 from . import accel as _accel   # registers the accelerators (linuxvm/accel)
 
 __version__ = "0.1.0"

@@ -29,6 +29,7 @@ from .tools.pagetables_usr import pagetables_usr
 from .tools import scenario as scenario_mod
 from .tools import diff as diff_mod
 from .units import parse_size
+from . import viz
 from .workloads.demo import run_demo
 from .workloads.experiments import EXAMPLES as EXPERIMENTS, run_example, start_process
 from .workloads.malloc import GLIBC_2_23, GLIBC_2_36
@@ -68,6 +69,9 @@ examples:
                                             snapshots and a summary table
   linuxvm diff examples/autopsy.toml --a vm.swappiness=60 --b vm.swappiness=10
                                             the same scenario twice, side by side
+  linuxvm plot physmap --ram 256M --user 64M -o physmap.png
+                                            a picture (physmap, frag, pagetables; .png or
+                                            .svg): pagetables draws the --user process
 """
 
 
@@ -511,6 +515,34 @@ def cmd_diff(args) -> int:
     return 0
 
 
+PLOT_KINDS = ("physmap", "frag", "pagetables")
+
+
+def cmd_plot(args) -> int:
+    """A picture of the model (lv.viz): the physical memory map, the fragmentation of the
+    free lists, or a process's page-table tree, written to ``-o FILE``."""
+    if args.kind not in PLOT_KINDS:
+        raise CliError(f"unknown picture kind {args.kind!r}: one of {', '.join(PLOT_KINDS)}")
+    if not args.output.lower().endswith((".png", ".svg")):
+        raise CliError(f"-o wants a .png or .svg file, not {args.output!r}")
+    m = boot(args)
+    pid = None
+    if args.user:
+        pid = _user_process(m, args.user)[0].pid
+    if args.pid is not None:
+        pid = args.pid
+    if args.kind == "pagetables" and pid is None:
+        raise CliError("the pagetables picture needs a process: give --user SIZE or --pid")
+    try:
+        path = viz.plot(m, args.kind, args.output, pid=pid)
+    except ValueError as e:
+        raise CliError(str(e)) from None
+    except OSError as e:
+        raise CliError(f"cannot write {args.output}: {e.strerror or e}") from None
+    print(f"{machine_line(args, m)}\nwrote {path}")
+    return 0
+
+
 def build_parser():
     p = argparse.ArgumentParser(
         prog="linuxvm",
@@ -671,6 +703,19 @@ def build_parser():
                    help=f"width of each column (default {diff_mod.WIDTH})")
     s.add_argument("--check", action="store_true", help="m.check() after every step")
     s.set_defaults(fn=cmd_diff)
+
+    s = sub.add_parser("plot", help="draw a picture of the model: physmap (physical memory "
+                                    "by owner, zone, migratetype), frag (unusable index per "
+                                    "order), pagetables (a process's page-table tree)")
+    s.add_argument("kind", metavar="KIND", help="one of " + ", ".join(PLOT_KINDS))
+    s.add_argument("-o", "--output", required=True, metavar="FILE",
+                   help="the picture file; its suffix (.png or .svg) chooses the format")
+    s.add_argument("--user", metavar="SIZE",
+                   help="first spawn a process (pid 1) that maps and touches SIZE bytes")
+    s.add_argument("--pid", type=int, default=None,
+                   help="the process whose page tables to draw (default: the --user one)")
+    add_machine_args(s)
+    s.set_defaults(fn=cmd_plot)
     return p
 
 
