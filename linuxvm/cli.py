@@ -6,6 +6,7 @@ unknown gfp flag or file) prints one error line and exits with status 2.
 """
 
 import argparse
+import os
 import sys
 
 from rich.console import Console
@@ -492,7 +493,27 @@ def cmd_run(args) -> int:
     for k, v in mach:
         t.add_row(k, v)
     out.print(t)
+    if args.plot:
+        for path in _plot_run(res, args.plot):
+            out.print(f"wrote {path}", markup=False)
     return 0
+
+
+def _plot_run(res, folder) -> list:
+    """The pictures of a scenario run in ``folder``: the physical memory map and the
+    fragmentation of the machine at the end, and free pages and RSS over the snapshots
+    (when they hold /proc/meminfo or /proc/PID/status)."""
+    try:
+        os.makedirs(folder, exist_ok=True)
+        paths = [viz.physical_map(res.machine, os.path.join(folder, "physmap.png")),
+                 viz.fragmentation(res.machine, os.path.join(folder, "frag.png"))]
+        try:
+            paths.append(viz.timeline(res, os.path.join(folder, "timeline.png")))
+        except ValueError:
+            pass                    # no snapshot to draw over time: the two above are all
+    except OSError as e:
+        raise CliError(f"cannot write pictures to {folder}: {e.strerror or e}") from None
+    return paths
 
 
 def cmd_diff(args) -> int:
@@ -689,6 +710,9 @@ def build_parser():
     s.add_argument("file", help="the scenario file")
     s.add_argument("--check", action="store_true",
                    help="m.check() after every step (slower)")
+    s.add_argument("--plot", metavar="DIR",
+                   help="also draw the run into DIR: physmap.png and frag.png of the machine "
+                        "at the end, timeline.png of free pages and RSS over the snapshots")
     s.set_defaults(fn=cmd_run)
 
     s = sub.add_parser("diff", help="what-if: run a scenario twice with two sets of sysctl "

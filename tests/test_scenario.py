@@ -240,3 +240,31 @@ def test_cli_step_failure_status_1(tmp_path):
                  'op = "mmap"\nprocess = "a"\nsize = "1T"\n')
     rc, out, err = cli("run", str(f))
     assert rc == 1 and err == f"linuxvm: {f}:5: step 1 (mmap) failed: ENOMEM\n"
+
+
+def test_cli_run_plot(tmp_path):
+    """`linuxvm run --plot DIR` draws the run: the machine at the end, and the
+    snapshots' free pages and RSS over time."""
+    rc, out, err = cli("run", "examples/autopsy.toml", "--plot", str(tmp_path / "pics"))
+    assert (rc, err) == (0, "")
+    for name in ("physmap.png", "frag.png", "timeline.png"):
+        f = tmp_path / "pics" / name
+        assert f"wrote {f}" in out
+        assert f.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_cli_run_plot_without_time_series(tmp_path):
+    """A run whose snapshots hold no meminfo or status still gets the two end pictures."""
+    f = tmp_path / "s.toml"
+    f.write_text('[machine]\nram = "128M"\n[[process]]\nname = "a"\n[[step]]\n'
+                 'op = "mmap"\nprocess = "a"\nsize = "1M"\n[[snapshot]]\nname = "end"\n'
+                 'files = ["/proc/buddyinfo"]\n')
+    rc, out, err = cli("run", str(f), "--plot", str(tmp_path / "pics"))
+    assert (rc, err) == (0, "")
+    assert sorted(p.name for p in (tmp_path / "pics").iterdir()) == ["frag.png", "physmap.png"]
+
+
+def test_cli_run_plot_unwritable(tmp_path):
+    (tmp_path / "file").write_text("")
+    rc, out, err = cli("run", "examples/autopsy.toml", "--plot", str(tmp_path / "file"))
+    assert rc == 2 and "cannot write pictures to" in err and "Traceback" not in err
