@@ -549,7 +549,7 @@ def summary(table: Table, nparams: int) -> tuple:
             elif all(isinstance(v, int) for v in vals):
                 lo, hi = min(vals), max(vals)
                 mean = sum(vals) / len(vals)
-                text = f"{mean:g}" if mean == int(mean) else f"{mean:.1f}"
+                text = f"{mean:.0f}" if mean == int(mean) else f"{mean:.1f}"
                 cells.append(text if lo == hi else f"{text} ({lo}–{hi})")
             else:
                 n = len(set(vals))
