@@ -550,6 +550,10 @@ def cmd_plot(args) -> int:
     return 0
 
 
+def _count(n, word) -> str:
+    return f"{n} {word}{'s' * (n != 1)}"
+
+
 def cmd_sweep(args) -> int:
     """A scenario for every combination of --param values and every seed: one table row
     per run (linuxvm/tools/sweep.py), locally or on a Dask cluster."""
@@ -584,8 +588,9 @@ def cmd_sweep(args) -> int:
     if not out.is_terminal:         # a file or a pipe: the summary table at its full width
         out = Console(highlight=False, soft_wrap=True, stderr=args.out is None, width=200)
     err = Console(stderr=True)
-    shape = " x ".join([f"{len(v)} {n}" for n, v in params] + [f"{len(seeds)} seeds"])
-    out.print(f"# sweep {args.file}: {shape} = {nruns} runs on {engine}", markup=False)
+    shape = " x ".join([f"{len(v)} {n}" for n, v in params] + [_count(len(seeds), "seed")])
+    out.print(f"# sweep {args.file}: {shape} = {_count(nruns, 'run')} on {engine}",
+              markup=False)
     start = time.monotonic()
     with Progress(console=err, transient=True, disable=not err.is_terminal) as bar:
         task = bar.add_task("runs", total=nruns)
@@ -610,7 +615,7 @@ def cmd_sweep(args) -> int:
         except sweep_mod.SweepError as e:
             raise CliError(str(e)) from None
     header, rows = sweep_mod.summary(table, len(params))
-    t = Table(title=f"{nruns} runs, {len(seeds)} seed{'s' * (len(seeds) > 1)} each "
+    t = Table(title=f"{_count(nruns, 'run')}, {_count(len(seeds), 'seed')} each "
                     f"combination: mean (min–max) over the seeds")
     for i, col in enumerate(header):
         t.add_column(col, justify="left" if i < len(params) else "right")
@@ -620,8 +625,10 @@ def cmd_sweep(args) -> int:
     aborted = sum(1 for r in table.rows if "aborted_at" in table.columns
                   and r[table.columns.index("aborted_at")])
     if aborted:
-        out.print(f"{aborted} runs ended at a failing step (aborted_at)", markup=False)
-    dest = f"wrote {nruns} rows to {args.out}" if args.out else f"{nruns} rows"
+        out.print(f"{_count(aborted, 'run')} ended at a failing step (aborted_at)",
+                  markup=False)
+    rows = _count(nruns, "row")
+    dest = f"wrote {rows} to {args.out}" if args.out else rows
     out.print(f"{dest} in {took:.1f} s", markup=False)
     return 0
 

@@ -236,7 +236,7 @@ def test_cli_table_on_stdout(tmp_path, capsys):
     assert cli.main(["sweep", str(path), "--figure", "kernel_allocs", "--jobs", "1"]) == 0
     cap = capsys.readouterr()
     assert cap.out == "seed,kernel_allocs\n0,4\n"      # the scenario's own seed
-    assert "1 runs on this process" in cap.err
+    assert "1 seed = 1 run on this process" in cap.err
 
 
 # -- the worked examples ------------------------------------------------------------------------

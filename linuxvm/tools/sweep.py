@@ -17,6 +17,7 @@ import hashlib
 import importlib.util
 import itertools
 import multiprocessing
+import os
 import re
 import traceback
 from dataclasses import dataclass
@@ -317,7 +318,7 @@ def check_params(params) -> None:
                 table.prepare(name, v)
             except SyscallError as e:   # what writing it to /proc/sys would answer
                 raise SweepError(f"--param {name}={v}: the sysctl refuses it "
-                                 f"({e.strerror})") from None
+                                 f"({os.strerror(e.errno)})") from None
             except NotImplementedError as e:
                 raise SweepError(f"--param {name}={v}: {e}") from None
 
