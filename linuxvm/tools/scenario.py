@@ -19,7 +19,7 @@ import re
 import tomllib
 from dataclasses import dataclass, field
 
-from ..errors import KernelPanic, OutOfMemory, ProcessKilled, Signal, SyscallError
+from ..errors import KernelPanic, OutOfMemory, Signal, SyscallError
 from ..kernel.sysctl import Sysctl
 from ..machine import Machine
 from ..mm import mman
