@@ -8,6 +8,7 @@ unknown gfp flag or file) prints one error line and exits with status 2.
 import argparse
 import os
 import sys
+import time
 
 from rich.console import Console
 from rich.progress import Progress
@@ -29,6 +30,7 @@ from .tools.autopsy import autopsy, AutopsyError
 from .tools.pagetables_usr import pagetables_usr
 from .tools import scenario as scenario_mod
 from .tools import diff as diff_mod
+from .tools import sweep as sweep_mod
 from .units import parse_size
 from . import viz
 from .workloads.demo import run_demo
@@ -73,6 +75,10 @@ examples:
   linuxvm plot physmap --ram 256M --user 64M -o physmap.png
                                             a picture (physmap, frag, pagetables; .png or
                                             .svg): pagetables draws the --user process
+  linuxvm sweep examples/fragmentation.toml --param vm.min_free_kbytes=1024,4096
+          --seeds 0..9 --figure kernel_allocs,free_pages --out frag.csv
+                                            every parameter combination x seed, one row per
+                                            run (--scheduler local|tcp://HOST:PORT: Dask)
 """
 
 
@@ -564,6 +570,89 @@ def cmd_plot(args) -> int:
     return 0
 
 
+def _count(n, word) -> str:
+    return f"{n} {word}{'s' * (n != 1)}"
+
+
+def cmd_sweep(args) -> int:
+    """A scenario for every combination of --param values and every seed: one table row
+    per run (linuxvm/tools/sweep.py), locally or on a Dask cluster."""
+    try:
+        params = sweep_mod.parse_params(args.param)
+        figures = sweep_mod.parse_figures(args.figure)
+        if args.out is not None and sweep_mod.output_kind(args.out) == "parquet" \
+                and not sweep_mod.parquet_available():
+            raise sweep_mod.SweepError("writing Parquet needs pyarrow (pip install pyarrow); "
+                                       "or write a .csv file")
+        if args.jobs < 1:
+            raise sweep_mod.SweepError(f"--jobs must be at least 1, not {args.jobs}")
+        sweep_mod.check_scheduler(args.scheduler)
+        try:
+            with open(args.file, encoding="utf-8") as f:
+                text = f.read()
+        except (OSError, UnicodeDecodeError) as e:
+            raise sweep_mod.SweepError(f"{args.file}: {getattr(e, 'strerror', None) or e}")
+        scn = scenario_mod.loads(text, args.file)
+        seeds = (sweep_mod.parse_seeds(args.seeds) if args.seeds is not None
+                 else [scn.machine.get("seed", 0)])
+        sweep_mod.check(text, args.file, params, seeds, figures)
+    except (sweep_mod.SweepError, scenario_mod.ScenarioError) as e:
+        raise CliError(str(e)) from None
+    nruns = len(seeds)
+    for _, vals in params:
+        nruns *= len(vals)
+    jobs = min(args.jobs, nruns) if args.scheduler is None else args.jobs
+    engine = sweep_mod.engine_name(jobs, args.scheduler)
+    # the table goes to --out, or to stdout with everything else on stderr
+    out = Console(highlight=False, soft_wrap=True, stderr=args.out is None)
+    if not out.is_terminal:         # a file or a pipe: the summary table at its full width
+        out = Console(highlight=False, soft_wrap=True, stderr=args.out is None, width=200)
+    err = Console(stderr=True)
+    shape = " x ".join([f"{len(v)} {n}" for n, v in params] + [_count(len(seeds), "seed")])
+    out.print(f"# sweep {args.file}: {shape} = {_count(nruns, 'run')} on {engine}",
+              markup=False)
+    start = time.monotonic()
+    with Progress(console=err, transient=True, disable=not err.is_terminal) as bar:
+        task = bar.add_task("runs", total=nruns)
+        try:
+            table = sweep_mod.sweep(text, params, seeds, figures, path=args.file,
+                                    jobs=jobs, scheduler=args.scheduler,
+                                    check_each=args.check,
+                                    progress=lambda done, total: bar.update(task,
+                                                                            completed=done))
+        except sweep_mod.SweepError as e:
+            raise CliError(str(e)) from None
+        except sweep_mod.RunError as e:         # a model defect: the traceback matters
+            sys.stderr.write(e.detail)
+            print(f"linuxvm: {e}", file=sys.stderr)
+            return 1
+    took = time.monotonic() - start
+    if args.out is None:
+        table.write_csv(sys.stdout)
+    else:
+        try:
+            table.write(args.out)
+        except sweep_mod.SweepError as e:
+            raise CliError(str(e)) from None
+    header, rows = sweep_mod.summary(table, len(params))
+    t = Table(title=f"{_count(nruns, 'run')}, {_count(len(seeds), 'seed')} each "
+                    f"combination: mean (min–max) over the seeds")
+    for i, col in enumerate(header):
+        t.add_column(col, justify="left" if i < len(params) else "right")
+    for row in rows:
+        t.add_row(*row)
+    out.print(t)
+    aborted = sum(1 for r in table.rows if "aborted_at" in table.columns
+                  and r[table.columns.index("aborted_at")])
+    if aborted:
+        out.print(f"{_count(aborted, 'run')} ended at a failing step (aborted_at)",
+                  markup=False)
+    rows = _count(nruns, "row")
+    dest = f"wrote {rows} to {args.out}" if args.out else rows
+    out.print(f"{dest} in {took:.1f} s", markup=False)
+    return 0
+
+
 def build_parser():
     p = argparse.ArgumentParser(
         prog="linuxvm",
@@ -740,6 +829,34 @@ def build_parser():
                    help="the process whose page tables to draw (default: the --user one)")
     add_machine_args(s)
     s.set_defaults(fn=cmd_plot)
+
+    s = sub.add_parser("sweep", help="run a scenario for every combination of parameter "
+                                     "values and seeds; one table row per run (CSV or "
+                                     "Parquet), locally or on a Dask cluster")
+    s.add_argument("file", help="the scenario file")
+    s.add_argument("--param", action="append", default=[], metavar="NAME=V1,V2,...",
+                   help="a sysctl (vm.min_free_kbytes=8192,65536) or [machine] key (ram, "
+                        "swap, cpus, thp, aslr) and its values (repeatable: the runs are "
+                        "every combination)")
+    s.add_argument("--seeds", metavar="SEEDS",
+                   help="seeds to run each combination with: N, A..B (both included) or a "
+                        "comma list of those (default: the scenario's seed)")
+    s.add_argument("--figure", action="append", default=[], metavar="NAME",
+                   help="a column to measure (repeatable or comma list): "
+                        + ", ".join(sweep_mod.FIGURES) + ", vmstat.NAME, meminfo.NAME, "
+                        "buddyinfo.ORDER, status.PROC.FIELD (default: "
+                        + ",".join(sweep_mod.DEFAULT_FIGURES) + ")")
+    s.add_argument("--out", metavar="FILE",
+                   help="the table: .csv, or .parquet if pyarrow is installed "
+                        "(default: CSV on stdout)")
+    s.add_argument("--jobs", type=int, default=os.cpu_count() or 1,
+                   help="local processes, or LocalCluster workers (default: the CPUs)")
+    s.add_argument("--scheduler", metavar="tcp://HOST:PORT|local",
+                   help="run on Dask: the address of a running scheduler, or local for a "
+                        "LocalCluster (needs the cluster extra: pip install "
+                        "'linuxvm[cluster]')")
+    s.add_argument("--check", action="store_true", help="m.check() after every step")
+    s.set_defaults(fn=cmd_sweep)
     return p
 
 

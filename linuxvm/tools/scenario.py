@@ -19,7 +19,7 @@ import re
 import tomllib
 from dataclasses import dataclass, field
 
-from ..errors import KernelPanic, OutOfMemory, ProcessKilled, Signal, SyscallError
+from ..errors import KernelPanic, OutOfMemory, Signal, SyscallError
 from ..kernel.sysctl import Sysctl
 from ..machine import Machine
 from ..mm import mman
@@ -69,7 +69,13 @@ class ScenarioError(Exception):
 
 
 class StepFailed(Exception):
-    """A step the model refused (with ``on_error = "fail"``): ``FILE:LINE: reason``."""
+    """A step the model refused (with ``on_error = "fail"``): ``FILE:LINE: reason``;
+    ``result`` is the run so far (its machine as the failure left it), ``step`` the
+    failed [[step]]'s number."""
+
+    def __init__(self, message, result=None, step=0):
+        super().__init__(message)
+        self.result, self.step = result, step
 
 
 @dataclass
@@ -701,7 +707,7 @@ def run(scn: Scenario, check=False, progress=None) -> Result:
                 res.failed += 1
                 if st.on_error == "fail":
                     raise StepFailed(f"{scn.path}:{st.line}: {where} ({st.op}) failed: "
-                                     f"{what}") from None
+                                     f"{what}", res, st.number) from None
                 if st.on_error == "stop":
                     stopped.add(st.number)
         if check:
