@@ -7,6 +7,7 @@ with the same mappings (sizes, permissions) and the same resident pages."""
 import os
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -210,3 +211,56 @@ def test_snapshot_of_a_model_process_round_trips():
         m.proc.read(f"/proc/{p.pid}/maps")
     r1, r2 = residency(p), residency(seeded.process)
     assert [v[1:] for v in r1.vmas] == [v[1:] for v in r2.vmas]
+
+
+def test_an_unprivileged_reader_sees_no_pfns_and_says_so():
+    # a reader without CAP_SYS_ADMIN (uid nobody, reading a nobody process): PFNs read 0
+    # and /proc/kpageflags is refused, so the kpageflags figures are unavailable
+    if os.geteuid() != 0:
+        pytest.skip("needs root to start the nobody processes")
+    if not os.path.exists("/proc/self/pagemap"):
+        pytest.skip("this kernel has no /proc/PID/pagemap (CONFIG_PROC_PAGE_MONITOR)")
+    nobody = 65534
+
+    def drop():
+        os.setgroups([])
+        os.setresgid(nobody, nobody, nobody)
+        os.setresuid(nobody, nobody, nobody)
+    target = subprocess.Popen(["sleep", "60"], preexec_fn=drop)
+    try:
+        for _ in range(3000):                              # wait until it sleeps
+            with open(f"/proc/{target.pid}/stat") as f:
+                stat = f.read()
+            with open(f"/proc/{target.pid}/maps") as f:
+                if "(sleep) S" in stat and "libc" in f.read():
+                    break
+            time.sleep(0.01)
+        else:
+            pytest.fail("sleep did not start sleeping")
+        rfd, wfd = os.pipe()
+        pid = os.fork()
+        if pid == 0:                                       # the unprivileged reader
+            try:
+                os.close(rfd)
+                drop()
+                with LiveProcess(target.pid) as lp:
+                    r = residency(lp)
+                text = (f"{int(r.pfns_visible)} {int(r.kpageflags)} {r.total.present} "
+                        f"{r.total.zero}\n" + format_residency(r))
+                os.write(wfd, text.encode())
+            finally:
+                os._exit(0)
+        os.close(wfd)
+        with os.fdopen(rfd) as f:
+            out = f.read()
+        os.waitpid(pid, 0)
+        with LiveProcess(target.pid) as lp:
+            as_root = residency(lp)
+    finally:
+        target.kill()
+        target.wait()
+    head, report = out.split("\n", 1)
+    visible, kflags, present, zero = head.split()
+    assert (visible, kflags, zero) == ("0", "0", "None")
+    assert int(present) == as_root.total.present
+    assert "note: PFNs read 0" in report and "page types: unavailable" in report
