@@ -44,6 +44,17 @@ def child():
     proc = subprocess.Popen([sys.executable, "-c", CHILD], stdin=subprocess.PIPE,
                             stdout=subprocess.PIPE, text=True)
     addr = int(proc.stdout.readline(), 16)
+    # wait until it sleeps in its read of stdin: no page of it changes after that
+    for _ in range(3000):
+        with open(f"/proc/{proc.pid}/stat") as f:
+            if f.read().split(") ", 1)[1].startswith("S"):
+                before = own_pagemap(proc.pid)
+                time.sleep(0.05)
+                if own_pagemap(proc.pid) == before:
+                    break
+        time.sleep(0.01)
+    else:
+        pytest.fail("the child did not settle")
     yield proc.pid, addr
     proc.stdin.close()
     proc.wait(timeout=60)
