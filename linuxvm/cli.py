@@ -20,6 +20,8 @@ from .helpers.vtop import vtop
 from .helpers.oom_explain import oom_explain
 from .helpers.pagemap import format_binary
 from .helpers import crash
+from .helpers import live as live_mod
+from .helpers.residency import residency, format_residency
 from .helpers.sched import find_task
 from .machine import Machine
 from .errors import Signal, OutOfMemory, SyscallError
@@ -79,6 +81,9 @@ examples:
           --seeds 0..9 --figure kernel_allocs,free_pages --out frag.csv
                                             every parameter combination x seed, one row per
                                             run (--scheduler local|tcp://HOST:PORT: Dask)
+  linuxvm live $$ --model --ram 1G          a process of this machine: residency, zero
+                                            page, THP, page types; then a model process
+                                            seeded from its snapshot
 """
 
 
@@ -653,6 +658,43 @@ def cmd_sweep(args) -> int:
     return 0
 
 
+def cmd_live(args) -> int:
+    """The residency, zero-page, THP, exclusive and page-types breakdowns of a process of
+    this machine (helpers/live.py, helpers/residency.py); with --model, the same for a
+    model process seeded from its snapshot."""
+    try:
+        pid = int(args.pid, 10)
+        if pid <= 0:
+            raise ValueError
+    except ValueError:
+        raise CliError(f"not a pid: {args.pid!r}") from None
+    rows = None if args.all else args.rows
+    try:
+        with live_mod.LiveProcess(pid) as proc:
+            sys.stdout.write(format_residency(residency(proc), rows))
+            snap = live_mod.snapshot(proc) if args.model else None
+    except ProcessLookupError:
+        raise CliError(f"no such process: {pid}") from None
+    except FileNotFoundError as e:
+        raise CliError(f"{e.filename}: missing on this kernel") from None
+    except PermissionError as e:
+        raise CliError(f"{e.filename}: {e.strerror} (pagemap of another user's process "
+                       f"needs ptrace access)") from None
+    if snap is not None:
+        m = boot(args)
+        seeded = live_mod.spawn_from_snapshot(m, snap, files=args.files)
+        m.check()
+        print()
+        print(machine_line(args, m))
+        print(f"seeded model process {seeded.process.pid}: {len(seeded.mapped)} mappings "
+              f"({len(seeded.skipped)} of the kernel's own left out, "
+              f"{len(seeded.as_anon)} file mappings made anonymous)")
+        for note in seeded.notes:
+            print(f"note: {note}")
+        sys.stdout.write(format_residency(residency(seeded.process), rows))
+    return 0
+
+
 def build_parser():
     p = argparse.ArgumentParser(
         prog="linuxvm",
@@ -857,6 +899,22 @@ def build_parser():
                         "'linuxvm[cluster]')")
     s.add_argument("--check", action="store_true", help="m.check() after every step")
     s.set_defaults(fn=cmd_sweep)
+
+    s = sub.add_parser("live", help="a process of this machine: residency, zero page, THP, "
+                                    "exclusive and page types from its /proc files; "
+                                    "--model seeds a model process from it")
+    s.add_argument("pid", metavar="PID", help="a process id of this machine")
+    s.add_argument("--rows", type=int, default=40,
+                   help="mappings shown (default 40; the total counts all)")
+    s.add_argument("--all", action="store_true", help="show every mapping")
+    s.add_argument("--model", action="store_true",
+                   help="seed a model process with its mappings and resident pages "
+                        "(helpers/live.py spawn_from_snapshot) and show it too")
+    s.add_argument("--files", default="create", choices=["create", "anon"],
+                   help="with --model: map file mappings from sparse model files of the "
+                        "same path (create), or as anonymous memory (anon)")
+    add_machine_args(s)
+    s.set_defaults(fn=cmd_live)
     return p
 
 

@@ -9,7 +9,8 @@ import pytest
 
 import linuxvm as lv
 
-MODULES = ["sched", "mm", "page_alloc", "slab", "crash", "vtop", "oom_explain", "pagemap"]
+MODULES = ["sched", "mm", "page_alloc", "slab", "crash", "vtop", "oom_explain", "pagemap",
+           "residency"]
 
 
 def fixed_globals() -> dict:

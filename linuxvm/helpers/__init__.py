@@ -11,3 +11,6 @@ from .page_alloc import (for_each_online_pgdat, for_each_zone,  # noqa: F401
                          for_each_free_area, for_each_pcp_page, FreeBlock, PcpPage)
 from .slab import (for_each_slab_cache, find_slab_cache,  # noqa: F401
                    slab_cache_for_each_allocated_object, slab_object_info, SlabObjectInfo)
+from .residency import (residency, page_types, format_residency,  # noqa: F401
+                        ModelSource, proc_source)
+from .live import LiveProcess, snapshot, spawn_from_snapshot  # noqa: F401

@@ -6,6 +6,7 @@ from ...errors import SyscallError
 from ...include.oom import OOM_SCORE_ADJ_MAX, OOM_SCORE_ADJ_MIN
 from . import Node
 from .array import render_status, render_stat
+from .clear_refs import clear_refs_read, clear_refs_write
 from .task_mmu import render_maps, render_smaps, render_statm, file_d_path
 from ...arch.x86.page_types import PAGE_SHIFT, PAGE_SIZE, TASK_SIZE
 from ...mm.oom_kill import oom_badness, totalpages_of
@@ -176,6 +177,7 @@ PID_FILES = {
     "oom_score": (proc_oom_score, None),
     "oom_score_adj": (lambda m, t: f"{t.signal.oom_score_adj}\n", oom_score_adj_write),
     "oom_adj": (lambda m, t: oom_adj_read(t), oom_adj_write),
+    "clear_refs": (clear_refs_read, clear_refs_write),
 }
 
 
