@@ -37,245 +37,13 @@ from dataclasses import dataclass, field
 from ..errors import ProcessKilled, SyscallError
 from ..mm import mman
 from .autopsy import host_interpreter, AutopsyError
+from .strace_log import (ReplayError, Call, parse, PAGE, PROT, MAP, MAP_SHARED_VALIDATE,
+                         MAP_NEWER, MREMAP, MADV, MS, MCL, MLOCK, O_FLAGS, O_CREAT,
+                         O_DIRECTORY, O_CLOEXEC, CLONE_VM, CLONE_VFORK, CLONE_FLAGS, AT_FDCWD,
+                         SPECIAL_DIRS, FORKS, KNOWN, strip_comments, arg_int, arg_flags,
+                         arg_string, page_align)
 
 __all__ = ["ReplayError", "Call", "parse", "replay", "Replay", "format_summary"]
-
-PAGE = 4096
-
-# strace's names for the flag words of the calls replayed (x86-64 values)
-PROT = {"PROT_NONE": 0, "PROT_READ": 1, "PROT_WRITE": 2, "PROT_EXEC": 4,
-        "PROT_SEM": 8, "PROT_GROWSDOWN": 0x01000000, "PROT_GROWSUP": 0x02000000}
-MAP = {n: getattr(mman, n) for n in dir(mman) if n.startswith("MAP_")
-       and isinstance(getattr(mman, n), int) and n not in ("MAP_TYPE",)}
-MAP.update({"MAP_SHARED_VALIDATE": 0x03, "MAP_UNINITIALIZED": 0x4000000,
-            "MAP_FIXED_NOREPLACE": 0x100000, "MAP_SYNC": 0x80000})
-MAP_SHARED_VALIDATE = 0x03
-# flags 4.6 does not know: MAP_FIXED_NOREPLACE is a hint there, the others are dropped
-MAP_NEWER = 0x100000 | 0x80000 | 0x4000000
-MREMAP = {"MREMAP_MAYMOVE": 1, "MREMAP_FIXED": 2, "MREMAP_DONTUNMAP": 4}
-MADV = {n: getattr(mman, n) for n in dir(mman) if n.startswith("MADV_")}
-MADV.update({"MADV_COLD": 20, "MADV_PAGEOUT": 21, "MADV_POPULATE_READ": 22,
-             "MADV_POPULATE_WRITE": 23, "MADV_WIPEONFORK": 18, "MADV_KEEPONFORK": 19})
-MS = {"MS_ASYNC": 1, "MS_INVALIDATE": 2, "MS_SYNC": 4}
-MCL = {"MCL_CURRENT": 1, "MCL_FUTURE": 2, "MCL_ONFAULT": 4}
-MLOCK = {"MLOCK_ONFAULT": 1}
-O_FLAGS = {"O_RDONLY": 0, "O_WRONLY": 1, "O_RDWR": 2, "O_CREAT": 0o100, "O_EXCL": 0o200,
-           "O_NOCTTY": 0o400, "O_TRUNC": 0o1000, "O_APPEND": 0o2000, "O_NONBLOCK": 0o4000,
-           "O_DSYNC": 0o10000, "O_ASYNC": 0o20000, "O_DIRECT": 0o40000,
-           "O_LARGEFILE": 0o100000, "O_DIRECTORY": 0o200000, "O_NOFOLLOW": 0o400000,
-           "O_NOATIME": 0o1000000, "O_CLOEXEC": 0o2000000, "O_SYNC": 0o4010000,
-           "O_PATH": 0o10000000, "O_TMPFILE": 0o20200000, "O_NDELAY": 0o4000}
-O_CREAT, O_DIRECTORY, O_CLOEXEC = 0o100, 0o200000, 0o2000000
-CLONE_VM, CLONE_VFORK = 0x100, 0x4000
-CLONE_FLAGS = {"CLONE_VM": 0x100, "CLONE_FS": 0x200, "CLONE_FILES": 0x400,
-               "CLONE_SIGHAND": 0x800, "CLONE_PIDFD": 0x1000, "CLONE_PTRACE": 0x2000,
-               "CLONE_VFORK": 0x4000, "CLONE_PARENT": 0x8000, "CLONE_THREAD": 0x10000,
-               "CLONE_NEWNS": 0x20000, "CLONE_SYSVSEM": 0x40000, "CLONE_SETTLS": 0x80000,
-               "CLONE_PARENT_SETTID": 0x100000, "CLONE_CHILD_CLEARTID": 0x200000,
-               "CLONE_DETACHED": 0x400000, "CLONE_UNTRACED": 0x800000,
-               "CLONE_CHILD_SETTID": 0x1000000, "CLONE_NEWCGROUP": 0x2000000,
-               "CLONE_NEWUTS": 0x4000000, "CLONE_NEWIPC": 0x8000000,
-               "CLONE_NEWUSER": 0x10000000, "CLONE_NEWPID": 0x20000000,
-               "CLONE_NEWNET": 0x40000000, "CLONE_IO": 0x80000000}
-AT_FDCWD = "AT_FDCWD"
-SPECIAL_DIRS = ("/proc/", "/sys/", "/dev/")
-
-FORKS = {"fork", "vfork", "clone", "clone3"}
-EXECS = {"execve", "execveat"}
-RANGE_CALLS = {"munmap", "mprotect", "madvise", "mlock", "mlock2", "munlock", "msync",
-               "pkey_mprotect"}
-KNOWN = ({"mmap", "mremap", "brk", "open", "openat", "creat", "close", "ftruncate",
-          "exit", "exit_group", "mlockall", "munlockall"} | FORKS | EXECS | RANGE_CALLS)
-
-
-class ReplayError(Exception):
-    """A log the replay cannot read: ``FILE:LINE: reason``."""
-
-
-@dataclass
-class Call:
-    """One complete system call of the log (its two halves joined)."""
-    line: int
-    pid: int
-    name: str
-    args: list
-    ret: object            # int, or None for "= ?"
-    errno: str = None      # "ENOENT" when the call failed
-    exited: object = None  # ("exited", code) / ("killed", signame) for +++ lines
-
-
-# -- parsing ------------------------------------------------------------------------------
-
-_PREFIX = re.compile(r"^(?:\[pid\s+(\d+)\]\s*|(\d+)\s+)?"
-                     r"(?:\d\d:\d\d:\d\d(?:\.\d+)?\s+|\d+\.\d+\s+)?(.*)$")
-_NAME = re.compile(r"([a-z_][a-z0-9_]*)\(")
-_RESUMED = re.compile(r"<\.\.\.\s+([a-z_][a-z0-9_]*)\s+resumed>\s?(.*)$")
-_RET = re.compile(r"^\s*=\s*(\?|0x[0-9a-fA-F]+|-?\d+)(?:\s+(E[A-Z0-9]+|ERESTART\w+))?")
-_EXIT = re.compile(r"^\+\+\+ (?:exited with (\d+)|killed by (SIG\w+))")
-
-
-def _scan(text: str, start: int):
-    """Index of the ``)`` closing the argument list that starts at ``start``, or -1; and
-    the top-level argument strings."""
-    depth = 0
-    args = []
-    cur = start
-    i = start
-    n = len(text)
-    while i < n:
-        c = text[i]
-        if c == '"':
-            i += 1
-            while i < n and text[i] != '"':
-                i += 2 if text[i] == "\\" else 1
-        elif c == "/" and text.startswith("/*", i):
-            j = text.find("*/", i + 2)
-            i = n if j < 0 else j + 1
-        elif c in "([{":
-            depth += 1
-        elif c in ")]}":
-            if depth == 0:
-                if c != ")":
-                    return -2, args
-                if text[cur:i].strip():
-                    args.append(text[cur:i].strip())
-                return i, args
-            depth -= 1
-        elif c == "," and depth == 0:
-            args.append(text[cur:i].strip())
-            cur = i + 1
-        i += 1
-    return -1, args
-
-
-def _split_call(path, lineno, pid, body):
-    """``name(args) = ret ...`` -> Call."""
-    mo = _NAME.match(body)
-    if mo is None:
-        raise ReplayError(f"{path}:{lineno}: not a system call line: {body[:60]!r}")
-    end, args = _scan(body, mo.end())
-    if end < 0:
-        raise ReplayError(f"{path}:{lineno}: unbalanced brackets in {mo.group(1)}(...)")
-    rm = _RET.match(body[end + 1:])
-    if rm is None:
-        raise ReplayError(f"{path}:{lineno}: {mo.group(1)}: no return value (\"= ...\")")
-    r = rm.group(1)
-    ret = None if r == "?" else int(r, 0)
-    return Call(lineno, pid, mo.group(1), args, ret, rm.group(2))
-
-
-def parse(path: str) -> list:
-    """Every system call and exit of an ``strace -f`` log, in completion order.
-
-    :raises ReplayError: an unreadable file or a line that is none of strace's forms
-    """
-    try:
-        with open(path, encoding="utf-8", errors="replace") as f:
-            lines = f.read().splitlines()
-    except OSError as e:
-        raise ReplayError(f"{path}: {e.strerror}") from None
-    calls = []
-    pending = {}        # pid -> (lineno, text before "<unfinished ...>")
-    for lineno, raw in enumerate(lines, 1):
-        line = raw.rstrip()
-        if not line.strip():
-            continue
-        mo = _PREFIX.match(line)
-        pid = int(mo.group(1) or mo.group(2) or 0)
-        body = mo.group(3)
-        if body.startswith(("---", "strace: ", "????")):
-            continue
-        em = _EXIT.match(body)
-        if em is not None:
-            how = ("exited", int(em.group(1))) if em.group(1) is not None \
-                else ("killed", em.group(2))
-            calls.append(Call(lineno, pid, "+++", [], None, None, how))
-            continue
-        if body.startswith("+++"):
-            continue
-        if body.endswith("<unfinished ...>"):
-            if pid in pending:
-                raise ReplayError(f"{path}:{lineno}: pid {pid} starts a call while "
-                                  f"line {pending[pid][0]} is unfinished")
-            if _NAME.match(body) is None:
-                raise ReplayError(f"{path}:{lineno}: not a system call line: {body[:60]!r}")
-            pending[pid] = (lineno, body[:-len("<unfinished ...>")])
-            calls.append(Call(lineno, pid, "<unfinished>", [body], None, None,
-                              _NAME.match(body).group(1)))
-            continue
-        rm = _RESUMED.match(body)
-        if rm is not None:
-            if pid not in pending:
-                raise ReplayError(f"{path}:{lineno}: {rm.group(1)} resumed but pid {pid} "
-                                  f"has no unfinished call")
-            first, text = pending.pop(pid)
-            if _NAME.match(text).group(1) != rm.group(1):
-                raise ReplayError(f"{path}:{lineno}: {rm.group(1)} resumed but line "
-                                  f"{first} left {_NAME.match(text).group(1)} unfinished")
-            body = text + rm.group(2)
-        calls.append(_split_call(path, lineno, pid, body))
-    if not any(c.name not in ("+++", "<unfinished>") for c in calls):
-        raise ReplayError(f"{path}:{len(lines)}: no system calls in the log")
-    return calls
-
-
-# -- argument values ----------------------------------------------------------------------
-
-def _strip(arg: str) -> str:
-    return re.sub(r"/\*.*?\*/", "", arg).strip()
-
-
-def _int(call, path, i, default=None):
-    if i >= len(call.args):
-        if default is not None:
-            return default
-        raise ReplayError(f"{path}:{call.line}: {call.name}: argument {i + 1} missing")
-    a = _strip(call.args[i])
-    if a == "NULL":
-        return 0
-    try:
-        if re.fullmatch(r"0[0-7]+", a):
-            return int(a, 8)            # strace prints modes in octal
-        return int(a, 0)
-    except ValueError:
-        raise ReplayError(f"{path}:{call.line}: {call.name}: argument {i + 1} "
-                          f"is not a number: {a!r}") from None
-
-
-def _flags(call, path, i, table, unknown: Counter):
-    """A ``A|B|0x40`` flag word; names strace knows and we do not are counted, not fatal."""
-    if i >= len(call.args):
-        raise ReplayError(f"{path}:{call.line}: {call.name}: argument {i + 1} missing")
-    a = _strip(call.args[i])
-    v = 0
-    for part in a.split("|"):
-        part = part.strip()
-        if part in table:
-            v |= table[part]
-            continue
-        try:
-            v |= int(part, 0)
-        except ValueError:
-            if not re.fullmatch(r"[A-Z][A-Z0-9_]*", part):
-                raise ReplayError(f"{path}:{call.line}: {call.name}: bad flag word "
-                                  f"{a!r}") from None
-            unknown[part] += 1
-    return v
-
-
-def _string(call, path, i):
-    if i >= len(call.args):
-        raise ReplayError(f"{path}:{call.line}: {call.name}: argument {i + 1} missing")
-    a = call.args[i]
-    if not (a.startswith('"') and a.rstrip(".").endswith('"')):
-        raise ReplayError(f"{path}:{call.line}: {call.name}: argument {i + 1} is not a "
-                          f"string: {a[:40]!r}")
-    return a.rstrip(".")[1:-1].encode().decode("unicode_escape", "replace")
-
-
-def _align(n: int) -> int:
-    return (n + PAGE - 1) & ~(PAGE - 1)
-
 
 # -- the per-process translation table ----------------------------------------------------
 
@@ -373,16 +141,16 @@ def _file_sizes(calls) -> dict:
     for c in calls:
         try:
             if c.name in ("open", "openat", "creat") and c.ret is not None and c.ret >= 0:
-                fdpath[(c.ret)] = _string(c, "", 1 if c.name == "openat" else 0)
+                fdpath[(c.ret)] = arg_string(c, "", 1 if c.name == "openat" else 0)
             elif c.name == "mmap" and len(c.args) == 6 and c.ret is not None and c.ret >= 0:
-                fd = int(_strip(c.args[4]), 0)
+                fd = int(strip_comments(c.args[4]), 0)
                 if fd in fdpath:
-                    end = int(_strip(c.args[5]), 0) + int(_strip(c.args[1]), 0)
+                    end = int(strip_comments(c.args[5]), 0) + int(strip_comments(c.args[1]), 0)
                     need[fdpath[fd]] = max(need[fdpath[fd]], end)
             elif c.name == "ftruncate" and c.ret == 0:
-                fd = int(_strip(c.args[0]), 0)
+                fd = int(strip_comments(c.args[0]), 0)
                 if fd in fdpath:
-                    need[fdpath[fd]] = max(need[fdpath[fd]], int(_strip(c.args[1]), 0))
+                    need[fdpath[fd]] = max(need[fdpath[fd]], int(strip_comments(c.args[1]), 0))
         except (ReplayError, ValueError, IndexError):
             pass
     return need
@@ -486,12 +254,12 @@ class _Replayer:
         self.r.not_replayed[why] += 1
 
     def sys_mmap(self, c, pr):
-        addr = _int(c, self.path, 0)
-        length = _int(c, self.path, 1)
-        prot = _flags(c, self.path, 2, PROT, self.r.unknown_flags)
-        flags = _flags(c, self.path, 3, MAP, self.r.unknown_flags)
-        fd = _int(c, self.path, 4)
-        off = _int(c, self.path, 5)
+        addr = arg_int(c, self.path, 0)
+        length = arg_int(c, self.path, 1)
+        prot = arg_flags(c, self.path, 2, PROT, self.r.unknown_flags)
+        flags = arg_flags(c, self.path, 3, MAP, self.r.unknown_flags)
+        fd = arg_int(c, self.path, 4)
+        off = arg_int(c, self.path, 5)
         p, sp = pr.p, pr.space
         if flags & MAP_NEWER:
             self.r.notes["mmap flags newer than 4.6 dropped"] += 1
@@ -507,7 +275,7 @@ class _Replayer:
                 self.r.notes["mmap of an untracked fd: anonymous instead"] += 1
                 flags |= mman.MAP_ANONYMOUS
                 mfd, off = -1, 0
-        alen = _align(length)
+        alen = page_align(length)
         maddr = None
         if flags & mman.MAP_FIXED:
             pieces, whole = sp.pieces(addr, alen)
@@ -539,21 +307,21 @@ class _Replayer:
 
     def sys_range(self, c, pr):
         """munmap, mprotect, madvise, mlock, mlock2, munlock, msync: one call per piece."""
-        addr = _int(c, self.path, 0)
-        length = _int(c, self.path, 1)
+        addr = arg_int(c, self.path, 0)
+        length = arg_int(c, self.path, 1)
         extra = ()
         name = c.name
         if name in ("mprotect", "pkey_mprotect"):
-            extra = (_flags(c, self.path, 2, PROT, self.r.unknown_flags),)
+            extra = (arg_flags(c, self.path, 2, PROT, self.r.unknown_flags),)
             name = "mprotect"
             if c.name == "pkey_mprotect":
                 self.r.notes["pkey_mprotect replayed as mprotect"] += 1
         elif name == "madvise":
-            extra = (_flags(c, self.path, 2, MADV, self.r.unknown_flags),)
+            extra = (arg_flags(c, self.path, 2, MADV, self.r.unknown_flags),)
         elif name == "msync":
-            extra = (_flags(c, self.path, 2, MS, self.r.unknown_flags),)
+            extra = (arg_flags(c, self.path, 2, MS, self.r.unknown_flags),)
         elif name == "mlock2":
-            extra = (_flags(c, self.path, 2, MLOCK, self.r.unknown_flags),)
+            extra = (arg_flags(c, self.path, 2, MLOCK, self.r.unknown_flags),)
         pieces, whole = pr.space.pieces(addr, length)
         if not pieces:
             return self.skip(c, "address not translated (not mapped by a replayed call)")
@@ -565,7 +333,7 @@ class _Replayer:
         self.compare(c, err)
         self.replayed(c)
         if c.name == "munmap" and c.errno is None:
-            pr.space.carve(addr & ~(PAGE - 1), addr + _align(length))
+            pr.space.carve(addr & ~(PAGE - 1), addr + page_align(length))
 
     def outcome_call(self, fn, *args):
         try:
@@ -581,11 +349,11 @@ class _Replayer:
                                  f"{c.errno or 'succeeded'}, model {model or 'succeeded'}")
 
     def sys_mremap(self, c, pr):
-        old = _int(c, self.path, 0)
-        old_len = _int(c, self.path, 1)
-        new_len = _int(c, self.path, 2)
-        flags = _flags(c, self.path, 3, MREMAP, self.r.unknown_flags)
-        new = _int(c, self.path, 4, default=0) if flags & 2 else None
+        old = arg_int(c, self.path, 0)
+        old_len = arg_int(c, self.path, 1)
+        new_len = arg_int(c, self.path, 2)
+        flags = arg_flags(c, self.path, 3, MREMAP, self.r.unknown_flags)
+        new = arg_int(c, self.path, 4, default=0) if flags & 2 else None
         sp = pr.space
         pieces, whole = sp.pieces(old, old_len)
         if not (whole and len(pieces) == 1):
@@ -601,11 +369,11 @@ class _Replayer:
         ret, err = self.outcome(c, pr.p.mremap, pieces[0][0], old_len, new_len, flags, mnew)
         self.replayed(c)
         if err is None and c.errno is None:
-            sp.carve(old, old + _align(old_len))
-            sp.add(c.ret, c.ret + _align(new_len), ret)
+            sp.carve(old, old + page_align(old_len))
+            sp.add(c.ret, c.ret + page_align(new_len), ret)
 
     def sys_brk(self, c, pr):
-        addr = _int(c, self.path, 0)
+        addr = arg_int(c, self.path, 0)
         sp = pr.space
         if addr == 0:
             ret, _ = self.outcome(c, pr.p.brk, 0)
@@ -622,10 +390,10 @@ class _Replayer:
                                  f"{c.ret - sp.brk_real:#x}, model by {ret - sp.brk_model:#x}")
         sp.carve(sp.brk_real, max(addr, c.ret, sp.brk_real) + PAGE)
         if c.ret > sp.brk_real:
-            sp.add(sp.brk_real, _align(c.ret), sp.brk_model)
+            sp.add(sp.brk_real, page_align(c.ret), sp.brk_model)
 
     def sys_mlockall(self, c, pr):
-        flags = _flags(c, self.path, 0, MCL, self.r.unknown_flags)
+        flags = arg_flags(c, self.path, 0, MCL, self.r.unknown_flags)
         self.compare(c, self.outcome_call(pr.p.mlockall, flags))
         self.replayed(c)
 
@@ -670,24 +438,24 @@ class _Replayer:
                 pr.cloexec.discard(c.ret)
 
     def sys_open(self, c, pr):
-        mode = _int(c, self.path, 2, default=0o666) if len(c.args) > 2 else 0o666
-        self._open(c, pr, _string(c, self.path, 0),
-                   _flags(c, self.path, 1, O_FLAGS, self.r.unknown_flags), mode)
+        mode = arg_int(c, self.path, 2, default=0o666) if len(c.args) > 2 else 0o666
+        self._open(c, pr, arg_string(c, self.path, 0),
+                   arg_flags(c, self.path, 1, O_FLAGS, self.r.unknown_flags), mode)
 
     def sys_openat(self, c, pr):
-        dirfd = _strip(c.args[0]) if c.args else ""
-        path = _string(c, self.path, 1)
+        dirfd = strip_comments(c.args[0]) if c.args else ""
+        path = arg_string(c, self.path, 1)
         if dirfd != AT_FDCWD and not path.startswith("/"):
             return self.skip(c, "openat relative to a directory fd")
-        mode = _int(c, self.path, 3) if len(c.args) > 3 else 0o666
-        self._open(c, pr, path, _flags(c, self.path, 2, O_FLAGS, self.r.unknown_flags),
+        mode = arg_int(c, self.path, 3) if len(c.args) > 3 else 0o666
+        self._open(c, pr, path, arg_flags(c, self.path, 2, O_FLAGS, self.r.unknown_flags),
                    mode)
 
     def sys_creat(self, c, pr):
-        self._open(c, pr, _string(c, self.path, 0), 0o1101, _int(c, self.path, 1))
+        self._open(c, pr, arg_string(c, self.path, 0), 0o1101, arg_int(c, self.path, 1))
 
     def sys_close(self, c, pr):
-        fd = _int(c, self.path, 0)
+        fd = arg_int(c, self.path, 0)
         mfd = pr.fds.pop(fd, None)
         pr.cloexec.discard(fd)
         if mfd is None:
@@ -696,10 +464,10 @@ class _Replayer:
         self.replayed(c)
 
     def sys_ftruncate(self, c, pr):
-        fd = _int(c, self.path, 0)
+        fd = arg_int(c, self.path, 0)
         if fd not in pr.fds:
             return self.skip(c, "fd not tracked")
-        self.outcome(c, pr.p.ftruncate, pr.fds[fd], _int(c, self.path, 1))
+        self.outcome(c, pr.p.ftruncate, pr.fds[fd], arg_int(c, self.path, 1))
         self.replayed(c)
 
     # -- processes ---------------------------------------------------------------------
@@ -723,8 +491,8 @@ class _Replayer:
     def sys_clone(self, c, pr):
         flags = 0
         for a in c.args:
-            if _strip(a).startswith("flags="):
-                flags = self._clone_flags(c, _strip(a)[6:])
+            if strip_comments(a).startswith("flags="):
+                flags = self._clone_flags(c, strip_comments(a)[6:])
         self._fork(c, pr, flags)
 
     def sys_clone3(self, c, pr):
@@ -743,7 +511,7 @@ class _Replayer:
     def sys_execve(self, c, pr):
         if c.errno is not None:
             return self.skip(c, "failed in the log")
-        path = _string(c, self.path, 0 if c.name == "execve" else 1)
+        path = arg_string(c, self.path, 0 if c.name == "execve" else 1)
         if self.exec_host and os.path.isfile(path) and self.exec_model(pr, path):
             self.replayed(c)
         else:
@@ -781,7 +549,7 @@ class _Replayer:
         return True
 
     def sys_exit_group(self, c, pr):
-        code = _int(c, self.path, 0)
+        code = arg_int(c, self.path, 0)
         if not self.exits:
             return self.skip(c, "exit left out (exits=False): the process stays")
         pr.p.exit(code & 0xFF)
