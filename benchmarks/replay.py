@@ -9,7 +9,9 @@ and the shipped lackey trace's rate (faults included); ``--profile`` adds a cPro
 the accelerated run.
 """
 
+import cProfile
 import os
+import pstats
 import sys
 import time
 
@@ -93,8 +95,6 @@ def main(argv=None):
         print(f"lackey_demo trace ({got['accesses']} accesses, {got['faults']} faults), "
               f"{'accelerated' if fast else 'reference'}: {rate:,.0f} accesses/s")
     if "--profile" in argv:
-        import cProfile
-        import pstats
         m, p = setup(True)
         addrs, kinds = synthetic(n)
         pr = cProfile.Profile()
