@@ -89,6 +89,8 @@ LOG_FORMS = """\
 100 mmap(NULL, 16384, PROT_READ, MAP_PRIVATE|MAP_DENYWRITE, 3, 0x1000) = 0x7f0000100000
 100 mmap(0x7f0000101000, 4096, PROT_READ|PROT_EXEC, MAP_PRIVATE|MAP_FIXED, 3, 0) = 0x7f0000101000
 100 close(3) = 0
+100 openat(AT_FDCWD, "data", O_RDONLY|O_CLOEXEC) = 4
+100 close(4) = 0
 100 mmap(NULL, 8192, PROT_READ|PROT_WRITE, MAP_PRIVATE|MAP_ANONYMOUS, -1, 0) = 0x7f0000200000
 100 mmap(0x7e0000000000, 8192, PROT_READ, MAP_PRIVATE|MAP_FIXED|MAP_ANONYMOUS, -1, 0) = 0x7e0000000000
 100 brk(0x560000023000) = 0x560000023000
@@ -130,6 +132,8 @@ def test_replay_strace_forms(tmp_path):
     assert r.skipped == {"getpid": 1}
     assert r.not_replayed["address not translated (not mapped by a replayed call)"] == 1
     assert r.not_replayed["failed in the log"] == 0
+    # /data holds an opened file, so it is a directory: not created, its fd not tracked
+    assert r.not_replayed["directory"] == 1 and r.not_replayed["fd not tracked"] == 1
     assert r.notes["execve of a program the model cannot load: fresh process"] == 2
     assert r.notes["MAP_FIXED at an unknown address: model's choice"] == 1
     assert r.notes["clone(CLONE_VM) thread: shares its parent's process"] == 1

@@ -134,14 +134,26 @@ class Replay:
     created: list = field(default_factory=list)               # files created in the model
 
 
-def _file_sizes(calls) -> dict:
-    """Pre-pass: the length each path needs (largest mapped or truncated end)."""
+def model_path(path: str) -> str:
+    """The model's path for a path of the log (relative ones from its root)."""
+    return os.path.normpath(path if path.startswith("/") else "/" + path)
+
+
+def _file_sizes(calls):
+    """Pre-pass: the length each path needs (largest mapped or truncated end), and the
+    paths that are directories (another opened path lies under them)."""
     fdpath = {}
     need = Counter()
+    dirs = set()
     for c in calls:
         try:
             if c.name in ("open", "openat", "creat") and c.ret is not None and c.ret >= 0:
-                fdpath[(c.ret)] = arg_string(c, "", 1 if c.name == "openat" else 0)
+                path = model_path(arg_string(c, "", 1 if c.name == "openat" else 0))
+                fdpath[c.ret] = path
+                parent = os.path.dirname(path)
+                while parent not in dirs and parent != "/":
+                    dirs.add(parent)
+                    parent = os.path.dirname(parent)
             elif c.name == "mmap" and len(c.args) == 6 and c.ret is not None and c.ret >= 0:
                 fd = int(strip_comments(c.args[4]), 0)
                 if fd in fdpath:
@@ -153,7 +165,7 @@ def _file_sizes(calls) -> dict:
                     need[fdpath[fd]] = max(need[fdpath[fd]], int(strip_comments(c.args[1]), 0))
         except (ReplayError, ValueError, IndexError):
             pass
-    return need
+    return need, dirs
 
 
 class _Replayer:
@@ -166,7 +178,7 @@ class _Replayer:
         self.r = Replay(path)
         self.procs = self.r.procs
         self.forking = {}       # parent pid -> (child pid once seen, or None)
-        self.need = _file_sizes(calls)
+        self.need, self.dirs = _file_sizes(calls)
 
     # -- helpers ---------------------------------------------------------------------
     def fail(self, c, msg):
@@ -211,7 +223,13 @@ class _Replayer:
             return parent
         if flags & CLONE_VFORK:
             self.r.notes["vfork: the child gets a copy of the mm"] += 1
-        child = parent.p.fork()
+        try:
+            child = parent.p.fork()
+        except SyscallError as e:
+            # the real fork succeeded: the child's calls go to a fresh process
+            self.r.errors.append(f"{self.path}: fork of pid {child_pid}: log succeeded, "
+                                 f"model {_errname(e.errno)}")
+            child = self.m.spawn("replay", uid=0)
         pr = Proc(child, parent.space.copy(), dict(parent.fds), set(parent.cloexec))
         self.procs[child_pid] = pr
         return pr
@@ -284,8 +302,9 @@ class _Replayer:
             else:
                 # the real range was (partly) unknown: drop what the model has there and
                 # let it choose the address
-                for ma, ml in pieces:
-                    self.outcome_quiet(p.munmap, ma, ml)
+                if c.errno is None:
+                    for ma, ml in pieces:
+                        self.outcome_quiet(p.munmap, ma, ml)
                 flags &= ~mman.MAP_FIXED
                 self.r.notes["MAP_FIXED at an unknown address: model's choice"] += 1
         elif addr:
@@ -405,12 +424,10 @@ class _Replayer:
     def _open(self, c, pr, path, flags, mode):
         if c.errno is not None and c.errno != "ENOENT":
             return self.skip(c, "failed in the log")
-        if not path.startswith("/"):
-            path = "/" + path
-        path = os.path.normpath(path)
+        path = model_path(path)
         if path.startswith(SPECIAL_DIRS) or path in ("/proc", "/sys", "/dev"):
             return self.skip(c, "/proc, /sys or /dev file (not created)")
-        if flags & O_DIRECTORY:
+        if flags & O_DIRECTORY or path in self.dirs:
             return self.skip(c, "directory")
         fs = self.m.fs
         if c.errno is None and path not in fs.files:
@@ -599,8 +616,10 @@ def format_summary(r: Replay) -> str:
     if r.unknown_flags:
         out.append("flags ignored: " + ", ".join(
             f"{k} {v}" for k, v in sorted(r.unknown_flags.items())))
-    for path in r.created:
+    for path in r.created[:10]:
         out.append(f"created file: {path}")
+    if len(r.created) > 10:
+        out.append(f"created files: {len(r.created) - 10} more")
     for e in r.errors:
         out.append(f"error: {e}")
     return "\n".join(out) + "\n"
