@@ -27,6 +27,7 @@ sys.path.insert(0, os.path.dirname(__file__))
 import _live  # noqa: E402
 import kmalloc as _kmalloc  # noqa: E402
 import page_alloc as _page_alloc  # noqa: E402
+import replay as _replay  # noqa: E402
 import tlb as _tlb  # noqa: E402
 import workload as _workload  # noqa: E402
 
@@ -251,6 +252,15 @@ def tlb_hits(n, fast):
     return one
 
 
+def replay_hits(n, fast):
+    m, p = _replay.setup(fast)
+
+    def one():
+        rate, _ = _replay.bench_hits(p, int(n))
+        return n / rate, n
+    return one
+
+
 def workload_model(scale, fast):
     procs, mib, ram = _workload.sizes(8, 512, 4, scale)
 
@@ -290,6 +300,8 @@ ROWS = [
         goal_abs=1e6),
     Row("TLB hits", "mmu.translate on a TLB-resident page", "hits/s", 2_000_000, tlb_hits,
         goal_abs=2e6),
+    Row("trace replay, TLB hits", "p.access_batch of a lackey-like loop (replay-trace)",
+        "accesses/s", 1_000_000, replay_hits, goal_abs=1e6),
     Row("workload", "8 procs x 512 MiB on 4 GiB, fork, child writes half, exit (scaled)",
         "runs/s", 1.0, workload_model, "workload", goal=1 / 3, kind="time"),
 ]

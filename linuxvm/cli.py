@@ -33,6 +33,7 @@ from .tools.pagetables_usr import pagetables_usr
 from .tools import scenario as scenario_mod
 from .tools import diff as diff_mod
 from .tools import sweep as sweep_mod
+from .tools import replay_strace, replay_trace
 from .units import parse_size
 from . import viz
 from .workloads.demo import run_demo
@@ -84,6 +85,11 @@ examples:
   linuxvm live $$ --model --ram 1G          a process of this machine: residency, zero
                                             page, THP, page types; then a model process
                                             seeded from its snapshot
+  linuxvm replay-strace examples/replay/maps_demo.strace --keep
+                                            a real program's memory system calls replayed
+                                            (strace -f -e trace=memory,process,desc)
+  linuxvm replay-trace examples/replay/lackey_demo.lackey
+                                            a valgrind lackey trace through the TLB and MMU
 """
 
 
@@ -695,6 +701,69 @@ def cmd_live(args) -> int:
     return 0
 
 
+def cmd_replay_strace(args) -> int:
+    """Replay an strace log's memory, process and file calls (tools/replay_strace.py)."""
+    try:
+        calls = replay_strace.parse(args.log)
+    except replay_strace.ReplayError as e:
+        raise CliError(str(e)) from None
+    m = boot(args)
+    print(machine_line(args, m) + (" exec=fresh" if args.no_exec else ""))
+    try:
+        r = replay_strace.replay(m, calls, args.log, exec_host=not args.no_exec,
+                                 exits=not args.keep)
+    except replay_strace.ReplayError as e:
+        raise CliError(str(e)) from None
+    m.check()
+    sys.stdout.write(replay_strace.format_summary(r))
+    if args.keep:
+        shown = set()
+        for real, pr in sorted(r.procs.items()):
+            if pr.p.mm is None or pr.p.pid in shown:
+                continue
+            shown.add(pr.p.pid)
+            print(f"\n# pid {real} in the log, {pr.p.pid} in the model: "
+                  f"/proc/{pr.p.pid}/maps")
+            sys.stdout.write(m.proc.read(f"/proc/{pr.p.pid}/maps"))
+    return 0
+
+
+def cmd_replay_trace(args) -> int:
+    """Replay a valgrind lackey trace through the TLB and MMU (tools/replay_trace.py)."""
+    if args.limit is not None and args.limit < 1:
+        raise CliError(f"--limit wants a positive number of records, not {args.limit}")
+    try:
+        trace = replay_trace.parse(args.trace, args.limit)
+    except replay_trace.TraceError as e:
+        raise CliError(str(e)) from None
+    m = boot(args)
+    if args.no_accel:
+        m.accel.set("access_batch", False)
+    print(machine_line(args, m) + (" access_batch=off" if args.no_accel else ""))
+    p = m.spawn("lackey", uid=0)
+    try:
+        mapped = replay_trace.map_pages(p, trace)
+    except replay_trace.TraceError as e:
+        raise CliError(str(e)) from None
+    err = Console(stderr=True)
+    t0 = time.perf_counter()
+    with Progress(console=err, transient=True, disable=not err.is_terminal) as bar:
+        task = bar.add_task(args.trace, total=len(trace.addrs))
+        got = replay_trace.replay(p, trace, lambda n: bar.advance(task, n))
+    dt = time.perf_counter() - t0
+    m.check()
+    rec = trace.records
+    pages = sum(e - s for s, e, _ in mapped) >> 12
+    print(f"{args.trace}: {sum(rec.values())} records (I {rec['I']}, L {rec['L']}, "
+          f"S {rec['S']}, M {rec['M']}), {trace.split} crossing a page")
+    print(f"mapped: {len(mapped)} anonymous runs, {pages} pages (every page the trace "
+          f"touches, at its own address)")
+    print(f"accesses {got['accesses']}: TLB hits {got['tlb_hits']}, STLB hits "
+          f"{got['stlb_hits']}, misses {got['tlb_misses']}, page faults {got['faults']}")
+    print(f"replayed in {dt:.3f} s: {got['accesses'] / dt:,.0f} accesses/s")
+    return 0
+
+
 def build_parser():
     p = argparse.ArgumentParser(
         prog="linuxvm",
@@ -915,6 +984,27 @@ def build_parser():
                         "same path (create), or as anonymous memory (anon)")
     add_machine_args(s)
     s.set_defaults(fn=cmd_live)
+
+    s = sub.add_parser("replay-strace", help="replay the memory, process and file calls of "
+                                             "an strace -f log in the model")
+    s.add_argument("log", metavar="LOG",
+                   help="output of strace -f -e trace=memory,process,desc -o LOG PROGRAM")
+    s.add_argument("--no-exec", action="store_true",
+                   help="do not execve host programs: a fresh process stands in")
+    s.add_argument("--keep", action="store_true",
+                   help="leave the exits out and print each process's final maps")
+    add_machine_args(s)
+    s.set_defaults(fn=cmd_replay_strace)
+
+    s = sub.add_parser("replay-trace", help="replay a valgrind lackey --trace-mem=yes trace "
+                                            "through the model's TLB and MMU")
+    s.add_argument("trace", metavar="TRACE", help="valgrind --tool=lackey --trace-mem=yes log")
+    s.add_argument("--limit", type=int, default=None, metavar="N",
+                   help="replay only the first N records")
+    s.add_argument("--no-accel", action="store_true",
+                   help="turn the access_batch accelerator off (the reference loop)")
+    add_machine_args(s)
+    s.set_defaults(fn=cmd_replay_trace)
     return p
 
 

@@ -546,6 +546,48 @@ class Process:
             raise TypeError(f"kind must be 'r', 'w' or 'x', not {kind!r}")
         return self._user(uaccess.access, _u64("addr", addr), kind)
 
+    def access_batch(self, addrs, kinds: str) -> dict:
+        """Many accesses in order, as a recorded trace makes them: ``access(addrs[i],
+        kinds[i])`` for each; what they cost: ``accesses``, ``tlb_hits`` (L1),
+        ``stlb_hits``, ``tlb_misses`` (page walks after a miss) and ``faults`` (minor and
+        major page faults of this process).
+
+        >>> p.access_batch([a, a + 8, a + 4096], "rww")["accesses"]
+        3
+
+        :param addrs: a sequence of user addresses
+        :param kinds: a str of "r", "w", "x", one per address
+        :raises TypeError: ``kinds`` not a str
+        :raises ValueError: lengths differ, a kind none of "r", "w", "x", or an address
+            outside 64 bits
+        :raises SegmentationFault: an access the kernel answers with SIGSEGV (the accesses
+            before it are made, the rest are not)
+        """
+        if not isinstance(kinds, str):
+            raise TypeError(f"kinds must be a str of 'r', 'w', 'x', not {kinds!r}")
+        if addrs.__class__ is not list:
+            addrs = list(addrs)
+        if len(addrs) != len(kinds):
+            raise ValueError(f"{len(addrs)} addresses but {len(kinds)} kinds")
+        bad = set(kinds) - set("rwx")
+        if bad:
+            raise ValueError(f"access kinds must be 'r', 'w' or 'x', not {sorted(bad)}")
+        if addrs and (set(map(type, addrs)) != {int} or min(addrs) < 0
+                      or max(addrs) >= 1 << 64):
+            addrs = [_u64("addr", a) for a in addrs]
+        m = self._live()
+        task = self.task
+        tlb = m.cpus[task.cpu].tlb
+        before = (tlb.hits, tlb.stlb_hits, tlb.misses, task.min_flt + task.maj_flt)
+        try:
+            self._user(uaccess.access_batch, addrs, kinds)
+        finally:
+            tlb = m.cpus[task.cpu].tlb
+            after = (tlb.hits, tlb.stlb_hits, tlb.misses, task.min_flt + task.maj_flt)
+        return {"accesses": len(addrs), "tlb_hits": after[0] - before[0],
+                "stlb_hits": after[1] - before[1], "tlb_misses": after[2] - before[2],
+                "faults": after[3] - before[3]}
+
     # -- file I/O system calls (fs/read_write.c, fs/open.c, fs/sync.c, mm/fadvise.c) -------
     # read(2)/write(2) are ``sys_read``/``sys_write``: ``read``/``write`` above are the
     # CPU's loads and stores to user memory. Buffers are user addresses in this process:

@@ -49,6 +49,10 @@ def w_process_life(m):
     for i in range(100, 180):                            # one page at a time: COW of zero page
         log.append(_signal(p.access, b + i * PAGE, "w"))
     m.check()
+    # a recorded trace's accesses: TLB hits, zero-page COW faults, dirty-bit walks
+    log.append(_signal(p.access_batch, [b + (i % 97) * PAGE + (i * 8) % PAGE
+                                        for i in range(3000)], "rrw" * 1000))
+    m.check()
     c = p.fork()
     m.check()
     c.touch(a, 1 << 20, write=True)                      # COW breaks

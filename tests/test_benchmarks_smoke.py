@@ -17,7 +17,7 @@ NAMES = ["write faults, p.access", "write faults, p.touch(va, 4096)",
          "COW faults, p.touch(range)", "COW faults, p.access", "munmap of touched memory",
          "exit with touched memory", "fork+exit", "mmap+munmap 64 KiB",
          "mmap+munmap 64 KiB, bare", "mmap+munmap 64 KiB, touched", "order-0 alloc+free",
-         "kmalloc+kfree", "TLB hits", "workload"]
+         "kmalloc+kfree", "TLB hits", "trace replay, TLB hits", "workload"]
 
 
 def test_quick_run_prints_and_writes_every_row(tmp_path):

@@ -10,7 +10,8 @@ Data written through ``write_user`` lands in the frame's bytes
 page taken inline) and ``touch_bulk`` (runs of never-touched pages faulted up to a 2 MiB
 chunk at a time) in linuxvm/accel/uaccess.py, and ``touch_file_read`` (read faults of
 cached file pages, fault-around windows and all, a PTE table at a time) in
-linuxvm/accel/uaccess_filemap.py.
+linuxvm/accel/uaccess_filemap.py. ``access_batch`` (a recorded trace's accesses in order)
+has one: ``access_batch`` in linuxvm/accel/uaccess_trace.py.
 """
 
 from ...errors import KernelBug
@@ -138,3 +139,17 @@ def access(m, task, addr: int, kind: str) -> int:
     if kind == "w":
         _tag(m, phys >> PAGE_SHIFT)
     return phys
+
+
+def access_batch(m, task, addrs, kinds: str) -> None:
+    """One access per entry, in order: ``access(m, task, addrs[i], kinds[i])`` for each, as
+    the CPU makes a recorded trace's loads, stores and instruction fetches.
+
+    Accelerator: ``access_batch`` in linuxvm/accel/uaccess_trace.py (TLB hits resolved
+    inline, the content tags of writes kept back and stored once).
+    """
+    fast = m.accel.access_batch
+    if fast is not None:
+        return fast(m, task, addrs, kinds)
+    for va, kind in zip(addrs, kinds):
+        access(m, task, va, kind)
