@@ -1,7 +1,7 @@
 """mmap+munmap pairs per second, model vs the live kernel in the same run, and find_vma
 cost as the number of VMAs grows (O(log n)).
 
-    python benchmarks/mmap.py [pairs]
+    python benchmarks/mmap_munmap.py [pairs]
 """
 
 import os
