@@ -39,8 +39,8 @@ def test_quick_run_prints_and_writes_every_row(tmp_path):
 
 
 def _benchmark_module(name):
-    """Load benchmarks/NAME.py by its path: putting benchmarks/ on sys.path would let
-    a benchmark module shadow a standard-library module of the same name (benchmarks/mmap.py once did)."""
+    """Load benchmarks/NAME.py by its path: benchmarks/ on sys.path would let a benchmark
+    module shadow a standard-library module of its name (benchmarks/mmap.py once did)."""
     spec = importlib.util.spec_from_file_location(
         f"benchmarks_{name}", os.path.join(ROOT, "benchmarks", f"{name}.py"))
     mod = importlib.util.module_from_spec(spec)
