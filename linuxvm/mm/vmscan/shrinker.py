@@ -107,8 +107,8 @@ def do_shrink_slab(m, shrinkctl: ShrinkControl, shrinker: Shrinker, nr_scanned: 
         shrinker.nr_deferred += total_scan
     tp = m.tp.mm_shrink_slab_end
     if tp is not None:
-        tp(_scan_name(shrinker), shrinker.ident, shrinkctl.nid, freed, nr,
-           shrinker.nr_deferred, total_scan)
+        tp(_scan_name(shrinker), shrinker.ident, shrinkctl.nid, nr, shrinker.nr_deferred,
+           freed, total_scan)
     return freed
 
 
