@@ -393,14 +393,32 @@ def test_compaction_events_match_the_compact_counters():
     m.check()
 
 
-def test_direct_compaction_try_and_suitable_events():
-    m = lv.Machine(ram="64M", seed=0, sysctl={"vm.extfrag_threshold": 500})
-    m.trace.enable("compaction:mm_compaction_try_to_compact_pages",
-                   "compaction:mm_compaction_suitable")
-    assert m.kernel.alloc_pages("GFP_KERNEL", 3) is not None   # fast path: no compaction
-    assert not fields(m, "mm_compaction_try_to_compact_pages")
-    m.trace.disable()
+def test_direct_compaction_events():
+    # memory in order-0 holes only (as tests/test_compaction.py's fragmented()), then an
+    # order-3 request without kswapd: the allocating task compacts
+    m = lv.Machine(ram="64M", seed=0, sysctl={"vm.extfrag_threshold": 1000})
+    p = m.spawn("frag")
+    n = meminfo(m, "MemFree") // 4 - 1500
+    a = p.mmap(None, n * P, RW, ANON)
+    for i in range(n):
+        p.write(a + i * P, b"z")
+    for i in range(0, n, 2):
+        p.madvise(a + i * P, P, lv.MADV_DONTNEED)
+    while m.kernel.alloc_pages("GFP_KERNEL|__GFP_NORETRY|__GFP_NOWARN", 3) is not None:
+        pass
     m.check()
+    m.sysctl["vm.extfrag_threshold"] = 500
+    m.trace.enable("compaction")
+    direct = G.__GFP_DIRECT_RECLAIM | G.__GFP_IO | G.__GFP_FS | G.__GFP_NORETRY
+    assert m.kernel.alloc_pages(direct, 3) is not None
+    m.check()
+    assert texts(m, "mm_compaction_try_to_compact_pages") == [
+        f"order=3 gfp_mask=0x{direct:x} mode=0"]                 # MIGRATE_ASYNC
+    assert any(re.fullmatch(r"node=0 zone=(DMA|DMA32) +order=3 ret=continue", t)
+               for t in texts(m, "mm_compaction_suitable"))
+    assert texts(m, "mm_compaction_begin")[0].endswith(", mode=async")
+    assert len(fields(m, "mm_compaction_begin")) == len(fields(m, "mm_compaction_end"))
+    m.trace.disable()
 
 
 def test_oom_score_adj_update_event():
