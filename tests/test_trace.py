@@ -20,6 +20,7 @@ from linuxvm.include.trace.events import all_events
 from linuxvm.include.trace.events.mmflags import GFP_FLAG_NAMES, show_gfp_flags
 from linuxvm.kernel.trace.trace_functions_graph import trace_print_graph_duration
 from linuxvm.mm import gfp as G
+from linuxvm.mm.swap import lru_add_drain_all
 
 P = 4096
 RW = lv.PROT_READ | lv.PROT_WRITE
@@ -79,7 +80,8 @@ def test_gfp_table_agrees_with_mm_gfp():
 
 def test_every_event_has_4_6s_system_and_takes_its_fields():
     evs = all_events()
-    assert {e.system for e in evs.values()} == {"kmem", "vmscan", "compaction", "oom"}
+    assert {e.system for e in evs.values()} == {"kmem", "vmscan", "compaction", "oom",
+                                                 "filemap", "pagemap"}
     for name in ("mm_page_alloc", "mm_page_free", "mm_page_free_batched",
                  "mm_page_alloc_zone_locked", "mm_page_pcpu_drain", "mm_page_alloc_extfrag",
                  "kmem_cache_alloc", "kmem_cache_free", "kmalloc", "kfree"):
@@ -432,6 +434,31 @@ def test_oom_score_adj_update_event():
         f"pid={p.pid} comm=prog oom_score_adj=500",
         f"pid={p.pid} comm=prog oom_score_adj=-470"]
     m.trace.disable()
+
+
+def test_filemap_and_lru_insertion_events():
+    m = lv.Machine(ram="128M")
+    p = m.spawn("prog")
+    m.trace.enable("filemap", "pagemap")
+    fd = p.open("/f", lv.O_RDWR | lv.O_CREAT)
+    buf = p.mmap(None, 3 * P, RW, ANON)
+    p.write(buf, b"q" * 3 * P)
+    assert p.sys_write(fd, buf, 3 * P) == 3 * P
+    lru_add_drain_all(m)
+    p.fsync(fd)
+    p.close(fd)
+    m.sysctl["vm.drop_caches"] = 1
+    m.check()
+    ino = m.fs.files["/f"].i_ino
+    added = texts(m, "mm_filemap_add_to_page_cache")
+    assert [re.sub(r"page=\w+ pfn=\d+", "P", t) for t in added] == [
+        f"dev 8:1 ino {ino:x} P ofs={i * P}" for i in range(3)]
+    assert len(texts(m, "mm_filemap_delete_from_page_cache")) == 3
+    ins = texts(m, "mm_lru_insertion")
+    assert any(re.fullmatch(rf"page={PAGE} pfn=\d+ lru=2 flags= f    ", t) for t in ins), ins
+    assert any(re.fullmatch(rf"page={PAGE} pfn=\d+ lru=1 flags=Ma b  ", t) for t in ins), ins
+    m.trace.disable()
+    m.check()
 
 
 # --- the function graph of one anonymous write fault ----------------------------------------

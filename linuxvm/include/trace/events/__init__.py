@@ -6,9 +6,9 @@ from ``all_events()``.
 """
 
 from ....lib.tracepoint import EVENTS
-from . import kmem, vmscan, compaction, oom
+from . import kmem, vmscan, compaction, oom, filemap, pagemap
 
-__all__ = ["all_events", "kmem", "vmscan", "compaction", "oom"]
+__all__ = ["all_events", "kmem", "vmscan", "compaction", "oom", "filemap", "pagemap"]
 
 
 def all_events() -> dict:
