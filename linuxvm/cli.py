@@ -90,6 +90,9 @@ examples:
                                             (strace -f -e trace=memory,process,desc)
   linuxvm replay-trace examples/replay/lackey_demo.lackey
                                             a valgrind lackey trace through the TLB and MMU
+  linuxvm trace --events kmem:mm_page_alloc,vmscan --graph --ram 256M -- fault
+                                            4.6's trace events (ftrace's text) and the
+                                            function graph of one anonymous write fault
 """
 
 
@@ -1005,7 +1008,97 @@ def build_parser():
                    help="turn the access_batch accelerator off (the reference loop)")
     add_machine_args(s)
     s.set_defaults(fn=cmd_replay_trace)
+
+    s = sub.add_parser("trace", help="trace events (ftrace's text) and/or the function graph "
+                                     "of one canned operation or a scenario file")
+    s.add_argument("what", metavar="WHAT",
+                   help="one of " + ", ".join(TRACE_OPS) + ", or a scenario file (.toml)")
+    s.add_argument("--events", default=None, metavar="LIST",
+                   help="comma-separated events, as set_event takes them "
+                        "(kmem:mm_page_alloc,vmscan,...; default: all, unless --graph)")
+    s.add_argument("--graph", action="store_true",
+                   help="also print the function_graph of the model's functions "
+                        "(durations in host time)")
+    s.add_argument("--list", action="store_true", help="list the available events first")
+    add_machine_args(s)
+    s.set_defaults(fn=cmd_trace)
     return p
+
+
+# linuxvm trace's canned operations: what is set up first, then the one traced call
+TRACE_OPS = {
+    "fault": "one anonymous write fault (p.access(a, 'w') on a fresh private mapping)",
+    "mmap": "one mmap of 1 MiB of private anonymous memory",
+    "alloc": "one order-0 page allocation (m.kernel.alloc_pages('GFP_KERNEL', 0))",
+    "kmalloc": "one kmalloc(64, GFP_KERNEL)",
+}
+
+
+def _trace_canned(m, what):
+    """Set up ``what`` and return the traced call."""
+    if what == "alloc":
+        return lambda: m.kernel.alloc_pages("GFP_KERNEL", 0)
+    if what == "kmalloc":
+        return lambda: m.kernel.kmalloc(64, "GFP_KERNEL")
+    p = m.spawn("prog")
+    if what == "mmap":
+        return lambda: p.mmap(None, 1 << 20, PROT_READ | PROT_WRITE,
+                              MAP_PRIVATE | MAP_ANONYMOUS)
+    a = p.mmap(None, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS)
+    return lambda: p.access(a, "w")
+
+
+def cmd_trace(args) -> int:
+    """Trace one canned operation or a scenario: ftrace's event text, the function graph."""
+    events = [e for e in (args.events or "").split(",") if e.strip()]
+    if not events and not args.graph:
+        events = ["all"]
+    graph = None
+
+    def start(m):
+        nonlocal graph
+        try:
+            m.trace.enable(*events)
+        except ValueError as e:
+            raise CliError(str(e)) from None
+        if args.graph:
+            graph = m.trace.function_graph()
+            graph.__enter__()
+
+    def stop():
+        if graph is not None:
+            graph.__exit__(None, None, None)
+
+    if args.what in TRACE_OPS:
+        m = boot(args)
+        op = _trace_canned(m, args.what)
+        m.check()
+        start(m)
+        try:
+            op()
+        finally:
+            stop()
+    else:
+        scn = _load_scenario(args.what)
+        try:
+            res = scenario_mod.run(scn, check=False, on_boot=start)
+        except (scenario_mod.ScenarioError, scenario_mod.StepFailed) as e:
+            raise CliError(str(e)) from None
+        finally:
+            stop()
+        m = res.machine
+    m.trace.disable()
+    m.check()
+    out = sys.stdout
+    out.write(f"# linuxvm trace {args.what} --ram {args.ram} --cpus {args.cpus} "
+              f"--seed {args.seed}\n")
+    if args.list:
+        out.write("".join(e + "\n" for e in m.trace.events()))
+    if events:
+        out.write(m.trace.read())
+    if graph is not None:
+        out.write(graph.text())
+    return 0
 
 
 def main(argv=None) -> int:

@@ -44,6 +44,7 @@ from .mm import slab_api
 from .mm.debug import check_machine
 from .mm.oom_kill import OomState, moom_callback
 from .process import spawn
+from .kernel.trace.trace import Tracer
 
 # double-underscore kernel names cannot be spelled inside a class body (name mangling)
 _alloc_pages_nodemask = page_alloc.__alloc_pages_nodemask
@@ -136,6 +137,7 @@ class Machine(MachineState):
     __slots__ = (
         "proc",             # ProcFS: m.proc, the model's /proc, /sys and debugfs
         "kernel",           # Kernel: m.kernel, kernel entry points for experiments
+        "trace",            # Tracer: m.trace, trace events and the function graph
     )
 
     # subsystems append callables here to join the boot at the matching point
@@ -195,6 +197,8 @@ class Machine(MachineState):
         self._boot(swap_bytes)
         self.proc = ProcFS(self)
         self.kernel = Kernel(self)
+        self.trace = Tracer(self)
+        self.trace.register(self.proc)
         for name, value in sysctl.items():
             self.sysctl[name] = value
 

@@ -88,6 +88,12 @@ def _event(zone, name: str, n: int = 1) -> None:
         zone.zone_pgdat.vm_events[VM_EVENT[name]] += n
 
 
+def _trace_defer(tp, zone, order: int) -> None:
+    """Fire one of the mm_compaction_defer_template events for ``zone``."""
+    tp(0, zone.idx, order, zone.compact_considered, zone.compact_defer_shift,
+       zone.compact_order_failed)
+
+
 # --- deferral ---------------------------------------------------------------------------
 
 def defer_compaction(zone, order: int) -> None:
@@ -99,6 +105,9 @@ def defer_compaction(zone, order: int) -> None:
         zone.compact_order_failed = order
     if zone.compact_defer_shift > COMPACT_MAX_DEFER_SHIFT:
         zone.compact_defer_shift = COMPACT_MAX_DEFER_SHIFT
+    tp = zone.zone_pgdat.machine.tp.mm_compaction_defer_compaction
+    if tp is not None:
+        _trace_defer(tp, zone, order)
 
 
 def compaction_deferred(zone, order: int) -> bool:
@@ -112,6 +121,9 @@ def compaction_deferred(zone, order: int) -> bool:
         zone.compact_considered = defer_limit
     if zone.compact_considered >= defer_limit:
         return False
+    tp = zone.zone_pgdat.machine.tp.mm_compaction_deferred
+    if tp is not None:
+        _trace_defer(tp, zone, order)
     return True
 
 
@@ -123,6 +135,9 @@ def compaction_defer_reset(zone, order: int, alloc_success: bool) -> None:
         zone.compact_defer_shift = 0
     if order >= zone.compact_order_failed:
         zone.compact_order_failed = order + 1
+    tp = zone.zone_pgdat.machine.tp.mm_compaction_defer_reset
+    if tp is not None:
+        _trace_defer(tp, zone, order)
 
 
 def compaction_restarting(zone, order: int) -> bool:
@@ -242,6 +257,9 @@ def isolate_freepages_block(cc, start_pfn: int, end_pfn: int, freelist: list,
         blockpfn += 1
     if blockpfn > end_pfn:
         blockpfn = end_pfn
+    tp = zone.zone_pgdat.machine.tp.mm_compaction_isolate_freepages
+    if tp is not None:
+        tp(start_pfn, blockpfn, nr_scanned, total_isolated)
     if strict and blockpfn < end_pfn:
         total_isolated = 0
     if blockpfn == end_pfn:
@@ -353,6 +371,7 @@ def isolate_migratepages_block(cc, low_pfn: int, end_pfn: int, isolate_mode: int
     mm = zone.mem_map
     nr_scanned = nr_isolated = 0
     valid_page = None
+    start_pfn = low_pfn
     if too_many_isolated(zone):
         # in 4.6 a sync compaction waits for other tasks to put pages back; in the model
         # nobody else holds isolated pages, so neither mode can wait for them
@@ -396,6 +415,9 @@ def isolate_migratepages_block(cc, low_pfn: int, end_pfn: int, isolate_mode: int
         low_pfn = end_pfn
     if low_pfn == end_pfn:
         update_pageblock_skip(cc, valid_page, nr_isolated, True)
+    tp = m.tp.mm_compaction_isolate_migratepages
+    if tp is not None:
+        tp(start_pfn, low_pfn, nr_scanned, nr_isolated)
     _event(zone, "compact_migrate_scanned", nr_scanned)
     _event(zone, "compact_isolated", nr_isolated)
     return low_pfn
@@ -465,6 +487,9 @@ def __compact_finished(zone, cc, migratetype: int) -> int:
 
 def compact_finished(zone, cc, migratetype: int) -> int:
     ret = __compact_finished(zone, cc, migratetype)
+    tp = zone.zone_pgdat.machine.tp.mm_compaction_finished
+    if tp is not None:
+        tp(0, zone.idx, cc.order, ret)
     return COMPACT_CONTINUE if ret == COMPACT_NO_SUITABLE_PAGE else ret
 
 
@@ -493,6 +518,9 @@ def compaction_suitable(zone, order: int, alloc_flags: int, classzone_idx: int) 
     """__compaction_suitable with COMPACT_NOT_SUITABLE_ZONE reported as COMPACT_SKIPPED
     (mm/compaction.c compaction_suitable)."""
     ret = __compaction_suitable(zone, order, alloc_flags, classzone_idx)
+    tp = zone.zone_pgdat.machine.tp.mm_compaction_suitable
+    if tp is not None:
+        tp(0, zone.idx, order, ret)
     return COMPACT_SKIPPED if ret == COMPACT_NOT_SUITABLE_ZONE else ret
 
 
@@ -523,6 +551,9 @@ def compact_zone(zone, cc) -> int:
         zone.compact_cached_migrate_pfn[0] = cc.migrate_pfn
         zone.compact_cached_migrate_pfn[1] = cc.migrate_pfn
     cc.last_migrated_pfn = 0
+    tp = m.tp.mm_compaction_begin
+    if tp is not None:
+        tp(start_pfn, cc.migrate_pfn, cc.free_pfn, end_pfn, sync)
     lru_add_drain_cpu(m, m.current_cpu)                  # migrate_prep_local
     while True:
         ret = compact_finished(zone, cc, migratetype)
@@ -537,6 +568,10 @@ def compact_zone(zone, cc) -> int:
         if isolated == ISOLATE_SUCCESS:
             err = migrate_pages(m, cc.migratepages, compaction_alloc, compaction_free, cc,
                                 cc.mode, MR_COMPACTION)
+            tp = m.tp.mm_compaction_migratepages
+            if tp is not None:
+                nr_failed = err if err >= 0 else len(cc.migratepages)
+                tp(cc.nr_migratepages - nr_failed, nr_failed)
             cc.nr_migratepages = 0
             if err:
                 putback_movable_pages(m, cc.migratepages)
@@ -558,6 +593,9 @@ def compact_zone(zone, cc) -> int:
         free_pfn &= ~(pageblock_nr_pages - 1)
         if free_pfn > zone.compact_cached_free_pfn:
             zone.compact_cached_free_pfn = free_pfn
+    tp = m.tp.mm_compaction_end
+    if tp is not None:
+        tp(start_pfn, cc.migrate_pfn, cc.free_pfn, end_pfn, sync, ret)
     return COMPACT_PARTIAL if ret == COMPACT_CONTENDED else ret
 
 
@@ -585,6 +623,9 @@ def try_to_compact_pages(pgdat, gfp_mask: int, order: int, alloc_flags: int, ac,
     vain. (result, contended) (mm/compaction.c try_to_compact_pages)."""
     if not order or not gfp_mask & G.__GFP_FS or not gfp_mask & G.__GFP_IO:
         return COMPACT_SKIPPED, COMPACT_CONTENDED_NONE
+    tp = pgdat.machine.tp.mm_compaction_try_to_compact_pages
+    if tp is not None:
+        tp(order, gfp_mask, mode)
     rc = COMPACT_DEFERRED
     for zone in ac.zones:
         if compaction_deferred(zone, order):
@@ -663,6 +704,9 @@ def kcompactd_do_work(pgdat) -> None:
     cc = CompactControl(pgdat.kcompactd_max_order, MIGRATE_SYNC_LIGHT,
                         classzone_idx=pgdat.kcompactd_classzone_idx, ignore_skip_hint=True)
     _event(pgdat.node_zones[0], "compact_daemon_wake")
+    tp = pgdat.machine.tp.mm_compaction_kcompactd_wake
+    if tp is not None:
+        tp(pgdat.node_id, cc.order, cc.classzone_idx)
     for zoneid in range(cc.classzone_idx + 1):
         zone = pgdat.node_zones[zoneid]
         if not zone.populated_zone():
@@ -700,10 +744,16 @@ def wakeup_kcompactd(pgdat, order: int, classzone_idx: int) -> None:
     if not kcompactd_node_suitable(pgdat):
         return
     m = pgdat.machine
+    tp = m.tp.mm_compaction_wakeup_kcompactd
+    if tp is not None:
+        tp(pgdat.node_id, order, classzone_idx)
     saved = m.current
     m.current = None
     try:
         kcompactd_do_work(pgdat)
+        tp = m.tp.mm_compaction_kcompactd_sleep
+        if tp is not None:
+            tp(pgdat.node_id)
     finally:
         m.current = saved
 

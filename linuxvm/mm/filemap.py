@@ -128,7 +128,17 @@ def __add_to_page_cache_locked(m, pfn: int, mapping, offset: int, shadowp=None) 
     mapping.i_pages[offset] = pfn           # page_cache_tree_insert
     mapping.nrpages += 1
     m.page_zone(pfn).vm_stat[NR_FILE_PAGES] += 1
+    tp = m.tp.mm_filemap_add_to_page_cache
+    if tp is not None:
+        _trace_page_cache(tp, pfn, mapping, offset)
     return 0
+
+
+def _trace_page_cache(tp, pfn: int, mapping, index: int) -> None:
+    """Fire a filemap event: the host inode's number and s_dev (i_rdev without a sb)."""
+    host = mapping.host
+    dev = host.sb.dev if host.sb is not None else (host.i_rdev or host.dev)
+    tp(pfn, host.i_ino, index, dev)
 
 
 def add_to_page_cache_lru(m, pfn: int, mapping, offset: int, gfp: int = 0) -> int:
@@ -162,6 +172,9 @@ def __delete_from_page_cache(m, pfn: int, shadow=None) -> None:
         raise KernelBug(f"__delete_from_page_cache: pfn {pfn:#x} is still mapped "
                         f"(mapcount {mem_map.mc[pfn] + 1})")
     index = int(mem_map.idx[pfn])
+    tp = m.tp.mm_filemap_delete_from_page_cache
+    if tp is not None:
+        _trace_page_cache(tp, pfn, mapping, index)
     del mapping.i_pages[index]                          # page_cache_tree_delete
     if shadow is not None:
         mapping.shadows[index] = shadow

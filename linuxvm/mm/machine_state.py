@@ -8,6 +8,8 @@ recomputations the sysctl handlers run (the kernel's nr_free_pages(), page_zone(
 """
 
 from . import bootmem, page_alloc_init
+from ..include.trace.events import all_events
+from ..lib.tracepoint import Tracepoints
 from ..include.vm_event_item import NR_FREE_PAGES, NR_FILE_PAGES
 
 # double-underscore kernel names cannot be spelled inside a class body (name mangling)
@@ -32,6 +34,7 @@ class MachineState:
         "clock_ns",         # the model's clock (local_clock), stamps dmesg lines
         "log",              # LogBuffer: the printk ring buffer
         "taint",            # taint flags set so far (add_taint), e.g. "B"
+        "tp",               # Tracepoints: which trace events are on, and their ring buffer
         # -- boot-time layout (arch/x86 setup_arch, paging_init) -----------------------------
         "setup_arch_hooks",  # callables run at the end of setup_arch (paging_init, …)
         "late_init_hooks",  # callables run as late initcalls (slab caches, …)
@@ -112,6 +115,7 @@ class MachineState:
             setattr(self, name, None)
         self.clock_ns = 0
         self.taint = ""
+        self.tp = Tracepoints(self, all_events())
         self.setup_arch_hooks = []
         self.late_init_hooks = []
         self.direct_pages_count = [0, 0, 0, 0]

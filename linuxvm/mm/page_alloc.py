@@ -222,7 +222,12 @@ def __rmqueue_fallback(zone, order: int, start_migratetype: int) -> int:
         rmv_page_order(mm, page)
         expand(zone, page, order, current_order, start_migratetype)
         mm.idx[page] = start_migratetype
-        zone.zone_pgdat.machine.extfrag_events += 1
+        machine = zone.zone_pgdat.machine
+        machine.extfrag_events += 1
+        tp = machine.tp.mm_page_alloc_extfrag
+        if tp is not None:
+            tp(page, order, current_order, start_migratetype, fallback_mt,
+               start_migratetype == zone.pb.get_pageblock_migratetype(page))
         return page
     return NULL
 
@@ -231,6 +236,9 @@ def __rmqueue(zone, order: int, migratetype: int) -> int:
     page = __rmqueue_smallest(zone, order, migratetype)
     if page == NULL:
         page = __rmqueue_fallback(zone, order, migratetype)
+    tp = zone.zone_pgdat.machine.tp.mm_page_alloc_zone_locked
+    if tp is not None:
+        tp(page, order, migratetype)
     return page
 
 
@@ -287,6 +295,9 @@ def free_pcppages_bulk(zone, count: int, pcp) -> None:
             mm.list_del(page)
             mt = mm.idx[page]
             __free_one_page(page, page, zone, 0, mt)
+            tp = zone.zone_pgdat.machine.tp.mm_page_pcpu_drain
+            if tp is not None:
+                tp(page, 0, mt)
             to_free -= 1
             batch_free -= 1
             if not to_free or not batch_free or mm.list_empty(head):
@@ -472,6 +483,9 @@ def free_pages_prepare(zone, page: int, order: int) -> bool:
     Accelerator: ``free_pages_check_block`` in linuxvm/accel/page_alloc.py (the checks of
     a large block at once).
     """
+    tp = zone.zone_pgdat.machine.tp.mm_page_free
+    if tp is not None:
+        tp(page, order)
     mm = zone.mem_map
     bad = 0
     if mm.mapping[page] & PAGE_MAPPING_ANON:
@@ -583,7 +597,10 @@ def free_hot_cold_page_list(pgdat, pages, cold: bool, cpu: int) -> None:
         return fast(pgdat, pages, cold, cpu)
     mm = pgdat.mem_map
     zones = pgdat.node_zones
+    tp = pgdat.machine.tp.mm_page_free_batched
     for page in pages:
+        if tp is not None:
+            tp(page, cold)
         free_hot_cold_page(zones[mm.f[page] >> 62], page, cold, cpu)
 
 
@@ -652,6 +669,10 @@ def buffered_rmqueue(preferred_zone, zone, order: int, gfp_flags: int, alloc_fla
         page = NULL
         if alloc_flags & ALLOC_HARDER:
             page = __rmqueue_smallest(zone, order, MIGRATE_HIGHATOMIC)
+            if page != NULL:
+                tp = zone.zone_pgdat.machine.tp.mm_page_alloc_zone_locked
+                if tp is not None:
+                    tp(page, order, migratetype)
         if page == NULL:
             page = __rmqueue(zone, order, migratetype)
         if page == NULL:
@@ -1091,11 +1112,16 @@ def __alloc_pages_nodemask(pgdat, gfp_mask: int, order: int, cpu: int = 0) -> in
             page = fast(ac, gfp_mask, cpu)
             if page != NULL:
                 return page
-    page = get_page_from_freelist(pgdat, gfp_mask | G.__GFP_HARDWALL, order,
+    alloc_mask = gfp_mask | G.__GFP_HARDWALL
+    page = get_page_from_freelist(pgdat, alloc_mask, order,
                                   ALLOC_WMARK_LOW | ALLOC_CPUSET | ALLOC_FAIR, ac, cpu)
-    if page != NULL:
-        return page
-    return __alloc_pages_slowpath(pgdat, gfp_mask, order, ac, cpu)
+    if page == NULL:
+        alloc_mask = gfp_mask                      # memalloc_noio_flags
+        page = __alloc_pages_slowpath(pgdat, gfp_mask, order, ac, cpu)
+    tp = pgdat.machine.tp.mm_page_alloc
+    if tp is not None:
+        tp(page, order, alloc_mask, ac.migratetype)
+    return page
 
 
 class RatelimitState:

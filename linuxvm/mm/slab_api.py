@@ -53,7 +53,12 @@ def kmem_cache_destroy(m, cache):
 
 def kmem_cache_alloc(m, cache, gfp, cpu):
     s = _cache(m, cache)
-    return S.slab_alloc(s, _gfp(gfp), cpu, "kmem_cache_alloc")
+    gfp = _gfp(gfp)
+    ret = S.slab_alloc(s, gfp, cpu, "kmem_cache_alloc")
+    tp = m.tp.kmem_cache_alloc
+    if tp is not None:
+        tp("m.kernel.kmem_cache_alloc", ret, s.object_size, s.size, gfp)
+    return ret
 
 
 def _check_free(m, addr, who: str):
@@ -80,12 +85,15 @@ def kmem_cache_free(m, cache, addr, cpu):
             raise ValueError(f"kmem_cache_free: {addr:#x} belongs to {owner.name}, not "
                              f"{s.name}")
     S.slab_free(owner, page, addr, cpu)
+    tp = m.tp.kmem_cache_free
+    if tp is not None:
+        tp("m.kernel.kmem_cache_free", addr)
 
 
 def kmalloc(m, size, gfp, cpu):
     if isinstance(size, bool) or not isinstance(size, int) or size < 0:
         raise ValueError(f"kmalloc: size must be a non-negative int, not {size!r}")
-    return _sl(m).kmalloc(size, _gfp(gfp), cpu)
+    return _sl(m).kmalloc(size, _gfp(gfp), cpu, "m.kernel.kmalloc")
 
 
 def kzalloc(m, size, gfp, cpu):
@@ -97,6 +105,7 @@ def kfree(m, addr, cpu):
     if isinstance(addr, bool) or not isinstance(addr, int):
         raise TypeError(f"kfree: address must be an int, not {addr!r}")
     if addr <= ZERO_SIZE_PTR:
+        sl.kfree(addr, cpu, "m.kernel.kfree")        # fires the kfree event, frees nothing
         return
     pfn = _direct_map_pfn(m, addr)
     head = sl.mm.compound_head_pfn(pfn)
@@ -106,7 +115,7 @@ def kfree(m, addr, cpu):
                              f"block")
     else:
         _check_free(m, addr, "kfree")
-    sl.kfree(addr, cpu)
+    sl.kfree(addr, cpu, "m.kernel.kfree")
 
 
 def ksize(m, addr):

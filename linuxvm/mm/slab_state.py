@@ -6,6 +6,7 @@ mm/slab_common.c does around it.
 """
 
 import errno
+import sys
 from struct import error as StructError
 
 import numpy as np
@@ -300,27 +301,41 @@ class SlabState:
         """Allocate one object of the kernel cache ``name``; its address, or 0 on failure.
         ``caller`` is the call site slub_debug=U records (e.g. "copy_process")."""
         s = self.by_name[name]
-        return slab_alloc(s, gfp, self.m.current_cpu if cpu is None else cpu, caller)
+        ret = slab_alloc(s, gfp, self.m.current_cpu if cpu is None else cpu, caller)
+        tp = self.m.tp.kmem_cache_alloc
+        if tp is not None:
+            tp(_call_site(caller), ret, s.object_size, s.size, gfp)
+        return ret
 
     def free_obj(self, name: str, addr: int, cpu=None, caller: str = "kmem_cache_free") -> None:
         """Free an object alloc_obj returned."""
         s = self.by_name[name]
         slab_free(s, D.virt_to_head_pfn(self, addr), addr,
                   self.m.current_cpu if cpu is None else cpu, caller)
+        tp = self.m.tp.kmem_cache_free
+        if tp is not None:
+            tp(_call_site(caller), addr)
 
     def kmem_cache_alloc(self, s, gfp: int, cpu: int) -> int:
         if gfp & (C_GFP_SLAB_BUG_MASK):
             raise ValueError(f"gfp: {gfp & C_GFP_SLAB_BUG_MASK} is not allowed for slab "
                              f"allocations (the kernel BUG()s)")
-        return slab_alloc(s, gfp, cpu, "kmem_cache_alloc")
+        ret = slab_alloc(s, gfp, cpu, "kmem_cache_alloc")
+        tp = self.m.tp.kmem_cache_alloc
+        if tp is not None:
+            tp("kmem_cache_alloc", ret, s.object_size, s.size, gfp)
+        return ret
 
-    def kmalloc(self, size: int, gfp: int = G.GFP_KERNEL, cpu=None) -> int:
+    def kmalloc(self, size: int, gfp: int = G.GFP_KERNEL, cpu=None,
+                caller: str = "__kmalloc") -> int:
         """``__kmalloc``: an object from the kmalloc cache for ``size`` (or the page allocator
-        above KMALLOC_MAX_CACHE_SIZE); 0 on failure, ZERO_SIZE_PTR (16) for size 0."""
+        above KMALLOC_MAX_CACHE_SIZE); 0 on failure, ZERO_SIZE_PTR (16) for size 0.
+        ``caller`` is the call site the kmalloc event shows."""
         if cpu is None:
             cpu = self.m.current_cpu
         if size > KMALLOC_MAX_CACHE_SIZE:
-            return self.kmalloc_large(size, gfp, cpu)
+            return self.kmalloc_large(size, gfp, cpu, caller)
+        tp = self.m.tp.kmalloc
         # kmalloc_slab's size_index / fls(size - 1) lookup, precomputed per size
         s = (self.kmalloc_dma_by_size if gfp & 1 else self.kmalloc_by_size)[size]
         if s is None:
@@ -334,22 +349,35 @@ class SlabState:
             except (KeyError, IndexError, StructError):
                 # the free pointer read leaves the slab's memory (written after a free)
                 raise freelist_bug(s, c.page, obj) from None
+            if tp is not None:
+                tp(caller, obj, size, s.size, gfp)
             return obj
-        return slab_alloc(s, gfp, cpu, "__kmalloc")
+        ret = slab_alloc(s, gfp, cpu, "__kmalloc")
+        if tp is not None:
+            tp(caller, ret, size, s.size, gfp)
+        return ret
 
-    def kmalloc_large(self, size: int, gfp: int, cpu: int) -> int:
-        """kmalloc_order: compound pages straight from the page allocator."""
+    def kmalloc_large(self, size: int, gfp: int, cpu: int, caller: str = "__kmalloc") -> int:
+        """kmalloc_order: compound pages straight from the page allocator
+        (kmalloc_order_trace fires the kmalloc event)."""
         order = C.get_order(size)
         pfn = _alloc_pages_nodemask(self.pgdat, gfp | _GFP_COMP, order, cpu)
-        if pfn == NULL:
-            return 0
-        for i in range(1 << order):
-            self.pc[pfn + i] = bytearray(PAGE_SIZE)
-        self.large_blocks[pfn] = order
-        return PAGE_OFFSET + (pfn << PAGE_SHIFT)
+        ret = 0
+        if pfn != NULL:
+            for i in range(1 << order):
+                self.pc[pfn + i] = bytearray(PAGE_SIZE)
+            self.large_blocks[pfn] = order
+            ret = PAGE_OFFSET + (pfn << PAGE_SHIFT)
+        tp = self.m.tp.kmalloc
+        if tp is not None:
+            tp(caller, ret, size, PAGE_SIZE << order, gfp)
+        return ret
 
-    def kfree(self, addr: int, cpu=None) -> None:
+    def kfree(self, addr: int, cpu=None, caller: str = "kfree") -> None:
         """Free a kmalloc'd object or large block (mm/slub.c kfree)."""
+        tp = self.m.tp.kfree
+        if tp is not None:
+            tp(caller, addr)                 # before the ZERO_OR_NULL_PTR test, as 4.6
         if addr <= ZERO_SIZE_PTR:
             return
         if cpu is None:
@@ -384,16 +412,16 @@ class SlabState:
 
     def krealloc(self, p: int, new_size: int, gfp: int, cpu=None) -> int:
         if not new_size:
-            self.kfree(p, cpu)
+            self.kfree(p, cpu, "krealloc")
             return ZERO_SIZE_PTR
         ks = self.ksize(p) if p else 0
         if ks >= new_size:
             return p
-        ret = self.kmalloc(new_size, gfp, cpu)
+        ret = self.kmalloc(new_size, gfp, cpu, "krealloc")
         if ret and p:
             D.write_bytes(self.pc, ret, D.read_bytes(self.pc, p, ks))
         if ret and p != ret:
-            self.kfree(p, cpu)
+            self.kfree(p, cpu, "krealloc")
         return ret
 
     # -- lookups for checks, /proc and the façade -------------------------------------
@@ -430,6 +458,23 @@ class SlabState:
 
 
 C_GFP_SLAB_BUG_MASK = S.GFP_SLAB_BUG_MASK
+
+
+# the model's wrappers around kmem_cache_alloc/free (slab_common.py, this module): the
+# call site a kmem event shows is the function that called them
+_SLAB_WRAPPERS = frozenset({"alloc_obj", "free_obj", "slab_alloc_obj", "slab_free_obj"})
+
+
+def _call_site(caller: str) -> str:
+    """The kmem events' call_site (_RET_IP_): ``caller`` when a call names one, else the
+    name of the model function that called the slab allocator (read from the Python
+    stack, only while the event is on)."""
+    if caller not in ("kmem_cache_alloc", "kmem_cache_free"):
+        return caller
+    f = sys._getframe(1)
+    while f is not None and f.f_code.co_name in _SLAB_WRAPPERS:
+        f = f.f_back
+    return f.f_code.co_name if f is not None else caller
 
 
 def _walk(s, fp: int, objects: int, page: int = NULL) -> list:

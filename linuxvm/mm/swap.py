@@ -16,6 +16,10 @@ from ..include.mm import VM_LOCKED, VM_SPECIAL
 from .page_alloc import free_hot_cold_page, free_hot_cold_page_list, __free_pages_ok
 from ..include.vm_event_item import NR_LRU_BASE, NR_MLOCK, VM_EVENT
 from .workingset import workingset_activation
+from .page import PG_swapcache, PG_mappedtodisk, PG_private, PAGE_MAPPING_ANON
+from ..include.trace.events.pagemap import (PAGEMAP_ANONYMOUS, PAGEMAP_FILE, PAGEMAP_MAPPED,
+                                            PAGEMAP_SWAPCACHE, PAGEMAP_SWAPBACKED,
+                                            PAGEMAP_MAPPEDDISK, PAGEMAP_BUFFERS)
 
 PAGEVEC_SIZE = 14
 
@@ -211,6 +215,21 @@ def __pagevec_lru_add_fn(m, pfn: int) -> None:
         rs.recent_scanned[file] += 1
         if lru & LRU_ACTIVE:
             rs.recent_rotated[file] += 1
+    tp = m.tp.mm_lru_insertion
+    if tp is not None:
+        tp(pfn, lru, trace_pagemap_flags(mm, pfn))
+
+
+def trace_pagemap_flags(mm, pfn: int) -> int:
+    """include/trace/events/pagemap.h trace_pagemap_flags: anon/file, mapped, swap cache,
+    swap-backed, mapped to disk, private (buffers)."""
+    f = int(mm.f[pfn])
+    return ((PAGEMAP_ANONYMOUS if mm.mapping[pfn] & PAGE_MAPPING_ANON else PAGEMAP_FILE)
+            | (PAGEMAP_MAPPED if mm.mc[pfn] >= 0 else 0)
+            | (PAGEMAP_SWAPCACHE if f >> PG_swapcache & 1 else 0)
+            | (PAGEMAP_SWAPBACKED if f >> PG_swapbacked & 1 else 0)
+            | (PAGEMAP_MAPPEDDISK if f >> PG_mappedtodisk & 1 else 0)
+            | (PAGEMAP_BUFFERS if f >> PG_private & 1 else 0))
 
 
 def __pagevec_lru_add(m, cpu: int) -> None:

@@ -671,11 +671,13 @@ def _snapshot(m, res, name, files):
         res.snapshots.append((name, path, text))
 
 
-def run(scn: Scenario, check=False, progress=None) -> Result:
+def run(scn: Scenario, check=False, progress=None, on_boot=None) -> Result:
     """Boot the scenario's machine and run its steps in file order, taking the snapshots.
 
     :param check: ``m.check()`` after every step and at the end
     :param progress: called as ``progress(done, total, text)`` after each step
+    :param on_boot: called as ``on_boot(m)`` once the machine and its processes exist,
+        before the first step (``linuxvm trace`` turns tracing on there)
     :raises ScenarioError: the machine refuses its [machine] values
     :raises StepFailed: a step failed whose ``on_error`` is "fail"
     """
@@ -687,6 +689,8 @@ def run(scn: Scenario, check=False, progress=None) -> Result:
         regions[name], fds[name] = {}, {}
     if check:
         m.check()
+    if on_boot is not None:
+        on_boot(m)
     by_step = {}
     for name, after, files, _ in scn.snapshots:
         by_step.setdefault(after, []).append((name, files))

@@ -41,6 +41,9 @@ def __set_oom_adj(m, task, oom_adj: int, legacy: bool) -> None:
     sig.oom_score_adj = oom_adj
     if not legacy and writer.capable("CAP_SYS_RESOURCE"):
         sig.oom_score_adj_min = oom_adj
+    tp = m.tp.oom_score_adj_update
+    if tp is not None:
+        tp(task.pid, task.comm, sig.oom_score_adj)
 
 
 def proc_oom_score(m, task) -> str:

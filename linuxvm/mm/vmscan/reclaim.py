@@ -32,6 +32,7 @@ from ..swap import (page_lru, del_page_from_lru_list, add_page_to_lru_list, lru_
                     LRU_ACTIVE_FILE)
 from . import page_evictable, putback_lru_page
 from .shrinker import shrink_slab, ReclaimState
+from ...include.trace.events.vmscan import trace_shrink_flags
 
 _U64 = 0xFFFFFFFFFFFFFFFF
 
@@ -180,6 +181,9 @@ def pageout(m, pfn: int, writepage, sc) -> int:
         return PAGE_ACTIVATE
     if not f[pfn] & (1 << PG_writeback):
         f[pfn] = f[pfn] & ~(1 << PG_reclaim) & _U64        # the write is done already
+    tp = m.tp.mm_vmscan_writepage
+    if tp is not None:
+        tp(pfn, trace_shrink_flags(not f[pfn] & (1 << PG_swapbacked)))
     m.page_zone(pfn).vm_stat[NR_VMSCAN_WRITE] += 1
     return PAGE_SUCCESS
 
@@ -383,7 +387,12 @@ def _isolate_batch(m, nr_to_scan: int, lruvec, sc, lru: int):
     lru_add_drain(m)
     mode = (0 if sc.may_unmap else ISOLATE_UNMAPPED) | (0 if sc.may_writepage
                                                         else ISOLATE_CLEAN)
-    return isolate_lru_pages(m, nr_to_scan, lruvec, lru, mode)
+    taken, scan = isolate_lru_pages(m, nr_to_scan, lruvec, lru, mode)
+    tp = m.tp.mm_vmscan_lru_isolate             # isolate_lru_pages' last step in 4.6
+    if tp is not None:
+        tp(sc.order, nr_to_scan, scan, len(taken), mode,
+           lru in (LRU_INACTIVE_FILE, LRU_ACTIVE_FILE))
+    return taken, scan
 
 
 def shrink_inactive_list(m, nr_to_scan: int, lruvec, sc, lru: int) -> int:
@@ -407,6 +416,9 @@ def shrink_inactive_list(m, nr_to_scan: int, lruvec, sc, lru: int) -> int:
     if stats[1] == nr_taken:
         # every page taken was dirty and not under writeback: tell kswapd to write
         zone.flags |= 1 << ZONE_DIRTY
+    tp = m.tp.mm_vmscan_lru_shrink_inactive
+    if tp is not None:
+        tp(0, zone.idx, nr_scanned, nr_reclaimed, sc.priority, trace_shrink_flags(file))
     return nr_reclaimed
 
 
@@ -728,10 +740,17 @@ def try_to_free_pages(m, order: int, gfp_mask: int) -> int:
     # __perform_reclaim: slab pages freed meanwhile count as reclaimed
     saved = m.reclaim_state
     m.reclaim_state = ReclaimState()
+    tp = m.tp.mm_vmscan_direct_reclaim_begin
+    if tp is not None:
+        tp(order, sc.may_writepage, gfp_mask)
     try:
-        return do_try_to_free_pages(m, gfp_mask, sc)
+        nr_reclaimed = do_try_to_free_pages(m, gfp_mask, sc)
     finally:
         m.reclaim_state = saved
+    tp = m.tp.mm_vmscan_direct_reclaim_end
+    if tp is not None:
+        tp(nr_reclaimed)
+    return nr_reclaimed
 
 
 # -- kswapd ----------------------------------------------------------------------------------
@@ -874,6 +893,9 @@ def wakeup_kswapd(zone, order: int, classzone_idx: int) -> None:
         return                          # kswapd is awake already: its wait queue is empty
     if zone_balanced(m, zone, order, True, 0, 0):
         return
+    tp = m.tp.mm_vmscan_wakeup_kswapd
+    if tp is not None:
+        tp(pgdat.node_id, zone.idx, order)
     kswapd_run(m)
 
 
@@ -895,6 +917,9 @@ def kswapd_run(m) -> None:
     m.reclaim_state = ReclaimState()
     k.running = True
     _trace(m, "wake", order)
+    tp = m.tp.mm_vmscan_kswapd_wake
+    if tp is not None:
+        tp(pgdat.node_id, order)
     try:
         balanced_classzone_idx = balance_pgdat(m, order, classzone_idx)
         # kswapd_try_to_sleep: a balanced node clears the compaction skip bits a direct
@@ -912,6 +937,9 @@ def kswapd_run(m) -> None:
         m.current, m.reclaim_state = saved
     k.slept_at = m.clock_ns
     _trace(m, "sleep", order)
+    tp = m.tp.mm_vmscan_kswapd_sleep
+    if tp is not None:
+        tp(pgdat.node_id)
 
 
 def reclaim_init(m) -> None:

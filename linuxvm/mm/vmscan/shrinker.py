@@ -86,6 +86,10 @@ def do_shrink_slab(m, shrinkctl: ShrinkControl, shrinker: Shrinker, nr_scanned: 
         total_scan = min(total_scan, freeable // 2)
     if total_scan > freeable * 2:
         total_scan = freeable * 2
+    tp = m.tp.mm_shrink_slab_start
+    if tp is not None:
+        tp(_scan_name(shrinker), shrinker.ident, shrinkctl.nid, nr, shrinkctl.gfp_mask,
+           nr_scanned, nr_eligible, freeable, delta, total_scan)
     batch_size = shrinker.batch or SHRINK_BATCH
     freed = 0
     events = m.pgdat.vm_events
@@ -101,7 +105,16 @@ def do_shrink_slab(m, shrinkctl: ShrinkControl, shrinker: Shrinker, nr_scanned: 
         total_scan -= nr_to_scan
     if total_scan > 0:
         shrinker.nr_deferred += total_scan
+    tp = m.tp.mm_shrink_slab_end
+    if tp is not None:
+        tp(_scan_name(shrinker), shrinker.ident, shrinkctl.nid, nr, shrinker.nr_deferred,
+           freed, total_scan)
     return freed
+
+
+def _scan_name(shrinker: Shrinker) -> str:
+    """The shrinker's scan_objects by name: what the shrink_slab events print for %pF."""
+    return getattr(shrinker.scan_objects, "__name__", "scan_objects")
 
 
 def shrink_slab(m, gfp_mask: int, nid: int, memcg, nr_scanned: int, nr_eligible: int,

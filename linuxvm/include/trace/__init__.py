@@ -1,0 +1,1 @@
+"""Trace headers, as the kernel's include/trace/."""
