@@ -30,6 +30,7 @@ class MachineState:
         "cpu_model",        # the CPU's model and feature flags (boot_cpu_data; setup_arch)
         # -- time, log, taint ------------------------------------------------------------
         "clock_ns",         # the model's clock (local_clock), stamps dmesg lines
+        "time",             # TimeState: CPU time, charged work, tick timers (kernel/time.py)
         "log",              # LogBuffer: the printk ring buffer
         "taint",            # taint flags set so far (add_taint), e.g. "B"
         # -- boot-time layout (arch/x86 setup_arch, paging_init) -----------------------------
