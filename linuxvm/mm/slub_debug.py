@@ -10,7 +10,7 @@ from ..arch.x86.page_types import PAGE_OFFSET, PAGE_SHIFT, PAGE_SIZE, VMEMMAP_ST
 from ..errors import KernelBug
 from ..mm.page import PG_slab
 from . import slub_def as D
-from ..include.jiffies import HZ, INITIAL_JIFFIES, jiffies  # noqa: F401 (read from here)
+from ..include.jiffies import jiffies
 from .slab_common import (SLAB_RED_ZONE, SLAB_POISON, SLAB_STORE_USER, SLAB_TRACE,
                           SLAB_CONSISTENCY_CHECKS, __OBJECT_POISON)
 
