@@ -452,7 +452,7 @@ class Kernel:
         order = self._order(order)
         cpu = self._cpu(cpu)
         pfn = _alloc_pages_nodemask(self.m.pgdat, gfp_mask, order, cpu)
-        ktime.account_work(self.m)
+        ktime.account_work(self.m, 0, cpu)
         if pfn == NULL:
             return None
         self.blocks[pfn] = order
@@ -526,10 +526,11 @@ class Kernel:
 
     def kmem_cache_alloc(self, cache, gfp="GFP_KERNEL", cpu=None) -> int:
         """An object from ``cache`` (a kmem_cache or its name): its direct-map address, or 0."""
+        cpu = self._cpu(cpu)
         try:
-            return slab_api.kmem_cache_alloc(self.m, cache, gfp, self._cpu(cpu))
+            return slab_api.kmem_cache_alloc(self.m, cache, gfp, cpu)
         finally:
-            ktime.account_work(self.m)
+            ktime.account_work(self.m, 0, cpu)
 
     def kmem_cache_free(self, cache, address: int, cpu=None) -> None:
         slab_api.kmem_cache_free(self.m, cache, address, self._cpu(cpu))
@@ -541,22 +542,25 @@ class Kernel:
         return self.m.slab.kmem_cache_shrink(slab_api._cache(self.m, cache))
 
     def kmalloc(self, size: int, gfp="GFP_KERNEL", cpu=None) -> int:
+        cpu = self._cpu(cpu)
         try:
-            return slab_api.kmalloc(self.m, size, gfp, self._cpu(cpu))
+            return slab_api.kmalloc(self.m, size, gfp, cpu)
         finally:
-            ktime.account_work(self.m)
+            ktime.account_work(self.m, 0, cpu)
 
     def kzalloc(self, size: int, gfp="GFP_KERNEL", cpu=None) -> int:
+        cpu = self._cpu(cpu)
         try:
-            return slab_api.kzalloc(self.m, size, gfp, self._cpu(cpu))
+            return slab_api.kzalloc(self.m, size, gfp, cpu)
         finally:
-            ktime.account_work(self.m)
+            ktime.account_work(self.m, 0, cpu)
 
     def krealloc(self, address: int, new_size: int, gfp="GFP_KERNEL", cpu=None) -> int:
+        cpu = self._cpu(cpu)
         try:
-            return slab_api.krealloc(self.m, address, new_size, gfp, self._cpu(cpu))
+            return slab_api.krealloc(self.m, address, new_size, gfp, cpu)
         finally:
-            ktime.account_work(self.m)
+            ktime.account_work(self.m, 0, cpu)
 
     def kfree(self, address: int, cpu=None) -> None:
         slab_api.kfree(self.m, address, self._cpu(cpu))

@@ -103,9 +103,10 @@ def work_cost_ns(syscalls: int, faults: int, allocs: int) -> int:
     return syscalls * SYSCALL_NS + faults * PGFAULT_NS + allocs * PGALLOC_NS
 
 
-def account_work(m, syscalls: int = 0) -> None:
+def account_work(m, syscalls: int = 0, cpu=None) -> None:
     """Charge the work done since the last charge (``syscalls`` system calls, and the page
-    faults and page allocations the vm event counters recorded) to the current CPU."""
+    faults and page allocations the vm event counters recorded) to ``cpu`` (default: the
+    current CPU)."""
     t = m.time
     if t is None:
         return                             # still booting
@@ -114,7 +115,7 @@ def account_work(m, syscalls: int = 0) -> None:
     t.faults_seen = faults
     t.allocs_seen = allocs
     if ns:
-        account_system_time(m, m.current_cpu, ns)
+        account_system_time(m, m.current_cpu if cpu is None else cpu, ns)
 
 
 def idle_ticks(m, cpu: int) -> int:
