@@ -19,6 +19,9 @@ from .fs.proc import ProcFS
 from .kernel.printk import LogBuffer
 from .kernel.exit import exit_killed_task
 from .kernel.sysctl import Sysctl
+from .kernel import time as ktime
+from .kernel.kthreads import kthreads_init
+from .include.jiffies import jiffies
 from .lib.accel_registry import AccelTable
 from .mm import bootmem, page_alloc, page_alloc_init, util, huge_memory, khugepaged
 from .mm import gfp as G
@@ -244,6 +247,8 @@ class Machine(MachineState):
         if swap_bytes:
             self.swapon(swap_bytes)          # swapon -a by the init scripts
         self.boot_free_pages = self.nr_free_pages()
+        ktime.time_init(self)                # the clock starts: boot's work is not charged
+        kthreads_init(self)                  # the timers of the flusher, khugepaged, kswapd
 
     def mem_init_print_info(self):
         s = self.kernel_sections
@@ -292,6 +297,7 @@ class Machine(MachineState):
         name = "/dev/sd" + chr(ord("a") + minor // 16)
         bdev = BlockDevice(name[5:], (8, minor))
         ret = sys_swapon(self, name, bdev, nbytes >> PAGE_SHIFT, flags)
+        ktime.account_work(self, 1)
         if ret < 0:
             raise SyscallError(-ret, "swapon")
         s.next_dev = minor + 16
@@ -308,6 +314,7 @@ class Machine(MachineState):
             raise TypeError(f"path must be a str, not {path!r}")
         self.check_alive()
         ret = sys_swapoff(self, path)
+        ktime.account_work(self, 1)
         if ret < 0:
             raise SyscallError(-ret, "swapoff")
         self.vfs.all_bdevs[:] = [b for b in self.vfs.all_bdevs if f"/dev/{b.name}" != path]
@@ -315,7 +322,42 @@ class Machine(MachineState):
     # -- processes -------------------------------------------------------------
     def spawn(self, comm="prog", uid=1000, rlimits=None, **kw):
         """A process with an empty address space (linuxvm.process.spawn)."""
-        return spawn(self, comm, uid, rlimits, **kw)
+        try:
+            return spawn(self, comm, uid, rlimits, **kw)
+        finally:
+            ktime.account_work(self, 1)
+
+    # -- time ------------------------------------------------------------------
+    @property
+    def jiffies(self) -> int:
+        """The jiffies counter (64-bit; INITIAL_JIFFIES at boot, HZ=250)."""
+        return jiffies(self)
+
+    def tick(self) -> None:
+        """Let one jiffy (4 ms) pass: the clock moves to the next timer tick, which runs
+        the deferred work due by then (the flusher, khugepaged, kswapd; see
+        linuxvm/kernel/kthreads.py).
+
+        :raises KernelPanic: the machine has panicked
+        """
+        self.check_alive()
+        ktime.tick(self)
+
+    def run_for(self, seconds) -> None:
+        """Let ``seconds`` of idle time pass, tick by tick, running the deferred work that
+        falls due (the flusher's periodic writeback, khugepaged's scans, kswapd going
+        round again); the clock ends ``seconds`` later.
+
+        >>> m.run_for(35)        # dirty pages older than dirty_expire_centisecs are written
+
+        :param seconds: an int or a float, not negative
+        :raises TypeError: not a number
+        :raises ValueError: negative or not finite
+        :raises KernelPanic: the machine has panicked
+        """
+        ktime.seconds_to_ns(seconds)         # the argument is checked first
+        self.check_alive()
+        ktime.run_for(self, seconds)
 
     def sysrq(self, key: str) -> None:
         """Press Alt-SysRq-``key``; only "f" (a manual OOM kill, moom_callback) is modelled.
@@ -326,7 +368,10 @@ class Machine(MachineState):
         if key != "f":
             raise ValueError(f"sysrq {key!r} is not modelled (only 'f')")
         self.check_alive()
-        moom_callback(self)
+        try:
+            moom_callback(self)
+        finally:
+            ktime.account_work(self)
 
     def check_alive(self) -> None:
         """Raise KernelPanic once the machine has panicked (it runs nothing more)."""
@@ -343,7 +388,10 @@ class Machine(MachineState):
         >>> m.clock_ns += 35 * 10**9; m.run_flusher()     # 35 s later: old data goes
         3
         """
-        return run_flusher(self)
+        try:
+            return run_flusher(self)
+        finally:
+            ktime.account_work(self)
 
     def run_khugepaged(self) -> int:
         """Let khugepaged run once (mm/huge_memory.c khugepaged_do_scan): scan up to
@@ -353,7 +401,10 @@ class Machine(MachineState):
         >>> p.madvise(a, 4 << 20, lv.MADV_HUGEPAGE); m.run_khugepaged()
         1
         """
-        return khugepaged.khugepaged_do_scan(self)
+        try:
+            return khugepaged.khugepaged_do_scan(self)
+        finally:
+            ktime.account_work(self)
 
     def check(self) -> None:
         """Check the model's invariants (like CONFIG_DEBUG_VM); raise KernelBug on the first
@@ -405,6 +456,7 @@ class Kernel:
         order = self._order(order)
         cpu = self._cpu(cpu)
         pfn = _alloc_pages_nodemask(self.m.pgdat, gfp_mask, order, cpu)
+        ktime.account_work(self.m, 0, cpu)
         if pfn == NULL:
             return None
         self.blocks[pfn] = order
@@ -478,7 +530,11 @@ class Kernel:
 
     def kmem_cache_alloc(self, cache, gfp="GFP_KERNEL", cpu=None) -> int:
         """An object from ``cache`` (a kmem_cache or its name): its direct-map address, or 0."""
-        return slab_api.kmem_cache_alloc(self.m, cache, gfp, self._cpu(cpu))
+        cpu = self._cpu(cpu)
+        try:
+            return slab_api.kmem_cache_alloc(self.m, cache, gfp, cpu)
+        finally:
+            ktime.account_work(self.m, 0, cpu)
 
     def kmem_cache_free(self, cache, address: int, cpu=None) -> None:
         slab_api.kmem_cache_free(self.m, cache, address, self._cpu(cpu))
@@ -490,13 +546,25 @@ class Kernel:
         return self.m.slab.kmem_cache_shrink(slab_api._cache(self.m, cache))
 
     def kmalloc(self, size: int, gfp="GFP_KERNEL", cpu=None) -> int:
-        return slab_api.kmalloc(self.m, size, gfp, self._cpu(cpu))
+        cpu = self._cpu(cpu)
+        try:
+            return slab_api.kmalloc(self.m, size, gfp, cpu)
+        finally:
+            ktime.account_work(self.m, 0, cpu)
 
     def kzalloc(self, size: int, gfp="GFP_KERNEL", cpu=None) -> int:
-        return slab_api.kzalloc(self.m, size, gfp, self._cpu(cpu))
+        cpu = self._cpu(cpu)
+        try:
+            return slab_api.kzalloc(self.m, size, gfp, cpu)
+        finally:
+            ktime.account_work(self.m, 0, cpu)
 
     def krealloc(self, address: int, new_size: int, gfp="GFP_KERNEL", cpu=None) -> int:
-        return slab_api.krealloc(self.m, address, new_size, gfp, self._cpu(cpu))
+        cpu = self._cpu(cpu)
+        try:
+            return slab_api.krealloc(self.m, address, new_size, gfp, cpu)
+        finally:
+            ktime.account_work(self.m, 0, cpu)
 
     def kfree(self, address: int, cpu=None) -> None:
         slab_api.kfree(self.m, address, self._cpu(cpu))

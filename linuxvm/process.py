@@ -18,6 +18,7 @@ from .errors import SyscallError, OutOfMemory, ProcessKilled
 from .kernel import fork
 from .kernel.exit import do_exit, exit_killed_task
 from .kernel.fork import copy_process
+from .kernel.time import account_work
 from .include.capability import CAP_NUMBERS
 from .include.sched import PF_RANDOMIZE
 from .fs.hugetlbfs import hugetlb_file_setup, HPAGE_SIZE
@@ -194,6 +195,7 @@ class Process:
             return fn(m, *args)
         finally:
             m.current = saved if saved is not task or task.mm is not None else None
+            account_work(m, 1)          # the system call's time (linuxvm/kernel/time.py)
 
     def _call(self, name, fn, *args):
         """_as_current for a live task, turning a negative return into SyscallError."""
@@ -212,6 +214,7 @@ class Process:
         finally:
             if m.current is task:
                 m.current = saved if saved is not task or task.mm is not None else None
+            account_work(m, 1)          # the system call's time (linuxvm/kernel/time.py)
         if task.sigkill:
             self._killed()              # killed during the call: it dies on the way out
         if isinstance(ret, int) and ret < 0:
@@ -497,10 +500,13 @@ class Process:
 
     def _user(self, fn, *args):
         """A user-mode access; a SIGKILL it receives kills the process."""
+        m = self._live()
         try:
-            return fn(self._live(), self.task, *args)
+            return fn(m, self.task, *args)
         except ProcessKilled:
             self._killed()
+        finally:
+            account_work(m)             # the faults' time (linuxvm/kernel/time.py)
 
     def read(self, addr: int, n: int) -> bytes:
         """Read ``n`` bytes at ``addr`` as the process would (faulting pages in).

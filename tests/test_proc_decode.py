@@ -58,7 +58,9 @@ def test_uptime_and_loadavg_follow_the_model():
     c = p.fork()
     c.exit()
     m.clock_ns += 12_345_678_901
-    assert m.proc.read("/proc/uptime") == "12.34 0.00\n"
+    # the idle column counts the CPU's idle ticks: the spawn, fork and exit took less
+    # than one 4 ms tick of the model's clock (linuxvm/kernel/time.py), the rest was idle
+    assert m.proc.read("/proc/uptime") == "12.34 12.34\n"
     # one task left, the last pid handed out was 2
     assert m.proc.read("/proc/loadavg") == "0.00 0.00 0.00 0/1 2\n"
     m.check()

@@ -219,8 +219,9 @@ def test_vmstat(model):
     assert f["swpd"] == mi["SwapTotal"] - mi["SwapFree"]
     assert (f["free"], f["buff"], f["cache"]) == (mi["MemFree"], mi["Buffers"],
                                                  mi["Cached"] + mi["SReclaimable"])
-    # the first line's rates divide by the CPU ticks since boot, all 0 in the model (its
-    # /proc/stat keeps no CPU time), which vmstat takes as 1 tick: pages * KiB * CLK_TCK
+    # the first line's rates divide by the CPU ticks since boot: the fixture's work takes
+    # less than one USER_HZ tick of the model's clock (docs/time.md), so /proc/stat's CPU
+    # times read 0, which vmstat takes as 1 tick: pages * KiB * CLK_TCK
     hz = os.sysconf("SC_CLK_TCK")
     assert f["si"] == vm["pswpin"] * 4 * hz and f["so"] == vm["pswpout"] * 4 * hz
     assert vm["pswpout"] > 0

@@ -179,7 +179,8 @@ files = ["/proc/{{p}}/status"]
     assert "/f" not in snap(res, "after step 13", "1/maps")
     assert res.snapshots[-1][2].startswith("(/proc/1/status")        # p has exited
     assert res.machine.sysctl["vm.dirty_expire_centisecs"] == 100
-    assert res.machine.clock_ns == 5 * 10**9
+    # the 5 s sleep plus the nominal time of the steps' work (linuxvm/kernel/time.py)
+    assert 5 * 10**9 < res.machine.clock_ns < 5 * 10**9 + 10**6
     assert res.procs["c"].task.mm is not None
 
 

@@ -12,7 +12,7 @@ migratetypes, per-zone counters, free counts and pcp counts, the vm events, page
 and content tags, the pagevecs, the bytes of every page-table page, every CPU's registers and TLB sets, every task's fault
 and RSS counters, every VMA with its flags, pgoff, protections, anon_vma and file, the
 VMA tree's shape and gaps, the mm counters, the anon_vmas, Committed_AS, the SLUB state
-(per-CPU slabs and /proc/slabinfo), meminfo and the kernel log.
+(per-CPU slabs and /proc/slabinfo), meminfo, the kernel log and the clock.
 """
 
 import numpy as np
@@ -86,6 +86,8 @@ def fingerprint(m) -> dict:
     out["slabinfo"] = m.proc.read("/proc/slabinfo")
     out["meminfo"] = m.proc.read("/proc/meminfo")
     out["log"] = m.dmesg()
+    # the clock moves with the work done (linuxvm/kernel/time.py): equal work, equal time
+    out["clock"] = (m.clock_ns, tuple(m.time.system_ticks))
     return out
 
 

@@ -3,14 +3,17 @@
 wb_check_old_data_flush, wb_check_background_flush), wakeup_flusher_threads and sync(2)
 (fs/sync.c).
 
-4.6 runs wb_workfn on a workqueue thread when woken; the model has no threads, so the
-flusher runs when it is stepped: ``m.run_flusher()`` (the flusher threads waking up),
-sync(2), and a dirtier throttled in balance_dirty_pages, which waits for the flusher by
-running it. Each run does the queued work items, then the periodic "old data" flush
-(inodes dirtied more than dirty_expire_centisecs ago, at most once per
+4.6 runs wb_workfn on a workqueue thread when its delayed work falls due; the model
+runs it at the tick its ``wb.dwork_expires`` falls due in ``m.tick()``/``m.run_for()``
+(linuxvm/kernel/kthreads.py), and when it is stepped: ``m.run_flusher()`` (the flusher
+threads waking up), sync(2), and a dirtier throttled in balance_dirty_pages, which waits
+for the flusher by running it. Each run does the queued work items, then the periodic
+"old data" flush (inodes dirtied more than dirty_expire_centisecs ago, at most once per
 dirty_writeback_centisecs of the model's clock, ``m.clock_ns``), then background
-writeback while more than the background threshold is dirty. The 100 ms time slice of
-writeback_sb_inodes never runs out, as the model's clock does not move while it works.
+writeback while more than the background threshold is dirty; then it queues itself
+again: at once if work was queued meanwhile, else dirty_writeback_centisecs later while
+dirty inodes are left. The 100 ms time slice of writeback_sb_inodes never runs out, as
+the model's clock does not move while it works.
 """
 
 from .inode import inode_add_lru
@@ -18,11 +21,11 @@ from ..mm.backing_dev import (I_DIRTY, I_DIRTY_PAGES, I_SYNC, I_NEW, I_FREEING, 
                               WB_SYNC_NONE, WB_SYNC_ALL, WB_writeback_running,
                               WB_has_dirty_io, WB_REASON_BACKGROUND, WB_REASON_PERIODIC,
                               WB_REASON_SYNC, inode_io_list_move_locked, inode_io_list_del,
-                              wb_io_lists, wb_wakeup)
+                              wb_io_lists, wb_wakeup, wb_wakeup_delayed, DWORK_NOW)
 from ..mm.page import PG_dirty
 from ..mm.page_writeback import (WritebackControl, do_writepages, wb_over_bg_thresh,
                                  LONG_MAX, LLONG_MAX)
-from ..mm.slub_debug import jiffies, HZ
+from ..include.jiffies import jiffies, msecs_to_jiffies
 from ..include.vm_event_item import NR_FILE_DIRTY
 
 MIN_WRITEBACK_PAGES = 4096 >> 2          # 4 MiB in pages
@@ -48,10 +51,6 @@ class WbWritebackWork:
         self.for_background = for_background
         self.for_sync = for_sync
         self.reason = reason
-
-
-def _msecs_to_jiffies(ms: int) -> int:
-    return -(-ms * HZ // 1000)
 
 
 def mapping_tagged_dirty(m, mapping) -> bool:
@@ -189,7 +188,7 @@ def wb_writeback(m, wb, work) -> int:
         if work.for_background and not wb_over_bg_thresh(m, wb):
             break
         if work.for_kupdate:
-            work.older_than_this = jiffies(m) - _msecs_to_jiffies(
+            work.older_than_this = jiffies(m) - msecs_to_jiffies(
                 m.sysctl["vm.dirty_expire_centisecs"] * 10)
         elif work.for_background:
             work.older_than_this = jiffies(m)
@@ -211,7 +210,7 @@ def wb_check_old_data_flush(m, wb) -> int:
     if not interval:
         return 0
     now = jiffies(m)
-    if now < wb.last_old_flush + _msecs_to_jiffies(interval * 10):
+    if now < wb.last_old_flush + msecs_to_jiffies(interval * 10):
         return 0
     wb.last_old_flush = now
     nr_pages = get_nr_dirty_pages(m)
@@ -250,6 +249,7 @@ def wb_workfn(m, wb) -> int:
     flusher is a kernel thread: the run charges nothing to the task that woke it."""
     saved = m.current
     m.current = None
+    wb.dwork_expires = None          # running: the dwork is no longer pending
     try:
         wrote = wb_do_writeback(m, wb)
         while wb.work_list:
@@ -258,6 +258,10 @@ def wb_workfn(m, wb) -> int:
         m.current = saved
     wb.delayed_wakeup = bool(wb.state & (1 << WB_has_dirty_io)) and \
         bool(m.sysctl["vm.dirty_writeback_centisecs"])
+    if wb.work_list:
+        wb.dwork_expires = DWORK_NOW                  # mod_delayed_work(..., 0)
+    elif wb.delayed_wakeup:
+        wb_wakeup_delayed(m, wb)
     return wrote
 
 

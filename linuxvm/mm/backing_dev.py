@@ -13,14 +13,15 @@ bdi when it registered it (``wb.workfn``, 4.6's ``INIT_DELAYED_WORK(&wb->dwork,
 wb_workfn)``). The lists are plain Python lists with the list head at index 0, so
 ``list_move(x, head)`` is ``insert(0, x)`` and ``head->prev`` (the oldest) is ``[-1]``.
 
-Time: jiffies come from the model's clock (``m.clock_ns``), which moves only when a
-caller moves it; so ``dirtied_when`` and the dirty_expire_centisecs rule work, but
-nothing expires unless the clock is advanced.
+Time: jiffies come from the model's clock (``m.clock_ns``, linuxvm/include/jiffies.py).
+The flusher's delayed work (``wb->dwork``) is ``wb.dwork_expires``: the jiffy its timer
+fires at, None when it is not queued; ``m.tick()`` and ``m.run_for()`` run the flusher
+when it falls due (linuxvm/kernel/kthreads.py).
 """
 
 from ..errors import KernelBug
 from .page import PG_dirty
-from .slub_debug import jiffies          # the one jiffies the model has (m.clock_ns)
+from ..include.jiffies import jiffies, msecs_to_jiffies
 
 # include/linux/fs.h inode->i_state bits
 I_DIRTY_SYNC = 1 << 0
@@ -53,7 +54,7 @@ class BdiWriteback:
 
     __slots__ = ("bdi", "state", "b_dirty", "b_io", "b_more_io", "last_old_flush",
                  "work_list", "dirty_exceeded", "avg_write_bandwidth", "workfn",
-                 "wakeups", "delayed_wakeup")
+                 "wakeups", "delayed_wakeup", "dwork_expires")
 
     def __init__(self, bdi, workfn, now: int):
         self.bdi = bdi
@@ -68,6 +69,7 @@ class BdiWriteback:
         self.workfn = workfn        # fs/fs-writeback.c wb_workfn (the dwork's function)
         self.wakeups = 0            # times the flusher was woken (wb_wakeup)
         self.delayed_wakeup = False  # wb_wakeup_delayed armed the dwork timer
+        self.dwork_expires = None   # jiffy the queued dwork runs at, None: not queued
 
     def __repr__(self):
         return (f"<bdi_writeback {self.bdi.name} dirty={len(self.b_dirty)} "
@@ -148,15 +150,25 @@ def inode_io_list_move_locked(inode, wb, head: list) -> bool:
     return True
 
 
+# a dwork queued with no delay: any jiffy is at or past it, so the next tick runs it
+DWORK_NOW = 0
+
+
 def wb_wakeup(wb) -> None:
-    """Wake the flusher now (mm/backing-dev.c wb_wakeup): the model runs it when the
-    machine steps it (``m.run_flusher()``) or a throttled dirtier waits for it."""
+    """Wake the flusher now (mm/backing-dev.c wb_wakeup, mod_delayed_work with no delay):
+    it runs at the next tick (``m.tick()``, ``m.run_for()``), when the machine steps it
+    (``m.run_flusher()``) or when a throttled dirtier waits for it."""
     wb.wakeups += 1
+    wb.dwork_expires = DWORK_NOW
 
 
-def wb_wakeup_delayed(wb) -> None:
-    """Arm the flusher's timer for dirty_writeback_centisecs from now."""
+def wb_wakeup_delayed(m, wb) -> None:
+    """Queue the flusher's work dirty_writeback_centisecs from now, unless it is queued
+    already (mm/backing-dev.c wb_wakeup_delayed: queue_delayed_work)."""
     wb.delayed_wakeup = True
+    if wb.dwork_expires is None and wb.state & (1 << WB_registered):
+        wb.dwork_expires = jiffies(m) + msecs_to_jiffies(
+            m.sysctl["vm.dirty_writeback_centisecs"] * 10)
 
 
 def wb_start_background_writeback(wb) -> None:
@@ -188,7 +200,7 @@ def __mark_inode_dirty(m, inode, flags: int) -> None:
         return
     inode.dirtied_when = jiffies(m)
     if inode_io_list_move_locked(inode, wb, wb.b_dirty):
-        wb_wakeup_delayed(wb)
+        wb_wakeup_delayed(m, wb)
 
 
 def check_writeback(m) -> None:

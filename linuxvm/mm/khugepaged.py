@@ -3,15 +3,17 @@
 
 An mm enters khugepaged's list (an ``MmSlot`` on ``mm_head``; MMF_VM_HUGEPAGE is being
 on it) at its first huge fault, when a VMA merge or MADV_HUGEPAGE makes a VMA eligible,
-and at fork when the parent is on it; it leaves at exit. The kernel thread is not a
-thread here: ``khugepaged_do_scan(m)`` is one wake-up of it (``Machine.run_khugepaged``),
-scanning up to ``pages_to_scan`` pages from where the last one stopped.
+and at fork when the parent is on it; it leaves at exit. ``khugepaged_do_scan(m)`` is one
+wake-up of the kernel thread, scanning up to ``pages_to_scan`` pages from where the last
+one stopped: the model's tick runs it when the thread's sleep ends
+(linuxvm/kernel/kthreads.py), and ``Machine.run_khugepaged`` runs it at once.
 
 The model is !CONFIG_NUMA, as its config: each pass preallocates the huge page before
 scanning (khugepaged_prealloc_page) and frees it if nothing was collapsed, so
 ``thp_collapse_alloc`` counts passes that found memory, as in 4.6. The mm_slot objects
 take no slab object (4.6's khugepaged_mm_slot cache is not in the model's slabinfo),
-and the waits between failed allocations (alloc_sleep_millisecs) take no model time.
+and the retry after a failed allocation comes at once (the thread sleeps
+alloc_sleep_millisecs after the pass instead, linuxvm/kernel/kthreads.py).
 """
 
 from ..arch.x86 import tlb as x86_tlb

@@ -32,6 +32,7 @@ class MachineState:
         "cpu_model",        # the CPU's model and feature flags (boot_cpu_data; setup_arch)
         # -- time, log, taint ------------------------------------------------------------
         "clock_ns",         # the model's clock (local_clock), stamps dmesg lines
+        "time",             # TimeState: CPU time, charged work, tick timers (kernel/time.py)
         "log",              # LogBuffer: the printk ring buffer
         "taint",            # taint flags set so far (add_taint), e.g. "B"
         "tp",               # Tracepoints: which trace events are on, and their ring buffer

@@ -26,7 +26,7 @@ from ..include.vm_event_item import (NR_FREE_PAGES, NR_INACTIVE_FILE, NR_ACTIVE_
                                      NR_FILE_DIRTY, NR_DIRTIED, NR_WRITEBACK, NR_WRITTEN)
 from .page import PAGE_MAPPING_ANON, PG_dirty, PG_writeback, PG_locked
 from . import rmap                           # (rmap dirties pages through us)
-from .slub_debug import jiffies
+from ..include.jiffies import jiffies
 
 # task flag checked by domain_dirty_limits (include/linux/sched.h)
 PF_LESS_THROTTLE = 0x00100000

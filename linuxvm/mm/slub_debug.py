@@ -10,6 +10,7 @@ from ..arch.x86.page_types import PAGE_OFFSET, PAGE_SHIFT, PAGE_SIZE, VMEMMAP_ST
 from ..errors import KernelBug
 from ..mm.page import PG_slab
 from . import slub_def as D
+from ..include.jiffies import jiffies
 from .slab_common import (SLAB_RED_ZONE, SLAB_POISON, SLAB_STORE_USER, SLAB_TRACE,
                           SLAB_CONSISTENCY_CHECKS, __OBJECT_POISON)
 
@@ -19,14 +20,8 @@ POISON_INUSE = 0x5A
 POISON_FREE = 0x6B
 POISON_END = 0xA5
 TRACK_ALLOC, TRACK_FREE = 0, 1
-HZ = 250
-INITIAL_JIFFIES = (-300 * HZ) & 0xFFFFFFFF
 _TRACK = struct.Struct("<Q128xiiQ")          # addr, addrs[16] (not recorded), cpu, pid, when
 KSYM_BASE = 0xFFFFFFFF81000000
-
-
-def jiffies(m) -> int:
-    return INITIAL_JIFFIES + m.clock_ns * HZ // 1_000_000_000
 
 
 def _p(addr: int) -> str:

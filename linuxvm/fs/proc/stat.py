@@ -1,9 +1,13 @@
 """/proc/stat, /proc/uptime and /proc/loadavg (fs/proc/stat.c, uptime.c, loadavg.c).
 
-The model keeps no CPU time, interrupt, context-switch or load-average accounting,
-so those figures read 0; what it does keep is shown: the clock (``m.clock_ns``, the
-time since boot), the tasks (running, blocked, total forks) and the last pid.
+The model keeps no interrupt, context-switch or load-average accounting, so those
+figures read 0; what it does keep is shown: the clock (``m.clock_ns``, the time since
+boot), the CPUs' system and idle ticks (linuxvm/kernel/time.py), the tasks (running,
+blocked, total forks) and the last pid.
 """
+
+from ...include.jiffies import TICK_NSEC, NSEC_PER_SEC, jiffies_64_to_clock_t
+from ...kernel.time import idle_ticks
 
 NR_SOFTIRQS = 10              # HI TIMER NET_TX NET_RX BLOCK BLOCK_IOPOLL TASKLET SCHED
                               # HRTIMER RCU (kernel/softirq.c softirq_to_name)
@@ -47,21 +51,39 @@ def last_pid(m) -> int:
     return m.next_pid - 1
 
 
+def cpu_times(m, cpu: int) -> list:
+    """The ten cpustat columns of ``cpu`` in ticks: user nice system idle iowait irq
+    softirq steal guest guest_nice (only system and idle move in the model)."""
+    return [0, 0, m.time.system_ticks[cpu], idle_ticks(m, cpu), 0, 0, 0, 0, 0, 0]
+
+
+def boot_time_seconds(m) -> int:
+    """getboottime: the wall-clock time at boot, in seconds. The model's wall clock
+    reads the epoch when boot ends and then runs with ``m.clock_ns``, so this is 0."""
+    wall_ns = m.clock_ns                  # realtime: the epoch plus the time since boot
+    return (wall_ns - m.clock_ns) // NSEC_PER_SEC
+
+
 def show_stat(m) -> str:
     """/proc/stat in 4.6's layout (fs/proc/stat.c show_stat).
 
-    From the model: ``btime`` (0: the model's clock starts at boot, it has no wall clock),
+    From the model: the system and idle columns of the ``cpu``/``cpuN`` lines (ticks in
+    USER_HZ units, as tick-based accounting without NO_HZ idle counts them: the model's
+    /proc/stat and /proc/uptime read the same cpustat), ``btime`` (the wall-clock second
+    of boot: the model's wall clock starts at the epoch when it boots, so 0),
     ``processes`` (total_forks), ``procs_running`` (nr_running) and ``procs_blocked``
-    (nr_iowait). Zero because the model does not account them: the ten CPU times of the
-    ``cpu``/``cpuN`` lines, the ``intr`` total and its per-interrupt counts (nr_irqs of
-    them), ``ctxt`` and the ``softirq`` counts.
+    (nr_iowait). Zero because the model does not account them: user, nice, iowait, irq,
+    softirq, steal and guest time, the ``intr`` total and its per-interrupt counts
+    (nr_irqs of them), ``ctxt`` and the ``softirq`` counts.
     """
-    zeros = " 0" * CPU_STAT_FIELDS
-    out = [f"cpu {zeros}\n"]
-    out += [f"cpu{i}{zeros}\n" for i in range(m.nr_cpus)]
+    rows = [cpu_times(m, i) for i in range(m.nr_cpus)]
+    total = [sum(col) for col in zip(*rows)]
+    out = ["cpu  " + " ".join(str(jiffies_64_to_clock_t(x)) for x in total) + "\n"]
+    out += [f"cpu{i} " + " ".join(str(jiffies_64_to_clock_t(x)) for x in row) + "\n"
+            for i, row in enumerate(rows)]
     out.append("intr 0" + " 0" * nr_irqs(m) + "\n")
     out.append("ctxt 0\n"
-               "btime 0\n"
+               f"btime {boot_time_seconds(m)}\n"
                f"processes {total_forks(m)}\n"
                f"procs_running {nr_running(m)}\n"
                f"procs_blocked {nr_iowait(m)}\n")
@@ -70,10 +92,12 @@ def show_stat(m) -> str:
 
 
 def uptime_proc_show(m) -> str:
-    """/proc/uptime: seconds since boot from the model's clock, and the CPUs' idle time
-    (0: the model keeps no CPU time) (fs/proc/uptime.c)."""
+    """/proc/uptime: seconds since boot from the model's clock, and the idle time of all
+    CPUs added up (their idle ticks, fs/proc/uptime.c)."""
     ns = m.clock_ns
-    return f"{ns // 10**9}.{ns % 10**9 // 10**7:02d} 0.00\n"
+    idle = sum(idle_ticks(m, i) for i in range(m.nr_cpus)) * TICK_NSEC
+    return (f"{ns // NSEC_PER_SEC}.{ns % NSEC_PER_SEC // 10**7:02d} "
+            f"{idle // NSEC_PER_SEC}.{idle % NSEC_PER_SEC // 10**7:02d}\n")
 
 
 def loadavg_proc_show(m) -> str:

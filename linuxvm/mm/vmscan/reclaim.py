@@ -765,7 +765,7 @@ class KswapdState:
     (the mm_vmscan_kswapd_wake/sleep tracepoints): (clock ns, "wake"|"sleep", order,
     free pages of each populated zone)."""
 
-    __slots__ = ("max_order", "classzone_idx", "trace", "running", "slept_at")
+    __slots__ = ("max_order", "classzone_idx", "trace", "running", "slept_at", "again")
 
     def __init__(self):
         self.max_order = 0
@@ -773,6 +773,9 @@ class KswapdState:
         self.trace = []
         self.running = False
         self.slept_at = None          # clock ns of its last sleep, None before the first
+        # its last pass left the node unbalanced: 4.6's kswapd would go round again at
+        # once; the model's goes round again at the next tick (m.tick, m.run_for)
+        self.again = None             # None, or (order, classzone_idx) to go round with
 
 
 def _trace(m, what: str, order: int) -> None:
@@ -925,10 +928,13 @@ def kswapd_run(m) -> None:
         # kswapd_try_to_sleep: a balanced node clears the compaction skip bits a direct
         # compaction left and hands the high order to kcompactd before kswapd sleeps;
         # one balance_pgdat could not balance is a premature sleep (4.6's kswapd would
-        # go round again at once; the model's stops and counts it)
+        # go round again at once; the model's stops, counts it and goes round again at
+        # the next tick of m.tick/m.run_for)
         ops = pgdat.compaction
+        k.again = None
         if not pgdat_balanced(m, order, balanced_classzone_idx):
             m.pgdat.vm_events[VM_EVENT["kswapd_high_wmark_hit_quickly"]] += 1
+            k.again = (order, classzone_idx)
         elif ops.wakeup_kcompactd is not None:
             ops.reset_isolation_suitable(pgdat)
             ops.wakeup_kcompactd(pgdat, order, classzone_idx)
