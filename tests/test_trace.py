@@ -583,7 +583,7 @@ def test_cli_trace_fault_with_events_and_graph(capsys):
                      "--graph", "--", "fault"]) == 0
     out = capsys.readouterr().out
     assert "# tracer: nop" in out and "# tracer: function_graph" in out
-    assert re.search(r"prog-\d+ +\[000\] \.\.\.\. +0\.000000: mm_page_alloc: page=ffffea\w+ "
+    assert re.search(r"prog-\d+ +\[000\] \.\.\.\. +\d+\.\d{6}: mm_page_alloc: page=ffffea\w+ "
                      r"pfn=\d+ order=0 migratetype=1 gfp_flags=GFP_HIGHUSER_MOVABLE\|__GFP_ZERO",
                      out)
     assert "do_anonymous_page() {" in out
