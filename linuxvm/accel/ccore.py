@@ -1,0 +1,54 @@
+"""The compiled core: C bodies (linuxvm/accel/_cpage_alloc.pyx, built by ``pip install .``)
+put in place of the pure-Python bodies of the buddy allocator's accelerators and of
+``release_pages``.
+
+Each compiled body leaves exactly the state of its pure-Python twin (tests/test_ccore.py
+compares whole machines, and tests/test_accel.py tests whatever body is registered).
+``Machine(fast=False)`` still runs the kernel-shaped reference code everywhere. Where the
+extension is not built (no C compiler at install time) the pure-Python bodies stay and one
+``CompiledCoreMissing`` warning line says so; ``LINUXVM_NO_CCORE=1`` in the environment
+chooses them deliberately, without the warning.
+"""
+
+import os
+import warnings
+
+from ..lib.accel_registry import REGISTRY, replace_body
+from . import page_alloc, swap  # noqa: F401 (their pure-Python bodies are registered first)
+
+try:
+    from . import _cpage_alloc                   # the optional extension (setup.py)
+except ImportError as _e:
+    _cpage_alloc = None
+    _MISSING = str(_e)
+
+__all__ = ["CompiledCoreMissing", "COMPILED", "PURE", "install"]
+
+# the accelerators with a compiled body, by name
+COMPILED_NAMES = ("alloc_order0", "free_order0", "free_hot_cold_page_list", "rmqueue_bulk",
+                  "release_pages")
+
+
+class CompiledCoreMissing(RuntimeWarning):
+    """The compiled core is not built here: the pure-Python accelerators are used."""
+
+
+# name -> compiled body in use (empty without the compiled core) / the pure-Python body
+COMPILED = {}
+PURE = {}
+
+
+def install() -> None:
+    """Register the compiled bodies, or warn (one line) that the pure-Python ones stay."""
+    for name in COMPILED_NAMES:
+        PURE[name] = REGISTRY[name].function
+    if os.environ.get("LINUXVM_NO_CCORE"):
+        return
+    if _cpage_alloc is None:
+        warnings.warn_explicit(f"linuxvm: compiled core not built ({_MISSING}); using the "
+                               f"pure-Python accelerators", CompiledCoreMissing, "linuxvm", 0)
+        return
+    for name in COMPILED_NAMES:
+        fn = getattr(_cpage_alloc, name)
+        replace_body(name, fn)
+        COMPILED[name] = fn
