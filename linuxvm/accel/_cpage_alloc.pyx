@@ -136,6 +136,76 @@ cdef inline Frames frames_of(mm, pb):
     return F
 
 
+# --- what does not change in a zone after boot, looked up once -----------------------------
+
+cdef enum:
+    NCPU_CACHED = 64        # pcp list heads of CPUs below this are kept in C
+
+cdef class ZoneFast:
+    """A zone's fixed parts: its Frames, the list objects its counters live in, its free
+    and pcp list heads (the values in those lists are read on every call)."""
+
+    cdef object zone, pgdat, machine, pcps
+    cdef Frames F
+    cdef list vm_stat, events, watermark, lowmem_reserve
+    cdef Py_ssize_t pgalloc
+    cdef i64 lo, hi
+    cdef int heads[NMAX_ORDER][NMT]
+    cdef int ncpu
+    cdef int pcp_lists[NCPU_CACHED][NPCP]
+
+    def __init__(self, zone):
+        cdef int o, t, c
+        mm = zone.mem_map
+        self.zone = zone
+        self.pgdat = zone.zone_pgdat
+        self.machine = self.pgdat.machine
+        self.F = frames_of(mm, zone.pb)
+        self.vm_stat = zone.vm_stat
+        self.events = self.pgdat.vm_events
+        self.watermark = zone.watermark
+        self.lowmem_reserve = zone.lowmem_reserve
+        self.pgalloc = PGALLOC + <Py_ssize_t>zone.idx
+        self.lo = zone.zone_start_pfn
+        self.hi = min(self.lo + <i64>zone.spanned_pages, <i64>mm.nr_frames)
+        area = zone.free_area
+        for o in range(NMAX_ORDER):
+            fl = area[o].free_list
+            for t in range(NMT):
+                self.heads[o][t] = fl[t]
+        self.pcps = [ps.pcp for ps in zone.pageset]
+        self.ncpu = min(len(self.pcps), NCPU_CACHED)
+        for c in range(self.ncpu):
+            ls = self.pcps[c].lists
+            for t in range(NPCP):
+                self.pcp_lists[c][t] = ls[t]
+
+    cdef inline bint valid(self):
+        # vm_stat and vm_events are made once, before boot; only the link arrays grow
+        return self.F.nxt_obj is self.F.mm.lru_next
+
+
+cdef ZoneFast _zf_last = None
+cdef dict _zf_cache = {}
+
+
+cdef ZoneFast zone_fast(zone):
+    """The ZoneFast of ``zone`` (built on first use; rebuilt when its arrays moved)."""
+    global _zf_last
+    cdef ZoneFast zf = _zf_last
+    if zf is not None and zf.zone is zone and zf.valid():
+        return zf
+    key = id(zone)
+    zf = _zf_cache.get(key)
+    if zf is None or zf.zone is not zone or not zf.valid():
+        if len(_zf_cache) >= 16:             # machines come and go (tests): forget old ones
+            _zf_cache.clear()
+        zf = ZoneFast(zone)
+        _zf_cache[key] = zf
+    _zf_last = zf
+    return zf
+
+
 # --- one zone's buddy lists and pcp, in C for the length of one call ----------------------
 
 cdef class ZoneC:
@@ -153,14 +223,13 @@ cdef class ZoneC:
 
     cdef load(self, zone, pcp, i64 nr_frames):
         cdef int o, t
+        cdef ZoneFast zf = zone_fast(zone)
         self.zone = zone
-        self.lo = zone.zone_start_pfn
-        self.hi = min(self.lo + <i64>zone.spanned_pages, nr_frames)
-        area = zone.free_area
+        self.lo = zf.lo
+        self.hi = zf.hi
         for o in range(NMAX_ORDER):
-            fl = area[o].free_list
             for t in range(NMT):
-                self.heads[o][t] = fl[t]
+                self.heads[o][t] = zf.heads[o][t]
             self.nr_free[o] = 0
         self.nr_free_pages = 0
         self.bulked = False
@@ -367,13 +436,25 @@ def free_hot_cold_page_list(pgdat, pages, bint cold, int cpu):
             z.flush()
 
 
-def free_order0(zone, i64 page, int cpu):
-    """free_hot_cold_page (hot) in C, for a clean page of a pcp migratetype; False
-    (nothing changed) for anything else."""
-    cdef Frames F = frames_of(zone.mem_map, zone.pb)
+def free_order0(pgdat, i64 page, int cpu):
+    """__free_pages of order 0 in C: the reference dropped and, at zero, free_hot_cold_page
+    (hot) for a clean page of a pcp migratetype; False (nothing changed) for a page that
+    reaches zero otherwise."""
+    cdef Frames F = _last
+    mm = pgdat.mem_map
+    if F is None or F.mm is not mm or F.nxt_obj is not mm.lru_next:
+        F = frames_of(mm, pgdat.node_zones[0].pb)
+    if page < 0 or page >= F.nr_frames:
+        return False                             # the reference says what is wrong
+    cdef int r = F.rc[page] - 1                  # put_page_testzero
+    if r:
+        F.rc[page] = r
+        return True
     cdef u64 f = F.flags[page]
-    if F.mc[page] != -1 or F.rc[page] or f & AT_FREE:
+    if F.mc[page] != -1 or f & AT_FREE:
         return False
+    zone = pgdat.node_zones[f >> 62]
+    cdef ZoneFast zf = zone_fast(zone)
     cdef int mt = F.pb[page >> PB_ORDER] & 7
     if mt >= NPCP:
         return False
@@ -382,22 +463,22 @@ def free_order0(zone, i64 page, int cpu):
         if not mapping & ANON:
             return False
         F.mapping[page] = 0                      # free_pages_prepare: PageAnon
+    F.rc[page] = 0
     if f & AT_PREP:
         F.flags[page] = f & NOT_AT_PREP
     F.private[page] = 0
-    pgdat = zone.zone_pgdat
-    pc = pgdat.machine.page_contents
+    pc = zf.machine.page_contents
     if pc:
         pc.pop(page, None)
     F.index[page] = mt                           # set_pcppage_migratetype
-    cdef list events = pgdat.vm_events
-    events[PGFREE] += 1
-    pcp = zone.pageset[cpu].pcp
-    cdef i64 head = pcp.lists[mt]
+    cdef list events = zf.events
+    events[PGFREE] = <i64>events[PGFREE] + 1
+    pcp = zf.pcps[cpu]
+    cdef i64 head = zf.pcp_lists[cpu][mt] if cpu < zf.ncpu else pcp.lists[mt]
     list_add(F.nxt, F.prv, page, head)
-    cdef i64 count = pcp.count + 1
+    cdef i64 count = <i64>pcp.count + 1
     cdef ZoneC z
-    if count >= pcp.high:
+    if count >= <i64>pcp.high:
         z = ZoneC()
         z.load(zone, pcp, F.nr_frames)
         bulk_free(F, z, z.batch)
@@ -413,36 +494,38 @@ def alloc_order0(ac, long gfp_mask, int cpu):
     changed) unless that zone passes the fair-batch and low-watermark tests, the list has
     a page and the page passes check_new_page."""
     zone = ac.preferred_zone
-    if zone.flags & FAIR_DEPLETED:
-        return NULLPFN
-    cdef list vm_stat = zone.vm_stat
-    if (vm_stat[NR_FREE_PAGES] - zone.nr_reserved_highatomic
-            <= zone.watermark[WMARK_LOW] + zone.lowmem_reserve[ac.classzone_idx]):
+    if <long>zone.flags & FAIR_DEPLETED:
         return NULLPFN
     if gfp_mask & GFP_WRITE:
         return NULLPFN                           # zone_dirty_ok: the general path
-    cdef Frames F = frames_of(zone.mem_map, zone.pb)
-    pcp = zone.pageset[cpu].pcp
-    cdef i64 head = pcp.lists[ac.migratetype]
+    cdef ZoneFast zf = zone_fast(zone)
+    cdef list vm_stat = zf.vm_stat
+    # __zone_watermark_ok for order 0 without ALLOC_HIGH/ALLOC_HARDER
+    if (<i64>vm_stat[NR_FREE_PAGES] - <i64>zone.nr_reserved_highatomic
+            <= <i64>zf.watermark[WMARK_LOW] + <i64>zf.lowmem_reserve[<Py_ssize_t>ac.classzone_idx]):
+        return NULLPFN
+    cdef Frames F = zf.F
+    cdef int mt = ac.migratetype
+    pcp = zf.pcps[cpu]
+    cdef i64 head = zf.pcp_lists[cpu][mt] if cpu < zf.ncpu else pcp.lists[mt]
     cdef i64 page = F.prv[head] if gfp_mask & GFP_COLD else F.nxt[head]
     if page == head:
         return NULLPFN                           # the general path refills the list
     if F.mc[page] != -1 or F.rc[page] or F.flags[page] & AT_PREP or F.mapping[page]:
         return NULLPFN                           # check_new_page reports it
     list_del(F.nxt, F.prv, page)
-    pcp.count -= 1
-    batch = vm_stat[NR_ALLOC_BATCH] - 1
+    pcp.count = <i64>pcp.count - 1
+    cdef i64 batch = <i64>vm_stat[NR_ALLOC_BATCH] - 1
     vm_stat[NR_ALLOC_BATCH] = batch
     if batch <= 0:
-        zone.flags |= FAIR_DEPLETED
-    pgdat = zone.zone_pgdat
-    cdef list events = pgdat.vm_events
-    events[PGALLOC + <Py_ssize_t>zone.idx] += 1
+        zone.flags = <long>zone.flags | FAIR_DEPLETED
+    cdef list events = zf.events
+    events[zf.pgalloc] = <i64>events[zf.pgalloc] + 1
     F.private[page] = 0                          # prep_new_page
     F.rc[page] = 1
     F.index[page] = 0
     if gfp_mask & GFP_ZERO:
-        pc = pgdat.machine.page_contents
+        pc = zf.machine.page_contents
         if pc:
             pc.pop(page, None)
         F.content[page] = 0

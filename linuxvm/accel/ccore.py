@@ -13,8 +13,8 @@ chooses them deliberately, without the warning.
 import os
 import warnings
 
-from ..lib.accel_registry import REGISTRY, replace_body
-from . import page_alloc, swap  # noqa: F401 (their pure-Python bodies are registered first)
+from ..lib.accel_registry import replace_body
+from . import page_alloc, swap
 
 try:
     from . import _cpage_alloc                   # the optional extension (setup.py)
@@ -24,9 +24,11 @@ except ImportError as _e:
 
 __all__ = ["CompiledCoreMissing", "COMPILED", "PURE", "install"]
 
-# the accelerators with a compiled body, by name
-COMPILED_NAMES = ("alloc_order0", "free_order0", "free_hot_cold_page_list", "rmqueue_bulk",
-                  "release_pages")
+# the accelerators with a compiled body -> the module of their pure-Python body
+_PURE_HOME = {"alloc_order0": page_alloc, "free_order0": page_alloc,
+              "free_hot_cold_page_list": page_alloc, "rmqueue_bulk": page_alloc,
+              "release_pages": swap}
+COMPILED_NAMES = tuple(_PURE_HOME)
 
 
 class CompiledCoreMissing(RuntimeWarning):
@@ -40,8 +42,8 @@ PURE = {}
 
 def install() -> None:
     """Register the compiled bodies, or warn (one line) that the pure-Python ones stay."""
-    for name in COMPILED_NAMES:
-        PURE[name] = REGISTRY[name].function
+    for name, module in _PURE_HOME.items():
+        PURE[name] = getattr(module, name)
     if os.environ.get("LINUXVM_NO_CCORE"):
         return
     if _cpage_alloc is None:

@@ -6,7 +6,8 @@ machines with ``linuxvm.accel.fingerprint``):
 
 * ``alloc_order0``: __alloc_pages_nodemask's order-0 allocation from the preferred zone's
   pcp list, fused into one function;
-* ``free_order0``: __free_pages's order-0 free (free_hot_cold_page, hot), fused;
+* ``free_order0``: __free_pages of order 0 (put_page_testzero, free_hot_cold_page hot),
+  fused;
 * ``free_hot_cold_page_list``: release_pages' list of order-0 frees, checked in a few NumPy
   operations, then the pcp list adds and free_pcppages_bulk's buddy merges in one loop;
 * ``rmqueue_bulk``: a pcp refill that takes a split block's pages at once;
@@ -116,13 +117,19 @@ def alloc_order0(ac, gfp_mask: int, cpu: int) -> int:
 
 
 @register("free_order0", "linuxvm.mm.page_alloc.__free_pages")
-def free_order0(zone, page: int, cpu: int) -> bool:
-    """free_hot_cold_page (hot) in one function, for a clean page of a MOVABLE, UNMOVABLE
-    or RECLAIMABLE pageblock; False (nothing changed) for anything else."""
-    mm = zone.mem_map
+def free_order0(pgdat, page: int, cpu: int) -> bool:
+    """__free_pages of order 0 in one function: the reference dropped and, at zero,
+    free_hot_cold_page (hot) for a clean page of a MOVABLE, UNMOVABLE or RECLAIMABLE
+    pageblock; False (nothing changed) for a page that reaches zero otherwise."""
+    mm = pgdat.mem_map
+    rc = mm.rc[page] - 1                         # put_page_testzero
+    if rc:
+        mm.rc[page] = rc
+        return True
     f = mm.f[page]
-    if mm.mc[page] != -1 or mm.rc[page] or f & PAGE_FLAGS_CHECK_AT_FREE:
+    if mm.mc[page] != -1 or f & PAGE_FLAGS_CHECK_AT_FREE:
         return False
+    zone = pgdat.node_zones[f >> 62]
     migratetype = zone.pb.b[page >> pageblock_order] & 7
     if migratetype >= MIGRATE_PCPTYPES:
         return False
@@ -132,10 +139,10 @@ def free_order0(zone, page: int, cpu: int) -> bool:
         if not mapping & PAGE_MAPPING_ANON:
             return False
         mapv[page] = 0                           # free_pages_prepare: PageAnon
+    mm.rc[page] = 0
     if f & PAGE_FLAGS_CHECK_AT_PREP:
         mm.f[page] = f & _NOT_CHECK_AT_PREP
     mm.priv[page] = 0
-    pgdat = zone.zone_pgdat
     pc = pgdat.machine.page_contents
     if pc:
         pc.pop(page, None)
