@@ -186,20 +186,24 @@ cdef class ZoneFast:
 
 
 cdef ZoneFast _zf_last = None
-cdef dict _zf_cache = {}
+cdef dict _zf_cache = {}                     # id(zone) -> ZoneFast, of one machine
+cdef object _zf_pgdat = None
 
 
 cdef ZoneFast zone_fast(zone):
-    """The ZoneFast of ``zone`` (built on first use; rebuilt when its arrays moved)."""
-    global _zf_last
+    """The ZoneFast of ``zone`` (built on first use; rebuilt when its arrays moved). Only
+    the last machine's zones are kept, so a machine no longer used is not kept alive."""
+    global _zf_last, _zf_pgdat
     cdef ZoneFast zf = _zf_last
     if zf is not None and zf.zone is zone and zf.valid():
         return zf
+    pgdat = zone.zone_pgdat
+    if pgdat is not _zf_pgdat:
+        _zf_cache.clear()
+        _zf_pgdat = pgdat
     key = id(zone)
     zf = _zf_cache.get(key)
     if zf is None or zf.zone is not zone or not zf.valid():
-        if len(_zf_cache) >= 16:             # machines come and go (tests): forget old ones
-            _zf_cache.clear()
         zf = ZoneFast(zone)
         _zf_cache[key] = zf
     _zf_last = zf
