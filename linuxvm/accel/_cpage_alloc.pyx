@@ -494,20 +494,27 @@ def free_order0(pgdat, i64 page, int cpu):
 
 
 def alloc_order0(ac, long gfp_mask, int cpu):
-    """An order-0 allocation from the preferred zone's pcp list in C; NULL (nothing
-    changed) unless that zone passes the fair-batch and low-watermark tests, the list has
-    a page and the page passes check_new_page."""
-    zone = ac.preferred_zone
-    if <long>zone.flags & FAIR_DEPLETED:
-        return NULLPFN
+    """An order-0 allocation in C from the pcp list of the zone get_page_from_freelist's
+    fair pass takes from; NULL (nothing changed) unless there is one, its list has a page
+    and the page passes check_new_page."""
     if gfp_mask & GFP_WRITE:
         return NULLPFN                           # zone_dirty_ok: the general path
-    cdef ZoneFast zf = zone_fast(zone)
-    cdef list vm_stat = zf.vm_stat
-    # __zone_watermark_ok for order 0 without ALLOC_HIGH/ALLOC_HARDER
-    if (<i64>vm_stat[NR_FREE_PAGES] - <i64>zone.nr_reserved_highatomic
-            <= <i64>zf.watermark[WMARK_LOW] + <i64>zf.lowmem_reserve[<Py_ssize_t>ac.classzone_idx]):
-        return NULLPFN
+    cdef Py_ssize_t classzone_idx = ac.classzone_idx
+    cdef ZoneFast zf = None
+    cdef list vm_stat
+    for zone in ac.zones:
+        if <long>zone.flags & FAIR_DEPLETED:
+            continue
+        zf = zone_fast(zone)
+        vm_stat = zf.vm_stat
+        # __zone_watermark_ok for order 0 without ALLOC_HIGH/ALLOC_HARDER
+        if (<i64>vm_stat[NR_FREE_PAGES] - <i64>zone.nr_reserved_highatomic
+                > <i64>zf.watermark[WMARK_LOW] + <i64>zf.lowmem_reserve[classzone_idx]):
+            break
+        zf = None
+    if zf is None:
+        return NULLPFN                           # the general path resets the batches
+    vm_stat = zf.vm_stat
     cdef Frames F = zf.F
     cdef int mt = ac.migratetype
     pcp = zf.pcps[cpu]

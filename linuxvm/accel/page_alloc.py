@@ -4,8 +4,8 @@ Each accelerator leaves exactly the state its reference function leaves
 (tests/test_pcp.py, tests/test_alloc_batch.py and tests/test_buddy.py compare whole
 machines with ``linuxvm.accel.fingerprint``):
 
-* ``alloc_order0``: __alloc_pages_nodemask's order-0 allocation from the preferred zone's
-  pcp list, fused into one function;
+* ``alloc_order0``: __alloc_pages_nodemask's order-0 allocation from the pcp list of the
+  zone the fair pass takes from, fused into one function;
 * ``free_order0``: __free_pages of order 0 (put_page_testzero, free_hot_cold_page hot),
   fused;
 * ``free_hot_cold_page_list``: release_pages' list of order-0 frees, checked in a few NumPy
@@ -61,28 +61,32 @@ def _content_view(m):
 
 @register("alloc_order0", "linuxvm.mm.page_alloc.__alloc_pages_nodemask")
 def alloc_order0(ac, gfp_mask: int, cpu: int) -> int:
-    """An order-0 allocation from the preferred zone's pcp list in one function; NULL
-    (nothing changed) unless that zone passes the fair-batch and low-watermark tests, the
-    list has a page and the page passes check_new_page.
+    """An order-0 allocation from the pcp list of the zone get_page_from_freelist's fair
+    pass takes from (the first zone of the zonelist not fair-depleted and above its low
+    mark); NULL (nothing changed) unless there is one, its list has a page and the page
+    passes check_new_page.
 
     What get_page_from_freelist's first (ALLOC_FAIR) pass, buffered_rmqueue and
-    prep_new_page do in that case, with their calls inlined.
+    prep_new_page do in that case, with their calls inlined: the pass skips the zones
+    before that one without changing anything.
     """
-    zone = ac.preferred_zone
-    if zone.flags & _FAIR_DEPLETED:
-        return NULL
-    vm_stat = zone.vm_stat
-    # __zone_watermark_ok for order 0 without ALLOC_HIGH/ALLOC_HARDER
-    if (vm_stat[NR_FREE_PAGES] - zone.nr_reserved_highatomic
-            <= zone.watermark[WMARK_LOW] + zone.lowmem_reserve[ac.classzone_idx]):
-        return NULL
+    if gfp_mask & _GFP_WRITE:
+        return NULL                              # zone_dirty_ok: the general path
+    for zone in ac.zones:
+        if zone.flags & _FAIR_DEPLETED:
+            continue
+        vm_stat = zone.vm_stat
+        # __zone_watermark_ok for order 0 without ALLOC_HIGH/ALLOC_HARDER
+        if (vm_stat[NR_FREE_PAGES] - zone.nr_reserved_highatomic
+                > zone.watermark[WMARK_LOW] + zone.lowmem_reserve[ac.classzone_idx]):
+            break
+    else:
+        return NULL                              # the general path resets the batches
     mm = zone.mem_map
     pcp = zone.pageset[cpu].pcp
     head = pcp.lists[ac.migratetype]
     nxt = mm.nxt
     prv = mm.prv
-    if gfp_mask & _GFP_WRITE:
-        return NULL                              # zone_dirty_ok: the general path
     page = prv[head] if gfp_mask & _GFP_COLD else nxt[head]
     if page == head:
         return NULL                              # the general path refills the list
