@@ -47,7 +47,9 @@ def install() -> None:
     if os.environ.get("LINUXVM_NO_CCORE"):
         return
     if _cpage_alloc is None:
-        warnings.warn_explicit(f"linuxvm: compiled core not built ({_MISSING}); using the "
+        # one line (no source line to show), and no colon before the reason, so a
+        # filterwarnings entry can name the message (pyproject.toml's pytest section)
+        warnings.warn_explicit(f"linuxvm compiled core not built ({_MISSING}); using the "
                                f"pure-Python accelerators", CompiledCoreMissing, "linuxvm", 0)
         return
     for name in COMPILED_NAMES:
