@@ -17,5 +17,7 @@ else:
         [Extension("linuxvm.accel._cpage_alloc", ["linuxvm/accel/_cpage_alloc.pyx"],
                    extra_compile_args=["-O2"], optional=True)],
         compiler_directives={"language_level": 3}, quiet=True)
+    for ext in ext_modules:          # cythonize makes new Extensions: keep them optional
+        ext.optional = True
 
 setup(ext_modules=ext_modules)

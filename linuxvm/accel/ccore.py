@@ -10,6 +10,7 @@ extension is not built (no C compiler at install time) the pure-Python bodies st
 chooses them deliberately, without the warning.
 """
 
+import importlib.util
 import os
 import warnings
 
@@ -20,7 +21,10 @@ try:
     from . import _cpage_alloc                   # the optional extension (setup.py)
 except ImportError as _e:
     _cpage_alloc = None
-    _MISSING = str(_e)
+    # Python's own message for a missing submodule of a package being imported talks of a
+    # circular import; say plainly that it is not there, and pass on any other reason
+    _MISSING = ("no linuxvm/accel/_cpage_alloc extension; pip install . builds it"
+                if importlib.util.find_spec(__package__ + "._cpage_alloc") is None else str(_e))
 
 __all__ = ["CompiledCoreMissing", "COMPILED", "PURE", "install"]
 
