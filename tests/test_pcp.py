@@ -513,10 +513,11 @@ def _broken_alloc_order0(ac, gfp_mask, cpu):
     return page
 
 
-def _broken_free_order0(zone, page, cpu):
-    done = accel_pa.free_order0(zone, page, cpu)
-    if done:
-        zone.zone_pgdat.vm_events[PGFREE] -= 1               # forgets the pgfree event
+def _broken_free_order0(pgdat, page, cpu):
+    freeing = pgdat.mem_map.rc[page] == 1
+    done = accel_pa.free_order0(pgdat, page, cpu)
+    if done and freeing:
+        pgdat.vm_events[PGFREE] -= 1                         # forgets the pgfree event
     return done
 
 

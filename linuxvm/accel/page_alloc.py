@@ -4,9 +4,10 @@ Each accelerator leaves exactly the state its reference function leaves
 (tests/test_pcp.py, tests/test_alloc_batch.py and tests/test_buddy.py compare whole
 machines with ``linuxvm.accel.fingerprint``):
 
-* ``alloc_order0``: __alloc_pages_nodemask's order-0 allocation from the preferred zone's
-  pcp list, fused into one function;
-* ``free_order0``: __free_pages's order-0 free (free_hot_cold_page, hot), fused;
+* ``alloc_order0``: __alloc_pages_nodemask's order-0 allocation from the pcp list of the
+  zone the fair pass takes from, fused into one function;
+* ``free_order0``: __free_pages of order 0 (put_page_testzero, free_hot_cold_page hot),
+  fused;
 * ``free_hot_cold_page_list``: release_pages' list of order-0 frees, checked in a few NumPy
   operations, then the pcp list adds and free_pcppages_bulk's buddy merges in one loop;
 * ``rmqueue_bulk``: a pcp refill that takes a split block's pages at once;
@@ -60,28 +61,32 @@ def _content_view(m):
 
 @register("alloc_order0", "linuxvm.mm.page_alloc.__alloc_pages_nodemask")
 def alloc_order0(ac, gfp_mask: int, cpu: int) -> int:
-    """An order-0 allocation from the preferred zone's pcp list in one function; NULL
-    (nothing changed) unless that zone passes the fair-batch and low-watermark tests, the
-    list has a page and the page passes check_new_page.
+    """An order-0 allocation from the pcp list of the zone get_page_from_freelist's fair
+    pass takes from (the first zone of the zonelist not fair-depleted and above its low
+    mark); NULL (nothing changed) unless there is one, its list has a page and the page
+    passes check_new_page.
 
     What get_page_from_freelist's first (ALLOC_FAIR) pass, buffered_rmqueue and
-    prep_new_page do in that case, with their calls inlined.
+    prep_new_page do in that case, with their calls inlined: the pass skips the zones
+    before that one without changing anything.
     """
-    zone = ac.preferred_zone
-    if zone.flags & _FAIR_DEPLETED:
-        return NULL
-    vm_stat = zone.vm_stat
-    # __zone_watermark_ok for order 0 without ALLOC_HIGH/ALLOC_HARDER
-    if (vm_stat[NR_FREE_PAGES] - zone.nr_reserved_highatomic
-            <= zone.watermark[WMARK_LOW] + zone.lowmem_reserve[ac.classzone_idx]):
-        return NULL
+    if gfp_mask & _GFP_WRITE:
+        return NULL                              # zone_dirty_ok: the general path
+    for zone in ac.zones:
+        if zone.flags & _FAIR_DEPLETED:
+            continue
+        vm_stat = zone.vm_stat
+        # __zone_watermark_ok for order 0 without ALLOC_HIGH/ALLOC_HARDER
+        if (vm_stat[NR_FREE_PAGES] - zone.nr_reserved_highatomic
+                > zone.watermark[WMARK_LOW] + zone.lowmem_reserve[ac.classzone_idx]):
+            break
+    else:
+        return NULL                              # the general path resets the batches
     mm = zone.mem_map
     pcp = zone.pageset[cpu].pcp
     head = pcp.lists[ac.migratetype]
     nxt = mm.nxt
     prv = mm.prv
-    if gfp_mask & _GFP_WRITE:
-        return NULL                              # zone_dirty_ok: the general path
     page = prv[head] if gfp_mask & _GFP_COLD else nxt[head]
     if page == head:
         return NULL                              # the general path refills the list
@@ -116,13 +121,19 @@ def alloc_order0(ac, gfp_mask: int, cpu: int) -> int:
 
 
 @register("free_order0", "linuxvm.mm.page_alloc.__free_pages")
-def free_order0(zone, page: int, cpu: int) -> bool:
-    """free_hot_cold_page (hot) in one function, for a clean page of a MOVABLE, UNMOVABLE
-    or RECLAIMABLE pageblock; False (nothing changed) for anything else."""
-    mm = zone.mem_map
+def free_order0(pgdat, page: int, cpu: int) -> bool:
+    """__free_pages of order 0 in one function: the reference dropped and, at zero,
+    free_hot_cold_page (hot) for a clean page of a MOVABLE, UNMOVABLE or RECLAIMABLE
+    pageblock; False (nothing changed) for a page that reaches zero otherwise."""
+    mm = pgdat.mem_map
+    rc = mm.rc[page] - 1                         # put_page_testzero
+    if rc:
+        mm.rc[page] = rc
+        return True
     f = mm.f[page]
-    if mm.mc[page] != -1 or mm.rc[page] or f & PAGE_FLAGS_CHECK_AT_FREE:
+    if mm.mc[page] != -1 or f & PAGE_FLAGS_CHECK_AT_FREE:
         return False
+    zone = pgdat.node_zones[f >> 62]
     migratetype = zone.pb.b[page >> pageblock_order] & 7
     if migratetype >= MIGRATE_PCPTYPES:
         return False
@@ -132,10 +143,10 @@ def free_order0(zone, page: int, cpu: int) -> bool:
         if not mapping & PAGE_MAPPING_ANON:
             return False
         mapv[page] = 0                           # free_pages_prepare: PageAnon
+    mm.rc[page] = 0
     if f & PAGE_FLAGS_CHECK_AT_PREP:
         mm.f[page] = f & _NOT_CHECK_AT_PREP
     mm.priv[page] = 0
-    pgdat = zone.zone_pgdat
     pc = pgdat.machine.page_contents
     if pc:
         pc.pop(page, None)

@@ -16,7 +16,7 @@ This module sits below every layer so that mm/ and arch/ can read a table withou
 importing the accelerators themselves (docs/accelerators.md).
 """
 
-__all__ = ["Accelerator", "REGISTRY", "register", "AccelTable"]
+__all__ = ["Accelerator", "REGISTRY", "register", "replace_body", "AccelTable"]
 
 
 class Accelerator:
@@ -54,6 +54,18 @@ def register(name: str, reference: str):
         REGISTRY[name] = Accelerator(name, reference, function, doc[0] if doc else "")
         return function
     return attach
+
+
+def replace_body(name: str, function) -> None:
+    """Put ``function`` (a compiled body, linuxvm/accel/ccore.py) in place of registered
+    accelerator ``name``'s body; its reference and summary stay.
+
+    :raises ValueError: no accelerator ``name`` is registered
+    """
+    acc = REGISTRY.get(name)
+    if acc is None:
+        raise ValueError(f"no accelerator named {name!r} to replace")
+    REGISTRY[name] = Accelerator(name, acc.reference, function, acc.summary)
 
 
 class AccelTable:

@@ -617,18 +617,21 @@ def __free_pages_ok(zone, page: int, order: int) -> None:
 def __free_pages(pgdat, page: int, order: int, cpu: int = 0) -> None:
     """Drop a reference; free the block when it was the last (mm/page_alloc.c __free_pages).
 
-    Accelerator: ``free_order0`` in linuxvm/accel/page_alloc.py (the order-0 free, when the
-    page is clean); it returns False having changed nothing otherwise.
+    Accelerator: ``free_order0`` in linuxvm/accel/page_alloc.py (the whole order-0 call:
+    the reference dropped and, at zero, a clean page freed); it returns False having
+    changed nothing otherwise.
     """
+    if not order:
+        fast = pgdat.accel.free_order0
+        if fast is not None and fast(pgdat, page, cpu):
+            return
     mm = pgdat.mem_map
     rc = mm.rc[page] - 1                 # put_page_testzero
     mm.rc[page] = rc
     if rc == 0:
         zone = pgdat.node_zones[mm.f[page] >> 62]
         if order == 0:
-            fast = pgdat.accel.free_order0
-            if fast is None or not fast(zone, page, cpu):
-                free_hot_cold_page(zone, page, False, cpu)
+            free_hot_cold_page(zone, page, False, cpu)
         else:
             __free_pages_ok(zone, page, order)
 
