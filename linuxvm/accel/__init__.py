@@ -9,6 +9,6 @@ it, each accelerator alone and all together. See docs/accelerators.md.
 """
 
 from ..lib.accel_registry import REGISTRY
-from . import filemap, memory, mmap, mmu, swap, uaccess, uaccess_filemap  # noqa: F401 (registers)
+from . import filemap, memory, mmap, mmu, swap, uaccess, uaccess_filemap, uaccess_one  # noqa: F401,E501 (registers)
 
 __all__ = ["REGISTRY", "memory"]
