@@ -44,7 +44,7 @@ from ..mm.mm_types import MM_ANONPAGES
 from ..mm.oom_kill import OomDeferred
 from ..mm.page import (NULL, PG_uptodate, PG_swapbacked, PG_active, PG_head,
                        PAGE_MAPPING_ANON)
-from ..mm.page_alloc import __alloc_pages_nodemask
+from ..mm.page_alloc import __alloc_pages_nodemask, _GFP_BITS_MASK
 from ..mm.rmap import page_remove_rmap
 from ..mm.swap import PAGEVEC_SIZE, __pagevec_lru_add, put_page
 from ..mm.vma import find_vma
@@ -62,7 +62,8 @@ _PG_NEW_ANON = (1 << PG_uptodate) | (1 << PG_swapbacked) | (1 << PG_active)
 # hugetlb, special mappings, the unevictable list)
 _NOT_PLAIN = (VM_SHARED | VM_GROWSDOWN | VM_HUGETLB | VM_PFNMAP | VM_MIXEDMAP | VM_LOCKED
               | VM_SPECIAL)
-_GFP_COPY = G.GFP_HIGHUSER_MOVABLE
+_GFP_COPY = G.GFP_HIGHUSER_MOVABLE & _GFP_BITS_MASK
+_GFP_ZERO = GFP_HIGHUSER_MOVABLE_ZERO & _GFP_BITS_MASK
 HAND_BACK = -1
 
 # vm_page_prot -> the entry bits of a new PTE (a pure function of the protection)
@@ -71,13 +72,22 @@ _zero_cache: dict = {}
 
 
 def _alloc(m, pgdat, gfp: int, cpuid: int):
-    """alloc_page_vma with the OOM killer deferred: the frame, NULL, or None where the
-    killer would run."""
+    """alloc_page_vma with the OOM killer deferred: ``(frame, quiet)``, the frame NULL on
+    failure and None where the killer would run; ``quiet`` when the order-0 accelerator
+    served it (then nothing but the allocation changed: no reclaim, no TLB flush)."""
+    fast = pgdat.accel.alloc_order0
+    if fast is not None:
+        # __alloc_pages_nodemask's first steps
+        ac = pgdat.ac_cache.get(gfp)
+        if ac is not None and ac.preferred_zone is not None:
+            page = fast(ac, gfp, cpuid)
+            if page != NULL:
+                return page, True
     m.oom.defer = True
     try:
-        return __alloc_pages_nodemask(pgdat, gfp, 0, cpuid)
+        return __alloc_pages_nodemask(pgdat, gfp, 0, cpuid), False
     except OomDeferred:
-        return None
+        return None, False
     finally:
         m.oom.defer = False
 
@@ -222,20 +232,8 @@ def _vma_for(mm, va: int, write: bool):
     return vma
 
 
-def _fault_counts(m, task, mm):
-    """handle_mm_fault's pgfault event and check_sync_rss_stat(current); the events count
-    before, to undo them."""
-    m.pgdat.vm_events[PGFAULT] += 1
-    rss = task.rss_stat
-    ev = rss.events
-    rss.events = ev + 1
-    if ev > TASK_RSS_EVENTS_THRESH:
-        sync_mm_rss(mm, task)
-    return ev
-
-
 def _undo_counts(m, task, ev: int) -> None:
-    """Undo _fault_counts (a fold into the mm stays: the reference's own fold then moves
+    """Undo handle_mm_fault's counts (a fold into the mm stays: the reference's own fold then moves
     nothing more and leaves the same state)."""
     m.pgdat.vm_events[PGFAULT] -= 1
     task.rss_stat.events = ev
@@ -243,20 +241,38 @@ def _undo_counts(m, task, ev: int) -> None:
 
 def _retry_walk(cpu, tlb, vpn: int, va: int, path, t3, i3: int, leaf: int) -> int:
     """The retried access after the fault: a miss, a walk over the upper entries as they
-    are now that sets A on them, A (and D) on ``leaf``, and the fill."""
+    are now that sets A on them, A (and D) on ``leaf``, and the fill of a page no set
+    holds (the sets are looked up afresh: a flush in the fault may have replaced them)."""
     tlb.misses += 1
     tlb.walks += 1
     t0, i0, t1, i1, t2, i2 = path
     e0 = t0[i0]
     e1 = t1[i1]
     e2 = t2[i2]
-    if not e0 & e1 & e2 & _A:
+    upper = e0 & e1 & e2
+    if not upper & _A:
         _mkyoung_upper(t0, i0, t1, i1, t2, i2)
     t3[i3] = leaf
-    rights = ((e0 & e1 & e2 & leaf) >> 1) & (R_RW | R_USER)
+    rights = ((upper & leaf) >> 1) & (R_RW | R_USER)
     if (e0 | e1 | e2 | leaf) & _PAGE_NX:
         rights |= R_NX
-    return _fill(cpu, tlb, vpn, va, leaf, rights)
+    dirty = bool(leaf & _D)
+    if dirty:
+        rights |= R_DIRTY
+    ok = cpu.okcache.get(rights)
+    if ok is None:
+        ok = okmask(cpu, rights)
+    base = leaf & _FRAME
+    entry = (base, ok, bool(leaf & _PAGE_GLOBAL) and cpu.pge, rights, dirty)
+    t = tlb.stlbsets[vpn & tlb.stlbmask]
+    if len(t) >= tlb.stlbways:
+        del t[next(iter(t))]
+    t[vpn] = entry
+    t = tlb.l1sets[vpn & tlb.l1mask]
+    if len(t) >= tlb.l1ways:
+        del t[next(iter(t))]
+    t[vpn] = entry
+    return base | (va & 0xFFF)
 
 
 def _anon(m, task, cpu, tlb, va: int, access: int, vpn: int, path, t3, i3: int,
@@ -293,12 +309,18 @@ def _anon(m, task, cpu, tlb, va: int, access: int, vpn: int, path, t3, i3: int,
         ok = okmask(cpu, rights | R_DIRTY)
     if not (ok >> access) & 1:
         return HAND_BACK
-    # the access: a miss and a walk that finds the PTE none -- #PF
+    # the access: a miss and a walk that finds the PTE none -- #PF; handle_mm_fault's
+    # pgfault event and check_sync_rss_stat(current)
     cpu.cr2 = va
-    ev = _fault_counts(m, task, mm)
+    pgdat = m.pgdat
+    pgdat.vm_events[PGFAULT] += 1
+    rss = task.rss_stat
+    ev = rss.events
+    rss.events = ev + 1
+    if ev > TASK_RSS_EVENTS_THRESH:
+        sync_mm_rss(mm, task)
     if write:
-        pgdat = m.pgdat
-        page = _alloc(m, pgdat, GFP_HIGHUSER_MOVABLE_ZERO, cpu.cpu)
+        page, _ = _alloc(m, pgdat, _GFP_ZERO, cpu.cpu)
         if page is None:
             _undo_counts(m, task, ev)
             return HAND_BACK
@@ -311,7 +333,7 @@ def _anon(m, task, cpu, tlb, va: int, access: int, vpn: int, path, t3, i3: int,
         f = mem_map.f
         fl = f[page] | _PG_NEW_ANON
         f[page] = fl
-        task.rss_stat.count[MM_ANONPAGES] += 1               # inc_mm_counter_fast
+        rss.count[MM_ANONPAGES] += 1                         # inc_mm_counter_fast
         mem_map.mc[page] = 0                                 # page_add_new_anon_rmap
         pgdat.node_zones[fl >> 62].vm_stat[NR_ANON_PAGES] += 1
         mem_map.mapv[page] = (vma.anon_vma.handle << 2) | PAGE_MAPPING_ANON
@@ -367,14 +389,20 @@ def _cow(m, task, cpu, tlb, va: int, vpn: int, path, t3, i3: int, orig: int) -> 
         return HAND_BACK               # the retried access would fault again
     # the #PF (a protection fault: the walk changed nothing), handle_mm_fault's counters
     cpu.cr2 = va
-    ev = _fault_counts(m, task, mm)
+    pgdat = m.pgdat
+    pgdat.vm_events[PGFAULT] += 1
+    rss = task.rss_stat
+    ev = rss.events
+    rss.events = ev + 1
+    if ev > TASK_RSS_EVENTS_THRESH:
+        sync_mm_rss(mm, task)
     # do_wp_page: reuse_swap_page says no (another mapping), get_page, wp_page_copy
     rc = mem_map.rc
     if rc[old] <= 0:
         raise KernelBug(f"get_page on a free page {old:#x}")
     rc[old] += 1
-    pgdat = m.pgdat
-    new = _alloc(m, pgdat, _GFP_COPY, cpu.cpu)
+    cpuid = cpu.cpu
+    new, quiet = _alloc(m, pgdat, _GFP_COPY, cpuid)
     if new is None:
         rc[old] -= 1
         _undo_counts(m, task, ev)
@@ -387,30 +415,51 @@ def _cow(m, task, cpu, tlb, va: int, vpn: int, path, t3, i3: int, orig: int) -> 
         return HAND_BACK                          # the access is retried from the start
     # copy_user_highpage: the bytes, if any, and the content tag
     pc = m.page_contents
-    if pc:
-        data = pc.get(old)
-        if data is not None:
-            pc[new] = bytearray(data)
-        else:
-            pc.pop(new, None)
+    data = pc.get(old)
+    if data is not None:
+        pc[new] = bytearray(data)
+    elif new in pc:
+        del pc[new]
     contv = mem_map.contv
     contv[new] = contv[old]
-    # ptep_clear_flush
+    # ptep_clear_flush: flush_tlb_page. Nothing cached the page when the access began
+    # and, with a quiet allocation, nothing has filled since: locally only the INVLPG's
+    # count, and no other CPU to shoot down unless mm_cpumask names one
     t3[i3] = 0
-    x86_tlb.flush_tlb_page(m, vma, va)
+    if quiet and task.active_mm is mm and _only(mm.cpu_vm_mask, cpuid):
+        tlb.flush_one += 1
+    else:
+        x86_tlb.flush_tlb_page(m, vma, va)
     # PG_uptodate; page_add_new_anon_rmap; lru_cache_add_active_or_unevictable
     f = mem_map.f
     fl = f[new] | _PG_NEW_ANON
     f[new] = fl
-    mem_map.mc[new] = 0
+    mc = mem_map.mc
+    mc[new] = 0
     pgdat.node_zones[fl >> 62].vm_stat[NR_ANON_PAGES] += 1
-    if not mem_map.mapv[new] & PAGE_MAPPING_ANON:
-        mem_map.mapv[new] = (vma.anon_vma.handle << 2) | PAGE_MAPPING_ANON
+    mapv = mem_map.mapv
+    if not mapv[new] & PAGE_MAPPING_ANON:
+        mapv[new] = (vma.anon_vma.handle << 2) | PAGE_MAPPING_ANON
         mem_map.idx[new] = ((va - vma.vm_start) >> 12) + vma.vm_pgoff
-    _lru_cache_add(m, mem_map, new, cpu.cpu)
+    _lru_cache_add(m, mem_map, new, cpuid)
     t3[i3] = proto | (new << 12)
-    page_remove_rmap(m, old)
-    put_page(m, old)                              # the reference the PTE held
-    put_page(m, old)                              # do_wp_page's get_page
+    # page_remove_rmap of a page still mapped elsewhere; put_page for the PTE's reference
+    # and do_wp_page's (neither the last: the other mapping holds one)
+    mc[old] -= 1
+    if mc[old] < 0 or rc[old] <= 2:
+        mc[old] += 1
+        page_remove_rmap(m, old)
+        put_page(m, old)
+        put_page(m, old)
+    else:
+        rc[old] -= 2
     task.min_flt += 1
     return _retry_walk(cpu, tlb, vpn, va, path, t3, i3, leaf | (new << 12))
+
+
+def _only(cpumask, cpuid: int) -> bool:
+    """No CPU but ``cpuid`` in ``cpumask`` (flush_tlb_page's _others is false)."""
+    for c in cpumask:
+        if c != cpuid:
+            return False
+    return True
