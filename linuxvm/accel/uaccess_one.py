@@ -49,7 +49,7 @@ from ..mm.rmap import page_remove_rmap
 from ..mm.swap import PAGEVEC_SIZE, __pagevec_lru_add, put_page
 from ..mm.vma import find_vma
 
-__all__ = ["user_access"]
+__all__ = ["user_access", "cow_break"]
 
 _R = PF_USER
 _W = PF_USER | PF_WRITE
@@ -176,7 +176,7 @@ def user_access(m, task, va: int, access: int) -> int:
                 upper & (_PAGE_RW | _PAGE_USER) != (_PAGE_RW | _PAGE_USER) or \
                 not e3 & _PAGE_USER:
             return HAND_BACK
-        return _cow(m, task, cpu, tlb, va, vpn, (t0, i0, t1, i1, t2, i2), t3, i3, e3)
+        return cow_break(m, task, cpu, tlb, va, vpn, (t0, i0, t1, i1, t2, i2), t3, i3, e3)[0]
     if e3:
         return HAND_BACK                          # a swap or migration entry
     return _anon(m, task, cpu, tlb, va, access, vpn, (t0, i0, t1, i1, t2, i2), t3, i3,
@@ -363,22 +363,29 @@ def _lru_cache_add(m, mem_map, page: int, cpuid: int) -> None:
     pvec.append(page)
 
 
-def _cow(m, task, cpu, tlb, va: int, vpn: int, path, t3, i3: int, orig: int) -> int:
+def cow_break(m, task, cpu, tlb, va: int, vpn: int, path, t3, i3: int, orig: int):
     """A write to a present write-protected PTE: __do_page_fault → do_wp_page →
-    wp_page_copy of an anonymous page other mms map too, then the retried access."""
+    wp_page_copy of an anonymous page other mms map too, then the retried access.
+
+    The caller has seen the access miss every TLB structure and the walk reach ``orig``
+    (present, user, not writable) under writable user upper entries ``path``. Returns
+    ``(phys, quiet)``: ``phys`` -1 when handed back (nothing changed, or an OOM answered
+    and the access to be retried); ``quiet`` when nothing but this fault changed (its
+    allocation came from the pcp list), so the caller's view of the VMA and tables
+    holds."""
     mm = task.mm
     if mm is None or cpu.cr3 != mm.pgd << 12:
-        return HAND_BACK
+        return HAND_BACK, False
     mem_map = m.mem_map
     old = (orig & PTE_PFN_MASK) >> 12
     if old >= m.max_pfn or not mem_map.mapv[old] & PAGE_MAPPING_ANON or \
             mem_map.ch[old] != NULL or mem_map.f[old] & (1 << PG_head):
-        return HAND_BACK
+        return HAND_BACK, False
     if mem_map.mc[old] < 1:
-        return HAND_BACK                # reuse_swap_page may say yes: the reference decides
+        return HAND_BACK, False         # reuse_swap_page may say yes: the reference decides
     vma = _vma_for(mm, va, True)
     if vma is None:
-        return HAND_BACK
+        return HAND_BACK, False
     prot = vma.vm_page_prot
     proto = _proto_cache.get(prot)
     if proto is None:
@@ -386,7 +393,7 @@ def _cow(m, task, cpu, tlb, va: int, vpn: int, path, t3, i3: int, orig: int) -> 
     leaf = proto | _A | _D
     if leaf & (PTE_PFN_MASK & ~_FRAME | _ADDR_RSVD) or not leaf & 1 or \
             leaf & (_PAGE_RW | _PAGE_USER) != (_PAGE_RW | _PAGE_USER):
-        return HAND_BACK               # the retried access would fault again
+        return HAND_BACK, False         # the retried access would fault again
     # the #PF (a protection fault: the walk changed nothing), handle_mm_fault's counters
     cpu.cr2 = va
     pgdat = m.pgdat
@@ -406,13 +413,13 @@ def _cow(m, task, cpu, tlb, va: int, vpn: int, path, t3, i3: int, orig: int) -> 
     if new is None:
         rc[old] -= 1
         _undo_counts(m, task, ev)
-        return HAND_BACK
+        return HAND_BACK, False
     tlb.misses += 1
     tlb.walks += 1
     if new == NULL:
         put_page(m, old)
         pagefault_out_of_memory(m, task, va)
-        return HAND_BACK                          # the access is retried from the start
+        return HAND_BACK, False         # the access is retried from the start
     # copy_user_highpage: the bytes, if any, and the content tag
     pc = m.page_contents
     data = pc.get(old)
@@ -454,7 +461,7 @@ def _cow(m, task, cpu, tlb, va: int, vpn: int, path, t3, i3: int, orig: int) -> 
     else:
         rc[old] -= 2
     task.min_flt += 1
-    return _retry_walk(cpu, tlb, vpn, va, path, t3, i3, leaf | (new << 12))
+    return _retry_walk(cpu, tlb, vpn, va, path, t3, i3, leaf | (new << 12)), quiet
 
 
 def _only(cpumask, cpuid: int) -> bool:
