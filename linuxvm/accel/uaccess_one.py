@@ -65,6 +65,9 @@ _NOT_PLAIN = (VM_SHARED | VM_GROWSDOWN | VM_HUGETLB | VM_PFNMAP | VM_MIXEDMAP | 
 _GFP_COPY = G.GFP_HIGHUSER_MOVABLE & _GFP_BITS_MASK
 _GFP_ZERO = GFP_HIGHUSER_MOVABLE_ZERO & _GFP_BITS_MASK
 HAND_BACK = -1
+# bits of a new leaf that would make the retried walk take another way: frame bits above
+# MAXPHYADDR, reserved address bits
+_LEAF_ODD = PTE_PFN_MASK & ~_FRAME | _ADDR_RSVD
 
 # vm_page_prot -> the entry bits of a new PTE (a pure function of the protection)
 _proto_cache: dict = {}
@@ -298,7 +301,7 @@ def _anon(m, task, cpu, tlb, va: int, access: int, vpn: int, path, t3, i3: int,
             leaf = _zero_cache[key] = pte_mkspecial(pfn_pte(m.zero_pfn, prot))
         proto = leaf
         leaf |= _A
-    if leaf & (PTE_PFN_MASK & ~_FRAME | _ADDR_RSVD) or not leaf & 1:
+    if leaf & _LEAF_ODD or not leaf & 1:
         return HAND_BACK
     # the retried access must succeed, or the per-access path decides what follows
     rights = ((upper & leaf) >> 1) & (R_RW | R_USER)
@@ -320,7 +323,7 @@ def _anon(m, task, cpu, tlb, va: int, access: int, vpn: int, path, t3, i3: int,
     if ev > TASK_RSS_EVENTS_THRESH:
         sync_mm_rss(mm, task)
     if write:
-        page, _ = _alloc(m, pgdat, _GFP_ZERO, cpu.cpu)
+        page, quiet = _alloc(m, pgdat, _GFP_ZERO, cpu.cpu)
         if page is None:
             _undo_counts(m, task, ev)
             return HAND_BACK
@@ -340,11 +343,37 @@ def _anon(m, task, cpu, tlb, va: int, access: int, vpn: int, path, t3, i3: int,
         mem_map.idx[page] = ((va - vma.vm_start) >> 12) + vma.vm_pgoff
         _lru_cache_add(m, mem_map, page, cpu.cpu)
         leaf |= page << 12
+        if not quiet:
+            task.min_flt += 1
+            return _retry_walk(cpu, tlb, vpn, va, path, t3, i3, leaf)
     else:
         tlb.misses += 1
         tlb.walks += 1
     task.min_flt += 1
-    return _retry_walk(cpu, tlb, vpn, va, path, t3, i3, leaf)
+    # the retried access: nothing but this fault ran (a read allocates nothing; a write's
+    # frame came from the pcp list), so the upper entries are as the first walk read them
+    tlb.misses += 1
+    tlb.walks += 1
+    if not upper & _A:
+        _mkyoung_upper(*path)
+    t3[i3] = leaf
+    dirty = bool(leaf & _D)
+    if dirty:
+        rights |= R_DIRTY
+    ok = cpu.okcache.get(rights)
+    if ok is None:
+        ok = okmask(cpu, rights)
+    base = leaf & _FRAME
+    entry = (base, ok, bool(leaf & _PAGE_GLOBAL) and cpu.pge, rights, dirty)
+    t = tlb.stlbsets[vpn & tlb.stlbmask]
+    if len(t) >= tlb.stlbways:
+        del t[next(iter(t))]
+    t[vpn] = entry
+    t = tlb.l1sets[vpn & tlb.l1mask]
+    if len(t) >= tlb.l1ways:
+        del t[next(iter(t))]
+    t[vpn] = entry
+    return base | (va & 0xFFF)
 
 
 def _lru_cache_add(m, mem_map, page: int, cpuid: int) -> None:
@@ -391,7 +420,7 @@ def cow_break(m, task, cpu, tlb, va: int, vpn: int, path, t3, i3: int, orig: int
     if proto is None:
         proto = _proto_cache[prot] = mk_pte(0, prot) | _NEW_PTE_FLAGS
     leaf = proto | _A | _D
-    if leaf & (PTE_PFN_MASK & ~_FRAME | _ADDR_RSVD) or not leaf & 1 or \
+    if leaf & _LEAF_ODD or not leaf & 1 or \
             leaf & (_PAGE_RW | _PAGE_USER) != (_PAGE_RW | _PAGE_USER):
         return HAND_BACK, False         # the retried access would fault again
     # the #PF (a protection fault: the walk changed nothing), handle_mm_fault's counters
