@@ -69,7 +69,8 @@ HAND_BACK = -1
 # MAXPHYADDR, reserved address bits
 _LEAF_ODD = PTE_PFN_MASK & ~_FRAME | _ADDR_RSVD
 
-# vm_page_prot -> the entry bits of a new PTE (a pure function of the protection)
+# vm_page_prot -> the entry bits of a new PTE (a pure function of the protection), and
+# -> (zero_pfn, the young zero-page PTE)
 _proto_cache: dict = {}
 _zero_cache: dict = {}
 
@@ -295,12 +296,11 @@ def _anon(m, task, cpu, tlb, va: int, access: int, vpn: int, path, t3, i3: int,
             proto = _proto_cache[prot] = mk_pte(0, prot) | _NEW_PTE_FLAGS
         leaf = proto | _A | _D
     else:
-        key = (prot, m.zero_pfn)
-        leaf = _zero_cache.get(key)
-        if leaf is None:
-            leaf = _zero_cache[key] = pte_mkspecial(pfn_pte(m.zero_pfn, prot))
-        proto = leaf
-        leaf |= _A
+        zero = _zero_cache.get(prot)
+        if zero is None or zero[0] != m.zero_pfn:
+            zero = _zero_cache[prot] = (m.zero_pfn,
+                                        pte_mkspecial(pfn_pte(m.zero_pfn, prot)) | _A)
+        leaf = zero[1]
     if leaf & _LEAF_ODD or not leaf & 1:
         return HAND_BACK
     # the retried access must succeed, or the per-access path decides what follows
