@@ -22,7 +22,7 @@ from test_fault_bulk import (rebound, w_write_range, w_read_then_write, w_holes_
 PAGE = 4096
 
 # the per-access accelerators, each compared alone; True is all of them together
-PER_ACCESS = ["translate_user", "touch_write", True]
+PER_ACCESS = ["translate_user", "touch_write", "user_access", True]
 
 
 def _fast(name):

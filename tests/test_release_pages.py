@@ -7,11 +7,11 @@ import numpy as np
 import pytest
 
 import linuxvm as lv
-from linuxvm.accel import page_alloc as accel_page_alloc
+from linuxvm.accel import page_alloc as accel_page_alloc, swap as accel_swap
 from linuxvm.accel.fingerprint import assert_same, fingerprint
 from linuxvm.mm.swap import release_pages
 
-from test_fault_bulk import run, w_big_exit, w_exit_and_munmap, w_fork_copy
+from test_fault_bulk import rebound, run, w_big_exit, w_exit_and_munmap, w_fork_copy
 
 PAGE = 4096
 BOTH = {"release_pages", "free_hot_cold_page_list"}
@@ -146,3 +146,76 @@ def test_lru_survivors_keep_their_links():
     assert np.array_equal(m1.mem_map.lru_next, m2.mem_map.lru_next)
     assert np.array_equal(m1.mem_map.lru_prev, m2.mem_map.lru_prev)
     assert_same(fingerprint(m1), fingerprint(m2))
+
+
+# -- the add pagevec's drain (the ``pagevec_lru_add`` accelerator) ---------------------------
+
+def _drains(m):
+    """Pagevec drains over every kind of page: new anonymous pages one at a time, file
+    pages from read(2), mlocked (unevictable) pages, pages unmapped while they wait in the
+    pagevec (the drain frees them), THPs, both CPUs."""
+    log = []
+    p = m.spawn("drain", uid=0)                         # mlock past RLIMIT_MEMLOCK
+    a = p.mmap(None, 200 * PAGE, lv.PROT_READ | lv.PROT_WRITE,
+               lv.MAP_PRIVATE | lv.MAP_ANONYMOUS)
+    for i in range(0, 200, 3):
+        p.access(a + i * PAGE, "w")
+        m.check()
+    p.madvise(a, 40 * PAGE, lv.MADV_DONTNEED)           # some wait in the pagevec: freed
+    m.check()
+    for i in range(1, 60, 3):
+        p.access(a + i * PAGE, "w")
+    m.check()
+    p.mlock(a + 100 * PAGE, 30 * PAGE)                  # unevictable pages
+    for i in range(100, 130):
+        p.access(a + i * PAGE, "w")
+    m.check()
+    fd = p.open("/f", lv.O_RDWR | lv.O_CREAT, 0o600)
+    log.append(p.sys_write(fd, a, 60 * PAGE))           # file pages into the pagevec
+    m.check()
+    p.task.cpu = 1
+    for i in range(2, 200, 3):
+        p.access(a + i * PAGE, "w")
+    m.check()
+    t = p.mmap(None, 8 << 20, lv.PROT_READ | lv.PROT_WRITE,
+               lv.MAP_PRIVATE | lv.MAP_ANONYMOUS)
+    p.madvise(t, 8 << 20, lv.MADV_HUGEPAGE)
+    for i in range(0, 2048, 97):                        # THP heads, where the model has them
+        p.access(t + i * PAGE, "w")
+    m.check()
+    c = p.fork()
+    c.touch(a, 200 * PAGE, write=True)
+    m.check()
+    c.exit()
+    p.exit()
+    m.check()
+    return log
+
+
+@pytest.mark.parametrize("fast", [{"pagevec_lru_add"}, True], ids=["alone", "all"])
+def test_pagevec_drain_equals_the_reference(fast):
+    def one(fast, patch=None):
+        m = lv.Machine(ram="256M", cpus=2, seed=4, thp="always", fast=fast)
+        if patch is not None:
+            patch(m)
+        log = _drains(m)
+        fp = fingerprint(m)
+        fp["log"] = log
+        return fp
+    assert_same(one(False), one(fast))
+
+
+def test_fingerprint_catches_a_wrong_pagevec_drain():
+    broken = rebound(accel_swap, "pagevec_lru_add", _ACTIVE_BIT=0)    # all inactive
+
+    def one(fast, patch=None):
+        m = lv.Machine(ram="256M", cpus=2, seed=4, thp="always", fast=fast)
+        if patch is not None:
+            patch(m)
+        return fingerprint(m) if _drains(m) is not None else None
+
+    def patch(m):
+        m.accel.pagevec_lru_add = broken
+    # the fingerprint differs, or m.check() finds the lists and flags disagree
+    with pytest.raises((AssertionError, lv.KernelBug)):
+        assert_same(one(False), one({"pagevec_lru_add"}, patch))

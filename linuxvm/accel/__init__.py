@@ -10,7 +10,7 @@ it, each accelerator alone and all together. See docs/accelerators.md.
 
 from ..lib.accel_registry import REGISTRY
 from . import filemap, memory, mmap, mmu, swap, uaccess, uaccess_filemap  # noqa: F401 (registers)
-from . import uaccess_trace  # noqa: F401 (registers)
+from . import uaccess_one, uaccess_trace  # noqa: F401 (registers)
 from . import ccore
 
 ccore.install()          # the compiled bodies, where the extension is built

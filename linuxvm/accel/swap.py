@@ -1,4 +1,5 @@
-"""Accelerators of mm/swap.py: release_pages over many pages at once.
+"""Accelerators of mm/swap.py: release_pages over many pages at once, and the add
+pagevec's drain in one loop (``pagevec_lru_add``).
 
 ``release_pages`` stands in for ``linuxvm.mm.swap.release_pages``: for many distinct order-0
 pages the references drop in one NumPy step; the pages that reached zero leave their LRU
@@ -17,7 +18,7 @@ from ..mm.page import (PG_head, PG_lru, PG_active, PG_referenced, PG_swapbacked,
 from ..mm.page_alloc import free_hot_cold_page_list
 from ..mm.swap import LRU_UNEVICTABLE, NR_LRU_LISTS
 
-__all__ = ["release_pages"]
+__all__ = ["release_pages", "pagevec_lru_add"]
 
 _PG_HEAD = np.uint64(1 << PG_head)
 _PG_LRU = np.uint64(1 << PG_lru)
@@ -93,3 +94,59 @@ def _list_del_many(mm, s) -> None:
     prv_a[n_end] = p_end
     nxt_a[s] = NULL
     prv_a[s] = NULL
+
+
+# -- the add pagevec's drain --------------------------------------------------------------
+
+_LRU_BIT = 1 << PG_lru
+_ODD_FOR_DRAIN = (1 << PG_lru) | (1 << PG_unevictable) | (1 << PG_head)
+_SWAPBACKED_BIT = 1 << PG_swapbacked
+_ACTIVE_BIT = 1 << PG_active
+
+
+@register("pagevec_lru_add", "linuxvm.mm.swap.__pagevec_lru_add")
+def pagevec_lru_add(m, cpu: int) -> bool:
+    """__pagevec_lru_add in one loop for distinct evictable order-0 pages each still held
+    by someone besides the pagevec; False (nothing changed) for any other pagevec.
+
+    What __pagevec_lru_add_fn does for each page in pagevec order (PG_lru, list_add at the
+    head of its zone's list for page_lru(), the list's count, update_page_reclaim_stat),
+    then release_pages, where no reference is the last."""
+    pvec = m.lru.lru_add_pvec[cpu]
+    mem_map = m.mem_map
+    f, rc, ch = mem_map.f, mem_map.rc, mem_map.ch
+    for pfn in pvec:
+        if f[pfn] & _ODD_FOR_DRAIN or ch[pfn] != NULL or rc[pfn] < 2:
+            return False
+    if len(set(pvec)) != len(pvec):
+        return False
+    pages = list(pvec)
+    pvec.clear()
+    zones = m.pgdat.node_zones
+    lruvecs = m.lru.lruvecs
+    nxt, prv = mem_map.nxt, mem_map.prv
+    for pfn in pages:
+        fl = f[pfn] | _LRU_BIT
+        f[pfn] = fl
+        if fl & _SWAPBACKED_BIT:                  # page_lru
+            lru, file = 0, 0                      # LRU_INACTIVE_ANON
+        else:
+            lru, file = 2, 1                      # LRU_INACTIVE_FILE
+        active = fl & _ACTIVE_BIT
+        if active:
+            lru += 1
+        zone = zones[fl >> 62]
+        lv = lruvecs[zone.idx]
+        head = lv.lists[lru]                      # list_add
+        first = nxt[head]
+        nxt[pfn] = first
+        prv[pfn] = head
+        prv[first] = pfn
+        nxt[head] = pfn
+        zone.vm_stat[NR_LRU_BASE + lru] += 1
+        lv.recent_scanned[file] += 1              # update_page_reclaim_stat
+        if active:
+            lv.recent_rotated[file] += 1
+    for pfn in pages:                             # release_pages: none is the last
+        rc[pfn] -= 1
+    return True

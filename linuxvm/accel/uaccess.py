@@ -3,9 +3,10 @@
 Both stand in for ``linuxvm.arch.x86.uaccess.touch`` (one access per page through the
 TLB, the walk, #PF and the fault handler) and leave exactly the state it leaves:
 
-* ``touch_write`` takes the commonest access of a write touch inline -- a full TLB miss on
-  a never-touched page (PTE none, its PTE table built) of a plain private writable
-  anonymous VMA -- making the per-access path's state changes in the same order: the
+* ``touch_write`` takes the commonest accesses of a write touch inline -- a full TLB miss
+  on a never-touched page (PTE none, its PTE table built) of a plain private writable
+  anonymous VMA, and (through ``cow_break`` in uaccess_one.py) on a write-protected page
+  after fork -- making the per-access path's state changes in the same order: the
   failing walk, the #PF, handle_mm_fault's counters, do_anonymous_page with the same
   allocator calls, page_add_new_anon_rmap, lru_cache_add_active_or_unevictable, the
   retried walk and TLB fill, the content tag. Every other page goes through user_access.
@@ -28,7 +29,8 @@ from ..arch.x86.pgtable import pt_array, pfn_pte, mk_pte, pte_mkwrite, pte_mkdir
     pte_mkspecial
 from ..arch.x86.pgtable_types import (PTE_PFN_MASK, _PAGE_ACCESSED, _PAGE_DIRTY,
                                       _PAGE_SOFT_DIRTY, _PAGE_RW, _PAGE_PRESENT, _PAGE_PSE,
-                                      _PAGE_DEVMAP, _PAGE_NX, _PAGE_GLOBAL)
+                                      _PAGE_DEVMAP, _PAGE_NX, _PAGE_GLOBAL, _PAGE_USER,
+                                      _PAGE_SPECIAL)
 from ..arch.x86.uaccess import ACCESS, run_on_cpu, user_access, touch
 from ..errors import KernelBug
 from ..lib.accel_registry import register
@@ -44,6 +46,7 @@ from ..mm.page import (NULL, PG_uptodate, PG_swapbacked, PG_active, PG_lru, PG_u
 from ..mm.page_alloc import __alloc_pages_nodemask, _GFP_BITS_MASK, alloc_context
 from ..mm.oom_kill import OomDeferred
 from .page_alloc import alloc_pages_order0_batch
+from .uaccess_one import cow_break
 from ..mm.swap import (PAGEVEC_SIZE, __pagevec_lru_add, LRU_UNEVICTABLE, LRU_INACTIVE_ANON,
                        LRU_INACTIVE_FILE)
 from ..mm.vma import find_vma
@@ -62,6 +65,10 @@ _PG_NEW_ANON = (1 << PG_uptodate) | (1 << PG_swapbacked) | (1 << PG_active)
 
 
 OOM_DEFERRED = -2
+# a present user PTE that is not writable, with no reserved or special bit: the entries
+# cow_break looks at
+_COW_MASK = _PAGE_PRESENT | _PAGE_USER | _PAGE_RW | _ADDR_RSVD | _PAGE_SPECIAL
+_COW_BITS = _PAGE_PRESENT | _PAGE_USER
 
 
 def _alloc_no_oom(m, pgdat, cpuid: int) -> int:
@@ -153,8 +160,20 @@ def touch_write(m, task, addr: int, length: int) -> None:
                             lim = min(ve, (n2 + 1) << 21)
             if va < lim:
                 i3 = vpn & 511
-                if not t3c[i3]:
+                e3 = t3c[i3]
+                if not e3:
                     t3 = t3c                     # the PTE is none: a fault to take inline
+                elif e3 & _COW_MASK == _COW_BITS:
+                    # present, user, write-protected: a COW break, inline when the page
+                    # is anonymous and mapped elsewhere too
+                    phys, quiet = cow_break(m, task, cpu, tlb, va, vpn,
+                                            (t0, i0, t1, i1, t2, i2), t3c, i3, e3)
+                    if phys >= 0:
+                        content[phys >> PAGE_SHIFT] = next_content_tag(m)
+                        if not quiet:
+                            vs = ve = lim = 0
+                        va = (vpn + 1) << 12
+                        continue
         if t3 is None:
             # a TLB entry, a PTE already, or an unusual VMA or walk: the per-access path
             flt = task.min_flt + task.maj_flt

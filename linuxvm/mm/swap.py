@@ -234,7 +234,15 @@ def trace_pagemap_flags(mm, pfn: int) -> int:
 
 def __pagevec_lru_add(m, cpu: int) -> None:
     """Move every page of this CPU's add pagevec onto its LRU list, then drop the
-    pagevec's references."""
+    pagevec's references.
+
+    Accelerator: ``pagevec_lru_add`` in linuxvm/accel/swap.py (one loop when no page is
+    compound, unevictable or left with no other reference); it returns False, having
+    changed nothing, for any other pagevec.
+    """
+    fast = m.accel.pagevec_lru_add
+    if fast is not None and fast(m, cpu):
+        return
     pvec = m.lru.lru_add_pvec[cpu]
     pages = list(pvec)
     pvec.clear()

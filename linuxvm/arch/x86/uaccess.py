@@ -47,9 +47,18 @@ def run_on_cpu(m, task) -> object:
 def user_access(m, task, va: int, access: int) -> int:
     """Physical address of a user access to ``va``, faulting pages in as needed.
 
+    Accelerator: ``user_access`` in linuxvm/accel/uaccess_one.py (a TLB miss, and a first
+    touch or COW break of a plain anonymous page, inline); it returns -1, having changed
+    nothing, for an access it hands back.
+
     :raises SegmentationFault: the kernel answers the access with SIGSEGV
     :raises BusError: … with SIGBUS
     """
+    fast = m.accel.user_access
+    if fast is not None:
+        phys = fast(m, task, va, access)
+        if phys >= 0:
+            return phys
     cpu = run_on_cpu(m, task)
     for _ in range(MAX_RETRIES):
         try:

@@ -1,0 +1,119 @@
+"""The ``user_access`` accelerator (linuxvm/accel/uaccess_one.py) leaves exactly the state
+of the reference per-access path (DESIGN §3): one access with its TLB miss, a first read
+(the zero page), a first write (a new page) and a COW break after fork taken inline, every
+other case handed back. Machines with the accelerator alone, with all of them, and with
+none run the same workloads; their whole-machine fingerprints must be equal."""
+
+import pytest
+
+import linuxvm as lv
+from linuxvm.accel import uaccess_one
+from linuxvm.accel.fingerprint import assert_same, fingerprint
+
+from test_fault_bulk import rebound
+from test_fault_fast import run
+
+PAGE = 4096
+RW = lv.PROT_READ | lv.PROT_WRITE
+ANON = lv.MAP_PRIVATE | lv.MAP_ANONYMOUS
+
+
+def w_one_page_accesses(m, step, act):
+    p = m.spawn("one")
+    a = p.mmap(None, 300 * PAGE, RW, ANON)
+    for i in range(0, 150):                          # zero-page read faults, page by page
+        act(p, a + i * PAGE + 8, "r")
+    for i in range(100, 250):                        # COW of the zero page, then new pages
+        act(p, a + i * PAGE, "w")                    # (first write: anon_vma_prepare)
+    for i in range(0, 300, 7):                       # TLB hits and STLB refills
+        act(p, a + i * PAGE, "r")
+    p.write(a + 3 * PAGE + 10, b"bytes to copy")     # a page with host bytes
+    c = p.fork()
+    for i in range(0, 300, 3):                       # COW breaks (and hits, reuse)
+        act(p, a + i * PAGE, "w")
+    act(c, a + 3 * PAGE, "w")                        # the child: only it maps it now
+    assert c.read(a + 3 * PAGE + 10, 13) == b"bytes to copy"
+    step(p, a, 300 * PAGE, True)                     # touch_write hands COW pages over
+    c.task.cpu = 1                                   # the child migrates
+    for i in range(1, 300, 5):
+        act(c, a + i * PAGE, "w")
+    act(p, a + 2 * PAGE, "w")                        # the parent ran on CPU 0 all along
+    ro = p.mmap(None, 16 * PAGE, lv.PROT_READ, ANON)
+    act(p, ro, "r")
+    act(p, ro + PAGE, "w")                           # SEGV_ACCERR: handed back
+    p.mlock(a, 8 * PAGE)
+    act(p, a + 290 * PAGE, "w")
+    p.munlock(a, 8 * PAGE)
+    g = p.mmap(None, 16 * PAGE, RW, ANON | lv.MAP_GROWSDOWN)
+    act(p, g + 4 * PAGE, "w")                        # a stack VMA: the reference's
+    c.exit()
+    for i in range(0, 300, 11):                      # reuse: only this mm maps them now
+        act(p, a + i * PAGE, "w")
+    b = p.mmap(None, 8 << 20, RW, ANON)              # many faults: SPLIT_RSS folds
+    for i in range(0, 2048, 2):
+        act(p, b + i * PAGE, "w" if i % 4 else "r")
+
+
+def w_cow_with_swap(m, step, act):
+    p = m.spawn("swap")
+    a = p.mmap(None, 64 * PAGE, RW, ANON)
+    step(p, a, 64 * PAGE, True)
+    c = p.fork()
+    p.madvise(a, 16 * PAGE, lv.MADV_DONTNEED)
+    for i in range(0, 64, 2):
+        act(p, a + i * PAGE, "w")
+        act(c, a + i * PAGE + PAGE, "w")
+
+
+@pytest.mark.parametrize("fast", [{"user_access"}, True], ids=["alone", "all"])
+@pytest.mark.parametrize("workload", [w_one_page_accesses, w_cow_with_swap])
+def test_user_access_equals_reference(workload, fast):
+    slow = run(workload, False)
+    quick = run(workload, fast)
+    assert_same(slow, quick)
+    assert slow["signals"] == quick["signals"]
+
+
+@pytest.mark.parametrize("changes", [{"_PG_NEW_ANON": 1 << 3}, {"_D": 0}],
+                         ids=["new_page_flags", "dirty_bit"])
+def test_comparison_catches_a_broken_user_access(changes):
+    slow = run(w_one_page_accesses, False)
+    broken = rebound(uaccess_one, "user_access", **changes)
+
+    def patch(m):
+        m.accel.user_access = broken
+
+    with pytest.raises(AssertionError):
+        assert_same(slow, run(w_one_page_accesses, {"user_access"}, patch=patch))
+
+
+@pytest.mark.parametrize("fast", [{"user_access"}, True], ids=["alone", "all"])
+def test_out_of_memory_in_cow_equals_reference(fast):
+    # COW breaks until the allocator runs dry (overcommit always): the OOM killer runs on
+    # the reference path, after the same counters and frames
+    def one(fast):
+        m = lv.Machine(ram="64M", cpus=2, seed=1, sysctl={"vm.overcommit_memory": 1},
+                       fast=fast)
+        m.spawn("init")
+        p = m.spawn("oom")
+        a = p.mmap(None, 36 << 20, RW, ANON)
+        p.touch(a, 36 << 20, write=True)
+        m.check()
+        c = p.fork()
+        m.check()
+        killed = []
+        for va in range(a, a + (36 << 20), PAGE):
+            try:
+                p.access(va, "w")
+            except lv.ProcessKilled:
+                killed.append(va)
+                break
+        m.check()
+        fp = fingerprint(m)
+        fp["killed"] = killed
+        fp["child"] = c.pid
+        fp["oom"] = [line for line in m.dmesg() if "Killed process" in line]
+        return fp
+    slow = one(False)
+    assert slow["oom"], "the workload must reach the OOM killer"
+    assert_same(slow, one(fast))
