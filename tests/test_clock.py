@@ -301,3 +301,24 @@ def test_tick_and_run_for_refuse_a_panicked_machine():
         m.tick()
     with pytest.raises(lv.KernelPanic):
         m.run_for(1)
+
+
+def test_the_oom_killers_one_jiffy_wait_moves_the_clock_and_the_reaper_runs_in_it():
+    """After a kill, out_of_memory's caller sleeps one jiffy (schedule_timeout_killable):
+    the OOM reaper runs at its start, and the clock ends on the next tick."""
+    m = lv.Machine(ram="256M", cpus=1, seed=0)
+    m.spawn("init", uid=0)
+    a = m.spawn("a")
+    va = a.mmap(None, 40 << 20, lv.PROT_READ | lv.PROT_WRITE, lv.MAP_PRIVATE | lv.MAP_ANONYMOUS)
+    a.touch(va, 40 << 20, write=True)
+    m.check()
+    m.run_for(1.001)                      # between two ticks
+    before = m.clock_ns
+    n = len(m.dmesg())
+    m.sysrq("f")
+    m.check()
+    log = m.dmesg()[n:]
+    reaped = [x for x in log if "oom_reaper: reaped process" in x]
+    next_tick = (before // TICK_NSEC + 1) * TICK_NSEC
+    assert len(reaped) == 1 and before / 1e9 <= _stamp(reaped[0]) < next_tick / 1e9
+    assert m.clock_ns == next_tick

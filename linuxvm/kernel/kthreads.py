@@ -18,7 +18,7 @@ model's tick (linuxvm/kernel/time.py): what wakes each one and how long it sleep
   what vmstat_update would leave, so there is nothing for a timer to fold.
 * **The OOM reaper** (mm/oom_kill.c oom_reaper): the killer's one-jiffy wait
   (schedule_timeout_killable(1), linuxvm/mm/oom_kill.py ``oom_schedule``) lets it run
-  within the allocation that killed, as before.
+  within the allocation that killed; the wait ends on the next tick of the clock.
 """
 
 from ..include.jiffies import jiffies, msecs_to_jiffies

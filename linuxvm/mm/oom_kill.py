@@ -10,6 +10,7 @@ point where the OOM reaper and the killed tasks get to run (``oom_schedule``).
 """
 
 from ..errors import KernelPanic, OutOfMemoryPanic
+from ..include.jiffies import jiffies, jiffies_to_ns
 from ..include.oom import OOM_SCORE_ADJ_MIN
 from ..include.mm import VM_HUGETLB, VM_LOCKED, VM_SHARED
 from . import gfp as G
@@ -402,13 +403,15 @@ def oom_reap_task(m, tsk) -> None:
 def oom_schedule(m) -> None:
     """schedule_timeout_killable(1) after a kill: the oom_reaper thread runs first (it
     was woken first), then each killed task other than the current one runs to its exit
-    (do_exit frees what the reaper left)."""
+    (do_exit frees what the reaper left). The sleep ends at the next tick: the model's
+    clock moves on to it (linuxvm/include/jiffies.py)."""
     oom = m.oom
     while oom.oom_reaper_list:
         oom_reap_task(m, oom.oom_reaper_list.pop(0))
     for p in list(m.tasks.values()):
         if p.sigkill and p is not m.current and p.mm is not None and oom.exit_task:
             oom.exit_task(m, p)
+    m.clock_ns = max(m.clock_ns, jiffies_to_ns(jiffies(m) + 1))
 
 
 # -- the entry points ------------------------------------------------------------------
