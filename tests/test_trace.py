@@ -17,7 +17,7 @@ from _proc import meminfo, vmstat
 from linuxvm import cli
 from linuxvm.accel.fingerprint import fingerprint, assert_same
 from linuxvm.include.trace.events import all_events
-from linuxvm.include.trace.events.mmflags import GFP_FLAG_NAMES, show_gfp_flags
+from linuxvm.include.trace.events.mmflags import show_gfp_flags
 from linuxvm.kernel.trace.trace_functions_graph import trace_print_graph_duration
 from linuxvm.mm import gfp as G
 from linuxvm.mm.swap import lru_add_drain_all
@@ -70,12 +70,6 @@ def fields(m, name):
 ])
 def test_show_gfp_flags_is_4_6s_table(gfp, text):
     assert show_gfp_flags(gfp) == text
-
-
-def test_gfp_table_agrees_with_mm_gfp():
-    by_name = {name: mask for mask, name in GFP_FLAG_NAMES}
-    for name, mask in by_name.items():
-        assert getattr(G, name) == mask, name
 
 
 def test_every_event_has_4_6s_system_and_takes_its_fields():

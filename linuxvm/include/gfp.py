@@ -1,0 +1,103 @@
+"""The GFP flag bits and masks of 4.6 (include/linux/gfp.h) and the names %pGg and the
+tracepoints print them by (include/trace/events/mmflags.h __def_gfpflag_names). Every
+layer reads them from here; linuxvm/mm/gfp.py adds gfp_zone, the migratetype and the
+parser.
+"""
+
+___GFP_DMA = 0x01
+___GFP_HIGHMEM = 0x02
+___GFP_DMA32 = 0x04
+___GFP_MOVABLE = 0x08
+___GFP_RECLAIMABLE = 0x10
+___GFP_HIGH = 0x20
+___GFP_IO = 0x40
+___GFP_FS = 0x80
+___GFP_COLD = 0x100
+___GFP_NOWARN = 0x200
+___GFP_REPEAT = 0x400
+___GFP_NOFAIL = 0x800
+___GFP_NORETRY = 0x1000
+___GFP_MEMALLOC = 0x2000
+___GFP_COMP = 0x4000
+___GFP_ZERO = 0x8000
+___GFP_NOMEMALLOC = 0x10000
+___GFP_HARDWALL = 0x20000
+___GFP_THISNODE = 0x40000
+___GFP_ATOMIC = 0x80000
+___GFP_ACCOUNT = 0x100000
+___GFP_NOTRACK = 0x200000
+___GFP_DIRECT_RECLAIM = 0x400000
+___GFP_OTHER_NODE = 0x800000
+___GFP_WRITE = 0x1000000
+___GFP_KSWAPD_RECLAIM = 0x2000000
+
+__GFP_DMA = ___GFP_DMA
+__GFP_HIGHMEM = ___GFP_HIGHMEM
+__GFP_DMA32 = ___GFP_DMA32
+__GFP_MOVABLE = ___GFP_MOVABLE
+__GFP_RECLAIMABLE = ___GFP_RECLAIMABLE
+__GFP_HIGH = ___GFP_HIGH
+__GFP_IO = ___GFP_IO
+__GFP_FS = ___GFP_FS
+__GFP_COLD = ___GFP_COLD
+__GFP_NOWARN = ___GFP_NOWARN
+__GFP_REPEAT = ___GFP_REPEAT
+__GFP_NOFAIL = ___GFP_NOFAIL
+__GFP_NORETRY = ___GFP_NORETRY
+__GFP_MEMALLOC = ___GFP_MEMALLOC
+__GFP_COMP = ___GFP_COMP
+__GFP_ZERO = ___GFP_ZERO
+__GFP_NOMEMALLOC = ___GFP_NOMEMALLOC
+__GFP_HARDWALL = ___GFP_HARDWALL
+__GFP_THISNODE = ___GFP_THISNODE
+__GFP_ATOMIC = ___GFP_ATOMIC
+__GFP_ACCOUNT = ___GFP_ACCOUNT
+__GFP_NOTRACK = ___GFP_NOTRACK
+__GFP_DIRECT_RECLAIM = ___GFP_DIRECT_RECLAIM
+__GFP_OTHER_NODE = ___GFP_OTHER_NODE
+__GFP_WRITE = ___GFP_WRITE
+__GFP_KSWAPD_RECLAIM = ___GFP_KSWAPD_RECLAIM
+__GFP_RECLAIM = __GFP_DIRECT_RECLAIM | __GFP_KSWAPD_RECLAIM
+__GFP_BITS_SHIFT = 26
+__GFP_BITS_MASK = (1 << __GFP_BITS_SHIFT) - 1
+
+GFP_ATOMIC = __GFP_HIGH | __GFP_ATOMIC | __GFP_KSWAPD_RECLAIM
+GFP_KERNEL = __GFP_RECLAIM | __GFP_IO | __GFP_FS
+GFP_KERNEL_ACCOUNT = GFP_KERNEL | __GFP_ACCOUNT
+GFP_NOWAIT = __GFP_KSWAPD_RECLAIM
+GFP_NOIO = __GFP_RECLAIM
+GFP_NOFS = __GFP_RECLAIM | __GFP_IO
+GFP_TEMPORARY = __GFP_RECLAIM | __GFP_IO | __GFP_FS | __GFP_RECLAIMABLE
+GFP_USER = __GFP_RECLAIM | __GFP_IO | __GFP_FS | __GFP_HARDWALL
+GFP_DMA = __GFP_DMA
+GFP_DMA32 = __GFP_DMA32
+GFP_HIGHUSER = GFP_USER | __GFP_HIGHMEM
+GFP_HIGHUSER_MOVABLE = GFP_HIGHUSER | __GFP_MOVABLE
+GFP_TRANSHUGE = ((GFP_HIGHUSER_MOVABLE | __GFP_COMP | __GFP_NOMEMALLOC
+                  | __GFP_NORETRY | __GFP_NOWARN) & ~__GFP_RECLAIM)
+# arch/x86/include/asm/pgalloc.h / pgtable.c
+PGALLOC_GFP = GFP_KERNEL | __GFP_NOTRACK | __GFP_REPEAT | __GFP_ZERO
+
+GFP_ZONEMASK = __GFP_DMA | __GFP_HIGHMEM | __GFP_DMA32 | __GFP_MOVABLE
+GFP_MOVABLE_MASK = __GFP_RECLAIMABLE | __GFP_MOVABLE
+GFP_MOVABLE_SHIFT = 3
+
+# Every name a gfp expression may use.
+GFP_NAMES = {k: v for k, v in globals().items()
+             if (k.startswith("__GFP_") or k.startswith("GFP_")) and isinstance(v, int)
+             and k not in ("__GFP_BITS_SHIFT", "GFP_MOVABLE_SHIFT")}
+
+# mmflags.h __def_gfpflag_names: most bits first, so composites win (%pGg).
+gfpflag_names = [(GFP_NAMES[n], n) for n in (
+    "GFP_TRANSHUGE", "GFP_HIGHUSER_MOVABLE", "GFP_HIGHUSER", "GFP_USER", "GFP_TEMPORARY",
+    "GFP_KERNEL_ACCOUNT", "GFP_KERNEL", "GFP_NOFS", "GFP_ATOMIC", "GFP_NOIO", "GFP_NOWAIT",
+    "GFP_DMA", "__GFP_HIGHMEM", "GFP_DMA32", "__GFP_HIGH", "__GFP_ATOMIC", "__GFP_IO",
+    "__GFP_FS", "__GFP_COLD", "__GFP_NOWARN", "__GFP_REPEAT", "__GFP_NOFAIL",
+    "__GFP_NORETRY", "__GFP_COMP", "__GFP_ZERO", "__GFP_NOMEMALLOC", "__GFP_MEMALLOC",
+    "__GFP_HARDWALL", "__GFP_THISNODE", "__GFP_RECLAIMABLE", "__GFP_MOVABLE",
+    "__GFP_ACCOUNT", "__GFP_NOTRACK", "__GFP_WRITE", "__GFP_RECLAIM",
+    "__GFP_DIRECT_RECLAIM", "__GFP_KSWAPD_RECLAIM", "__GFP_OTHER_NODE")]
+
+__all__ = sorted(GFP_NAMES) + ["__GFP_BITS_SHIFT", "GFP_MOVABLE_SHIFT", "PGALLOC_GFP",
+                               "GFP_NAMES", "gfpflag_names"] + [
+    k for k in globals() if k.startswith("___GFP_")]
