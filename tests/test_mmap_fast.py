@@ -15,7 +15,8 @@ from linuxvm.errors import SyscallError
 PAGE = 4096
 RW = lv.PROT_READ | lv.PROT_WRITE
 ANON = lv.MAP_PRIVATE | lv.MAP_ANONYMOUS
-ACCELERATORS = ["unmap_region_empty_range", "unmap_region_no_tables"]
+ACCELERATORS = ["unmap_region_empty_range", "unmap_region_no_tables", "do_mmap_anon",
+                "do_munmap_one_vma"]
 
 
 def w_pairs(m):
@@ -142,6 +143,99 @@ def w_random(m):
     m.check()
 
 
+def w_mmap_munmap_cases(m):
+    #   the fused mmap and munmap against every case they hand back or fail
+    p = m.spawn("cases")
+    a = p.mmap(None, 16 * PAGE, RW, ANON)               # alone: allocated and linked
+    b = p.mmap(None, 16 * PAGE, RW, ANON)               # BBBBAAAA: merges with the next
+    c = p.mmap(None, 4 * PAGE, lv.PROT_READ, ANON)      # CBBBBAAAA: not mergeable
+    m.check()
+    p.munmap(c, 4 * PAGE)                               # one whole VMA
+    m.check()
+    p.munmap(b, 8 * PAGE)                               # ..BBAAAA: the lower part
+    m.check()
+    p.touch(b + 8 * PAGE, 4 * PAGE, write=True)         # anon_vma: the split is handed back
+    p.munmap(b + 8 * PAGE, 2 * PAGE)
+    m.check()
+    p.munmap(b + 12 * PAGE, 8 * PAGE)                   # starts inside a VMA
+    m.check()
+    p.munmap(a + 8 * PAGE, 8 * PAGE)                    # the upper part, whole VMA above
+    m.check()
+    d = p.mmap(None, 3 * PAGE + 5, lv.PROT_READ | lv.PROT_EXEC, ANON)   # exec, unaligned len
+    e = p.mmap(None, 8 * PAGE, lv.PROT_NONE, ANON)
+    p.munmap(e, 8 * PAGE + 1)
+    p.munmap(d, 4 * PAGE)
+    m.check()
+    f = p.mmap(None, 8 * PAGE, RW, ANON | lv.MAP_NORESERVE)
+    g = p.mmap(None, 8 * PAGE, RW, lv.MAP_SHARED | lv.MAP_ANONYMOUS)
+    h = p.mmap(None, 8 * PAGE, RW, ANON | lv.MAP_POPULATE)
+    i = p.mmap(0x30000000, 8 * PAGE, RW, ANON)          # a hint
+    p.munmap(h, 4 * PAGE)
+    p.munmap(g, 4 * PAGE)                               # shared: the split is handed back
+    p.munmap(g + 4 * PAGE, 4 * PAGE)                    # shared, whole
+    p.munmap(f, 8 * PAGE)
+    p.munmap(i, 8 * PAGE)
+    m.check()
+    fd = p.open("/f", lv.O_RDWR | lv.O_CREAT, 0o600)
+    p.ftruncate(fd, 16 * PAGE)
+    j = p.mmap(None, 16 * PAGE, lv.PROT_READ, lv.MAP_PRIVATE, fd, 0)
+    p.touch(j, 16 * PAGE)
+    p.munmap(j, 8 * PAGE)                               # file: the split is handed back
+    p.munmap(j + 8 * PAGE, 8 * PAGE)                    # file, whole
+    m.check()
+    k = p.mmap(None, 8 * PAGE, RW, ANON | lv.MAP_LOCKED)
+    p.munmap(k, 8 * PAGE)                               # locked: handed back
+    m.check()
+    for bad in ((1, PAGE), (0, 0), (1 << 47, PAGE)):
+        try:
+            p.munmap(*bad)
+        except SyscallError:
+            pass
+    p.munmap(0x10000000, PAGE)                          # nothing there
+    for args in ((None, 0, RW, ANON), (None, 1 << 48, RW, ANON), (None, PAGE, RW, 0x20)):
+        try:
+            p.mmap(*args)
+        except SyscallError:
+            pass
+    m.check()
+    #   Committed_AS refused: the accounting failure comes back as ENOMEM
+    m.sysctl["vm.overcommit_memory"] = 2
+    m.sysctl["vm.overcommit_ratio"] = 1
+    try:
+        p.mmap(None, 200 << 20, RW, ANON)
+    except SyscallError:
+        pass
+    m.check()
+    m.sysctl["vm.overcommit_memory"] = 0
+    #   RLIMIT_DATA overrun (the warning) and RLIMIT_AS refusal, from a limited process
+    q = m.spawn("lim", rlimits={"RLIMIT_DATA": 64 * PAGE, "RLIMIT_AS": 1 << 30})
+    x = q.mmap(None, 128 * PAGE, RW, ANON)
+    try:
+        q.mmap(None, 2 << 30, lv.PROT_READ, ANON)
+    except SyscallError:
+        pass
+    q.munmap(x, 128 * PAGE)
+    m.check()
+    #   a THP-backed VMA whose lower part is unmapped: the huge PMD is split first
+    r = m.spawn("thp")
+    t = r.mmap(None, 8 << 20, RW, ANON)
+    r.madvise(t, 8 << 20, lv.MADV_HUGEPAGE)
+    r.touch(t + (2 << 20), 4 << 20, write=True)
+    u = r.mmap(None, 4 << 20, RW, ANON)
+    r.madvise(u, 4 << 20, lv.MADV_HUGEPAGE)
+    r.munmap(u, 3 << 20)
+    m.check()
+    #   a personality with READ_IMPLIES_EXEC is handed back
+    r.personality(0x0400000)
+    v = r.mmap(None, 4 * PAGE, lv.PROT_READ, ANON)
+    r.munmap(v, 4 * PAGE)
+    m.check()
+    r.exit()
+    q.exit()
+    p.exit()
+    m.check()
+
+
 def run(workload, fast):
     m = lv.Machine(ram="256M", cpus=2, seed=11, fast=fast)
     workload(m)
@@ -149,7 +243,7 @@ def run(workload, fast):
     return fingerprint(m)
 
 
-WORKLOADS = [w_pairs, w_pairs_read, w_tables_and_holes, w_random]
+WORKLOADS = [w_pairs, w_pairs_read, w_tables_and_holes, w_random, w_mmap_munmap_cases]
 
 
 @pytest.mark.parametrize("name", ACCELERATORS)
