@@ -236,6 +236,31 @@ def w_mmap_munmap_cases(m):
     m.check()
 
 
+def w_split_below(m):
+    #   A.B.C.D...   many unmergeable VMAs; their lower parts unmapped in random order, so
+    #   the new lower piece's leaf insertion rotates the tree in some and not in others
+    rng = random.Random(7)
+    p = m.spawn("split")
+    base = 0x20000000
+    left = {}                           # pages still mapped, and the first of them
+    first = {}
+    for i in range(120):
+        left[i] = rng.randrange(4, 12)
+        first[i] = base + i * 16 * PAGE
+        p.mmap(first[i], left[i] * PAGE, RW if i % 2 else lv.PROT_READ, ANON | lv.MAP_FIXED)
+    m.check()
+    for _ in range(300):
+        i = rng.randrange(120)
+        if left[i] > 1:
+            k = rng.randrange(1, left[i])
+            p.munmap(first[i], k * PAGE)
+            first[i] += k * PAGE
+            left[i] -= k
+        elif rng.random() < 0.5:
+            p.mmap(None, rng.randrange(1, 6) * PAGE, lv.PROT_READ, ANON)
+        m.check()
+
+
 def run(workload, fast):
     m = lv.Machine(ram="256M", cpus=2, seed=11, fast=fast)
     workload(m)
@@ -243,7 +268,8 @@ def run(workload, fast):
     return fingerprint(m)
 
 
-WORKLOADS = [w_pairs, w_pairs_read, w_tables_and_holes, w_random, w_mmap_munmap_cases]
+WORKLOADS = [w_pairs, w_pairs_read, w_tables_and_holes, w_random, w_mmap_munmap_cases,
+             w_split_below]
 
 
 @pytest.mark.parametrize("name", ACCELERATORS)

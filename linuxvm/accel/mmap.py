@@ -43,7 +43,7 @@ from ..mm.mman import (PROT_READ, PROT_WRITE, PROT_EXEC, MAP_TYPE, MAP_PRIVATE, 
 from ..mm.mmap import (vm_area_alloc, vma_copy, vma_link, vma_merge, remove_vma,
                        unmap_region, _unlink as vma_unlink_one)
 from ..mm.util import security_vm_enough_memory_mm, vm_unacct_memory
-from ..mm.vma import find_vma, find_vma_links
+from ..mm.vma import find_vma, find_vma_links, vma_gap_update
 
 __all__ = ["unmap_region_empty_range", "unmap_region_no_tables", "do_mmap_anon",
            "do_munmap_one_vma"]
@@ -180,6 +180,29 @@ def do_mmap_anon(m, file, addr, length, prot, flags, vm_flags, pgoff):
     return addr, 0
 
 
+def _leaf_insert_rotates(mm, start: int) -> bool:
+    """Whether inserting a leaf keyed ``start`` would rotate (vma_rb_insert's heights)."""
+    path = []
+    n = mm.mm_rb
+    while n is not None:
+        path.append(n)
+        n = n.rb_left if start < n.vm_start else n.rb_right
+    h = 1
+    for n in reversed(path):
+        if start < n.vm_start:
+            other = n.rb_right
+        else:
+            other = n.rb_left
+        ho = other.rb_height if other is not None else 0
+        if h - ho > 1:
+            return True
+        nh = (h if h > ho else ho) + 1
+        if nh == n.rb_height:
+            return False                # nothing above changes height
+        h = nh
+    return False
+
+
 @register("do_munmap_one_vma", "linuxvm.mm.mmap.do_munmap")
 def do_munmap_one_vma(m, mm, start, length):
     """A munmap of one whole VMA, or of the lower part of an anonymous one, in one pass.
@@ -211,14 +234,25 @@ def do_munmap_one_vma(m, mm, start, length):
         huge_memory.vma_adjust_trans_huge(m, vma, end, vend, 0)
         vma.vm_start = end
         vma.vm_pgoff += (end - start) >> PAGE_SHIFT
-        vma_link(m, mm, new, prev)
-        if vma.vm_next is None:
-            mm.highest_vm_end = vend
-        mm.vmacache_seqnum += 1
-        vma = new
+        if not _leaf_insert_rotates(mm, start):
+            # Linking ``new`` and erasing it again leaves the tree's shape and heights as
+            # they were (a leaf whose insertion rotates nothing also erases without a
+            # rotation), the list as it was, map_count as it was: only ``vma``'s own gap
+            # (its start moved up) and the three vmacache_seqnum bumps remain.
+            vma_gap_update(mm, vma)
+            mm.vmacache_seqnum += 3     # vma_link, vma_adjust, __vma_unlink
+            vma = new
+        else:
+            vma_link(m, mm, new, prev)
+            if vma.vm_next is None:
+                mm.highest_vm_end = vend
+            mm.vmacache_seqnum += 1
+            vma = new
+            vma_unlink_one(m, mm, vma)
     elif end != vend:
         return None
-    vma_unlink_one(m, mm, vma)
+    else:
+        vma_unlink_one(m, mm, vma)
     unmap_region(m, mm, [vma], prev, prev.vm_next if prev is not None else mm.mmap,
                  start, end)
     # remove_vma_list of the one VMA
