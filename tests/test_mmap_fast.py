@@ -11,6 +11,8 @@ import pytest
 import linuxvm as lv
 from linuxvm.accel.fingerprint import fingerprint, assert_same
 from linuxvm.errors import SyscallError
+from linuxvm.include.mm import VM_SOFTDIRTY
+from linuxvm.mm.vma import find_vma
 
 PAGE = 4096
 RW = lv.PROT_READ | lv.PROT_WRITE
@@ -360,4 +362,64 @@ def test_empty_range_accelerator_is_taken_and_refused():
     p.touch(a, PAGE, write=True)
     p.munmap(a, 16 * PAGE)
     assert taken == [True, False]
+    m.check()
+
+
+def _mmap_without_softdirty(real):
+    """A wrong do_mmap_anon: the new mapping lacks VM_SOFTDIRTY."""
+    def wrong(m, *args):
+        ret = real(m, *args)
+        if ret is not None and ret[0] >= 0:
+            find_vma(m.current.mm, ret[0]).vm_flags &= ~VM_SOFTDIRTY
+        return ret
+    return wrong
+
+
+def _munmap_stale_gap(real):
+    """A wrong do_munmap_one_vma: the VMA above the hole keeps its old gap."""
+    def wrong(m, mm, start, length):
+        above = find_vma(mm, start + length)
+        old = above.rb_subtree_gap if above is not None else None
+        ret = real(m, mm, start, length)
+        if ret is not None and above is not None and above.rb_left is None and \
+                above.rb_right is None:
+            above.rb_subtree_gap = old          # a leaf: its gap is its own
+        return ret
+    return wrong
+
+
+@pytest.mark.parametrize("name,broken", [("do_mmap_anon", _mmap_without_softdirty),
+                                         ("do_munmap_one_vma", _munmap_stale_gap)])
+def test_comparison_catches_a_wrong_syscall_accelerator(name, broken):
+    workload = w_split_below if name == "do_munmap_one_vma" else w_random
+    m = lv.Machine(ram="256M", cpus=2, seed=11, fast={name})
+    setattr(m.accel, name, broken(getattr(m.accel, name)))     # on this machine only
+    with pytest.raises((AssertionError, lv.KernelBug)):      # m.check() or the fingerprint
+        workload(m)
+        assert_same(run(workload, False), fingerprint(m))
+
+
+def test_syscall_accelerators_are_taken():
+    #   the fused paths run on the benchmark's pairs (not only handed back)
+    m = lv.Machine(ram="256M", seed=11, fast={"do_mmap_anon", "do_munmap_one_vma"})
+    taken = []
+
+    def recording(name, real):
+        def rec(*args):
+            ret = real(*args)
+            taken.append((name, ret is not None))
+            return ret
+        return rec
+    for name in ("do_mmap_anon", "do_munmap_one_vma"):
+        setattr(m.accel, name, recording(name, getattr(m.accel, name)))
+    p = m.spawn("pairs")
+    for i in range(4):
+        p.touch(p.mmap(None, PAGE, RW if i % 2 else lv.PROT_READ, ANON), PAGE)
+    a = p.mmap(None, 16 * PAGE, RW, ANON)               # merged into its neighbour
+    p.munmap(a, 16 * PAGE)                              # split off and unmapped
+    b = p.mmap(None, 16 * PAGE, lv.PROT_READ, ANON)     # alone
+    p.munmap(b, 16 * PAGE)                              # the whole VMA
+    assert taken == [("do_mmap_anon", True)] * 5 + [("do_munmap_one_vma", True),
+                                                    ("do_mmap_anon", True),
+                                                    ("do_munmap_one_vma", True)]
     m.check()

@@ -40,8 +40,9 @@ from ..include.resource import RLIMIT_AS, RLIMIT_DATA
 from ..mm import huge_memory
 from ..mm.mman import (PROT_READ, PROT_WRITE, PROT_EXEC, MAP_TYPE, MAP_PRIVATE, MAP_FIXED,
                        MAP_GROWSDOWN, MAP_DENYWRITE, MAP_LOCKED, MAP_NORESERVE, MAP_POPULATE)
-from ..mm.mmap import (vm_area_alloc, vma_copy, vma_link, vma_merge, remove_vma,
-                       unmap_region, _unlink as vma_unlink_one)
+from ..mm.mmap import (vm_area_alloc, vma_copy, vma_link, vma_merge, vma_adjust, remove_vma,
+                       can_vma_merge_before, khugepaged_enter_vma_merge, unmap_region,
+                       _unlink as vma_unlink_one)
 from ..mm.util import security_vm_enough_memory_mm, vm_unacct_memory
 from ..mm.vma import find_vma, find_vma_links, vma_gap_update
 
@@ -160,9 +161,15 @@ def do_mmap_anon(m, file, addr, length, prot, flags, vm_flags, pgoff):
         vm_flags |= VM_ACCOUNT
     nxt = prev.vm_next if prev is not None else mm.mmap
     vma = None
-    if (prev is not None and prev.vm_end == addr) or (nxt is not None and nxt.vm_start == end):
-        # only a neighbour touching the range can merge (vma_merge finds none otherwise)
+    # only a neighbour touching the range can merge (vma_merge finds none otherwise)
+    if prev is not None and prev.vm_end == addr:
         vma = vma_merge(m, mm, prev, addr, end, vm_flags, None, None, pgoff, None)
+    elif nxt is not None and nxt.vm_start == end and \
+            can_vma_merge_before(nxt, vm_flags, None, None, pgoff + npages, None):
+        # vma_merge's case 8 (only the next VMA touches the range; no VM_SPECIAL here)
+        vma_adjust(m, nxt, addr, nxt.vm_end, nxt.vm_pgoff - npages)
+        khugepaged_enter_vma_merge(m, nxt, vm_flags)
+        vma = nxt
     if vma is None:
         vma = vm_area_alloc(m, mm, addr, end, vm_flags, pgoff)
         vma_link(m, mm, vma, prev)
