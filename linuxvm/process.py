@@ -204,7 +204,11 @@ class Process:
         if task.mm is None or task.sigkill or m.oom.panic_msg is not None:
             self._not_runnable()
         saved = m.current
-        run_on_cpu(m, task)             # (a booted machine always has its CPUs)
+        cpu = m.cpus[task.cpu]          # (a booted machine always has its CPUs)
+        if cpu.current is task:
+            m.current_cpu = cpu.cpu     # run_on_cpu without a switch, the usual case
+        else:
+            run_on_cpu(m, task)
         m.current = task
         try:
             ret = fn(m, *args)

@@ -11,11 +11,14 @@ import pytest
 import linuxvm as lv
 from linuxvm.accel.fingerprint import fingerprint, assert_same
 from linuxvm.errors import SyscallError
+from linuxvm.include.mm import VM_SOFTDIRTY
+from linuxvm.mm.vma import find_vma
 
 PAGE = 4096
 RW = lv.PROT_READ | lv.PROT_WRITE
 ANON = lv.MAP_PRIVATE | lv.MAP_ANONYMOUS
-ACCELERATORS = ["unmap_region_empty_range", "unmap_region_no_tables"]
+ACCELERATORS = ["unmap_region_empty_range", "unmap_region_no_tables", "do_mmap_anon",
+                "do_munmap_one_vma"]
 
 
 def w_pairs(m):
@@ -142,6 +145,124 @@ def w_random(m):
     m.check()
 
 
+def w_mmap_munmap_cases(m):
+    #   the fused mmap and munmap against every case they hand back or fail
+    p = m.spawn("cases")
+    a = p.mmap(None, 16 * PAGE, RW, ANON)               # alone: allocated and linked
+    b = p.mmap(None, 16 * PAGE, RW, ANON)               # BBBBAAAA: merges with the next
+    c = p.mmap(None, 4 * PAGE, lv.PROT_READ, ANON)      # CBBBBAAAA: not mergeable
+    m.check()
+    p.munmap(c, 4 * PAGE)                               # one whole VMA
+    m.check()
+    p.munmap(b, 8 * PAGE)                               # ..BBAAAA: the lower part
+    m.check()
+    p.touch(b + 8 * PAGE, 4 * PAGE, write=True)         # anon_vma: the split is handed back
+    p.munmap(b + 8 * PAGE, 2 * PAGE)
+    m.check()
+    p.munmap(b + 12 * PAGE, 8 * PAGE)                   # starts inside a VMA
+    m.check()
+    p.munmap(a + 8 * PAGE, 8 * PAGE)                    # the upper part, whole VMA above
+    m.check()
+    d = p.mmap(None, 3 * PAGE + 5, lv.PROT_READ | lv.PROT_EXEC, ANON)   # exec, unaligned len
+    e = p.mmap(None, 8 * PAGE, lv.PROT_NONE, ANON)
+    p.munmap(e, 8 * PAGE + 1)
+    p.munmap(d, 4 * PAGE)
+    m.check()
+    f = p.mmap(None, 8 * PAGE, RW, ANON | lv.MAP_NORESERVE)
+    g = p.mmap(None, 8 * PAGE, RW, lv.MAP_SHARED | lv.MAP_ANONYMOUS)
+    h = p.mmap(None, 8 * PAGE, RW, ANON | lv.MAP_POPULATE)
+    i = p.mmap(0x30000000, 8 * PAGE, RW, ANON)          # a hint
+    p.munmap(h, 4 * PAGE)
+    p.munmap(g, 4 * PAGE)                               # shared: the split is handed back
+    p.munmap(g + 4 * PAGE, 4 * PAGE)                    # shared, whole
+    p.munmap(f, 8 * PAGE)
+    p.munmap(i, 8 * PAGE)
+    m.check()
+    fd = p.open("/f", lv.O_RDWR | lv.O_CREAT, 0o600)
+    p.ftruncate(fd, 16 * PAGE)
+    j = p.mmap(None, 16 * PAGE, lv.PROT_READ, lv.MAP_PRIVATE, fd, 0)
+    p.touch(j, 16 * PAGE)
+    p.munmap(j, 8 * PAGE)                               # file: the split is handed back
+    p.munmap(j + 8 * PAGE, 8 * PAGE)                    # file, whole
+    m.check()
+    k = p.mmap(None, 8 * PAGE, RW, ANON | lv.MAP_LOCKED)
+    p.munmap(k, 8 * PAGE)                               # locked: handed back
+    m.check()
+    for bad in ((1, PAGE), (0, 0), (1 << 47, PAGE)):
+        try:
+            p.munmap(*bad)
+        except SyscallError:
+            pass
+    p.munmap(0x10000000, PAGE)                          # nothing there
+    for args in ((None, 0, RW, ANON), (None, 1 << 48, RW, ANON), (None, PAGE, RW, 0x20)):
+        try:
+            p.mmap(*args)
+        except SyscallError:
+            pass
+    m.check()
+    #   Committed_AS refused: the accounting failure comes back as ENOMEM
+    m.sysctl["vm.overcommit_memory"] = 2
+    m.sysctl["vm.overcommit_ratio"] = 1
+    try:
+        p.mmap(None, 200 << 20, RW, ANON)
+    except SyscallError:
+        pass
+    m.check()
+    m.sysctl["vm.overcommit_memory"] = 0
+    #   RLIMIT_DATA overrun (the warning) and RLIMIT_AS refusal, from a limited process
+    q = m.spawn("lim", rlimits={"RLIMIT_DATA": 64 * PAGE, "RLIMIT_AS": 1 << 30})
+    x = q.mmap(None, 128 * PAGE, RW, ANON)
+    try:
+        q.mmap(None, 2 << 30, lv.PROT_READ, ANON)
+    except SyscallError:
+        pass
+    q.munmap(x, 128 * PAGE)
+    m.check()
+    #   a THP-backed VMA whose lower part is unmapped: the huge PMD is split first
+    r = m.spawn("thp")
+    t = r.mmap(None, 8 << 20, RW, ANON)
+    r.madvise(t, 8 << 20, lv.MADV_HUGEPAGE)
+    r.touch(t + (2 << 20), 4 << 20, write=True)
+    u = r.mmap(None, 4 << 20, RW, ANON)
+    r.madvise(u, 4 << 20, lv.MADV_HUGEPAGE)
+    r.munmap(u, 3 << 20)
+    m.check()
+    #   a personality with READ_IMPLIES_EXEC is handed back
+    r.personality(0x0400000)
+    v = r.mmap(None, 4 * PAGE, lv.PROT_READ, ANON)
+    r.munmap(v, 4 * PAGE)
+    m.check()
+    r.exit()
+    q.exit()
+    p.exit()
+    m.check()
+
+
+def w_split_below(m):
+    #   A.B.C.D...   many unmergeable VMAs; their lower parts unmapped in random order, so
+    #   the new lower piece's leaf insertion rotates the tree in some and not in others
+    rng = random.Random(7)
+    p = m.spawn("split")
+    base = 0x20000000
+    left = {}                           # pages still mapped, and the first of them
+    first = {}
+    for i in range(120):
+        left[i] = rng.randrange(4, 12)
+        first[i] = base + i * 16 * PAGE
+        p.mmap(first[i], left[i] * PAGE, RW if i % 2 else lv.PROT_READ, ANON | lv.MAP_FIXED)
+    m.check()
+    for _ in range(300):
+        i = rng.randrange(120)
+        if left[i] > 1:
+            k = rng.randrange(1, left[i])
+            p.munmap(first[i], k * PAGE)
+            first[i] += k * PAGE
+            left[i] -= k
+        elif rng.random() < 0.5:
+            p.mmap(None, rng.randrange(1, 6) * PAGE, lv.PROT_READ, ANON)
+        m.check()
+
+
 def run(workload, fast):
     m = lv.Machine(ram="256M", cpus=2, seed=11, fast=fast)
     workload(m)
@@ -149,7 +270,8 @@ def run(workload, fast):
     return fingerprint(m)
 
 
-WORKLOADS = [w_pairs, w_pairs_read, w_tables_and_holes, w_random]
+WORKLOADS = [w_pairs, w_pairs_read, w_tables_and_holes, w_random, w_mmap_munmap_cases,
+             w_split_below]
 
 
 @pytest.mark.parametrize("name", ACCELERATORS)
@@ -240,4 +362,64 @@ def test_empty_range_accelerator_is_taken_and_refused():
     p.touch(a, PAGE, write=True)
     p.munmap(a, 16 * PAGE)
     assert taken == [True, False]
+    m.check()
+
+
+def _mmap_without_softdirty(real):
+    """A wrong do_mmap_anon: the new mapping lacks VM_SOFTDIRTY."""
+    def wrong(m, *args):
+        ret = real(m, *args)
+        if ret is not None and ret[0] >= 0:
+            find_vma(m.current.mm, ret[0]).vm_flags &= ~VM_SOFTDIRTY
+        return ret
+    return wrong
+
+
+def _munmap_stale_gap(real):
+    """A wrong do_munmap_one_vma: the VMA above the hole keeps its old gap."""
+    def wrong(m, mm, start, length):
+        above = find_vma(mm, start + length)
+        old = above.rb_subtree_gap if above is not None else None
+        ret = real(m, mm, start, length)
+        if ret is not None and above is not None and above.rb_left is None and \
+                above.rb_right is None:
+            above.rb_subtree_gap = old          # a leaf: its gap is its own
+        return ret
+    return wrong
+
+
+@pytest.mark.parametrize("name,broken", [("do_mmap_anon", _mmap_without_softdirty),
+                                         ("do_munmap_one_vma", _munmap_stale_gap)])
+def test_comparison_catches_a_wrong_syscall_accelerator(name, broken):
+    workload = w_split_below if name == "do_munmap_one_vma" else w_random
+    m = lv.Machine(ram="256M", cpus=2, seed=11, fast={name})
+    setattr(m.accel, name, broken(getattr(m.accel, name)))     # on this machine only
+    with pytest.raises((AssertionError, lv.KernelBug)):      # m.check() or the fingerprint
+        workload(m)
+        assert_same(run(workload, False), fingerprint(m))
+
+
+def test_syscall_accelerators_are_taken():
+    #   the fused paths run on the benchmark's pairs (not only handed back)
+    m = lv.Machine(ram="256M", seed=11, fast={"do_mmap_anon", "do_munmap_one_vma"})
+    taken = []
+
+    def recording(name, real):
+        def rec(*args):
+            ret = real(*args)
+            taken.append((name, ret is not None))
+            return ret
+        return rec
+    for name in ("do_mmap_anon", "do_munmap_one_vma"):
+        setattr(m.accel, name, recording(name, getattr(m.accel, name)))
+    p = m.spawn("pairs")
+    for i in range(4):
+        p.touch(p.mmap(None, PAGE, RW if i % 2 else lv.PROT_READ, ANON), PAGE)
+    a = p.mmap(None, 16 * PAGE, RW, ANON)               # merged into its neighbour
+    p.munmap(a, 16 * PAGE)                              # split off and unmapped
+    b = p.mmap(None, 16 * PAGE, lv.PROT_READ, ANON)     # alone
+    p.munmap(b, 16 * PAGE)                              # the whole VMA
+    assert taken == [("do_mmap_anon", True)] * 5 + [("do_munmap_one_vma", True),
+                                                    ("do_mmap_anon", True),
+                                                    ("do_munmap_one_vma", True)]
     m.check()

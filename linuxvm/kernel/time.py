@@ -110,10 +110,16 @@ def account_work(m, syscalls: int = 0, cpu=None) -> None:
     t = m.time
     if t is None:
         return                             # still booting
-    faults, allocs = _counters(m)
-    ns = work_cost_ns(syscalls, max(0, faults - t.faults_seen), max(0, allocs - t.allocs_seen))
-    t.faults_seen = faults
-    t.allocs_seen = allocs
+    ev = m.pgdat.vm_events                 # _counters, written out (every system call)
+    faults = ev[PGFAULT]
+    allocs = ev[PGALLOC] + ev[PGALLOC + 1] + ev[PGALLOC + 2] + ev[PGALLOC + 3]   # _NR_ZONES
+    if faults == t.faults_seen and allocs == t.allocs_seen:
+        ns = syscalls * SYSCALL_NS         # the common case: nothing faulted or allocated
+    else:
+        ns = work_cost_ns(syscalls, max(0, faults - t.faults_seen),
+                          max(0, allocs - t.allocs_seen))
+        t.faults_seen = faults
+        t.allocs_seen = allocs
     if ns:
         account_system_time(m, m.current_cpu if cpu is None else cpu, ns)
 

@@ -447,7 +447,16 @@ def calc_vm_flag_bits(flags: int) -> int:
 
 
 def do_mmap(m, file, addr, length, prot, flags, vm_flags, pgoff):
-    """Validate and place a mapping: ``(addr or -errno, populate_len)`` (mm/mmap.c do_mmap)."""
+    """Validate and place a mapping: ``(addr or -errno, populate_len)`` (mm/mmap.c do_mmap).
+
+    Accelerator: ``do_mmap_anon`` in linuxvm/accel/mmap.py (a plain private anonymous
+    mapping, with mmap_region fused in).
+    """
+    fast = m.accel.do_mmap_anon
+    if fast is not None:
+        ret = fast(m, file, addr, length, prot, flags, vm_flags, pgoff)
+        if ret is not None:
+            return ret
     task = m.current
     mm = task.mm
     if not length:
@@ -634,7 +643,16 @@ def remove_vma_list(m, mm, vmas) -> None:
 
 
 def do_munmap(m, mm, start, length) -> int:
-    """Remove [start, start+len) from ``mm``, splitting VMAs at the edges; 0 or -errno."""
+    """Remove [start, start+len) from ``mm``, splitting VMAs at the edges; 0 or -errno.
+
+    Accelerator: ``do_munmap_one_vma`` in linuxvm/accel/mmap.py (one whole VMA, or the
+    lower part of an anonymous one, in one pass).
+    """
+    fast = m.accel.do_munmap_one_vma
+    if fast is not None:
+        ret = fast(m, mm, start, length)
+        if ret is not None:
+            return ret
     if start & (PAGE_SIZE - 1) or start > TASK_SIZE or length > TASK_SIZE - start:
         return -errno.EINVAL
     length = (length + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1)             # page_align
