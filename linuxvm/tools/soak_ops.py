@@ -388,6 +388,27 @@ class Run:
         a = self.addr(r, pr)
         self.call(f"{pr[1]}.access", pr[0].access, a, kind, expect=ACCESS)
 
+    def op_clear_refs(self, r):
+        """/proc/PID/clear_refs: 1-5 as 4.6 takes them, or a value it refuses (EINVAL)."""
+        pr = self.proc(r)
+        value = r.choice(["1", "2", "3", "4", "5", "4\n", "0", "6", "x", "-1", ""])
+        bad = value.strip() not in ("1", "2", "3", "4", "5")
+        self.call("m.proc.write", self.m.proc.write, f"/proc/{pr[0].pid}/clear_refs", value,
+                  expect=(SyscallError,) if bad else (), must_fail=bad)
+
+    def op_run_for(self, r):
+        """Let time pass (the flusher, khugepaged and kswapd run when due), or a duration
+        m.run_for refuses."""
+        if r.random() < 0.05:
+            bad = r.choice([-1, float("nan"), float("inf"), "1", True])
+            self.call("m.run_for", self.m.run_for, bad, expect=(TypeError, ValueError),
+                      must_fail=True)
+            return
+        if r.random() < 0.3:
+            self.call("m.tick", self.m.tick)
+            return
+        self.call("m.run_for", self.m.run_for, r.choice([0, 0.004, 0.1, 1, 5, 11, 31, 61]))
+
     # -- processes -----------------------------------------------------------------------
     def op_spawn(self, r):
         if len(self.procs) >= MAX_PROCS:
@@ -773,7 +794,7 @@ OPS = {
     "open": 1, "close": 1,
     "touch": 10, "read": 4, "write": 4, "access": 3,
     "spawn": 2, "fork": 2, "exit": 2,
-    "sysctl": 3, "proc_read": 6,
+    "sysctl": 3, "proc_read": 6, "clear_refs": 1, "run_for": 1,
     "alloc_pages": 3, "free_pages": 2, "free_pages_bad": 1, "drain_all_pages": 1,
     "kmalloc": 3, "kfree": 2, "krealloc": 1, "ksize": 1, "kernel_rw": 2,
     "kmem_cache_create": 1, "kmem_cache_alloc": 2, "kmem_cache_destroy": 1,
