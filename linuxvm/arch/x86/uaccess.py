@@ -73,7 +73,7 @@ def user_access(m, task, va: int, access: int) -> int:
 
 
 def _tag(m, pfn: int) -> None:
-    m.mem_map.content[pfn] = next_content_tag(m)
+    m.mem_map.contv[pfn] = next_content_tag(m)
 
 
 def touch(m, task, addr: int, length: int, write: bool = False, bulk: bool = False) -> None:
@@ -142,10 +142,11 @@ def write_user(m, task, addr: int, data: bytes) -> None:
 
 def access(m, task, addr: int, kind: str) -> int:
     """One access of kind "r", "w" or "x"; returns the physical address."""
-    if kind not in ACCESS:
+    code = ACCESS.get(kind)
+    if code is None:
         raise ValueError(f"access kind must be 'r', 'w' or 'x', not {kind!r}")
-    phys = user_access(m, task, addr, ACCESS[kind])
-    if kind == "w":
+    phys = user_access(m, task, addr, code)
+    if code & PF_WRITE:
         _tag(m, phys >> PAGE_SHIFT)
     return phys
 
