@@ -183,8 +183,60 @@ def user_access(m, task, va: int, access: int) -> int:
         return cow_break(m, task, cpu, tlb, va, vpn, (t0, i0, t1, i1, t2, i2), t3, i3, e3)[0]
     if e3:
         return HAND_BACK                          # a swap or migration entry
-    return _anon(m, task, cpu, tlb, va, access, vpn, (t0, i0, t1, i1, t2, i2), t3, i3,
-                 upper, e0 | e1 | e2)
+    if access == _W:
+        return _anon(m, task, cpu, tlb, va, access, vpn, (t0, i0, t1, i1, t2, i2), t3, i3,
+                     upper, e0 | e1 | e2)
+    # a read of a PTE none: _anon's zero-page case written out here (the commonest fault
+    # of all, where a call and its arguments cost a tenth of the fault)
+    mm = task.mm
+    if mm is None or cpu.cr3 != mm.pgd << 12:
+        return HAND_BACK
+    vma = find_vma(mm, va)
+    if vma is None or vma.vm_start > va or vma.vm_ops is not None:
+        return HAND_BACK
+    f = vma.vm_flags
+    if f & _NOT_PLAIN or not f & (VM_READ | VM_EXEC | VM_WRITE):
+        return HAND_BACK                          # (as _vma_for for a read)
+    zero = _zero_cache.get(vma.vm_page_prot)
+    if zero is None or zero[0] != m.zero_pfn:
+        zero = _zero_entry(m, vma.vm_page_prot)
+    leaf = zero[1]
+    if not zero[2]:
+        return HAND_BACK
+    # the retried access must succeed, or the per-access path decides what follows
+    rights = ((upper & leaf) >> 1) & (R_RW | R_USER)
+    if (e0 | e1 | e2 | leaf) & _PAGE_NX:
+        rights |= R_NX
+    ok = okcache.get(rights | R_DIRTY)
+    if ok is None:
+        ok = okmask(cpu, rights | R_DIRTY)
+    if not (ok >> access) & 1:
+        return HAND_BACK
+    # the access: a miss and a walk that find the PTE none -- #PF; handle_mm_fault's
+    # pgfault event and check_sync_rss_stat(current); do_anonymous_page maps the zero page
+    # (allocating nothing); the retried access: a miss and a walk (both counted at once)
+    cpu.cr2 = va
+    m.pgdat.vm_events[PGFAULT] += 1
+    rss = task.rss_stat
+    ev = rss.events
+    rss.events = ev + 1
+    if ev > TASK_RSS_EVENTS_THRESH:
+        sync_mm_rss(mm, task)
+    tlb.misses += 2
+    tlb.walks += 2
+    task.min_flt += 1
+    if not upper & _A:
+        _mkyoung_upper(t0, i0, t1, i1, t2, i2)
+    t3[i3] = leaf
+    return _fill(cpu, tlb, vpn, va, leaf, rights)
+
+
+def _zero_entry(m, prot: int) -> tuple:
+    """_zero_cache's entry for ``prot``: (zero_pfn, the young zero-page PTE, whether the
+    retried walk takes that PTE the plain way)."""
+    leaf = pte_mkspecial(pfn_pte(m.zero_pfn, prot)) | _A
+    zero = _zero_cache[prot] = (m.zero_pfn, leaf, bool(leaf & 1 and not leaf & _LEAF_ODD))
+    return zero
 
 
 def _mkyoung_upper(t0, i0, t1, i1, t2, i2) -> None:
@@ -298,8 +350,7 @@ def _anon(m, task, cpu, tlb, va: int, access: int, vpn: int, path, t3, i3: int,
     else:
         zero = _zero_cache.get(prot)
         if zero is None or zero[0] != m.zero_pfn:
-            zero = _zero_cache[prot] = (m.zero_pfn,
-                                        pte_mkspecial(pfn_pte(m.zero_pfn, prot)) | _A)
+            zero = _zero_entry(m, prot)
         leaf = zero[1]
     if leaf & _LEAF_ODD or not leaf & 1:
         return HAND_BACK
