@@ -22,6 +22,8 @@ from .mmu import translate_user, GeneralProtection, PF_WRITE, PF_USER, PF_INSTR
 from .page_types import PAGE_SHIFT, PAGE_SIZE
 
 ACCESS = {"r": PF_USER, "w": PF_USER | PF_WRITE, "x": PF_USER | PF_INSTR}
+_ACCESS_R = ACCESS["r"]
+_ACCESS_W = ACCESS["w"]
 MAX_RETRIES = 8
 
 
@@ -85,11 +87,15 @@ def touch(m, task, addr: int, length: int, write: bool = False, bulk: bool = Fal
     asked for; else ``touch_write`` for a write over more than one page (one page pays
     more for its set-up than it can win, so a range within one page takes none of them).
     """
+    # one page: one access of the per-access path; the accelerators' set-up (a TLB
+    # snapshot, a table walk) costs more than one access can win
+    if length and (addr ^ (addr + length - 1)) >> PAGE_SHIFT == 0:
+        if write:
+            _tag(m, user_access(m, task, addr, _ACCESS_W) >> PAGE_SHIFT)
+        else:
+            user_access(m, task, addr, _ACCESS_R)
+        return
     accel = m.accel
-    # one page: the per-access path below; the accelerators' set-up (a TLB snapshot, a
-    # table walk) costs more than one access can win
-    if bulk and (addr ^ (addr + length - 1)) >> PAGE_SHIFT == 0:
-        bulk = False
     if bulk and not write and accel.touch_file_read is not None:
         accel.touch_file_read(m, task, addr, length)
         return
