@@ -544,7 +544,22 @@ class Process:
         :raises TypeError: ``addr`` or ``length`` not an int
         :raises ValueError: ``length`` negative, or either outside 64 bits
         """
-        self._user(uaccess.touch, _u64("addr", addr), _length("length", length), write, bulk)
+        # _user written out, the arguments' common case checked first: one page's touch
+        # is a benchmark of its own (benchmarks/__main__.py), and each layer costs
+        if addr.__class__ is not int or not 0 <= addr <= U64:
+            addr = _u64("addr", addr)
+        if length.__class__ is not int or not 0 <= length <= U64:
+            length = _length("length", length)
+        m = self.m
+        task = self.task
+        if task.mm is None or task.sigkill or m.oom.panic_msg is not None:
+            self._not_runnable()
+        try:
+            uaccess.touch(m, task, addr, length, write, bulk)
+        except ProcessKilled:
+            self._killed()
+        finally:
+            account_work(m)             # the faults' time (linuxvm/kernel/time.py)
 
     def access(self, addr: int, kind: str = "r") -> int:
         """One access of kind "r", "w" or "x"; returns the physical address used.
@@ -552,9 +567,21 @@ class Process:
         :raises TypeError: ``kind`` not a str, ``addr`` not an int
         :raises ValueError: ``kind`` none of "r", "w", "x"
         """
-        if not isinstance(kind, str):
+        if kind.__class__ is not str and not isinstance(kind, str):
             raise TypeError(f"kind must be 'r', 'w' or 'x', not {kind!r}")
-        return self._user(uaccess.access, _u64("addr", addr), kind)
+        # _user written out, as in touch
+        if addr.__class__ is not int or not 0 <= addr <= U64:
+            addr = _u64("addr", addr)
+        m = self.m
+        task = self.task
+        if task.mm is None or task.sigkill or m.oom.panic_msg is not None:
+            self._not_runnable()
+        try:
+            return uaccess.access(m, task, addr, kind)
+        except ProcessKilled:
+            self._killed()
+        finally:
+            account_work(m)             # the faults' time (linuxvm/kernel/time.py)
 
     def access_batch(self, addrs, kinds: str) -> dict:
         """Many accesses in order, as a recorded trace makes them: ``access(addrs[i],

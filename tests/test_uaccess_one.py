@@ -9,6 +9,8 @@ import pytest
 import linuxvm as lv
 from linuxvm.accel import uaccess_one
 from linuxvm.accel.fingerprint import assert_same, fingerprint
+from linuxvm.arch.x86.pgtable_types import _PAGE_SOFT_DIRTY
+from linuxvm.include.vm_event_item import PGFAULT
 
 from test_fault_bulk import rebound
 from test_fault_fast import run
@@ -117,3 +119,63 @@ def test_out_of_memory_in_cow_equals_reference(fast):
     slow = one(False)
     assert slow["oom"], "the workload must reach the OOM killer"
     assert_same(slow, one(fast))
+
+
+def w_zero_page_reads(m, step, act):
+    # the read fault written out in user_access: every case it takes and hands back
+    p = m.spawn("reads")
+    a = p.mmap(None, 64 * PAGE, RW, ANON)
+    for i in range(0, 64, 3):                        # zero-page read faults
+        act(p, a + i * PAGE + 8, "r")
+    for i in range(0, 64, 3):                        # TLB hits
+        act(p, a + i * PAGE + 16, "r")
+    step(p, a + PAGE, PAGE)                          # one page's touch: one access
+    step(p, a + 2 * PAGE + 100, 50)
+    step(p, a + 4 * PAGE, 2 * PAGE)
+    x = p.mmap(None, 8 * PAGE, lv.PROT_EXEC, ANON)   # VM_EXEC alone: a read maps it too
+    act(p, x, "r")
+    act(p, x + PAGE, "x")                            # a fetch: handed back
+    wo = p.mmap(None, 8 * PAGE, lv.PROT_WRITE, ANON)
+    act(p, wo + PAGE, "r")
+    none = p.mmap(None, 8 * PAGE, lv.PROT_NONE, ANON)
+    act(p, none, "r")                                # SIGSEGV: the reference's
+    sh = p.mmap(None, 8 * PAGE, RW, lv.MAP_SHARED | lv.MAP_ANONYMOUS)
+    act(p, sh + PAGE, "r")                           # shmem: the reference's
+    p.mprotect(a, 32 * PAGE, lv.PROT_READ)
+    act(p, a + 5 * PAGE, "r")
+    p.task.cpu = 1                                   # another CPU's TLB
+    act(p, a + 7 * PAGE, "r")
+    b = p.mmap(None, 4 << 20, RW, ANON)              # new PTE tables; SPLIT_RSS folds
+    for i in range(0, 1024):
+        act(p, b + i * PAGE, "r")
+    act(p, b + 3 * PAGE, "w")                        # a write over the zero page
+    step(p, b + 5 * PAGE, PAGE, True)
+
+
+@pytest.mark.parametrize("fast", [{"user_access"}, True], ids=["alone", "all"])
+def test_zero_page_reads_equal_reference(fast):
+    slow = run(w_zero_page_reads, False)
+    assert any(isinstance(s, tuple) and s[0] == "SegmentationFault" for s in slow["signals"])
+    quick = run(w_zero_page_reads, fast)
+    assert_same(slow, quick)
+    assert slow["signals"] == quick["signals"]
+
+
+def _soft_dirty_zero_entry(m, prot):
+    zero_pfn, leaf, plain = uaccess_one._zero_entry(m, prot)
+    return zero_pfn, leaf | _PAGE_SOFT_DIRTY, plain
+
+
+@pytest.mark.parametrize("changes", [{"_zero_entry": _soft_dirty_zero_entry,
+                                      "_zero_cache": {}},
+                                     {"PGFAULT": PGFAULT + 1}],
+                         ids=["zero_pte", "fault_event"])
+def test_comparison_catches_a_broken_zero_page_read(changes):
+    slow = run(w_zero_page_reads, False)
+    broken = rebound(uaccess_one, "user_access", **changes)
+
+    def patch(m):
+        m.accel.user_access = broken
+
+    with pytest.raises(AssertionError):
+        assert_same(slow, run(w_zero_page_reads, {"user_access"}, patch=patch))

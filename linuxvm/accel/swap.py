@@ -104,6 +104,17 @@ _SWAPBACKED_BIT = 1 << PG_swapbacked
 _ACTIVE_BIT = 1 << PG_active
 
 
+_LIST_BITS = (3 << 62) | _SWAPBACKED_BIT | _ACTIVE_BIT
+
+
+def _lru_counts(zone, lv, lru: int, file: int, active: int, n: int) -> None:
+    """The list counts and update_page_reclaim_stat of ``n`` pages added to list ``lru``."""
+    zone.vm_stat[NR_LRU_BASE + lru] += n
+    lv.recent_scanned[file] += n
+    if active:
+        lv.recent_rotated[file] += n
+
+
 @register("pagevec_lru_add", "linuxvm.mm.swap.__pagevec_lru_add")
 def pagevec_lru_add(m, cpu: int) -> bool:
     """__pagevec_lru_add in one loop for distinct evictable order-0 pages each still held
@@ -125,28 +136,39 @@ def pagevec_lru_add(m, cpu: int) -> bool:
     zones = m.pgdat.node_zones
     lruvecs = m.lru.lruvecs
     nxt, prv = mem_map.nxt, mem_map.prv
+    # the counters of a run of pages bound for the same list are added once, at the run's
+    # end (nothing reads them in between); ``kind`` is what picks the list: zone, swap-backed,
+    # active
+    kind = -1
+    run = lru = file = active = 0
+    zone = lv = head = None
     for pfn in pages:
         fl = f[pfn] | _LRU_BIT
         f[pfn] = fl
-        if fl & _SWAPBACKED_BIT:                  # page_lru
-            lru, file = 0, 0                      # LRU_INACTIVE_ANON
-        else:
-            lru, file = 2, 1                      # LRU_INACTIVE_FILE
-        active = fl & _ACTIVE_BIT
-        if active:
-            lru += 1
-        zone = zones[fl >> 62]
-        lv = lruvecs[zone.idx]
-        head = lv.lists[lru]                      # list_add
-        first = nxt[head]
+        k = fl & _LIST_BITS
+        if k != kind:
+            if run:
+                _lru_counts(zone, lv, lru, file, active, run)
+            kind = k
+            run = 0
+            if fl & _SWAPBACKED_BIT:              # page_lru
+                lru, file = 0, 0                  # LRU_INACTIVE_ANON
+            else:
+                lru, file = 2, 1                  # LRU_INACTIVE_FILE
+            active = fl & _ACTIVE_BIT
+            if active:
+                lru += 1
+            zone = zones[fl >> 62]
+            lv = lruvecs[zone.idx]
+            head = lv.lists[lru]
+        first = nxt[head]                         # list_add
         nxt[pfn] = first
         prv[pfn] = head
         prv[first] = pfn
         nxt[head] = pfn
-        zone.vm_stat[NR_LRU_BASE + lru] += 1
-        lv.recent_scanned[file] += 1              # update_page_reclaim_stat
-        if active:
-            lv.recent_rotated[file] += 1
+        run += 1
+    if run:
+        _lru_counts(zone, lv, lru, file, active, run)
     for pfn in pages:                             # release_pages: none is the last
         rc[pfn] -= 1
     return True

@@ -183,8 +183,60 @@ def user_access(m, task, va: int, access: int) -> int:
         return cow_break(m, task, cpu, tlb, va, vpn, (t0, i0, t1, i1, t2, i2), t3, i3, e3)[0]
     if e3:
         return HAND_BACK                          # a swap or migration entry
-    return _anon(m, task, cpu, tlb, va, access, vpn, (t0, i0, t1, i1, t2, i2), t3, i3,
-                 upper, e0 | e1 | e2)
+    if access == _W:
+        return _anon(m, task, cpu, tlb, va, access, vpn, (t0, i0, t1, i1, t2, i2), t3, i3,
+                     upper, e0 | e1 | e2)
+    # a read of a PTE none: _anon's zero-page case written out here (the commonest fault
+    # of all, where a call and its arguments cost a tenth of the fault)
+    mm = task.mm
+    if mm is None or cpu.cr3 != mm.pgd << 12:
+        return HAND_BACK
+    vma = find_vma(mm, va)
+    if vma is None or vma.vm_start > va or vma.vm_ops is not None:
+        return HAND_BACK
+    f = vma.vm_flags
+    if f & _NOT_PLAIN or not f & (VM_READ | VM_EXEC | VM_WRITE):
+        return HAND_BACK                          # (as _vma_for for a read)
+    zero = _zero_cache.get(vma.vm_page_prot)
+    if zero is None or zero[0] != m.zero_pfn:
+        zero = _zero_entry(m, vma.vm_page_prot)
+    leaf = zero[1]
+    if not zero[2]:
+        return HAND_BACK
+    # the retried access must succeed, or the per-access path decides what follows
+    rights = ((upper & leaf) >> 1) & (R_RW | R_USER)
+    if (e0 | e1 | e2 | leaf) & _PAGE_NX:
+        rights |= R_NX
+    ok = okcache.get(rights | R_DIRTY)
+    if ok is None:
+        ok = okmask(cpu, rights | R_DIRTY)
+    if not (ok >> access) & 1:
+        return HAND_BACK
+    # the access: a miss and a walk that find the PTE none -- #PF; handle_mm_fault's
+    # pgfault event and check_sync_rss_stat(current); do_anonymous_page maps the zero page
+    # (allocating nothing); the retried access: a miss and a walk (both counted at once)
+    cpu.cr2 = va
+    m.pgdat.vm_events[PGFAULT] += 1
+    rss = task.rss_stat
+    ev = rss.events
+    rss.events = ev + 1
+    if ev > TASK_RSS_EVENTS_THRESH:
+        sync_mm_rss(mm, task)
+    tlb.misses += 2
+    tlb.walks += 2
+    task.min_flt += 1
+    if not upper & _A:
+        _mkyoung_upper(t0, i0, t1, i1, t2, i2)
+    t3[i3] = leaf
+    return _fill(cpu, tlb, vpn, va, leaf, rights)
+
+
+def _zero_entry(m, prot: int) -> tuple:
+    """_zero_cache's entry for ``prot``: (zero_pfn, the young zero-page PTE, whether the
+    retried walk takes that PTE the plain way)."""
+    leaf = pte_mkspecial(pfn_pte(m.zero_pfn, prot)) | _A
+    zero = _zero_cache[prot] = (m.zero_pfn, leaf, bool(leaf & 1 and not leaf & _LEAF_ODD))
+    return zero
 
 
 def _mkyoung_upper(t0, i0, t1, i1, t2, i2) -> None:
@@ -209,11 +261,15 @@ def _fill(cpu, tlb, vpn: int, va: int, leaf: int, rights: int) -> int:
     entry = (base, ok, glob, rights, dirty)
     t = tlb.stlbsets[vpn & tlb.stlbmask]
     if len(t) >= tlb.stlbways:
-        del t[next(iter(t))]
+        for way in t:          # the least recently used way (next(iter()) costs more)
+            break
+        del t[way]
     t[vpn] = entry
     s = tlb.l1sets[vpn & tlb.l1mask]
     if len(s) >= tlb.l1ways:
-        del s[next(iter(s))]
+        for way in s:          # the least recently used way (next(iter()) costs more)
+            break
+        del s[way]
     s[vpn] = entry
     return base | (va & 0xFFF)
 
@@ -270,37 +326,34 @@ def _retry_walk(cpu, tlb, vpn: int, va: int, path, t3, i3: int, leaf: int) -> in
     entry = (base, ok, bool(leaf & _PAGE_GLOBAL) and cpu.pge, rights, dirty)
     t = tlb.stlbsets[vpn & tlb.stlbmask]
     if len(t) >= tlb.stlbways:
-        del t[next(iter(t))]
+        for way in t:          # the least recently used way (next(iter()) costs more)
+            break
+        del t[way]
     t[vpn] = entry
     t = tlb.l1sets[vpn & tlb.l1mask]
     if len(t) >= tlb.l1ways:
-        del t[next(iter(t))]
+        for way in t:          # the least recently used way (next(iter()) costs more)
+            break
+        del t[way]
     t[vpn] = entry
     return base | (va & 0xFFF)
 
 
 def _anon(m, task, cpu, tlb, va: int, access: int, vpn: int, path, t3, i3: int,
           upper: int, upper_or: int) -> int:
-    """A PTE none: __do_page_fault → do_anonymous_page, then the retried access."""
+    """A write to a PTE none: __do_page_fault → do_anonymous_page, then the retried
+    access. (A read's fault, the zero page, is written out in user_access.)"""
     mm = task.mm
     if mm is None or cpu.cr3 != mm.pgd << 12:
         return HAND_BACK
-    write = access == _W
-    vma = _vma_for(mm, va, write)
+    vma = _vma_for(mm, va, True)
     if vma is None:
         return HAND_BACK
     prot = vma.vm_page_prot
-    if write:
-        proto = _proto_cache.get(prot)
-        if proto is None:
-            proto = _proto_cache[prot] = mk_pte(0, prot) | _NEW_PTE_FLAGS
-        leaf = proto | _A | _D
-    else:
-        zero = _zero_cache.get(prot)
-        if zero is None or zero[0] != m.zero_pfn:
-            zero = _zero_cache[prot] = (m.zero_pfn,
-                                        pte_mkspecial(pfn_pte(m.zero_pfn, prot)) | _A)
-        leaf = zero[1]
+    proto = _proto_cache.get(prot)
+    if proto is None:
+        proto = _proto_cache[prot] = mk_pte(0, prot) | _NEW_PTE_FLAGS
+    leaf = proto | _A | _D
     if leaf & _LEAF_ODD or not leaf & 1:
         return HAND_BACK
     # the retried access must succeed, or the per-access path decides what follows
@@ -322,36 +375,31 @@ def _anon(m, task, cpu, tlb, va: int, access: int, vpn: int, path, t3, i3: int,
     rss.events = ev + 1
     if ev > TASK_RSS_EVENTS_THRESH:
         sync_mm_rss(mm, task)
-    if write:
-        page, quiet = _alloc(m, pgdat, _GFP_ZERO, cpu.cpu)
-        if page is None:
-            _undo_counts(m, task, ev)
-            return HAND_BACK
-        tlb.misses += 1
-        tlb.walks += 1
-        if page == NULL:
-            pagefault_out_of_memory(m, task, va)
-            return HAND_BACK                      # the access is retried from the start
-        mem_map = m.mem_map
-        f = mem_map.f
-        fl = f[page] | _PG_NEW_ANON
-        f[page] = fl
-        rss.count[MM_ANONPAGES] += 1                         # inc_mm_counter_fast
-        mem_map.mc[page] = 0                                 # page_add_new_anon_rmap
-        pgdat.node_zones[fl >> 62].vm_stat[NR_ANON_PAGES] += 1
-        mem_map.mapv[page] = (vma.anon_vma.handle << 2) | PAGE_MAPPING_ANON
-        mem_map.idx[page] = ((va - vma.vm_start) >> 12) + vma.vm_pgoff
-        _lru_cache_add(m, mem_map, page, cpu.cpu)
-        leaf |= page << 12
-        if not quiet:
-            task.min_flt += 1
-            return _retry_walk(cpu, tlb, vpn, va, path, t3, i3, leaf)
-    else:
-        tlb.misses += 1
-        tlb.walks += 1
+    page, quiet = _alloc(m, pgdat, _GFP_ZERO, cpu.cpu)
+    if page is None:
+        _undo_counts(m, task, ev)
+        return HAND_BACK
+    tlb.misses += 1
+    tlb.walks += 1
+    if page == NULL:
+        pagefault_out_of_memory(m, task, va)
+        return HAND_BACK                          # the access is retried from the start
+    mem_map = m.mem_map
+    f = mem_map.f
+    fl = f[page] | _PG_NEW_ANON
+    f[page] = fl
+    rss.count[MM_ANONPAGES] += 1                             # inc_mm_counter_fast
+    mem_map.mc[page] = 0                                     # page_add_new_anon_rmap
+    pgdat.node_zones[fl >> 62].vm_stat[NR_ANON_PAGES] += 1
+    mem_map.mapv[page] = (vma.anon_vma.handle << 2) | PAGE_MAPPING_ANON
+    mem_map.idx[page] = ((va - vma.vm_start) >> 12) + vma.vm_pgoff
+    _lru_cache_add(m, mem_map, page, cpu.cpu)
+    leaf |= page << 12
     task.min_flt += 1
-    # the retried access: nothing but this fault ran (a read allocates nothing; a write's
-    # frame came from the pcp list), so the upper entries are as the first walk read them
+    if not quiet:
+        return _retry_walk(cpu, tlb, vpn, va, path, t3, i3, leaf)
+    # the retried access: nothing but this fault ran (the frame came from the pcp list),
+    # so the upper entries are as the first walk read them
     tlb.misses += 1
     tlb.walks += 1
     if not upper & _A:
@@ -367,11 +415,15 @@ def _anon(m, task, cpu, tlb, va: int, access: int, vpn: int, path, t3, i3: int,
     entry = (base, ok, bool(leaf & _PAGE_GLOBAL) and cpu.pge, rights, dirty)
     t = tlb.stlbsets[vpn & tlb.stlbmask]
     if len(t) >= tlb.stlbways:
-        del t[next(iter(t))]
+        for way in t:          # the least recently used way (next(iter()) costs more)
+            break
+        del t[way]
     t[vpn] = entry
     t = tlb.l1sets[vpn & tlb.l1mask]
     if len(t) >= tlb.l1ways:
-        del t[next(iter(t))]
+        for way in t:          # the least recently used way (next(iter()) costs more)
+            break
+        del t[way]
     t[vpn] = entry
     return base | (va & 0xFFF)
 

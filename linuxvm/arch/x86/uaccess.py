@@ -22,6 +22,8 @@ from .mmu import translate_user, GeneralProtection, PF_WRITE, PF_USER, PF_INSTR
 from .page_types import PAGE_SHIFT, PAGE_SIZE
 
 ACCESS = {"r": PF_USER, "w": PF_USER | PF_WRITE, "x": PF_USER | PF_INSTR}
+_ACCESS_R = ACCESS["r"]
+_ACCESS_W = ACCESS["w"]
 MAX_RETRIES = 8
 
 
@@ -73,7 +75,7 @@ def user_access(m, task, va: int, access: int) -> int:
 
 
 def _tag(m, pfn: int) -> None:
-    m.mem_map.content[pfn] = next_content_tag(m)
+    m.mem_map.contv[pfn] = next_content_tag(m)
 
 
 def touch(m, task, addr: int, length: int, write: bool = False, bulk: bool = False) -> None:
@@ -85,11 +87,15 @@ def touch(m, task, addr: int, length: int, write: bool = False, bulk: bool = Fal
     asked for; else ``touch_write`` for a write over more than one page (one page pays
     more for its set-up than it can win, so a range within one page takes none of them).
     """
+    # one page: one access of the per-access path; the accelerators' set-up (a TLB
+    # snapshot, a table walk) costs more than one access can win
+    if length and (addr ^ (addr + length - 1)) >> PAGE_SHIFT == 0:
+        if write:
+            _tag(m, user_access(m, task, addr, _ACCESS_W) >> PAGE_SHIFT)
+        else:
+            user_access(m, task, addr, _ACCESS_R)
+        return
     accel = m.accel
-    # one page: the per-access path below; the accelerators' set-up (a TLB snapshot, a
-    # table walk) costs more than one access can win
-    if bulk and (addr ^ (addr + length - 1)) >> PAGE_SHIFT == 0:
-        bulk = False
     if bulk and not write and accel.touch_file_read is not None:
         accel.touch_file_read(m, task, addr, length)
         return
@@ -142,10 +148,11 @@ def write_user(m, task, addr: int, data: bytes) -> None:
 
 def access(m, task, addr: int, kind: str) -> int:
     """One access of kind "r", "w" or "x"; returns the physical address."""
-    if kind not in ACCESS:
+    code = ACCESS.get(kind)
+    if code is None:
         raise ValueError(f"access kind must be 'r', 'w' or 'x', not {kind!r}")
-    phys = user_access(m, task, addr, ACCESS[kind])
-    if kind == "w":
+    phys = user_access(m, task, addr, code)
+    if code & PF_WRITE:
         _tag(m, phys >> PAGE_SHIFT)
     return phys
 
