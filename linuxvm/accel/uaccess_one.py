@@ -316,27 +316,7 @@ def _retry_walk(cpu, tlb, vpn: int, va: int, path, t3, i3: int, leaf: int) -> in
     rights = ((upper & leaf) >> 1) & (R_RW | R_USER)
     if (e0 | e1 | e2 | leaf) & _PAGE_NX:
         rights |= R_NX
-    dirty = bool(leaf & _D)
-    if dirty:
-        rights |= R_DIRTY
-    ok = cpu.okcache.get(rights)
-    if ok is None:
-        ok = okmask(cpu, rights)
-    base = leaf & _FRAME
-    entry = (base, ok, bool(leaf & _PAGE_GLOBAL) and cpu.pge, rights, dirty)
-    t = tlb.stlbsets[vpn & tlb.stlbmask]
-    if len(t) >= tlb.stlbways:
-        for way in t:          # the least recently used way (next(iter()) costs more)
-            break
-        del t[way]
-    t[vpn] = entry
-    t = tlb.l1sets[vpn & tlb.l1mask]
-    if len(t) >= tlb.l1ways:
-        for way in t:          # the least recently used way (next(iter()) costs more)
-            break
-        del t[way]
-    t[vpn] = entry
-    return base | (va & 0xFFF)
+    return _fill(cpu, tlb, vpn, va, leaf, rights)
 
 
 def _anon(m, task, cpu, tlb, va: int, access: int, vpn: int, path, t3, i3: int,
@@ -405,27 +385,7 @@ def _anon(m, task, cpu, tlb, va: int, access: int, vpn: int, path, t3, i3: int,
     if not upper & _A:
         _mkyoung_upper(*path)
     t3[i3] = leaf
-    dirty = bool(leaf & _D)
-    if dirty:
-        rights |= R_DIRTY
-    ok = cpu.okcache.get(rights)
-    if ok is None:
-        ok = okmask(cpu, rights)
-    base = leaf & _FRAME
-    entry = (base, ok, bool(leaf & _PAGE_GLOBAL) and cpu.pge, rights, dirty)
-    t = tlb.stlbsets[vpn & tlb.stlbmask]
-    if len(t) >= tlb.stlbways:
-        for way in t:          # the least recently used way (next(iter()) costs more)
-            break
-        del t[way]
-    t[vpn] = entry
-    t = tlb.l1sets[vpn & tlb.l1mask]
-    if len(t) >= tlb.l1ways:
-        for way in t:          # the least recently used way (next(iter()) costs more)
-            break
-        del t[way]
-    t[vpn] = entry
-    return base | (va & 0xFFF)
+    return _fill(cpu, tlb, vpn, va, leaf, rights)
 
 
 def _lru_cache_add(m, mem_map, page: int, cpuid: int) -> None:
