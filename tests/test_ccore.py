@@ -15,8 +15,10 @@ from linuxvm.accel.fingerprint import assert_same, fingerprint
 from linuxvm.lib.accel_registry import REGISTRY
 
 import test_fault_bulk
+import test_fault_fast
 import test_pcp
 import test_release_pages
+import test_uaccess_one
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -35,7 +37,8 @@ def _pure(m):
 def test_pure_bodies_are_kept_for_every_compiled_name():
     assert set(ccore.PURE) == set(ccore.COMPILED_NAMES)
     for name in ccore.COMPILED_NAMES:
-        assert ccore.PURE[name].__module__ in ("linuxvm.accel.page_alloc", "linuxvm.accel.swap")
+        assert ccore.PURE[name].__module__ in ("linuxvm.accel.page_alloc", "linuxvm.accel.swap",
+                                              "linuxvm.accel.uaccess_one")
         assert REGISTRY[name].function is ccore.COMPILED.get(name, ccore.PURE[name])
 
 
@@ -108,7 +111,8 @@ _SHOW = ("import linuxvm as lv; from linuxvm.accel import ccore; "
 
 def test_without_the_compiled_core_one_warning_line_and_pure_bodies():
     # the extension made unimportable, as on a machine without a C compiler
-    r = _python("import sys; sys.modules['linuxvm.accel._cpage_alloc'] = None; " + _SHOW)
+    r = _python("import sys; sys.modules['linuxvm.accel._cpage_alloc'] = None; "
+                "sys.modules['linuxvm.accel._cuaccess'] = None; " + _SHOW)
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == "True"
     lines = r.stderr.strip().splitlines()
@@ -121,3 +125,54 @@ def test_no_ccore_environment_chooses_pure_bodies_silently():
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == "True"
     assert r.stderr.strip() == ""
+
+
+def w_around_huge_pages(m, step, act):
+    # one-page accesses beside a THP (its 2 MiB STLB entry hands a miss back), across
+    # both CPUs, after munmap and mprotect flushes, and at non-canonical addresses
+    m.proc.write("/sys/kernel/mm/transparent_hugepage/enabled", "madvise")  # (off at 512M)
+    p = m.spawn("huge")
+    a = p.mmap(None, 8 << 20, lv.PROT_READ | lv.PROT_WRITE, lv.MAP_PRIVATE | lv.MAP_ANONYMOUS)
+    h = (a + (2 << 20) - 1) & ~((2 << 20) - 1)
+    p.madvise(h, 2 << 20, lv.MADV_HUGEPAGE)
+    act(p, h, "w")                                   # a huge page
+    assert "AnonHugePages:      2048 kB" in m.proc.read("/proc/meminfo")
+    for i in range(0, 512, 37):
+        act(p, h + i * 4096, "r")
+    big = p.mmap(None, 100 << 20, lv.PROT_READ | lv.PROT_WRITE,
+                 lv.MAP_PRIVATE | lv.MAP_ANONYMOUS)
+    hb = (big + (2 << 20) - 1) & ~((2 << 20) - 1)
+    p.madvise(hb, 96 << 20, lv.MADV_HUGEPAGE)
+    for i in range(48):                              # more huge pages than the L1 2M TLB
+        act(p, hb + (i << 21), "w")                  # holds: the STLB keeps them
+    for i in range(48):
+        act(p, hb + (i << 21) + 4096 * (i + 1), "r")
+    for i in range(0, 64):
+        act(p, a + i * 4096, "r" if i % 3 else "w")
+    p.mprotect(a, 16 * 4096, lv.PROT_READ)
+    for i in range(0, 32):
+        act(p, a + i * 4096, "w" if i % 2 else "r")
+    q = m.spawn("other")
+    b = q.mmap(None, 1 << 20, lv.PROT_READ | lv.PROT_WRITE, lv.MAP_PRIVATE | lv.MAP_ANONYMOUS)
+    for i in range(0, 256, 5):                       # two tasks on one CPU: switches
+        act(q, b + i * 4096, "r")
+        act(p, a + (64 + i) * 4096, "w")
+    p.munmap(a + 64 * 4096, 64 * 4096)
+    act(p, a + 70 * 4096, "r")                       # SIGSEGV
+    act(p, 1 << 63, "r")                             # non-canonical: #GP
+    act(p, (1 << 47) - 4096, "r")
+    p.exit()
+    q.exit()
+
+
+# (tests/test_uaccess_one.py runs its longer workloads with both bodies)
+UACCESS_WORKLOADS = [test_uaccess_one.w_cow_with_swap, w_around_huge_pages]
+
+
+@pytest.mark.parametrize("workload", UACCESS_WORKLOADS, ids=lambda w: w.__name__)
+def test_one_access_workloads_compiled_pure_and_reference_agree(workload):
+    reference = test_fault_fast.run(workload, False)
+    for patch in (None, _pure):
+        quick = test_fault_fast.run(workload, True, patch=patch)
+        assert_same(quick, reference)
+        assert quick["signals"] == reference["signals"]

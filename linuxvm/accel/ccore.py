@@ -1,6 +1,6 @@
-"""The compiled core: C bodies (linuxvm/accel/_cpage_alloc.pyx, built by ``pip install .``)
-put in place of the pure-Python bodies of the buddy allocator's accelerators and of
-``release_pages``.
+"""The compiled core: C bodies (linuxvm/accel/_cpage_alloc.pyx and _cuaccess.pyx, built by
+``pip install .``) put in place of the pure-Python bodies of the buddy allocator's
+accelerators, of ``release_pages`` and of the one-access ``user_access``.
 
 Each compiled body leaves exactly the state of its pure-Python twin (tests/test_ccore.py
 compares whole machines, and tests/test_accel.py tests whatever body is registered).
@@ -15,23 +15,30 @@ import os
 import warnings
 
 from ..lib.accel_registry import replace_body
-from . import page_alloc, swap
+from . import page_alloc, swap, uaccess_one
 
-try:
-    from . import _cpage_alloc                   # the optional extension (setup.py)
-except ImportError as _e:
-    _cpage_alloc = None
-    # Python's own message for a missing submodule of a package being imported talks of a
-    # circular import; say plainly that it is not there, and pass on any other reason
-    _MISSING = ("no linuxvm/accel/_cpage_alloc extension; pip install . builds it"
-                if importlib.util.find_spec(__package__ + "._cpage_alloc") is None else str(_e))
+# the optional extensions (setup.py): module name -> module, None where it does not import
+_EXTENSIONS = {}
+_MISSING = []
+for _name in ("_cpage_alloc", "_cuaccess"):
+    try:
+        _EXTENSIONS[_name] = importlib.import_module(f"{__package__}.{_name}")
+    except ImportError as _e:
+        _EXTENSIONS[_name] = None
+        # Python's own message for a missing submodule of a package being imported talks
+        # of a circular import; say plainly that it is not there, and pass on any other
+        _MISSING.append(f"no linuxvm/accel/{_name} extension; pip install . builds it"
+                        if importlib.util.find_spec(f"{__package__}.{_name}") is None
+                        else str(_e))
 
 __all__ = ["CompiledCoreMissing", "COMPILED", "PURE", "install"]
 
-# the accelerators with a compiled body -> the module of their pure-Python body
+# the accelerators with a compiled body -> the module of their pure-Python body, and the
+# extension of the compiled one
 _PURE_HOME = {"alloc_order0": page_alloc, "free_order0": page_alloc,
               "free_hot_cold_page_list": page_alloc, "rmqueue_bulk": page_alloc,
-              "release_pages": swap}
+              "release_pages": swap, "user_access": uaccess_one}
+_COMPILED_HOME = {"user_access": "_cuaccess"}           # the rest: _cpage_alloc
 COMPILED_NAMES = tuple(_PURE_HOME)
 
 
@@ -50,13 +57,16 @@ def install() -> None:
         PURE[name] = getattr(module, name)
     if os.environ.get("LINUXVM_NO_CCORE"):
         return
-    if _cpage_alloc is None:
+    if _MISSING:
         # one line (no source line to show), and no colon before the reason, so a
         # filterwarnings entry can name the message (pyproject.toml's pytest section)
-        warnings.warn_explicit(f"linuxvm compiled core not built ({_MISSING}); using the "
-                               f"pure-Python accelerators", CompiledCoreMissing, "linuxvm", 0)
-        return
+        warnings.warn_explicit(f"linuxvm compiled core not built ({'; '.join(_MISSING)}); "
+                               f"using the pure-Python accelerators", CompiledCoreMissing,
+                               "linuxvm", 0)
     for name in COMPILED_NAMES:
-        fn = getattr(_cpage_alloc, name)
+        ext = _EXTENSIONS[_COMPILED_HOME.get(name, "_cpage_alloc")]
+        if ext is None:
+            continue
+        fn = getattr(ext, name)
         replace_body(name, fn)
         COMPILED[name] = fn

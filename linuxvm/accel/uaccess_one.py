@@ -87,11 +87,17 @@ def _alloc(m, pgdat, gfp: int, cpuid: int):
             page = fast(ac, gfp, cpuid)
             if page != NULL:
                 return page, True
+    return _alloc_slow(m, pgdat, gfp, cpuid), False
+
+
+def _alloc_slow(m, pgdat, gfp: int, cpuid: int):
+    """_alloc's allocation after the order-0 accelerator (if any) found nothing: the
+    frame, NULL on failure, None where the OOM killer would run."""
     m.oom.defer = True
     try:
-        return __alloc_pages_nodemask(pgdat, gfp, 0, cpuid), False
+        return __alloc_pages_nodemask(pgdat, gfp, 0, cpuid)
     except OomDeferred:
-        return None, False
+        return None
     finally:
         m.oom.defer = False
 
@@ -239,6 +245,13 @@ def _zero_entry(m, prot: int) -> tuple:
     return zero
 
 
+def _proto(prot: int) -> int:
+    """_proto_cache's entry for ``prot``: the bits of a new writable, dirty anonymous PTE
+    (maybe_mkwrite(pte_mkdirty(mk_pte(page, prot))) without the frame)."""
+    proto = _proto_cache[prot] = mk_pte(0, prot) | _NEW_PTE_FLAGS
+    return proto
+
+
 def _mkyoung_upper(t0, i0, t1, i1, t2, i2) -> None:
     """The walk's accessed bits on the PGD, PUD and PMD entries."""
     for t, i in ((t0, i0), (t1, i1), (t2, i2)):
@@ -332,7 +345,7 @@ def _anon(m, task, cpu, tlb, va: int, access: int, vpn: int, path, t3, i3: int,
     prot = vma.vm_page_prot
     proto = _proto_cache.get(prot)
     if proto is None:
-        proto = _proto_cache[prot] = mk_pte(0, prot) | _NEW_PTE_FLAGS
+        proto = _proto(prot)
     leaf = proto | _A | _D
     if leaf & _LEAF_ODD or not leaf & 1:
         return HAND_BACK
@@ -430,7 +443,7 @@ def cow_break(m, task, cpu, tlb, va: int, vpn: int, path, t3, i3: int, orig: int
     prot = vma.vm_page_prot
     proto = _proto_cache.get(prot)
     if proto is None:
-        proto = _proto_cache[prot] = mk_pte(0, prot) | _NEW_PTE_FLAGS
+        proto = _proto(prot)
     leaf = proto | _A | _D
     if leaf & _LEAF_ODD or not leaf & 1 or \
             leaf & (_PAGE_RW | _PAGE_USER) != (_PAGE_RW | _PAGE_USER):
