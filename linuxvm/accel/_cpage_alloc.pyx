@@ -24,7 +24,8 @@ from ..mm.page import (PAGE_BUDDY_MAPCOUNT_VALUE, PAGE_MAPPING_ANON as _ANON,
                        PAGE_FLAGS_CHECK_AT_PREP as _AT_PREP, PG_head, PG_lru, PG_active,
                        PG_referenced, PG_swapbacked, PG_unevictable)
 from ..mm.page_alloc import (__rmqueue, free_hot_cold_page,
-                             free_hot_cold_page_list as _free_hot_cold_page_list_ref)
+                             free_hot_cold_page_list as _free_hot_cold_page_list_ref,
+                             rmqueue_bulk as _rmqueue_bulk_ref)
 from ..mm.swap import LRU_UNEVICTABLE as _LRU_UNEVICTABLE, NR_LRU_LISTS as _NR_LRU_LISTS
 # ("include" is a Cython keyword, so this module is imported by name)
 _vm_event_item = importlib.import_module("linuxvm.include.vm_event_item")
@@ -495,8 +496,8 @@ def free_order0(pgdat, i64 page, int cpu):
 
 def alloc_order0(ac, long gfp_mask, int cpu):
     """An order-0 allocation in C from the pcp list of the zone get_page_from_freelist's
-    fair pass takes from; NULL (nothing changed) unless there is one, its list has a page
-    and the page passes check_new_page."""
+    fair pass takes from, refilled when empty; NULL unless there is one, its list has a
+    page and the page passes check_new_page."""
     if gfp_mask & GFP_WRITE:
         return NULLPFN                           # zone_dirty_ok: the general path
     cdef Py_ssize_t classzone_idx = ac.classzone_idx
@@ -519,9 +520,13 @@ def alloc_order0(ac, long gfp_mask, int cpu):
     cdef int mt = ac.migratetype
     pcp = zf.pcps[cpu]
     cdef i64 head = zf.pcp_lists[cpu][mt] if cpu < zf.ncpu else pcp.lists[mt]
+    if F.nxt[head] == head:
+        # buffered_rmqueue's refill, through the reference (and its accelerator)
+        pcp.count = <i64>pcp.count + <i64>_rmqueue_bulk_ref(
+            zone, 0, pcp.batch, head, mt, bool(gfp_mask & GFP_COLD))
+        if F.nxt[head] == head:
+            return NULLPFN
     cdef i64 page = F.prv[head] if gfp_mask & GFP_COLD else F.nxt[head]
-    if page == head:
-        return NULLPFN                           # the general path refills the list
     if F.mc[page] != -1 or F.rc[page] or F.flags[page] & AT_PREP or F.mapping[page]:
         return NULLPFN                           # check_new_page reports it
     list_del(F.nxt, F.prv, page)

@@ -2,11 +2,12 @@
 # cython: initializedcheck=False
 """Compiled body of the one-access accelerator (``user_access``, linuxvm/accel/uaccess_one.py):
 the TLB lookups, the page walk over C pointers into the table frames, the fill, the
-zero-page read fault and the first write fault (``_anon``), in the pure-Python body's order.
+zero-page read fault, the first write fault (``_anon``) and the COW break (``cow_break``),
+in the pure-Python body's order.
 
-A COW break, an allocation that is not served from the pcp list, and what follows an
-allocation failure go to the pure-Python body's own helpers (``cow_break``, ``_alloc_slow``,
-``_retry_walk``) with the walk's results, so their steps have one copy.
+An allocation that is not served from the pcp list, and what follows it, go to the
+pure-Python body's own helpers (``_alloc_slow``, ``_retry_walk``) with the walk's results,
+as do the rare branches (an OOM, a last reference), so their steps have one copy.
 Registered by linuxvm/accel/ccore.py in place of the pure-Python body; it leaves exactly
 the state that body leaves (tests/test_ccore.py, tests/test_uaccess_one.py).
 """
@@ -51,7 +52,6 @@ cdef Py_ssize_t PGFAULT = _py.PGFAULT
 cdef i64 THRESH = _py.TASK_RSS_EVENTS_THRESH
 cdef object U64_MAX = (1 << 64) - 1
 cdef object pure_user_access = _py.user_access
-cdef object cow_break = _py.cow_break
 cdef object run_on_cpu = _py.run_on_cpu
 cdef object zero_entry = _py._zero_entry
 cdef dict zero_cache = _py._zero_cache
@@ -62,6 +62,13 @@ cdef object undo_counts = _py._undo_counts
 cdef object retry_walk = _py._retry_walk
 cdef object pagefault_out_of_memory = _py.pagefault_out_of_memory
 cdef object pagevec_lru_add = getattr(_py, "__pagevec_lru_add")
+cdef object flush_tlb_page = _py.x86_tlb.flush_tlb_page
+cdef object put_page = _py.put_page
+cdef object page_remove_rmap = _py.page_remove_rmap
+cdef object only = _py._only
+cdef u64 PTE_PFN_MASK = _py.PTE_PFN_MASK
+cdef u64 F_HEAD = 1ULL << _py.PG_head
+GFP_COPY = _py._GFP_COPY
 cdef u64 VM_WRITE = _py.VM_WRITE
 cdef u64 LEAF_ODD = _py._LEAF_ODD
 cdef u64 PG_NEW_ANON = _py._PG_NEW_ANON
@@ -146,6 +153,8 @@ cdef class MachineC:
     cdef int* ch
     cdef i64* mapv
     cdef i64* idx
+    cdef unsigned int* contv
+    cdef i64 max_pfn
 
     def __init__(self, m):
         self.m = m
@@ -158,7 +167,9 @@ cdef class MachineC:
         mem_map = m.mem_map
         # the arrays behind these views are never replaced (only the LRU links grow)
         self.keep = (mem_map.f, mem_map.mc, mem_map.rc, mem_map.ch, mem_map.mapv,
-                     mem_map.idx)
+                     mem_map.idx, mem_map.contv)
+        self.contv = <unsigned int*>items(mem_map.contv)
+        self.max_pfn = m.max_pfn
         self.flags = <u64*>items(mem_map.f)
         self.mc = <int*>items(mem_map.mc)
         self.rc = <int*>items(mem_map.rc)
@@ -307,8 +318,8 @@ def user_access(m, task, va_obj, int access):
         if access != W or e3 & (RW | SPECIAL) or \
                 upper & (RW | USER) != (RW | USER) or not e3 & USER:
             return -1
-        return cow_break(m, task, cpu, tlb, va, vpn, _path(pgt, e0, i0, e1, i1, cr3, i2),
-                         _view(pgt, e2), i3, e3)[0]
+        return cow(M, m, task, cpu, cpuid, okcache, T, va, vpn, cr3, t0, i0, e0, t1, i1, e1,
+                   t2, i2, e2, t3, i3, e3)
     if e3:
         return -1
     mm = task.mm
@@ -399,21 +410,11 @@ cdef object anon(MachineC M, m, task, cpu, Py_ssize_t cpuid, dict okcache, TlbC 
     rss.events = ev + 1
     if ev > THRESH:
         sync_mm_rss(task.mm, task)
-    # _alloc: the order-0 accelerator's frame from the pcp list, else the slow way
-    cdef bint quiet = False
-    page = None
-    fast = pgdat.accel.alloc_order0
-    if fast is not None:
-        ac = pgdat.ac_cache.get(GFP_ZERO)
-        if ac is not None and ac.preferred_zone is not None:
-            page = fast(ac, GFP_ZERO, cpuid)
-            if page != NULLPFN:
-                quiet = True
-    if not quiet:
-        page = alloc_slow(m, pgdat, GFP_ZERO, cpuid)
-        if page is None:
-            undo_counts(m, task, ev)
-            return -1
+    cdef bint quiet
+    page, quiet = alloc(m, pgdat, GFP_ZERO, cpuid)
+    if page is None:
+        undo_counts(m, task, ev)
+        return -1
     tlb = T.tlb
     cdef i64 pfn = page
     if pfn == NULLPFN:
@@ -430,17 +431,7 @@ cdef object anon(MachineC M, m, task, cpu, Py_ssize_t cpuid, dict okcache, TlbC 
     vm_stat[NR_ANON_PAGES] += 1
     M.mapv[pfn] = (<i64>vma.anon_vma.handle << 2) | MAPPING_ANON
     M.idx[pfn] = <i64>((va - <u64>vma.vm_start) >> 12) + <i64>vma.vm_pgoff
-    # lru_cache_add_active_or_unevictable: get_page and the pagevec
-    cdef i64 head = M.ch[pfn]
-    if head == NULLPFN:
-        head = pfn
-    if M.rc[head] <= 0:
-        raise KernelBug(f"get_page on a free page {head:#x}")
-    M.rc[head] += 1
-    cdef list pvec = M.lru_add_pvec[cpuid]
-    if len(pvec) >= PAGEVEC_SIZE:
-        pagevec_lru_add(m, cpuid)
-    pvec.append(page)
+    lru_cache_add(M, m, pfn, page, cpuid)
     leaf |= <u64>pfn << 12
     task.min_flt += 1
     if not quiet:
@@ -455,6 +446,137 @@ cdef object anon(MachineC M, m, task, cpu, Py_ssize_t cpuid, dict okcache, TlbC 
     if not upper & A:
         mkyoung_upper(t0, i0, t1, i1, t2, i2)
     t3[i3] = leaf
+    return fill(cpu, okcache, T, vpn, va, leaf, rights)
+
+
+cdef tuple alloc(m, pgdat, gfp, Py_ssize_t cpuid):
+    """_alloc: ``(frame, quiet)``; the order-0 accelerator's frame from the pcp list
+    (quiet), else the slow way's (NULL on failure, None where the OOM killer would run)."""
+    fast = pgdat.accel.alloc_order0
+    if fast is not None:
+        ac = pgdat.ac_cache.get(gfp)
+        if ac is not None and ac.preferred_zone is not None:
+            page = fast(ac, gfp, cpuid)
+            if page != NULLPFN:
+                return page, True
+    return alloc_slow(m, pgdat, gfp, cpuid), False
+
+
+cdef void lru_cache_add(MachineC M, m, i64 pfn, page, Py_ssize_t cpuid) except *:
+    """_lru_cache_add: get_page and the pagevec of a new page (PG_active set)."""
+    cdef i64 head = M.ch[pfn]
+    if head == NULLPFN:
+        head = pfn
+    if M.rc[head] <= 0:
+        raise KernelBug(f"get_page on a free page {head:#x}")
+    M.rc[head] += 1
+    cdef list pvec = M.lru_add_pvec[cpuid]
+    if len(pvec) >= PAGEVEC_SIZE:
+        pagevec_lru_add(m, cpuid)
+    pvec.append(page)
+
+
+cdef object cow(MachineC M, m, task, cpu, Py_ssize_t cpuid, dict okcache, TlbC T, u64 va,
+                u64 vpn, u64 cr3, u64* t0, u64 i0, u64 e0, u64* t1, u64 i1, u64 e1,
+                u64* t2, u64 i2, u64 e2, u64* t3, u64 i3, u64 orig):
+    """cow_break: a write to a present write-protected PTE of an anonymous page other
+    mms map too: do_wp_page's copy, then the retried access."""
+    mm = task.mm
+    if mm is None or cr3 != <u64>mm.pgd << 12:
+        return -1
+    cdef i64 old = (orig & PTE_PFN_MASK) >> 12
+    if old >= M.max_pfn or not M.mapv[old] & MAPPING_ANON or M.ch[old] != NULLPFN or \
+            M.flags[old] & F_HEAD:
+        return -1
+    if M.mc[old] < 1:
+        return -1                       # reuse_swap_page may say yes: the reference decides
+    vma = find_vma(mm, va)
+    if vma is None or vma.vm_start > va or vma.vm_ops is not None:
+        return -1
+    cdef u64 f = vma.vm_flags
+    if f & NOT_PLAIN or not f & VM_WRITE or vma.anon_vma is None:
+        return -1
+    prot = vma.vm_page_prot
+    cdef PyObject* po = PyDict_GetItem(proto_cache, prot)
+    cdef u64 proto = <object>po if po != NULL else proto_of(prot)
+    cdef u64 leaf = proto | A | D
+    if leaf & LEAF_ODD or not leaf & 1 or leaf & (RW | USER) != (RW | USER):
+        return -1                       # the retried access would fault again
+    cpu.cr2 = va
+    pgdat = M.pgdat
+    cdef list vm_events = M.vm_events
+    vm_events[PGFAULT] += 1
+    rss = task.rss_stat
+    ev = rss.events
+    rss.events = ev + 1
+    if ev > THRESH:
+        sync_mm_rss(mm, task)
+    # do_wp_page: reuse_swap_page says no, get_page, wp_page_copy
+    if M.rc[old] <= 0:
+        raise KernelBug(f"get_page on a free page {old:#x}")
+    M.rc[old] += 1
+    cdef bint quiet
+    page, quiet = alloc(m, pgdat, GFP_COPY, cpuid)
+    if page is None:
+        M.rc[old] -= 1
+        undo_counts(m, task, ev)
+        return -1
+    tlb = T.tlb
+    tlb.misses += 1
+    tlb.walks += 1
+    cdef i64 new = page
+    if new == NULLPFN:
+        put_page(m, old)
+        pagefault_out_of_memory(m, task, va)
+        return -1
+    # copy_user_highpage: the bytes, if any, and the content tag
+    cdef dict pc = m.page_contents
+    cdef PyObject* data = PyDict_GetItem(pc, old)
+    if data != NULL:
+        pc[page] = bytearray(<object>data)
+    elif page in pc:
+        del pc[page]
+    M.contv[new] = M.contv[old]
+    # ptep_clear_flush
+    t3[i3] = 0
+    if quiet and task.active_mm is mm and only(mm.cpu_vm_mask, cpuid):
+        tlb.flush_one += 1
+    else:
+        flush_tlb_page(m, vma, va)
+    cdef u64 fl = M.flags[new] | PG_NEW_ANON
+    M.flags[new] = fl
+    M.mc[new] = 0
+    cdef list vm_stat = pgdat.node_zones[fl >> 62].vm_stat
+    vm_stat[NR_ANON_PAGES] += 1
+    if not M.mapv[new] & MAPPING_ANON:
+        M.mapv[new] = (<i64>vma.anon_vma.handle << 2) | MAPPING_ANON
+        M.idx[new] = <i64>((va - <u64>vma.vm_start) >> 12) + <i64>vma.vm_pgoff
+    lru_cache_add(M, m, new, page, cpuid)
+    t3[i3] = proto | (<u64>new << 12)
+    # page_remove_rmap of a page still mapped elsewhere; put_page twice (neither the last)
+    M.mc[old] -= 1
+    if M.mc[old] < 0 or M.rc[old] <= 2:
+        M.mc[old] += 1
+        page_remove_rmap(m, old)
+        put_page(m, old)
+        put_page(m, old)
+    else:
+        M.rc[old] -= 2
+    task.min_flt += 1
+    leaf |= <u64>new << 12
+    if not quiet:
+        return retry_walk(cpu, tlb, vpn, va, _path(M.pgt, e0, i0, e1, i1, cr3, i2),
+                          _view(M.pgt, e2), i3, leaf)
+    # _retry_walk with nothing but this fault run: the upper entries are as read
+    tlb.misses += 1
+    tlb.walks += 1
+    cdef u64 upper = e0 & e1 & e2
+    if not upper & A:
+        mkyoung_upper(t0, i0, t1, i1, t2, i2)
+    t3[i3] = leaf
+    cdef u64 rights = ((upper & leaf) >> 1) & R_RW_USER
+    if (e0 | e1 | e2 | leaf) & NX:
+        rights |= R_NX
     return fill(cpu, okcache, T, vpn, va, leaf, rights)
 
 

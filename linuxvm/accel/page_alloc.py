@@ -30,7 +30,8 @@ from ..mm.mmzone import MAX_ORDER, MIGRATE_ISOLATE, MIGRATE_PCPTYPES, WMARK_LOW,
 from ..mm.page import (pfns_distinct, PAGE_BUDDY_MAPCOUNT_VALUE, PAGE_MAPPING_ANON, PAGE_FLAGS_CHECK_AT_FREE,
                        PAGE_FLAGS_CHECK_AT_PREP, NULL)
 from ..mm.page_alloc import (free_hot_cold_page, __rmqueue, __alloc_pages_nodemask, alloc_context,
-                             free_pcppages_bulk, reset_alloc_batches)
+                             free_pcppages_bulk, reset_alloc_batches,
+                             rmqueue_bulk as _rmqueue_bulk_ref)
 from ..include.vm_event_item import (NR_FREE_PAGES, NR_ALLOC_BATCH, NR_PAGES_SCANNED, PGALLOC,
                                      PGFREE)
 
@@ -63,8 +64,9 @@ def _content_view(m):
 def alloc_order0(ac, gfp_mask: int, cpu: int) -> int:
     """An order-0 allocation from the pcp list of the zone get_page_from_freelist's fair
     pass takes from (the first zone of the zonelist not fair-depleted and above its low
-    mark); NULL (nothing changed) unless there is one, its list has a page and the page
-    passes check_new_page.
+    mark), refilled from the buddy lists when empty; NULL unless there is such a zone, the
+    list has a page and the page passes check_new_page (nothing changed then, but for a
+    refill the general path would make too).
 
     What get_page_from_freelist's first (ALLOC_FAIR) pass, buffered_rmqueue and
     prep_new_page do in that case, with their calls inlined: the pass skips the zones
@@ -87,9 +89,15 @@ def alloc_order0(ac, gfp_mask: int, cpu: int) -> int:
     head = pcp.lists[ac.migratetype]
     nxt = mm.nxt
     prv = mm.prv
+    if nxt[head] == head:
+        # buffered_rmqueue's refill (a refill that finds nothing changes nothing, and the
+        # general path then makes the same attempt)
+        # (the reference's own: it runs the refill accelerator where that is on)
+        pcp.count += _rmqueue_bulk_ref(zone, 0, pcp.batch, head, ac.migratetype,
+                                       bool(gfp_mask & _GFP_COLD))
+        if nxt[head] == head:
+            return NULL
     page = prv[head] if gfp_mask & _GFP_COLD else nxt[head]
-    if page == head:
-        return NULL                              # the general path refills the list
     rc = mm.rc
     # check_new_page: anything odd goes the general way, which reports it
     if mm.mc[page] != -1 or rc[page] or mm.f[page] & PAGE_FLAGS_CHECK_AT_PREP \
