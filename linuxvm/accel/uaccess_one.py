@@ -21,6 +21,9 @@ a cached translation that does not serve the access, a missing table, a huge or 
 entry, a file, shared, locked, stack or hugetlb VMA, a first anon_vma, a page only this mm
 maps (reuse), a swap entry -- is handed back before anything changed (``-1``).
 tests/test_uaccess_one.py and tests/test_accel.py compare whole machines.
+
+The compiled core has a second body of ``user_access`` (linuxvm/accel/_cuaccess.pyx,
+registered by linuxvm/accel/ccore.py) that calls the helpers here for its rare branches.
 """
 
 from ..arch.x86 import tlb as x86_tlb
