@@ -6,6 +6,7 @@ all of them (the compiled body where built), and with none run the same workload
 whole-machine fingerprints must be equal."""
 
 import pytest
+from hypothesis import given, settings, strategies as st, HealthCheck
 
 import linuxvm as lv
 from linuxvm.accel import uaccess_one
@@ -188,3 +189,67 @@ def test_comparison_catches_a_broken_zero_page_read(changes):
 
     with pytest.raises(AssertionError):
         assert_same(slow, run(w_zero_page_reads, {"user_access"}, patch=patch))
+
+
+# random histories of one-page accesses: reads and writes of two processes that share
+# pages after fork, CPU moves, kernel allocations that empty the pcp lists (refills, the
+# slow allocation), unmaps and remaps, write-protection, and the child's exit
+_op = st.one_of(
+    st.tuples(st.just("r"), st.integers(0, 1), st.integers(0, 255)),
+    st.tuples(st.just("w"), st.integers(0, 1), st.integers(0, 255)),
+    st.tuples(st.just("cpu"), st.integers(0, 1), st.integers(0, 1)),
+    st.tuples(st.just("kalloc"), st.integers(0, 1), st.integers(1, 300)),
+    st.tuples(st.just("kfree"), st.integers(0, 1), st.integers(1, 300)),
+    st.tuples(st.just("remap"), st.integers(0, 1), st.integers(0, 255)),
+    st.tuples(st.just("ro"), st.integers(0, 1), st.integers(0, 255)),
+    st.tuples(st.just("exit"), st.just(1), st.just(0)),
+)
+
+
+def _history(ops):
+    def workload(m, step, act):
+        p = m.spawn("parent")
+        a = p.mmap(None, 256 * PAGE, RW, ANON)
+        step(p, a, 64 * PAGE, True)
+        procs = [p, p.fork()]
+        held = []
+        for kind, who, x in ops:
+            q = procs[who]
+            if q is None:
+                continue
+            if kind in ("r", "w"):
+                act(q, a + x * PAGE + 8, kind)
+            elif kind == "cpu":
+                q.task.cpu = x
+            elif kind == "kalloc":
+                for _ in range(x):
+                    pfn = m.kernel.alloc_pages("GFP_HIGHUSER_MOVABLE|__GFP_NOWARN", 0,
+                                               cpu=who)
+                    if pfn is not None:
+                        held.append(pfn)
+            elif kind == "kfree":
+                for pfn in held[:x]:
+                    m.kernel.free_pages(pfn, 0, cpu=who)
+                del held[:x]
+            elif kind == "remap":
+                n = min(16, 256 - x)
+                q.munmap(a + x * PAGE, n * PAGE)
+                q.mmap(a + x * PAGE, n * PAGE, RW, ANON | lv.MAP_FIXED)
+            elif kind == "ro":
+                q.mprotect(a + x * PAGE, min(8, 256 - x) * PAGE, lv.PROT_READ)
+            elif kind == "exit":
+                q.exit()
+                procs[who] = None
+            m.check()
+    return workload
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(ops=st.lists(_op, min_size=1, max_size=24))
+def test_random_histories_both_bodies_equal_reference(ops):
+    w = _history(ops)
+    slow = run(w, False)
+    for patch in (None, _pure_alone(set())):       # the registered body, the pure one
+        quick = run(w, True, patch=patch)
+        assert_same(slow, quick)
+        assert slow["signals"] == quick["signals"]
