@@ -15,7 +15,6 @@ the state that body leaves (tests/test_ccore.py, tests/test_uaccess_one.py).
 from cpython.buffer cimport Py_buffer
 from cpython.dict cimport PyDict_GetItem, PyDict_DelItem, PyDict_SetItem, PyDict_Next
 from cpython.object cimport PyObject
-from cpython.ref cimport Py_INCREF
 
 from . import uaccess_one as _py
 from ..arch.x86.mmu import okmask
@@ -89,8 +88,11 @@ cdef inline u64* table(dict pgt, u64 pfn):
     return entries(<object>o)
 
 
-cdef inline void* items(object v):
-    """The buffer of memoryview ``v``."""
+cdef void* items(object v, Py_ssize_t itemsize) except NULL:
+    """The buffer of memoryview ``v``, whose items must be ``itemsize`` bytes."""
+    if not PyMemoryView_Check(v) or PyMemoryView_GET_BUFFER(v).itemsize != itemsize or \
+            PyMemoryView_GET_BUFFER(v).readonly:
+        raise TypeError(f"not a writable memoryview of {itemsize}-byte items: {v!r}")
     return PyMemoryView_GET_BUFFER(v).buf
 
 
@@ -168,14 +170,14 @@ cdef class MachineC:
         # the arrays behind these views are never replaced (only the LRU links grow)
         self.keep = (mem_map.f, mem_map.mc, mem_map.rc, mem_map.ch, mem_map.mapv,
                      mem_map.idx, mem_map.contv)
-        self.contv = <unsigned int*>items(mem_map.contv)
+        self.contv = <unsigned int*>items(mem_map.contv, 4)
         self.max_pfn = m.max_pfn
-        self.flags = <u64*>items(mem_map.f)
-        self.mc = <int*>items(mem_map.mc)
-        self.rc = <int*>items(mem_map.rc)
-        self.ch = <int*>items(mem_map.ch)
-        self.mapv = <i64*>items(mem_map.mapv)
-        self.idx = <i64*>items(mem_map.idx)
+        self.flags = <u64*>items(mem_map.f, 8)
+        self.mc = <int*>items(mem_map.mc, 4)
+        self.rc = <int*>items(mem_map.rc, 4)
+        self.ch = <int*>items(mem_map.ch, 4)
+        self.mapv = <i64*>items(mem_map.mapv, 8)
+        self.idx = <i64*>items(mem_map.idx, 8)
 
 
 cdef MachineC _last = None
@@ -252,6 +254,8 @@ def user_access(m, task, va_obj, int access):
     cdef PyObject* eo = PyDict_GetItem(s, vpn_obj)
     if eo != NULL:
         e = <object>eo
+        if type(e) is not tuple:
+            return pure_user_access(m, task, va_obj, access)  # not an entry mmu.py makes
         if ((<u64>(<tuple>e)[1]) >> access) & 1:
             PyDict_DelItem(s, vpn_obj)
             PyDict_SetItem(s, vpn_obj, e)
