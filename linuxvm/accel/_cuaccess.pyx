@@ -307,9 +307,7 @@ def user_access(m, task, va_obj, int access):
     if e3 & 1:
         if e3 & ADDR_RSVD:
             return -1
-        rights = ((upper & e3) >> 1) & R_RW_USER
-        if (e0 | e1 | e2 | e3) & NX:
-            rights |= R_NX
+        rights = rights_of(e0, e1, e2, e3)
         if (<u64>ok_of(cpu, okcache, rights | R_DIRTY) >> access) & 1:
             tlb.misses += 1
             tlb.walks += 1
@@ -348,19 +346,10 @@ def user_access(m, task, va_obj, int access):
     leaf = (<tuple>zero)[1]
     if not (<tuple>zero)[2]:
         return -1
-    rights = ((upper & leaf) >> 1) & R_RW_USER
-    if (e0 | e1 | e2 | leaf) & NX:
-        rights |= R_NX
+    rights = rights_of(e0, e1, e2, leaf)
     if not (<u64>ok_of(cpu, okcache, rights | R_DIRTY) >> access) & 1:
         return -1
-    cpu.cr2 = va
-    cdef list ev = M.vm_events
-    ev[PGFAULT] += 1
-    rss = task.rss_stat
-    cdef i64 events = rss.events
-    rss.events = events + 1
-    if events > THRESH:
-        sync_mm_rss(mm, task)
+    fault_counts(M, cpu, task, mm, va)
     tlb.misses += 2
     tlb.walks += 2
     task.min_flt += 1
@@ -368,6 +357,27 @@ def user_access(m, task, va_obj, int access):
         mkyoung_upper(t0, i0, t1, i1, t2, i2)
     t3[i3] = leaf
     return fill(cpu, okcache, T, vpn, va, leaf, rights)
+
+
+cdef object fault_counts(MachineC M, cpu, task, mm, u64 va):
+    """The #PF's CR2 and handle_mm_fault's counters (the pgfault event, then
+    check_sync_rss_stat of the current task); the task's RSS event count before, for
+    _undo_counts."""
+    cpu.cr2 = va
+    cdef list vm_events = M.vm_events
+    vm_events[PGFAULT] += 1
+    rss = task.rss_stat
+    ev = rss.events
+    rss.events = ev + 1
+    if ev > THRESH:
+        sync_mm_rss(mm, task)
+    return ev
+
+
+cdef inline u64 proto_for(prot) except? 0:
+    """_proto_cache's entry for ``prot``."""
+    cdef PyObject* po = PyDict_GetItem(proto_cache, prot)
+    return <object>po if po != NULL else proto_of(prot)
 
 
 cdef object find_vma(mm, u64 va):
@@ -393,27 +403,15 @@ cdef object anon(MachineC M, m, task, cpu, Py_ssize_t cpuid, dict okcache, TlbC 
     cdef u64 f = vma.vm_flags
     if f & NOT_PLAIN or not f & VM_WRITE or vma.anon_vma is None:
         return -1
-    prot = vma.vm_page_prot
-    cdef PyObject* po = PyDict_GetItem(proto_cache, prot)
-    cdef u64 proto = <object>po if po != NULL else proto_of(prot)
+    cdef u64 proto = proto_for(vma.vm_page_prot)
     cdef u64 leaf = proto | A | D
     if leaf & LEAF_ODD or not leaf & 1:
         return -1
-    cdef u64 upper = e0 & e1 & e2
-    cdef u64 rights = ((upper & leaf) >> 1) & R_RW_USER
-    if (e0 | e1 | e2 | leaf) & NX:
-        rights |= R_NX
+    cdef u64 rights = rights_of(e0, e1, e2, leaf)
     if not (<u64>ok_of(cpu, okcache, rights | R_DIRTY) >> W) & 1:
         return -1
-    cpu.cr2 = va
+    ev = fault_counts(M, cpu, task, task.mm, va)
     pgdat = M.pgdat
-    cdef list vm_events = M.vm_events
-    vm_events[PGFAULT] += 1
-    rss = task.rss_stat
-    ev = rss.events
-    rss.events = ev + 1
-    if ev > THRESH:
-        sync_mm_rss(task.mm, task)
     cdef bint quiet
     page, quiet = alloc(m, pgdat, GFP_ZERO, cpuid)
     if page is None:
@@ -428,7 +426,7 @@ cdef object anon(MachineC M, m, task, cpu, Py_ssize_t cpuid, dict okcache, TlbC 
         return -1
     cdef u64 fl = M.flags[pfn] | PG_NEW_ANON
     M.flags[pfn] = fl
-    cdef list count = rss.count
+    cdef list count = task.rss_stat.count
     count[MM_ANONPAGES] += 1                                  # inc_mm_counter_fast
     M.mc[pfn] = 0                                             # page_add_new_anon_rmap
     cdef list vm_stat = pgdat.node_zones[fl >> 62].vm_stat
@@ -443,14 +441,32 @@ cdef object anon(MachineC M, m, task, cpu, Py_ssize_t cpuid, dict okcache, TlbC 
         tlb.walks += 1
         return retry_walk(cpu, tlb, vpn, va, _path(M.pgt, e0, i0, e1, i1, cr3, i2),
                           _view(M.pgt, e2), i3, leaf)
-    # the retried access: nothing but this fault ran, the upper entries are as read (the
-    # fault's miss and walk and the retry's, counted at once)
-    tlb.misses += 2
-    tlb.walks += 2
-    if not upper & A:
+    # the retried access (the fault's miss and walk and the retry's, counted at once)
+    return retry_quiet(2, cpu, okcache, T, vpn, va, t0, i0, e0, t1, i1, e1, t2, i2, e2, t3,
+                       i3, leaf)
+
+
+cdef inline u64 rights_of(u64 e0, u64 e1, u64 e2, u64 leaf):
+    """The rights a walk through ``e0``..``e2`` to ``leaf`` grants (RW, USER, NX)."""
+    cdef u64 rights = ((e0 & e1 & e2 & leaf) >> 1) & R_RW_USER
+    if (e0 | e1 | e2 | leaf) & NX:
+        rights |= R_NX
+    return rights
+
+
+cdef object retry_quiet(int walks, cpu, dict okcache, TlbC T, u64 vpn, u64 va, u64* t0,
+                        u64 i0, u64 e0, u64* t1, u64 i1, u64 e1, u64* t2, u64 i2, u64 e2,
+                        u64* t3, u64 i3, u64 leaf):
+    """_retry_walk after a fault in which nothing else ran (its frame came from the pcp
+    list): the upper entries are as the first walk read them. ``walks`` misses and walks
+    are counted (the fault's own too, where the caller has not)."""
+    tlb = T.tlb
+    tlb.misses += walks
+    tlb.walks += walks
+    if not e0 & e1 & e2 & A:
         mkyoung_upper(t0, i0, t1, i1, t2, i2)
     t3[i3] = leaf
-    return fill(cpu, okcache, T, vpn, va, leaf, rights)
+    return fill(cpu, okcache, T, vpn, va, leaf, rights_of(e0, e1, e2, leaf))
 
 
 cdef tuple alloc(m, pgdat, gfp, Py_ssize_t cpuid):
@@ -500,21 +516,12 @@ cdef object cow(MachineC M, m, task, cpu, Py_ssize_t cpuid, dict okcache, TlbC T
     cdef u64 f = vma.vm_flags
     if f & NOT_PLAIN or not f & VM_WRITE or vma.anon_vma is None:
         return -1
-    prot = vma.vm_page_prot
-    cdef PyObject* po = PyDict_GetItem(proto_cache, prot)
-    cdef u64 proto = <object>po if po != NULL else proto_of(prot)
+    cdef u64 proto = proto_for(vma.vm_page_prot)
     cdef u64 leaf = proto | A | D
     if leaf & LEAF_ODD or not leaf & 1 or leaf & (RW | USER) != (RW | USER):
         return -1                       # the retried access would fault again
-    cpu.cr2 = va
+    ev = fault_counts(M, cpu, task, mm, va)
     pgdat = M.pgdat
-    cdef list vm_events = M.vm_events
-    vm_events[PGFAULT] += 1
-    rss = task.rss_stat
-    ev = rss.events
-    rss.events = ev + 1
-    if ev > THRESH:
-        sync_mm_rss(mm, task)
     # do_wp_page: reuse_swap_page says no, get_page, wp_page_copy
     if M.rc[old] <= 0:
         raise KernelBug(f"get_page on a free page {old:#x}")
@@ -571,17 +578,8 @@ cdef object cow(MachineC M, m, task, cpu, Py_ssize_t cpuid, dict okcache, TlbC T
     if not quiet:
         return retry_walk(cpu, tlb, vpn, va, _path(M.pgt, e0, i0, e1, i1, cr3, i2),
                           _view(M.pgt, e2), i3, leaf)
-    # _retry_walk with nothing but this fault run: the upper entries are as read
-    tlb.misses += 1
-    tlb.walks += 1
-    cdef u64 upper = e0 & e1 & e2
-    if not upper & A:
-        mkyoung_upper(t0, i0, t1, i1, t2, i2)
-    t3[i3] = leaf
-    cdef u64 rights = ((upper & leaf) >> 1) & R_RW_USER
-    if (e0 | e1 | e2 | leaf) & NX:
-        rights |= R_NX
-    return fill(cpu, okcache, T, vpn, va, leaf, rights)
+    return retry_quiet(1, cpu, okcache, T, vpn, va, t0, i0, e0, t1, i1, e1, t2, i2, e2, t3,
+                       i3, leaf)
 
 
 cdef object _view(dict pgt, u64 e):
