@@ -176,3 +176,18 @@ def test_one_access_workloads_compiled_pure_and_reference_agree(workload):
         quick = test_fault_fast.run(workload, True, patch=patch)
         assert_same(quick, reference)
         assert quick["signals"] == reference["signals"]
+
+
+def test_one_extension_missing_keeps_the_other_and_names_the_missing_one():
+    pytest.importorskip("linuxvm.accel._cpage_alloc",
+                        reason="compiled core not built here (pip install . builds it)")
+    r = _python("import sys; sys.modules['linuxvm.accel._cuaccess'] = None; "
+                "import linuxvm as lv; from linuxvm.accel import ccore; "
+                "m = lv.Machine(ram='64M'); m.check(); "
+                "print(sorted(ccore.COMPILED), m.accel.user_access is ccore.PURE['user_access'])")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split("]")[1].strip() == "True"
+    assert "'user_access'" not in r.stdout and "'alloc_order0'" in r.stdout
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and "_cuaccess extension" in lines[0], r.stderr
+    assert "_cpage_alloc" not in lines[0]

@@ -27,7 +27,7 @@ for _name in ("_cpage_alloc", "_cuaccess"):
         _EXTENSIONS[_name] = None
         # Python's own message for a missing submodule of a package being imported talks
         # of a circular import; say plainly that it is not there, and pass on any other
-        _MISSING.append(f"no linuxvm/accel/{_name} extension; pip install . builds it"
+        _MISSING.append(f"linuxvm/accel/{_name}"
                         if importlib.util.find_spec(f"{__package__}.{_name}") is None
                         else str(_e))
 
@@ -60,9 +60,14 @@ def install() -> None:
     if _MISSING:
         # one line (no source line to show), and no colon before the reason, so a
         # filterwarnings entry can name the message (pyproject.toml's pytest section)
-        warnings.warn_explicit(f"linuxvm compiled core not built ({'; '.join(_MISSING)}); "
-                               f"using the pure-Python accelerators", CompiledCoreMissing,
-                               "linuxvm", 0)
+        absent = [x for x in _MISSING if x.startswith("linuxvm/accel/")]
+        why = [x for x in _MISSING if x not in absent]
+        if absent:
+            why.insert(0, f"no {', '.join(absent)} extension{'s' if len(absent) > 1 else ''}"
+                          f"; pip install . builds {'them' if len(absent) > 1 else 'it'}")
+        warnings.warn_explicit(f"linuxvm compiled core not built ({'; '.join(why)}); using "
+                               f"the pure-Python accelerators in their place",
+                               CompiledCoreMissing, "linuxvm", 0)
     for name in COMPILED_NAMES:
         ext = _EXTENSIONS[_COMPILED_HOME.get(name, "_cpage_alloc")]
         if ext is None:
