@@ -486,6 +486,17 @@ def w_bad_pages(m):
     mm.mapping[q + 9] = 0x8000
     pa.__free_pages(m.pgdat, q, 5, 1)
     assert sum("Bad page state" in line for line in m.dmesg()) >= 4
+    # an empty pcp list whose refill brings a bad page to its head: the first page
+    # rmqueue_bulk takes (the head of the smallest free block) carries a stray mapping
+    reports = sum("Bad page state" in line for line in m.dmesg())
+    m.kernel.drain_all_pages()
+    z = m.page_zone(m.kernel.alloc_pages("GFP_KERNEL", 0, cpu=1))
+    m.kernel.drain_all_pages()
+    order = next(o for o in range(MAX_ORDER) if not mm.list_empty(
+        z.free_area[o].free_list[MIGRATE_UNMOVABLE]))
+    mm.mapping[mm.list_first(z.free_area[order].free_list[MIGRATE_UNMOVABLE])] = 0x4000
+    m.kernel.alloc_pages("GFP_KERNEL", 0, cpu=0)
+    assert sum("Bad page state" in line for line in m.dmesg()) == reports + 1
 
 
 def _run_unchecked(workload, fast, replace=None):
