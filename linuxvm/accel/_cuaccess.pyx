@@ -184,9 +184,9 @@ cdef MachineC _last = None
 
 
 cdef inline MachineC machine_c(m):
-    """The MachineC of ``m`` (the last one is kept)."""
+    """The MachineC of ``m`` (the last one is kept, while the table dict is the same)."""
     global _last
-    if _last is not None and _last.m is m:
+    if _last is not None and _last.m is m and _last.pgt is m.pgtables:
         return _last
     _last = MachineC(m)
     return _last
